@@ -1,0 +1,44 @@
+"""``cairn quickstart``: log a real experiment, then show how to look at it."""
+
+from __future__ import annotations
+
+from cairn.cli import runs
+from cairn.cli.context import platform
+from cairn.cli.output import console
+from cairn.quickstart import EXPERIMENT, OBJECTIVE, Candidate, run_quickstart
+
+
+def quickstart() -> None:
+    """Train a few scikit-learn models, log them to Cairn, and show the best."""
+    settings = platform().settings
+    where = settings.uri or str(settings.home)
+    console.print(f"[bold]Cairn quickstart[/bold]: logging to {where}")
+
+    def announce(candidate: Candidate) -> None:
+        console.print(f"  training {candidate.family} {candidate.params}")
+
+    parent_id = run_quickstart(announce)
+    order = f"metrics.{OBJECTIVE} DESC"
+    console.print(
+        f"\n[bold]Best runs[/bold]: cairn runs list --experiment {EXPERIMENT} "
+        f'--filter "attributes.parent_run_id = \'{parent_id}\'" --order-by "{order}" --limit 3'
+    )
+    runs.list_runs(
+        experiment=[EXPERIMENT],
+        filter=f"attributes.parent_run_id = '{parent_id}'",
+        order_by=[order],
+        limit=3,
+    )
+    best = (
+        platform()
+        .tracking.search_runs(EXPERIMENT, f"attributes.parent_run_id = '{parent_id}'", [order], 1)
+        .runs[0]
+    )
+    console.print(
+        "\nLook further:\n"
+        f"  cairn runs show {best.id[:12]}                 # params, metrics, tags, artifacts\n"
+        f"  cairn runs compare {best.id[:12]} {parent_id[:12]}   # side by side\n"
+        f"  cairn artifacts list {best.id[:12]} report\n"
+        f"  cairn runs list --experiment {EXPERIMENT} --json\n"
+        "  cairn server                                # the same store over HTTP"
+    )

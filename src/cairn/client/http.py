@@ -1,0 +1,275 @@
+"""The two ports over a Cairn server's REST API, so the SDK runs unchanged against it.
+
+Remote calls raise the classes local calls raise (see ``transport``). Objects are hashed
+here, on the client, so that ``put_file`` uploads only what the server lacks and ``open``
+verifies what arrives, whatever the server did.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import quote
+
+import blake3
+
+from cairn.client.transport import HttpTransport
+from cairn.core.artifact import HASH_NAME, ArtifactEntry, ObjectInfo, check_digest
+from cairn.core.codec import (
+    entry_from_dict,
+    entry_to_dict,
+    experiment_from_dict,
+    new_run_to_dict,
+    object_from_dict,
+    points_from_columns,
+    points_to_columns,
+    run_from_dict,
+)
+from cairn.core.run import Experiment, Metric, MetricPoint, NewRun, Run, RunStatus
+from cairn.core.search import RunPage, RunQuery
+from cairn.errors import IntegrityError, InvalidInput, NotFound
+
+API = "/api/v1"
+CHUNK_SIZE = 1 << 20  # 1 MiB: large enough for multithreaded BLAKE3, small enough to stream
+
+
+def _path(*parts: str) -> str:
+    return "/".join([API, *(quote(part, safe=":") for part in parts)])
+
+
+class HttpMetadataStore:
+    """The :class:`~cairn.core.ports.MetadataStore` of a Cairn server.
+
+    Args:
+        base_url: the server, e.g. ``http://127.0.0.1:5000`` (``CAIRN_URI``).
+        token: sent as ``Authorization: Bearer <token>`` when given.
+    """
+
+    def __init__(self, base_url: str, token: str | None = None) -> None:
+        self._http = HttpTransport(base_url, token)
+
+    def __repr__(self) -> str:
+        return f"HttpMetadataStore({self._http.base_url!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    # experiments
+
+    def create_experiment(self, name: str) -> Experiment:
+        return experiment_from_dict(
+            self._http.call("POST", _path("experiments"), json={"name": name})
+        )
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        return experiment_from_dict(self._http.call("GET", _path("experiments", experiment_id)))
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        try:
+            data = self._http.call("GET", _path("experiments", "by-name"), params={"name": name})
+        except NotFound:
+            return None
+        return experiment_from_dict(data)
+
+    def list_experiments(self) -> list[Experiment]:
+        data = self._http.call("GET", _path("experiments"))
+        return [experiment_from_dict(e) for e in data["experiments"]]
+
+    # runs
+
+    def create_run(self, new: NewRun) -> Run:
+        return run_from_dict(self._http.call("POST", _path("runs"), json=new_run_to_dict(new)))
+
+    def get_run(self, run_id: str) -> Run:
+        return run_from_dict(self._http.call("GET", _path("runs", run_id)))
+
+    def resolve_run_id(self, ref: str) -> str:
+        data = self._http.call("GET", _path("runs", "resolve"), params={"ref": ref})
+        return str(data["run_id"])
+
+    def end_run(self, run_id: str, status: RunStatus, end_time: int) -> Run:
+        body = {"status": RunStatus(status).value, "end_time": end_time}
+        return run_from_dict(self._http.call("POST", _path("runs", run_id, "end"), json=body))
+
+    def set_run_deleted(self, run_id: str, deleted: bool) -> Run:
+        if deleted:
+            return run_from_dict(self._http.call("DELETE", _path("runs", run_id)))
+        return run_from_dict(self._http.call("POST", _path("runs", run_id, "restore")))
+
+    # recording
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[MetricPoint] = (),
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        batch_id: str | None = None,
+    ) -> None:
+        """One request, columnar; not retried here (the SDK's flusher retries with the same
+        ``batch_id``, which the server stores once)."""
+        body = {
+            "metrics": points_to_columns(metrics),
+            "params": dict(params or {}),
+            "tags": dict(tags or {}),
+            "batch_id": batch_id,
+        }
+        self._http.call("POST", _path("runs", run_id, "batch"), json=body)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        path = _path("runs", run_id, "metrics", "history")
+        data = self._http.call("GET", path, params={"key": key})
+        return [Metric(*point) for point in points_from_columns(data["metrics"])]
+
+    def search_runs(self, query: RunQuery) -> RunPage:
+        data = self._http.call("POST", _path("runs", "search"), json=_query_to_dict(query))
+        return RunPage([run_from_dict(r) for r in data["runs"]], data["next_page_token"])
+
+    # artifacts
+
+    def add_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
+        body = {"entries": [entry_to_dict(e) for e in entries]}
+        self._http.call("POST", _path("runs", run_id, "artifacts"), json=body)
+
+    def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactEntry]:
+        path = _path("runs", run_id, "artifacts")
+        data = self._http.call("GET", path, params={"prefix": prefix})
+        return [entry_from_dict(e) for e in data["artifacts"]]
+
+
+class HttpArtifactStore:
+    """The :class:`~cairn.core.ports.ArtifactStore` of a Cairn server.
+
+    Args:
+        base_url: the server, e.g. ``http://127.0.0.1:5000`` (``CAIRN_URI``).
+        token: sent as ``Authorization: Bearer <token>`` when given.
+    """
+
+    def __init__(self, base_url: str, token: str | None = None) -> None:
+        self._http = HttpTransport(base_url, token)
+
+    def __repr__(self) -> str:
+        return f"HttpArtifactStore({self._http.base_url!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def put_file(self, path: Path) -> ObjectInfo:
+        """Hash the file locally and upload it only if the server lacks it.
+
+        Raises:
+            IntegrityError: the file changed between hashing and upload; nothing was kept.
+        """
+        path = Path(path)
+        size = path.stat().st_size
+        digest = _hash_file(path)
+        if not self.missing([digest]):
+            return ObjectInfo(digest, size)
+        with path.open("rb") as stream:  # httpx reads it in chunks and sends its length
+            data = self._http.call("PUT", _path("objects", digest), content=stream)
+        return object_from_dict(data)
+
+    def put_stream(self, stream: BinaryIO, expected_digest: str | None = None) -> ObjectInfo:
+        """Upload a stream in chunks; the server hashes it.
+
+        Raises:
+            InvalidInput: ``expected_digest`` is not a BLAKE3 digest.
+            IntegrityError: the bytes do not hash to ``expected_digest``; nothing was kept.
+        """
+        chunks = _read_chunks(stream)
+        if expected_digest is None:
+            data = self._http.call("POST", _path("objects"), content=chunks)
+        else:
+            path = _path("objects", _check_blake3(expected_digest))
+            data = self._http.call("PUT", path, content=chunks)
+        return object_from_dict(data)
+
+    def missing(self, digests: Iterable[str]) -> set[str]:
+        wanted = sorted(set(digests))
+        if not wanted:
+            return set()
+        data = self._http.call("POST", _path("objects", "missing"), json={"digests": wanted})
+        return set(data["missing"])
+
+    @contextmanager
+    def open(self, digest: str) -> Generator[Iterator[bytes], None, None]:
+        """Stream an object in chunks, hashed as they arrive.
+
+        Raises:
+            NotFound: the server does not hold the digest.
+            IntegrityError: (when the last chunk is read) the bytes do not match the digest.
+        """
+        _check_blake3(digest)
+        with self._http.stream("GET", _path("objects", digest)) as response:
+            yield _verified(response.iter_bytes(CHUNK_SIZE), digest, self._http.base_url)
+
+    def get_file(self, digest: str, dest: Path) -> None:
+        """Write an object to ``dest`` atomically and verified, creating parent folders.
+
+        Raises:
+            NotFound, IntegrityError: ``dest`` is left untouched.
+        """
+        dest = Path(dest)
+        with self.open(digest) as chunks:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    for chunk in chunks:
+                        out.write(chunk)
+                os.replace(tmp, dest)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+
+
+def _query_to_dict(query: RunQuery) -> dict[str, Any]:
+    return {
+        "experiment_ids": list(query.experiment_ids),
+        "filter": query.filter,
+        "order_by": list(query.order_by),
+        "limit": query.limit,
+        "page_token": query.page_token,
+        "view": query.view.value,
+    }
+
+
+def _check_blake3(digest: str) -> str:
+    if not check_digest(digest).startswith(f"{HASH_NAME}:"):
+        raise InvalidInput(f"digest {digest!r}: a Cairn server addresses objects by {HASH_NAME}")
+    return digest
+
+
+def _hasher() -> Any:
+    # AUTO lets BLAKE3 spread a large update over all cores.
+    return blake3.blake3(max_threads=blake3.blake3.AUTO)
+
+
+def _hash_file(path: Path) -> str:
+    hasher = _hasher()
+    with path.open("rb") as stream:
+        for chunk in _read_chunks(stream):
+            hasher.update(chunk)
+    return f"{HASH_NAME}:{hasher.hexdigest()}"
+
+
+def _read_chunks(stream: BinaryIO) -> Iterator[bytes]:
+    while chunk := stream.read(CHUNK_SIZE):
+        yield chunk
+
+
+def _verified(chunks: Iterator[bytes], digest: str, source: str) -> Iterator[bytes]:
+    hasher = _hasher()
+    for chunk in chunks:
+        hasher.update(chunk)
+        yield chunk
+    actual = f"{HASH_NAME}:{hasher.hexdigest()}"
+    if actual != digest:
+        raise IntegrityError(
+            f"object {digest} from the Cairn server at {source} is corrupt: its bytes hash to "
+            f"{actual}. Ask the server's operator to check the artifact store (see its log)."
+        )

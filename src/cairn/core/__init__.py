@@ -1,0 +1,1 @@
+"""Pure domain: value types, references, ports and rules. No I/O happens here."""

@@ -1,0 +1,107 @@
+"""The ports: what the capabilities need from storage, whatever the backend.
+
+Implementations: ``cairn.stores.metadata.sql`` (SQLite, PostgreSQL) and
+``cairn.client.http`` (a Cairn server) for :class:`MetadataStore`;
+``cairn.stores.artifacts.fsspec`` (local, S3, memory) and ``cairn.client.http`` for
+:class:`ArtifactStore`. One contract suite in ``tests/contract/`` runs against each of them.
+To add a backend, implement the protocol and register it in ``cairn.platform``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from cairn.core.artifact import ArtifactEntry, ObjectInfo
+from cairn.core.run import Experiment, Metric, MetricPoint, NewRun, Run, RunStatus
+from cairn.core.search import RunPage, RunQuery
+
+
+class MetadataStore(Protocol):
+    """Experiments, runs and everything recorded about them."""
+
+    def create_experiment(self, name: str) -> Experiment:
+        """Create an experiment; raises AlreadyExists if the name is taken."""
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        """The experiment with this id; raises NotFound."""
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        """The experiment with this name, or None."""
+
+    def list_experiments(self) -> list[Experiment]:
+        """Every experiment, oldest first."""
+
+    def create_run(self, new: NewRun) -> Run:
+        """Start a run in RUNNING state."""
+
+    def get_run(self, run_id: str) -> Run:
+        """The run with its params, latest metrics and tags; raises NotFound."""
+
+    def resolve_run_id(self, ref: str) -> str:
+        """The full id for an id or a unique prefix of 8+ characters.
+
+        Raises NotFound, or AmbiguousReference when the prefix matches several runs.
+        """
+
+    def end_run(self, run_id: str, status: RunStatus, end_time: int) -> Run:
+        """Record that a run ended."""
+
+    def set_run_deleted(self, run_id: str, deleted: bool) -> Run:
+        """Soft-delete or restore a run."""
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[MetricPoint] = (),
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        batch_id: str | None = None,
+    ) -> None:
+        """Record a batch in one transaction; all or nothing.
+
+        A batch carrying a ``batch_id`` that was already stored is ignored, so a client
+        may retry a batch whose acknowledgement it lost. Raises ParamConflict when a param
+        is re-logged with another value, InvalidState when the run is deleted.
+        """
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every point of one metric, by step then timestamp."""
+
+    def search_runs(self, query: RunQuery) -> RunPage:
+        """Runs matching the query, filtered and ordered by the store."""
+
+    def add_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
+        """Add files to a run's artifact manifest (a path logged again is replaced)."""
+
+    def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactEntry]:
+        """Every manifest file under a folder of the run (all of them for ``""``)."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+class ArtifactStore(Protocol):
+    """Immutable objects addressed by their BLAKE3 digest."""
+
+    def put_file(self, path: Path) -> ObjectInfo:
+        """Store a local file (once, whatever how often it is put) and return its digest."""
+
+    def put_stream(self, stream: BinaryIO, expected_digest: str | None = None) -> ObjectInfo:
+        """Store bytes read from a stream; raises IntegrityError if they do not hash to
+        ``expected_digest``. Nothing is visible under the digest until it is complete."""
+
+    def missing(self, digests: Iterable[str]) -> set[str]:
+        """Which of these digests the store does not hold (one batched check)."""
+
+    def open(self, digest: str) -> AbstractContextManager[Iterator[bytes]]:
+        """Stream an object's bytes in chunks, verified: a mismatch raises IntegrityError
+        when the last chunk is read. Raises NotFound."""
+
+    def get_file(self, digest: str, dest: Path) -> None:
+        """Write an object to a local file, atomically and verified."""
+
+    def close(self) -> None:
+        """Release connections."""

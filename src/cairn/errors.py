@@ -1,0 +1,109 @@
+"""Every error Cairn raises on purpose.
+
+    CairnError
+    ├── InvalidInput (ValueError)          bad argument, names the field
+    │   ├── FilterSyntaxError              malformed search filter, points at the token
+    │   └── ParamConflict                  a param re-logged with another value
+    ├── NotFound (KeyError)                unknown run, experiment, artifact, object
+    ├── AmbiguousReference (LookupError)   an id prefix that matches more than one thing
+    ├── AlreadyExists (ValueError)         a name that must be unique is taken
+    ├── InvalidState (RuntimeError)        e.g. logging to a deleted run
+    ├── IntegrityError (RuntimeError)      stored bytes do not match their digest
+    ├── SchemaError (RuntimeError)         metadata store schema newer than this code
+    ├── MissingExtra (ImportError)         an optional dependency is not installed
+    └── ServerUnavailable (ConnectionError)  the Cairn server cannot be reached
+
+Each class carries a stable ``code`` and an HTTP status. ``ERRORS_BY_CODE`` is the one table
+the server uses to turn an error into a response and the HTTP client uses to turn the
+response back into the same class, so remote calls raise what local calls raise.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class CairnError(Exception):
+    """Root of every error Cairn raises on purpose."""
+
+    code: ClassVar[str] = "CAIRN_ERROR"
+    http_status: ClassVar[int] = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidInput(CairnError, ValueError):
+    code = "INVALID_INPUT"
+    http_status = 400
+
+
+class FilterSyntaxError(InvalidInput):
+    code = "INVALID_FILTER"
+
+
+class ParamConflict(InvalidInput):
+    code = "PARAM_CONFLICT"
+    http_status = 409
+
+
+class NotFound(CairnError, KeyError):
+    code = "NOT_FOUND"
+    http_status = 404
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.message
+
+
+class AmbiguousReference(CairnError, LookupError):
+    code = "AMBIGUOUS_REFERENCE"
+    http_status = 409
+
+
+class AlreadyExists(CairnError, ValueError):
+    code = "ALREADY_EXISTS"
+    http_status = 409
+
+
+class InvalidState(CairnError, RuntimeError):
+    code = "INVALID_STATE"
+    http_status = 409
+
+
+class IntegrityError(CairnError, RuntimeError):
+    code = "INTEGRITY_ERROR"
+    http_status = 500
+
+
+class SchemaError(CairnError, RuntimeError):
+    code = "SCHEMA_ERROR"
+    http_status = 500
+
+
+class MissingExtra(CairnError, ImportError):
+    code = "MISSING_EXTRA"
+    http_status = 500
+
+
+class ServerUnavailable(CairnError, ConnectionError):
+    code = "SERVER_UNAVAILABLE"
+    http_status = 503
+
+
+def _all_subclasses(cls: type[CairnError]) -> list[type[CairnError]]:
+    found = [cls]
+    for sub in cls.__subclasses__():
+        found.extend(_all_subclasses(sub))
+    return found
+
+
+ERRORS_BY_CODE: dict[str, type[CairnError]] = {c.code: c for c in _all_subclasses(CairnError)}
+
+
+def error_from_code(code: str, message: str) -> CairnError:
+    """Rebuild the error a server reported; an unknown code becomes a plain CairnError."""
+    return ERRORS_BY_CODE.get(code, CairnError)(message)

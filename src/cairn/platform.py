@@ -1,0 +1,98 @@
+"""The composition root: settings in, stores and services out.
+
+Backends are chosen by URL scheme through a registry of dotted paths imported on demand,
+so an embedded user never imports the HTTP client, and a client never imports SQLAlchemy's
+PostgreSQL dialect. To add a backend, add its scheme and class path here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from cairn.config import Settings
+from cairn.core.ports import ArtifactStore, MetadataStore
+from cairn.errors import InvalidInput, MissingExtra
+from cairn.tracking.service import TrackingService
+
+_METADATA_BACKENDS = {
+    "sqlite": "cairn.stores.metadata.sql:SqlMetadataStore",
+    "postgresql": "cairn.stores.metadata.sql:SqlMetadataStore",
+    "http": "cairn.client.http:HttpMetadataStore",
+}
+_ARTIFACT_BACKENDS = {
+    "file": "cairn.stores.artifacts.fsspec:FsspecArtifactStore",
+    "s3": "cairn.stores.artifacts.fsspec:FsspecArtifactStore",
+    "memory": "cairn.stores.artifacts.fsspec:FsspecArtifactStore",
+    "http": "cairn.client.http:HttpArtifactStore",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    settings: Settings
+    metadata: MetadataStore
+    artifacts: ArtifactStore
+    tracking: TrackingService
+
+    def close(self) -> None:
+        self.metadata.close()
+        self.artifacts.close()
+
+
+def open_platform(settings: Settings) -> Platform:
+    """Open the stores the settings name and wire the services over them.
+
+    Raises:
+        InvalidInput: a URL names a backend Cairn does not have.
+        MissingExtra: the backend needs an optional dependency that is not installed.
+    """
+    metadata, artifacts = open_stores(settings)
+    tracking = TrackingService(metadata, artifacts, settings.experiment)
+    return Platform(settings, metadata, artifacts, tracking)
+
+
+def open_stores(settings: Settings) -> tuple[MetadataStore, ArtifactStore]:
+    if settings.uri is not None:
+        client_args = (settings.uri, settings.token)
+        metadata = _construct(_METADATA_BACKENDS["http"], *client_args)
+        return metadata, _construct(_ARTIFACT_BACKENDS["http"], *client_args)
+    return open_metadata_store(settings.db_url), open_artifact_store(settings.artifacts_url)
+
+
+def open_metadata_store(url: str) -> MetadataStore:
+    scheme = urlsplit(url).scheme.split("+")[0]
+    scheme = "postgresql" if scheme == "postgres" else scheme
+    if scheme not in _METADATA_BACKENDS or scheme == "http":
+        raise InvalidInput(
+            f"database URL {url!r}: expected sqlite:///PATH or postgresql://USER@HOST/DB"
+        )
+    store: MetadataStore = _construct(_METADATA_BACKENDS[scheme], url)
+    return store
+
+
+def open_artifact_store(url: str) -> ArtifactStore:
+    scheme = urlsplit(url).scheme or "file"
+    if len(scheme) == 1:  # a Windows drive letter, not a scheme
+        scheme = "file"
+    if scheme not in _ARTIFACT_BACKENDS or scheme == "http":
+        raise InvalidInput(
+            f"artifact location {url!r}: expected a folder, file://, s3://BUCKET/PREFIX "
+            "or memory://"
+        )
+    store: ArtifactStore = _construct(_ARTIFACT_BACKENDS[scheme], url)
+    return store
+
+
+def _construct(dotted: str, *args: Any) -> Any:
+    module_name, _, class_name = dotted.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise MissingExtra(
+            f"{module_name} needs {exc.name!r}, which is not installed: "
+            "pip install 'cairn-mlops[all]'"
+        ) from exc
+    return getattr(module, class_name)(*args)

@@ -1,0 +1,139 @@
+"""The quickstart: a small, real experiment logged with the SDK, end to end.
+
+It trains a few scikit-learn classifiers with different parameters on the breast cancer
+data set that ships with scikit-learn, one nested run per candidate under a parent run,
+logging parameters, a training curve, validation metrics and report files.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cairn import sdk
+from cairn.errors import MissingExtra
+from cairn.tracking.run import ActiveRun
+
+EXPERIMENT = "quickstart"
+OBJECTIVE = "val_auc"
+DATASET = "sklearn.datasets.load_breast_cancer"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    family: str
+    params: dict[str, Any]
+
+
+CANDIDATES = (
+    Candidate("logistic_regression", {"C": 0.01}),
+    Candidate("logistic_regression", {"C": 1.0}),
+    Candidate("gradient_boosting", {"n_estimators": 50, "learning_rate": 0.1, "max_depth": 2}),
+    Candidate("gradient_boosting", {"n_estimators": 100, "learning_rate": 0.05, "max_depth": 3}),
+    Candidate("random_forest", {"n_estimators": 100, "max_depth": 4}),
+    Candidate("random_forest", {"n_estimators": 200, "max_depth": None}),
+)
+
+
+def run_quickstart(on_candidate: Callable[[Candidate], None] | None = None) -> str:
+    """Train and log every candidate; return the parent run's id.
+
+    Raises:
+        MissingExtra: scikit-learn is not installed.
+    """
+    data = _load_data()
+    with sdk.start_run(
+        experiment=EXPERIMENT, name="quickstart-sweep", tags={"source": "cairn quickstart"}
+    ) as parent:
+        parent.log_params(
+            {"dataset": "sklearn.datasets.load_breast_cancer", "candidates": len(CANDIDATES)}
+        )
+        for candidate in CANDIDATES:
+            if on_candidate is not None:
+                on_candidate(candidate)
+            with sdk.start_run(
+                name=_name(candidate), parent=parent, tags={"family": candidate.family}
+            ) as run:
+                _train(run, candidate, data)
+        return parent.id
+
+
+def _name(candidate: Candidate) -> str:
+    shown = ",".join(f"{k}={v}" for k, v in candidate.params.items())
+    return f"{candidate.family}({shown})"
+
+
+@dataclass(frozen=True, slots=True)
+class Data:
+    x_train: Any
+    x_val: Any
+    y_train: Any
+    y_val: Any
+    features: list[str]
+
+
+def _load_data() -> Data:
+    try:
+        from sklearn.datasets import load_breast_cancer
+        from sklearn.model_selection import train_test_split
+    except ModuleNotFoundError as exc:
+        raise MissingExtra(
+            "the quickstart trains scikit-learn models: pip install 'cairn-mlops[sklearn]'"
+        ) from exc
+    bunch = load_breast_cancer()
+    x_train, x_val, y_train, y_val = train_test_split(
+        bunch.data, bunch.target, test_size=0.25, random_state=7, stratify=bunch.target
+    )
+    return Data(x_train, x_val, y_train, y_val, [str(name) for name in bunch.feature_names])
+
+
+def _model(candidate: Candidate) -> Any:
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if candidate.family == "logistic_regression":
+        return make_pipeline(
+            StandardScaler(), LogisticRegression(max_iter=2000, **candidate.params)
+        )
+    if candidate.family == "gradient_boosting":
+        return GradientBoostingClassifier(random_state=7, **candidate.params)
+    return RandomForestClassifier(random_state=7, n_jobs=1, **candidate.params)
+
+
+def _train(run: ActiveRun, candidate: Candidate, data: Data) -> None:
+    from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, roc_auc_score
+
+    x_train, x_val, y_train, y_val = data.x_train, data.x_val, data.y_train, data.y_val
+    run.log_params({"model": candidate.family, **candidate.params})
+    model = _model(candidate).fit(x_train, y_train)
+    for step, loss in _training_curve(model):
+        run.log_metric("train_loss", loss, step=step)
+    scores = model.predict_proba(x_val)[:, 1]
+    predicted = model.predict(x_val)
+    run.log_metrics(
+        {
+            OBJECTIVE: float(roc_auc_score(y_val, scores)),
+            "val_accuracy": float(accuracy_score(y_val, predicted)),
+            "val_log_loss": float(log_loss(y_val, scores)),
+        }
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder)
+        matrix = confusion_matrix(y_val, predicted).tolist()
+        (report / "confusion_matrix.json").write_text(
+            json.dumps({"labels": [0, 1], "matrix": matrix})
+        )
+        (report / "features.json").write_text(json.dumps(data.features))
+        run.log_artifacts(report, artifact_path="report")
+
+
+def _training_curve(model: Any) -> Iterator[tuple[int, float]]:
+    """Per-iteration training loss where the model keeps one (gradient boosting)."""
+    for step, loss in enumerate(getattr(model, "train_score_", [])):
+        yield step, float(loss)

@@ -1,0 +1,129 @@
+"""The Python API users import as ``cairn``: module-level functions over one platform.
+
+The platform (settings, stores, services) is opened on first use from the configuration
+(see ``cairn.config``) and kept for the process; ``configure()`` replaces it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from cairn.config import load_settings
+from cairn.core.run import Experiment, Metric, Run, ViewType
+from cairn.platform import Platform, open_platform
+from cairn.tracking.run import ActiveRun
+from cairn.tracking.service import RunStart
+
+_lock = threading.Lock()
+_platform: Platform | None = None
+
+
+class RunList(list[Run]):
+    """Runs found by a search; ``next_page_token`` continues it when more matched."""
+
+    next_page_token: str | None = None
+
+
+def configure(
+    *,
+    home: str | None = None,
+    uri: str | None = None,
+    token: str | None = None,
+    db: str | None = None,
+    artifacts: str | None = None,
+    experiment: str | None = None,
+) -> None:
+    """Point the SDK somewhere else; values not given come from the environment and
+    ``cairn.yaml`` as usual (see ``cairn.config``)."""
+    global _platform
+    settings = load_settings(
+        home=home, uri=uri, token=token, db=db, artifacts=artifacts, experiment=experiment
+    )
+    with _lock:
+        if _platform is not None:
+            _platform.close()
+        _platform = open_platform(settings)
+
+
+def platform() -> Platform:
+    """The platform the SDK uses, opened from the configuration on first use."""
+    global _platform
+    with _lock:
+        if _platform is None:
+            _platform = open_platform(load_settings())
+        return _platform
+
+
+def start_run(
+    experiment: str | None = None,
+    name: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    parent: ActiveRun | Run | str | None = None,
+) -> ActiveRun:
+    """Start a run; use it as a context manager so it ends (and flushes) for sure.
+
+    Args:
+        experiment: experiment name, created if new (default: the configured one).
+        name: a display name (default: one made from the start time).
+        tags: tags set at creation.
+        parent: the run this one is nested in (an active run, a run, or its id).
+
+    Raises:
+        InvalidInput: a name, key or value breaks the limits.
+        NotFound: the parent run does not exist.
+    """
+    tracking = platform().tracking
+    parent_id = None
+    if parent is not None:
+        parent_id = tracking.resolve(parent if isinstance(parent, str) else parent.id)
+        if experiment is None:
+            experiment_id = tracking.metadata.get_run(parent_id).experiment_id
+            experiment = tracking.metadata.get_experiment(experiment_id).name
+    run = tracking.create_run(RunStart(experiment, name, tags, parent_id))
+    return ActiveRun(tracking, run)
+
+
+def search_runs(
+    experiment: str | Sequence[str] | None = None,
+    filter: str = "",  # MLflow's name for it
+    order_by: Sequence[str] = (),
+    limit: int = 1000,
+    page_token: str | None = None,
+    view: ViewType | str = ViewType.ACTIVE,
+) -> RunList:
+    """Runs matching a filter such as ``"metrics.val_auc > 0.9 and params.lr = '0.1'"``.
+
+    Raises:
+        FilterSyntaxError: the filter or an ordering is malformed (the message points at it).
+        NotFound: an experiment name does not exist.
+    """
+    page = platform().tracking.search_runs(
+        experiment, filter, order_by, limit, page_token, ViewType(view)
+    )
+    found = RunList(page.runs)
+    found.next_page_token = page.next_page_token
+    return found
+
+
+def get_run(run_id: str) -> Run:
+    """A run by id or unique id prefix (8+ characters)."""
+    return platform().tracking.get_run(run_id)
+
+
+def get_metric_history(run_id: str, key: str) -> list[Metric]:
+    """Every recorded point of one metric of a run, by step."""
+    return platform().tracking.get_metric_history(run_id, key)
+
+
+def list_experiments() -> list[Experiment]:
+    return platform().tracking.list_experiments()
+
+
+def delete_run(run_id: str) -> Run:
+    return platform().tracking.delete_run(run_id)
+
+
+def restore_run(run_id: str) -> Run:
+    return platform().tracking.restore_run(run_id)

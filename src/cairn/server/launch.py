@@ -1,0 +1,48 @@
+"""Run a Cairn server: open the stores, build the app, serve it with uvicorn until stopped.
+
+    python -m cairn.server.launch --db sqlite:///cairn.db --artifacts ./artifacts --port 5000
+
+The CLI's ``cairn server`` and the integration tests start the server through :func:`serve`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+# At the top, not in serve(): `cairn server` imports this module inside a try that turns a
+# missing module into "pip install 'cairn-mlops[server]'".
+import uvicorn
+
+from cairn.server.app import create_app
+from cairn.stores.artifacts.fsspec import FsspecArtifactStore
+from cairn.stores.metadata.sql import SqlMetadataStore
+
+
+def serve(db_url: str, artifacts_url: str, host: str = "127.0.0.1", port: int = 5000) -> None:
+    """Serve until SIGINT or SIGTERM, then close the metadata store.
+
+    Raises:
+        InvalidInput, MissingExtra, SchemaError: a store cannot be opened.
+    """
+    metadata = SqlMetadataStore(db_url)
+    try:
+        app = create_app(metadata, FsspecArtifactStore(artifacts_url))
+        # "auto" picks uvloop and httptools when installed (uvicorn[standard]).
+        uvicorn.run(app, host=host, port=port, loop="auto", http="auto", log_level="warning")
+    finally:
+        metadata.close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m cairn.server.launch")
+    parser.add_argument("--db", required=True, help="metadata store URL (sqlite:///…)")
+    parser.add_argument("--artifacts", required=True, help="artifact store URL or folder")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args(argv)
+    serve(args.db, args.artifacts, args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""One router per resource; ``cairn.server.app`` mounts them under ``/api/v1``."""

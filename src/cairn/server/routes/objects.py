@@ -1,0 +1,66 @@
+"""Content-addressed objects: upload, download, existence checks (the ArtifactStore port)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response, StreamingResponse
+
+from cairn.core.codec import object_to_dict
+from cairn.core.ports import ArtifactStore
+from cairn.server.responses import JsonResponse
+from cairn.server.routes._stores import Artifacts
+from cairn.server.streams import object_response, request_body_file
+
+router = APIRouter(prefix="/objects", tags=["objects"])
+
+_RAW_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+class DigestsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    digests: list[str]
+
+
+@router.post("/missing")
+def missing_objects(body: DigestsBody, artifacts: Artifacts) -> JsonResponse:
+    """Which of these digests the store does not hold (one batched check)."""
+    return JsonResponse({"missing": sorted(artifacts.missing(body.digests))})
+
+
+@router.put("/{digest}", status_code=201, openapi_extra=_RAW_BODY)
+async def put_object(digest: str, request: Request, artifacts: Artifacts) -> JsonResponse:
+    """Store the streamed body under ``digest``; 500 INTEGRITY_ERROR, and nothing kept, if
+    the bytes hash to something else."""
+    return await _put(artifacts, request, digest)
+
+
+@router.post("", status_code=201, openapi_extra=_RAW_BODY)
+async def post_object(request: Request, artifacts: Artifacts) -> JsonResponse:
+    """Store the streamed body and answer its digest (for senders that do not know it)."""
+    return await _put(artifacts, request, None)
+
+
+@router.get("/{digest}", response_class=StreamingResponse)
+def get_object(digest: str, artifacts: Artifacts) -> StreamingResponse:
+    """The object's bytes; the client hashes them, so a corrupt object is reported there."""
+    headers = {"ETag": f'"{digest}"'}
+    return object_response(artifacts, digest, headers=headers, abort_if_corrupt=False)
+
+
+@router.head("/{digest}")
+def head_object(digest: str, artifacts: Artifacts) -> Response:
+    """200 if the store holds the object, 404 if not."""
+    return Response(status_code=404 if artifacts.missing([digest]) else 200)
+
+
+async def _put(artifacts: ArtifactStore, request: Request, digest: str | None) -> JsonResponse:
+    stream = request_body_file(request)
+    info = await run_in_threadpool(artifacts.put_stream, stream, expected_digest=digest)
+    return JsonResponse(object_to_dict(info), status_code=201)

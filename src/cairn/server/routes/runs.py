@@ -1,0 +1,93 @@
+"""Runs: create, get, resolve an id prefix, end, delete and restore, search."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from cairn.core.codec import run_to_dict
+from cairn.core.limits import check_tags
+from cairn.core.run import NewRun, Run, RunStatus, ViewType
+from cairn.core.search import RunQuery
+from cairn.server.responses import JsonResponse
+from cairn.server.routes._stores import Metadata
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+
+
+class NewRunBody(BaseModel):
+    """The shape of ``codec.new_run_to_dict``."""
+
+    model_config = ConfigDict(extra="forbid")
+    experiment_id: str
+    name: str
+    start_time: StrictInt
+    user: str
+    parent_id: str | None = None
+    git_commit: str | None = None
+    source: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class EndRunBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: RunStatus
+    end_time: StrictInt
+
+
+class SearchBody(BaseModel):
+    """The fields of ``RunQuery``; ``filter`` and ``order_by`` as the user wrote them."""
+
+    model_config = ConfigDict(extra="forbid")
+    experiment_ids: list[str] = Field(default_factory=list)
+    filter: str = ""
+    order_by: list[str] = Field(default_factory=list)
+    limit: StrictInt = 1000
+    page_token: str | None = None
+    view: ViewType = ViewType.ACTIVE
+
+
+def _run(run: Run) -> JsonResponse:
+    return JsonResponse(run_to_dict(run))
+
+
+@router.post("", status_code=201)
+def create_run(body: NewRunBody, metadata: Metadata) -> JsonResponse:
+    fields = body.model_dump()
+    new = NewRun(**{**fields, "tags": check_tags(fields["tags"])})
+    return JsonResponse(run_to_dict(metadata.create_run(new)), status_code=201)
+
+
+@router.post("/search")
+def search_runs(body: SearchBody, metadata: Metadata) -> JsonResponse:
+    page = metadata.search_runs(RunQuery(**body.model_dump()))
+    runs = [run_to_dict(run) for run in page.runs]
+    return JsonResponse({"runs": runs, "next_page_token": page.next_page_token})
+
+
+# Declared before /{run_id}, which would otherwise match "resolve".
+@router.get("/resolve")
+def resolve_run_id(ref: str, metadata: Metadata) -> JsonResponse:
+    """The full id of a run from its id or a unique prefix of 8+ characters."""
+    return JsonResponse({"run_id": metadata.resolve_run_id(ref)})
+
+
+@router.get("/{run_id}")
+def get_run(run_id: str, metadata: Metadata) -> JsonResponse:
+    return _run(metadata.get_run(run_id))
+
+
+@router.post("/{run_id}/end")
+def end_run(run_id: str, body: EndRunBody, metadata: Metadata) -> JsonResponse:
+    return _run(metadata.end_run(run_id, body.status, body.end_time))
+
+
+@router.delete("/{run_id}")
+def delete_run(run_id: str, metadata: Metadata) -> JsonResponse:
+    """Soft delete: the run is hidden from searches until it is restored."""
+    return _run(metadata.set_run_deleted(run_id, True))
+
+
+@router.post("/{run_id}/restore")
+def restore_run(run_id: str, metadata: Metadata) -> JsonResponse:
+    return _run(metadata.set_run_deleted(run_id, False))

@@ -1,0 +1,1 @@
+"""Implementations of the ports in ``cairn.core.ports``: SQL metadata, artifact objects."""

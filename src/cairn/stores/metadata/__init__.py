@@ -1,0 +1,1 @@
+"""The metadata store: SQL through SQLAlchemy Core, schema managed by Alembic."""

@@ -1,0 +1,84 @@
+"""Opening a database: SQLite tuned for durable concurrent use, or PostgreSQL via psycopg 3."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from cairn.errors import InvalidInput, MissingExtra
+
+# Long enough for a concurrent writer's batch to commit; short enough to report a stuck lock.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_WRITE = "cairn_write"
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for a SQLite or PostgreSQL URL (``postgresql://`` means psycopg 3).
+
+    Raises:
+        InvalidInput: the URL is not a database URL Cairn supports.
+        MissingExtra: PostgreSQL was asked for without the ``postgres`` extra.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise InvalidInput(f"database URL {url!r}: {exc}") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed.database or "")
+    if backend == "postgresql":
+        if parsed.drivername in ("postgresql", "postgres"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        try:
+            return create_engine(parsed, pool_pre_ping=True, pool_size=8, max_overflow=8)
+        except (NoSuchModuleError, ModuleNotFoundError) as exc:
+            raise MissingExtra(
+                "PostgreSQL needs psycopg 3: pip install 'cairn-mlops[postgres]'"
+            ) from exc
+    raise InvalidInput(f"database URL {url!r}: expected sqlite:///PATH or postgresql://…")
+
+
+def _sqlite_engine(database: str) -> Engine:
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(f"sqlite:///{database}")
+    event.listen(engine, "connect", _configure_sqlite_connection)
+    event.listen(engine, "begin", _begin_sqlite_transaction)
+    return engine
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin (see below).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+    cursor.execute("PRAGMA synchronous=FULL")  # a committed batch survives power loss
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _begin_sqlite_transaction(connection: Connection) -> None:
+    # A write transaction takes the write lock up front: a deferred one that read first
+    # could fail with SQLITE_BUSY on upgrade, which the busy timeout does not retry.
+    mode = "IMMEDIATE" if connection.get_execution_options().get(_WRITE) else "DEFERRED"
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """One transaction that will write: committed on success, rolled back on any error."""
+    with engine.connect().execution_options(**{_WRITE: True}) as connection, connection.begin():
+        yield connection
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as connection:
+        yield connection

@@ -1,0 +1,122 @@
+"""The tables of the metadata store, as SQLAlchemy Core objects.
+
+Migrations in ``migrations/versions`` create and evolve these tables; a test checks that
+applying every migration yields exactly this schema. Runs carry an integer surrogate key
+(``pk``) that the high-volume tables reference: it keeps metric rows and their indexes small.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+RunKey = BigInteger().with_variant(Integer(), "sqlite")
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(250), nullable=False, unique=True),
+    Column("lifecycle", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("pk", RunKey, primary_key=True, autoincrement=True),
+    Column("id", String(32), nullable=False, unique=True),
+    Column("experiment_id", String(32), ForeignKey("experiments.id"), nullable=False),
+    Column("name", String(250), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger, nullable=True),
+    Column("user_name", String(250), nullable=False),
+    Column("parent_id", String(32), nullable=True),
+    Column("git_commit", String(64), nullable=True),
+    Column("source", Text, nullable=True),
+    Column("lifecycle", String(16), nullable=False),
+    Index("ix_runs_experiment_start", "experiment_id", "lifecycle", "start_time"),
+    Index("ix_runs_parent", "parent_id"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_pk", RunKey, ForeignKey("runs.pk"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+    Index("ix_params_key_value", "key", "value"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_pk", RunKey, ForeignKey("runs.pk"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# Every point of every metric, stored as one chunk per (run, key, ingested batch): the
+# steps, timestamps and values are packed little-endian arrays (int64, int64, float64).
+# A million-point batch is then a handful of rows instead of a million, and NaN and ±inf
+# survive exactly. Search never reads chunks; it uses ``latest_metrics``.
+metric_chunks = Table(
+    "metric_chunks",
+    metadata,
+    Column("id", RunKey, primary_key=True, autoincrement=True),
+    Column("run_pk", RunKey, ForeignKey("runs.pk"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("first_step", BigInteger, nullable=False),
+    Column("last_step", BigInteger, nullable=False),
+    Column("steps", LargeBinary, nullable=False),
+    Column("timestamps", LargeBinary, nullable=False),
+    Column("values", LargeBinary, nullable=False),
+    Index("ix_metric_chunks_run_key", "run_pk", "key"),
+)
+
+# The latest point per (run, key), kept by upsert at ingest: search filters and orders on
+# it. NULL stores NaN: SQLite has no NaN, and PostgreSQL's NaN sorts above every number,
+# so NULL gives both backends IEEE comparison semantics in filters.
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_pk", RunKey, ForeignKey("runs.pk"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("value", Double, nullable=True),
+    Index("ix_latest_metrics_key_value", "key", "value"),
+)
+
+# Ids of ingested batches, so that a client retrying a batch it got no answer for is safe.
+ingest_batches = Table(
+    "ingest_batches",
+    metadata,
+    Column("batch_id", String(64), primary_key=True),
+    Column("run_pk", RunKey, ForeignKey("runs.pk"), nullable=False),
+)
+
+run_artifacts = Table(
+    "run_artifacts",
+    metadata,
+    Column("run_pk", RunKey, ForeignKey("runs.pk"), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("digest", String(80), nullable=False),
+    Column("size", BigInteger, nullable=False),
+)

@@ -1,0 +1,446 @@
+"""The metadata store over SQL: SQLite by default, PostgreSQL for teams.
+
+Writes happen in one transaction each (``write_transaction``), so a failing batch leaves
+nothing behind. Metric ingest is the hot path: a batch becomes one packed chunk per metric
+key (see ``chunks.py``) plus one upsert of the latest point per key.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Insert, Row, Table, select, update
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+
+from cairn.core.artifact import ArtifactEntry
+from cairn.core.clock import now_ms
+from cairn.core.ids import ID_LENGTH, check_id_reference, new_id
+from cairn.core.limits import check_key, check_params, check_tags
+from cairn.core.run import (
+    Experiment,
+    Lifecycle,
+    Metric,
+    MetricPoint,
+    NewRun,
+    Run,
+    RunStatus,
+)
+from cairn.core.search import RunPage, RunQuery
+from cairn.errors import (
+    AlreadyExists,
+    AmbiguousReference,
+    InvalidState,
+    NotFound,
+    ParamConflict,
+)
+from cairn.stores.metadata import schema as t
+from cairn.stores.metadata.chunks import Chunk, group_by_key, history, pack
+from cairn.stores.metadata.engine import open_engine, read_connection, write_transaction
+from cairn.stores.metadata.migrate import ensure_schema
+from cairn.stores.metadata.search import compile_search, encode_page_token
+
+_SHOWN_MATCHES = 5
+
+
+class SqlMetadataStore:
+    """The :class:`~cairn.core.ports.MetadataStore` over a SQLAlchemy engine."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = open_engine(url)
+        ensure_schema(self.engine, where=_safe_url(url))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # experiments
+
+    def create_experiment(self, name: str) -> Experiment:
+        experiment = Experiment(new_id(), name, now_ms(), Lifecycle.ACTIVE)
+        try:
+            with write_transaction(self.engine) as conn:
+                conn.execute(
+                    t.experiments.insert().values(
+                        id=experiment.id,
+                        name=name,
+                        lifecycle=experiment.lifecycle.value,
+                        created_at=experiment.created_at,
+                    )
+                )
+        except SqlIntegrityError as exc:
+            raise AlreadyExists(f"experiment {name!r} already exists") from exc
+        return experiment
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        with read_connection(self.engine) as conn:
+            row = conn.execute(
+                select(t.experiments).where(t.experiments.c.id == experiment_id)
+            ).first()
+        if row is None:
+            raise NotFound(f"experiment {experiment_id!r} not found (see `cairn experiments list`)")
+        return _experiment(row)
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        with read_connection(self.engine) as conn:
+            row = conn.execute(select(t.experiments).where(t.experiments.c.name == name)).first()
+        return None if row is None else _experiment(row)
+
+    def list_experiments(self) -> list[Experiment]:
+        with read_connection(self.engine) as conn:
+            rows = conn.execute(
+                select(t.experiments).order_by(t.experiments.c.created_at, t.experiments.c.id)
+            )
+            return [_experiment(row) for row in rows]
+
+    # runs
+
+    def create_run(self, new: NewRun) -> Run:
+        run_id = new_id()
+        with write_transaction(self.engine) as conn:
+            self._require_experiment(conn, new.experiment_id)
+            if new.parent_id is not None:
+                self._run_key(conn, new.parent_id, what="parent run")
+            inserted = conn.execute(
+                t.runs.insert().values(
+                    id=run_id,
+                    experiment_id=new.experiment_id,
+                    name=new.name,
+                    status=RunStatus.RUNNING.value,
+                    start_time=new.start_time,
+                    end_time=None,
+                    user_name=new.user,
+                    parent_id=new.parent_id,
+                    git_commit=new.git_commit,
+                    source=new.source,
+                    lifecycle=Lifecycle.ACTIVE.value,
+                )
+            )
+            pk = inserted.inserted_primary_key[0]  # type: ignore[index]  # an INSERT has one
+            if new.tags:
+                rows = [{"run_pk": pk, "key": k, "value": v} for k, v in new.tags.items()]
+                conn.execute(t.tags.insert(), rows)
+        return self.get_run(run_id)
+
+    def get_run(self, run_id: str) -> Run:
+        with read_connection(self.engine) as conn:
+            row = conn.execute(select(t.runs).where(t.runs.c.id == run_id)).first()
+            if row is None:
+                raise _run_not_found(run_id)
+            return _load_runs(conn, [row])[0]
+
+    def resolve_run_id(self, ref: str) -> str:
+        prefix = check_id_reference(ref)
+        with read_connection(self.engine) as conn:
+            if len(prefix) == ID_LENGTH:
+                found = conn.execute(select(t.runs.c.id).where(t.runs.c.id == prefix)).all()
+            else:
+                found = conn.execute(
+                    select(t.runs.c.id)
+                    .where(t.runs.c.id.startswith(prefix, autoescape=True))
+                    .order_by(t.runs.c.id)
+                    .limit(_SHOWN_MATCHES + 1)
+                ).all()
+        if not found:
+            raise _run_not_found(ref)
+        if len(found) > 1:
+            shown = ", ".join(r.id for r in found[:_SHOWN_MATCHES])
+            more = " …" if len(found) > _SHOWN_MATCHES else ""
+            raise AmbiguousReference(
+                f"run id prefix {ref!r} matches several runs ({shown}{more}); give more characters"
+            )
+        return str(found[0].id)
+
+    def end_run(self, run_id: str, status: RunStatus, end_time: int) -> Run:
+        with write_transaction(self.engine) as conn:
+            self._run_key(conn, run_id)
+            conn.execute(
+                update(t.runs)
+                .where(t.runs.c.id == run_id)
+                .values(status=status.value, end_time=end_time)
+            )
+        return self.get_run(run_id)
+
+    def set_run_deleted(self, run_id: str, deleted: bool) -> Run:
+        lifecycle = Lifecycle.DELETED if deleted else Lifecycle.ACTIVE
+        with write_transaction(self.engine) as conn:
+            self._run_key(conn, run_id)
+            conn.execute(
+                update(t.runs).where(t.runs.c.id == run_id).values(lifecycle=lifecycle.value)
+            )
+        return self.get_run(run_id)
+
+    # recording
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[MetricPoint] = (),
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        batch_id: str | None = None,
+    ) -> None:
+        params, tags = check_params(params or {}), check_tags(tags or {})
+        chunks = group_by_key(metrics)
+        for chunk in chunks:
+            check_key(chunk.key, "metrics")
+        with write_transaction(self.engine) as conn:
+            pk = self._writable_run(conn, run_id)
+            if batch_id is not None and not self._claim_batch(conn, pk, batch_id):
+                return  # this batch was stored before; its retry changes nothing
+            if params:
+                self._insert_params(conn, pk, run_id, params)
+            if tags:
+                self._upsert(conn, t.tags, ["run_pk", "key"], ["value"], _keyed_rows(pk, tags))
+            if chunks:
+                self._insert_chunks(conn, pk, chunks)
+
+    def _claim_batch(self, conn: Connection, pk: int, batch_id: str) -> bool:
+        seen = conn.execute(
+            select(t.ingest_batches.c.batch_id).where(t.ingest_batches.c.batch_id == batch_id)
+        ).first()
+        if seen is not None:
+            return False
+        conn.execute(t.ingest_batches.insert().values(batch_id=batch_id, run_pk=pk))
+        return True
+
+    def _insert_params(
+        self, conn: Connection, pk: int, run_id: str, params: Mapping[str, str]
+    ) -> None:
+        stored = conn.execute(
+            select(t.params.c.key, t.params.c.value).where(
+                t.params.c.run_pk == pk, t.params.c.key.in_(list(params))
+            )
+        )
+        existing = {row.key: row.value for row in stored}
+        for key, value in params.items():
+            if key in existing and existing[key] != value:
+                raise ParamConflict(
+                    f"param {key!r} of run {run_id} is already {existing[key]!r}; params are "
+                    f"immutable, so it cannot become {value!r} (log it under another key)"
+                )
+        new = {k: v for k, v in params.items() if k not in existing}
+        if new:
+            conn.execute(t.params.insert(), _keyed_rows(pk, new))
+
+    def _insert_chunks(self, conn: Connection, pk: int, chunks: Sequence[Chunk]) -> None:
+        conn.execute(
+            t.metric_chunks.insert(),
+            [
+                {
+                    "run_pk": pk,
+                    "key": c.key,
+                    "count": len(c.steps),
+                    "first_step": min(c.steps),
+                    "last_step": max(c.steps),
+                    "steps": pack(c.steps, "q"),
+                    "timestamps": pack(c.timestamps, "q"),
+                    "values": pack(c.values, "d"),
+                }
+                for c in chunks
+            ],
+        )
+        self._upsert_latest(conn, [_latest_row(pk, c) for c in chunks])
+
+    def _upsert_latest(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        statement = _dialect_insert(conn, t.latest_metrics)
+        new, old = statement.excluded, t.latest_metrics.c
+        newer = (new.step > old.step) | ((new.step == old.step) & (new.timestamp >= old.timestamp))
+        conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["run_pk", "key"],
+                set_={"value": new.value, "step": new.step, "timestamp": new.timestamp},
+                where=newer,
+            ),
+            rows,
+        )
+
+    def _upsert(
+        self,
+        conn: Connection,
+        table: Table,
+        keys: list[str],
+        values: list[str],
+        rows: list[dict[str, Any]],
+    ) -> None:
+        statement = _dialect_insert(conn, table)
+        conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=keys, set_={c: statement.excluded[c] for c in values}
+            ),
+            rows,
+        )
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        c = t.metric_chunks.c
+        with read_connection(self.engine) as conn:
+            pk = self._run_key(conn, run_id)
+            rows = conn.execute(
+                select(c.steps, c.timestamps, c["values"])
+                .where(c.run_pk == pk, c.key == key)
+                .order_by(c.id)
+            )
+            return history(key, ((r[0], r[1], r[2]) for r in rows))
+
+    # search
+
+    def search_runs(self, query: RunQuery) -> RunPage:
+        statement, fingerprint = compile_search(query, self.engine.dialect.name)
+        with read_connection(self.engine) as conn:
+            page = conn.execute(statement).all()
+            more = len(page) > query.limit
+            page = page[: query.limit]
+            token = encode_page_token(fingerprint, list(page[-1][1:])) if more else None
+            pks = [row[0] for row in page]
+            rows = conn.execute(select(t.runs).where(t.runs.c.pk.in_(pks))).all() if pks else []
+            by_pk = {row.pk: row for row in rows}
+            runs = _load_runs(conn, [by_pk[pk] for pk in pks])
+        return RunPage(runs, token)
+
+    # artifacts
+
+    def add_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
+        # The last entry for a path wins, as it would in a directory.
+        rows_by_path = {
+            e.path: {"path": e.path, "digest": e.digest, "size": e.size} for e in entries
+        }
+        with write_transaction(self.engine) as conn:
+            pk = self._writable_run(conn, run_id)
+            rows = [{"run_pk": pk, **row} for row in rows_by_path.values()]
+            if rows:
+                self._upsert(conn, t.run_artifacts, ["run_pk", "path"], ["digest", "size"], rows)
+
+    def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactEntry]:
+        a = t.run_artifacts.c
+        with read_connection(self.engine) as conn:
+            pk = self._run_key(conn, run_id)
+            statement = select(a.path, a.digest, a.size).where(a.run_pk == pk).order_by(a.path)
+            if prefix:
+                statement = statement.where(
+                    (a.path == prefix) | a.path.startswith(f"{prefix}/", autoescape=True)
+                )
+            return [ArtifactEntry(r.path, r.digest, r.size) for r in conn.execute(statement)]
+
+    # helpers
+
+    def _require_experiment(self, conn: Connection, experiment_id: str) -> None:
+        found = conn.execute(
+            select(t.experiments.c.id).where(t.experiments.c.id == experiment_id)
+        ).first()
+        if found is None:
+            raise NotFound(f"experiment {experiment_id!r} not found")
+
+    def _run_key(self, conn: Connection, run_id: str, what: str = "run") -> int:
+        pk = conn.execute(select(t.runs.c.pk).where(t.runs.c.id == run_id)).scalar()
+        if pk is None:
+            raise _run_not_found(run_id, what)
+        return int(pk)
+
+    def _writable_run(self, conn: Connection, run_id: str) -> int:
+        row = conn.execute(
+            select(t.runs.c.pk, t.runs.c.lifecycle).where(t.runs.c.id == run_id)
+        ).first()
+        if row is None:
+            raise _run_not_found(run_id)
+        if row.lifecycle == Lifecycle.DELETED.value:
+            raise InvalidState(
+                f"run {run_id} is deleted; restore it first (`cairn runs restore {run_id}`)"
+            )
+        return int(row.pk)
+
+
+def _load_runs(conn: Connection, rows: Sequence[Row[Any]]) -> list[Run]:
+    """Runs with their params, latest metrics and tags: three queries for the whole list."""
+    if not rows:
+        return []
+    pks = [row.pk for row in rows]
+    params = _values_by_run(conn, t.params, pks)
+    tags = _values_by_run(conn, t.tags, pks)
+    metrics: dict[int, dict[str, Metric]] = defaultdict(dict)
+    lm = t.latest_metrics.c
+    for r in conn.execute(
+        select(lm.run_pk, lm.key, lm.value, lm.step, lm.timestamp).where(lm.run_pk.in_(pks))
+    ):
+        metrics[r.run_pk][r.key] = Metric(r.key, _loaded(r.value), r.step, r.timestamp)
+    return [
+        Run(
+            id=row.id,
+            experiment_id=row.experiment_id,
+            name=row.name,
+            status=RunStatus(row.status),
+            start_time=row.start_time,
+            end_time=row.end_time,
+            user=row.user_name,
+            parent_id=row.parent_id,
+            git_commit=row.git_commit,
+            source=row.source,
+            lifecycle=Lifecycle(row.lifecycle),
+            params=params.get(row.pk, {}),
+            metrics=metrics.get(row.pk, {}),
+            tags=tags.get(row.pk, {}),
+        )
+        for row in rows
+    ]
+
+
+def _values_by_run(conn: Connection, table: Table, pks: list[int]) -> dict[int, dict[str, str]]:
+    found: dict[int, dict[str, str]] = defaultdict(dict)
+    statement = select(table.c.run_pk, table.c.key, table.c.value).where(table.c.run_pk.in_(pks))
+    for run_pk, key, value in conn.execute(statement):
+        found[run_pk][key] = value
+    return found
+
+
+def _dialect_insert(conn: Connection, table: Table) -> Any:
+    """An INSERT that knows ON CONFLICT: both SQLite and PostgreSQL have one."""
+    insert: Any
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement: Insert = insert(table)
+    return statement
+
+
+def _latest_row(pk: int, chunk: Chunk) -> dict[str, Any]:
+    """The chunk's latest point: highest step, then latest timestamp, then last logged."""
+    best = 0
+    for i in range(1, len(chunk.steps)):
+        if (chunk.steps[i], chunk.timestamps[i]) >= (chunk.steps[best], chunk.timestamps[best]):
+            best = i
+    return {
+        "run_pk": pk,
+        "key": chunk.key,
+        "value": _stored(chunk.values[best]),
+        "step": chunk.steps[best],
+        "timestamp": chunk.timestamps[best],
+    }
+
+
+def _keyed_rows(pk: int, values: Mapping[str, str]) -> list[dict[str, Any]]:
+    return [{"run_pk": pk, "key": k, "value": v} for k, v in values.items()]
+
+
+def _experiment(row: Row[Any]) -> Experiment:
+    return Experiment(row.id, row.name, row.created_at, Lifecycle(row.lifecycle))
+
+
+def _run_not_found(ref: str, what: str = "run") -> NotFound:
+    return NotFound(f"{what} {ref!r} not found (see `cairn runs list`)")
+
+
+def _stored(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def _loaded(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,1 @@
+"""Experiment tracking: runs, their params, metrics, tags and artifacts."""

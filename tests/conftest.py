@@ -1,0 +1,65 @@
+"""Shared fixtures: an isolated Cairn home per test, and PostgreSQL when it is reachable.
+
+PostgreSQL tests run against ``CAIRN_TEST_POSTGRES_URL`` (default: the local server's
+``test`` database), each in a schema of its own that is dropped afterwards. Where no
+server answers they are skipped with the reason, unless ``CAIRN_REQUIRE_POSTGRES=1``
+(set by ``.ci/run``), which turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(autouse=True)
+def cairn_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own embedded store, and the SDK forgets it afterwards."""
+    home = tmp_path / "cairn-home"
+    monkeypatch.setenv("CAIRN_HOME", str(home))
+    for name in ("CAIRN_URI", "CAIRN_TOKEN", "CAIRN_DB", "CAIRN_ARTIFACTS", "CAIRN_EXPERIMENT"):
+        monkeypatch.delenv(name, raising=False)
+    yield home
+    from cairn import sdk
+
+    if sdk._platform is not None:
+        sdk._platform.close()
+        sdk._platform = None
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    url = os.environ.get("CAIRN_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    try:
+        engine = create_engine(url, connect_args={"connect_timeout": 3})
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001  # any failure means "not reachable"
+        reason = f"PostgreSQL not reachable at {url} ({type(exc).__name__}: {exc})"
+        if os.environ.get("CAIRN_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{reason}; CAIRN_REQUIRE_POSTGRES=1 requires it")
+        pytest.skip(f"{reason}; set CAIRN_TEST_POSTGRES_URL to run the PostgreSQL tests")
+    return url
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A database URL whose tables live in a fresh schema, dropped after the test."""
+    schema = f"cairn_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_server)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(postgres_server).update_query_dict({"options": f"-csearch_path={schema}"})
+    yield url.render_as_string(hide_password=False)
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()

@@ -1,0 +1,413 @@
+"""The MetadataStore contract, run against SQLite, PostgreSQL and a real Cairn server.
+
+Every backend must behave the same, errors included: the HTTP client raises the classes
+the SQL store raises. Tests isolate themselves with a fresh experiment each, because the
+HTTP backend shares one server (and its database) across the module to stay fast.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from cairn.core.artifact import ArtifactEntry
+from cairn.core.ports import MetadataStore
+from cairn.core.run import Experiment, Lifecycle, NewRun, RunStatus, ViewType
+from cairn.core.search import RunQuery
+from cairn.errors import (
+    AlreadyExists,
+    AmbiguousReference,
+    FilterSyntaxError,
+    InvalidInput,
+    InvalidState,
+    NotFound,
+    ParamConflict,
+)
+from cairn.stores.metadata import sql
+from cairn.stores.metadata.sql import SqlMetadataStore
+from server_process import running_server
+
+DIGEST = "blake3:" + "ab" * 32
+
+
+@dataclass
+class Backend:
+    store: MetadataStore
+    seed: SqlMetadataStore  # the same database, reached directly, to arrange rare states
+
+
+@pytest.fixture(scope="module")
+def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    folder = tmp_path_factory.mktemp("server")
+    db_url = f"sqlite:///{folder / 'cairn.db'}"
+    with running_server(db_url, str(folder / "artifacts")) as base_url:
+        yield base_url, db_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "http"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    if request.param == "sqlite":
+        store = SqlMetadataStore(f"sqlite:///{tmp_path / 'cairn.db'}")
+        yield Backend(store, store)
+        store.close()
+    elif request.param == "postgresql":
+        store = SqlMetadataStore(request.getfixturevalue("postgres_url"))
+        yield Backend(store, store)
+        store.close()
+    else:
+        from cairn.client.http import HttpMetadataStore
+
+        base_url, db_url = request.getfixturevalue("http_server")
+        client, seed = HttpMetadataStore(base_url), SqlMetadataStore(db_url)
+        yield Backend(client, seed)
+        client.close()
+        seed.close()
+
+
+@pytest.fixture
+def store(backend: Backend) -> MetadataStore:
+    return backend.store
+
+
+@pytest.fixture
+def experiment(store: MetadataStore) -> Experiment:
+    return store.create_experiment(f"exp-{uuid.uuid4().hex[:10]}")
+
+
+def new_run(
+    experiment: Experiment, name: str = "run", start: int = 1_000, **extra: object
+) -> NewRun:
+    return NewRun(experiment.id, name, start, "ada", **extra)  # type: ignore[arg-type]
+
+
+# experiments
+
+
+def test_experiment_round_trip(store: MetadataStore) -> None:
+    """An experiment is found by id, by name, and in the list."""
+    created = store.create_experiment("churn-" + uuid.uuid4().hex[:6])
+    assert store.get_experiment(created.id) == created
+    assert store.get_experiment_by_name(created.name) == created
+    assert created in store.list_experiments()
+
+
+def test_duplicate_experiment_name_is_refused(store: MetadataStore, experiment: Experiment) -> None:
+    with pytest.raises(AlreadyExists, match=experiment.name):
+        store.create_experiment(experiment.name)
+
+
+def test_unknown_experiment(store: MetadataStore) -> None:
+    with pytest.raises(NotFound, match="experiment"):
+        store.get_experiment(uuid.uuid4().hex)
+    assert store.get_experiment_by_name("no-such-" + uuid.uuid4().hex) is None
+
+
+# runs
+
+
+def test_run_records_what_it_was_started_with(store: MetadataStore, experiment: Experiment) -> None:
+    run = store.create_run(
+        new_run(experiment, "baseline", git_commit="c0ffee", source="train.py", tags={"team": "a"})
+    )
+    assert (run.name, run.status, run.user, run.start_time) == (
+        "baseline",
+        RunStatus.RUNNING,
+        "ada",
+        1_000,
+    )
+    assert (run.git_commit, run.source, run.tags) == ("c0ffee", "train.py", {"team": "a"})
+    assert run.end_time is None
+    assert run.lifecycle is Lifecycle.ACTIVE
+    assert store.get_run(run.id) == run
+
+
+def test_nested_run_names_its_parent(store: MetadataStore, experiment: Experiment) -> None:
+    parent = store.create_run(new_run(experiment))
+    child = store.create_run(new_run(experiment, "fold-1", parent_id=parent.id))
+    assert child.parent_id == parent.id
+
+
+def test_unknown_parent_is_refused(store: MetadataStore, experiment: Experiment) -> None:
+    with pytest.raises(NotFound, match="parent run"):
+        store.create_run(new_run(experiment, parent_id=uuid.uuid4().hex))
+
+
+def test_end_run(store: MetadataStore, experiment: Experiment) -> None:
+    run = store.create_run(new_run(experiment))
+    ended = store.end_run(run.id, RunStatus.FAILED, 5_000)
+    assert (ended.status, ended.end_time) == (RunStatus.FAILED, 5_000)
+
+
+def test_unknown_run(store: MetadataStore) -> None:
+    missing = uuid.uuid4().hex
+    with pytest.raises(NotFound, match=missing):
+        store.get_run(missing)
+    with pytest.raises(NotFound):
+        store.get_metric_history(missing, "loss")
+    with pytest.raises(NotFound):
+        store.log_batch(missing, [("loss", 1.0, 0, 1)])
+
+
+def test_run_id_prefix_resolves(store: MetadataStore, experiment: Experiment) -> None:
+    run = store.create_run(new_run(experiment))
+    assert store.resolve_run_id(run.id[:8]) == run.id
+    assert store.resolve_run_id(run.id.upper()) == run.id
+
+
+def test_short_or_malformed_prefix_is_refused(store: MetadataStore) -> None:
+    with pytest.raises(InvalidInput, match="at least 8"):
+        store.resolve_run_id("abc")
+    with pytest.raises(InvalidInput, match="hexadecimal"):
+        store.resolve_run_id("not-an-id-at-all")
+
+
+def test_ambiguous_prefix_names_the_candidates(
+    backend: Backend, experiment: Experiment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = uuid.uuid4().hex[:8]
+    ids = iter([prefix + "0" * 24, prefix + "1" * 24])
+    monkeypatch.setattr(sql, "new_id", lambda: next(ids))
+    for _ in range(2):
+        backend.seed.create_run(new_run(experiment))
+    with pytest.raises(AmbiguousReference, match=prefix + "0" * 24):
+        backend.store.resolve_run_id(prefix)
+    assert backend.store.resolve_run_id(prefix + "1") == prefix + "1" * 24
+
+
+# logging
+
+
+def test_batch_records_params_tags_and_metrics(
+    store: MetadataStore, experiment: Experiment
+) -> None:
+    run = store.create_run(new_run(experiment))
+    points = [("loss", 1 / (s + 1), s, 100 + s) for s in range(100)]
+    store.log_batch(run.id, points, {"lr": "0.1"}, {"stage": "x"})
+    stored = store.get_run(run.id)
+    assert stored.params == {"lr": "0.1"}
+    assert stored.tags == {"stage": "x"}
+    assert stored.metrics["loss"].step == 99
+    assert stored.metrics["loss"].value == pytest.approx(0.01)
+    history = store.get_metric_history(run.id, "loss")
+    assert [(m.step, m.value, m.timestamp) for m in history] == [(s, v, t) for _, v, s, t in points]
+
+
+def test_latest_metric_is_the_highest_step_not_the_last_logged(
+    store: MetadataStore, experiment: Experiment
+) -> None:
+    run = store.create_run(new_run(experiment))
+    store.log_batch(run.id, [("auc", 0.9, 10, 1)])
+    store.log_batch(run.id, [("auc", 0.5, 3, 2)])
+    assert store.get_run(run.id).metrics["auc"].value == 0.9
+    assert [m.step for m in store.get_metric_history(run.id, "auc")] == [3, 10]
+
+
+def test_non_finite_metrics_are_kept(store: MetadataStore, experiment: Experiment) -> None:
+    run = store.create_run(new_run(experiment))
+    store.log_batch(run.id, [("x", math.nan, 0, 1), ("x", math.inf, 1, 1), ("x", -math.inf, 2, 1)])
+    values = [m.value for m in store.get_metric_history(run.id, "x")]
+    assert math.isnan(values[0])
+    assert values[1:] == [math.inf, -math.inf]
+    assert store.get_run(run.id).metrics["x"].value == -math.inf
+
+
+def test_same_param_value_again_is_fine(store: MetadataStore, experiment: Experiment) -> None:
+    run = store.create_run(new_run(experiment))
+    store.log_batch(run.id, params={"lr": "0.1"})
+    store.log_batch(run.id, params={"lr": "0.1"})
+    assert store.get_run(run.id).params == {"lr": "0.1"}
+
+
+def test_param_conflict_rejects_the_whole_batch(
+    store: MetadataStore, experiment: Experiment
+) -> None:
+    run = store.create_run(new_run(experiment))
+    store.log_batch(run.id, params={"lr": "0.1"})
+    with pytest.raises(ParamConflict, match=r"'lr'.*'0\.1'.*'0\.2'"):
+        store.log_batch(run.id, [("loss", 1.0, 0, 1)], {"lr": "0.2"}, {"t": "v"})
+    stored = store.get_run(run.id)
+    assert stored.params == {"lr": "0.1"}
+    assert stored.metrics == {}
+    assert stored.tags == {}
+
+
+def test_over_long_keys_and_values_are_refused_whole(
+    store: MetadataStore, experiment: Experiment
+) -> None:
+    run = store.create_run(new_run(experiment))
+    with pytest.raises(InvalidInput, match="longer than 250"):
+        store.log_batch(run.id, [("k" * 251, 1.0, 0, 1)], {"ok": "1"})
+    with pytest.raises(InvalidInput, match="longer than 6000"):
+        store.log_batch(run.id, [("loss", 1.0, 0, 1)], {"big": "x" * 6001})
+    stored = store.get_run(run.id)
+    assert stored.params == {}
+    assert stored.metrics == {}
+
+
+def test_retried_batch_is_stored_once(store: MetadataStore, experiment: Experiment) -> None:
+    run = store.create_run(new_run(experiment))
+    batch_id = uuid.uuid4().hex
+    for _ in range(2):
+        store.log_batch(run.id, [("loss", 0.5, 0, 1)], batch_id=batch_id)
+    assert len(store.get_metric_history(run.id, "loss")) == 1
+
+
+def test_deleted_run_refuses_writes_until_restored(
+    store: MetadataStore, experiment: Experiment
+) -> None:
+    run = store.create_run(new_run(experiment))
+    assert store.set_run_deleted(run.id, deleted=True).lifecycle is Lifecycle.DELETED
+    with pytest.raises(InvalidState, match="restore"):
+        store.log_batch(run.id, [("loss", 1.0, 0, 1)])
+    store.set_run_deleted(run.id, deleted=False)
+    store.log_batch(run.id, [("loss", 1.0, 0, 1)])
+    assert "loss" in store.get_run(run.id).metrics
+
+
+# search
+
+
+@pytest.fixture
+def population(store: MetadataStore, experiment: Experiment) -> list[str]:
+    """30 runs: auc = i/30, lr in {'0', '1', '2'}, team 'Growth' for even i."""
+    ids = []
+    for i in range(30):
+        run = store.create_run(new_run(experiment, f"r{i:02d}", start=1_000 + i))
+        tags = {"team": "Growth" if i % 2 == 0 else "core"}
+        store.log_batch(run.id, [("auc", i / 30, 0, 1)], {"lr": str(i % 3)}, tags)
+        ids.append(run.id)
+    return ids
+
+
+def search(
+    store: MetadataStore, experiment: Experiment, filter: str = "", **kw: object
+) -> list[str]:
+    query = RunQuery([experiment.id], filter, **kw)  # type: ignore[arg-type]
+    return [r.name for r in store.search_runs(query).runs]
+
+
+def test_filter_and_order_by_metric(
+    store: MetadataStore, experiment: Experiment, population: list[str]
+) -> None:
+    names = search(
+        store, experiment, "metrics.auc > 0.5 and params.lr = '1'", order_by=["metrics.auc DESC"]
+    )
+    assert names == ["r28", "r25", "r22", "r19", "r16"]
+
+
+def test_default_order_is_newest_first(
+    store: MetadataStore, experiment: Experiment, population: list[str]
+) -> None:
+    assert search(store, experiment, limit=3) == ["r29", "r28", "r27"]
+
+
+def test_like_is_case_sensitive_and_ilike_is_not(
+    store: MetadataStore, experiment: Experiment, population: list[str]
+) -> None:
+    assert len(search(store, experiment, "tags.team LIKE 'G%'")) == 15
+    assert search(store, experiment, "tags.team LIKE 'g%'") == []
+    assert len(search(store, experiment, "tags.team ILIKE 'g%'")) == 15
+
+
+def test_in_and_attributes(
+    store: MetadataStore, experiment: Experiment, population: list[str]
+) -> None:
+    assert len(search(store, experiment, "params.lr IN ('0', '2')")) == 20
+    assert search(store, experiment, "attributes.run_name = 'r07'") == ["r07"]
+    assert (
+        len(
+            search(
+                store, experiment, "attributes.status = 'RUNNING' and attributes.start_time >= 1020"
+            )
+        )
+        == 10
+    )
+
+
+def test_pages_cover_every_match_once_in_order(
+    store: MetadataStore, experiment: Experiment, population: list[str]
+) -> None:
+    seen: list[str] = []
+    token = None
+    while True:
+        page = store.search_runs(
+            RunQuery(
+                [experiment.id],
+                "metrics.auc >= 0",
+                ["params.lr ASC", "metrics.auc DESC"],
+                limit=7,
+                page_token=token,
+            )
+        )
+        seen += [r.name for r in page.runs]
+        token = page.next_page_token
+        if token is None:
+            break
+    expected = sorted((f"r{i:02d}" for i in range(30)), key=lambda n: (int(n[1:]) % 3, -int(n[1:])))
+    assert seen == expected
+
+
+def test_runs_missing_the_order_key_come_last(store: MetadataStore, experiment: Experiment) -> None:
+    without = store.create_run(new_run(experiment, "without", start=5))
+    with_auc = store.create_run(new_run(experiment, "with", start=1))
+    store.log_batch(with_auc.id, [("auc", 0.1, 0, 1)])
+    for direction in ("ASC", "DESC"):
+        assert search(store, experiment, order_by=[f"metrics.auc {direction}"]) == [
+            "with",
+            "without",
+        ]
+    assert without.id  # the run exists; it only sorts after
+
+
+def test_deleted_runs_are_hidden_unless_asked_for(
+    store: MetadataStore, experiment: Experiment, population: list[str]
+) -> None:
+    store.set_run_deleted(population[0], deleted=True)
+    assert "r00" not in search(store, experiment, limit=100)
+    assert search(store, experiment, view=ViewType.DELETED) == ["r00"]
+    assert len(search(store, experiment, view=ViewType.ALL, limit=100)) == 30
+
+
+def test_malformed_filter_points_at_the_token(store: MetadataStore, experiment: Experiment) -> None:
+    with pytest.raises(FilterSyntaxError) as caught:
+        search(store, experiment, "metrics.auc >> 0.9")
+    message = str(caught.value)
+    assert "position 13" in message
+    assert "metrics.auc >> 0.9" in message
+    assert "^" in message
+
+
+def test_foreign_page_token_is_refused(
+    store: MetadataStore, experiment: Experiment, population: list[str]
+) -> None:
+    page = store.search_runs(RunQuery([experiment.id], limit=5))
+    assert page.next_page_token is not None
+    with pytest.raises(InvalidInput, match="another search"):
+        store.search_runs(
+            RunQuery([experiment.id], "metrics.auc > 0", limit=5, page_token=page.next_page_token)
+        )
+
+
+# artifacts
+
+
+def test_artifact_manifest(store: MetadataStore, experiment: Experiment) -> None:
+    run = store.create_run(new_run(experiment))
+    entries = [
+        ArtifactEntry("model.pkl", DIGEST, 10),
+        ArtifactEntry("reports/a.txt", DIGEST, 3),
+        ArtifactEntry("reports/sub/b.txt", DIGEST, 4),
+    ]
+    store.add_artifacts(run.id, entries)
+    assert store.list_artifacts(run.id) == entries
+    assert [e.path for e in store.list_artifacts(run.id, "reports")] == [
+        "reports/a.txt",
+        "reports/sub/b.txt",
+    ]
+    store.add_artifacts(run.id, [ArtifactEntry("model.pkl", DIGEST, 11)])
+    assert store.list_artifacts(run.id, "model.pkl") == [ArtifactEntry("model.pkl", DIGEST, 11)]

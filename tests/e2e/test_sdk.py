@@ -1,0 +1,167 @@
+"""The SDK as a user writes it, on the embedded store and against a real Cairn server."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from server_process import free_port, running_server
+
+import cairn
+from cairn.errors import InvalidInput, NotFound, ParamConflict, ServerUnavailable
+
+
+@pytest.fixture(params=["embedded", "remote"])
+def mode(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Point the SDK at the embedded store or at a server process over HTTP."""
+    if request.param == "embedded":
+        yield "embedded"
+        return
+    db_url = f"sqlite:///{tmp_path / 'server' / 'cairn.db'}"
+    with running_server(db_url, str(tmp_path / "server" / "artifacts")) as base_url:
+        cairn.configure(uri=base_url)
+        yield "remote"
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "work"
+    (folder / "reports" / "sub").mkdir(parents=True)
+    (folder / "confusion.png").write_bytes(b"\x89PNG fake image")
+    (folder / "reports" / "summary.md").write_text("# summary\n")
+    (folder / "reports" / "sub" / "detail.csv").write_text("a,b\n1,2\n")
+    monkeypatch.chdir(folder)
+    return folder
+
+
+def test_the_issue_walkthrough(mode: str, workdir: Path) -> None:
+    """The example from the tracking guide works as written and reads back exactly."""
+    with cairn.start_run(experiment="churn", name="baseline", tags={"team": "growth"}) as run:
+        run.log_params({"lr": 0.1, "depth": 6})
+        for step in range(100):
+            run.log_metric("loss", 1 / (step + 1), step=step)
+        run.log_metrics({"val_auc": 0.91, "val_acc": 0.88})
+        run.set_tags({"stage": "exploration"})
+        run.log_artifact("confusion.png")
+        run.log_artifacts("reports/", artifact_path="reports")
+        with cairn.start_run(name="fold-1", parent=run) as child:
+            child.log_metric("auc", 0.90)
+
+    runs = cairn.search_runs(
+        experiment="churn",
+        filter="metrics.val_auc > 0.9 and params.lr = '0.1' and tags.team = 'growth'",
+        order_by=["metrics.val_auc DESC"],
+        limit=50,
+    )
+    assert [r.id for r in runs] == [run.id]
+    found = runs[0]
+    assert found.status is cairn.RunStatus.FINISHED and found.end_time is not None
+    assert found.params == {"lr": "0.1", "depth": "6"}
+    assert found.tags == {"team": "growth", "stage": "exploration"}
+    assert found.metrics["val_auc"].value == 0.91
+
+    history = cairn.get_metric_history(run.id, "loss")
+    assert [m.step for m in history] == list(range(100))
+    assert history[-1].value == pytest.approx(0.01)
+
+    fold = cairn.get_run(child.id)
+    assert fold.parent_id == run.id and fold.experiment_id == found.experiment_id
+
+    tracking = cairn.sdk.platform().tracking
+    listed = {e.path: e.size for e in tracking.list_artifacts(run.id[:8])}
+    assert listed == {"confusion.png": 15, "reports": 18}
+    written = tracking.download_artifacts(run.id, "reports", workdir / "out")
+    assert sorted(p.relative_to(workdir / "out").as_posix() for p in written) == [
+        "reports/sub/detail.csv",
+        "reports/summary.md",
+    ]
+    assert (workdir / "out" / "reports" / "sub" / "detail.csv").read_text() == "a,b\n1,2\n"
+
+
+def test_exception_in_the_block_marks_failed_and_keeps_what_was_logged(mode: str) -> None:
+    with pytest.raises(ZeroDivisionError), cairn.start_run(experiment="e") as run:
+        run.log_metric("loss", 0.5, step=1)
+        _ = 1 / 0
+    stored = cairn.get_run(run.id)
+    assert stored.status is cairn.RunStatus.FAILED
+    assert stored.metrics["loss"].value == 0.5
+
+
+def test_non_finite_metrics_round_trip(mode: str) -> None:
+    with cairn.start_run() as run:
+        run.log_metric("x", math.nan, step=0)
+        run.log_metric("x", math.inf, step=1)
+        run.log_metric("x", -math.inf, step=2)
+    values = [m.value for m in cairn.get_metric_history(run.id, "x")]
+    assert math.isnan(values[0]) and values[1:] == [math.inf, -math.inf]
+
+
+def test_param_relogged_with_another_value_fails_at_the_call(mode: str) -> None:
+    with cairn.start_run() as run:
+        run.log_param("lr", 0.1)
+        with pytest.raises(ParamConflict, match="'lr'"):
+            run.log_params({"depth": 3, "lr": 0.2})
+        run.log_param("lr", 0.1)  # the same value again is fine
+    assert cairn.get_run(run.id).params == {"lr": "0.1"}  # no partial write of depth
+
+
+def test_bad_input_is_refused_before_anything_is_written(mode: str, workdir: Path) -> None:
+    with cairn.start_run() as run:
+        with pytest.raises(InvalidInput, match="longer than 250"):
+            run.log_metric("k" * 300, 1.0)
+        with pytest.raises(InvalidInput, match="expected a number"):
+            run.log_metric("loss", "high")  # type: ignore[arg-type]
+        with pytest.raises(InvalidInput, match="leave the run"):
+            run.log_artifact("confusion.png", artifact_path="../outside")
+        with pytest.raises(InvalidInput, match="is not a file"):
+            run.log_artifact("missing.png")
+    stored = cairn.get_run(run.id)
+    assert stored.metrics == {}
+    assert cairn.sdk.platform().tracking.list_artifacts(run.id) == []
+
+
+def test_unknown_references(mode: str) -> None:
+    with pytest.raises(NotFound, match="run"):
+        cairn.get_run("0123456789abcdef")
+    with pytest.raises(NotFound, match="experiment 'nope'"):
+        cairn.search_runs(experiment="nope")
+
+
+def test_run_left_open_is_flushed_and_ended_at_exit(mode: str, tmp_path: Path) -> None:
+    """A script that never ends its run still stores every point (atexit)."""
+    settings = cairn.sdk.platform().settings
+    script = textwrap.dedent(
+        """
+        import cairn, sys
+        run = cairn.start_run(experiment="atexit")
+        for step in range(5000):
+            run.log_metric("loss", 1.0, step=step)
+        print(run.id)
+        if sys.argv[1] == "crash":
+            raise RuntimeError("boom")
+        """
+    )
+    env = {"CAIRN_HOME": str(settings.home), "PATH": "/usr/bin:/bin"}
+    if settings.uri:
+        env["CAIRN_URI"] = settings.uri
+    for how, status in (("exit", "FINISHED"), ("crash", "FAILED")):
+        done = subprocess.run(
+            [sys.executable, "-c", script, how], capture_output=True, text=True, env=env, timeout=60
+        )
+        run = cairn.get_run(done.stdout.strip())
+        assert run.status.value == status
+        assert len(cairn.get_metric_history(run.id, "loss")) == 5000
+
+
+def test_server_that_is_down_gives_a_clear_error_quickly() -> None:
+    cairn.configure(uri=f"http://127.0.0.1:{free_port()}")
+    started = time.monotonic()
+    with pytest.raises(ServerUnavailable, match="cannot reach the Cairn server"):
+        cairn.start_run()
+    assert time.monotonic() - started < 10

@@ -1,0 +1,74 @@
+"""Start a real Cairn server process on a free loopback port, for any test suite.
+
+with running_server("sqlite:///…/cairn.db", str(tmp_path / "artifacts")) as base_url:
+    HttpMetadataStore(base_url).list_experiments()
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO
+
+import httpx
+
+STARTUP_TIMEOUT = 30.0  # seconds; a cold start imports FastAPI, SQLAlchemy and Alembic
+STOP_TIMEOUT = 10.0
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running_server(db_url: str, artifacts_url: str) -> Iterator[str]:
+    """Serve the stores from a subprocess; yield its base URL once /health answers."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "cairn.server.launch",
+        "--db", db_url, "--artifacts", artifacts_url, "--port", str(port),
+    ]  # fmt: skip
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            base_url = f"http://127.0.0.1:{port}"
+            _wait_until_healthy(base_url, process, log)
+            yield base_url
+        finally:
+            _stop(process)
+
+
+def _wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], log: IO[bytes]) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}:\n{_read(log)}")
+        try:
+            if httpx.get(f"{base_url}/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass  # not listening yet
+        time.sleep(0.05)
+    raise RuntimeError(f"the server did not answer /health within {STARTUP_TIMEOUT} s")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()  # SIGTERM: uvicorn shuts down and the stores are closed
+    try:
+        process.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _read(log: IO[bytes]) -> str:
+    log.seek(0)
+    return log.read().decode(errors="replace")
