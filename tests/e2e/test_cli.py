@@ -1,0 +1,140 @@
+"""The ``cairn`` command, run as a user runs it: a process, its output and exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from server_process import running_server
+
+import cairn
+from cairn._version import __version__
+
+
+def cli(
+    *args: str, ok: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "cairn", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+    if ok:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> list[str]:
+    """Three finished runs in experiment 'churn', with artifacts on the first."""
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "a.txt").write_text("alpha")
+    ids = []
+    for i, (lr, auc) in enumerate([("0.1", 0.91), ("0.2", 0.95), ("0.3", 0.85)]):
+        with cairn.start_run(experiment="churn", name=f"run-{i}") as run:
+            run.log_params({"lr": lr, "depth": 6})
+            run.log_metrics({"auc": auc, "acc": 0.8})
+            if i == 0:
+                run.log_artifacts(tmp_path / "reports", artifact_path="reports")
+        ids.append(run.id)
+    cairn.sdk.platform().close()
+    cairn.sdk._platform = None
+    return ids
+
+
+def test_version() -> None:
+    assert cli("--version").stdout.strip() == f"cairn {__version__}"
+
+
+def test_runs_list_orders_and_filters(runs: list[str]) -> None:
+    out = cli("runs", "list", "-e", "churn", "--order-by", "metrics.auc DESC", "--json").stdout
+    assert [r["name"] for r in json.loads(out)["runs"]] == ["run-1", "run-0", "run-2"]
+    out = cli("runs", "list", "--filter", "params.lr = '0.3'", "--json").stdout
+    assert [r["id"] for r in json.loads(out)["runs"]] == [runs[2]]
+    table = cli(
+        "runs", "list", "-e", "churn", "--order-by", "metrics.auc DESC", "--limit", "2"
+    ).stdout
+    assert "run-1" in table and "run-0" in table and "run-2" not in table
+    assert "metrics.auc" in table and "0.95" in table
+
+
+def test_runs_show_by_prefix(runs: list[str]) -> None:
+    shown = cli("runs", "show", runs[0][:8]).stdout
+    assert runs[0] in shown and "lr" in shown and "0.91" in shown and "1 artifact files" in shown
+    data = json.loads(cli("runs", "show", runs[0][:10], "--json").stdout)
+    assert (
+        data["params"] == {"lr": "0.1", "depth": "6"}
+        and data["artifacts"][0]["path"] == "reports/a.txt"
+    )
+
+
+def test_runs_compare_marks_differences(runs: list[str]) -> None:
+    data = json.loads(cli("runs", "compare", runs[0], runs[1][:8], "--json").stdout)
+    differs = {row["key"]: row["differs"] for row in data["rows"]}
+    assert differs == {"depth": False, "lr": True, "acc": False, "auc": True}
+    table = cli("runs", "compare", runs[0], runs[1]).stdout
+    assert "≠" in table and "params.lr" in table
+
+
+def test_delete_and_restore(runs: list[str]) -> None:
+    cli("runs", "delete", runs[0][:8])
+    listed = json.loads(cli("runs", "list", "--json").stdout)["runs"]
+    assert runs[0] not in [r["id"] for r in listed]
+    deleted = json.loads(cli("runs", "list", "--view", "deleted", "--json").stdout)["runs"]
+    assert [r["id"] for r in deleted] == [runs[0]]
+    cli("runs", "restore", runs[0][:8])
+    assert runs[0] in [r["id"] for r in json.loads(cli("runs", "list", "--json").stdout)["runs"]]
+
+
+def test_artifacts_list_and_get(runs: list[str], tmp_path: Path) -> None:
+    listed = json.loads(cli("artifacts", "list", runs[0], "--json").stdout)
+    assert listed == [{"path": "reports", "digest": None, "size": 5, "is_dir": True}]
+    assert "a.txt" in cli("artifacts", "list", runs[0], "reports").stdout
+    cli("artifacts", "get", runs[0][:8], "reports", "--to", str(tmp_path / "out"))
+    assert (tmp_path / "out" / "reports" / "a.txt").read_text() == "alpha"
+
+
+def test_experiments_list(runs: list[str]) -> None:
+    assert [e["name"] for e in json.loads(cli("experiments", "list", "--json").stdout)] == ["churn"]
+    assert "churn" in cli("experiments", "list").stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("runs", "show", "abc"), "at least 8"),
+        (("runs", "show", "0123456789abcdef"), "not found"),
+        (("runs", "list", "--filter", "metrics.auc >> 1"), "position 13"),
+        (("runs", "list", "-e", "nope"), "experiment 'nope' not found"),
+        (("artifacts", "get", "0123456789abcdef", "x"), "not found"),
+    ],
+)
+def test_user_errors_are_one_line_without_traceback(
+    runs: list[str], args: tuple[str, ...], message: str
+) -> None:
+    done = cli(*args, ok=False)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: ") and message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_cli_against_a_server(runs: list[str], cairn_home: Path) -> None:
+    db_url = f"sqlite:///{cairn_home / 'cairn.db'}"
+    with running_server(db_url, str(cairn_home / "artifacts")) as base_url:
+        out = cli(
+            "runs", "list", "--order-by", "metrics.auc ASC", "--json", env={"CAIRN_URI": base_url}
+        )
+        assert [r["name"] for r in json.loads(out.stdout)["runs"]] == ["run-2", "run-0", "run-1"]
+
+
+def test_quickstart_logs_a_sweep_and_shows_the_best(cairn_home: Path) -> None:
+    done = cli("quickstart")
+    assert "Best runs" in done.stdout and "cairn runs show" in done.stdout
+    runs = cairn.search_runs(experiment="quickstart", filter="tags.family = 'random_forest'")
+    assert len(runs) == 2 and all(r.metrics["val_auc"].value > 0.9 for r in runs)
