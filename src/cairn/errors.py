@@ -9,6 +9,7 @@
     ├── AlreadyExists (ValueError)         a name that must be unique is taken
     ├── InvalidState (RuntimeError)        e.g. logging to a deleted run
     ├── IntegrityError (RuntimeError)      stored bytes do not match their digest
+    │   └── DigestMismatch                 sent bytes do not match the digest claimed
     ├── SchemaError (RuntimeError)         metadata store schema newer than this code
     ├── MissingExtra (ImportError)         an optional dependency is not installed
     └── ServerUnavailable (ConnectionError)  the Cairn server cannot be reached
@@ -77,6 +78,13 @@ class InvalidState(CairnError, RuntimeError):
 class IntegrityError(CairnError, RuntimeError):
     code = "INTEGRITY_ERROR"
     http_status = 500
+
+
+class DigestMismatch(IntegrityError):
+    """The sender's fault (a cut or altered upload), not the store's: retry the upload."""
+
+    code = "DIGEST_MISMATCH"
+    http_status = 422
 
 
 class SchemaError(CairnError, RuntimeError):

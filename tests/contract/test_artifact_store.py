@@ -25,7 +25,14 @@ from s3_server import S3Endpoint, s3_endpoint
 
 from cairn.core.artifact import object_key
 from cairn.core.ports import ArtifactStore
-from cairn.errors import IntegrityError, InvalidInput, MissingExtra, NotFound, ServerUnavailable
+from cairn.errors import (
+    DigestMismatch,
+    IntegrityError,
+    InvalidInput,
+    MissingExtra,
+    NotFound,
+    ServerUnavailable,
+)
 from cairn.stores.artifacts.fsspec import FsspecArtifactStore
 
 __all__ = ["s3_endpoint"]  # the session fixture, imported so that pytest finds it
@@ -179,7 +186,7 @@ def test_put_stream_with_a_wrong_digest_raises_and_leaves_nothing_behind(
     actual = "blake3:" + blake3.blake3(data).hexdigest()
     wrong = "blake3:" + blake3.blake3(b"other bytes").hexdigest()
 
-    with pytest.raises(IntegrityError, match=wrong):
+    with pytest.raises(DigestMismatch, match=wrong):
         backend.store.put_stream(io.BytesIO(data), expected_digest=wrong)
 
     assert backend.store.missing([actual, wrong]) == {actual, wrong}

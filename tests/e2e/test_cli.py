@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from server_process import running_server
 
 import cairn
 from cairn._version import __version__
+from server_process import running_server
 
 
 def cli(
@@ -60,18 +60,22 @@ def test_runs_list_orders_and_filters(runs: list[str]) -> None:
     table = cli(
         "runs", "list", "-e", "churn", "--order-by", "metrics.auc DESC", "--limit", "2"
     ).stdout
-    assert "run-1" in table and "run-0" in table and "run-2" not in table
-    assert "metrics.auc" in table and "0.95" in table
+    assert "run-1" in table
+    assert "run-0" in table
+    assert "run-2" not in table
+    assert "metrics.auc" in table
+    assert "0.95" in table
 
 
 def test_runs_show_by_prefix(runs: list[str]) -> None:
     shown = cli("runs", "show", runs[0][:8]).stdout
-    assert runs[0] in shown and "lr" in shown and "0.91" in shown and "1 artifact files" in shown
+    assert runs[0] in shown
+    assert "lr" in shown
+    assert "0.91" in shown
+    assert "1 artifact files" in shown
     data = json.loads(cli("runs", "show", runs[0][:10], "--json").stdout)
-    assert (
-        data["params"] == {"lr": "0.1", "depth": "6"}
-        and data["artifacts"][0]["path"] == "reports/a.txt"
-    )
+    assert data["params"] == {"lr": "0.1", "depth": "6"}
+    assert data["artifacts"][0]["path"] == "reports/a.txt"
 
 
 def test_runs_compare_marks_differences(runs: list[str]) -> None:
@@ -79,7 +83,8 @@ def test_runs_compare_marks_differences(runs: list[str]) -> None:
     differs = {row["key"]: row["differs"] for row in data["rows"]}
     assert differs == {"depth": False, "lr": True, "acc": False, "auc": True}
     table = cli("runs", "compare", runs[0], runs[1]).stdout
-    assert "≠" in table and "params.lr" in table
+    assert "≠" in table
+    assert "params.lr" in table
 
 
 def test_delete_and_restore(runs: list[str]) -> None:
@@ -120,7 +125,8 @@ def test_user_errors_are_one_line_without_traceback(
 ) -> None:
     done = cli(*args, ok=False)
     assert done.returncode == 1
-    assert done.stderr.startswith("error: ") and message in done.stderr
+    assert done.stderr.startswith("error: ")
+    assert message in done.stderr
     assert "Traceback" not in done.stderr
 
 
@@ -135,6 +141,8 @@ def test_cli_against_a_server(runs: list[str], cairn_home: Path) -> None:
 
 def test_quickstart_logs_a_sweep_and_shows_the_best(cairn_home: Path) -> None:
     done = cli("quickstart")
-    assert "Best runs" in done.stdout and "cairn runs show" in done.stdout
+    assert "Best runs" in done.stdout
+    assert "cairn runs show" in done.stdout
     runs = cairn.search_runs(experiment="quickstart", filter="tags.family = 'random_forest'")
-    assert len(runs) == 2 and all(r.metrics["val_auc"].value > 0.9 for r in runs)
+    assert len(runs) == 2
+    assert all(r.metrics["val_auc"].value > 0.9 for r in runs)

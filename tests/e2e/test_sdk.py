@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from server_process import free_port, running_server
 
 import cairn
 from cairn.errors import InvalidInput, NotFound, ParamConflict, ServerUnavailable
+from server_process import free_port, running_server
 
 
 @pytest.fixture(params=["embedded", "remote"])
@@ -61,7 +61,8 @@ def test_the_issue_walkthrough(mode: str, workdir: Path) -> None:
     )
     assert [r.id for r in runs] == [run.id]
     found = runs[0]
-    assert found.status is cairn.RunStatus.FINISHED and found.end_time is not None
+    assert found.status is cairn.RunStatus.FINISHED
+    assert found.end_time is not None
     assert found.params == {"lr": "0.1", "depth": "6"}
     assert found.tags == {"team": "growth", "stage": "exploration"}
     assert found.metrics["val_auc"].value == 0.91
@@ -71,7 +72,8 @@ def test_the_issue_walkthrough(mode: str, workdir: Path) -> None:
     assert history[-1].value == pytest.approx(0.01)
 
     fold = cairn.get_run(child.id)
-    assert fold.parent_id == run.id and fold.experiment_id == found.experiment_id
+    assert fold.parent_id == run.id
+    assert fold.experiment_id == found.experiment_id
 
     tracking = cairn.sdk.platform().tracking
     listed = {e.path: e.size for e in tracking.list_artifacts(run.id[:8])}
@@ -85,7 +87,7 @@ def test_the_issue_walkthrough(mode: str, workdir: Path) -> None:
 
 
 def test_exception_in_the_block_marks_failed_and_keeps_what_was_logged(mode: str) -> None:
-    with pytest.raises(ZeroDivisionError), cairn.start_run(experiment="e") as run:
+    with pytest.raises(ZeroDivisionError), cairn.start_run(experiment="e") as run:  # noqa: PT012  # the error must come from inside the run block
         run.log_metric("loss", 0.5, step=1)
         _ = 1 / 0
     stored = cairn.get_run(run.id)
@@ -99,7 +101,8 @@ def test_non_finite_metrics_round_trip(mode: str) -> None:
         run.log_metric("x", math.inf, step=1)
         run.log_metric("x", -math.inf, step=2)
     values = [m.value for m in cairn.get_metric_history(run.id, "x")]
-    assert math.isnan(values[0]) and values[1:] == [math.inf, -math.inf]
+    assert math.isnan(values[0])
+    assert values[1:] == [math.inf, -math.inf]
 
 
 def test_param_relogged_with_another_value_fails_at_the_call(mode: str) -> None:

@@ -9,9 +9,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from server_process import running_server
 
 from cairn.stores.metadata.sql import SqlMetadataStore
+from server_process import running_server
 
 WRITERS = 8
 POINTS = 50_000

@@ -25,6 +25,7 @@ from cairn.core.search import RunQuery
 from cairn.errors import (
     AlreadyExists,
     AmbiguousReference,
+    DigestMismatch,
     FilterSyntaxError,
     IntegrityError,
     InvalidInput,
@@ -352,9 +353,9 @@ def test_wrong_digest_on_put_is_rejected_and_nothing_kept(
     data = os.urandom(3 * (1 << 20))
     claimed = blake3_of(b"something else")
     response = api.put(f"/api/v1/objects/{claimed}", content=data)
-    assert response.status_code == 500
-    assert error_of(response)["code"] == "INTEGRITY_ERROR"
-    with pytest.raises(IntegrityError):
+    assert response.status_code == 422  # the sender's fault: a retry can succeed
+    assert error_of(response)["code"] == "DIGEST_MISMATCH"
+    with pytest.raises(DigestMismatch):
         artifacts.put_stream(io.BytesIO(data), expected_digest=claimed)
     assert artifacts.missing([claimed, blake3_of(data)]) == {claimed, blake3_of(data)}
     assert api.head(f"/api/v1/objects/{claimed}").status_code == 404

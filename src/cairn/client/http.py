@@ -7,15 +7,11 @@ verifies what arrives, whatever the server did.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 from urllib.parse import quote
-
-import blake3
 
 from cairn.client.transport import HttpTransport
 from cairn.core.artifact import HASH_NAME, ArtifactEntry, ObjectInfo, check_digest
@@ -27,14 +23,16 @@ from cairn.core.codec import (
     object_from_dict,
     points_from_columns,
     points_to_columns,
+    query_to_dict,
     run_from_dict,
 )
 from cairn.core.run import Experiment, Metric, MetricPoint, NewRun, Run, RunStatus
 from cairn.core.search import RunPage, RunQuery
 from cairn.errors import IntegrityError, InvalidInput, NotFound
+from cairn.localfs.atomic import write_atomically
+from cairn.localfs.digest import CHUNK_SIZE, hash_file, read_chunks, verified
 
 API = "/api/v1"
-CHUNK_SIZE = 1 << 20  # 1 MiB: large enough for multithreaded BLAKE3, small enough to stream
 
 
 def _path(*parts: str) -> str:
@@ -126,7 +124,7 @@ class HttpMetadataStore:
         return [Metric(*point) for point in points_from_columns(data["metrics"])]
 
     def search_runs(self, query: RunQuery) -> RunPage:
-        data = self._http.call("POST", _path("runs", "search"), json=_query_to_dict(query))
+        data = self._http.call("POST", _path("runs", "search"), json=query_to_dict(query))
         return RunPage([run_from_dict(r) for r in data["runs"]], data["next_page_token"])
 
     # artifacts
@@ -166,7 +164,7 @@ class HttpArtifactStore:
         """
         path = Path(path)
         size = path.stat().st_size
-        digest = _hash_file(path)
+        digest = hash_file(path)
         if not self.missing([digest]):
             return ObjectInfo(digest, size)
         with path.open("rb") as stream:  # httpx reads it in chunks and sends its length
@@ -180,7 +178,7 @@ class HttpArtifactStore:
             InvalidInput: ``expected_digest`` is not a BLAKE3 digest.
             IntegrityError: the bytes do not hash to ``expected_digest``; nothing was kept.
         """
-        chunks = _read_chunks(stream)
+        chunks = read_chunks(stream)
         if expected_digest is None:
             data = self._http.call("POST", _path("objects"), content=chunks)
         else:
@@ -213,29 +211,8 @@ class HttpArtifactStore:
         Raises:
             NotFound, IntegrityError: ``dest`` is left untouched.
         """
-        dest = Path(dest)
         with self.open(digest) as chunks:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    for chunk in chunks:
-                        out.write(chunk)
-                os.replace(tmp, dest)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-
-
-def _query_to_dict(query: RunQuery) -> dict[str, Any]:
-    return {
-        "experiment_ids": list(query.experiment_ids),
-        "filter": query.filter,
-        "order_by": list(query.order_by),
-        "limit": query.limit,
-        "page_token": query.page_token,
-        "view": query.view.value,
-    }
+            write_atomically(chunks, Path(dest))
 
 
 def _check_blake3(digest: str) -> str:
@@ -244,32 +221,11 @@ def _check_blake3(digest: str) -> str:
     return digest
 
 
-def _hasher() -> Any:
-    # AUTO lets BLAKE3 spread a large update over all cores.
-    return blake3.blake3(max_threads=blake3.blake3.AUTO)
-
-
-def _hash_file(path: Path) -> str:
-    hasher = _hasher()
-    with path.open("rb") as stream:
-        for chunk in _read_chunks(stream):
-            hasher.update(chunk)
-    return f"{HASH_NAME}:{hasher.hexdigest()}"
-
-
-def _read_chunks(stream: BinaryIO) -> Iterator[bytes]:
-    while chunk := stream.read(CHUNK_SIZE):
-        yield chunk
-
-
 def _verified(chunks: Iterator[bytes], digest: str, source: str) -> Iterator[bytes]:
-    hasher = _hasher()
-    for chunk in chunks:
-        hasher.update(chunk)
-        yield chunk
-    actual = f"{HASH_NAME}:{hasher.hexdigest()}"
-    if actual != digest:
-        raise IntegrityError(
+    def mismatch(actual: str) -> IntegrityError:
+        return IntegrityError(
             f"object {digest} from the Cairn server at {source} is corrupt: its bytes hash to "
             f"{actual}. Ask the server's operator to check the artifact store (see its log)."
         )
+
+    return verified(chunks, digest, mismatch)

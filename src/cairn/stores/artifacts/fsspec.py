@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-import blake3
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 from fsspec.implementations.memory import MemoryFileSystem
@@ -33,14 +32,16 @@ from fsspec.utils import get_protocol
 from cairn.core.artifact import HASH_NAME, ObjectInfo, check_digest, object_key
 from cairn.errors import (
     CairnError,
+    DigestMismatch,
     IntegrityError,
     InvalidInput,
     MissingExtra,
     NotFound,
     ServerUnavailable,
 )
+from cairn.localfs.atomic import write_atomically
+from cairn.localfs.digest import CHUNK_SIZE, digest_of, hash_file, hasher, read_chunks, verified
 
-CHUNK_SIZE = 1 << 20  # 1 MiB: large enough for multithreaded BLAKE3, small enough to stream
 _EXISTS_WORKERS = 32
 # <root>/tmp: on the same filesystem as <root>/objects, so moving a finished object is atomic.
 _STAGING = "tmp"
@@ -82,7 +83,7 @@ class FsspecArtifactStore:
         """
         path = Path(path)
         before = path.stat()
-        info = ObjectInfo(_hash_file(path), before.st_size)
+        info = ObjectInfo(hash_file(path), before.st_size)
         if self._exists(info.digest):
             return info
         if self._local:
@@ -136,18 +137,8 @@ class FsspecArtifactStore:
             NotFound: the store does not hold the digest; ``dest`` is left untouched.
             IntegrityError: the stored bytes do not match the digest; ``dest`` is untouched.
         """
-        dest = Path(dest)
         with self.open(digest) as chunks:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    for chunk in chunks:
-                        out.write(chunk)
-                os.replace(tmp, dest)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomically(chunks, Path(dest))
 
     # -- writing ---------------------------------------------------------------------
 
@@ -232,21 +223,22 @@ class FsspecArtifactStore:
     # -- reading ---------------------------------------------------------------------
 
     def _verified_chunks(self, handle: IO[bytes], digest: str, path: str) -> Iterator[bytes]:
-        hasher = _hasher()
-        while True:
-            with self._boundary(f"read {digest}"):
-                chunk = handle.read(CHUNK_SIZE)
-            if not chunk:
-                break
-            hasher.update(chunk)
-            yield chunk
-        actual = _digest_of(hasher)
-        if actual != digest:
-            raise IntegrityError(
+        def mismatch(actual: str) -> IntegrityError:
+            return IntegrityError(
                 f"object {digest} in artifact store {self.url} is corrupt: its bytes hash to "
                 f"{actual}. Delete {self._fs.unstrip_protocol(path)} and put the original "
                 "file again."
             )
+
+        return verified(self._read_chunks(handle, digest), digest, mismatch)
+
+    def _read_chunks(self, handle: IO[bytes], digest: str) -> Iterator[bytes]:
+        while True:
+            with self._boundary(f"read {digest}"):
+                chunk = handle.read(CHUNK_SIZE)
+            if not chunk:
+                return
+            yield chunk
 
     def _exists(self, digest: str) -> bool:
         with self._boundary(f"look up {digest}"):
@@ -362,25 +354,10 @@ def _check_blake3(digest: str) -> None:
 
 def _check_expected(info: ObjectInfo, expected: str | None, source: str) -> None:
     if expected is not None and info.digest != expected:
-        raise IntegrityError(
+        raise DigestMismatch(
             f"{source} hashed to {info.digest}, not the expected {expected}; nothing was kept. "
             "The source was cut short or changed on the way: put it again."
         )
-
-
-def _hasher() -> Any:
-    # AUTO lets BLAKE3 spread a large update over all cores.
-    return blake3.blake3(max_threads=blake3.blake3.AUTO)
-
-
-def _digest_of(hasher: Any) -> str:
-    return f"{HASH_NAME}:{hasher.hexdigest()}"
-
-
-def _hash_file(path: Path) -> str:
-    hasher = _hasher()
-    hasher.update_mmap(path)  # memory-mapped: the file is never read whole into memory
-    return _digest_of(hasher)
 
 
 def _copy_hashing(
@@ -388,10 +365,10 @@ def _copy_hashing(
 ) -> ObjectInfo:
     """Copy in chunks while hashing. Only writes are guarded: an error raised by the
     caller's stream is the caller's, and reaches them unchanged."""
-    hasher, size = _hasher(), 0
-    while chunk := source.read(CHUNK_SIZE):
-        hasher.update(chunk)
+    state, size = hasher(), 0
+    for chunk in read_chunks(source):
+        state.update(chunk)
         with guard():
             out.write(chunk)
         size += len(chunk)
-    return ObjectInfo(_digest_of(hasher), size)
+    return ObjectInfo(digest_of(state), size)

@@ -1,0 +1,1 @@
+"""Local file work shared by the stores and the HTTP client: hashing and atomic writes."""

@@ -1,0 +1,26 @@
+"""Writing a local file so that it appears whole or not at all."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def write_atomically(chunks: Iterable[bytes], dest: Path) -> None:
+    """Write to a temporary file beside ``dest``, then rename it into place.
+
+    If reading the chunks fails (a verification error on the last one, say), ``dest`` is
+    left as it was and the temporary file is removed. Parent folders are created.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,47 @@
+"""BLAKE3 digests of bytes, files and streams, in the ``"blake3:<hex>"`` form Cairn uses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+import blake3
+
+from cairn.core.artifact import HASH_NAME
+
+CHUNK_SIZE = 1 << 20  # 1 MiB: large enough for multithreaded BLAKE3, small enough to stream
+
+
+def hasher() -> Any:
+    # AUTO lets BLAKE3 spread a large update over all cores.
+    return blake3.blake3(max_threads=blake3.blake3.AUTO)
+
+
+def digest_of(state: Any) -> str:
+    return f"{HASH_NAME}:{state.hexdigest()}"
+
+
+def hash_file(path: Path) -> str:
+    state = hasher()
+    state.update_mmap(path)  # memory-mapped: the file is never read whole into memory
+    return digest_of(state)
+
+
+def verified(
+    chunks: Iterable[bytes], digest: str, mismatch: Callable[[str], Exception]
+) -> Iterator[bytes]:
+    """Pass chunks through; after the last one, raise ``mismatch(actual)`` if the bytes
+    do not hash to ``digest``. A consumer that stops early gets no verification."""
+    state = hasher()
+    for chunk in chunks:
+        state.update(chunk)
+        yield chunk
+    actual = digest_of(state)
+    if actual != digest:
+        raise mismatch(actual)
+
+
+def read_chunks(stream: BinaryIO | IO[bytes]) -> Iterator[bytes]:
+    while chunk := stream.read(CHUNK_SIZE):
+        yield chunk
