@@ -11,7 +11,6 @@ import sys
 import time
 
 import _tracking_data as data
-
 import cairn
 
 
@@ -73,7 +72,11 @@ def populate(args: dict) -> dict:
         run.log_params(params)
         run.log_metrics(metrics, step=0)
         run.end()
-    return {"seconds": time.perf_counter() - t0, "runs": len(runs), "digest": data.digest_runs(runs)}
+    return {
+        "seconds": time.perf_counter() - t0,
+        "runs": len(runs),
+        "digest": data.digest_runs(runs),
+    }
 
 
 def search(args: dict) -> dict:
@@ -101,6 +104,10 @@ def search(args: dict) -> dict:
     }
 
 
+def digest_points(args: dict) -> dict:
+    return {"digest": data.digest_points(data.metric_points(args["points"]))}
+
+
 def versions(_args: dict) -> dict:
     return {
         "python": sys.version.split()[0],
@@ -114,6 +121,7 @@ TASKS = {
     "ingest": ingest,
     "populate": populate,
     "search": search,
+    "digest_points": digest_points,
     "versions": versions,
 }
 

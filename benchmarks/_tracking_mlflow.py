@@ -11,10 +11,11 @@ import sqlite3
 import sys
 import time
 
-import _tracking_data as data
 import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
+
+import _tracking_data as data
 
 BATCH = 1000  # MLflow's limit of metrics per log_batch request
 
@@ -106,7 +107,11 @@ def populate(args: dict) -> dict:
             params=[Param(k, v) for k, v in params.items()],
         )
         client.set_terminated(run_id)
-    return {"seconds": time.perf_counter() - t0, "runs": len(runs), "digest": data.digest_runs(runs)}
+    return {
+        "seconds": time.perf_counter() - t0,
+        "runs": len(runs),
+        "digest": data.digest_runs(runs),
+    }
 
 
 def search(args: dict) -> dict:

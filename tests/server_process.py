@@ -40,13 +40,13 @@ def running_server(db_url: str, artifacts_url: str) -> Iterator[str]:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:
             base_url = f"http://127.0.0.1:{port}"
-            _wait_until_healthy(base_url, process, log)
+            wait_until_healthy(base_url, process, log)
             yield base_url
         finally:
-            _stop(process)
+            stop(process)
 
 
-def _wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], log: IO[bytes]) -> None:
+def wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], log: IO[bytes]) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -60,7 +60,7 @@ def _wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], log: IO
     raise RuntimeError(f"the server did not answer /health within {STARTUP_TIMEOUT} s")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()  # SIGTERM: uvicorn shuts down and the stores are closed
     try:
         process.wait(STOP_TIMEOUT)

@@ -411,3 +411,23 @@ def test_artifact_manifest(store: MetadataStore, experiment: Experiment) -> None
     ]
     store.add_artifacts(run.id, [ArtifactEntry("model.pkl", DIGEST, 11)])
     assert store.list_artifacts(run.id, "model.pkl") == [ArtifactEntry("model.pkl", DIGEST, 11)]
+
+
+def test_paging_through_runs_that_lack_the_sort_key(
+    store: MetadataStore, experiment: Experiment
+) -> None:
+    """Keyset paging stays exact across the runs without the metric (sorted last)."""
+    for i in range(10):
+        run = store.create_run(new_run(experiment, f"r{i}", start=i))
+        if i % 2 == 0:
+            store.log_batch(run.id, [("auc", float(i % 4), 0, 1)])
+    names: list[str] = []
+    token = None
+    while True:
+        query = RunQuery([experiment.id], order_by=["metrics.auc DESC"], limit=3, page_token=token)
+        page = store.search_runs(query)
+        names += [r.name for r in page.runs]
+        token = page.next_page_token
+        if token is None:
+            break
+    assert names == ["r6", "r2", "r8", "r4", "r0", "r9", "r7", "r5", "r3", "r1"]

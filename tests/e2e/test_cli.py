@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,22 @@ def test_quickstart_logs_a_sweep_and_shows_the_best(cairn_home: Path) -> None:
     runs = cairn.search_runs(experiment="quickstart", filter="tags.family = 'random_forest'")
     assert len(runs) == 2
     assert all(r.metrics["val_auc"].value > 0.9 for r in runs)
+
+
+def test_cairn_server_serves_the_embedded_store(runs: list[str]) -> None:
+    from server_process import free_port, stop, wait_until_healthy
+
+    port = free_port()
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "cairn", "server", "--port", str(port)], stdout=log, stderr=log
+        )
+        try:
+            base_url = f"http://127.0.0.1:{port}"
+            wait_until_healthy(base_url, server, log)
+            out = cli("runs", "show", runs[1][:8], "--json", env={"CAIRN_URI": base_url}).stdout
+            assert json.loads(out)["name"] == "run-1"
+        finally:
+            stop(server)
+        log.seek(0)
+        assert f"Cairn server on http://127.0.0.1:{port}" in log.read().decode()

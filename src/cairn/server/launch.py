@@ -8,15 +8,16 @@ The CLI's ``cairn server`` and the integration tests start the server through :f
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 from collections.abc import Sequence
 
 # At the top, not in serve(): `cairn server` imports this module inside a try that turns a
 # missing module into "pip install 'cairn-mlops[server]'".
 import uvicorn
 
+from cairn.platform import open_artifact_store, open_metadata_store
 from cairn.server.app import create_app
-from cairn.stores.artifacts.fsspec import FsspecArtifactStore
-from cairn.stores.metadata.sql import SqlMetadataStore
 
 
 def serve(db_url: str, artifacts_url: str, host: str = "127.0.0.1", port: int = 5000) -> None:
@@ -25,9 +26,15 @@ def serve(db_url: str, artifacts_url: str, host: str = "127.0.0.1", port: int = 
     Raises:
         InvalidInput, MissingExtra, SchemaError: a store cannot be opened.
     """
-    metadata = SqlMetadataStore(db_url)
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    metadata = open_metadata_store(db_url)
     try:
-        app = create_app(metadata, FsspecArtifactStore(artifacts_url))
+        artifacts = open_artifact_store(artifacts_url)
+        app = create_app(metadata, artifacts)
+        banner = f"Cairn server on http://{host}:{port}\n  metadata:  {metadata!r}\n"
+        print(f"{banner}  artifacts: {artifacts!r}", file=sys.stderr, flush=True)
         # "auto" picks uvloop and httptools when installed (uvicorn[standard]).
         uvicorn.run(app, host=host, port=port, loop="auto", http="auto", log_level="warning")
     finally:

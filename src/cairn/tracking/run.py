@@ -14,13 +14,14 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
+from contextlib import suppress
 from types import TracebackType
 from typing import Any
 
 from cairn.core.artifact import ArtifactEntry
 from cairn.core.limits import check_key, check_params, check_tags, metric_step, metric_value
 from cairn.core.run import Metric, MetricPoint, Run, RunStatus
-from cairn.errors import ParamConflict
+from cairn.errors import CairnError, ParamConflict
 from cairn.tracking.batcher import Batcher
 from cairn.tracking.service import Progress, TrackingService
 
@@ -154,8 +155,10 @@ class ActiveRun:
         _open_runs.discard(self)
         try:
             self._batcher.close()
-        except Exception:
-            self._service.end_run(self.id, RunStatus.FAILED)
+        except CairnError:
+            # Record the failure if the store is reachable; the flush error is what matters.
+            with suppress(CairnError):
+                self._service.end_run(self.id, RunStatus.FAILED)
             raise
         return self._service.end_run(self.id, RunStatus(status))
 

@@ -30,9 +30,9 @@ def entry_point() -> str | None:
     """The script or module that started the process, as a user would name it."""
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
-    if path:
+    if path and Path(path).is_file():
         return str(Path(path).resolve())
-    return sys.argv[0] or None
+    return path or sys.argv[0] or None  # "<stdin>", "-c", a notebook kernel …
 
 
 def current_user() -> str:

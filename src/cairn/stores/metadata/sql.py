@@ -53,6 +53,9 @@ class SqlMetadataStore:
         self.engine: Engine = open_engine(url)
         ensure_schema(self.engine, where=_safe_url(url))
 
+    def __repr__(self) -> str:
+        return f"SqlMetadataStore({_safe_url(self.url)!r})"
+
     def close(self) -> None:
         self.engine.dispose()
 

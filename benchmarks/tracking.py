@@ -1,0 +1,607 @@
+"""Tracking benchmark: Cairn against an MLflow server, both on SQLite, on loopback.
+
+    .venv/bin/python benchmarks/tracking.py            # the figures in docs/benchmarks.md
+    .venv/bin/python benchmarks/tracking.py --quick    # a smoke run, a minute or two
+
+What is measured (see docs/benchmarks.md for the method and the latest figures):
+
+1. one ``log_metric`` call in a training loop (median µs): Cairn's buffered
+   ``run.log_metric`` against MLflow's ``client.log_metric`` (one HTTP request per call),
+   plus MLflow's ``mlflow.log_metric(..., synchronous=False)`` as an extra row;
+2. metric ingest through the server (points/s): Cairn's ``log_metric`` loop + ``flush()``
+   against MLflow's ``client.log_batch`` of 1,000 metrics at a time;
+3. ``search_runs`` over 10,000 runs of 20 params and 20 metrics, filtered on a metric and a
+   param and ordered by a metric, 1,000 results at most (median latency).
+
+MLflow is installed into its own virtualenv (benchmarks/.venv-mlflow) when missing. Each
+tool's client code runs in a subprocess of that tool's interpreter (_tracking_cairn.py,
+_tracking_mlflow.py); both generate the same data (_tracking_data.py), and the digests they
+report are compared. Measurements alternate Cairn, MLflow, Cairn, MLflow … after a warm-up.
+Both servers bind to 127.0.0.1 on free ports and every process started is stopped by pid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CAIRN_PYTHON = Path(sys.executable)
+MLFLOW_VENV = HERE / ".venv-mlflow"
+MLFLOW_PYTHON = MLFLOW_VENV / "bin" / "python"
+# The newest MLflow 3 whose wheels (mlflow and mlflow-skinny) the package index has here.
+MLFLOW_REQUIREMENT = "mlflow==3.17.2"
+MLFLOW_SERVER_WORKERS = 4  # MLflow's default; the loads below are one client at a time
+CAIRN_WORKER = HERE / "_tracking_cairn.py"
+MLFLOW_WORKER = HERE / "_tracking_mlflow.py"
+WORK = HERE / ".work"
+RESULTS = WORK / "tracking-results.json"
+CAIRN_START_TIMEOUT = 60.0
+MLFLOW_START_TIMEOUT = 180.0  # seconds; BENCHMARKS.md saw 14–32 s
+STOP_TIMEOUT = 20.0
+
+TARGET_LOG_METRIC_US = 5.0
+TARGET_INGEST_RATIO = 100.0
+TARGET_SEARCH_RATIO = 20.0
+TARGET_SEARCH_MS = 100.0
+
+
+@dataclass(frozen=True)
+class Sizes:
+    rounds: int  # measured rounds per tool, after one warm-up round
+    cairn_calls: int  # log_metric calls per Cairn round (timed in blocks of BLOCK)
+    mlflow_sync_calls: int  # client.log_metric calls per MLflow round (each timed)
+    mlflow_async_calls: int  # mlflow.log_metric(synchronous=False) calls per round
+    cairn_points: int  # ingest: points per Cairn round
+    mlflow_points: int  # ingest: points per MLflow round
+    runs: int  # search: runs in the searched experiment
+    search_reps: int  # timed searches per round, after one warm-up search
+
+
+FULL = Sizes(3, 200_000, 500, 20_000, 1_000_000, 200_000, 10_000, 5)
+QUICK = Sizes(3, 20_000, 100, 2_000, 100_000, 20_000, 1_000, 5)
+BLOCK = 100  # buffered calls timed together; their mean is one sample
+
+
+# processes ------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def descendants(root: int) -> list[int]:
+    """``root`` and every process below it, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # it exited meanwhile
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def _status_kib(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class Server:
+    """A server process started here, its process tree, its log, and its stop."""
+
+    def __init__(
+        self, name: str, command: list[str], health: str, env: dict[str, str], cwd: Path
+    ) -> None:
+        self.name, self.command, self.health, self.env, self.cwd = name, command, health, env, cwd
+        self.process: subprocess.Popen[bytes] | None = None
+        self.known: set[int] = set()  # every pid seen in its tree, to stop them all
+        self.log_path = WORK / f"{name}-server.log"
+        self.start_seconds = 0.0
+
+    def start(self, timeout: float) -> None:
+        with self.log_path.open("wb") as log:
+            t0 = time.perf_counter()
+            self.process = subprocess.Popen(
+                self.command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=self.cwd,
+                start_new_session=True,  # a ^C to the driver reaches it through stop() only
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.tree()
+            if self.process.poll() is not None:
+                tail = self.log_path.read_text(errors="replace")[-3000:]
+                raise RuntimeError(
+                    f"{self.name} server exited ({self.process.returncode}):\n{tail}"
+                )
+            try:
+                with urllib.request.urlopen(self.health, timeout=2) as answer:  # noqa: S310
+                    if answer.status == 200:
+                        self.start_seconds = time.perf_counter() - t0
+                        self.tree()
+                        return
+            except OSError:
+                pass  # not listening yet
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} server gave no healthy answer within {timeout:.0f} s")
+
+    def tree(self) -> list[int]:
+        if self.process is None:
+            return []
+        pids = descendants(self.process.pid)
+        self.known.update(pids)
+        return pids
+
+    def rss_mib(self) -> float:
+        return sum(_status_kib(pid, "VmRSS") for pid in self.tree()) / 1024
+
+    def peak_rss_mib(self) -> float:
+        """Sum over the tree of each process's peak RSS (an upper bound of the peak)."""
+        return sum(_status_kib(pid, "VmHWM") for pid in self.tree()) / 1024
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.tree()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        for pid in sorted(self.known - {self.process.pid}):  # workers left behind, if any
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_alive(p) for p in self.known):
+            time.sleep(0.1)
+        for pid in self.known:
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def ensure_mlflow_venv() -> None:
+    if MLFLOW_PYTHON.exists():
+        probe = [str(MLFLOW_PYTHON), "-c", "import mlflow"]
+        if subprocess.run(probe, capture_output=True, check=False).returncode == 0:
+            return
+    print(f"setting up {MLFLOW_VENV.relative_to(ROOT)} with {MLFLOW_REQUIREMENT} …", flush=True)
+    base_python = shutil.which("python3") or sys.executable
+    subprocess.run([base_python, "-m", "venv", "--clear", str(MLFLOW_VENV)], check=True)
+    pip = [str(MLFLOW_PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, MLFLOW_REQUIREMENT], check=True)
+
+
+def worker_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CAIRN_", "MLFLOW_"))}
+    env.pop("PYTHONPATH", None)
+    env.pop("VIRTUAL_ENV", None)
+    # No telemetry from MLflow: nothing may leave the machine.
+    env.update({"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"})
+    env.update(extra)
+    return env
+
+
+class Tool:
+    def __init__(self, name: str, python: Path, worker: Path, env: dict[str, str]) -> None:
+        self.name, self.python, self.worker, self.env = name, python, worker, env
+
+    def run(self, task: str, timeout: float, **args: Any) -> dict[str, Any]:
+        command = [str(self.python), str(self.worker), json.dumps({"task": task, **args})]
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=WORK,
+            timeout=timeout,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{self.name} {task} failed ({done.returncode}):\n{done.stderr}")
+        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+        if not lines:
+            raise RuntimeError(f"{self.name} {task} printed no result:\n{done.stdout}")
+        result: dict[str, Any] = json.loads(lines[-1])
+        return result
+
+
+# measurements ---------------------------------------------------------------------------
+
+
+def alternate(
+    rounds: int, steps: list[tuple[str, Callable[[], dict[str, Any]]]], title: str
+) -> dict[str, list[dict[str, Any]]]:
+    """A warm-up of each step, then ``rounds`` rounds of A B (C …); results by step name."""
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in steps}
+    for name, step in steps:
+        step()
+        print(f"  {title}: warm-up {name} done", flush=True)
+    for index in range(rounds):
+        for name, step in steps:
+            results[name].append(step())
+        print(f"  {title}: round {index + 1}/{rounds} done", flush=True)
+    return results
+
+
+def measure_log_metric(cairn: Tool, mlflow: Tool, sizes: Sizes) -> dict[str, Any]:
+    def cairn_step(calls: int) -> Callable[[], dict[str, Any]]:
+        return lambda: cairn.run("log_metric", 600, calls=calls, block=BLOCK)
+
+    def mlflow_step(mode: str, calls: int, block: int) -> Callable[[], dict[str, Any]]:
+        return lambda: mlflow.run("log_metric", 900, calls=calls, block=block, mode=mode)
+
+    steps = [
+        ("cairn", cairn_step(sizes.cairn_calls)),
+        ("mlflow_sync", mlflow_step("sync", sizes.mlflow_sync_calls, 1)),
+        ("mlflow_async", mlflow_step("async", sizes.mlflow_async_calls, BLOCK)),
+    ]
+    rounds = alternate(sizes.rounds, steps, "log_metric")
+    summary: dict[str, Any] = {}
+    for name, results in rounds.items():
+        samples = [ns for r in results for ns in r["per_call_ns"]]
+        summary[name] = {
+            "median_us": statistics.median(samples) / 1000,
+            "p99_us": _quantile(samples, 0.99) / 1000,
+            "round_medians_us": [statistics.median(r["per_call_ns"]) / 1000 for r in results],
+            "mean_us": statistics.median(r["mean_ns"] for r in results) / 1000,
+            "flush_s": statistics.median(r["flush_s"] for r in results),
+        }
+    summary["ratio_sync"] = summary["mlflow_sync"]["median_us"] / summary["cairn"]["median_us"]
+    summary["ratio_async"] = summary["mlflow_async"]["median_us"] / summary["cairn"]["median_us"]
+    return summary
+
+
+def measure_ingest(cairn: Tool, mlflow: Tool, sizes: Sizes) -> dict[str, Any]:
+    steps = [
+        ("cairn", lambda: cairn.run("ingest", 900, points=sizes.cairn_points)),
+        ("mlflow", lambda: mlflow.run("ingest", 1800, points=sizes.mlflow_points)),
+    ]
+    rounds = alternate(sizes.rounds, steps, "ingest")
+    summary: dict[str, Any] = {}
+    for name, results in rounds.items():
+        for r in results:
+            if r["stored_first_key"] != r["expected_first_key"]:
+                raise AssertionError(f"{name} ingest stored {r['stored_first_key']} points")
+        summary[name] = {
+            "points": results[0]["points"],
+            "points_per_s": statistics.median(r["points_per_s"] for r in results),
+            "round_rates": [r["points_per_s"] for r in results],
+            "seconds": statistics.median(r["seconds"] for r in results),
+        }
+    summary["cairn"]["loop_seconds"] = statistics.median(r["loop_seconds"] for r in rounds["cairn"])
+    # Same seed, same generator: the MLflow data is the first part of the Cairn data.
+    reference = rounds["mlflow"][0]["digest"]
+    check = cairn.run("digest_points", 120, points=sizes.mlflow_points)
+    if check["digest"] != reference:
+        raise AssertionError("the two workers generated different metric data")
+    summary["ratio"] = summary["cairn"]["points_per_s"] / summary["mlflow"]["points_per_s"]
+    return summary
+
+
+def measure_search(cairn: Tool, mlflow: Tool, sizes: Sizes) -> dict[str, Any]:
+    populated = {}
+    for tool in (cairn, mlflow):
+        print(f"  search: populating {sizes.runs:,} runs in {tool.name} …", flush=True)
+        populated[tool.name] = tool.run("populate", 7200, runs=sizes.runs)
+        print(f"  search: {tool.name} took {populated[tool.name]['seconds']:.1f} s", flush=True)
+    if populated["cairn"]["digest"] != populated["mlflow"]["digest"]:
+        raise AssertionError("the two workers generated different runs")
+    steps = [(tool.name, _search_step(tool, sizes.search_reps)) for tool in (cairn, mlflow)]
+    rounds = alternate(sizes.rounds, steps, "search")
+    summary: dict[str, Any] = {}
+    for name, results in rounds.items():
+        samples = [s for r in results for s in r["seconds"]]
+        summary[name] = {
+            "median_ms": statistics.median(samples) * 1000,
+            "min_ms": min(samples) * 1000,
+            "max_ms": max(samples) * 1000,
+            "count": results[0]["count"],
+            "params_per_run": results[0]["params_per_run"],
+            "metrics_per_run": results[0]["metrics_per_run"],
+            "digest": results[0]["digest"],
+            "populate_s": populated[name]["seconds"],
+        }
+    found = {name: summary[name]["count"] for name in rounds}
+    if len(set(found.values())) != 1:
+        raise AssertionError(f"the searches returned different numbers of runs: {found}")
+    if summary["cairn"]["digest"] != summary["mlflow"]["digest"]:
+        raise AssertionError("the searches returned different runs or a different order")
+    summary["ratio"] = summary["mlflow"]["median_ms"] / summary["cairn"]["median_ms"]
+    return summary
+
+
+def _search_step(tool: Tool, reps: int) -> Callable[[], dict[str, Any]]:
+    return lambda: tool.run("search", 1800, warmup=1, reps=reps)
+
+
+def _quantile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# report ---------------------------------------------------------------------------------
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+def report(results: dict[str, Any]) -> str:
+    lm, ing, se = results["log_metric"], results["ingest"], results["search"]
+    v, s = results["versions"], results["sizes"]
+    lines = [
+        "",
+        f"Cairn {v['cairn']} vs MLflow {v['mlflow']} — Python {v['python']}, "
+        f"SQLite {v['sqlite']}, {os.cpu_count()} cores, {results['date']}",
+        f"command: {results['command']}",
+        "",
+        f"{'measurement':<52} {'Cairn':>12} {'MLflow':>12} {'ratio':>9}  target",
+        "-" * 104,
+        _row(
+            "log_metric, one call, median µs",
+            f"{lm['cairn']['median_us']:.2f}",
+            f"{lm['mlflow_sync']['median_us']:,.0f}",
+            f"{lm['ratio_sync']:,.0f}×",
+            f"≤ {TARGET_LOG_METRIC_US:g} µs: "
+            f"{verdict(lm['cairn']['median_us'] <= TARGET_LOG_METRIC_US)}",
+        ),
+        _row(
+            "  extra: MLflow log_metric(synchronous=False), µs",
+            f"{lm['cairn']['median_us']:.2f}",
+            f"{lm['mlflow_async']['median_us']:,.1f}",
+            f"{lm['ratio_async']:,.1f}×",
+            "(no target)",
+        ),
+        _row(
+            "  p99 of call, µs (Cairn / MLflow sync)",
+            f"{lm['cairn']['p99_us']:.2f}",
+            f"{lm['mlflow_sync']['p99_us']:,.0f}",
+            "",
+            "",
+        ),
+        _row(
+            f"ingest, points/s (Cairn {s['cairn_points']:,} / MLflow {s['mlflow_points']:,} pts)",
+            f"{ing['cairn']['points_per_s']:,.0f}",
+            f"{ing['mlflow']['points_per_s']:,.0f}",
+            f"{ing['ratio']:,.0f}×",
+            f"≥ {TARGET_INGEST_RATIO:g}×: {verdict(ing['ratio'] >= TARGET_INGEST_RATIO)}",
+        ),
+        _row(
+            f"search_runs over {s['runs']:,} runs, median ms",
+            f"{se['cairn']['median_ms']:,.1f}",
+            f"{se['mlflow']['median_ms']:,.0f}",
+            f"{se['ratio']:,.0f}×",
+            f"≥ {TARGET_SEARCH_RATIO:g}× and < {TARGET_SEARCH_MS:g} ms: "
+            + verdict(
+                se["ratio"] >= TARGET_SEARCH_RATIO and se["cairn"]["median_ms"] < TARGET_SEARCH_MS
+            ),
+        ),
+        _row(
+            "  runs returned (limit 1000), same runs in same order",
+            f"{se['cairn']['count']}",
+            f"{se['mlflow']['count']}",
+            "",
+            "",
+        ),
+        _row(
+            f"  populating {s['runs']:,} runs (once), s",
+            f"{se['cairn']['populate_s']:,.1f}",
+            f"{se['mlflow']['populate_s']:,.1f}",
+            f"{se['mlflow']['populate_s'] / se['cairn']['populate_s']:,.1f}×",
+            "",
+        ),
+    ]
+    srv = results["servers"]
+    lines += [
+        _row(
+            "server start to healthy, s",
+            f"{srv['cairn']['start_s']:.1f}",
+            f"{srv['mlflow']['start_s']:.1f}",
+            "",
+            "",
+        ),
+        _row(
+            "server RSS idle / peak, MiB",
+            f"{srv['cairn']['idle_mib']:,.0f} / {srv['cairn']['peak_mib']:,.0f}",
+            f"{srv['mlflow']['idle_mib']:,.0f} / {srv['mlflow']['peak_mib']:,.0f}",
+            "",
+            "",
+        ),
+        "",
+        f"Medians over {s['rounds']} alternating rounds after a warm-up round. "
+        f"Cairn log_metric: blocks of {BLOCK} calls, "
+        f"{s['cairn_calls']:,} calls a round; MLflow sync: {s['mlflow_sync_calls']} calls, "
+        f"each timed; MLflow async: {s['mlflow_async_calls']:,} calls in blocks of {BLOCK}.",
+        f"Round medians, µs — Cairn: {_fmt(lm['cairn']['round_medians_us'], '.2f')}; "
+        f"MLflow sync: {_fmt(lm['mlflow_sync']['round_medians_us'], ',.0f')}; "
+        f"MLflow async: {_fmt(lm['mlflow_async']['round_medians_us'], ',.1f')}.",
+        f"Cairn flush after the log_metric loop: {lm['cairn']['flush_s'] * 1000:.0f} ms; "
+        f"MLflow flush_async_logging: {lm['mlflow_async']['flush_s'] * 1000:.0f} ms.",
+        f"Ingest rates per round — Cairn: {_fmt(ing['cairn']['round_rates'], ',.0f')}; "
+        f"MLflow: {_fmt(ing['mlflow']['round_rates'], ',.0f')} (MLflow "
+        + (
+            f"measured on {s['mlflow_points']:,} points, not {s['cairn_points']:,}: "
+            "at its rate a million takes minutes a round)"
+            if s["mlflow_points"] != s["cairn_points"]
+            else "on the same number of points)"
+        ),
+        f"Cairn ingest: {ing['cairn']['seconds']:.2f} s in all, of which the log_metric loop "
+        f"{ing['cairn']['loop_seconds']:.2f} s.",
+        f"Search range, ms — Cairn {se['cairn']['min_ms']:.1f}–{se['cairn']['max_ms']:.1f}; "
+        f"MLflow {se['mlflow']['min_ms']:,.0f}–{se['mlflow']['max_ms']:,.0f}. Each run "
+        f"returned carries {se['cairn']['params_per_run']} params and "
+        f"{se['cairn']['metrics_per_run']} metrics (MLflow: {se['mlflow']['params_per_run']} "
+        f"and {se['mlflow']['metrics_per_run']}).",
+    ]
+    return "\n".join(lines)
+
+
+def _row(label: str, a: str, b: str, ratio: str, target: str) -> str:
+    return f"{label:<52} {a:>12} {b:>12} {ratio:>9}  {target}"
+
+
+def _fmt(values: list[float], spec: str) -> str:
+    return ", ".join(format(value, spec) for value in values)
+
+
+# main -----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def servers(work: Path) -> Iterator[tuple[Server, Server]]:
+    cairn_port, mlflow_port = free_port(), free_port()
+    cairn_server = Server(
+        "cairn",
+        [
+            str(CAIRN_PYTHON), "-m", "cairn.server.launch",
+            "--db", f"sqlite:///{work / 'cairn.db'}",
+            "--artifacts", str(work / "cairn-artifacts"),
+            "--host", "127.0.0.1", "--port", str(cairn_port),
+        ],
+        f"http://127.0.0.1:{cairn_port}/health",
+        worker_env({}),
+        work,
+    )  # fmt: skip
+    mlflow_server = Server(
+        "mlflow",
+        [
+            str(MLFLOW_VENV / "bin" / "mlflow"), "server",
+            "--backend-store-uri", f"sqlite:///{work / 'mlflow.db'}",
+            "--default-artifact-root", str(work / "mlflow-artifacts"),
+            "--host", "127.0.0.1", "--port", str(mlflow_port),
+            "--workers", str(MLFLOW_SERVER_WORKERS),
+        ],
+        f"http://127.0.0.1:{mlflow_port}/health",
+        worker_env({}),
+        work,
+    )  # fmt: skip
+    try:
+        print("starting the Cairn server …", flush=True)
+        cairn_server.start(CAIRN_START_TIMEOUT)
+        print(f"  healthy after {cairn_server.start_seconds:.1f} s", flush=True)
+        print("starting the MLflow server …", flush=True)
+        mlflow_server.start(MLFLOW_START_TIMEOUT)
+        print(f"  healthy after {mlflow_server.start_seconds:.1f} s", flush=True)
+        yield cairn_server, mlflow_server
+    finally:
+        for server in (mlflow_server, cairn_server):
+            server.stop()
+
+
+def _terminate(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")  # so that the servers are stopped
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
+    args = parser.parse_args()
+    sizes = QUICK if args.quick else FULL
+    signal.signal(signal.SIGTERM, _terminate)
+
+    ensure_mlflow_venv()
+    work = WORK / f"tracking-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    work.mkdir(parents=True)
+    command = ".venv/bin/python benchmarks/tracking.py" + (" --quick" if args.quick else "")
+    results: dict[str, Any] = {
+        "command": command,
+        "date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "sizes": asdict(sizes),
+        "cpus": os.cpu_count(),
+    }
+    try:
+        with servers(work) as (cairn_server, mlflow_server):
+            cairn = Tool(
+                "cairn",
+                CAIRN_PYTHON,
+                CAIRN_WORKER,
+                worker_env(
+                    {
+                        "CAIRN_URI": cairn_server.health.removesuffix("/health"),
+                        "CAIRN_HOME": str(work / "cairn-client"),
+                    }
+                ),
+            )
+            mlflow = Tool(
+                "mlflow",
+                MLFLOW_PYTHON,
+                MLFLOW_WORKER,
+                worker_env({"MLFLOW_TRACKING_URI": mlflow_server.health.removesuffix("/health")}),
+            )
+            idle = {s.name: s.rss_mib() for s in (cairn_server, mlflow_server)}
+            versions = {**cairn.run("versions", 60), **mlflow.run("versions", 120)}
+            results["versions"] = versions
+            print("search_runs:", flush=True)
+            results["search"] = measure_search(cairn, mlflow, sizes)
+            print("log_metric:", flush=True)
+            results["log_metric"] = measure_log_metric(cairn, mlflow, sizes)
+            print("ingest:", flush=True)
+            results["ingest"] = measure_ingest(cairn, mlflow, sizes)
+            results["servers"] = {
+                s.name: {
+                    "start_s": s.start_seconds,
+                    "idle_mib": idle[s.name],
+                    "peak_mib": s.peak_rss_mib(),
+                    "workers": len(s.tree()),
+                }
+                for s in (cairn_server, mlflow_server)
+            }
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    WORK.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2))
+    print(report(results))
+    print(f"\n(raw results: {RESULTS.relative_to(ROOT)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
