@@ -39,8 +39,8 @@ def _path(*parts: str) -> str:
     return "/".join([API, *(quote(part, safe=":") for part in parts)])
 
 
-class HttpMetadataStore:
-    """The :class:`~cairn.core.ports.MetadataStore` of a Cairn server.
+class _ServerStore:
+    """A store that lives on a Cairn server.
 
     Args:
         base_url: the server, e.g. ``http://127.0.0.1:5000`` (``CAIRN_URI``).
@@ -51,10 +51,14 @@ class HttpMetadataStore:
         self._http = HttpTransport(base_url, token)
 
     def __repr__(self) -> str:
-        return f"HttpMetadataStore({self._http.base_url!r})"
+        return f"{type(self).__name__}({self._http.base_url!r})"
 
     def close(self) -> None:
         self._http.close()
+
+
+class HttpMetadataStore(_ServerStore):
+    """The :class:`~cairn.core.ports.MetadataStore` of a Cairn server."""
 
     # experiments
 
@@ -139,22 +143,8 @@ class HttpMetadataStore:
         return [entry_from_dict(e) for e in data["artifacts"]]
 
 
-class HttpArtifactStore:
-    """The :class:`~cairn.core.ports.ArtifactStore` of a Cairn server.
-
-    Args:
-        base_url: the server, e.g. ``http://127.0.0.1:5000`` (``CAIRN_URI``).
-        token: sent as ``Authorization: Bearer <token>`` when given.
-    """
-
-    def __init__(self, base_url: str, token: str | None = None) -> None:
-        self._http = HttpTransport(base_url, token)
-
-    def __repr__(self) -> str:
-        return f"HttpArtifactStore({self._http.base_url!r})"
-
-    def close(self) -> None:
-        self._http.close()
+class HttpArtifactStore(_ServerStore):
+    """The :class:`~cairn.core.ports.ArtifactStore` of a Cairn server."""
 
     def put_file(self, path: Path) -> ObjectInfo:
         """Hash the file locally and upload it only if the server lacks it.
