@@ -47,7 +47,11 @@ MLFLOW_VENV = HERE / ".venv-mlflow"
 MLFLOW_PYTHON = MLFLOW_VENV / "bin" / "python"
 # The newest MLflow 3 whose wheels (mlflow and mlflow-skinny) the package index has here.
 MLFLOW_REQUIREMENT = "mlflow==3.17.2"
-MLFLOW_SERVER_WORKERS = 4  # MLflow's default; the loads below are one client at a time
+# One worker process, like Cairn's server. MLflow's default of 4 is slower here: its uvicorn
+# workers get the listening socket passed in, asyncio then leaves Nagle on, and every request
+# on a kept-alive connection stalls ~40 ms on delayed ACKs (log_metric ≈ 52 ms a call instead
+# of 10–20 ms). `--mlflow-workers 4` reproduces it.
+MLFLOW_SERVER_WORKERS = 1
 CAIRN_WORKER = HERE / "_tracking_cairn.py"
 MLFLOW_WORKER = HERE / "_tracking_mlflow.py"
 WORK = HERE / ".work"
@@ -74,8 +78,8 @@ class Sizes:
     search_reps: int  # timed searches per round, after one warm-up search
 
 
-FULL = Sizes(3, 200_000, 500, 20_000, 1_000_000, 200_000, 10_000, 5)
-QUICK = Sizes(3, 20_000, 100, 2_000, 100_000, 20_000, 1_000, 5)
+FULL = Sizes(3, 200_000, 500, 2_000, 1_000_000, 200_000, 10_000, 5)
+QUICK = Sizes(3, 20_000, 100, 500, 100_000, 20_000, 1_000, 5)
 BLOCK = 100  # buffered calls timed together; their mean is one sample
 
 
@@ -106,6 +110,18 @@ def descendants(root: int) -> list[int]:
         found.append(pid)
         todo.extend(children.get(pid, []))
     return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time used so far by these processes."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _status_kib(pid: int, field: str) -> int:
@@ -166,6 +182,17 @@ class Server:
         pids = descendants(self.process.pid)
         self.known.update(pids)
         return pids
+
+    def settle(self, timeout: float = 120.0, window: float = 2.0) -> float:
+        """Wait until the server tree is idle (< 5% of a core over ``window``): MLflow
+        answers /health while its other processes are still importing."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            before = cpu_seconds(self.tree())
+            time.sleep(window)
+            if cpu_seconds(self.tree()) - before < 0.05 * window:
+                break
+        return time.monotonic() - t0
 
     def rss_mib(self) -> float:
         return sum(_status_kib(pid, "VmRSS") for pid in self.tree()) / 1024
@@ -494,7 +521,7 @@ def _fmt(values: list[float], spec: str) -> str:
 
 
 @contextlib.contextmanager
-def servers(work: Path) -> Iterator[tuple[Server, Server]]:
+def servers(work: Path, mlflow_workers: int) -> Iterator[tuple[Server, Server]]:
     cairn_port, mlflow_port = free_port(), free_port()
     cairn_server = Server(
         "cairn",
@@ -515,7 +542,7 @@ def servers(work: Path) -> Iterator[tuple[Server, Server]]:
             "--backend-store-uri", f"sqlite:///{work / 'mlflow.db'}",
             "--default-artifact-root", str(work / "mlflow-artifacts"),
             "--host", "127.0.0.1", "--port", str(mlflow_port),
-            "--workers", str(MLFLOW_SERVER_WORKERS),
+            "--workers", str(mlflow_workers),
         ],
         f"http://127.0.0.1:{mlflow_port}/health",
         worker_env({}),
@@ -528,6 +555,9 @@ def servers(work: Path) -> Iterator[tuple[Server, Server]]:
         print("starting the MLflow server …", flush=True)
         mlflow_server.start(MLFLOW_START_TIMEOUT)
         print(f"  healthy after {mlflow_server.start_seconds:.1f} s", flush=True)
+        for server in (cairn_server, mlflow_server):
+            waited = server.settle()
+            print(f"  {server.name} server idle after {waited:.0f} s more", flush=True)
         yield cairn_server, mlflow_server
     finally:
         for server in (mlflow_server, cairn_server):
@@ -542,6 +572,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
+    parser.add_argument(
+        "--mlflow-workers",
+        type=int,
+        default=MLFLOW_SERVER_WORKERS,
+        help=f"worker processes of the MLflow server (default {MLFLOW_SERVER_WORKERS})",
+    )
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     signal.signal(signal.SIGTERM, _terminate)
@@ -549,15 +585,16 @@ def main() -> int:
     ensure_mlflow_venv()
     work = WORK / f"tracking-{datetime.now(UTC):%Y%m%dT%H%M%S}"
     work.mkdir(parents=True)
-    command = ".venv/bin/python benchmarks/tracking.py" + (" --quick" if args.quick else "")
+    command = " ".join([".venv/bin/python", "benchmarks/tracking.py", *sys.argv[1:]])
     results: dict[str, Any] = {
         "command": command,
         "date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "sizes": asdict(sizes),
         "cpus": os.cpu_count(),
+        "mlflow_workers": args.mlflow_workers,
     }
     try:
-        with servers(work) as (cairn_server, mlflow_server):
+        with servers(work, args.mlflow_workers) as (cairn_server, mlflow_server):
             cairn = Tool(
                 "cairn",
                 CAIRN_PYTHON,
