@@ -19,7 +19,7 @@ import pytest
 from cairn._version import __version__
 from cairn.client.http import HttpArtifactStore, HttpMetadataStore
 from cairn.core.artifact import ArtifactEntry, object_key
-from cairn.core.codec import points_to_columns
+from cairn.core.codec import batch_to_dict
 from cairn.core.run import NewRun, Run, RunStatus, ViewType
 from cairn.core.search import RunQuery
 from cairn.errors import (
@@ -111,12 +111,8 @@ def test_openapi_documents_every_resource_and_the_batch_body(api: httpx.Client) 
         assert path in paths
     batch = paths["/api/v1/runs/{run_id}/batch"]["post"]["requestBody"]
     schema = batch["content"]["application/json"]["schema"]
-    assert set(schema["properties"]["metrics"]["required"]) == {
-        "keys",
-        "values",
-        "steps",
-        "timestamps",
-    }
+    series = schema["properties"]["metrics"]["additionalProperties"]
+    assert set(series["required"]) == {"values", "steps", "timestamps"}
 
 
 # errors: one shape, the same classes on the client
@@ -284,10 +280,10 @@ def test_batch_sent_again_with_its_id_is_stored_once(metadata: HttpMetadataStore
     assert len(metadata.get_metric_history(run.id, "m")) == 1_000
 
 
-def test_large_columnar_batch_is_ingested(api: httpx.Client, metadata: HttpMetadataStore) -> None:
+def test_large_batch_is_ingested(api: httpx.Client, metadata: HttpMetadataStore) -> None:
     run = new_run(metadata)
     points = [(f"k{i % 10}", i * 0.5, i // 10, 1_000 + i) for i in range(50_000)]
-    body = {"metrics": points_to_columns(points)}
+    body = {"metrics": batch_to_dict(points)}
     assert api.post(f"/api/v1/runs/{run.id}/batch", json=body).status_code == 204
     assert len(metadata.get_metric_history(run.id, "k3")) == 5_000
 

@@ -16,17 +16,25 @@ from urllib.parse import quote
 from cairn.client.transport import HttpTransport
 from cairn.core.artifact import HASH_NAME, ArtifactEntry, ObjectInfo, check_digest
 from cairn.core.codec import (
+    batch_from_dict,
+    batch_to_dict,
     entry_from_dict,
     entry_to_dict,
     experiment_from_dict,
     new_run_to_dict,
     object_from_dict,
-    points_from_columns,
-    points_to_columns,
     query_to_dict,
     run_from_dict,
 )
-from cairn.core.run import Experiment, Metric, MetricPoint, NewRun, Run, RunStatus
+from cairn.core.run import (
+    Experiment,
+    Metric,
+    MetricBatch,
+    MetricPoint,
+    NewRun,
+    Run,
+    RunStatus,
+)
 from cairn.core.search import RunPage, RunQuery
 from cairn.errors import IntegrityError, InvalidInput, NotFound
 from cairn.localfs.atomic import write_atomically
@@ -107,7 +115,7 @@ class HttpMetadataStore(_ServerStore):
     def log_batch(
         self,
         run_id: str,
-        metrics: Sequence[MetricPoint] = (),
+        metrics: MetricBatch | Sequence[MetricPoint] = (),
         params: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
         batch_id: str | None = None,
@@ -115,7 +123,7 @@ class HttpMetadataStore(_ServerStore):
         """One request, columnar; not retried here (the SDK's flusher retries with the same
         ``batch_id``, which the server stores once)."""
         body = {
-            "metrics": points_to_columns(metrics),
+            "metrics": batch_to_dict(metrics),
             "params": dict(params or {}),
             "tags": dict(tags or {}),
             "batch_id": batch_id,
@@ -125,7 +133,8 @@ class HttpMetadataStore(_ServerStore):
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         path = _path("runs", run_id, "metrics", "history")
         data = self._http.call("GET", path, params={"key": key})
-        return [Metric(*point) for point in points_from_columns(data["metrics"])]
+        series = batch_from_dict(data["metrics"]).get(key)
+        return series.points(key) if series is not None else []
 
     def search_runs(self, query: RunQuery) -> RunPage:
         data = self._http.call("POST", _path("runs", "search"), json=query_to_dict(query))

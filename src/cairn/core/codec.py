@@ -7,16 +7,27 @@ written as the string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"`` and read back
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cairn.core.artifact import ArtifactEntry, ObjectInfo
 from cairn.core.limits import check_key
-from cairn.core.run import Experiment, Lifecycle, Metric, MetricPoint, NewRun, Run, RunStatus
+from cairn.core.run import (
+    Experiment,
+    Lifecycle,
+    Metric,
+    MetricBatch,
+    MetricPoint,
+    MetricSeries,
+    NewRun,
+    Run,
+    RunStatus,
+    as_batch,
+)
 from cairn.core.search import RunQuery
 from cairn.errors import InvalidInput
 
-_INT64 = 2**63
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
@@ -128,41 +139,64 @@ def query_to_dict(query: RunQuery) -> dict[str, Any]:
     }
 
 
-def points_to_columns(points: Sequence[MetricPoint]) -> dict[str, list[Any]]:
-    """Metric points as four parallel arrays: a compact, fast-to-parse ingest payload."""
-    # One comprehension per column: three times faster than transposing with zip(*points).
+def series_to_dict(series: MetricSeries) -> dict[str, list[Any]]:
+    values: list[float | str] = list(series.values)
+    if not all(map(math.isfinite, series.values)):
+        values = [encode_float(v) for v in series.values]
+    return {"values": values, "steps": list(series.steps), "timestamps": list(series.timestamps)}
+
+
+def batch_to_dict(metrics: MetricBatch | Sequence[MetricPoint]) -> dict[str, dict[str, Any]]:
+    """A batch as ``{key: {"values": […], "steps": […], "timestamps": […]}}``: the key is
+    written once per series, and each column parses straight into an array."""
+    return {key: series_to_dict(series) for key, series in as_batch(metrics).items()}
+
+
+def batch_from_dict(data: Mapping[str, Any]) -> dict[str, MetricSeries]:
+    r"""Validate a batch that arrived from outside; numbers come back as ``array``\ s.
+
+    Everything is checked column by column, in C: a million points must not cost a
+    million Python-level checks.
+
+    Raises:
+        InvalidInput: a key is malformed, or a series' columns differ in length or hold
+            values of the wrong type.
+    """
+    if not isinstance(data, Mapping):
+        raise InvalidInput("metrics: expected an object mapping each key to its series")
     return {
-        "keys": [p[0] for p in points],
-        "values": [p[1] if math.isfinite(p[1]) else encode_float(p[1]) for p in points],
-        "steps": [p[2] for p in points],
-        "timestamps": [p[3] for p in points],
+        check_key(key, "metrics"): _series_from_dict(key, series) for key, series in data.items()
     }
 
 
-def points_from_columns(columns: Mapping[str, Sequence[Any]]) -> list[MetricPoint]:
-    """Raises:
-    InvalidInput: the arrays differ in length or hold values of the wrong type.
-    """
-    keys, values = columns.get("keys", []), columns.get("values", [])
-    steps, timestamps = columns.get("steps", []), columns.get("timestamps", [])
-    if not len(keys) == len(values) == len(steps) == len(timestamps):
-        raise InvalidInput("metrics: keys, values, steps and timestamps must have equal lengths")
-    # Checked column by column: a million points must not cost a million regex matches.
-    for key in set(keys):
-        check_key(key, "metrics")
-    for name, column in (("steps", steps), ("timestamps", timestamps)):
-        if column and (
-            not all(type(x) is int for x in column)
-            or min(column) < -_INT64
-            or max(column) >= _INT64
-        ):
-            raise InvalidInput(f"metrics: {name} must be 64-bit whole numbers")
-    if not all(type(v) is float for v in values):  # ints, or non-finite values as strings
-        values = [
-            v if type(v) is float else decode_float(v, f"metrics[{k!r}]")
-            for k, v in zip(keys, values, strict=True)
-        ]
-    return list(zip(keys, values, steps, timestamps, strict=True))
+def _series_from_dict(key: str, data: Any) -> MetricSeries:
+    field = f"metrics[{key!r}]"
+    if not isinstance(data, Mapping):
+        raise InvalidInput(f"{field}: expected an object with values, steps and timestamps")
+    values, steps, timestamps = (data.get(name) for name in ("values", "steps", "timestamps"))
+    if not (isinstance(values, list) and isinstance(steps, list) and isinstance(timestamps, list)):
+        raise InvalidInput(f"{field}: values, steps and timestamps must be arrays")
+    if not len(values) == len(steps) == len(timestamps):
+        raise InvalidInput(f"{field}: values, steps and timestamps must have equal lengths")
+    return MetricSeries(
+        _float_column(field, values),
+        _int64_column(field, steps, "steps"),
+        _int64_column(field, timestamps, "timestamps"),
+    )
+
+
+def _int64_column(field: str, column: list[Any], name: str) -> array[int]:
+    try:
+        return array("q", column)  # refuses floats, strings and numbers beyond 64 bits
+    except (TypeError, OverflowError):
+        raise InvalidInput(f"{field}: {name} must be 64-bit whole numbers") from None
+
+
+def _float_column(field: str, values: list[Any]) -> array[float]:
+    try:
+        return array("d", values)
+    except TypeError:  # non-finite values arrive as strings; anything else is an error
+        return array("d", [decode_float(v, field) for v in values])
 
 
 def entry_to_dict(entry: ArtifactEntry) -> dict[str, Any]:

@@ -7,7 +7,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from cairn.core.run import MetricPoint
 from cairn.errors import InvalidInput
 
 MAX_KEY = 250
@@ -91,13 +90,6 @@ def metric_step(step: object, key: str) -> int:
     if isinstance(step, bool) or not isinstance(step, int) or not -_INT64 <= step < _INT64:
         raise InvalidInput(f"metrics[{key!r}]: step must be a 64-bit integer, got {step!r}")
     return step
-
-
-def check_point(point: MetricPoint) -> MetricPoint:
-    """Validate a point that arrived from outside (the HTTP API)."""
-    key, value, step, timestamp = point
-    check_key(key, "metrics")
-    return (key, metric_value(value, key), metric_step(step, key), metric_step(timestamp, key))
 
 
 def _render(value: Any) -> str:

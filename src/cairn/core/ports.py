@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from cairn.core.artifact import ArtifactEntry, ObjectInfo
-from cairn.core.run import Experiment, Metric, MetricPoint, NewRun, Run, RunStatus
+from cairn.core.run import (
+    Experiment,
+    Metric,
+    MetricBatch,
+    MetricPoint,
+    NewRun,
+    Run,
+    RunStatus,
+)
 from cairn.core.search import RunPage, RunQuery
 
 
@@ -55,12 +63,13 @@ class MetadataStore(Protocol):
     def log_batch(
         self,
         run_id: str,
-        metrics: Sequence[MetricPoint] = (),
+        metrics: MetricBatch | Sequence[MetricPoint] = (),
         params: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
         batch_id: str | None = None,
     ) -> None:
-        """Record a batch in one transaction; all or nothing.
+        """Record a batch in one transaction; all or nothing. Metrics come as a series per
+        key (the SDK's shape) or as loose ``(key, value, step, timestamp)`` points.
 
         A batch carrying a ``batch_id`` that was already stored is ignored, so a client
         may retry a batch whose acknowledgement it lost. Raises ParamConflict when a param

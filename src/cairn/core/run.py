@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -45,9 +45,56 @@ class Metric:
     timestamp: int  # milliseconds since the epoch
 
 
-# The ingest hot path carries points as plain tuples (key, value, step, timestamp_ms):
-# building a dataclass per point would cost more than everything else log_metric does.
+# A point as people write it: (key, value, step, timestamp_ms).
 MetricPoint = tuple[str, float, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSeries:
+    """Points of one metric from one batch, as parallel columns, in the order logged.
+
+    This is the shape metrics travel in from the SDK's buffer, over the wire, into a
+    stored chunk: no Python object per point, and the key is written once per series.
+    Any sequence works (lists from JSON, ``array`` after validation).
+    """
+
+    values: Sequence[float]
+    steps: Sequence[int]
+    timestamps: Sequence[int]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def latest(self) -> int:
+        """Index of the latest point: highest step, then latest timestamp, then last
+        logged. C-level list methods do the work; Python loops only over tied steps."""
+        steps = self.steps
+        top = max(steps)
+        if steps.count(top) == 1:
+            return steps.index(top)
+        tied = [i for i, step in enumerate(steps) if step == top]
+        return max(tied, key=lambda i: (self.timestamps[i], i))
+
+    def points(self, key: str) -> list[Metric]:
+        columns = zip(self.values, self.steps, self.timestamps, strict=True)
+        return [Metric(key, value, step, stamp) for value, step, stamp in columns]
+
+
+# A batch of metrics: the series of each key.
+MetricBatch = Mapping[str, MetricSeries]
+
+
+def as_batch(metrics: MetricBatch | Sequence[MetricPoint]) -> MetricBatch:
+    """A batch from loose points (grouped per key, in logged order), or the batch itself."""
+    if isinstance(metrics, Mapping):
+        return metrics
+    grouped: dict[str, tuple[list[float], list[int], list[int]]] = {}
+    for key, value, step, stamp in metrics:
+        columns = grouped.setdefault(key, ([], [], []))
+        columns[0].append(value)
+        columns[1].append(step)
+        columns[2].append(stamp)
+    return {key: MetricSeries(*columns) for key, columns in grouped.items()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,22 +21,31 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from cairn.core.run import MetricPoint
+from cairn.core.run import MetricBatch, MetricPoint, MetricSeries
 from cairn.errors import CairnError, InvalidState, ServerUnavailable
 
 
 @dataclass(slots=True)
 class Batch:
-    metrics: list[MetricPoint] = field(default_factory=list)
+    # Points are grouped per key as they arrive, so the store receives one series per key
+    # and never has to regroup a million points.
+    metrics: dict[str, list[tuple[float, int, int]]] = field(default_factory=dict)
+    count: int = 0
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.metrics or self.params or self.tags)
+        return bool(self.count or self.params or self.tags)
+
+    def series(self) -> dict[str, MetricSeries]:
+        return {
+            key: MetricSeries([p[0] for p in ps], [p[1] for p in ps], [p[2] for p in ps])
+            for key, ps in self.metrics.items()
+        }
 
 
 # (metrics, params, tags, batch_id) -> None; raises when the batch was not stored.
-BatchWriter = Callable[[Sequence[MetricPoint], Mapping[str, str], Mapping[str, str], str], None]
+BatchWriter = Callable[[MetricBatch, Mapping[str, str], Mapping[str, str], str], None]
 
 
 class Batcher:
@@ -64,22 +73,29 @@ class Batcher:
         self._thread = threading.Thread(target=self._run, name="cairn-batcher", daemon=True)
         self._thread.start()
 
-    def add_metric(self, point: MetricPoint) -> None:
-        # The hot path: kept inline, one lock round trip and one append.
+    def add_metric(self, key: str, value: float, step: int, timestamp: int) -> None:
+        # The hot path: kept inline, one lock round trip, one lookup and one append.
         with self._lock:
             if self._error is not None or self._closed:
                 self._raise_unusable()
-            metrics = self._pending.metrics
-            metrics.append(point)
-            if len(metrics) >= self._batch_size:
+            pending = self._pending
+            points = pending.metrics.get(key)
+            if points is None:
+                points = pending.metrics[key] = []
+            points.append((value, step, timestamp))
+            pending.count += 1
+            if pending.count >= self._batch_size:
                 self._full()
 
     def add_metrics(self, points: Sequence[MetricPoint]) -> None:
         with self._lock:
             if self._error is not None or self._closed:
                 self._raise_unusable()
-            self._pending.metrics.extend(points)
-            if len(self._pending.metrics) >= self._batch_size:
+            pending = self._pending
+            for key, value, step, timestamp in points:
+                pending.metrics.setdefault(key, []).append((value, step, timestamp))
+            pending.count += len(points)
+            if pending.count >= self._batch_size:
                 self._full()
 
     def add_params(self, params: Mapping[str, str]) -> None:
@@ -103,7 +119,7 @@ class Batcher:
     def _full(self) -> None:
         """Wake the sender; if the buffer is at capacity, wait until it has room."""
         self._wake.notify()
-        while len(self._pending.metrics) >= self._capacity and self._error is None:
+        while self._pending.count >= self._capacity and self._error is None:
             self._room.wait()
         if self._error is not None:
             raise self._error
@@ -137,7 +153,7 @@ class Batcher:
     def _run(self) -> None:
         while True:
             with self._lock:
-                if not self._closed and len(self._pending.metrics) < self._batch_size:
+                if not self._closed and self._pending.count < self._batch_size:
                     self._wake.wait(timeout=self._interval)
                 if self._closed:
                     return
@@ -157,11 +173,12 @@ class Batcher:
 
     def _deliver(self, batch: Batch) -> None:
         batch_id = uuid.uuid4().hex
+        series = batch.series()
         deadline = time.monotonic() + self._retry_for
         delay = 0.1
         while True:
             try:
-                self._write(batch.metrics, batch.params, batch.tags, batch_id)
+                self._write(series, batch.params, batch.tags, batch_id)
                 return
             except ServerUnavailable:
                 if time.monotonic() + delay > deadline:
@@ -170,7 +187,7 @@ class Batcher:
                 delay = min(delay * 2, 5.0)
 
     def _fail(self, exc: CairnError, batch: Batch) -> None:
-        lost = len(batch.metrics)
+        lost = batch.count
         error = type(exc)(f"{exc.message} ({lost} metric points of this run were not stored)")
         with self._lock:
             self._error = error

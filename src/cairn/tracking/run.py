@@ -20,7 +20,7 @@ from typing import Any
 
 from cairn.core.artifact import ArtifactEntry
 from cairn.core.limits import check_key, check_params, check_tags, metric_step, metric_value
-from cairn.core.run import Metric, MetricPoint, Run, RunStatus
+from cairn.core.run import Metric, MetricBatch, MetricPoint, Run, RunStatus
 from cairn.errors import CairnError, ParamConflict
 from cairn.tracking.batcher import Batcher
 from cairn.tracking.service import Progress, TrackingService
@@ -47,7 +47,7 @@ class ActiveRun:
 
     def _write(
         self,
-        metrics: Any,
+        metrics: MetricBatch,
         params: Mapping[str, str],
         tags: Mapping[str, str],
         batch_id: str,
@@ -68,7 +68,7 @@ class ActiveRun:
             step = metric_step(step, key)
         if timestamp is None:
             timestamp = time.time_ns() // 1_000_000
-        self._batcher.add_metric((key, value, step, timestamp))
+        self._batcher.add_metric(key, value, step, timestamp)
 
     def log_metrics(
         self, metrics: Mapping[str, float], step: int = 0, timestamp: int | None = None

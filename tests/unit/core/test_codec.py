@@ -7,8 +7,8 @@ import math
 import orjson
 import pytest
 
-from cairn.core.codec import points_from_columns, points_to_columns, run_from_dict, run_to_dict
-from cairn.core.run import Lifecycle, Metric, Run, RunStatus
+from cairn.core.codec import batch_from_dict, batch_to_dict, run_from_dict, run_to_dict
+from cairn.core.run import Lifecycle, Metric, Run, RunStatus, as_batch
 from cairn.errors import InvalidInput
 
 
@@ -19,24 +19,32 @@ def test_points_round_trip_through_json_with_non_finite_values() -> None:
         ("b", -math.inf, 0, 3),
         ("b", math.nan, 1, 4),
     ]
-    back = points_from_columns(orjson.loads(orjson.dumps(points_to_columns(points))))
-    assert back[:3] == points[:3]
-    assert math.isnan(back[3][1])
+    back = batch_from_dict(orjson.loads(orjson.dumps(batch_to_dict(points))))
+    assert list(back) == ["a", "b"]
+    assert list(back["a"].steps) == [0, 1]
+    assert list(back["a"].values) == [0.5, math.inf]
+    assert back["b"].values[0] == -math.inf
+    assert math.isnan(back["b"].values[1])
+    assert batch_to_dict(as_batch(points)) == batch_to_dict(points)
 
 
 @pytest.mark.parametrize(
-    ("columns", "words"),
+    ("metrics", "words"),
     [
-        ({"keys": ["a"], "values": [1.0], "steps": [], "timestamps": [1]}, "equal lengths"),
-        ({"keys": ["a"], "values": ["x"], "steps": [0], "timestamps": [1]}, "expected a number"),
-        ({"keys": ["a"], "values": [1.0], "steps": [0.5], "timestamps": [1]}, "steps must be"),
-        ({"keys": ["a"], "values": [1.0], "steps": [2**63], "timestamps": [1]}, "steps must be"),
-        ({"keys": ["../x"], "values": [1.0], "steps": [0], "timestamps": [1]}, "metrics key"),
+        ({"a": {"values": [1.0], "steps": [], "timestamps": [1]}}, "equal lengths"),
+        ({"a": {"values": ["x"], "steps": [0], "timestamps": [1]}}, "expected a number"),
+        ({"a": {"values": [1.0], "steps": [0.5], "timestamps": [1]}}, "steps must be"),
+        ({"a": {"values": [1.0], "steps": [0], "timestamps": ["1"]}}, "timestamps must"),
+        ({"a": {"values": [1.0], "steps": [2**63], "timestamps": [1]}}, "steps must be"),
+        ({"a": {"values": 1.0, "steps": [0], "timestamps": [1]}}, "must be arrays"),
+        ({"a": [1.0, 2.0]}, "expected an object"),
+        ({"../x": {"values": [1.0], "steps": [0], "timestamps": [1]}}, "metrics key"),
+        ([1, 2], "expected an object mapping"),
     ],
 )
-def test_bad_columns_are_refused(columns: dict[str, list[object]], words: str) -> None:
+def test_bad_batches_are_refused(metrics: object, words: str) -> None:
     with pytest.raises(InvalidInput, match="metrics") as caught:
-        points_from_columns(columns)
+        batch_from_dict(metrics)  # type: ignore[arg-type]
     assert words in str(caught.value)
 
 

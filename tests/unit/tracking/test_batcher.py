@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import pytest
 
-from cairn.core.run import MetricPoint
+from cairn.core.run import MetricBatch, MetricPoint, MetricSeries
 from cairn.errors import InvalidInput, InvalidState, ServerUnavailable
 from cairn.tracking.batcher import Batcher
 
@@ -23,7 +23,7 @@ class Recorder:
 
     def __call__(
         self,
-        metrics: Sequence[MetricPoint],
+        metrics: MetricBatch,
         params: Mapping[str, str],
         tags: Mapping[str, str],
         batch_id: str,
@@ -34,18 +34,23 @@ class Recorder:
             raise self.error
         if len(self.attempts) <= self.fail_first:
             raise ServerUnavailable("cannot reach the Cairn server")
-        self.batches.append((list(metrics), dict(params), dict(tags), batch_id))
+        points = [p for key, series in metrics.items() for p in _points(key, series)]
+        self.batches.append((points, dict(params), dict(tags), batch_id))
 
     @property
     def points(self) -> list[MetricPoint]:
         return [p for batch in self.batches for p in batch[0]]
 
 
+def _points(key: str, series: MetricSeries) -> list[MetricPoint]:
+    return [(m.key, m.value, m.step, m.timestamp) for m in series.points(key)]
+
+
 def test_flush_stores_everything_added_in_order() -> None:
     writer = Recorder()
     batcher = Batcher(writer, batch_size=100, interval=10)
     for step in range(1_000):
-        batcher.add_metric(("loss", float(step), step, 0))
+        batcher.add_metric("loss", float(step), step, 0)
     batcher.add_params({"lr": "0.1"})
     batcher.add_tags({"t": "v"})
     batcher.flush()
@@ -58,8 +63,8 @@ def test_a_full_buffer_makes_the_producer_wait_instead_of_growing() -> None:
     writer = Recorder(delay=0.05)
     batcher = Batcher(writer, batch_size=10, capacity=20, interval=10)
     for step in range(200):
-        batcher.add_metric(("x", 1.0, step, 0))
-        assert len(batcher._pending.metrics) <= 20
+        batcher.add_metric("x", 1.0, step, 0)
+        assert batcher._pending.count <= 20
     batcher.close()
     assert len(writer.points) == 200
 
@@ -67,7 +72,7 @@ def test_a_full_buffer_makes_the_producer_wait_instead_of_growing() -> None:
 def test_unreachable_server_is_retried_with_the_same_batch_id() -> None:
     writer = Recorder(fail_first=2)
     batcher = Batcher(writer, interval=10)
-    batcher.add_metric(("x", 1.0, 0, 0))
+    batcher.add_metric("x", 1.0, 0, 0)
     batcher.flush()
     assert len(writer.attempts) == 3
     assert len(set(writer.attempts)) == 1
@@ -78,31 +83,31 @@ def test_unreachable_server_is_retried_with_the_same_batch_id() -> None:
 def test_server_down_past_the_deadline_is_reported_with_what_was_lost() -> None:
     writer = Recorder(fail_first=10**6)
     batcher = Batcher(writer, interval=10, retry_for=0.3)
-    batcher.add_metric(("x", 1.0, 0, 0))
+    batcher.add_metric("x", 1.0, 0, 0)
     started = time.monotonic()
     with pytest.raises(ServerUnavailable, match="1 metric points of this run were not stored"):
         batcher.flush()
     assert time.monotonic() - started < 5
     with pytest.raises(ServerUnavailable):
-        batcher.add_metric(("x", 1.0, 1, 0))
+        batcher.add_metric("x", 1.0, 1, 0)
 
 
 def test_a_refused_batch_is_raised_by_the_next_call_not_retried() -> None:
     writer = Recorder(error=InvalidInput("metrics key 'x': bad"))
     batcher = Batcher(writer, interval=0.05)
-    batcher.add_metric(("x", 1.0, 0, 0))
+    batcher.add_metric("x", 1.0, 0, 0)
     deadline = time.monotonic() + 5
     while batcher._error is None and time.monotonic() < deadline:
         time.sleep(0.01)
     with pytest.raises(InvalidInput, match="bad"):
-        batcher.add_metric(("x", 1.0, 1, 0))
+        batcher.add_metric("x", 1.0, 1, 0)
     assert len(writer.attempts) == 1
 
 
 def test_background_thread_sends_without_flush() -> None:
     writer = Recorder()
     batcher = Batcher(writer, interval=0.05)
-    batcher.add_metric(("x", 1.0, 0, 0))
+    batcher.add_metric("x", 1.0, 0, 0)
     deadline = time.monotonic() + 5
     while not writer.points and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -114,7 +119,7 @@ def test_closed_batcher_refuses_more() -> None:
     batcher = Batcher(Recorder())
     batcher.close()
     with pytest.raises(InvalidState, match="ended"):
-        batcher.add_metric(("x", 1.0, 0, 0))
+        batcher.add_metric("x", 1.0, 0, 0)
 
 
 def test_concurrent_producers_lose_nothing() -> None:
@@ -123,7 +128,7 @@ def test_concurrent_producers_lose_nothing() -> None:
 
     def produce(offset: int) -> None:
         for step in range(5_000):
-            batcher.add_metric(("x", 1.0, offset + step, 0))
+            batcher.add_metric("x", 1.0, offset + step, 0)
 
     threads = [threading.Thread(target=produce, args=(i * 10_000,)) for i in range(4)]
     for thread in threads:

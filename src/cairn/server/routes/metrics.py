@@ -1,21 +1,20 @@
 """Recording: the batch ingest endpoint (the hot path) and a metric's history.
 
 A batch of 100k points must not pay for 100k pydantic objects, so the body is parsed with
-orjson and checked column by column (``codec.points_from_columns``); the pydantic-free
+orjson and checked column by column (``codec.batch_from_dict``); the pydantic-free
 schema below only documents it in OpenAPI. Parsing and the store call both run in a worker
 thread, so neither a large body nor a SQLite write blocks the event loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from cairn.core.codec import points_from_columns, points_to_columns
+from cairn.core.codec import batch_from_dict, batch_to_dict
 from cairn.core.limits import check_params, check_tags
 from cairn.core.ports import MetadataStore
 from cairn.errors import InvalidInput
@@ -25,16 +24,14 @@ from cairn.server.routes._stores import Metadata
 router = APIRouter(prefix="/runs", tags=["metrics"])
 
 _BATCH_FIELDS = ("metrics", "params", "tags", "batch_id")
-_COLUMNS = ("keys", "values", "steps", "timestamps")
 _STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 _NUMBER = {
     "anyOf": [{"type": "number"}, {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]}]
 }
-_COLUMNS_SCHEMA = {
+_SERIES_SCHEMA = {
     "type": "object",
-    "description": "Metric points as parallel arrays of equal length (codec.points_to_columns).",
+    "description": "One metric's points as parallel arrays of equal length, in logged order.",
     "properties": {
-        "keys": {"type": "array", "items": {"type": "string"}},
         "values": {"type": "array", "items": _NUMBER},
         "steps": {"type": "array", "items": {"type": "integer"}},
         "timestamps": {
@@ -43,12 +40,17 @@ _COLUMNS_SCHEMA = {
             "description": "milliseconds since the epoch",
         },
     },
-    "required": list(_COLUMNS),
+    "required": ["values", "steps", "timestamps"],
+}
+_METRICS_SCHEMA = {
+    "type": "object",
+    "description": "Each metric key mapped to its series.",
+    "additionalProperties": _SERIES_SCHEMA,
 }
 _BATCH_SCHEMA = {
     "type": "object",
     "properties": {
-        "metrics": _COLUMNS_SCHEMA,
+        "metrics": _METRICS_SCHEMA,
         "params": _STRING_MAP,
         "tags": _STRING_MAP,
         "batch_id": {
@@ -76,11 +78,11 @@ async def log_batch(run_id: str, request: Request, metadata: Metadata) -> Respon
 
 @router.get("/{run_id}/metrics/history")
 def get_metric_history(run_id: str, key: str, metadata: Metadata) -> JsonResponse:
-    """Every point of one metric, as columns; ``key`` is a query parameter since metric
-    keys may contain '/'."""
+    """Every point of one metric, as ``{"metrics": {key: series}}``; ``key`` is a query
+    parameter since metric keys may contain '/'."""
     history = metadata.get_metric_history(run_id, key)
     points = [(m.key, m.value, m.step, m.timestamp) for m in history]
-    return JsonResponse({"metrics": points_to_columns(points)})
+    return JsonResponse({"metrics": batch_to_dict(points)})
 
 
 def _log_batch(metadata: MetadataStore, run_id: str, body: bytes) -> None:
@@ -90,22 +92,11 @@ def _log_batch(metadata: MetadataStore, run_id: str, body: bytes) -> None:
         raise InvalidInput(f"{unknown[0]}: unknown field; expected {', '.join(_BATCH_FIELDS)}")
     metadata.log_batch(
         run_id,
-        metrics=points_from_columns(_columns(batch.get("metrics"))),
+        metrics=batch_from_dict(batch.get("metrics") or {}),
         params=check_params(_string_map(batch.get("params"), "params")),
         tags=check_tags(_string_map(batch.get("tags"), "tags")),
         batch_id=_batch_id(batch.get("batch_id")),
     )
-
-
-def _columns(value: Any) -> Mapping[str, list[Any]]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidInput("metrics: expected an object of arrays (keys, values, steps, …)")
-    for name in _COLUMNS:
-        if not isinstance(value.get(name, []), list):
-            raise InvalidInput(f"metrics.{name}: expected an array")
-    return value
 
 
 def _string_map(value: Any, field: str) -> dict[str, str]:

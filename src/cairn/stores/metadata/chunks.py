@@ -1,4 +1,4 @@
-"""Packing metric points into chunks: parallel little-endian arrays, one chunk per key.
+"""Packing a metric series into a chunk: parallel little-endian arrays.
 
 ``array`` converts a list of a million floats in milliseconds and keeps NaN and ±inf
 bit-exact; little-endian is fixed so a database moved between machines reads the same.
@@ -8,37 +8,17 @@ from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from itertools import pairwise
 
-from cairn.core.run import Metric, MetricPoint
+from cairn.core.run import Metric
 
 _SWAP = sys.byteorder != "little"
 
 
-@dataclass(slots=True)
-class Chunk:
-    key: str
-    steps: list[int]
-    timestamps: list[int]
-    values: list[float]
-
-
-def group_by_key(points: Sequence[MetricPoint]) -> list[Chunk]:
-    """The points of a batch split per metric key, each in the order logged."""
-    chunks: dict[str, Chunk] = {}
-    for key, value, step, timestamp in points:
-        chunk = chunks.get(key)
-        if chunk is None:
-            chunk = chunks[key] = Chunk(key, [], [], [])
-        chunk.steps.append(step)
-        chunk.timestamps.append(timestamp)
-        chunk.values.append(value)
-    return list(chunks.values())
-
-
 def pack(numbers: Iterable[int] | Iterable[float], typecode: str) -> bytes:
+    if isinstance(numbers, array) and numbers.typecode == typecode and not _SWAP:
+        return numbers.tobytes()  # validated input is already the array to store
     packed = array(typecode, numbers)
     if _SWAP:
         packed.byteswap()

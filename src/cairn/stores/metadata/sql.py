@@ -23,10 +23,13 @@ from cairn.core.run import (
     Experiment,
     Lifecycle,
     Metric,
+    MetricBatch,
     MetricPoint,
+    MetricSeries,
     NewRun,
     Run,
     RunStatus,
+    as_batch,
 )
 from cairn.core.search import RunPage, RunQuery
 from cairn.errors import (
@@ -37,7 +40,7 @@ from cairn.errors import (
     ParamConflict,
 )
 from cairn.stores.metadata import schema as t
-from cairn.stores.metadata.chunks import Chunk, group_by_key, history, pack
+from cairn.stores.metadata.chunks import history, pack
 from cairn.stores.metadata.engine import open_engine, read_connection, write_transaction
 from cairn.stores.metadata.migrate import ensure_schema
 from cairn.stores.metadata.search import compile_search, encode_page_token
@@ -180,15 +183,15 @@ class SqlMetadataStore:
     def log_batch(
         self,
         run_id: str,
-        metrics: Sequence[MetricPoint] = (),
+        metrics: MetricBatch | Sequence[MetricPoint] = (),
         params: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
         batch_id: str | None = None,
     ) -> None:
         params, tags = check_params(params or {}), check_tags(tags or {})
-        chunks = group_by_key(metrics)
-        for chunk in chunks:
-            check_key(chunk.key, "metrics")
+        batch = as_batch(metrics)
+        for key in batch:
+            check_key(key, "metrics")
         with write_transaction(self.engine) as conn:
             pk = self._writable_run(conn, run_id)
             if batch_id is not None and not self._claim_batch(conn, pk, batch_id):
@@ -197,8 +200,8 @@ class SqlMetadataStore:
                 self._insert_params(conn, pk, run_id, params)
             if tags:
                 self._upsert(conn, t.tags, ["run_pk", "key"], ["value"], _keyed_rows(pk, tags))
-            if chunks:
-                self._insert_chunks(conn, pk, chunks)
+            if batch:
+                self._insert_chunks(conn, pk, batch)
 
     def _claim_batch(self, conn: Connection, pk: int, batch_id: str) -> bool:
         seen = conn.execute(
@@ -228,24 +231,24 @@ class SqlMetadataStore:
         if new:
             conn.execute(t.params.insert(), _keyed_rows(pk, new))
 
-    def _insert_chunks(self, conn: Connection, pk: int, chunks: Sequence[Chunk]) -> None:
-        conn.execute(
-            t.metric_chunks.insert(),
-            [
-                {
-                    "run_pk": pk,
-                    "key": c.key,
-                    "count": len(c.steps),
-                    "first_step": min(c.steps),
-                    "last_step": max(c.steps),
-                    "steps": pack(c.steps, "q"),
-                    "timestamps": pack(c.timestamps, "q"),
-                    "values": pack(c.values, "d"),
-                }
-                for c in chunks
-            ],
-        )
-        self._upsert_latest(conn, [_latest_row(pk, c) for c in chunks])
+    def _insert_chunks(self, conn: Connection, pk: int, batch: MetricBatch) -> None:
+        rows = [
+            {
+                "run_pk": pk,
+                "key": key,
+                "count": len(series),
+                "first_step": min(series.steps),
+                "last_step": max(series.steps),
+                "steps": pack(series.steps, "q"),
+                "timestamps": pack(series.timestamps, "q"),
+                "values": pack(series.values, "d"),
+            }
+            for key, series in batch.items()
+            if len(series)
+        ]
+        if rows:
+            conn.execute(t.metric_chunks.insert(), rows)
+            self._upsert_latest(conn, [_latest_row(pk, k, s) for k, s in batch.items() if len(s)])
 
     def _upsert_latest(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         statement = _dialect_insert(conn, t.latest_metrics)
@@ -407,18 +410,14 @@ def _dialect_insert(conn: Connection, table: Table) -> Any:
     return statement
 
 
-def _latest_row(pk: int, chunk: Chunk) -> dict[str, Any]:
-    """The chunk's latest point: highest step, then latest timestamp, then last logged."""
-    best = 0
-    for i in range(1, len(chunk.steps)):
-        if (chunk.steps[i], chunk.timestamps[i]) >= (chunk.steps[best], chunk.timestamps[best]):
-            best = i
+def _latest_row(pk: int, key: str, series: MetricSeries) -> dict[str, Any]:
+    best = series.latest()
     return {
         "run_pk": pk,
-        "key": chunk.key,
-        "value": _stored(chunk.values[best]),
-        "step": chunk.steps[best],
-        "timestamp": chunk.timestamps[best],
+        "key": key,
+        "value": _stored(series.values[best]),
+        "step": series.steps[best],
+        "timestamp": series.timestamps[best],
     }
 
 
