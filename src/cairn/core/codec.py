@@ -77,6 +77,14 @@ def metric_from_dict(data: Mapping[str, Any]) -> Metric:
     )
 
 
+def _metric(key: str, data: Mapping[str, Any]) -> Metric:
+    # A search returns thousands of these: the common case (a finite float) is inlined.
+    value = data["value"]
+    if type(value) is not float:
+        value = decode_float(value, f"metrics[{key!r}]")
+    return Metric(key, value, data["step"], data["timestamp"])
+
+
 def new_run_to_dict(new: NewRun) -> dict[str, Any]:
     return {
         "experiment_id": new.experiment_id,
@@ -123,7 +131,7 @@ def run_from_dict(data: Mapping[str, Any]) -> Run:
         source=data["source"],
         lifecycle=Lifecycle(data["lifecycle"]),
         params=dict(data["params"]),
-        metrics={k: metric_from_dict(m) for k, m in data["metrics"].items()},
+        metrics={k: _metric(k, m) for k, m in data["metrics"].items()},
         tags=dict(data["tags"]),
     )
 
