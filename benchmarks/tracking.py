@@ -244,6 +244,18 @@ def ensure_mlflow_venv() -> None:
     subprocess.run([*pip, MLFLOW_REQUIREMENT], check=True)
 
 
+def cairn_source() -> str:
+    """The commit of the Cairn source the editable install runs, and whether src/ differs."""
+    git = ["git", "-C", str(ROOT)]
+    done = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    if done.returncode != 0:
+        return "unknown (not a git work tree)"
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "--", "src"], capture_output=True, text=True
+    ).stdout.strip()
+    return f"{done.stdout.strip()}{' + uncommitted changes in src/' if dirty else ''}"
+
+
 def worker_env(extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CAIRN_", "MLFLOW_"))}
     env.pop("PYTHONPATH", None)
@@ -406,7 +418,9 @@ def report(results: dict[str, Any]) -> str:
         "",
         f"Cairn {v['cairn']} vs MLflow {v['mlflow']} — Python {v['python']}, "
         f"SQLite {v['sqlite']}, {os.cpu_count()} cores, {results['date']}",
-        f"command: {results['command']}",
+        f"command: {results['command']}   Cairn source: {results['cairn_source']}",
+        f"servers on 127.0.0.1, SQLite backends; MLflow server with {results['mlflow_workers']} "
+        "worker process(es), Cairn's with one",
         "",
         f"{'measurement':<52} {'Cairn':>12} {'MLflow':>12} {'ratio':>9}  target",
         "-" * 104,
@@ -592,6 +606,7 @@ def main() -> int:
         "sizes": asdict(sizes),
         "cpus": os.cpu_count(),
         "mlflow_workers": args.mlflow_workers,
+        "cairn_source": cairn_source(),
     }
     try:
         with servers(work, args.mlflow_workers) as (cairn_server, mlflow_server):
@@ -633,6 +648,9 @@ def main() -> int:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+    ended_on = cairn_source()
+    if ended_on != results["cairn_source"]:
+        results["cairn_source"] += f" (changed during the run, now {ended_on}: run it again)"
     WORK.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2))
     print(report(results))
