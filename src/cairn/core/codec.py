@@ -70,14 +70,7 @@ def metric_to_dict(metric: Metric) -> dict[str, Any]:
     }
 
 
-def metric_from_dict(data: Mapping[str, Any]) -> Metric:
-    key = data["key"]
-    return Metric(
-        key, decode_float(data["value"], f"metrics[{key!r}]"), data["step"], data["timestamp"]
-    )
-
-
-def _metric(key: str, data: Mapping[str, Any]) -> Metric:
+def metric_from_dict(key: str, data: Mapping[str, Any]) -> Metric:
     # A search returns thousands of these: the common case (a finite float) is inlined.
     value = data["value"]
     if type(value) is not float:
@@ -131,7 +124,7 @@ def run_from_dict(data: Mapping[str, Any]) -> Run:
         source=data["source"],
         lifecycle=Lifecycle(data["lifecycle"]),
         params=dict(data["params"]),
-        metrics={k: _metric(k, m) for k, m in data["metrics"].items()},
+        metrics={k: metric_from_dict(k, m) for k, m in data["metrics"].items()},
         tags=dict(data["tags"]),
     )
 

@@ -404,7 +404,7 @@ def _load_runs(conn: Connection, rows: Sequence[Row[Any]]) -> list[Run]:
     latest = select(lm.run_pk, lm.key, lm.value, lm.step, lm.timestamp).where(lm.run_pk.in_(pks))
     # .all() fetches in one call: iterating a result row by row costs several times more.
     for run_pk, key, value, step, timestamp in conn.execute(latest).all():
-        metrics[run_pk][key] = Metric(key, math.nan if value is None else value, step, timestamp)
+        metrics[run_pk][key] = Metric(key, _loaded(value), step, timestamp)
     return [
         Run(
             id=row.id,
