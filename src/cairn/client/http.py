@@ -120,10 +120,10 @@ class HttpMetadataStore(_ServerStore):
         tags: Mapping[str, str] | None = None,
         batch_id: str | None = None,
     ) -> None:
-        """One request, columnar; not retried here (the SDK's flusher retries with the same
-        ``batch_id``, which the server stores once)."""
+        """One request, columnar and packed; not retried here (the SDK's flusher retries
+        with the same ``batch_id``, which the server stores once)."""
         body = {
-            "metrics": batch_to_dict(metrics),
+            "metrics": batch_to_dict(metrics, packed=True),
             "params": dict(params or {}),
             "tags": dict(tags or {}),
             "batch_id": batch_id,

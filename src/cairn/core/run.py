@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any, NamedTuple
 
 
 class RunStatus(StrEnum):
@@ -17,6 +18,11 @@ class RunStatus(StrEnum):
 class Lifecycle(StrEnum):
     ACTIVE = "active"
     DELETED = "deleted"
+
+
+# Stored and wire values to members, for decoding many runs (a lookup, not an Enum call).
+RUN_STATUSES = {status.value: status for status in RunStatus}
+LIFECYCLES = {lifecycle.value: lifecycle for lifecycle in Lifecycle}
 
 
 class ViewType(StrEnum):
@@ -35,14 +41,22 @@ class Experiment:
     lifecycle: Lifecycle = Lifecycle.ACTIVE
 
 
-@dataclass(frozen=True, slots=True)
-class Metric:
-    """One recorded point of a metric. ``value`` may be NaN or ±inf."""
+class Metric(NamedTuple):
+    """One recorded point of a metric. ``value`` may be NaN or ±inf.
+
+    A named tuple rather than a dataclass: a search builds tens of thousands of these,
+    and a tuple is several times cheaper to create."""
 
     key: str
     value: float
     step: int
     timestamp: int  # milliseconds since the epoch
+
+
+def metric_from_point(point: Iterable[Any]) -> Metric:
+    """``Metric(*point)`` for ``(key, value, step, timestamp)``, built by ``tuple`` itself:
+    a named tuple's own constructor runs Python code, and a search builds thousands."""
+    return tuple.__new__(Metric, point)
 
 
 # A point as people write it: (key, value, step, timestamp_ms).

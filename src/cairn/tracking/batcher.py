@@ -1,11 +1,12 @@
 """Background batching of a run's writes, so that logging never slows training.
 
-``add_*`` calls append to an in-memory buffer under a lock and return in about a
-microsecond. A daemon thread sends the buffer as one batch (one transaction, or one HTTP
-request) when it reaches ``batch_size`` points or every ``interval`` seconds. ``flush()``
-sends whatever is buffered and returns once it is stored: that is the acknowledgement.
+``add_metric`` appends the point to its key's queue without taking a lock (a ``deque``
+append is atomic) and returns in well under a microsecond. A daemon thread takes up to
+``batch_size`` points, grouped per key, and sends them as one batch (one transaction, or
+one HTTP request) when that many are waiting or every ``interval`` seconds. ``flush()``
+sends whatever is queued and returns once it is stored: that is the acknowledgement.
 
-The buffer is bounded: a producer that outruns the store waits for room (back-pressure)
+The queues are bounded: a producer that outruns the store waits for room (back-pressure)
 instead of growing memory without limit. A batch that fails because the server is
 unreachable is retried with the same batch id (the store ignores a batch id it has
 already stored), so a lost acknowledgement never duplicates points. A batch the store
@@ -15,33 +16,35 @@ by the next ``add_*``, ``flush()`` or ``close()``.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat, starmap
+from queue import Queue
 
+from cairn.core.limits import check_key, metric_step, metric_value
 from cairn.core.run import MetricBatch, MetricPoint, MetricSeries
 from cairn.errors import CairnError, InvalidState, ServerUnavailable
+
+# (value, step, timestamp): the key is the queue the point sits in.
+_Queued = tuple[float, int, int]
+_INT64 = 2**63
+_now_ns = time.time_ns
 
 
 @dataclass(slots=True)
 class Batch:
-    # Points are grouped per key as they arrive, so the store receives one series per key
-    # and never has to regroup a million points.
-    metrics: dict[str, list[tuple[float, int, int]]] = field(default_factory=dict)
+    metrics: dict[str, MetricSeries] = field(default_factory=dict)
     count: int = 0
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.count or self.params or self.tags)
-
-    def series(self) -> dict[str, MetricSeries]:
-        return {
-            key: MetricSeries([p[0] for p in ps], [p[1] for p in ps], [p[2] for p in ps])
-            for key, ps in self.metrics.items()
-        }
 
 
 # (metrics, params, tags, batch_id) -> None; raises when the batch was not stored.
@@ -63,66 +66,90 @@ class Batcher:
         self._capacity = capacity
         self._interval = interval
         self._retry_for = retry_for
-        self._pending = Batch()
+        # Producers only append to these queues and count what they added; the sender
+        # only pops and counts what it took. Neither needs a lock for that.
+        self._queues: dict[str, deque[_Queued]] = {}
+        self._added = itertools.count(1)  # next() is atomic: the running total added
+        self._taken = 0  # points the sender has taken; written under _lock
+        self._wake_at = batch_size  # the total at which a producer wakes the sender
+        self._rotation = 0  # which key a batch starts with, so no key starves
+        self._params: dict[str, str] = {}
+        self._tags: dict[str, str] = {}
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._room = threading.Condition(self._lock)
-        self._send_lock = threading.Lock()  # one batch in flight, in order
+        self._full_batch_waiting = False
+        self._take_lock = threading.Lock()
+        # At most one formed batch waits while another is being stored: memory stays bounded.
+        self._outbox: Queue[Batch | None] = Queue(maxsize=1)
         self._error: CairnError | None = None
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name="cairn-batcher", daemon=True)
-        self._thread.start()
+        self._unusable = False  # error or closed: the one flag the hot path reads
+        self._taker = threading.Thread(target=self._take_loop, name="cairn-batcher", daemon=True)
+        self._sender = threading.Thread(target=self._send_loop, name="cairn-sender", daemon=True)
+        self._taker.start()
+        self._sender.start()
 
-    def add_metric(self, key: str, value: float, step: int, timestamp: int) -> None:
-        # The hot path: kept inline, one lock round trip, one lookup and one append.
-        with self._lock:
-            if self._error is not None or self._closed:
-                self._raise_unusable()
-            pending = self._pending
-            points = pending.metrics.get(key)
-            if points is None:
-                points = pending.metrics[key] = []
-            points.append((value, step, timestamp))
-            pending.count += 1
-            if pending.count >= self._batch_size:
-                self._full()
+    def add_metric(
+        self, key: str, value: float, step: int = 0, timestamp: int | None = None
+    ) -> None:
+        """Check one point of a metric and queue it; NaN and ±inf are kept as such.
+
+        This is ``ActiveRun.log_metric`` itself (bound, not wrapped: a training loop calls
+        it millions of times): one flag, one lookup, the checks, one append, one count.
+
+        Raises:
+            InvalidInput: the key, value or step is not valid.
+            CairnError: an earlier batch could not be stored, or the run has ended.
+        """
+        if self._unusable:
+            self._raise_unusable()
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues.setdefault(check_key(key, "metrics"), deque())
+        if type(value) is not float:
+            value = metric_value(value, key)
+        if type(step) is not int or not -_INT64 <= step < _INT64:
+            step = metric_step(step, key)
+        if timestamp is None:
+            timestamp = _now_ns() // 1_000_000
+        queue.append((value, step, timestamp))
+        added = next(self._added)
+        if added >= self._wake_at:
+            self._full(added)
 
     def add_metrics(self, points: Sequence[MetricPoint]) -> None:
-        with self._lock:
-            if self._error is not None or self._closed:
-                self._raise_unusable()
-            pending = self._pending
-            for key, value, step, timestamp in points:
-                pending.metrics.setdefault(key, []).append((value, step, timestamp))
-            pending.count += len(points)
-            if pending.count >= self._batch_size:
-                self._full()
+        """Queue points checked beforehand, so that a bad one queues none of them."""
+        add = self.add_metric
+        for key, value, step, timestamp in points:
+            add(key, value, step, timestamp)
 
     def add_params(self, params: Mapping[str, str]) -> None:
-        self._update(self._pending_params, params)
+        with self._lock:
+            self._check_usable()
+            self._params.update(params)
 
     def add_tags(self, tags: Mapping[str, str]) -> None:
-        self._update(self._pending_tags, tags)
-
-    def _pending_params(self) -> dict[str, str]:
-        return self._pending.params
-
-    def _pending_tags(self) -> dict[str, str]:
-        return self._pending.tags
-
-    def _update(self, target: Callable[[], dict[str, str]], values: Mapping[str, str]) -> None:
         with self._lock:
-            if self._error is not None or self._closed:
-                self._raise_unusable()
-            target().update(values)
+            self._check_usable()
+            self._tags.update(tags)
 
-    def _full(self) -> None:
-        """Wake the sender; if the buffer is at capacity, wait until it has room."""
-        self._wake.notify()
-        while self._pending.count >= self._capacity and self._error is None:
-            self._room.wait()
-        if self._error is not None:
-            raise self._error
+    def _full(self, added: int) -> None:
+        """Wake the sender; if the queues are at capacity, wait until they have room."""
+        with self._lock:
+            self._full_batch_waiting = True
+            self._wake.notify()
+            while added - self._taken >= self._capacity and self._error is None:
+                self._room.wait()
+            self._check_usable()
+            # The next check comes after a batch more, or sooner if that would pass capacity.
+            room = self._capacity - (added - self._taken)
+            self._wake_at = added + min(self._batch_size, room)
+
+    @property
+    def queued(self) -> int:
+        """Points added and not yet taken into a batch."""
+        return sum(len(queue) for queue in list(self._queues.values()))
 
     def flush(self) -> None:
         """Store everything added so far; return once it is durable.
@@ -130,55 +157,107 @@ class Batcher:
         Raises:
             CairnError: a batch could not be stored (the message says why).
         """
-        self._send_pending()
+        self._take_queued(until_empty=True)
+        self._outbox.join()  # every batch taken so far has been stored or has failed
         if self._error is not None:
             raise self._error
 
     def close(self) -> None:
-        """Flush, then stop the background thread."""
+        """Flush, then stop the background threads."""
         try:
             self.flush()
         finally:
             with self._lock:
-                self._closed = True
+                self._closed = self._unusable = True
                 self._wake.notify_all()
                 self._room.notify_all()
-            self._thread.join(timeout=self._interval + 5)
+            self._outbox.put(None)
+            for thread in (self._taker, self._sender):
+                thread.join(timeout=self._interval + 5)
+
+    def _check_usable(self) -> None:
+        if self._unusable:
+            self._raise_unusable()
 
     def _raise_unusable(self) -> None:
         if self._error is not None:
             raise self._error
         raise InvalidState("this run has ended; start a new run to log more")
 
-    def _run(self) -> None:
+    # The taker thread forms batches; the sender thread stores them, one at a time and in
+    # order. While a batch is on its way to the store, the next one is being formed.
+
+    def _take_loop(self) -> None:
         while True:
             with self._lock:
-                if not self._closed and self._pending.count < self._batch_size:
+                if not self._closed and not self._full_batch_waiting:
                     self._wake.wait(timeout=self._interval)
                 if self._closed:
                     return
-            self._send_pending()
+                self._full_batch_waiting = False
+            self._take_queued(until_empty=False)
 
-    def _send_pending(self) -> None:
-        with self._send_lock:
-            with self._lock:
-                batch, self._pending = self._pending, Batch()
-                self._room.notify_all()
-            if not batch or self._error is not None:
-                return
+    def _take_queued(self, until_empty: bool) -> None:
+        """Hand batches to the sender until one is not full; ``until_empty`` also hands
+        over a last partial one.
+
+        A batch that is not full took every point its queues held, so once it is stored,
+        everything added before the call is stored.
+        """
+        with self._take_lock:  # batches reach the outbox in the order they were taken
+            while self._error is None:
+                batch = self._take()
+                if batch:
+                    self._outbox.put(batch)  # waits while one batch is already waiting
+                if batch.count < self._batch_size and (until_empty or not batch.count):
+                    return
+
+    def _take(self) -> Batch:
+        """Up to ``batch_size`` queued points, grouped per key, and the params and tags."""
+        batch = Batch()
+        keys = list(self._queues.items())
+        start = self._rotation % len(keys) if keys else 0
+        self._rotation += 1
+        budget = self._batch_size
+        for key, queue in keys[start:] + keys[:start]:
+            count = min(len(queue), budget)
+            if count:
+                # starmap calls popleft in C; pops never race the producers' appends.
+                points = list(starmap(queue.popleft, repeat((), count)))
+                values = [p[0] for p in points]
+                steps = [p[1] for p in points]
+                batch.metrics[key] = MetricSeries(values, steps, [p[2] for p in points])
+                budget -= count
+                if not budget:
+                    break
+        batch.count = self._batch_size - budget
+        with self._lock:
+            batch.params, self._params = self._params, {}
+            batch.tags, self._tags = self._tags, {}
+            self._taken += batch.count
+            self._room.notify_all()
+        return batch
+
+    def _send_loop(self) -> None:
+        while (batch := self._outbox.get()) is not None:
             try:
-                self._deliver(batch)
+                if self._error is None:  # after a failure, later batches are not sent
+                    self._deliver(batch)
             except CairnError as exc:
                 self._fail(exc, batch)
+            except Exception as exc:  # noqa: BLE001  # producers must not wait forever
+                self._fail(CairnError(f"sending a batch failed: {exc!r}"), batch)
+            finally:
+                self._outbox.task_done()
+        self._outbox.task_done()
 
     def _deliver(self, batch: Batch) -> None:
         batch_id = uuid.uuid4().hex
-        series = batch.series()
         deadline = time.monotonic() + self._retry_for
         delay = 0.1
         while True:
             try:
-                self._write(series, batch.params, batch.tags, batch_id)
+                self._write(batch.metrics, batch.params, batch.tags, batch_id)
                 return
             except ServerUnavailable:
                 if time.monotonic() + delay > deadline:
@@ -187,8 +266,11 @@ class Batcher:
                 delay = min(delay * 2, 5.0)
 
     def _fail(self, exc: CairnError, batch: Batch) -> None:
-        lost = batch.count
+        # What is lost: this batch, the one that may wait behind it, and what is queued.
+        waiting = sum(b.count for b in list(self._outbox.queue) if b is not None)
+        lost = batch.count + waiting + self.queued
         error = type(exc)(f"{exc.message} ({lost} metric points of this run were not stored)")
         with self._lock:
             self._error = error
+            self._unusable = True
             self._room.notify_all()

@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from contextlib import suppress
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from cairn.core.artifact import ArtifactEntry
 from cairn.core.limits import check_key, check_params, check_tags, metric_step, metric_value
@@ -25,11 +25,20 @@ from cairn.errors import CairnError, ParamConflict
 from cairn.tracking.batcher import Batcher
 from cairn.tracking.service import Progress, TrackingService
 
-_INT64 = 2**63
+
+class MetricLogger(Protocol):
+    def __call__(
+        self, key: str, value: float, step: int = 0, timestamp: int | None = None
+    ) -> None: ...
 
 
 class ActiveRun:
-    """A run in progress. Logging calls return in microseconds; see ``flush()``."""
+    """A run in progress. Logging calls return in microseconds; see ``flush()``.
+
+    ``log_metric(key, value, step=0, timestamp=None)`` records one point of a metric
+    (NaN and ±inf are kept as such; the timestamp defaults to now, in milliseconds). It is
+    the batcher's ``add_metric``, bound to the run, so a training loop pays one call.
+    """
 
     def __init__(self, service: TrackingService, run: Run) -> None:
         self._service = service
@@ -37,9 +46,9 @@ class ActiveRun:
         self.name = run.name
         self.experiment_id = run.experiment_id
         self._params: dict[str, str] = dict(run.params)
-        self._keys: set[str] = set()  # metric keys already validated
         self._ended = False
         self._batcher = Batcher(self._write)
+        self.log_metric: MetricLogger = self._batcher.add_metric
         _open_runs.add(self)
 
     def __repr__(self) -> str:
@@ -56,30 +65,17 @@ class ActiveRun:
 
     # logging
 
-    def log_metric(
-        self, key: str, value: float, step: int = 0, timestamp: int | None = None
-    ) -> None:
-        """Record one point of a metric; NaN and ±inf are kept as such."""
-        if key not in self._keys:
-            self._keys.add(check_key(key, "metrics"))
-        if type(value) is not float:
-            value = metric_value(value, key)
-        if type(step) is not int or not -_INT64 <= step < _INT64:
-            step = metric_step(step, key)
-        if timestamp is None:
-            timestamp = time.time_ns() // 1_000_000
-        self._batcher.add_metric(key, value, step, timestamp)
-
     def log_metrics(
         self, metrics: Mapping[str, float], step: int = 0, timestamp: int | None = None
     ) -> None:
+        """Record one point of each metric, all at the same step; if any key or value is
+        invalid, none is recorded."""
         stamp = time.time_ns() // 1_000_000 if timestamp is None else timestamp
         step = metric_step(step, "step")
-        points: list[MetricPoint] = []
-        for key, value in metrics.items():
-            if key not in self._keys:
-                self._keys.add(check_key(key, "metrics"))
-            points.append((key, metric_value(value, key), step, stamp))
+        points: list[MetricPoint] = [
+            (check_key(key, "metrics"), metric_value(value, key), step, stamp)
+            for key, value in metrics.items()
+        ]
         self._batcher.add_metrics(points)
 
     def log_param(self, key: str, value: Any) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
+from cairn.core.packing import pack
 from cairn.core.run import MetricSeries, as_batch
-from cairn.stores.metadata.chunks import history, pack
+from cairn.stores.metadata.chunks import history
 
 
 def test_loose_points_are_grouped_per_key_in_logged_order() -> None:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 
+from cairn.core.search import RunQuery
 from cairn.errors import SchemaError
 from cairn.stores.metadata.migrate import HEAD_REVISION, MIGRATIONS
 from cairn.stores.metadata.schema import metadata
@@ -23,15 +26,15 @@ def test_head_constant_matches_the_newest_migration() -> None:
     assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_migrations_build_the_declared_schema(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    url = (
-        f"sqlite:///{tmp_path / 'c.db'}"
-        if backend == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'c.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def test_migrations_build_the_declared_schema(store_url: str) -> None:
+    url = store_url
     SqlMetadataStore(url).close()
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as connection:
@@ -57,3 +60,54 @@ def test_opening_twice_is_a_no_op(tmp_path: Path) -> None:
     experiment = first.create_experiment("kept")
     first.close()
     assert SqlMetadataStore(url).get_experiment(experiment.id) == experiment
+
+
+def test_runs_stored_before_0002_read_back_whole_after_the_upgrade(store_url: str) -> None:
+    url = store_url
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        for statement in _RUNS_AT_0001:
+            connection.execute(text(statement))
+        connection.execute(
+            text(
+                'INSERT INTO latest_metrics (run_pk, "key", step, "timestamp", value) '
+                "VALUES (1, :key, :step, :timestamp, :value)"
+            ),
+            [
+                {"key": "auc", "step": 3, "timestamp": 1700, "value": 0.9125},
+                {"key": "loss", "step": 0, "timestamp": 5, "value": None},  # NULL is NaN
+                {"key": "gain", "step": 0, "timestamp": 5, "value": -math.inf},
+            ],
+        )
+    engine.dispose()
+
+    store = SqlMetadataStore(url)
+    run = store.get_run("a" * 32)
+    assert run.params == {"lr": "0.1", "depth": "6"}
+    assert run.tags == {"team": "growth"}
+    assert run.metrics["auc"].value == 0.9125
+    assert (run.metrics["auc"].step, run.metrics["auc"].timestamp) == (3, 1700)
+    assert math.isnan(run.metrics["loss"].value)
+    assert run.metrics["gain"].value == -math.inf
+    assert store.get_run("b" * 32).params == {}
+    found = store.search_runs(RunQuery(filter="params.depth = '6'", order_by=["metrics.auc"]))
+    assert [r.id for r in found.runs] == ["a" * 32]
+    assert found.runs[0] == run
+    store.close()
+
+
+_RUNS_AT_0001 = [
+    "INSERT INTO experiments VALUES ('" + "e" * 32 + "', 'old', 'active', 1)",
+    *(
+        f"INSERT INTO runs (pk, id, experiment_id, name, status, start_time, user_name, "  # noqa: S608
+        f"lifecycle) VALUES ({pk}, '{c * 32}', '{'e' * 32}', 'r{pk}', 'FINISHED', 1, 'u', "
+        "'active')"
+        for pk, c in ((1, "a"), (2, "b"))
+    ),
+    "INSERT INTO params VALUES (1, 'lr', '0.1'), (1, 'depth', '6')",
+    "INSERT INTO tags VALUES (1, 'team', 'growth')",
+]

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import pytest
 
 from cairn.core.run import MetricBatch, MetricPoint, MetricSeries
-from cairn.errors import InvalidInput, InvalidState, ServerUnavailable
+from cairn.errors import CairnError, InvalidInput, InvalidState, ServerUnavailable
 from cairn.tracking.batcher import Batcher
 
 
@@ -64,7 +64,7 @@ def test_a_full_buffer_makes_the_producer_wait_instead_of_growing() -> None:
     batcher = Batcher(writer, batch_size=10, capacity=20, interval=10)
     for step in range(200):
         batcher.add_metric("x", 1.0, step, 0)
-        assert batcher._pending.count <= 20
+        assert batcher.queued <= 20
     batcher.close()
     assert len(writer.points) == 200
 
@@ -139,3 +139,30 @@ def test_concurrent_producers_lose_nothing() -> None:
     assert sorted(p[2] for p in writer.points) == sorted(
         i * 10_000 + s for i in range(4) for s in range(5_000)
     )
+
+
+def test_a_writer_that_breaks_fails_the_run_instead_of_hanging_it() -> None:
+    writer = Recorder(error=RuntimeError("bug in a writer"))
+    batcher = Batcher(writer, batch_size=10, capacity=20, interval=10)
+
+    def log_until_refused() -> None:
+        for step in range(1_000):  # would wait for room forever if the failure were lost
+            batcher.add_metric("x", 1.0, step, 0)
+
+    with pytest.raises(CairnError, match="bug in a writer"):
+        log_until_refused()
+    with pytest.raises(CairnError, match="not stored"):
+        batcher.flush()
+
+
+def test_points_of_every_key_arrive_in_logged_order_across_batches() -> None:
+    writer = Recorder(delay=0.01)
+    batcher = Batcher(writer, batch_size=7, capacity=50, interval=10)
+    for step in range(300):
+        batcher.add_metric("a", 1.0, step, 0)
+        if step % 3 == 0:
+            batcher.add_metric("b", 2.0, step, 0)
+    batcher.close()
+    assert [p[2] for p in writer.points if p[0] == "a"] == list(range(300))
+    assert [p[2] for p in writer.points if p[0] == "b"] == list(range(0, 300, 3))
+    assert all(len(batch[0]) <= 7 for batch in writer.batches)

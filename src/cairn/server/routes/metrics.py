@@ -28,15 +28,21 @@ _STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 _NUMBER = {
     "anyOf": [{"type": "number"}, {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]}]
 }
+_PACKED = {
+    "type": "string",
+    "format": "byte",
+    "description": "packed: base64 of the column's little-endian 8-byte numbers "
+    "(IEEE-754 doubles for values, int64 for steps and timestamps)",
+}
 _SERIES_SCHEMA = {
     "type": "object",
-    "description": "One metric's points as parallel arrays of equal length, in logged order.",
+    "description": "One metric's points as parallel columns of equal length, in logged order; "
+    "each column is a JSON array or packed.",
     "properties": {
-        "values": {"type": "array", "items": _NUMBER},
-        "steps": {"type": "array", "items": {"type": "integer"}},
+        "values": {"anyOf": [{"type": "array", "items": _NUMBER}, _PACKED]},
+        "steps": {"anyOf": [{"type": "array", "items": {"type": "integer"}}, _PACKED]},
         "timestamps": {
-            "type": "array",
-            "items": {"type": "integer"},
+            "anyOf": [{"type": "array", "items": {"type": "integer"}}, _PACKED],
             "description": "milliseconds since the epoch",
         },
     },

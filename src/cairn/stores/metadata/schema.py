@@ -50,6 +50,11 @@ runs = Table(
     Column("git_commit", String(64), nullable=True),
     Column("source", Text, nullable=True),
     Column("lifecycle", String(16), nullable=False),
+    # Copies of the run's params, tags and latest metrics as JSON, rewritten with them in
+    # one transaction, so that a search page reads one row per run (see summary.py).
+    Column("params_json", Text, nullable=False, server_default="{}"),
+    Column("tags_json", Text, nullable=False, server_default="{}"),
+    Column("metrics_json", Text, nullable=False, server_default="{}"),
     Index("ix_runs_experiment_start", "experiment_id", "lifecycle", "start_time"),
     Index("ix_runs_parent", "parent_id"),
 )

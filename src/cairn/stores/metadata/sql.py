@@ -8,19 +8,15 @@ key (see ``chunks.py``) plus one upsert of the latest point per key.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import orjson
 from sqlalchemy import (
     Connection,
     Engine,
     Insert,
     Row,
     Table,
-    Text,
-    cast,
     func,
     inspect,
     select,
@@ -32,6 +28,7 @@ from cairn.core.artifact import ArtifactEntry
 from cairn.core.clock import now_ms
 from cairn.core.ids import ID_LENGTH, check_id_reference, new_id
 from cairn.core.limits import check_key, check_params, check_tags
+from cairn.core.packing import pack
 from cairn.core.run import (
     Experiment,
     Lifecycle,
@@ -53,7 +50,8 @@ from cairn.errors import (
     ParamConflict,
 )
 from cairn.stores.metadata import schema as t
-from cairn.stores.metadata.chunks import history, pack
+from cairn.stores.metadata import summary
+from cairn.stores.metadata.chunks import history
 from cairn.stores.metadata.engine import open_engine, read_connection, write_transaction
 from cairn.stores.metadata.migrate import ensure_schema
 from cairn.stores.metadata.search import compile_search, encode_page_token
@@ -142,6 +140,7 @@ class SqlMetadataStore:
                     git_commit=new.git_commit,
                     source=new.source,
                     lifecycle=Lifecycle.ACTIVE.value,
+                    tags_json=summary.string_map_json(dict(new.tags)),
                 )
             )
             pk = inserted.inserted_primary_key[0]  # type: ignore[index]  # an INSERT has one
@@ -158,7 +157,7 @@ class SqlMetadataStore:
             row = conn.execute(select(t.runs).where(t.runs.c.id == run_id)).first()
             if row is None:
                 raise _run_not_found(run_id)
-            return _load_runs(conn, [row])[0]
+            return summary.run_from_row(row)
 
     def resolve_run_id(self, ref: str) -> str:
         prefix = check_id_reference(ref)
@@ -225,6 +224,7 @@ class SqlMetadataStore:
                 self._upsert(conn, t.tags, ["run_pk", "key"], ["value"], _keyed_rows(pk, tags))
             if batch:
                 self._insert_chunks(conn, pk, batch)
+            summary.refresh(conn, pk, params=bool(params), tags=bool(tags), metrics=bool(batch))
 
     def _claim_batch(self, conn: Connection, pk: int, batch_id: str) -> bool:
         seen = conn.execute(
@@ -325,7 +325,7 @@ class SqlMetadataStore:
             pks = [row[0] for row in page]
             rows = conn.execute(select(t.runs).where(t.runs.c.pk.in_(pks))).all() if pks else []
             by_pk = {row.pk: row for row in rows}
-            runs = _load_runs(conn, [by_pk[pk] for pk in pks])
+            runs = [summary.run_from_row(by_pk[pk]) for pk in pks]
         return RunPage(runs, token)
 
     # artifacts
@@ -380,8 +380,11 @@ class SqlMetadataStore:
         return int(pk)
 
     def _writable_run(self, conn: Connection, run_id: str) -> int:
+        """The run's key, locked until the transaction ends (PostgreSQL; SQLite has one
+        writer at a time anyway), so concurrent writes to a run rewrite its copies in turn.
+        """
         row = conn.execute(
-            select(t.runs.c.pk, t.runs.c.lifecycle).where(t.runs.c.id == run_id)
+            select(t.runs.c.pk, t.runs.c.lifecycle).where(t.runs.c.id == run_id).with_for_update()
         ).first()
         if row is None:
             raise _run_not_found(run_id)
@@ -392,61 +395,12 @@ class SqlMetadataStore:
         return int(row.pk)
 
 
-def _load_runs(conn: Connection, rows: Sequence[Row[Any]]) -> list[Run]:
-    """Runs with their params, latest metrics and tags: three queries for the whole list."""
-    if not rows:
-        return []
-    pks = [row.pk for row in rows]
-    params = _string_maps(conn, t.params, pks)
-    tags = _string_maps(conn, t.tags, pks)
-    metrics: dict[int, dict[str, Metric]] = defaultdict(dict)
-    lm = t.latest_metrics.c
-    latest = select(lm.run_pk, lm.key, lm.value, lm.step, lm.timestamp).where(lm.run_pk.in_(pks))
-    # .all() fetches in one call: iterating a result row by row costs several times more.
-    for run_pk, key, value, step, timestamp in conn.execute(latest).all():
-        metrics[run_pk][key] = Metric(key, _loaded(value), step, timestamp)
-    return [
-        Run(
-            id=row.id,
-            experiment_id=row.experiment_id,
-            name=row.name,
-            status=RunStatus(row.status),
-            start_time=row.start_time,
-            end_time=row.end_time,
-            user=row.user_name,
-            parent_id=row.parent_id,
-            git_commit=row.git_commit,
-            source=row.source,
-            lifecycle=Lifecycle(row.lifecycle),
-            params=params.get(row.pk, {}),
-            metrics=metrics.get(row.pk, {}),
-            tags=tags.get(row.pk, {}),
-        )
-        for row in rows
-    ]
-
-
 def _analyzed_runs(conn: Connection) -> int:
     """How many runs the stored SQLite statistics describe (0 when there are none)."""
     if not inspect(conn).has_table("sqlite_stat1"):
         return 0
     stat = conn.exec_driver_sql("SELECT stat FROM sqlite_stat1 WHERE tbl = 'runs'").scalar()
     return int(str(stat).split()[0]) if stat else 0
-
-
-def _string_maps(conn: Connection, table: Table, pks: list[int]) -> dict[int, dict[str, str]]:
-    """Each run's key -> value map, aggregated to one JSON object per run by the database:
-    a few hundred rows to fetch instead of tens of thousands. (Only for strings: SQLite's
-    JSON prints floats with too few digits to round-trip, so metrics are fetched as rows.)
-    """
-    if conn.dialect.name == "postgresql":
-        aggregate: Any = cast(func.json_object_agg(table.c.key, table.c.value), Text)
-    else:
-        aggregate = func.json_group_object(table.c.key, table.c.value)
-    statement = (
-        select(table.c.run_pk, aggregate).where(table.c.run_pk.in_(pks)).group_by(table.c.run_pk)
-    )
-    return {run_pk: orjson.loads(text) for run_pk, text in conn.execute(statement).all()}
 
 
 def _dialect_insert(conn: Connection, table: Table) -> Any:
@@ -485,10 +439,6 @@ def _run_not_found(ref: str, what: str = "run") -> NotFound:
 
 def _stored(value: float) -> float | None:
     return None if math.isnan(value) else value
-
-
-def _loaded(value: float | None) -> float:
-    return math.nan if value is None else value
 
 
 def _safe_url(url: str) -> str:
