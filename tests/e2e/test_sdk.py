@@ -120,6 +120,12 @@ def test_bad_input_is_refused_before_anything_is_written(mode: str, workdir: Pat
             run.log_metric("k" * 300, 1.0)
         with pytest.raises(InvalidInput, match="expected a number"):
             run.log_metric("loss", "high")  # type: ignore[arg-type]
+        with pytest.raises(InvalidInput, match="step must be a 64-bit integer"):
+            run.log_metric("loss", 0.5, step=2**63)
+        with pytest.raises(InvalidInput, match="timestamp must be whole milliseconds"):
+            run.log_metric("loss", 0.5, timestamp=1.7e12)  # type: ignore[arg-type]
+        with pytest.raises(InvalidInput, match="expected a number"):
+            run.log_metrics({"auc": 0.9, "acc": "high"})  # neither is stored
         with pytest.raises(InvalidInput, match="leave the run"):
             run.log_artifact("confusion.png", artifact_path="../outside")
         with pytest.raises(InvalidInput, match="is not a file"):

@@ -28,7 +28,7 @@ from queue import Queue
 
 from cairn.core.limits import check_key, metric_step, metric_value
 from cairn.core.run import MetricBatch, MetricPoint, MetricSeries
-from cairn.errors import CairnError, InvalidState, ServerUnavailable
+from cairn.errors import CairnError, InvalidInput, InvalidState, ServerUnavailable
 
 # (value, step, timestamp): the key is the queue the point sits in.
 _Queued = tuple[float, int, int]
@@ -66,8 +66,8 @@ class Batcher:
         self._capacity = capacity
         self._interval = interval
         self._retry_for = retry_for
-        # Producers only append to these queues and count what they added; the sender
-        # only pops and counts what it took. Neither needs a lock for that.
+        # Producers only append to these queues and count what they added; the taker
+        # thread only pops and counts what it took. Neither needs a lock for that.
         self._queues: dict[str, deque[_Queued]] = {}
         self._added = itertools.count(1)  # next() is atomic: the running total added
         self._taken = 0  # points the sender has taken; written under _lock
@@ -113,6 +113,11 @@ class Batcher:
             step = metric_step(step, key)
         if timestamp is None:
             timestamp = _now_ns() // 1_000_000
+        elif type(timestamp) is not int or not -_INT64 <= timestamp < _INT64:
+            raise InvalidInput(
+                f"metrics[{key!r}]: timestamp must be whole milliseconds since the epoch "
+                f"(a 64-bit integer), got {timestamp!r}"
+            )
         queue.append((value, step, timestamp))
         added = next(self._added)
         if added >= self._wake_at:
