@@ -22,7 +22,7 @@ CONFIG_FILE = "cairn.yaml"
 HOME_DIR = ".cairn"
 DEFAULT_EXPERIMENT = "Default"
 # Keys of cairn.yaml this module reads; other top-level sections belong to other features.
-_FILE_KEYS = ("uri", "db", "artifacts", "experiment")
+_FILE_KEYS = ("uri", "db", "artifacts", "experiment", "audit_key", "audit_checkpoints")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,8 @@ class Settings:
     artifacts_url: str
     experiment: str
     project_root: Path | None
+    audit_key: Path  # the installation's Ed25519 key, which signs audit checkpoints
+    audit_checkpoints: str  # a folder or s3:// prefix outside the database
 
     @property
     def is_remote(self) -> bool:
@@ -60,7 +62,8 @@ def load_settings(
         cwd: where to look for the project (default: the working directory).
         environ: the environment (default: ``os.environ``).
         arguments: explicit values (``home``, ``uri``, ``token``, ``db``, ``artifacts``,
-            ``experiment``); ``None`` means "not given".
+            ``experiment``, ``audit_key``, ``audit_checkpoints``); ``None`` means "not
+            given".
 
     Raises:
         InvalidInput: ``cairn.yaml`` is unreadable, or ``uri`` is not an http(s) URL.
@@ -88,6 +91,8 @@ def load_settings(
         artifacts_url=pick("artifacts") or str(home / "artifacts"),
         experiment=pick("experiment") or DEFAULT_EXPERIMENT,
         project_root=root,
+        audit_key=Path(pick("audit_key") or home / "keys" / "audit-ed25519.pem"),
+        audit_checkpoints=pick("audit_checkpoints") or str(home / "audit-checkpoints"),
     )
 
 

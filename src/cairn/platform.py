@@ -59,7 +59,28 @@ def open_stores(settings: Settings) -> tuple[MetadataStore, ArtifactStore]:
         client_args = (settings.uri, settings.token)
         metadata = _construct(_METADATA_BACKENDS["http"], *client_args)
         return metadata, _construct(_ARTIFACT_BACKENDS["http"], *client_args)
-    return open_metadata_store(settings.db_url), open_artifact_store(settings.artifacts_url)
+    metadata = open_audited_metadata_store(settings.db_url, settings)
+    return metadata, open_artifact_store(settings.artifacts_url)
+
+
+def open_audited_metadata_store(url: str, settings: Settings) -> MetadataStore:
+    """A metadata store that also signs and exports its audit trail's head now and then,
+    with the installation's key (created on first use)."""
+    store = open_metadata_store(url)
+    enable_checkpoints = getattr(store, "enable_checkpoints", None)
+    if enable_checkpoints is not None:
+        from cairn.localfs.signing import load_or_create  # only database stores sign
+
+        enable_checkpoints(load_or_create(settings.audit_key), settings.audit_checkpoints)
+    return store
+
+
+def open_audit_log(db_url: str) -> Any:
+    """The audit trail (an ``AuditLog``) of the database at ``db_url``, read directly:
+    verifying the trail must not depend on trusting a server that wrote it."""
+    store = open_metadata_store(db_url)
+    engine = store.engine  # type: ignore[attr-defined]  # every database store has one
+    return _construct("cairn.stores.metadata.audit:AuditLog", engine)
 
 
 def open_metadata_store(url: str) -> MetadataStore:

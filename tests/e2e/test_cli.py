@@ -166,3 +166,43 @@ def test_cairn_server_serves_the_embedded_store(runs: list[str]) -> None:
             stop(server)
         log.seek(0)
         assert f"Cairn server on http://127.0.0.1:{port}" in log.read().decode()
+
+
+def test_audit_log_checkpoint_and_verify(runs: list[str], cairn_home: Path) -> None:
+    events = json.loads(cli("audit", "log", "--object", f"run:{runs[0]}", "--json").stdout)
+    actions = [e["action"] for e in events]
+    assert actions[0] == "run.create"
+    assert "run.add_artifacts" in actions
+    assert actions[-1] == "run.end"
+    assert all(e["actor"].startswith("local:") for e in events)
+    ended = json.loads(cli("audit", "log", "--action", "run.end", "--json").stdout)
+    assert sorted(e["object_id"] for e in ended) == sorted(runs)
+    assert json.loads(cli("audit", "log", "--since", "2999-01-01", "--json").stdout) == []
+
+    signed = json.loads(cli("audit", "checkpoint", "--json").stdout)
+    assert signed["seq"] >= events[-1]["seq"]  # the head of the whole trail
+    exported = sorted((cairn_home / "audit-checkpoints").glob("*.json"))
+    assert [p.name for p in exported] == [f"{signed['seq']:012d}.json"]
+    report = json.loads(cli("audit", "verify", "--json").stdout)
+    assert report["ok"] is True
+    assert report["checkpoints"] == 2  # the database's copy and the exported one
+
+
+def test_audit_verify_fails_loudly_on_a_tampered_trail(runs: list[str], cairn_home: Path) -> None:
+    import sqlite3
+
+    cli("audit", "checkpoint")
+    database = sqlite3.connect(cairn_home / "cairn.db")
+    database.execute("DROP TRIGGER audit_events_no_update")
+    database.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2")
+    database.commit()
+    database.close()
+    done = cli("audit", "verify", ok=False)
+    assert done.returncode == 1
+    assert "TAMPERED at seq 2 (edited)" in done.stdout
+
+
+def test_audit_log_refuses_a_bad_time(runs: list[str]) -> None:
+    done = cli("audit", "log", "--since", "last tuesday", ok=False)
+    assert done.returncode == 1
+    assert "--since 'last tuesday': expected an ISO 8601 time" in done.stderr

@@ -14,7 +14,7 @@ import click
 import typer
 
 from cairn._version import __version__
-from cairn.cli import artifacts, experiments, quickstart, runs, server
+from cairn.cli import artifacts, audit, experiments, quickstart, runs, server
 from cairn.errors import CairnError
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ app = typer.Typer(
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
+app.add_typer(audit.app, name="audit")
 app.command("server")(server.server)
 app.command("quickstart")(quickstart.quickstart)
 
@@ -49,7 +50,8 @@ def _root(
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # Outside standalone mode, click returns the code of a `typer.Exit` instead of exiting.
+        code = app(standalone_mode=False)
     except CairnError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         sys.exit(1)
@@ -66,3 +68,5 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(2)
+    if isinstance(code, int) and code:
+        sys.exit(code)

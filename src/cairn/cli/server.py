@@ -20,6 +20,14 @@ def server(
     ] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 5000,
+    audit_key: Annotated[
+        str | None,
+        typer.Option(help="The Ed25519 key that signs audit checkpoints (created if missing)."),
+    ] = None,
+    audit_checkpoints: Annotated[
+        str | None,
+        typer.Option(help="Where signed checkpoints are exported: a folder or s3://…"),
+    ] = None,
 ) -> None:
     """Serve a metadata database and an artifact store over HTTP (default: the embedded store)."""
     try:
@@ -28,5 +36,7 @@ def server(
         raise MissingExtra(
             f"the server needs {exc.name!r}: pip install 'cairn-mlops[server]'"
         ) from exc
-    settings = load_settings(db=db, artifacts=artifacts)
-    serve(settings.db_url, settings.artifacts_url, host, port)
+    settings = load_settings(
+        db=db, artifacts=artifacts, audit_key=audit_key, audit_checkpoints=audit_checkpoints
+    )
+    serve(settings, host, port)

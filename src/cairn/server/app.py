@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from cairn._version import __version__
 from cairn.core.ports import ArtifactStore, MetadataStore
+from cairn.server.context import RequestContext
 from cairn.server.errors import install_error_handlers
 from cairn.server.responses import JsonResponse
 from cairn.server.routes import artifacts as artifact_routes
@@ -23,6 +24,7 @@ def create_app(metadata: MetadataStore, artifacts: ArtifactStore) -> FastAPI:
     app.state.metadata = metadata
     app.state.artifacts = artifacts
     install_error_handlers(app)
+    app.add_middleware(RequestContext)
     app.include_router(health.router)
     for module in (experiments, runs, metrics, artifact_routes, objects):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -17,12 +17,13 @@ from collections.abc import Sequence
 # missing module into "pip install 'cairn-mlops[server]'".
 import uvicorn
 
-from cairn.platform import open_artifact_store, open_metadata_store
+from cairn.config import Settings, load_settings
+from cairn.platform import open_artifact_store, open_audited_metadata_store
 from cairn.server.app import create_app
 
 
-def serve(db_url: str, artifacts_url: str, host: str = "127.0.0.1", port: int = 5000) -> None:
-    """Serve until SIGINT or SIGTERM, then close the metadata store.
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 5000) -> None:
+    """Serve the stores the settings name until SIGINT or SIGTERM, then close them.
 
     Raises:
         InvalidInput, MissingExtra, SchemaError: a store cannot be opened.
@@ -30,9 +31,9 @@ def serve(db_url: str, artifacts_url: str, host: str = "127.0.0.1", port: int = 
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    metadata = open_metadata_store(db_url)
+    metadata = open_audited_metadata_store(settings.db_url, settings)
     try:
-        artifacts = open_artifact_store(artifacts_url)
+        artifacts = open_artifact_store(settings.artifacts_url)
         app = create_app(metadata, artifacts)
         banner = f"Cairn server on http://{host}:{port}\n  metadata:  {metadata!r}\n"
         print(f"{banner}  artifacts: {artifacts!r}", file=sys.stderr, flush=True)
@@ -53,8 +54,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--artifacts", required=True, help="artifact store URL or folder")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--audit-key", help="the key that signs audit checkpoints")
+    parser.add_argument("--audit-checkpoints", help="where checkpoints are exported")
     args = parser.parse_args(argv)
-    serve(args.db, args.artifacts, args.host, args.port)
+    settings = load_settings(
+        db=args.db,
+        artifacts=args.artifacts,
+        audit_key=args.audit_key,
+        audit_checkpoints=args.audit_checkpoints,
+    )
+    serve(settings, args.host, args.port)
 
 
 if __name__ == "__main__":

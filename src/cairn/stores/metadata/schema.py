@@ -125,3 +125,35 @@ run_artifacts = Table(
     Column("digest", String(80), nullable=False),
     Column("size", BigInteger, nullable=False),
 )
+
+# The audit trail: one event per state change, written in the change's own transaction and
+# chained by hash (see cairn.core.audit). Triggers make both tables append-only.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("actor", String(250), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("object_type", String(32), nullable=False),
+    Column("object_id", String(250), nullable=False),
+    Column("object_digest", String(80), nullable=True),
+    Column("request_id", String(64), nullable=True),
+    Column("payload", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_events_actor", "actor"),
+    Index("ix_audit_events_object", "object_type", "object_id"),
+    Index("ix_audit_events_ts", "ts"),
+)
+
+# Signed heads of the chain; each is also exported outside the database.
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", String(64), nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("key_id", String(16), nullable=False),
+    Column("signature", String(128), nullable=False),
+)

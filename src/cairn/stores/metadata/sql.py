@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Connection,
@@ -25,7 +25,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from cairn.core.artifact import ArtifactEntry
+from cairn.core.audit import AuditEvent
 from cairn.core.clock import now_ms
+from cairn.core.codec import new_run_to_dict
 from cairn.core.ids import ID_LENGTH, check_id_reference, new_id
 from cairn.core.limits import check_key, check_params, check_tags
 from cairn.core.packing import pack
@@ -49,12 +51,17 @@ from cairn.errors import (
     NotFound,
     ParamConflict,
 )
+from cairn.localfs.digest import digest_of, hasher
+from cairn.stores.metadata import audit, summary
 from cairn.stores.metadata import schema as t
-from cairn.stores.metadata import summary
+from cairn.stores.metadata.audit import AuditLog, Checkpointer
 from cairn.stores.metadata.chunks import history
 from cairn.stores.metadata.engine import open_engine, read_connection, write_transaction
 from cairn.stores.metadata.migrate import ensure_schema
 from cairn.stores.metadata.search import compile_search, encode_page_token
+
+if TYPE_CHECKING:  # the key is only passed through; cryptography loads when used
+    from cairn.localfs.signing import SigningKey
 
 _SHOWN_MATCHES = 5
 # SQLite plans a search well only with table statistics, and only exact ones: a sampled
@@ -72,7 +79,25 @@ class SqlMetadataStore:
         self.engine: Engine = open_engine(url)
         ensure_schema(self.engine, where=_safe_url(url))
         self._runs_created = 0
+        self._checkpointer: Checkpointer | None = None
         self._refresh_statistics()
+
+    def enable_checkpoints(
+        self,
+        key: SigningKey,
+        export_to: str,
+        every_events: int = 1_000,
+        every_seconds: float = 600.0,
+    ) -> None:
+        """Sign and export the audit trail's head every so many events or seconds."""
+        self._checkpointer = Checkpointer(
+            AuditLog(self.engine), key, export_to, every_events, every_seconds
+        )
+
+    def _audited(self, event: AuditEvent) -> None:
+        """After the transaction that appended ``event`` has committed."""
+        if self._checkpointer is not None:
+            self._checkpointer.written(event)
 
     def __repr__(self) -> str:
         return f"SqlMetadataStore({_safe_url(self.url)!r})"
@@ -94,8 +119,12 @@ class SqlMetadataStore:
                         created_at=experiment.created_at,
                     )
                 )
+                event = audit.record(
+                    conn, "experiment.create", "experiment", experiment.id, {"name": name}
+                )
         except SqlIntegrityError as exc:
             raise AlreadyExists(f"experiment {name!r} already exists") from exc
+        self._audited(event)
         return experiment
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -147,6 +176,8 @@ class SqlMetadataStore:
             if new.tags:
                 rows = [{"run_pk": pk, "key": k, "value": v} for k, v in new.tags.items()]
                 conn.execute(t.tags.insert(), rows)
+            event = audit.record(conn, "run.create", "run", run_id, new_run_to_dict(new))
+        self._audited(event)
         self._runs_created += 1
         if self._runs_created % _STATISTICS_FROM_RUNS == 0:
             self._refresh_statistics()
@@ -189,6 +220,9 @@ class SqlMetadataStore:
                 .where(t.runs.c.id == run_id)
                 .values(status=status.value, end_time=end_time)
             )
+            payload = {"status": status.value, "end_time": end_time}
+            event = audit.record(conn, "run.end", "run", run_id, payload)
+        self._audited(event)
         return self.get_run(run_id)
 
     def set_run_deleted(self, run_id: str, deleted: bool) -> Run:
@@ -198,6 +232,9 @@ class SqlMetadataStore:
             conn.execute(
                 update(t.runs).where(t.runs.c.id == run_id).values(lifecycle=lifecycle.value)
             )
+            action = "run.delete" if deleted else "run.restore"
+            event = audit.record(conn, action, "run", run_id, {"lifecycle": lifecycle.value})
+        self._audited(event)
         return self.get_run(run_id)
 
     # recording
@@ -222,9 +259,17 @@ class SqlMetadataStore:
                 self._insert_params(conn, pk, run_id, params)
             if tags:
                 self._upsert(conn, t.tags, ["run_pk", "key"], ["value"], _keyed_rows(pk, tags))
-            if batch:
-                self._insert_chunks(conn, pk, batch)
+            digest = self._insert_chunks(conn, pk, batch) if batch else None
             summary.refresh(conn, pk, params=bool(params), tags=bool(tags), metrics=bool(batch))
+            # One event per batch, not per point: the points are named by their digest.
+            payload = {
+                "batch_id": batch_id,
+                "metrics": {key: len(series) for key, series in batch.items()},
+                "params": dict(params),
+                "tags": dict(tags),
+            }
+            event = audit.record(conn, "run.log_batch", "run", run_id, payload, digest)
+        self._audited(event)
 
     def _claim_batch(self, conn: Connection, pk: int, batch_id: str) -> bool:
         seen = conn.execute(
@@ -254,24 +299,39 @@ class SqlMetadataStore:
         if new:
             conn.execute(t.params.insert(), _keyed_rows(pk, new))
 
-    def _insert_chunks(self, conn: Connection, pk: int, batch: MetricBatch) -> None:
-        rows = [
-            {
-                "run_pk": pk,
-                "key": key,
-                "count": len(series),
-                "first_step": min(series.steps),
-                "last_step": max(series.steps),
-                "steps": pack(series.steps, "q"),
-                "timestamps": pack(series.timestamps, "q"),
-                "values": pack(series.values, "d"),
-            }
-            for key, series in batch.items()
-            if len(series)
-        ]
+    def _insert_chunks(self, conn: Connection, pk: int, batch: MetricBatch) -> str:
+        """Store the batch's chunks; return the digest of what was stored, for the audit
+        trail: BLAKE3 over each key and its packed steps, timestamps and values."""
+        state = hasher()
+        rows = []
+        for key, series in batch.items():
+            if not len(series):
+                continue
+            columns = (
+                pack(series.steps, "q"),
+                pack(series.timestamps, "q"),
+                pack(series.values, "d"),
+            )
+            for part in (key.encode(), *columns):
+                state.update(len(part).to_bytes(8, "little"))
+                state.update(part)
+            steps, timestamps, values = columns
+            rows.append(
+                {
+                    "run_pk": pk,
+                    "key": key,
+                    "count": len(series),
+                    "first_step": min(series.steps),
+                    "last_step": max(series.steps),
+                    "steps": steps,
+                    "timestamps": timestamps,
+                    "values": values,
+                }
+            )
         if rows:
             conn.execute(t.metric_chunks.insert(), rows)
             self._upsert_latest(conn, [_latest_row(pk, k, s) for k, s in batch.items() if len(s)])
+        return digest_of(state)
 
     def _upsert_latest(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         statement = _dialect_insert(conn, t.latest_metrics)
@@ -340,6 +400,9 @@ class SqlMetadataStore:
             rows = [{"run_pk": pk, **row} for row in rows_by_path.values()]
             if rows:
                 self._upsert(conn, t.run_artifacts, ["run_pk", "path"], ["digest", "size"], rows)
+            payload = {"artifacts": [[r["path"], r["digest"], r["size"]] for r in rows]}
+            event = audit.record(conn, "run.add_artifacts", "run", run_id, payload)
+        self._audited(event)
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactEntry]:
         a = t.run_artifacts.c

@@ -1,0 +1,188 @@
+"""``cairn audit``: read the audit trail, take a checkpoint, verify the chain.
+
+These commands read the database directly (``--db``, or the embedded store), not through a
+server: verification must not depend on trusting the process that wrote the trail.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from cairn.cli.output import console, format_time, print_json, table
+from cairn.config import Settings, load_settings
+from cairn.core.audit import AuditEvent, Verification, verify_chain
+from cairn.errors import InvalidInput
+from cairn.platform import open_audit_log
+
+app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+Db = Annotated[
+    str | None,
+    typer.Option(help="The metadata database (default: the embedded store)."),
+]
+
+
+def _settings(db: str | None) -> Settings:
+    settings = load_settings(db=db)
+    if settings.uri is not None and db is None:
+        raise InvalidInput(
+            "the audit trail is read from the database, not through a server: pass "
+            "--db postgresql://… (the server's database)"
+        )
+    return settings
+
+
+@app.command("log")
+def log(
+    actor: Annotated[str | None, typer.Option(help="Only this actor's events.")] = None,
+    object_ref: Annotated[
+        str | None,
+        typer.Option("--object", help="Only events about this object: ID or TYPE:ID."),
+    ] = None,
+    action: Annotated[str | None, typer.Option(help="Only this action, e.g. run.end.")] = None,
+    since: Annotated[str | None, typer.Option(help="From this time (ISO 8601).")] = None,
+    until: Annotated[str | None, typer.Option(help="Before this time (ISO 8601).")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many (the newest).")] = 100,
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """Show audit events, oldest first."""
+    from cairn.stores.metadata.audit import EventQuery
+
+    object_type, object_id = _object(object_ref)
+    query = EventQuery(
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        since=_time(since, "--since"),
+        until=_time(until, "--until"),
+        limit=limit,
+    )
+    events = open_audit_log(_settings(db).db_url).events(query)
+    if json:
+        print_json([_event_dict(e) for e in events])
+        return
+    rows = [
+        (
+            e.seq,
+            format_time(e.content.ts),
+            e.content.actor,
+            e.content.action,
+            f"{e.content.object_type}:{e.content.object_id}",
+            _short(e.content.payload),
+        )
+        for e in events
+    ]
+    table("Audit events", ("seq", "time", "actor", "action", "object", "what"), rows)
+
+
+@app.command("checkpoint")
+def checkpoint(db: Db = None, json: Json = False) -> None:
+    """Sign the head of the chain with the installation's key and export it."""
+    from cairn.localfs.signing import load_or_create
+
+    settings = _settings(db)
+    key = load_or_create(settings.audit_key)
+    signed = open_audit_log(settings.db_url).checkpoint(key, settings.audit_checkpoints)
+    if json:
+        print_json(signed.to_dict() if signed else None)
+    elif signed is None:
+        console.print("the audit trail is empty: nothing to sign")
+    else:
+        console.print(
+            f"checkpoint at seq {signed.seq} ({signed.hash[:16]}…), key {signed.key_id}, "
+            f"exported to {settings.audit_checkpoints}"
+        )
+
+
+@app.command("verify")
+def verify(
+    checkpoints: Annotated[
+        str | None,
+        typer.Option(help="Where checkpoints were exported (default: the configured place)."),
+    ] = None,
+    public_key: Annotated[
+        Path | None,
+        typer.Option(help="The installation's public key (default: from its key file)."),
+    ] = None,
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """Recompute the chain and check every checkpoint; exit 1 at the first problem."""
+    from cairn.localfs.signing import load_verify_key
+    from cairn.stores.metadata.audit import exported_checkpoints
+
+    settings = _settings(db)
+    key_file = public_key or settings.audit_key
+    if not key_file.exists():
+        raise InvalidInput(
+            f"no key to verify checkpoints with at {key_file}: pass --public-key PATH"
+        )
+    verify_key = load_verify_key(key_file)
+    audit_log = open_audit_log(settings.db_url)
+    location = checkpoints or settings.audit_checkpoints
+    found = [("the database", c) for c in audit_log.checkpoints()]
+    found += exported_checkpoints(location)
+    result = verify_chain(audit_log.all_events(), found, verify_key.valid)
+    _report(result, json)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _report(result: Verification, json: bool) -> None:
+    problem = result.problem
+    if json:
+        print_json(
+            {
+                "ok": result.ok,
+                "events": result.events,
+                "checkpoints": result.checkpoints,
+                "problem": None
+                if problem is None
+                else {"seq": problem.seq, "kind": problem.kind, "detail": problem.detail},
+            }
+        )
+        return
+    if problem is None:
+        console.print(
+            f"ok: {result.events} events chained, {result.checkpoints} signed checkpoints match"
+        )
+    else:
+        console.print(f"TAMPERED at seq {problem.seq} ({problem.kind}): {problem.detail}")
+
+
+def _object(ref: str | None) -> tuple[str | None, str | None]:
+    if ref is None:
+        return None, None
+    kind, sep, ident = ref.partition(":")
+    return (kind, ident) if sep else (None, ref)
+
+
+def _time(text: str | None, option: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            f"{option} {text!r}: expected an ISO 8601 time such as 2026-10-01T12:00"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def _short(payload: str, width: int = 60) -> str:
+    return payload if len(payload) <= width else payload[: width - 1] + "…"
+
+
+def _event_dict(event: AuditEvent) -> dict[str, Any]:
+    row = event.to_row()
+    return {**row, "payload": orjson.loads(row["payload"])}
