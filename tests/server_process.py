@@ -31,19 +31,32 @@ def free_port() -> int:
 @contextmanager
 def running_server(db_url: str, artifacts_url: str) -> Iterator[str]:
     """Serve the stores from a subprocess; yield its base URL once /health answers."""
-    port = free_port()
+    with tempfile.TemporaryFile() as log:
+        process, base_url = start_server(db_url, artifacts_url, log)
+        try:
+            yield base_url
+        finally:
+            stop(process)
+
+
+def start_server(
+    db_url: str, artifacts_url: str, log: IO[bytes], port: int | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A server process, once /health answers, and its base URL; stopping it is the
+    caller's (``stop``, or ``kill()`` to crash it)."""
+    port = port or free_port()
     command = [
         sys.executable, "-m", "cairn.server.launch",
         "--db", db_url, "--artifacts", artifacts_url, "--port", str(port),
     ]  # fmt: skip
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            base_url = f"http://127.0.0.1:{port}"
-            wait_until_healthy(base_url, process, log)
-            yield base_url
-        finally:
-            stop(process)
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(base_url, process, log)
+    except BaseException:
+        stop(process)
+        raise
+    return process, base_url
 
 
 def wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], log: IO[bytes]) -> None:
