@@ -8,6 +8,8 @@
     ├── AmbiguousReference (LookupError)   an id prefix that matches more than one thing
     ├── AlreadyExists (ValueError)         a name that must be unique is taken
     ├── InvalidState (RuntimeError)        e.g. logging to a deleted run
+    ├── Unauthenticated (PermissionError)  no credentials, or ones that are not valid
+    ├── PermissionDenied (PermissionError) valid credentials, not allowed to do this
     ├── IntegrityError (RuntimeError)      stored bytes do not match their digest
     │   └── DigestMismatch                 sent bytes do not match the digest claimed
     ├── SchemaError (RuntimeError)         metadata store schema newer than this code
@@ -73,6 +75,16 @@ class AlreadyExists(CairnError, ValueError):
 class InvalidState(CairnError, RuntimeError):
     code = "INVALID_STATE"
     http_status = 409
+
+
+class Unauthenticated(CairnError, PermissionError):
+    code = "UNAUTHENTICATED"
+    http_status = 401
+
+
+class PermissionDenied(CairnError, PermissionError):
+    code = "PERMISSION_DENIED"
+    http_status = 403
 
 
 class IntegrityError(CairnError, RuntimeError):

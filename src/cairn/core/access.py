@@ -1,0 +1,80 @@
+"""Who may do what: roles per project, the permissions they carry, and the one decision.
+
+Projects group experiments (and later datasets, models and environments). A user holds at
+most one role per project; installation admins may do everything everywhere. Every entry
+point (the server's routes, the CLI, the SDK) asks ``require`` the same question, so a
+decision is made in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from cairn.errors import PermissionDenied
+
+
+class Permission(StrEnum):
+    READ = "read"  # see runs, data, models, the project's audit events
+    WRITE = "write"  # record runs, version data, register model versions
+    MANAGE = "manage"  # manage models and aliases, request promotions
+    APPROVE = "approve"  # approve or reject promotion requests
+    ADMINISTER = "administer"  # members and settings of the project
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    CONTRIBUTOR = "contributor"
+    MAINTAINER = "maintainer"
+    APPROVER = "approver"
+    ADMIN = "admin"
+
+
+# Approvers do not write: who records a model should not be who approves its release.
+ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
+    Role.VIEWER: frozenset({Permission.READ}),
+    Role.CONTRIBUTOR: frozenset({Permission.READ, Permission.WRITE}),
+    Role.MAINTAINER: frozenset({Permission.READ, Permission.WRITE, Permission.MANAGE}),
+    Role.APPROVER: frozenset({Permission.READ, Permission.APPROVE}),
+    Role.ADMIN: frozenset(Permission),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated user or service account, with its roles by project id."""
+
+    name: str
+    is_admin: bool = False
+    roles: Mapping[str, Role] = field(default_factory=dict)
+
+    def may(self, permission: Permission, project_id: str) -> bool:
+        if self.is_admin:
+            return True
+        role = self.roles.get(project_id)
+        return role is not None and permission in ROLE_PERMISSIONS[role]
+
+    def readable_projects(self) -> frozenset[str] | None:
+        """The projects this principal may read; None means every project (an admin)."""
+        if self.is_admin:
+            return None
+        return frozenset(
+            p for p, role in self.roles.items() if Permission.READ in ROLE_PERMISSIONS[role]
+        )
+
+
+def require(principal: Principal, permission: Permission, project_id: str, what: str) -> None:
+    """Raises:
+    PermissionDenied: naming the permission that is missing and where.
+    """
+    if not principal.may(permission, project_id):
+        raise PermissionDenied(
+            f"{principal.name} may not {what}: it needs the {permission.value!r} permission "
+            f"in project {project_id!r} (a role that grants it: "
+            f"{', '.join(_roles_granting(permission))})"
+        )
+
+
+def _roles_granting(permission: Permission) -> list[str]:
+    return [role.value for role, granted in ROLE_PERMISSIONS.items() if permission in granted]
