@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Double,
     ForeignKey,
@@ -33,6 +34,9 @@ experiments = Table(
     Column("name", String(250), nullable=False, unique=True),
     Column("lifecycle", String(16), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # The project whose members may see and change it (see cairn.core.access).
+    Column("project", String(63), nullable=False, server_default="default"),
+    Index("ix_experiments_project", "project"),
 )
 
 runs = Table(
@@ -156,4 +160,44 @@ audit_checkpoints = Table(
     Column("ts", BigInteger, nullable=False),
     Column("key_id", String(16), nullable=False),
     Column("signature", String(128), nullable=False),
+)
+
+# Identity: projects, accounts (people and services), their API tokens and roles.
+projects = Table(
+    "projects",
+    metadata,
+    Column("name", String(63), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(63), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("is_admin", Boolean, nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Only a digest of each token's secret is stored (see cairn.core.identity).
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("user_name", String(63), ForeignKey("users.name"), nullable=False),
+    Column("name", String(250), nullable=False),
+    Column("secret_digest", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+    Index("ix_api_tokens_user", "user_name"),
+)
+
+project_members = Table(
+    "project_members",
+    metadata,
+    Column("project", String(63), ForeignKey("projects.name"), primary_key=True),
+    Column("user_name", String(63), ForeignKey("users.name"), primary_key=True),
+    Column("role", String(16), nullable=False),
 )

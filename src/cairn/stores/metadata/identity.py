@@ -1,0 +1,267 @@
+"""Accounts, API tokens, projects and roles in the metadata store.
+
+Every change is audited in its own transaction, like any other write; so is every failed
+attempt to authenticate (the event records the token id when one could be read, never a
+secret).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, insert, select, update
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+
+from cairn.core.access import Principal, Role
+from cairn.core.clock import now_ms
+from cairn.core.identity import (
+    AccountKind,
+    Membership,
+    Token,
+    User,
+    check_name,
+    new_token,
+    parse_token,
+    secret_matches,
+)
+from cairn.errors import AlreadyExists, InvalidInput, NotFound, Unauthenticated
+from cairn.stores.metadata import audit
+from cairn.stores.metadata import schema as t
+from cairn.stores.metadata.engine import read_connection, write_transaction
+
+
+class IdentityStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # accounts
+
+    def add_user(
+        self, name: str, kind: AccountKind = AccountKind.USER, admin: bool = False
+    ) -> User:
+        """Raises:
+        InvalidInput: the name breaks the naming rule.
+        AlreadyExists: an account of that name exists.
+        """
+        user = User(check_name(name, "user name"), AccountKind(kind), admin, False, now_ms())
+        try:
+            with write_transaction(self.engine) as conn:
+                conn.execute(
+                    insert(t.users).values(
+                        name=user.name,
+                        kind=user.kind.value,
+                        is_admin=user.is_admin,
+                        disabled=False,
+                        created_at=user.created_at,
+                    )
+                )
+                payload = {"kind": user.kind.value, "admin": user.is_admin}
+                audit.record(conn, "user.create", "user", user.name, payload)
+        except SqlIntegrityError as exc:
+            raise AlreadyExists(f"user {name!r} already exists") from exc
+        return user
+
+    def list_users(self) -> list[User]:
+        with read_connection(self.engine) as conn:
+            rows = conn.execute(select(t.users).order_by(t.users.c.name)).all()
+        return [_user(row) for row in rows]
+
+    def set_disabled(self, name: str, disabled: bool) -> User:
+        """A disabled account's tokens stop working at once.
+
+        Raises:
+            NotFound: no such account.
+        """
+        with write_transaction(self.engine) as conn:
+            self._require_user(conn, name)
+            conn.execute(update(t.users).where(t.users.c.name == name).values(disabled=disabled))
+            action = "user.disable" if disabled else "user.enable"
+            audit.record(conn, action, "user", name, {"disabled": disabled})
+            return _user(conn.execute(select(t.users).where(t.users.c.name == name)).one())
+
+    # tokens
+
+    def create_token(
+        self, user: str, name: str, expires_at: int | None = None
+    ) -> tuple[Token, str]:
+        """A new token and its whole text, which is shown once and never stored.
+
+        Raises:
+            NotFound: no such account.
+            InvalidInput: ``expires_at`` is not in the future.
+        """
+        created = now_ms()
+        if expires_at is not None and expires_at <= created:
+            raise InvalidInput("expires: expected a time in the future")
+        token_id, text, digest = new_token()
+        token = Token(token_id, user, name, created, expires_at, None)
+        with write_transaction(self.engine) as conn:
+            self._require_user(conn, user)
+            conn.execute(
+                insert(t.api_tokens).values(
+                    id=token_id,
+                    user_name=user,
+                    name=name,
+                    secret_digest=digest,
+                    created_at=created,
+                    expires_at=expires_at,
+                    revoked_at=None,
+                )
+            )
+            payload = {"user": user, "name": name, "expires_at": expires_at}
+            audit.record(conn, "token.create", "token", token_id, payload)
+        return token, text
+
+    def list_tokens(self, user: str | None = None) -> list[Token]:
+        statement = select(t.api_tokens).order_by(t.api_tokens.c.created_at)
+        if user is not None:
+            statement = statement.where(t.api_tokens.c.user_name == user)
+        with read_connection(self.engine) as conn:
+            return [_token(row) for row in conn.execute(statement).all()]
+
+    def revoke_token(self, token_id: str) -> Token:
+        """Raises:
+        NotFound: no such token.
+        """
+        with write_transaction(self.engine) as conn:
+            c = t.api_tokens.c
+            row = conn.execute(select(t.api_tokens).where(c.id == token_id)).first()
+            if row is None:
+                raise NotFound(f"token {token_id!r} not found (see `cairn tokens list`)")
+            if row.revoked_at is None:
+                conn.execute(
+                    update(t.api_tokens).where(c.id == token_id).values(revoked_at=now_ms())
+                )
+                audit.record(conn, "token.revoke", "token", token_id, {"user": row.user_name})
+            return _token(conn.execute(select(t.api_tokens).where(c.id == token_id)).one())
+
+    def authenticate(self, text: str) -> Principal:
+        """The principal a presented token stands for.
+
+        Raises:
+            Unauthenticated: the token is malformed, unknown, wrong, expired or revoked, or
+                its account is disabled; the attempt is audited.
+        """
+        token_id: str | None = None
+        try:
+            token_id, secret = parse_token(text)
+            with read_connection(self.engine) as conn:
+                row = _usable(
+                    conn.execute(
+                        select(t.api_tokens, t.users.c.disabled, t.users.c.is_admin)
+                        .join(t.users, t.users.c.name == t.api_tokens.c.user_name)
+                        .where(t.api_tokens.c.id == token_id)
+                    ).first(),
+                    secret,
+                )
+                roles = _roles(conn, row.user_name)
+            return Principal(row.user_name, bool(row.is_admin), roles)
+        except Unauthenticated as exc:
+            with write_transaction(self.engine) as conn:
+                payload = {"reason": exc.message}
+                audit.record(conn, "auth.failed", "token", token_id or "-", payload)
+            raise
+
+    def principal(self, user: str) -> Principal:
+        """Raises:
+        NotFound: no such account.
+        """
+        with read_connection(self.engine) as conn:
+            row = self._require_user(conn, user)
+            return Principal(user, bool(row.is_admin), _roles(conn, user))
+
+    # projects
+
+    def add_project(self, name: str) -> str:
+        """Raises:
+        InvalidInput: the name breaks the naming rule.
+        AlreadyExists: the project exists.
+        """
+        check_name(name, "project name")
+        try:
+            with write_transaction(self.engine) as conn:
+                conn.execute(insert(t.projects).values(name=name, created_at=now_ms()))
+                audit.record(conn, "project.create", "project", name, {})
+        except SqlIntegrityError as exc:
+            raise AlreadyExists(f"project {name!r} already exists") from exc
+        return name
+
+    def list_projects(self) -> list[str]:
+        with read_connection(self.engine) as conn:
+            return list(
+                conn.execute(select(t.projects.c.name).order_by(t.projects.c.name)).scalars()
+            )
+
+    def set_role(self, project: str, user: str, role: Role | None) -> Membership | None:
+        """Give ``user`` a role in ``project``; None takes their role away.
+
+        Raises:
+            NotFound: no such project or account.
+        """
+        m = t.project_members.c
+        with write_transaction(self.engine) as conn:
+            self._require_user(conn, user)
+            if (
+                conn.execute(select(t.projects.c.name).where(t.projects.c.name == project)).first()
+                is None
+            ):
+                raise NotFound(f"project {project!r} not found (see `cairn projects list`)")
+            conn.execute(
+                t.project_members.delete().where(m.project == project, m.user_name == user)
+            )
+            if role is not None:
+                conn.execute(
+                    insert(t.project_members).values(
+                        project=project, user_name=user, role=Role(role).value
+                    )
+                )
+            payload = {"user": user, "role": None if role is None else Role(role).value}
+            audit.record(conn, "project.set_role", "project", project, payload)
+        return None if role is None else Membership(project, user, Role(role))
+
+    def members(self, project: str) -> list[Membership]:
+        m = t.project_members.c
+        with read_connection(self.engine) as conn:
+            rows = conn.execute(
+                select(t.project_members).where(m.project == project).order_by(m.user_name)
+            ).all()
+        return [Membership(r.project, r.user_name, Role(r.role)) for r in rows]
+
+    def _require_user(self, conn: Connection, name: str) -> Row[Any]:
+        row = conn.execute(select(t.users).where(t.users.c.name == name)).first()
+        if row is None:
+            raise NotFound(f"user {name!r} not found (see `cairn users list`)")
+        return row
+
+
+def _usable(row: Row[Any] | None, secret: str) -> Row[Any]:
+    """The token's row, if the token may be used.
+
+    Raises:
+        Unauthenticated: with the reason; an unknown token and a wrong secret read the same.
+    """
+    if row is None or not secret_matches(secret, row.secret_digest):
+        raise Unauthenticated("the API token is not valid")
+    if row.revoked_at is not None:
+        raise Unauthenticated(f"the API token {row.id} was revoked")
+    if row.expires_at is not None and row.expires_at <= now_ms():
+        raise Unauthenticated(f"the API token {row.id} has expired")
+    if row.disabled:
+        raise Unauthenticated(f"the account {row.user_name!r} is disabled")
+    return row
+
+
+def _roles(conn: Connection, user: str) -> dict[str, Role]:
+    m = t.project_members.c
+    rows = conn.execute(select(m.project, m.role).where(m.user_name == user)).all()
+    return {project: Role(role) for project, role in rows}
+
+
+def _user(row: Row[Any]) -> User:
+    return User(
+        row.name, AccountKind(row.kind), bool(row.is_admin), bool(row.disabled), row.created_at
+    )
+
+
+def _token(row: Row[Any]) -> Token:
+    return Token(row.id, row.user_name, row.name, row.created_at, row.expires_at, row.revoked_at)
