@@ -78,9 +78,18 @@ def open_audited_metadata_store(url: str, settings: Settings) -> MetadataStore:
 def open_audit_log(db_url: str) -> Any:
     """The audit trail (an ``AuditLog``) of the database at ``db_url``, read directly:
     verifying the trail must not depend on trusting a server that wrote it."""
-    store = open_metadata_store(db_url)
+    return _over_database(db_url, "cairn.stores.metadata.audit:AuditLog")
+
+
+def open_identity_store(db_url: str) -> Any:
+    """Accounts, tokens and projects (an ``IdentityStore``) of the database at ``db_url``."""
+    return _over_database(db_url, "cairn.stores.metadata.identity:IdentityStore")
+
+
+def _over_database(db_url: str, dotted: str) -> Any:
+    store = open_metadata_store(db_url)  # migrates the schema if it must
     engine = store.engine  # type: ignore[attr-defined]  # every database store has one
-    return _construct("cairn.stores.metadata.audit:AuditLog", engine)
+    return _construct(dotted, engine)
 
 
 def open_metadata_store(url: str) -> MetadataStore:

@@ -206,3 +206,33 @@ def test_audit_log_refuses_a_bad_time(runs: list[str]) -> None:
     done = cli("audit", "log", "--since", "last tuesday", ok=False)
     assert done.returncode == 1
     assert "--since 'last tuesday': expected an ISO 8601 time" in done.stderr
+
+
+def test_accounts_tokens_and_roles_from_the_command_line() -> None:
+    cli("users", "add", "alice")
+    cli("users", "add", "ci-bot", "--service")
+    cli("projects", "add", "churn")
+    cli("projects", "grant", "churn", "alice", "maintainer")
+    made = json.loads(cli("tokens", "create", "--user", "ci-bot", "--json").stdout)
+    assert made["token"].startswith(f"cairn_{made['id']}_")
+    listed = json.loads(cli("tokens", "list", "--json").stdout)
+    assert [t["id"] for t in listed] == [made["id"]]
+    assert made["token"] not in cli("tokens", "list").stdout
+    cli("tokens", "revoke", made["id"])
+    assert json.loads(cli("tokens", "list", "--json").stdout)[0]["revoked_at"] is not None
+    users = json.loads(cli("users", "list", "--json").stdout)
+    assert [(u["name"], u["kind"]) for u in users] == [("alice", "user"), ("ci-bot", "service")]
+    members = json.loads(cli("projects", "members", "churn", "--json").stdout)
+    assert members == [{"user": "alice", "role": "maintainer"}]
+    bad = cli("projects", "grant", "churn", "alice", "owner", ok=False)
+    assert bad.returncode == 2  # a usage error
+    assert "owner" in bad.stderr
+    audited = json.loads(cli("audit", "log", "--json").stdout)
+    assert [e["action"] for e in audited] == [
+        "user.create",
+        "user.create",
+        "project.create",
+        "project.set_role",
+        "token.create",
+        "token.revoke",
+    ]

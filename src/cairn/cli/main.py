@@ -14,7 +14,7 @@ import click
 import typer
 
 from cairn._version import __version__
-from cairn.cli import artifacts, audit, experiments, quickstart, runs, server
+from cairn.cli import artifacts, audit, experiments, identity, quickstart, runs, server
 from cairn.errors import CairnError
 
 app = typer.Typer(
@@ -28,6 +28,9 @@ app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(audit.app, name="audit")
+app.add_typer(identity.users, name="users")
+app.add_typer(identity.tokens, name="tokens")
+app.add_typer(identity.projects, name="projects")
 app.command("server")(server.server)
 app.command("quickstart")(quickstart.quickstart)
 
