@@ -31,6 +31,7 @@ from tracking import (
     WORK,
     Server,
     Tool,
+    admin_token,
     alternate,
     cairn_source,
     free_port,
@@ -41,20 +42,26 @@ TARGET_KEPT = 0.90  # the audited rate over the baseline's, at least
 
 
 def start_server(name: str, source: Path, work: Path) -> Server:
+    """The server of ``source``; this checkout's runs with authentication, as by default
+    (the baseline predates it), so its client presents a token."""
     port = free_port()
+    (work / name).mkdir(parents=True)
+    db_url = f"sqlite:///{work / name / 'cairn.db'}"
+    token = admin_token(db_url) if source == ROOT else ""
     env = worker_env({"PYTHONPATH": str(source / "src"), "CAIRN_HOME": str(work / name)})
     command = [
         str(CAIRN_PYTHON),
         "-m",
         "cairn.server.launch",
         "--db",
-        f"sqlite:///{work / name / 'cairn.db'}",
+        db_url,
         "--artifacts",
         str(work / name / "artifacts"),
         "--port",
         str(port),
     ]
     server = Server(name, command, f"http://127.0.0.1:{port}/health", env, work)
+    server.token = token
     server.start(CAIRN_START_TIMEOUT)
     server.settle()
     return server
@@ -87,6 +94,7 @@ def main() -> int:
                 worker_env(
                     {
                         "CAIRN_URI": s.health.removesuffix("/health"),
+                        "CAIRN_TOKEN": s.token,
                         "CAIRN_HOME": str(work / f"{s.name}-client"),
                     }
                 ),

@@ -145,6 +145,7 @@ class Server:
         self.known: set[int] = set()  # every pid seen in its tree, to stop them all
         self.log_path = WORK / f"{name}-server.log"
         self.start_seconds = 0.0
+        self.token = ""  # an API token for it, when it needs one
 
     def start(self, timeout: float) -> None:
         with self.log_path.open("wb") as log:
@@ -534,6 +535,21 @@ def _fmt(values: list[float], spec: str) -> str:
 # main -----------------------------------------------------------------------------------
 
 
+def admin_token(db_url: str) -> str:
+    """An admin account and its API token in a new Cairn database: the server runs with
+    authentication on, as it does by default, and the benchmark's client presents it."""
+    from cairn.stores.metadata.identity import IdentityStore
+    from cairn.stores.metadata.sql import SqlMetadataStore
+
+    store = SqlMetadataStore(db_url)
+    try:
+        identity = IdentityStore(store.engine)
+        identity.add_user("bench", admin=True)
+        return str(identity.create_token("bench", "benchmark")[1])
+    finally:
+        store.close()
+
+
 @contextlib.contextmanager
 def servers(work: Path, mlflow_workers: int) -> Iterator[tuple[Server, Server]]:
     cairn_port, mlflow_port = free_port(), free_port()
@@ -562,6 +578,7 @@ def servers(work: Path, mlflow_workers: int) -> Iterator[tuple[Server, Server]]:
         worker_env({}),
         work,
     )  # fmt: skip
+    cairn_server.token = admin_token(f"sqlite:///{work / 'cairn.db'}")
     try:
         print("starting the Cairn server …", flush=True)
         cairn_server.start(CAIRN_START_TIMEOUT)
@@ -617,6 +634,7 @@ def main() -> int:
                 worker_env(
                     {
                         "CAIRN_URI": cairn_server.health.removesuffix("/health"),
+                        "CAIRN_TOKEN": cairn_server.token,
                         "CAIRN_HOME": str(work / "cairn-client"),
                     }
                 ),

@@ -29,10 +29,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(db_url: str, artifacts_url: str) -> Iterator[str]:
-    """Serve the stores from a subprocess; yield its base URL once /health answers."""
+def running_server(db_url: str, artifacts_url: str, auth: bool = False) -> Iterator[str]:
+    """Serve the stores from a subprocess; yield its base URL once /health answers.
+
+    Without ``auth`` the server runs with ``--no-auth`` (the suites that test tracking);
+    the access tests make their accounts and tokens in the database first.
+    """
     with tempfile.TemporaryFile() as log:
-        process, base_url = start_server(db_url, artifacts_url, log)
+        process, base_url = start_server(db_url, artifacts_url, log, auth=auth)
         try:
             yield base_url
         finally:
@@ -40,7 +44,7 @@ def running_server(db_url: str, artifacts_url: str) -> Iterator[str]:
 
 
 def start_server(
-    db_url: str, artifacts_url: str, log: IO[bytes], port: int | None = None
+    db_url: str, artifacts_url: str, log: IO[bytes], port: int | None = None, auth: bool = False
 ) -> tuple[subprocess.Popen[bytes], str]:
     """A server process, once /health answers, and its base URL; stopping it is the
     caller's (``stop``, or ``kill()`` to crash it)."""
@@ -48,6 +52,7 @@ def start_server(
     command = [
         sys.executable, "-m", "cairn.server.launch",
         "--db", db_url, "--artifacts", artifacts_url, "--port", str(port),
+        *([] if auth else ["--no-auth"]),
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"

@@ -82,11 +82,14 @@ def load_settings(
     home = home.expanduser().resolve()
     uri = pick("uri")
     if uri is not None:
-        uri = _check_server_uri(uri)
+        uri = check_server_uri(uri)
+    token = pick("token")
+    if token is None and uri is not None:
+        token = stored_tokens(env).get(uri)  # from `cairn login`
     return Settings(
         home=home,
         uri=uri,
-        token=pick("token"),
+        token=token,
         db_url=pick("db") or f"sqlite:///{home / 'cairn.db'}",
         artifacts_url=pick("artifacts") or str(home / "artifacts"),
         experiment=pick("experiment") or DEFAULT_EXPERIMENT,
@@ -96,7 +99,35 @@ def load_settings(
     )
 
 
-def _check_server_uri(uri: str) -> str:
+def credentials_file(environ: Mapping[str, str] | None = None) -> Path:
+    """Where ``cairn login`` keeps tokens: readable by its owner only."""
+    env = os.environ if environ is None else environ
+    base = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else Path.home() / ".config"
+    return base / "cairn" / "credentials.yaml"
+
+
+def stored_tokens(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Server URL -> token, as ``cairn login`` stored them.
+
+    Raises:
+        InvalidInput: the file is unreadable or not what ``cairn login`` writes.
+    """
+    path = credentials_file(environ)
+    if not path.is_file():
+        return {}
+    import yaml
+
+    try:
+        loaded: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise InvalidInput(f"{path}: cannot read it as YAML ({exc})") from exc
+    servers = loaded.get("servers", {}) if isinstance(loaded, dict) else None
+    if not isinstance(servers, dict):
+        raise InvalidInput(f"{path}: expected 'servers:' mapping each URL to its token")
+    return {str(url): str(token) for url, token in servers.items()}
+
+
+def check_server_uri(uri: str) -> str:
     if not uri.startswith(("http://", "https://")):
         raise InvalidInput(
             f"CAIRN_URI {uri!r}: expected the address of a Cairn server, "

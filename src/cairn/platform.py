@@ -86,6 +86,12 @@ def open_identity_store(db_url: str) -> Any:
     return _over_database(db_url, "cairn.stores.metadata.identity:IdentityStore")
 
 
+def identity_store_of(metadata: MetadataStore) -> Any:
+    """The ``IdentityStore`` over an open database store's own connections."""
+    engine = metadata.engine  # type: ignore[attr-defined]  # every database store has one
+    return _construct("cairn.stores.metadata.identity:IdentityStore", engine)
+
+
 def _over_database(db_url: str, dotted: str) -> Any:
     store = open_metadata_store(db_url)  # migrates the schema if it must
     engine = store.engine  # type: ignore[attr-defined]  # every database store has one

@@ -149,7 +149,11 @@ def test_quickstart_logs_a_sweep_and_shows_the_best(cairn_home: Path) -> None:
     assert all(r.metrics["val_auc"].value > 0.9 for r in runs)
 
 
-def test_cairn_server_serves_the_embedded_store(runs: list[str]) -> None:
+def test_cairn_server_serves_the_embedded_store_to_token_holders(
+    runs: list[str], tmp_path: Path
+) -> None:
+    import re
+
     from server_process import free_port, stop, wait_until_healthy
 
     port = free_port()
@@ -160,12 +164,32 @@ def test_cairn_server_serves_the_embedded_store(runs: list[str]) -> None:
         try:
             base_url = f"http://127.0.0.1:{port}"
             wait_until_healthy(base_url, server, log)
-            out = cli("runs", "show", runs[1][:8], "--json", env={"CAIRN_URI": base_url}).stdout
+            log.seek(0)
+            printed = log.read().decode()
+            assert f"Cairn server on http://127.0.0.1:{port}" in printed
+            assert "first start: admin account 'admin' created" in printed
+            found = re.search(r"cairn_[0-9a-f]{16}_[A-Za-z0-9_-]{43}", printed)
+            assert found is not None
+            refused = cli("runs", "show", runs[1][:8], env={"CAIRN_URI": base_url}, ok=False)
+            assert refused.returncode == 1
+            assert "this server needs an API token" in refused.stderr
+            env = {"CAIRN_URI": base_url, "CAIRN_TOKEN": found.group()}
+            out = cli("runs", "show", runs[1][:8], "--json", env=env).stdout
             assert json.loads(out)["name"] == "run-1"
+
+            config = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+            wrong = cli("login", base_url, "--token", "cairn_x", env=config, ok=False)
+            assert wrong.returncode == 1
+            assert "malformed" in wrong.stderr
+            kept = tmp_path / "config" / "cairn" / "credentials.yaml"
+            assert not kept.exists()
+            done = cli("login", base_url, "--token", found.group(), env=config)
+            assert f"logged in to {base_url} as admin (an installation admin)" in done.stdout
+            assert kept.stat().st_mode & 0o777 == 0o600
+            out = cli("runs", "show", runs[1][:8], "--json", env={**config, "CAIRN_URI": base_url})
+            assert json.loads(out.stdout)["name"] == "run-1"  # the stored token is used
         finally:
             stop(server)
-        log.seek(0)
-        assert f"Cairn server on http://127.0.0.1:{port}" in log.read().decode()
 
 
 def test_audit_log_checkpoint_and_verify(runs: list[str], cairn_home: Path) -> None:

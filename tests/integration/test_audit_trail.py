@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, text
 
+from cairn.core.access import Role
 from cairn.core.actor import acting_as
 from cairn.core.artifact import ArtifactEntry
 from cairn.core.audit import Verification, verify_chain
@@ -249,29 +250,38 @@ def test_checkpoints_are_taken_every_n_events_and_exported(
     assert _verify(store, key, exported).ok
 
 
-def test_a_server_write_records_its_request_id(tmp_path: Path) -> None:
+def test_a_server_write_records_its_caller_and_request_id(tmp_path: Path) -> None:
     import httpx
 
+    from cairn.stores.metadata.identity import IdentityStore
     from server_process import running_server
 
     db = f"sqlite:///{tmp_path / 'server.db'}"
-    with running_server(db, str(tmp_path / "artifacts")) as base_url:
+    store = SqlMetadataStore(db)
+    identity = IdentityStore(store.engine)
+    identity.add_user("alice")
+    identity.set_role("default", "alice", Role.CONTRIBUTOR)
+    _, token = identity.create_token("alice", "test")
+    store.close()
+    auth = {"Authorization": f"Bearer {token}"}
+    with running_server(db, str(tmp_path / "artifacts"), auth=True) as base_url:
         answer = httpx.post(
-            f"{base_url}/api/v1/experiments", json={"name": "e"}, headers={"X-Request-ID": "q-42"}
+            f"{base_url}/api/v1/experiments",
+            json={"name": "e"},
+            headers={**auth, "X-Request-ID": "q-42"},
         )
         assert answer.status_code == 201
         assert answer.headers["x-request-id"] == "q-42"
         made_up = httpx.post(
             f"{base_url}/api/v1/experiments",
             json={"name": "f"},
-            headers={"X-Request-ID": "not sensible!"},
+            headers={**auth, "X-Request-ID": "not sensible!"},
         )
         assert len(made_up.headers["x-request-id"]) == 32  # a bad one is replaced
     store = SqlMetadataStore(db)
-    events = AuditLog(store.engine).events(EventQuery())
+    events = AuditLog(store.engine).events(EventQuery(object_type="experiment"))
     store.close()
-    assert [(e.content.action, e.content.request_id) for e in events] == [
-        ("experiment.create", "q-42"),
-        ("experiment.create", made_up.headers["x-request-id"]),
+    assert [(e.content.action, e.content.request_id, e.content.actor) for e in events] == [
+        ("experiment.create", "q-42", "alice"),
+        ("experiment.create", made_up.headers["x-request-id"], "alice"),
     ]
-    assert {e.content.actor for e in events} == {"unauthenticated"}

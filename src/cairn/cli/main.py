@@ -14,7 +14,7 @@ import click
 import typer
 
 from cairn._version import __version__
-from cairn.cli import artifacts, audit, experiments, identity, quickstart, runs, server
+from cairn.cli import artifacts, audit, experiments, identity, login, quickstart, runs, server
 from cairn.errors import CairnError
 
 app = typer.Typer(
@@ -33,6 +33,7 @@ app.add_typer(identity.tokens, name="tokens")
 app.add_typer(identity.projects, name="projects")
 app.command("server")(server.server)
 app.command("quickstart")(quickstart.quickstart)
+app.command("login")(login.login)
 
 
 def _show_version(value: bool) -> None:

@@ -28,6 +28,10 @@ def server(
         str | None,
         typer.Option(help="Where signed checkpoints are exported: a folder or s3://…"),
     ] = None,
+    no_auth: Annotated[
+        bool,
+        typer.Option("--no-auth", help="Serve without authentication (prints a warning)."),
+    ] = False,
 ) -> None:
     """Serve a metadata database and an artifact store over HTTP (default: the embedded store)."""
     try:
@@ -39,4 +43,4 @@ def server(
     settings = load_settings(
         db=db, artifacts=artifacts, audit_key=audit_key, audit_checkpoints=audit_checkpoints
     )
-    serve(settings, host, port)
+    serve(settings, host, port, auth=not no_auth)

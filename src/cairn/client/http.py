@@ -26,6 +26,7 @@ from cairn.core.codec import (
     query_to_dict,
     run_from_dict,
 )
+from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.run import (
     Experiment,
     Metric,
@@ -70,9 +71,9 @@ class HttpMetadataStore(_ServerStore):
 
     # experiments
 
-    def create_experiment(self, name: str) -> Experiment:
+    def create_experiment(self, name: str, project: str = DEFAULT_PROJECT) -> Experiment:
         return experiment_from_dict(
-            self._http.call("POST", _path("experiments"), json={"name": name})
+            self._http.call("POST", _path("experiments"), json={"name": name, "project": project})
         )
 
     def get_experiment(self, experiment_id: str) -> Experiment:

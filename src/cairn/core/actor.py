@@ -34,6 +34,11 @@ def acting_as(actor: str, request_id: str | None = None) -> Iterator[Acting]:
         _acting.reset(token)
 
 
+def set_actor(actor: str) -> None:
+    """Name the actor for the rest of the current context (a request, once authenticated)."""
+    _acting.set(Acting(actor, current().request_id))
+
+
 def current() -> Acting:
     """The actor set by ``acting_as``, else the local user (embedded use)."""
     acting = _acting.get()

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cairn.core.artifact import ArtifactEntry, ObjectInfo
+from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.limits import check_key
 from cairn.core.packing import ITEM_SIZE, pack, unpack_floats, unpack_ints
 from cairn.core.run import (
@@ -64,11 +65,18 @@ def experiment_to_dict(experiment: Experiment) -> dict[str, Any]:
         "name": experiment.name,
         "created_at": experiment.created_at,
         "lifecycle": experiment.lifecycle.value,
+        "project": experiment.project,
     }
 
 
 def experiment_from_dict(data: Mapping[str, Any]) -> Experiment:
-    return Experiment(data["id"], data["name"], data["created_at"], Lifecycle(data["lifecycle"]))
+    return Experiment(
+        data["id"],
+        data["name"],
+        data["created_at"],
+        Lifecycle(data["lifecycle"]),
+        data.get("project", DEFAULT_PROJECT),
+    )
 
 
 def metric_to_dict(metric: Metric) -> dict[str, Any]:

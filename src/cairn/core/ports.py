@@ -30,8 +30,9 @@ from cairn.core.search import RunPage, RunQuery
 class MetadataStore(Protocol):
     """Experiments, runs and everything recorded about them."""
 
-    def create_experiment(self, name: str) -> Experiment:
-        """Create an experiment; raises AlreadyExists if the name is taken."""
+    def create_experiment(self, name: str, project: str = "default") -> Experiment:
+        """Create an experiment in a project; raises AlreadyExists if the name is taken,
+        NotFound if the project does not exist."""
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         """The experiment with this id; raises NotFound."""
@@ -114,3 +115,20 @@ class ArtifactStore(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+class ProjectScopes(Protocol):
+    """Which project an object belongs to: what access decisions are made on. Only a
+    database store can answer; a server asks its own."""
+
+    def experiment_project(self, experiment_id: str) -> str:
+        """Raises NotFound."""
+
+    def run_project(self, run_id: str) -> str:
+        """Raises NotFound."""
+
+    def experiments_in(self, projects: frozenset[str]) -> list[str]:
+        """Ids of the experiments of these projects."""
+
+    def digest_projects(self, digest: str) -> set[str]:
+        """The projects whose runs hold an artifact with this content."""

@@ -39,6 +39,7 @@ class Experiment:
     name: str
     created_at: int  # milliseconds since the epoch
     lifecycle: Lifecycle = Lifecycle.ACTIVE
+    project: str = "default"  # whose members may see and change it
 
 
 class Metric(NamedTuple):

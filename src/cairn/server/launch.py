@@ -12,18 +12,23 @@ import gc
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 # At the top, not in serve(): `cairn server` imports this module inside a try that turns a
 # missing module into "pip install 'cairn-mlops[server]'".
 import uvicorn
 
 from cairn.config import Settings, load_settings
-from cairn.platform import open_artifact_store, open_audited_metadata_store
+from cairn.core.actor import acting_as
+from cairn.platform import identity_store_of, open_artifact_store, open_audited_metadata_store
 from cairn.server.app import create_app
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 5000) -> None:
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 5000, auth: bool = True) -> None:
     """Serve the stores the settings name until SIGINT or SIGTERM, then close them.
+
+    With ``auth`` (the default) every route but /health needs an API token; at the first
+    start of a store without an admin, one is made and its token printed once.
 
     Raises:
         InvalidInput, MissingExtra, SchemaError: a store cannot be opened.
@@ -34,9 +39,14 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 5000) -> None
     metadata = open_audited_metadata_store(settings.db_url, settings)
     try:
         artifacts = open_artifact_store(settings.artifacts_url)
-        app = create_app(metadata, artifacts)
+        identity = identity_store_of(metadata) if auth else None
+        app = create_app(metadata, artifacts, identity)
         banner = f"Cairn server on http://{host}:{port}\n  metadata:  {metadata!r}\n"
         print(f"{banner}  artifacts: {artifacts!r}", file=sys.stderr, flush=True)
+        if identity is None:
+            print(_NO_AUTH_WARNING, file=sys.stderr, flush=True)
+        else:
+            _bootstrap_admin(identity)
         # The hundred thousand objects of the loaded app live as long as the server: keep
         # them out of the collector's full passes, which a large response would otherwise
         # trigger and pay for (tens of milliseconds each).
@@ -48,6 +58,31 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 5000) -> None
         metadata.close()
 
 
+_NO_AUTH_WARNING = (
+    "WARNING: authentication is off (--no-auth): anyone who can reach this port may read "
+    "and change everything, and is recorded in the audit trail as 'anonymous'"
+)
+
+
+def _bootstrap_admin(identity: Any) -> None:
+    """At the first start of a store without an admin: make one, print its token once."""
+    if any(user.is_admin for user in identity.list_users()):
+        return
+    with acting_as("system:bootstrap"):
+        taken = {user.name for user in identity.list_users()}
+        name = next(n for n in ("admin", *(f"admin-{i}" for i in range(2, 100))) if n not in taken)
+        identity.add_user(name, admin=True)
+        _, token = identity.create_token(name, "bootstrap")
+    print(
+        f"first start: admin account {name!r} created; its token, shown this once:\n"
+        f"  {token}\n"
+        "  export CAIRN_TOKEN=<that token>, then add people with `cairn users add` and "
+        "`cairn tokens create`",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m cairn.server.launch")
     parser.add_argument("--db", required=True, help="metadata store URL (sqlite:///…)")
@@ -56,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--audit-key", help="the key that signs audit checkpoints")
     parser.add_argument("--audit-checkpoints", help="where checkpoints are exported")
+    parser.add_argument("--no-auth", action="store_true", help="serve without authentication")
     args = parser.parse_args(argv)
     settings = load_settings(
         db=args.db,
@@ -63,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         audit_key=args.audit_key,
         audit_checkpoints=args.audit_checkpoints,
     )
-    serve(settings, args.host, args.port)
+    serve(settings, args.host, args.port, auth=not args.no_auth)
 
 
 if __name__ == "__main__":

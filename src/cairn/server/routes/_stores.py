@@ -1,4 +1,5 @@
-"""The stores a route works on, as FastAPI dependencies (set on ``app.state`` by create_app).
+"""The stores a route works on, as FastAPI dependencies (set on ``app.state`` by create_app),
+wrapped for the request's caller: a route reaches a store only through its access checks.
 
 The dependencies are async on purpose: FastAPI runs sync dependencies in a worker thread,
 a hop the ingest path should not pay just to read an attribute.
@@ -11,16 +12,18 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from cairn.core.ports import ArtifactStore, MetadataStore
+from cairn.server.auth import Caller
+from cairn.tracking.authorized import AuthorizedArtifactStore, AuthorizedMetadataStore
 
 
-async def _metadata(request: Request) -> MetadataStore:
-    store: MetadataStore = request.app.state.metadata
-    return store
+async def _metadata(request: Request, caller: Caller) -> MetadataStore:
+    state = request.app.state
+    return AuthorizedMetadataStore(state.metadata, state.scopes, caller)
 
 
-async def _artifacts(request: Request) -> ArtifactStore:
-    store: ArtifactStore = request.app.state.artifacts
-    return store
+async def _artifacts(request: Request, caller: Caller) -> ArtifactStore:
+    state = request.app.state
+    return AuthorizedArtifactStore(state.artifacts, state.scopes, caller)
 
 
 Metadata = Annotated[MetadataStore, Depends(_metadata)]

@@ -11,6 +11,7 @@ from starlette.responses import Response, StreamingResponse
 from cairn.core.artifact import ArtifactEntry, check_digest, clean_artifact_path
 from cairn.core.codec import entry_to_dict
 from cairn.errors import NotFound
+from cairn.server.auth import READ, WRITE
 from cairn.server.responses import JsonResponse
 from cairn.server.routes._stores import Artifacts, Metadata
 from cairn.server.streams import object_response
@@ -30,7 +31,7 @@ class EntriesBody(BaseModel):
     entries: list[EntryBody]
 
 
-@router.post("/{run_id}/artifacts", status_code=204)
+@router.post("/{run_id}/artifacts", status_code=204, dependencies=[WRITE])
 def add_artifacts(run_id: str, body: EntriesBody, metadata: Metadata) -> Response:
     """Add files to the manifest; a path logged again is replaced."""
     entries = [
@@ -41,14 +42,14 @@ def add_artifacts(run_id: str, body: EntriesBody, metadata: Metadata) -> Respons
     return Response(status_code=204)
 
 
-@router.get("/{run_id}/artifacts")
+@router.get("/{run_id}/artifacts", dependencies=[READ])
 def list_artifacts(run_id: str, metadata: Metadata, prefix: str = "") -> JsonResponse:
     """Every manifest file under ``prefix`` (all of them when it is empty)."""
     entries = metadata.list_artifacts(run_id, clean_artifact_path(prefix, "prefix"))
     return JsonResponse({"artifacts": [entry_to_dict(e) for e in entries]})
 
 
-@router.get("/{run_id}/artifacts/file", response_class=StreamingResponse)
+@router.get("/{run_id}/artifacts/file", response_class=StreamingResponse, dependencies=[READ])
 def download_artifact(
     run_id: str, path: str, metadata: Metadata, artifacts: Artifacts
 ) -> StreamingResponse:

@@ -6,8 +6,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from cairn.core.codec import experiment_to_dict
+from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.limits import check_name
 from cairn.errors import NotFound
+from cairn.server.auth import READ, WRITE
 from cairn.server.responses import JsonResponse
 from cairn.server.routes._stores import Metadata
 
@@ -17,22 +19,23 @@ router = APIRouter(prefix="/experiments", tags=["experiments"])
 class NewExperimentBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
+    project: str = DEFAULT_PROJECT
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[WRITE])
 def create_experiment(body: NewExperimentBody, metadata: Metadata) -> JsonResponse:
-    experiment = metadata.create_experiment(check_name(body.name, "name"))
+    experiment = metadata.create_experiment(check_name(body.name, "name"), body.project)
     return JsonResponse(experiment_to_dict(experiment), status_code=201)
 
 
-@router.get("")
+@router.get("", dependencies=[READ])
 def list_experiments(metadata: Metadata) -> JsonResponse:
     experiments = [experiment_to_dict(e) for e in metadata.list_experiments()]
     return JsonResponse({"experiments": experiments})
 
 
 # Declared before /{experiment_id}, which would otherwise match "by-name".
-@router.get("/by-name")
+@router.get("/by-name", dependencies=[READ])
 def get_experiment_by_name(name: str, metadata: Metadata) -> JsonResponse:
     """404 NOT_FOUND when no experiment has this name (the port returns None)."""
     experiment = metadata.get_experiment_by_name(name)
@@ -41,6 +44,6 @@ def get_experiment_by_name(name: str, metadata: Metadata) -> JsonResponse:
     return JsonResponse(experiment_to_dict(experiment))
 
 
-@router.get("/{experiment_id}")
+@router.get("/{experiment_id}", dependencies=[READ])
 def get_experiment(experiment_id: str, metadata: Metadata) -> JsonResponse:
     return JsonResponse(experiment_to_dict(metadata.get_experiment(experiment_id)))

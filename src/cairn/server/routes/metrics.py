@@ -18,6 +18,7 @@ from cairn.core.codec import batch_from_dict, batch_to_dict
 from cairn.core.limits import check_params, check_tags
 from cairn.core.ports import MetadataStore
 from cairn.errors import InvalidInput
+from cairn.server.auth import READ, WRITE
 from cairn.server.responses import JsonResponse, parse_json_object
 from cairn.server.routes._stores import Metadata
 
@@ -74,7 +75,7 @@ _BATCH_OPENAPI = {
 }
 
 
-@router.post("/{run_id}/batch", status_code=204, openapi_extra=_BATCH_OPENAPI)
+@router.post("/{run_id}/batch", status_code=204, openapi_extra=_BATCH_OPENAPI, dependencies=[WRITE])
 async def log_batch(run_id: str, request: Request, metadata: Metadata) -> Response:
     """Record metrics, params and tags in one transaction: all or nothing."""
     body = await request.body()
@@ -82,7 +83,7 @@ async def log_batch(run_id: str, request: Request, metadata: Metadata) -> Respon
     return Response(status_code=204)
 
 
-@router.get("/{run_id}/metrics/history")
+@router.get("/{run_id}/metrics/history", dependencies=[READ])
 def get_metric_history(run_id: str, key: str, metadata: Metadata) -> JsonResponse:
     """Every point of one metric, as ``{"metrics": {key: series}}``; ``key`` is a query
     parameter since metric keys may contain '/'."""

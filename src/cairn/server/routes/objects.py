@@ -9,6 +9,7 @@ from starlette.responses import Response, StreamingResponse
 
 from cairn.core.codec import object_to_dict
 from cairn.core.ports import ArtifactStore
+from cairn.server.auth import READ, WRITE
 from cairn.server.responses import JsonResponse
 from cairn.server.routes._stores import Artifacts
 from cairn.server.streams import object_response, request_body_file
@@ -28,33 +29,33 @@ class DigestsBody(BaseModel):
     digests: list[str]
 
 
-@router.post("/missing")
+@router.post("/missing", dependencies=[WRITE])
 def missing_objects(body: DigestsBody, artifacts: Artifacts) -> JsonResponse:
     """Which of these digests the store does not hold (one batched check)."""
     return JsonResponse({"missing": sorted(artifacts.missing(body.digests))})
 
 
-@router.put("/{digest}", status_code=201, openapi_extra=_RAW_BODY)
+@router.put("/{digest}", status_code=201, openapi_extra=_RAW_BODY, dependencies=[WRITE])
 async def put_object(digest: str, request: Request, artifacts: Artifacts) -> JsonResponse:
     """Store the streamed body under ``digest``; 500 INTEGRITY_ERROR, and nothing kept, if
     the bytes hash to something else."""
     return await _put(artifacts, request, digest)
 
 
-@router.post("", status_code=201, openapi_extra=_RAW_BODY)
+@router.post("", status_code=201, openapi_extra=_RAW_BODY, dependencies=[WRITE])
 async def post_object(request: Request, artifacts: Artifacts) -> JsonResponse:
     """Store the streamed body and answer its digest (for senders that do not know it)."""
     return await _put(artifacts, request, None)
 
 
-@router.get("/{digest}", response_class=StreamingResponse)
+@router.get("/{digest}", response_class=StreamingResponse, dependencies=[READ])
 def get_object(digest: str, artifacts: Artifacts) -> StreamingResponse:
     """The object's bytes; the client hashes them, so a corrupt object is reported there."""
     headers = {"ETag": f'"{digest}"'}
     return object_response(artifacts, digest, headers=headers, abort_if_corrupt=False)
 
 
-@router.head("/{digest}")
+@router.head("/{digest}", dependencies=[WRITE])
 def head_object(digest: str, artifacts: Artifacts) -> Response:
     """200 if the store holds the object, 404 if not."""
     return Response(status_code=404 if artifacts.missing([digest]) else 200)

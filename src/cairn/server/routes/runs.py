@@ -9,6 +9,7 @@ from cairn.core.codec import run_to_dict
 from cairn.core.limits import check_tags
 from cairn.core.run import NewRun, Run, RunStatus, ViewType
 from cairn.core.search import RunQuery
+from cairn.server.auth import READ, WRITE
 from cairn.server.responses import JsonResponse
 from cairn.server.routes._stores import Metadata
 
@@ -51,14 +52,14 @@ def _run(run: Run) -> JsonResponse:
     return JsonResponse(run_to_dict(run))
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[WRITE])
 def create_run(body: NewRunBody, metadata: Metadata) -> JsonResponse:
     fields = body.model_dump()
     new = NewRun(**{**fields, "tags": check_tags(fields["tags"])})
     return JsonResponse(run_to_dict(metadata.create_run(new)), status_code=201)
 
 
-@router.post("/search")
+@router.post("/search", dependencies=[READ])
 def search_runs(body: SearchBody, metadata: Metadata) -> JsonResponse:
     page = metadata.search_runs(RunQuery(**body.model_dump()))
     runs = [run_to_dict(run) for run in page.runs]
@@ -66,28 +67,28 @@ def search_runs(body: SearchBody, metadata: Metadata) -> JsonResponse:
 
 
 # Declared before /{run_id}, which would otherwise match "resolve".
-@router.get("/resolve")
+@router.get("/resolve", dependencies=[READ])
 def resolve_run_id(ref: str, metadata: Metadata) -> JsonResponse:
     """The full id of a run from its id or a unique prefix of 8+ characters."""
     return JsonResponse({"run_id": metadata.resolve_run_id(ref)})
 
 
-@router.get("/{run_id}")
+@router.get("/{run_id}", dependencies=[READ])
 def get_run(run_id: str, metadata: Metadata) -> JsonResponse:
     return _run(metadata.get_run(run_id))
 
 
-@router.post("/{run_id}/end")
+@router.post("/{run_id}/end", dependencies=[WRITE])
 def end_run(run_id: str, body: EndRunBody, metadata: Metadata) -> JsonResponse:
     return _run(metadata.end_run(run_id, body.status, body.end_time))
 
 
-@router.delete("/{run_id}")
+@router.delete("/{run_id}", dependencies=[WRITE])
 def delete_run(run_id: str, metadata: Metadata) -> JsonResponse:
     """Soft delete: the run is hidden from searches until it is restored."""
     return _run(metadata.set_run_deleted(run_id, True))
 
 
-@router.post("/{run_id}/restore")
+@router.post("/{run_id}/restore", dependencies=[WRITE])
 def restore_run(run_id: str, metadata: Metadata) -> JsonResponse:
     return _run(metadata.set_run_deleted(run_id, False))

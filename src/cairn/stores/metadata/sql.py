@@ -28,6 +28,7 @@ from cairn.core.artifact import ArtifactEntry
 from cairn.core.audit import AuditEvent
 from cairn.core.clock import now_ms
 from cairn.core.codec import new_run_to_dict
+from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.ids import ID_LENGTH, check_id_reference, new_id
 from cairn.core.limits import check_key, check_params, check_tags
 from cairn.core.packing import pack
@@ -107,20 +108,25 @@ class SqlMetadataStore:
 
     # experiments
 
-    def create_experiment(self, name: str) -> Experiment:
-        experiment = Experiment(new_id(), name, now_ms(), Lifecycle.ACTIVE)
+    def create_experiment(self, name: str, project: str = DEFAULT_PROJECT) -> Experiment:
+        experiment = Experiment(new_id(), name, now_ms(), Lifecycle.ACTIVE, project)
         try:
             with write_transaction(self.engine) as conn:
+                found = select(t.projects.c.name).where(t.projects.c.name == project)
+                if conn.execute(found).first() is None:
+                    raise NotFound(f"project {project!r} not found (see `cairn projects list`)")
                 conn.execute(
                     t.experiments.insert().values(
                         id=experiment.id,
                         name=name,
                         lifecycle=experiment.lifecycle.value,
                         created_at=experiment.created_at,
+                        project=project,
                     )
                 )
+                payload = {"name": name, "project": project}
                 event = audit.record(
-                    conn, "experiment.create", "experiment", experiment.id, {"name": name}
+                    conn, "experiment.create", "experiment", experiment.id, payload
                 )
         except SqlIntegrityError as exc:
             raise AlreadyExists(f"experiment {name!r} already exists") from exc
@@ -388,6 +394,48 @@ class SqlMetadataStore:
             runs = [summary.run_from_row(by_pk[pk]) for pk in pks]
         return RunPage(runs, token)
 
+    # project scopes (see cairn.core.ports.ProjectScopes)
+
+    def experiment_project(self, experiment_id: str) -> str:
+        e = t.experiments.c
+        with read_connection(self.engine) as conn:
+            found = conn.execute(select(e.project).where(e.id == experiment_id)).scalar()
+        if found is None:
+            raise NotFound(f"experiment {experiment_id!r} not found")
+        return str(found)
+
+    def run_project(self, run_id: str) -> str:
+        e, r = t.experiments.c, t.runs.c
+        statement = (
+            select(e.project).select_from(t.runs.join(t.experiments, e.id == r.experiment_id))
+        ).where(r.id == run_id)
+        with read_connection(self.engine) as conn:
+            found = conn.execute(statement).scalar()
+        if found is None:
+            raise _run_not_found(run_id)
+        return str(found)
+
+    def experiments_in(self, projects: frozenset[str]) -> list[str]:
+        e = t.experiments.c
+        with read_connection(self.engine) as conn:
+            rows = conn.execute(select(e.id).where(e.project.in_(sorted(projects))))
+            return [str(row.id) for row in rows]
+
+    def digest_projects(self, digest: str) -> set[str]:
+        e, r, a = t.experiments.c, t.runs.c, t.run_artifacts.c
+        statement = (
+            select(e.project)
+            .distinct()
+            .select_from(
+                t.run_artifacts.join(t.runs, r.pk == a.run_pk).join(
+                    t.experiments, e.id == r.experiment_id
+                )
+            )
+            .where(a.digest == digest)
+        )
+        with read_connection(self.engine) as conn:
+            return {str(project) for project in conn.execute(statement).scalars()}
+
     # artifacts
 
     def add_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
@@ -493,7 +541,7 @@ def _keyed_rows(pk: int, values: Mapping[str, str]) -> list[dict[str, Any]]:
 
 
 def _experiment(row: Row[Any]) -> Experiment:
-    return Experiment(row.id, row.name, row.created_at, Lifecycle(row.lifecycle))
+    return Experiment(row.id, row.name, row.created_at, Lifecycle(row.lifecycle), row.project)
 
 
 def _run_not_found(ref: str, what: str = "run") -> NotFound:

@@ -1,0 +1,82 @@
+"""Who is calling, and the permission each route declares.
+
+Every route declares what it needs: ``dependencies=[READ]`` or ``[WRITE]`` (an account
+holding that permission in some project; the exact project is checked by the authorized
+stores, in ``cairn.tracking.authorized``), or ``[PUBLIC]``. A test enumerates the routes
+and fails on any without a declaration, so the server denies by default.
+
+Without an ``Authorization: Bearer <token>`` header a declared route answers 401; with a
+token that lacks the permission, 403. Both bodies name what was missing. A server started
+with ``--no-auth`` treats every caller as an admin named ``anonymous``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from cairn.core.access import Permission, Principal
+from cairn.core.actor import set_actor
+from cairn.errors import PermissionDenied, Unauthenticated
+
+ANONYMOUS = Principal("anonymous", is_admin=True)  # every caller, when auth is off
+_DECLARED = "cairn_permission"
+
+
+async def principal(request: Request) -> Principal:
+    """The caller, authenticated once per request (FastAPI caches a dependency's result)."""
+    identity = request.app.state.identity
+    if identity is None:
+        found = ANONYMOUS
+    else:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated(
+                "this server needs an API token: send 'Authorization: Bearer <token>' "
+                "(set CAIRN_TOKEN; an admin makes one with `cairn tokens create`)"
+            )
+        found = await run_in_threadpool(identity.authenticate, token.strip())
+    set_actor(found.name)
+    return found
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def requires(permission: Permission) -> Any:
+    async def check(caller: Caller) -> Principal:
+        if not (caller.is_admin or any(caller.may(permission, p) for p in caller.roles)):
+            raise PermissionDenied(
+                f"{caller.name} may not do this: it needs the {permission.value!r} "
+                "permission in a project"
+            )
+        return caller
+
+    setattr(check, _DECLARED, permission)
+    return Depends(check)
+
+
+async def public() -> None:
+    """Open to anyone (health, the API's description)."""
+
+
+async def signed_in(caller: Caller) -> Principal:
+    """Any valid token, whatever its roles (``whoami``)."""
+    return caller
+
+
+setattr(public, _DECLARED, "public")
+setattr(signed_in, _DECLARED, "authenticated")
+
+READ = requires(Permission.READ)
+WRITE = requires(Permission.WRITE)
+PUBLIC = Depends(public)
+AUTHENTICATED = Depends(signed_in)
+
+
+def declared_permission(call: Any) -> Permission | str | None:
+    """What a dependency declares, if it is one of these."""
+    found: Permission | str | None = getattr(call, _DECLARED, None)
+    return found

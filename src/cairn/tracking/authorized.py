@@ -1,0 +1,175 @@
+"""The stores as one principal may use them: each call checks the permission it needs on
+the project of what it touches, then delegates.
+
+This is where access is decided for every entry point: the server wraps its stores in
+these for each request's principal, so a route cannot reach a store without a check.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import BinaryIO
+
+from cairn.core.access import Permission, Principal, require
+from cairn.core.artifact import ArtifactEntry, ObjectInfo
+from cairn.core.identity import DEFAULT_PROJECT
+from cairn.core.ports import ArtifactStore, MetadataStore, ProjectScopes
+from cairn.core.run import (
+    Experiment,
+    Metric,
+    MetricBatch,
+    MetricPoint,
+    NewRun,
+    Run,
+    RunStatus,
+)
+from cairn.core.search import RunPage, RunQuery
+from cairn.errors import PermissionDenied
+
+
+class AuthorizedMetadataStore:
+    def __init__(self, store: MetadataStore, scopes: ProjectScopes, principal: Principal) -> None:
+        self._store, self._scopes, self.principal = store, scopes, principal
+
+    def close(self) -> None:
+        """The wrapped store belongs to whoever made it."""
+
+    def _on_run(self, permission: Permission, run_id: str, what: str) -> None:
+        require(self.principal, permission, self._scopes.run_project(run_id), what)
+
+    # experiments
+
+    def create_experiment(self, name: str, project: str = DEFAULT_PROJECT) -> Experiment:
+        require(self.principal, Permission.WRITE, project, f"create experiment {name!r}")
+        return self._store.create_experiment(name, project)
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        experiment = self._store.get_experiment(experiment_id)
+        require(self.principal, Permission.READ, experiment.project, "see this experiment")
+        return experiment
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        experiment = self._store.get_experiment_by_name(name)
+        if experiment is not None:
+            require(self.principal, Permission.READ, experiment.project, f"see {name!r}")
+        return experiment
+
+    def list_experiments(self) -> list[Experiment]:
+        found = self._store.list_experiments()
+        return [e for e in found if self.principal.may(Permission.READ, e.project)]
+
+    # runs
+
+    def create_run(self, new: NewRun) -> Run:
+        project = self._scopes.experiment_project(new.experiment_id)
+        require(self.principal, Permission.WRITE, project, "start a run in this experiment")
+        return self._store.create_run(new)
+
+    def get_run(self, run_id: str) -> Run:
+        self._on_run(Permission.READ, run_id, f"see run {run_id}")
+        return self._store.get_run(run_id)
+
+    def resolve_run_id(self, ref: str) -> str:
+        run_id = self._store.resolve_run_id(ref)
+        self._on_run(Permission.READ, run_id, f"see run {run_id}")
+        return run_id
+
+    def end_run(self, run_id: str, status: RunStatus, end_time: int) -> Run:
+        self._on_run(Permission.WRITE, run_id, f"end run {run_id}")
+        return self._store.end_run(run_id, status, end_time)
+
+    def set_run_deleted(self, run_id: str, deleted: bool) -> Run:
+        what = f"{'delete' if deleted else 'restore'} run {run_id}"
+        self._on_run(Permission.WRITE, run_id, what)
+        return self._store.set_run_deleted(run_id, deleted)
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: MetricBatch | Sequence[MetricPoint] = (),
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        batch_id: str | None = None,
+    ) -> None:
+        self._on_run(Permission.WRITE, run_id, f"log to run {run_id}")
+        self._store.log_batch(run_id, metrics, params, tags, batch_id)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        self._on_run(Permission.READ, run_id, f"see run {run_id}")
+        return self._store.get_metric_history(run_id, key)
+
+    def search_runs(self, query: RunQuery) -> RunPage:
+        readable = self.principal.readable_projects()
+        if readable is None:  # an admin
+            return self._store.search_runs(query)
+        if query.experiment_ids:
+            for experiment_id in query.experiment_ids:
+                project = self._scopes.experiment_project(experiment_id)
+                require(self.principal, Permission.READ, project, "search this experiment")
+            return self._store.search_runs(query)
+        visible = self._scopes.experiments_in(readable)
+        if not visible:
+            return RunPage([], None)
+        return self._store.search_runs(dataclasses.replace(query, experiment_ids=tuple(visible)))
+
+    # artifacts
+
+    def add_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
+        self._on_run(Permission.WRITE, run_id, f"add artifacts to run {run_id}")
+        self._store.add_artifacts(run_id, entries)
+
+    def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactEntry]:
+        self._on_run(Permission.READ, run_id, f"see run {run_id}")
+        return self._store.list_artifacts(run_id, prefix)
+
+
+class AuthorizedArtifactStore:
+    """Objects are shared by content across projects: storing one needs write access to
+    some project; reading one needs read access to a project whose runs hold it."""
+
+    def __init__(self, store: ArtifactStore, scopes: ProjectScopes, principal: Principal) -> None:
+        self._store, self._scopes, self.principal = store, scopes, principal
+
+    def close(self) -> None:
+        """The wrapped store belongs to whoever made it."""
+
+    def _may_write_somewhere(self) -> None:
+        p = self.principal
+        if not (p.is_admin or any(p.may(Permission.WRITE, project) for project in p.roles)):
+            raise PermissionDenied(
+                f"{p.name} may not store artifacts: it needs the 'write' permission in a "
+                "project (a role that grants it: contributor, maintainer, admin)"
+            )
+
+    def _may_read(self, digest: str) -> None:
+        if self.principal.is_admin:
+            return
+        projects = self._scopes.digest_projects(digest)
+        if not any(self.principal.may(Permission.READ, project) for project in projects):
+            raise PermissionDenied(
+                f"{self.principal.name} may not read object {digest}: it needs the 'read' "
+                "permission in a project whose runs hold it"
+            )
+
+    def put_file(self, path: Path) -> ObjectInfo:
+        self._may_write_somewhere()
+        return self._store.put_file(path)
+
+    def put_stream(self, stream: BinaryIO, expected_digest: str | None = None) -> ObjectInfo:
+        self._may_write_somewhere()
+        return self._store.put_stream(stream, expected_digest)
+
+    def missing(self, digests: Iterable[str]) -> set[str]:
+        self._may_write_somewhere()
+        return self._store.missing(digests)
+
+    def open(self, digest: str) -> AbstractContextManager[Iterator[bytes]]:
+        self._may_read(digest)
+        return self._store.open(digest)
+
+    def get_file(self, digest: str, dest: Path) -> None:
+        self._may_read(digest)
+        self._store.get_file(digest, dest)

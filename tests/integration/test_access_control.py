@@ -1,0 +1,216 @@
+"""Access control through a real server: every route declares a permission, and every
+route × role × (own project | other project) cell is allowed or denied as the roles say.
+
+The objects all live in project ``churn``. For each role there are two accounts: one
+holding the role in ``churn`` (own project) and one holding it in ``fraud`` (another
+project). Installation admins may do everything; callers without a valid token get 401.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import blake3
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+
+from cairn.core.access import ROLE_PERMISSIONS, Permission, Role
+from cairn.core.codec import batch_to_dict
+from cairn.server.app import API_ROUTERS
+from cairn.server.auth import declared_permission
+from cairn.server.routes import health
+from cairn.stores.metadata.identity import IdentityStore
+from cairn.stores.metadata.sql import SqlMetadataStore
+from server_process import running_server
+
+OWN, OTHER = "churn", "fraud"
+
+
+def test_every_route_declares_a_permission_or_is_public() -> None:
+    undeclared, declared = [], 0
+    for router in (*API_ROUTERS, health.router):
+        for route in router.routes:
+            assert isinstance(route, APIRoute)
+            found = [declared_permission(d.call) for d in route.dependant.dependencies]
+            if sum(f is not None for f in found) != 1:
+                undeclared.append(route.path)
+            declared += 1
+    assert undeclared == []
+    assert declared == len(CASES) + 1  # every route is in the matrix below, and /health
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    permission: Permission
+    on_object: bool  # checked on the object's project (else: held in any project)
+    request: Callable[[httpx.Client, dict[str, Any]], httpx.Response]
+
+
+def _fresh_run(admin: httpx.Client, world: dict[str, Any]) -> str:
+    body = {"experiment_id": world["experiment"], "name": "r", "start_time": 1, "user": "u"}
+    run_id: str = admin.post("/api/v1/runs", json=body).json()["id"]
+    return run_id
+
+
+def _batch() -> dict[str, Any]:
+    return {"metrics": batch_to_dict([("loss", 0.5, 1, 1)], packed=True)}
+
+
+CASES = [
+    Case("create experiment", Permission.WRITE, True, lambda c, w: c.post(
+        "/api/v1/experiments", json={"name": uuid.uuid4().hex, "project": OWN})),
+    Case("list experiments", Permission.READ, False, lambda c, w: c.get("/api/v1/experiments")),
+    Case("experiment by name", Permission.READ, True, lambda c, w: c.get(
+        "/api/v1/experiments/by-name", params={"name": "e-churn"})),
+    Case("get experiment", Permission.READ, True, lambda c, w: c.get(
+        f"/api/v1/experiments/{w['experiment']}")),
+    Case("create run", Permission.WRITE, True, lambda c, w: c.post("/api/v1/runs", json={
+        "experiment_id": w["experiment"], "name": "r", "start_time": 1, "user": "u"})),
+    Case("search runs", Permission.READ, True, lambda c, w: c.post(
+        "/api/v1/runs/search", json={"experiment_ids": [w["experiment"]]})),
+    Case("resolve run id", Permission.READ, True, lambda c, w: c.get(
+        "/api/v1/runs/resolve", params={"ref": w["run"][:8]})),
+    Case("get run", Permission.READ, True, lambda c, w: c.get(f"/api/v1/runs/{w['run']}")),
+    Case("end run", Permission.WRITE, True, lambda c, w: c.post(
+        f"/api/v1/runs/{_fresh_run(w['admin'], w)}/end",
+        json={"status": "FINISHED", "end_time": 2})),
+    Case("delete run", Permission.WRITE, True, lambda c, w: c.delete(
+        f"/api/v1/runs/{_fresh_run(w['admin'], w)}")),
+    Case("restore run", Permission.WRITE, True, lambda c, w: c.post(
+        f"/api/v1/runs/{_fresh_run(w['admin'], w)}/restore")),
+    Case("log batch", Permission.WRITE, True, lambda c, w: c.post(
+        f"/api/v1/runs/{w['run']}/batch", json=_batch())),
+    Case("metric history", Permission.READ, True, lambda c, w: c.get(
+        f"/api/v1/runs/{w['run']}/metrics/history", params={"key": "loss"})),
+    Case("add artifacts", Permission.WRITE, True, lambda c, w: c.post(
+        f"/api/v1/runs/{w['run']}/artifacts", json={"entries": [
+            {"path": "b.txt", "digest": w["digest"], "size": w["size"]}]})),
+    Case("list artifacts", Permission.READ, True, lambda c, w: c.get(
+        f"/api/v1/runs/{w['run']}/artifacts")),
+    Case("artifact file", Permission.READ, True, lambda c, w: c.get(
+        f"/api/v1/runs/{w['run']}/artifacts/file", params={"path": "a.txt"})),
+    Case("missing objects", Permission.WRITE, False, lambda c, w: c.post(
+        "/api/v1/objects/missing", json={"digests": [w["digest"]]})),
+    Case("put object", Permission.WRITE, False, lambda c, w: c.put(
+        f"/api/v1/objects/{w['digest']}", content=w["content"])),
+    Case("post object", Permission.WRITE, False, lambda c, w: c.post(
+        "/api/v1/objects", content=uuid.uuid4().bytes)),
+    Case("get object", Permission.READ, True, lambda c, w: c.get(
+        f"/api/v1/objects/{w['digest']}")),
+    Case("head object", Permission.WRITE, False, lambda c, w: c.head(
+        f"/api/v1/objects/{w['digest']}")),
+    Case("whoami", Permission.READ, False, lambda c, w: c.get("/api/v1/whoami")),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A server with accounts for every role in each project, and objects in ``churn``."""
+    folder = tmp_path_factory.mktemp("access")
+    db = f"sqlite:///{folder / 'c.db'}"
+    store = SqlMetadataStore(db)
+    identity = IdentityStore(store.engine)
+    identity.add_project(OWN)
+    identity.add_project(OTHER)
+    tokens: dict[str, str] = {}
+    identity.add_user("root", admin=True)
+    tokens["installation admin"] = identity.create_token("root", "t")[1]
+    for role in Role:
+        for project in (OWN, OTHER):
+            name = f"{role.value}-{project}"
+            identity.add_user(name)
+            identity.set_role(project, name, role)
+            tokens[f"{role.value} in {'own' if project == OWN else 'other'} project"] = (
+                identity.create_token(name, "t")[1]
+            )
+    store.close()
+    with running_server(db, str(folder / "artifacts"), auth=True) as base_url:
+        admin = httpx.Client(
+            base_url=base_url, headers={"Authorization": f"Bearer {tokens['installation admin']}"}
+        )
+        experiment = admin.post(
+            "/api/v1/experiments", json={"name": "e-churn", "project": OWN}
+        ).json()["id"]
+        content = b"alpha"
+        digest = f"blake3:{blake3.blake3(content).hexdigest()}"
+        admin.put(f"/api/v1/objects/{digest}", content=content).raise_for_status()
+        world: dict[str, Any] = {
+            "admin": admin,
+            "base_url": base_url,
+            "tokens": tokens,
+            "experiment": experiment,
+            "digest": digest,
+            "content": content,
+            "size": len(content),
+        }
+        world["run"] = _fresh_run(admin, world)
+        entry = {"path": "a.txt", "digest": digest, "size": len(content)}
+        added = admin.post(f"/api/v1/runs/{world['run']}/artifacts", json={"entries": [entry]})
+        added.raise_for_status()
+        yield world
+        admin.close()
+
+
+def _expected(principal: str, case: Case) -> bool:
+    if principal == "installation admin" or case.name == "whoami":  # any valid token
+        return True
+    role_name, _, where = principal.partition(" in ")
+    granted = case.permission in ROLE_PERMISSIONS[Role(role_name)]
+    return granted and (where.startswith("own") or not case.on_object)
+
+
+def test_the_authorization_matrix(world: dict[str, Any]) -> None:
+    cells = unexpected_allows = 0
+    wrong: list[str] = []
+    for principal, token in world["tokens"].items():
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=world["base_url"], headers=headers) as client:
+            for case in CASES:
+                answer = case.request(client, world)
+                allowed = answer.status_code not in (401, 403)
+                expected = _expected(principal, case)
+                cells += 1
+                if allowed != expected:
+                    unexpected_allows += allowed
+                    wrong.append(f"{principal} / {case.name}: {answer.status_code}")
+                if not allowed and answer.request.method != "HEAD":  # HEAD has no body
+                    error = answer.json()["error"]
+                    assert error["code"] == "PERMISSION_DENIED"
+                    assert "permission" in error["message"]
+    print(f"\nauthorization matrix: {cells} cells, {unexpected_allows} unexpected allows")
+    assert cells == len(world["tokens"]) * len(CASES)
+    assert wrong == []
+    assert unexpected_allows == 0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer nonsense"}, {"Authorization": "Basic YTpi"}],
+    ids=["no token", "malformed token", "another scheme"],
+)
+def test_every_declared_route_refuses_a_caller_without_a_valid_token(
+    world: dict[str, Any], headers: dict[str, str]
+) -> None:
+    with httpx.Client(base_url=world["base_url"], headers=headers) as client:
+        for case in CASES:
+            answer = case.request(client, world)
+            assert answer.status_code == 401, case.name
+            if answer.request.method != "HEAD":  # a HEAD answer has no body
+                assert answer.json()["error"]["code"] == "UNAUTHENTICATED"
+        assert client.get("/health").status_code == 200  # public
+
+
+def test_lists_show_only_what_the_caller_may_read(world: dict[str, Any]) -> None:
+    admin = world["admin"]
+    admin.post("/api/v1/experiments", json={"name": "e-fraud", "project": OTHER})
+    headers = {"Authorization": f"Bearer {world['tokens']['viewer in other project']}"}
+    with httpx.Client(base_url=world["base_url"], headers=headers) as client:
+        names = [e["name"] for e in client.get("/api/v1/experiments").json()["experiments"]]
+        assert names == ["e-fraud"]
+        found = client.post("/api/v1/runs/search", json={}).json()["runs"]
+        assert found == []  # the runs are all in churn
