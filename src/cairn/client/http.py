@@ -72,9 +72,9 @@ class HttpMetadataStore(_ServerStore):
     # experiments
 
     def create_experiment(self, name: str, project: str = DEFAULT_PROJECT) -> Experiment:
-        return experiment_from_dict(
-            self._http.call("POST", _path("experiments"), json={"name": name, "project": project})
-        )
+        # The default project is left out: servers that predate projects assume it too.
+        body = {"name": name} if project == DEFAULT_PROJECT else {"name": name, "project": project}
+        return experiment_from_dict(self._http.call("POST", _path("experiments"), json=body))
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         return experiment_from_dict(self._http.call("GET", _path("experiments", experiment_id)))
