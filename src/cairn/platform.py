@@ -13,8 +13,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cairn.config import Settings
+from cairn.core.access import Principal
+from cairn.core.actor import local_user
 from cairn.core.ports import ArtifactStore, MetadataStore
 from cairn.errors import InvalidInput, MissingExtra
+from cairn.tracking.authorized import AuthorizedMetadataStore
 from cairn.tracking.service import TrackingService
 
 _METADATA_BACKENDS = {
@@ -59,7 +62,11 @@ def open_stores(settings: Settings) -> tuple[MetadataStore, ArtifactStore]:
         client_args = (settings.uri, settings.token)
         metadata = _construct(_METADATA_BACKENDS["http"], *client_args)
         return metadata, _construct(_ARTIFACT_BACKENDS["http"], *client_args)
-    metadata = open_audited_metadata_store(settings.db_url, settings)
+    store = open_audited_metadata_store(settings.db_url, settings)
+    # Embedded use has one user, the local one, an admin: the same access decision is still
+    # made, and the audit trail names them.
+    local = Principal(local_user(), is_admin=True)
+    metadata = AuthorizedMetadataStore(store, store, local, owned=True)  # type: ignore[arg-type]
     return metadata, open_artifact_store(settings.artifacts_url)
 
 
