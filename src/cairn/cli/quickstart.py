@@ -40,5 +40,7 @@ def quickstart() -> None:
         f"  cairn runs compare {best.id[:12]} {parent_id[:12]}   # side by side\n"
         f"  cairn artifacts list {best.id[:12]} report\n"
         f"  cairn runs list --experiment {EXPERIMENT} --json\n"
+        "  cairn audit log --limit 10                  # who changed what, hash-chained\n"
+        "  cairn audit verify                          # recompute it: was anything altered?\n"
         "  cairn server                                # the same store over HTTP"
     )
