@@ -23,6 +23,7 @@ from cairn.core.codec import batch_to_dict
 from cairn.server.app import API_ROUTERS
 from cairn.server.auth import declared_permission
 from cairn.server.routes import health
+from cairn.stores.metadata.audit import AuditLog, EventQuery
 from cairn.stores.metadata.identity import IdentityStore
 from cairn.stores.metadata.sql import SqlMetadataStore
 from server_process import running_server
@@ -118,12 +119,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     identity.add_project(OWN)
     identity.add_project(OTHER)
     tokens: dict[str, str] = {}
+    names: list[str] = []
     identity.add_user("root", admin=True)
     tokens["installation admin"] = identity.create_token("root", "t")[1]
     for role in Role:
         for project in (OWN, OTHER):
             name = f"{role.value}-{project}"
             identity.add_user(name)
+            names.append(name)
             identity.set_role(project, name, role)
             tokens[f"{role.value} in {'own' if project == OWN else 'other'} project"] = (
                 identity.create_token(name, "t")[1]
@@ -140,9 +143,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         digest = f"blake3:{blake3.blake3(content).hexdigest()}"
         admin.put(f"/api/v1/objects/{digest}", content=content).raise_for_status()
         world: dict[str, Any] = {
+            "db": db,
             "admin": admin,
             "base_url": base_url,
             "tokens": tokens,
+            "names": names,
             "experiment": experiment,
             "digest": digest,
             "content": content,
@@ -165,7 +170,7 @@ def _expected(principal: str, case: Case) -> bool:
 
 
 def test_the_authorization_matrix(world: dict[str, Any]) -> None:
-    cells = unexpected_allows = 0
+    cells = unexpected_allows = denials = 0
     wrong: list[str] = []
     for principal, token in world["tokens"].items():
         headers = {"Authorization": f"Bearer {token}"}
@@ -175,6 +180,7 @@ def test_the_authorization_matrix(world: dict[str, Any]) -> None:
                 allowed = answer.status_code not in (401, 403)
                 expected = _expected(principal, case)
                 cells += 1
+                denials += not allowed
                 if allowed != expected:
                     unexpected_allows += allowed
                     wrong.append(f"{principal} / {case.name}: {answer.status_code}")
@@ -186,6 +192,11 @@ def test_the_authorization_matrix(world: dict[str, Any]) -> None:
     assert cells == len(world["tokens"]) * len(CASES)
     assert wrong == []
     assert unexpected_allows == 0
+    store = SqlMetadataStore(world["db"])
+    audited = AuditLog(store.engine).events(EventQuery(action="auth.denied", limit=10_000))
+    store.close()
+    assert len(audited) == denials  # every refusal is in the audit trail, with who
+    assert {e.content.actor for e in audited} <= set(world["names"])
 
 
 @pytest.mark.parametrize(

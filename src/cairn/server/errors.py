@@ -14,11 +14,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from cairn._version import __version__
-from cairn.errors import CairnError, InvalidInput
+from cairn.errors import CairnError, InvalidInput, PermissionDenied
 from cairn.server.responses import JsonResponse
 
 INTERNAL = "INTERNAL"
@@ -47,6 +48,11 @@ async def _cairn_error(request: Request, exc: Exception) -> Response:
     if exc.http_status >= 500:
         # Server-side trouble (a corrupt object, a schema too new): the operator must know.
         logger.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+    identity = request.app.state.identity
+    if isinstance(exc, PermissionDenied) and identity is not None:
+        # An authenticated caller was refused: the trail records who tried what.
+        what = f"{request.method} {request.url.path}"
+        await run_in_threadpool(identity.record_denial, what, exc.message)
     return error_response(exc.code, exc.message, exc.http_status)
 
 

@@ -162,6 +162,12 @@ class IdentityStore:
                 audit.record(conn, "auth.failed", "token", token_id or "-", payload)
             raise
 
+    def record_denial(self, attempted: str, reason: str) -> None:
+        """Audit a refused request of the current actor (``auth.denied``)."""
+        with write_transaction(self.engine) as conn:
+            payload = {"attempted": attempted, "reason": reason}
+            audit.record(conn, "auth.denied", "request", attempted[:250], payload)
+
     def principal(self, user: str) -> Principal:
         """Raises:
         NotFound: no such account.
