@@ -44,6 +44,7 @@ class TrackingService:
         self.metadata = metadata
         self.artifacts = artifacts
         self.default_experiment = default_experiment
+        self._experiment_ids: dict[str, str] = {}  # name -> id, of experiments seen
 
     # experiments
 
@@ -75,10 +76,15 @@ class TrackingService:
         wanted = [names] if isinstance(names, str) else list(names)
         ids = []
         for name in wanted:
-            found = self.metadata.get_experiment_by_name(name)
-            if found is None:
-                raise NotFound(f"experiment {name!r} not found (see `cairn experiments list`)")
-            ids.append(found.id)
+            known = self._experiment_ids.get(name)
+            if known is None:
+                found = self.metadata.get_experiment_by_name(name)
+                if found is None:
+                    raise NotFound(f"experiment {name!r} not found (see `cairn experiments list`)")
+                # An experiment keeps its name and id for good (there is no rename and no
+                # hard delete), so a name once found need not be asked for again.
+                known = self._experiment_ids[name] = found.id
+            ids.append(known)
         return ids
 
     # runs
