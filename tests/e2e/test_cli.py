@@ -186,6 +186,8 @@ def test_cairn_server_serves_the_embedded_store_to_token_holders(
             done = cli("login", base_url, "--token", found.group(), env=config)
             assert f"logged in to {base_url} as admin (an installation admin)" in done.stdout
             assert kept.stat().st_mode & 0o777 == 0o600
+            logins = cli("audit", "log", "--action", "auth.login", "--json").stdout
+            assert [e["actor"] for e in json.loads(logins)] == ["admin"]
             out = cli("runs", "show", runs[1][:8], "--json", env={**config, "CAIRN_URI": base_url})
             assert json.loads(out.stdout)["name"] == "run-1"  # the stored token is used
         finally:

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from cairn.core.access import Principal, Role
+from cairn.core.actor import current
 from cairn.core.clock import now_ms
 from cairn.core.identity import (
     AccountKind,
@@ -161,6 +162,11 @@ class IdentityStore:
                 payload = {"reason": exc.message}
                 audit.record(conn, "auth.failed", "token", token_id or "-", payload)
             raise
+
+    def record_login(self) -> None:
+        """Audit that the current actor signed in (``auth.login``: ``cairn login``)."""
+        with write_transaction(self.engine) as conn:
+            audit.record(conn, "auth.login", "user", current().actor, {})
 
     def record_denial(self, attempted: str, reason: str) -> None:
         """Audit a refused request of the current actor (``auth.denied``)."""
