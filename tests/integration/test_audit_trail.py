@@ -22,13 +22,9 @@ from cairn.stores.metadata.audit import AuditLog, EventQuery, exported_checkpoin
 from cairn.stores.metadata.sql import SqlMetadataStore
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlMetadataStore]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'c.db'}"
-    else:
-        url = str(request.getfixturevalue("postgres_url"))
-    opened = SqlMetadataStore(url)
+@pytest.fixture
+def store(database_url: str) -> Iterator[SqlMetadataStore]:
+    opened = SqlMetadataStore(database_url)
     yield opened
     opened.close()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -16,13 +15,9 @@ from cairn.stores.metadata.identity import IdentityStore
 from cairn.stores.metadata.sql import SqlMetadataStore
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def identity(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IdentityStore]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'c.db'}"
-    else:
-        url = str(request.getfixturevalue("postgres_url"))
-    store = SqlMetadataStore(url)
+@pytest.fixture
+def identity(database_url: str) -> Iterator[IdentityStore]:
+    store = SqlMetadataStore(database_url)
     yield IdentityStore(store.engine)
     store.close()
 

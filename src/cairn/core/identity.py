@@ -49,9 +49,6 @@ class Token:
     expires_at: int | None
     revoked_at: int | None
 
-    def usable_at(self, now: int) -> bool:
-        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
-
 
 @dataclass(frozen=True, slots=True)
 class Membership:

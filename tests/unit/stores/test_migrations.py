@@ -26,15 +26,8 @@ def test_head_constant_matches_the_newest_migration() -> None:
     assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'c.db'}"
-    return str(request.getfixturevalue("postgres_url"))
-
-
-def test_migrations_build_the_declared_schema(store_url: str) -> None:
-    url = store_url
+def test_migrations_build_the_declared_schema(database_url: str) -> None:
+    url = database_url
     SqlMetadataStore(url).close()
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as connection:
@@ -62,8 +55,8 @@ def test_opening_twice_is_a_no_op(tmp_path: Path) -> None:
     assert SqlMetadataStore(url).get_experiment(experiment.id) == experiment
 
 
-def test_runs_stored_before_0002_read_back_whole_after_the_upgrade(store_url: str) -> None:
-    url = store_url
+def test_runs_stored_before_0002_read_back_whole_after_the_upgrade(database_url: str) -> None:
+    url = database_url
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.begin() as connection:
         config = Config()
