@@ -1,10 +1,14 @@
 """Background batching of a run's writes, so that logging never slows training.
 
-``add_metric`` appends the point to its key's queue without taking a lock (a ``deque``
-append is atomic) and returns in well under a microsecond. A daemon thread takes up to
-``batch_size`` points, grouped per key, and sends them as one batch (one transaction, or
-one HTTP request) when that many are waiting or every ``interval`` seconds. ``flush()``
-sends whatever is queued and returns once it is stored: that is the acknowledgement.
+``add_metric`` appends the point to its key's queue, a ``bytearray`` of fixed-size records
+(value, step, timestamp), without taking a lock and returns in well under a microsecond.
+A daemon thread takes up to ``batch_size`` points, a slice off the front of each key's
+queue, and another sends them as one batch (one transaction, or one HTTP request) when
+that many are waiting or every ``interval`` seconds. ``flush()`` sends whatever is queued
+and returns once it is stored: that is the acknowledgement.
+
+Records rather than a queue of tuples: forming a batch of 50,000 points is a few memory
+copies, not 50,000 pops and three list builds in the interpreter the training loop shares.
 
 The queues are bounded: a producer that outruns the store waits for room (back-pressure)
 instead of growing memory without limit. A batch that fails because the server is
@@ -17,21 +21,20 @@ by the next ``add_*``, ``flush()`` or ``close()``.
 from __future__ import annotations
 
 import itertools
+import struct
 import threading
 import time
 import uuid
-from collections import deque
+from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat, starmap
 from queue import Queue
+from typing import Any
 
 from cairn.core.limits import check_key, metric_step, metric_value
 from cairn.core.run import MetricBatch, MetricPoint, MetricSeries
 from cairn.errors import CairnError, InvalidInput, InvalidState, ServerUnavailable
 
-# (value, step, timestamp): the key is the queue the point sits in.
-_Queued = tuple[float, int, int]
 _INT64 = 2**63
 _now_ns = time.time_ns
 
@@ -67,8 +70,10 @@ class Batcher:
         self._interval = interval
         self._retry_for = retry_for
         # Producers only append to these queues and count what they added; the taker
-        # thread only pops and counts what it took. Neither needs a lock for that.
-        self._queues: dict[str, deque[_Queued]] = {}
+        # thread only cuts points off their front and counts what it took. Neither needs a
+        # lock for that: see _Queue.
+        self._queues: dict[str, _Queue] = {}
+        self._appenders: dict[str, Callable[[bytes], None]] = {}
         self._added = itertools.count(1)  # next() is atomic: the running total added
         self._taken = 0  # points the sender has taken; written under _lock
         self._wake_at = batch_size  # the total at which a producer wakes the sender
@@ -104,9 +109,10 @@ class Batcher:
         """
         if self._unusable:
             self._raise_unusable()
-        queue = self._queues.get(key)
-        if queue is None:
-            queue = self._queues.setdefault(check_key(key, "metrics"), deque())
+        try:
+            append = self._appenders[key]
+        except (KeyError, TypeError):  # a new key, or an unhashable one
+            append = self._new_key(key)
         if type(value) is not float:
             value = metric_value(value, key)
         if type(step) is not int or not -_INT64 <= step < _INT64:
@@ -118,10 +124,19 @@ class Batcher:
                 f"metrics[{key!r}]: timestamp must be whole milliseconds since the epoch "
                 f"(a 64-bit integer), got {timestamp!r}"
             )
-        queue.append((value, step, timestamp))
+        append(_record(value, step, timestamp))  # cannot fail: every field was checked
         added = next(self._added)
         if added >= self._wake_at:
             self._full(added)
+
+    def _new_key(self, key: object) -> Callable[[bytes], None]:
+        key = check_key(key, "metrics")
+        with self._lock:  # two producers may meet a new key at once: one queue
+            if key not in self._queues:
+                queue = _Queue()
+                self._queues[key] = queue
+                self._appenders[key] = queue.records.extend
+            return self._appenders[key]
 
     def add_metrics(self, points: Sequence[MetricPoint]) -> None:
         """Queue points checked beforehand, so that a bad one queues none of them."""
@@ -227,11 +242,7 @@ class Batcher:
         for key, queue in keys[start:] + keys[:start]:
             count = min(len(queue), budget)
             if count:
-                # starmap calls popleft in C; pops never race the producers' appends.
-                points = list(starmap(queue.popleft, repeat((), count)))
-                values = [p[0] for p in points]
-                steps = [p[1] for p in points]
-                batch.metrics[key] = MetricSeries(values, steps, [p[2] for p in points])
+                batch.metrics[key] = queue.take(count)
                 budget -= count
                 if not budget:
                     break
@@ -279,3 +290,44 @@ class Batcher:
             self._error = error
             self._unusable = True
             self._room.notify_all()
+
+
+class _Queue:
+    """One key's queued points: records of (value, step, timestamp), native-endian double
+    and two 64-bit integers, back to back; appended at the end by the producers and cut
+    from the front by the taker.
+
+    No lock is needed: a point is one ``extend`` and a batch one slice and one ``del``,
+    each a single C call during which the GIL is held, so a point is either wholly in the
+    queue or not at all (even with several producers on one key), and what a producer
+    appends while the taker works lies beyond the records it cuts.
+    """
+
+    __slots__ = ("records",)
+
+    def __init__(self) -> None:
+        self.records = bytearray()
+
+    def __len__(self) -> int:
+        return len(self.records) // _RECORD.size
+
+    def take(self, count: int) -> MetricSeries:
+        """The first ``count`` points (at most ``len(self)``), removed from the queue, as
+        columns."""
+        size = count * _RECORD.size
+        records = memoryview(self.records[:size])  # a copy: the queue itself stays resizable
+        del self.records[:size]
+        doubles, ints = records.cast("d"), records.cast("q")
+        return MetricSeries(
+            _column("d", doubles[0::3]), _column("q", ints[1::3]), _column("q", ints[2::3])
+        )
+
+
+_RECORD = struct.Struct("=dqq")  # one queued point: value, step, timestamp
+_record = _RECORD.pack
+
+
+def _column(typecode: str, strided: memoryview[Any]) -> array[Any]:
+    column = array(typecode)
+    column.frombytes(strided.tobytes())
+    return column

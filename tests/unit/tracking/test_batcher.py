@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -122,23 +123,32 @@ def test_closed_batcher_refuses_more() -> None:
         batcher.add_metric("x", 1.0, 0, 0)
 
 
-def test_concurrent_producers_lose_nothing() -> None:
-    writer = Recorder()
-    batcher = Batcher(writer, batch_size=500, interval=0.01)
+def test_concurrent_producers_lose_nothing_and_keep_each_point_whole() -> None:
+    # Threads switch every few microseconds, so batches are cut between the appends of
+    # one point's value, step and timestamp: each point must still arrive whole.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        writer = Recorder()
+        batcher = Batcher(writer, batch_size=500, interval=0.001)
 
-    def produce(offset: int) -> None:
-        for step in range(5_000):
-            batcher.add_metric("x", 1.0, offset + step, 0)
+        def produce(offset: int) -> None:
+            for step in range(offset, offset + 5_000):
+                batcher.add_metric("x", float(step), step, step)
 
-    threads = [threading.Thread(target=produce, args=(i * 10_000,)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    batcher.close()
+        threads = [threading.Thread(target=produce, args=(i * 10_000,)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        batcher.close()
+    finally:
+        sys.setswitchinterval(interval)
     assert sorted(p[2] for p in writer.points) == sorted(
         i * 10_000 + s for i in range(4) for s in range(5_000)
     )
+    assert all(value == step == stamp for _, value, step, stamp in writer.points)
+    assert len(writer.batches) > 1
 
 
 def test_a_writer_that_breaks_fails_the_run_instead_of_hanging_it() -> None:
