@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from cairn.config import Settings
 from cairn.core.access import Principal
 from cairn.core.actor import local_user
-from cairn.core.ports import ArtifactStore, MetadataStore
+from cairn.core.ports import Accounts, ArtifactStore, MetadataStore
 from cairn.errors import InvalidInput, MissingExtra
 from cairn.tracking.authorized import AuthorizedMetadataStore
 from cairn.tracking.service import TrackingService
@@ -25,6 +25,7 @@ _METADATA_BACKENDS = {
     "postgresql": "cairn.stores.metadata.sql:SqlMetadataStore",
     "http": "cairn.client.http:HttpMetadataStore",
 }
+_ACCOUNTS_CLIENT = "cairn.client.accounts:HttpAccounts"
 _ARTIFACT_BACKENDS = {
     "file": "cairn.stores.artifacts.fsspec:FsspecArtifactStore",
     "s3": "cairn.stores.artifacts.fsspec:FsspecArtifactStore",
@@ -91,6 +92,17 @@ def open_audit_log(db_url: str) -> Any:
 def open_identity_store(db_url: str) -> Any:
     """Accounts, tokens and projects (an ``IdentityStore``) of the database at ``db_url``."""
     return _over_database(db_url, "cairn.stores.metadata.identity:IdentityStore")
+
+
+def open_accounts(settings: Settings, direct: bool = False) -> Accounts:
+    """Accounts, tokens and projects: through the server the settings name, as the
+    caller's token allows; else (or ``direct``ly) in the database itself, where whoever
+    can open the database is trusted as an installation admin."""
+    if settings.uri is not None and not direct:
+        accounts: Accounts = _construct(_ACCOUNTS_CLIENT, settings.uri, settings.token)
+        return accounts
+    found: Accounts = open_identity_store(settings.db_url)
+    return found
 
 
 def identity_store_of(metadata: MetadataStore) -> Any:

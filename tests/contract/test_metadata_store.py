@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from cairn.core.access import Role
 from cairn.core.artifact import ArtifactEntry
+from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.ports import MetadataStore
 from cairn.core.run import Experiment, Lifecycle, NewRun, RunStatus, ViewType
 from cairn.core.search import RunQuery
@@ -29,6 +31,7 @@ from cairn.errors import (
     ParamConflict,
 )
 from cairn.stores.metadata import sql
+from cairn.stores.metadata.identity import IdentityStore
 from cairn.stores.metadata.sql import SqlMetadataStore
 from server_process import running_server
 
@@ -42,11 +45,19 @@ class Backend:
 
 
 @pytest.fixture(scope="module")
-def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, str]]:
+    """A server with authentication on, and the token of a contributor (not an admin) in
+    the default project: every write of the suite is decided for that account."""
     folder = tmp_path_factory.mktemp("server")
     db_url = f"sqlite:///{folder / 'cairn.db'}"
-    with running_server(db_url, str(folder / "artifacts")) as base_url:
-        yield base_url, db_url
+    seed = SqlMetadataStore(db_url)
+    identity = IdentityStore(seed.engine)
+    identity.add_user("contract-suite")
+    identity.set_role(DEFAULT_PROJECT, "contract-suite", Role.CONTRIBUTOR)
+    token = identity.create_token("contract-suite", "tests")[1]
+    seed.close()
+    with running_server(db_url, str(folder / "artifacts"), auth=True) as base_url:
+        yield base_url, db_url, token
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "http"])
@@ -62,8 +73,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     else:
         from cairn.client.http import HttpMetadataStore
 
-        base_url, db_url = request.getfixturevalue("http_server")
-        client, seed = HttpMetadataStore(base_url), SqlMetadataStore(db_url)
+        base_url, db_url, token = request.getfixturevalue("http_server")
+        client, seed = HttpMetadataStore(base_url, token), SqlMetadataStore(db_url)
         yield Backend(client, seed)
         client.close()
         seed.close()

@@ -13,6 +13,7 @@ import pytest
 
 import cairn
 from cairn._version import __version__
+from cairn.core.access import Role
 from server_process import running_server
 
 
@@ -262,3 +263,54 @@ def test_accounts_tokens_and_roles_from_the_command_line() -> None:
         "token.create",
         "token.revoke",
     ]
+
+
+def test_accounts_through_a_server_are_decided_for_the_callers_token(tmp_path: Path) -> None:
+    from cairn.stores.metadata.identity import IdentityStore
+    from cairn.stores.metadata.sql import SqlMetadataStore
+
+    db = f"sqlite:///{tmp_path / 'team.db'}"
+    store = SqlMetadataStore(db)
+    identity = IdentityStore(store.engine)
+    identity.add_user("root", admin=True)
+    identity.add_user("lead")
+    identity.add_user("bob")
+    identity.add_project("churn")
+    identity.add_project("fraud")
+    identity.set_role("churn", "lead", Role.ADMIN)
+    root_token = identity.create_token("root", "t")[1]
+    lead_token = identity.create_token("lead", "t")[1]
+    store.close()
+    with running_server(db, str(tmp_path / "artifacts"), auth=True) as base_url:
+        as_lead = {"CAIRN_URI": base_url, "CAIRN_TOKEN": lead_token}
+        as_root = {"CAIRN_URI": base_url, "CAIRN_TOKEN": root_token}
+        cli("projects", "grant", "churn", "bob", "viewer", env=as_lead)  # a project admin
+        members = json.loads(cli("projects", "members", "churn", "--json", env=as_lead).stdout)
+        assert members == [{"user": "bob", "role": "viewer"}, {"user": "lead", "role": "admin"}]
+        refused = cli("projects", "grant", "fraud", "bob", "viewer", env=as_lead, ok=False)
+        assert refused.returncode == 1
+        assert "needs the 'administer' permission in project 'fraud'" in refused.stderr
+        refused = cli("users", "add", "eve", env=as_lead, ok=False)
+        assert "only installation admins may" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        made = json.loads(cli("tokens", "create", "--user", "lead", "--json", env=as_lead).stdout)
+        listed = json.loads(cli("tokens", "list", "--json", env=as_lead).stdout)
+        assert {t["user"] for t in listed} == {"lead"}  # only their own
+        assert made["id"] in {t["id"] for t in listed}
+        assert json.loads(cli("projects", "list", "--json", env=as_lead).stdout) == ["churn"]
+
+        cli("users", "add", "eve", env=as_root)
+        cli("users", "disable", "lead", env=as_root)
+        refused = cli("projects", "members", "churn", env=as_lead, ok=False)
+        assert "'lead' is disabled" in refused.stderr
+        users = json.loads(cli("users", "list", "--json", env=as_root).stdout)
+        assert [(u["name"], u["disabled"]) for u in users] == [
+            ("bob", False), ("eve", False), ("lead", True), ("root", False),
+        ]  # fmt: skip
+        direct = cli("users", "list", "--json", "--db", db, env=as_lead)  # the database itself
+        assert len(json.loads(direct.stdout)) == 4
+    audited = json.loads(cli("audit", "log", "--db", db, "--json").stdout)
+    by_actor = [(e["actor"], e["action"]) for e in audited if e["action"] != "auth.login"]
+    assert ("lead", "project.set_role") in by_actor
+    assert ("lead", "auth.denied") in by_actor
+    assert ("root", "user.disable") in by_actor

@@ -29,6 +29,7 @@ from cairn.stores.metadata.sql import SqlMetadataStore
 from server_process import running_server
 
 OWN, OTHER = "churn", "fraud"
+BYSTANDER = "bystander"  # an account the matrix changes the standing of
 
 
 def test_every_route_declares_a_permission_or_is_public() -> None:
@@ -44,10 +45,14 @@ def test_every_route_declares_a_permission_or_is_public() -> None:
     assert declared == len(CASES) + 1  # every route is in the matrix below, and /health
 
 
+# Beyond the project permissions: any valid token, or installation admins only.
+AUTHENTICATED, ADMIN = "authenticated", "admin"
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
-    permission: Permission
+    permission: Permission | str
     on_object: bool  # checked on the object's project (else: held in any project)
     request: Callable[[httpx.Client, dict[str, Any]], httpx.Response]
 
@@ -56,6 +61,17 @@ def _fresh_run(admin: httpx.Client, world: dict[str, Any]) -> str:
     body = {"experiment_id": world["experiment"], "name": "r", "start_time": 1, "user": "u"}
     run_id: str = admin.post("/api/v1/runs", json=body).json()["id"]
     return run_id
+
+
+def _own_token(client: httpx.Client) -> str:
+    """A token the caller makes for itself (a dummy id when the caller cannot)."""
+    made = client.post("/api/v1/tokens", json={"name": "own"})
+    return str(made.json()["id"]) if made.status_code == 201 else "0" * 16
+
+
+def _bystanders_token(admin: httpx.Client) -> str:
+    made = admin.post("/api/v1/tokens", json={"user": BYSTANDER, "name": "b"})
+    return str(made.json()["id"])
 
 
 def _batch() -> dict[str, Any]:
@@ -105,8 +121,40 @@ CASES = [
         f"/api/v1/objects/{w['digest']}")),
     Case("head object", Permission.WRITE, False, lambda c, w: c.head(
         f"/api/v1/objects/{w['digest']}")),
-    Case("whoami", Permission.READ, False, lambda c, w: c.get("/api/v1/whoami")),
+    Case("whoami", AUTHENTICATED, False, lambda c, w: c.get("/api/v1/whoami")),
+    Case("list accounts", ADMIN, False, lambda c, w: c.get("/api/v1/users")),
+    Case("add account", ADMIN, False, lambda c, w: c.post(
+        "/api/v1/users", json={"name": uuid.uuid4().hex})),
+    Case("disable account", ADMIN, False, lambda c, w: c.post(
+        f"/api/v1/users/{BYSTANDER}/disable")),
+    Case("enable account", ADMIN, False, lambda c, w: c.post(
+        f"/api/v1/users/{BYSTANDER}/enable")),
+    Case("list own tokens", AUTHENTICATED, False, lambda c, w: c.get("/api/v1/tokens")),
+    Case("create own token", AUTHENTICATED, False, lambda c, w: c.post(
+        "/api/v1/tokens", json={"name": "laptop"})),
+    Case("revoke own token", AUTHENTICATED, False, lambda c, w: c.post(
+        f"/api/v1/tokens/{_own_token(c)}/revoke")),
+    Case("list projects", AUTHENTICATED, False, lambda c, w: c.get("/api/v1/projects")),
+    Case("add project", ADMIN, False, lambda c, w: c.post(
+        "/api/v1/projects", json={"name": uuid.uuid4().hex})),
+    Case("list members", Permission.READ, True, lambda c, w: c.get(
+        f"/api/v1/projects/{OWN}/members")),
+    Case("give a role", Permission.ADMINISTER, True, lambda c, w: c.put(
+        f"/api/v1/projects/{OWN}/members/{BYSTANDER}", json={"role": "viewer"})),
+    Case("take a role away", Permission.ADMINISTER, True, lambda c, w: c.delete(
+        f"/api/v1/projects/{OWN}/members/{BYSTANDER}")),
 ]  # fmt: skip
+
+# Routes above, asked about another account: installation admins only.
+OTHER_ACCOUNT_CASES = [
+    Case("list another's tokens", ADMIN, False, lambda c, w: c.get(
+        "/api/v1/tokens", params={"user": BYSTANDER})),
+    Case("create a token for another", ADMIN, False, lambda c, w: c.post(
+        "/api/v1/tokens", json={"user": BYSTANDER, "name": "t"})),
+    Case("revoke another's token", ADMIN, False, lambda c, w: c.post(
+        f"/api/v1/tokens/{_bystanders_token(w['admin'])}/revoke")),
+]  # fmt: skip
+MATRIX = CASES + OTHER_ACCOUNT_CASES
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +168,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     identity.add_project(OTHER)
     tokens: dict[str, str] = {}
     names: list[str] = []
+    identity.add_user(BYSTANDER)
     identity.add_user("root", admin=True)
     tokens["installation admin"] = identity.create_token("root", "t")[1]
     for role in Role:
@@ -162,8 +211,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 
 def _expected(principal: str, case: Case) -> bool:
-    if principal == "installation admin" or case.name == "whoami":  # any valid token
+    if principal == "installation admin" or case.permission == AUTHENTICATED:
         return True
+    if case.permission == ADMIN:
+        return False
     role_name, _, where = principal.partition(" in ")
     granted = case.permission in ROLE_PERMISSIONS[Role(role_name)]
     return granted and (where.startswith("own") or not case.on_object)
@@ -175,7 +226,7 @@ def test_the_authorization_matrix(world: dict[str, Any]) -> None:
     for principal, token in world["tokens"].items():
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=world["base_url"], headers=headers) as client:
-            for case in CASES:
+            for case in MATRIX:
                 answer = case.request(client, world)
                 allowed = answer.status_code not in (401, 403)
                 expected = _expected(principal, case)
@@ -187,9 +238,14 @@ def test_the_authorization_matrix(world: dict[str, Any]) -> None:
                 if not allowed and answer.request.method != "HEAD":  # HEAD has no body
                     error = answer.json()["error"]
                     assert error["code"] == "PERMISSION_DENIED"
-                    assert "permission" in error["message"]
+                    needed = (  # the body names what was missing
+                        f"{case.permission.value!r} permission"
+                        if isinstance(case.permission, Permission)
+                        else "installation admins"
+                    )
+                    assert needed in error["message"], (case.name, error["message"])
     print(f"\nauthorization matrix: {cells} cells, {unexpected_allows} unexpected allows")
-    assert cells == len(world["tokens"]) * len(CASES)
+    assert cells == len(world["tokens"]) * len(MATRIX)
     assert wrong == []
     assert unexpected_allows == 0
     store = SqlMetadataStore(world["db"])

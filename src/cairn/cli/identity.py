@@ -1,13 +1,16 @@
 """``cairn users``, ``cairn tokens`` and ``cairn projects``: accounts, API tokens, roles.
 
-These administer the database directly (the embedded store, or ``--db``): the way to create
-the first admin of a new server, before any token exists.
+With ``CAIRN_URI`` set these go through that server, which decides each one for the
+caller's token (a project admin manages its members; installation admins manage accounts
+and projects; everyone their own tokens). With ``--db``, or with no server configured,
+they administer the database directly (the embedded store, or a server's database): the
+way to create the first admin of a new server, before any token exists.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -15,8 +18,10 @@ from cairn.cli.output import console, format_time, print_json, table
 from cairn.config import load_settings
 from cairn.core.access import Role
 from cairn.core.identity import AccountKind, Token, User
+from cairn.core.identity_codec import token_to_dict, user_to_dict
+from cairn.core.ports import Accounts
 from cairn.errors import InvalidInput
-from cairn.platform import open_identity_store
+from cairn.platform import open_accounts
 
 users = typer.Typer(help="Accounts: people and services.", no_args_is_help=True)
 tokens = typer.Typer(help="API tokens: shown once, stored as digests.", no_args_is_help=True)
@@ -24,12 +29,16 @@ projects = typer.Typer(help="Projects and the roles people have in them.", no_ar
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 Db = Annotated[
-    str | None, typer.Option(help="The metadata database (default: the embedded store).")
+    str | None,
+    typer.Option(
+        help="Work in this metadata database directly (default: through CAIRN_URI's "
+        "server if set, else in the embedded store)."
+    ),
 ]
 
 
-def _store(db: str | None) -> Any:
-    return open_identity_store(load_settings(db=db).db_url)
+def _store(db: str | None) -> Accounts:
+    return open_accounts(load_settings(db=db), direct=db is not None)
 
 
 @users.command("add")
@@ -50,7 +59,7 @@ def list_users(db: Db = None, json: Json = False) -> None:
     """List every account."""
     found: list[User] = _store(db).list_users()
     if json:
-        print_json([_user_dict(u) for u in found])
+        print_json([user_to_dict(u) for u in found])
         return
     rows = [
         (u.name, u.kind.value, "yes" if u.is_admin else "", "disabled" if u.disabled else "")
@@ -85,7 +94,7 @@ def create_token(
         expires_at = int(expires.timestamp() * 1000)
     token, text = _store(db).create_token(user, name, expires_at)
     if json:
-        print_json({**_token_dict(token), "token": text})
+        print_json({**token_to_dict(token), "token": text})
         return
     console.print(f"token {token.id} for {user} (shown once, keep it safe):\n{text}")
 
@@ -99,7 +108,7 @@ def list_tokens(
     """List tokens (never their secrets)."""
     found: list[Token] = _store(db).list_tokens(user)
     if json:
-        print_json([_token_dict(t) for t in found])
+        print_json([token_to_dict(t) for t in found])
         return
     rows = [
         (
@@ -168,24 +177,3 @@ def revoke_role(project: str, user: str, db: Db = None) -> None:
     """Take an account's role in a project away."""
     _store(db).set_role(project, user, None)
     console.print(f"{user} has no role in {project} any more")
-
-
-def _user_dict(user: User) -> dict[str, Any]:
-    return {
-        "name": user.name,
-        "kind": user.kind.value,
-        "admin": user.is_admin,
-        "disabled": user.disabled,
-        "created_at": user.created_at,
-    }
-
-
-def _token_dict(token: Token) -> dict[str, Any]:
-    return {
-        "id": token.id,
-        "user": token.user,
-        "name": token.name,
-        "created_at": token.created_at,
-        "expires_at": token.expires_at,
-        "revoked_at": token.revoked_at,
-    }

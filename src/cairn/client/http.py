@@ -11,9 +11,8 @@ from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import quote
 
-from cairn.client.transport import HttpTransport
+from cairn.client.transport import ServerStore, api_path
 from cairn.core.artifact import HASH_NAME, ArtifactEntry, ObjectInfo, check_digest
 from cairn.core.codec import (
     batch_from_dict,
@@ -41,32 +40,8 @@ from cairn.errors import IntegrityError, InvalidInput, NotFound
 from cairn.localfs.atomic import write_atomically
 from cairn.localfs.digest import CHUNK_SIZE, hash_file, read_chunks, verified
 
-API = "/api/v1"
 
-
-def _path(*parts: str) -> str:
-    return "/".join([API, *(quote(part, safe=":") for part in parts)])
-
-
-class _ServerStore:
-    """A store that lives on a Cairn server.
-
-    Args:
-        base_url: the server, e.g. ``http://127.0.0.1:5000`` (``CAIRN_URI``).
-        token: sent as ``Authorization: Bearer <token>`` when given.
-    """
-
-    def __init__(self, base_url: str, token: str | None = None) -> None:
-        self._http = HttpTransport(base_url, token)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._http.base_url!r})"
-
-    def close(self) -> None:
-        self._http.close()
-
-
-class HttpMetadataStore(_ServerStore):
+class HttpMetadataStore(ServerStore):
     """The :class:`~cairn.core.ports.MetadataStore` of a Cairn server."""
 
     # experiments
@@ -74,42 +49,42 @@ class HttpMetadataStore(_ServerStore):
     def create_experiment(self, name: str, project: str = DEFAULT_PROJECT) -> Experiment:
         # The default project is left out: servers that predate projects assume it too.
         body = {"name": name} if project == DEFAULT_PROJECT else {"name": name, "project": project}
-        return experiment_from_dict(self._http.call("POST", _path("experiments"), json=body))
+        return experiment_from_dict(self._http.call("POST", api_path("experiments"), json=body))
 
     def get_experiment(self, experiment_id: str) -> Experiment:
-        return experiment_from_dict(self._http.call("GET", _path("experiments", experiment_id)))
+        return experiment_from_dict(self._http.call("GET", api_path("experiments", experiment_id)))
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         try:
-            data = self._http.call("GET", _path("experiments", "by-name"), params={"name": name})
+            data = self._http.call("GET", api_path("experiments", "by-name"), params={"name": name})
         except NotFound:
             return None
         return experiment_from_dict(data)
 
     def list_experiments(self) -> list[Experiment]:
-        data = self._http.call("GET", _path("experiments"))
+        data = self._http.call("GET", api_path("experiments"))
         return [experiment_from_dict(e) for e in data["experiments"]]
 
     # runs
 
     def create_run(self, new: NewRun) -> Run:
-        return run_from_dict(self._http.call("POST", _path("runs"), json=new_run_to_dict(new)))
+        return run_from_dict(self._http.call("POST", api_path("runs"), json=new_run_to_dict(new)))
 
     def get_run(self, run_id: str) -> Run:
-        return run_from_dict(self._http.call("GET", _path("runs", run_id)))
+        return run_from_dict(self._http.call("GET", api_path("runs", run_id)))
 
     def resolve_run_id(self, ref: str) -> str:
-        data = self._http.call("GET", _path("runs", "resolve"), params={"ref": ref})
+        data = self._http.call("GET", api_path("runs", "resolve"), params={"ref": ref})
         return str(data["run_id"])
 
     def end_run(self, run_id: str, status: RunStatus, end_time: int) -> Run:
         body = {"status": RunStatus(status).value, "end_time": end_time}
-        return run_from_dict(self._http.call("POST", _path("runs", run_id, "end"), json=body))
+        return run_from_dict(self._http.call("POST", api_path("runs", run_id, "end"), json=body))
 
     def set_run_deleted(self, run_id: str, deleted: bool) -> Run:
         if deleted:
-            return run_from_dict(self._http.call("DELETE", _path("runs", run_id)))
-        return run_from_dict(self._http.call("POST", _path("runs", run_id, "restore")))
+            return run_from_dict(self._http.call("DELETE", api_path("runs", run_id)))
+        return run_from_dict(self._http.call("POST", api_path("runs", run_id, "restore")))
 
     # recording
 
@@ -129,31 +104,31 @@ class HttpMetadataStore(_ServerStore):
             "tags": dict(tags or {}),
             "batch_id": batch_id,
         }
-        self._http.call("POST", _path("runs", run_id, "batch"), json=body)
+        self._http.call("POST", api_path("runs", run_id, "batch"), json=body)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        path = _path("runs", run_id, "metrics", "history")
+        path = api_path("runs", run_id, "metrics", "history")
         data = self._http.call("GET", path, params={"key": key})
         series = batch_from_dict(data["metrics"]).get(key)
         return series.points(key) if series is not None else []
 
     def search_runs(self, query: RunQuery) -> RunPage:
-        data = self._http.call("POST", _path("runs", "search"), json=query_to_dict(query))
+        data = self._http.call("POST", api_path("runs", "search"), json=query_to_dict(query))
         return RunPage([run_from_dict(r) for r in data["runs"]], data["next_page_token"])
 
     # artifacts
 
     def add_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
         body = {"entries": [entry_to_dict(e) for e in entries]}
-        self._http.call("POST", _path("runs", run_id, "artifacts"), json=body)
+        self._http.call("POST", api_path("runs", run_id, "artifacts"), json=body)
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactEntry]:
-        path = _path("runs", run_id, "artifacts")
+        path = api_path("runs", run_id, "artifacts")
         data = self._http.call("GET", path, params={"prefix": prefix})
         return [entry_from_dict(e) for e in data["artifacts"]]
 
 
-class HttpArtifactStore(_ServerStore):
+class HttpArtifactStore(ServerStore):
     """The :class:`~cairn.core.ports.ArtifactStore` of a Cairn server."""
 
     def put_file(self, path: Path) -> ObjectInfo:
@@ -168,7 +143,7 @@ class HttpArtifactStore(_ServerStore):
         if not self.missing([digest]):
             return ObjectInfo(digest, size)
         with path.open("rb") as stream:  # httpx reads it in chunks and sends its length
-            data = self._http.call("PUT", _path("objects", digest), content=stream)
+            data = self._http.call("PUT", api_path("objects", digest), content=stream)
         return object_from_dict(data)
 
     def put_stream(self, stream: BinaryIO, expected_digest: str | None = None) -> ObjectInfo:
@@ -180,9 +155,9 @@ class HttpArtifactStore(_ServerStore):
         """
         chunks = read_chunks(stream)
         if expected_digest is None:
-            data = self._http.call("POST", _path("objects"), content=chunks)
+            data = self._http.call("POST", api_path("objects"), content=chunks)
         else:
-            path = _path("objects", _check_blake3(expected_digest))
+            path = api_path("objects", _check_blake3(expected_digest))
             data = self._http.call("PUT", path, content=chunks)
         return object_from_dict(data)
 
@@ -190,7 +165,7 @@ class HttpArtifactStore(_ServerStore):
         wanted = sorted(set(digests))
         if not wanted:
             return set()
-        data = self._http.call("POST", _path("objects", "missing"), json={"digests": wanted})
+        data = self._http.call("POST", api_path("objects", "missing"), json={"digests": wanted})
         return set(data["missing"])
 
     @contextmanager
@@ -202,7 +177,7 @@ class HttpArtifactStore(_ServerStore):
             IntegrityError: (when the last chunk is read) the bytes do not match the digest.
         """
         _check_blake3(digest)
-        with self._http.stream("GET", _path("objects", digest)) as response:
+        with self._http.stream("GET", api_path("objects", digest)) as response:
             yield _verified(response.iter_bytes(CHUNK_SIZE), digest, self._http.base_url)
 
     def get_file(self, digest: str, dest: Path) -> None:

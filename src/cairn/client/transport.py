@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -20,8 +21,14 @@ from cairn.errors import CairnError, InvalidInput, ServerUnavailable, error_from
 
 CONNECT_TIMEOUT = 5.0  # seconds: a server that is down must not hang the caller
 READ_TIMEOUT = 120.0  # seconds: a large batch or search may take a while to answer
+API = "/api/v1"
 _GATEWAY_ERRORS = {502, 503, 504}  # a proxy in front of a server that is down
 _DNS_FAILURES = ("name or service not known", "nodename nor servname", "getaddrinfo")
+
+
+def api_path(*parts: str) -> str:
+    """``/api/v1/<parts>``, each part quoted."""
+    return "/".join([API, *(quote(part, safe=":") for part in parts)])
 
 
 class HttpTransport:
@@ -142,3 +149,21 @@ def _error_body(response: httpx.Response) -> tuple[str, str] | None:
     if isinstance(error, dict) and isinstance(error.get("code"), str):
         return error["code"], str(error.get("message", ""))
     return None
+
+
+class ServerStore:
+    """A store that lives on a Cairn server.
+
+    Args:
+        base_url: the server, e.g. ``http://127.0.0.1:5000`` (``CAIRN_URI``).
+        token: sent as ``Authorization: Bearer <token>`` when given.
+    """
+
+    def __init__(self, base_url: str, token: str | None = None) -> None:
+        self._http = HttpTransport(base_url, token)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._http.base_url!r})"
+
+    def close(self) -> None:
+        self._http.close()

@@ -43,11 +43,19 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated user or service account, with its roles by project id."""
+    """An authenticated user or service account, with its roles by project id.
+
+    ``account``: the principal is an account of the identity store, as it stood when it
+    authenticated. Its standing (admin flag, roles, disabled) is read again inside every
+    write's transaction, so a role taken away or an account disabled meanwhile counts
+    from that moment. Principals made in process (the embedded local user, ``anonymous``
+    of a server without auth) are decided by the fields they carry.
+    """
 
     name: str
     is_admin: bool = False
     roles: Mapping[str, Role] = field(default_factory=dict)
+    account: bool = False
 
     def may(self, permission: Permission, project_id: str) -> bool:
         if self.is_admin:
@@ -73,6 +81,24 @@ def require(principal: Principal, permission: Permission, project_id: str, what:
             f"{principal.name} may not {what}: it needs the {permission.value!r} permission "
             f"in project {project_id!r} (a role that grants it: "
             f"{', '.join(_roles_granting(permission))})"
+        )
+
+
+def require_admin(principal: Principal, what: str) -> None:
+    """Raises:
+    PermissionDenied: ``principal`` is not an installation admin.
+    """
+    if not principal.is_admin:
+        raise PermissionDenied(f"{principal.name} may not {what}: only installation admins may")
+
+
+def require_self_or_admin(principal: Principal, user: str, what: str) -> None:
+    """Raises:
+    PermissionDenied: ``principal`` is neither the account ``user`` nor an installation admin.
+    """
+    if not (principal.is_admin or principal.name == user):
+        raise PermissionDenied(
+            f"{principal.name} may not {what}: only {user!r} and installation admins may"
         )
 
 

@@ -1,32 +1,41 @@
-"""Who is acting: recorded on every audit event of the writes made on their behalf.
+"""Who is acting: recorded on every audit event of the writes made on their behalf, and
+authorized inside each write's transaction.
 
-The server sets the actor (and the request id) for the duration of each request; embedded
-use acts as the operating-system user. A context variable carries both, so the store
-that writes the audit event in the change's transaction needs no extra arguments, and
-each thread or task sees its own.
+The server sets the actor, its principal and the request id for the duration of each
+request; embedded use acts as the operating-system user, with no principal to check (it
+is the installation's only user and its admin). A context variable carries them, so the
+store that authorizes the write and appends its audit event in the change's transaction
+needs no extra arguments, and each thread or task sees its own.
 """
 
 from __future__ import annotations
 
 import getpass
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+
+from cairn.core.access import Principal
 
 
 @dataclass(frozen=True, slots=True)
 class Acting:
     actor: str
     request_id: str | None = None
+    # Whose permissions a write needs; None: a trusted caller in the installation's own
+    # process (the embedded local user, `cairn` commands given the database itself).
+    principal: Principal | None = None
 
 
 _acting: ContextVar[Acting | None] = ContextVar("cairn_acting", default=None)
 
 
 @contextmanager
-def acting_as(actor: str, request_id: str | None = None) -> Iterator[Acting]:
-    acting = Acting(actor, request_id)
+def acting_as(
+    actor: str, request_id: str | None = None, principal: Principal | None = None
+) -> Iterator[Acting]:
+    acting = Acting(actor, request_id, principal)
     token = _acting.set(acting)
     try:
         yield acting
@@ -34,9 +43,15 @@ def acting_as(actor: str, request_id: str | None = None) -> Iterator[Acting]:
         _acting.reset(token)
 
 
-def set_actor(actor: str) -> None:
-    """Name the actor for the rest of the current context (a request, once authenticated)."""
-    _acting.set(Acting(actor, current().request_id))
+def set_principal(principal: Principal) -> None:
+    """Act as ``principal`` for the rest of the current context (a request, once
+    authenticated): it is the actor, and its permissions are checked on every write."""
+    _acting.set(Acting(principal.name, current().request_id, principal))
+
+
+def on_behalf_of(principal: Principal) -> AbstractContextManager[Acting]:
+    """Act as ``principal`` within the block, keeping the request id."""
+    return acting_as(principal.name, current().request_id, principal)
 
 
 def current() -> Acting:

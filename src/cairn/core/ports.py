@@ -3,7 +3,8 @@
 Implementations: ``cairn.stores.metadata.sql`` (SQLite, PostgreSQL) and
 ``cairn.client.http`` (a Cairn server) for :class:`MetadataStore`;
 ``cairn.stores.artifacts.fsspec`` (local, S3, memory) and ``cairn.client.http`` for
-:class:`ArtifactStore`. One contract suite in ``tests/contract/`` runs against each of them.
+:class:`ArtifactStore`; ``cairn.stores.metadata.identity`` and ``cairn.client.accounts``
+for :class:`Accounts`. One contract suite in ``tests/contract/`` runs against each of them.
 To add a backend, implement the protocol and register it in ``cairn.platform``.
 """
 
@@ -14,7 +15,9 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from cairn.core.access import Role
 from cairn.core.artifact import ArtifactEntry, ObjectInfo
+from cairn.core.identity import AccountKind, Membership, Token, User
 from cairn.core.run import (
     Experiment,
     Metric,
@@ -28,7 +31,12 @@ from cairn.core.search import RunPage, RunQuery
 
 
 class MetadataStore(Protocol):
-    """Experiments, runs and everything recorded about them."""
+    """Experiments, runs and everything recorded about them.
+
+    Every write is decided for the principal acting in the current context
+    (``cairn.core.actor``) and audited, both inside the write's own transaction: a store
+    over a database does it itself; a client store's server does it.
+    """
 
     def create_experiment(self, name: str, project: str = "default") -> Experiment:
         """Create an experiment in a project; raises AlreadyExists if the name is taken,
@@ -132,3 +140,41 @@ class ProjectScopes(Protocol):
 
     def digest_projects(self, digest: str) -> set[str]:
         """The projects whose runs hold an artifact with this content."""
+
+
+class Accounts(Protocol):
+    """Accounts, API tokens, projects and the roles held in them.
+
+    Writes are decided (accounts and projects: installation admins; tokens: their owner
+    or an admin; members: the project's admins) and audited in their own transaction.
+    """
+
+    def add_user(
+        self, name: str, kind: AccountKind = AccountKind.USER, admin: bool = False
+    ) -> User:
+        """Raises InvalidInput for a bad name, AlreadyExists if the name is taken."""
+
+    def list_users(self) -> list[User]: ...
+
+    def set_disabled(self, name: str, disabled: bool) -> User:
+        """A disabled account's tokens stop working at once; raises NotFound."""
+
+    def create_token(
+        self, user: str, name: str, expires_at: int | None = None
+    ) -> tuple[Token, str]:
+        """The token and its whole text, shown this once; raises NotFound, InvalidInput."""
+
+    def list_tokens(self, user: str | None = None) -> list[Token]: ...
+
+    def revoke_token(self, token_id: str) -> Token:
+        """Raises NotFound."""
+
+    def add_project(self, name: str) -> str:
+        """Raises InvalidInput for a bad name, AlreadyExists if the project exists."""
+
+    def list_projects(self) -> list[str]: ...
+
+    def set_role(self, project: str, user: str, role: Role | None) -> Membership | None:
+        """Give ``user`` a role in ``project`` (None takes it away); raises NotFound."""
+
+    def members(self, project: str) -> list[Membership]: ...

@@ -11,13 +11,21 @@ from cairn.core.ports import ArtifactStore, MetadataStore
 from cairn.server.context import RequestContext
 from cairn.server.errors import install_error_handlers
 from cairn.server.responses import JsonResponse
+from cairn.server.routes import (
+    accounts,
+    experiments,
+    health,
+    identity,
+    metrics,
+    objects,
+    runs,
+)
 from cairn.server.routes import artifacts as artifact_routes
-from cairn.server.routes import experiments, health, identity, metrics, objects, runs
 
 API_PREFIX = "/api/v1"
 # Every router the app serves under API_PREFIX (health is served at the root).
 API_ROUTERS = tuple(
-    m.router for m in (experiments, runs, metrics, artifact_routes, objects, identity)
+    m.router for m in (experiments, runs, metrics, artifact_routes, objects, identity, accounts)
 )
 
 
@@ -25,19 +33,22 @@ def create_app(
     metadata: MetadataStore,
     artifacts: ArtifactStore,
     identity_store: Any = None,
+    auth: bool = True,
 ) -> FastAPI:
     """A Cairn server over these stores; the caller owns them and closes them.
 
     ``metadata`` must also answer ``ProjectScopes`` (a database store does).
-    ``identity_store`` (an ``IdentityStore``) authenticates callers; None serves without
-    authentication.
+    ``identity_store`` (an ``IdentityStore``) keeps the accounts the ``/users``,
+    ``/tokens`` and ``/projects`` routes manage and, with ``auth``, authenticates callers;
+    without it, or without ``auth``, every caller is an admin named ``anonymous``.
     The REST API lives under ``/api/v1``, the OpenAPI document at ``/openapi.json``.
     """
     app = FastAPI(title="Cairn", version=__version__, default_response_class=JsonResponse)
     app.state.metadata = metadata
     app.state.scopes = metadata
     app.state.artifacts = artifacts
-    app.state.identity = identity_store
+    app.state.identity = identity_store if auth else None  # None: no authentication
+    app.state.accounts = identity_store
     install_error_handlers(app)
     app.add_middleware(RequestContext)
     app.include_router(health.router)

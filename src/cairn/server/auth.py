@@ -1,8 +1,10 @@
 """Who is calling, and the permission each route declares.
 
-Every route declares what it needs: ``dependencies=[READ]`` or ``[WRITE]`` (an account
-holding that permission in some project; the exact project is checked by the authorized
-stores, in ``cairn.tracking.authorized``), or ``[PUBLIC]``. A test enumerates the routes
+Every route declares what it needs: ``dependencies=[READ]``, ``[WRITE]`` or
+``[ADMINISTER]`` (an account holding that permission in some project; the exact project
+is checked by the authorized stores, ``cairn.tracking.authorized``, and for writes by the
+store inside the write's transaction), ``[AUTHENTICATED]`` (any valid token), ``[ADMIN]``
+(installation admins), or ``[PUBLIC]``. A test enumerates the routes
 and fails on any without a declaration, so the server denies by default.
 
 Without an ``Authorization: Bearer <token>`` header a declared route answers 401; with a
@@ -17,8 +19,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from cairn.core.access import Permission, Principal
-from cairn.core.actor import set_actor
+from cairn.core.access import Permission, Principal, require_admin
+from cairn.core.actor import set_principal
 from cairn.errors import PermissionDenied, Unauthenticated
 
 ANONYMOUS = Principal("anonymous", is_admin=True)  # every caller, when auth is off
@@ -38,7 +40,7 @@ async def principal(request: Request) -> Principal:
                 "(set CAIRN_TOKEN; an admin makes one with `cairn tokens create`)"
             )
         found = await run_in_threadpool(identity.authenticate, token.strip())
-    set_actor(found.name)
+    set_principal(found)
     return found
 
 
@@ -58,6 +60,12 @@ def requires(permission: Permission) -> Any:
     return Depends(check)
 
 
+async def installation_admin(caller: Caller) -> Principal:
+    """Installation admins only (accounts, projects)."""
+    require_admin(caller, "do this")
+    return caller
+
+
 async def public() -> None:
     """Open to anyone (health, the API's description)."""
 
@@ -69,9 +77,12 @@ async def signed_in(caller: Caller) -> Principal:
 
 setattr(public, _DECLARED, "public")
 setattr(signed_in, _DECLARED, "authenticated")
+setattr(installation_admin, _DECLARED, "admin")
 
 READ = requires(Permission.READ)
 WRITE = requires(Permission.WRITE)
+ADMINISTER = requires(Permission.ADMINISTER)
+ADMIN = Depends(installation_admin)
 PUBLIC = Depends(public)
 AUTHENTICATED = Depends(signed_in)
 

@@ -1,4 +1,5 @@
-"""Each request's id and actor, set for everything the request does.
+"""Each request's id and actor (and, once authenticated, its principal), set for
+everything the request does.
 
 The id comes from the client's ``X-Request-ID`` when it sends a sensible one (so a proxy's
 id carries through), else it is made here; it is returned in the response's
@@ -13,10 +14,13 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cairn.core.access import Principal
 from cairn.core.actor import acting_as
 
-# Until accounts exist, a server request acts as this (see docs/audit.md).
+# Until its caller is authenticated, a request acts as this principal, which holds no
+# role: a write reached before authentication is refused by the store (deny by default).
 UNAUTHENTICATED = "unauthenticated"
+_NOBODY = Principal(UNAUTHENTICATED)
 _HEADER = b"x-request-id"
 _SENSIBLE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
 
@@ -38,5 +42,5 @@ class RequestContext:
                 message = {**message, "headers": headers}
             await send(message)
 
-        with acting_as(UNAUTHENTICATED, request_id):
+        with acting_as(UNAUTHENTICATED, request_id, _NOBODY):
             await self.app(scope, receive, send_with_id)

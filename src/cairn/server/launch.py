@@ -39,11 +39,11 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 5000, auth: b
     metadata = open_audited_metadata_store(settings.db_url, settings)
     try:
         artifacts = open_artifact_store(settings.artifacts_url)
-        identity = identity_store_of(metadata) if auth else None
-        app = create_app(metadata, artifacts, identity)
+        identity = identity_store_of(metadata)
+        app = create_app(metadata, artifacts, identity, auth=auth)
         banner = f"Cairn server on http://{host}:{port}\n  metadata:  {metadata!r}\n"
         print(f"{banner}  artifacts: {artifacts!r}", file=sys.stderr, flush=True)
-        if identity is None:
+        if not auth:
             print(_NO_AUTH_WARNING, file=sys.stderr, flush=True)
         else:
             _bootstrap_admin(identity)

@@ -1,8 +1,11 @@
-"""The stores as one principal may use them: each call checks the permission it needs on
-the project of what it touches, then delegates.
+"""The stores as one principal may use them.
 
-This is where access is decided for every entry point: the server wraps its stores in
-these for each request's principal, so a route cannot reach a store without a check.
+Reads check the permission they need on the project of what they touch, then delegate;
+lists keep only what the principal may read. Writes delegate on the principal's behalf:
+the metadata store decides them inside the write's own transaction (see
+``cairn.stores.metadata.grants``), so a role taken away between a check and the write
+cannot be outrun. The server wraps its stores in these for each request's principal, so a
+route cannot reach a store without a decision.
 """
 
 from __future__ import annotations
@@ -13,10 +16,18 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import BinaryIO
 
-from cairn.core.access import Permission, Principal, require
+from cairn.core.access import (
+    Permission,
+    Principal,
+    Role,
+    require,
+    require_admin,
+    require_self_or_admin,
+)
+from cairn.core.actor import on_behalf_of
 from cairn.core.artifact import ArtifactEntry, ObjectInfo
-from cairn.core.identity import DEFAULT_PROJECT
-from cairn.core.ports import ArtifactStore, MetadataStore, ProjectScopes
+from cairn.core.identity import DEFAULT_PROJECT, AccountKind, Membership, Token, User
+from cairn.core.ports import Accounts, ArtifactStore, MetadataStore, ProjectScopes
 from cairn.core.run import (
     Experiment,
     Metric,
@@ -53,8 +64,8 @@ class AuthorizedMetadataStore:
     # experiments
 
     def create_experiment(self, name: str, project: str = DEFAULT_PROJECT) -> Experiment:
-        require(self.principal, Permission.WRITE, project, f"create experiment {name!r}")
-        return self._store.create_experiment(name, project)
+        with on_behalf_of(self.principal):
+            return self._store.create_experiment(name, project)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         experiment = self._store.get_experiment(experiment_id)
@@ -74,10 +85,8 @@ class AuthorizedMetadataStore:
     # runs
 
     def create_run(self, new: NewRun) -> Run:
-        if not self.principal.is_admin:
-            project = self._scopes.experiment_project(new.experiment_id)
-            require(self.principal, Permission.WRITE, project, "start a run in this experiment")
-        return self._store.create_run(new)
+        with on_behalf_of(self.principal):
+            return self._store.create_run(new)
 
     def get_run(self, run_id: str) -> Run:
         self._on_run(Permission.READ, run_id, f"see run {run_id}")
@@ -89,13 +98,12 @@ class AuthorizedMetadataStore:
         return run_id
 
     def end_run(self, run_id: str, status: RunStatus, end_time: int) -> Run:
-        self._on_run(Permission.WRITE, run_id, f"end run {run_id}")
-        return self._store.end_run(run_id, status, end_time)
+        with on_behalf_of(self.principal):
+            return self._store.end_run(run_id, status, end_time)
 
     def set_run_deleted(self, run_id: str, deleted: bool) -> Run:
-        what = f"{'delete' if deleted else 'restore'} run {run_id}"
-        self._on_run(Permission.WRITE, run_id, what)
-        return self._store.set_run_deleted(run_id, deleted)
+        with on_behalf_of(self.principal):
+            return self._store.set_run_deleted(run_id, deleted)
 
     def log_batch(
         self,
@@ -105,8 +113,8 @@ class AuthorizedMetadataStore:
         tags: Mapping[str, str] | None = None,
         batch_id: str | None = None,
     ) -> None:
-        self._on_run(Permission.WRITE, run_id, f"log to run {run_id}")
-        self._store.log_batch(run_id, metrics, params, tags, batch_id)
+        with on_behalf_of(self.principal):
+            self._store.log_batch(run_id, metrics, params, tags, batch_id)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         self._on_run(Permission.READ, run_id, f"see run {run_id}")
@@ -129,8 +137,8 @@ class AuthorizedMetadataStore:
     # artifacts
 
     def add_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
-        self._on_run(Permission.WRITE, run_id, f"add artifacts to run {run_id}")
-        self._store.add_artifacts(run_id, entries)
+        with on_behalf_of(self.principal):
+            self._store.add_artifacts(run_id, entries)
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactEntry]:
         self._on_run(Permission.READ, run_id, f"see run {run_id}")
@@ -184,3 +192,63 @@ class AuthorizedArtifactStore:
     def get_file(self, digest: str, dest: Path) -> None:
         self._may_read(digest)
         self._store.get_file(digest, dest)
+
+
+class AuthorizedAccounts:
+    """Accounts, tokens and projects as one principal may see and change them.
+
+    Changes are decided by the store in their own transaction, on the principal's behalf.
+    Reads: accounts are the installation admins' to list; a token list is the caller's
+    own unless an admin asks; projects listed are those the caller holds a role in (all,
+    for an admin); a project's members are visible to whoever may read the project.
+    """
+
+    def __init__(self, accounts: Accounts, principal: Principal) -> None:
+        self._accounts, self.principal = accounts, principal
+
+    def add_user(
+        self, name: str, kind: AccountKind = AccountKind.USER, admin: bool = False
+    ) -> User:
+        with on_behalf_of(self.principal):
+            return self._accounts.add_user(name, kind, admin)
+
+    def list_users(self) -> list[User]:
+        require_admin(self.principal, "list the accounts")
+        return self._accounts.list_users()
+
+    def set_disabled(self, name: str, disabled: bool) -> User:
+        with on_behalf_of(self.principal):
+            return self._accounts.set_disabled(name, disabled)
+
+    def create_token(
+        self, user: str, name: str, expires_at: int | None = None
+    ) -> tuple[Token, str]:
+        with on_behalf_of(self.principal):
+            return self._accounts.create_token(user, name, expires_at)
+
+    def list_tokens(self, user: str | None = None) -> list[Token]:
+        if user is None and not self.principal.is_admin:
+            user = self.principal.name  # everyone may list their own
+        if user is not None:
+            require_self_or_admin(self.principal, user, f"list the tokens of {user!r}")
+        return self._accounts.list_tokens(user)
+
+    def revoke_token(self, token_id: str) -> Token:
+        with on_behalf_of(self.principal):
+            return self._accounts.revoke_token(token_id)
+
+    def add_project(self, name: str) -> str:
+        with on_behalf_of(self.principal):
+            return self._accounts.add_project(name)
+
+    def list_projects(self) -> list[str]:
+        found = self._accounts.list_projects()
+        return [p for p in found if self.principal.may(Permission.READ, p)]
+
+    def set_role(self, project: str, user: str, role: Role | None) -> Membership | None:
+        with on_behalf_of(self.principal):
+            return self._accounts.set_role(project, user, role)
+
+    def members(self, project: str) -> list[Membership]:
+        require(self.principal, Permission.READ, project, f"see the members of {project!r}")
+        return self._accounts.members(project)

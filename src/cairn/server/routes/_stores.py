@@ -11,9 +11,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from cairn.core.ports import ArtifactStore, MetadataStore
+from cairn.core.ports import Accounts, ArtifactStore, MetadataStore
+from cairn.errors import NotFound
 from cairn.server.auth import Caller
-from cairn.tracking.authorized import AuthorizedArtifactStore, AuthorizedMetadataStore
+from cairn.tracking.authorized import (
+    AuthorizedAccounts,
+    AuthorizedArtifactStore,
+    AuthorizedMetadataStore,
+)
 
 
 async def _metadata(request: Request, caller: Caller) -> MetadataStore:
@@ -26,5 +31,13 @@ async def _artifacts(request: Request, caller: Caller) -> ArtifactStore:
     return AuthorizedArtifactStore(state.artifacts, state.scopes, caller)
 
 
+async def _accounts(request: Request, caller: Caller) -> Accounts:
+    accounts = request.app.state.accounts
+    if accounts is None:
+        raise NotFound("this server keeps no accounts")
+    return AuthorizedAccounts(accounts, caller)
+
+
 Metadata = Annotated[MetadataStore, Depends(_metadata)]
 Artifacts = Annotated[ArtifactStore, Depends(_artifacts)]
+AccountsStore = Annotated[Accounts, Depends(_accounts)]

@@ -1,8 +1,9 @@
 """Accounts, API tokens, projects and roles in the metadata store.
 
-Every change is audited in its own transaction, like any other write; so is every failed
-attempt to authenticate (the event records the token id when one could be read, never a
-secret).
+Every change is authorized and audited in its own transaction, like any other write (see
+``grants``): accounts and projects are the installation admins' to make, tokens their
+owner's or an admin's, members a project admin's. Every failed attempt to authenticate is
+audited too (the event records the token id when one could be read, never a secret).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
-from cairn.core.access import Principal, Role
+from cairn.core.access import Permission, Principal, Role
 from cairn.core.actor import current
 from cairn.core.clock import now_ms
 from cairn.core.identity import (
@@ -29,6 +30,12 @@ from cairn.errors import AlreadyExists, InvalidInput, NotFound, Unauthenticated
 from cairn.stores.metadata import audit
 from cairn.stores.metadata import schema as t
 from cairn.stores.metadata.engine import read_connection, write_transaction
+from cairn.stores.metadata.grants import (
+    authorize,
+    authorize_admin,
+    authorize_self_or_admin,
+    roles_of,
+)
 
 
 class IdentityStore:
@@ -47,6 +54,7 @@ class IdentityStore:
         user = User(check_name(name, "user name"), AccountKind(kind), admin, False, now_ms())
         try:
             with write_transaction(self.engine) as conn:
+                authorize_admin(conn, f"add the account {name!r}")
                 conn.execute(
                     insert(t.users).values(
                         name=user.name,
@@ -74,6 +82,7 @@ class IdentityStore:
             NotFound: no such account.
         """
         with write_transaction(self.engine) as conn:
+            authorize_admin(conn, f"{'disable' if disabled else 'enable'} the account {name!r}")
             self._require_user(conn, name)
             conn.execute(update(t.users).where(t.users.c.name == name).values(disabled=disabled))
             action = "user.disable" if disabled else "user.enable"
@@ -97,6 +106,7 @@ class IdentityStore:
         token_id, text, digest = new_token()
         token = Token(token_id, user, name, created, expires_at, None)
         with write_transaction(self.engine) as conn:
+            authorize_self_or_admin(conn, user, f"create a token for {user!r}")
             self._require_user(conn, user)
             conn.execute(
                 insert(t.api_tokens).values(
@@ -129,6 +139,7 @@ class IdentityStore:
             row = conn.execute(select(t.api_tokens).where(c.id == token_id)).first()
             if row is None:
                 raise NotFound(f"token {token_id!r} not found (see `cairn tokens list`)")
+            authorize_self_or_admin(conn, row.user_name, f"revoke token {token_id}")
             if row.revoked_at is None:
                 conn.execute(
                     update(t.api_tokens).where(c.id == token_id).values(revoked_at=now_ms())
@@ -155,8 +166,8 @@ class IdentityStore:
                     ).first(),
                     secret,
                 )
-                roles = _roles(conn, row.user_name)
-            return Principal(row.user_name, bool(row.is_admin), roles)
+                roles = roles_of(conn, row.user_name)
+            return Principal(row.user_name, bool(row.is_admin), roles, account=True)
         except Unauthenticated as exc:
             with write_transaction(self.engine) as conn:
                 payload = {"reason": exc.message}
@@ -180,7 +191,7 @@ class IdentityStore:
         """
         with read_connection(self.engine) as conn:
             row = self._require_user(conn, user)
-            return Principal(user, bool(row.is_admin), _roles(conn, user))
+            return Principal(user, bool(row.is_admin), roles_of(conn, user), account=True)
 
     # projects
 
@@ -192,6 +203,7 @@ class IdentityStore:
         check_name(name, "project name")
         try:
             with write_transaction(self.engine) as conn:
+                authorize_admin(conn, f"add the project {name!r}")
                 conn.execute(insert(t.projects).values(name=name, created_at=now_ms()))
                 audit.record(conn, "project.create", "project", name, {})
         except SqlIntegrityError as exc:
@@ -212,12 +224,13 @@ class IdentityStore:
         """
         m = t.project_members.c
         with write_transaction(self.engine) as conn:
-            self._require_user(conn, user)
             if (
                 conn.execute(select(t.projects.c.name).where(t.projects.c.name == project)).first()
                 is None
             ):
                 raise NotFound(f"project {project!r} not found (see `cairn projects list`)")
+            authorize(conn, Permission.ADMINISTER, project, f"change the members of {project!r}")
+            self._require_user(conn, user)
             conn.execute(
                 t.project_members.delete().where(m.project == project, m.user_name == user)
             )
@@ -261,12 +274,6 @@ def _usable(row: Row[Any] | None, secret: str) -> Row[Any]:
     if row.disabled:
         raise Unauthenticated(f"the account {row.user_name!r} is disabled")
     return row
-
-
-def _roles(conn: Connection, user: str) -> dict[str, Role]:
-    m = t.project_members.c
-    rows = conn.execute(select(m.project, m.role).where(m.user_name == user)).all()
-    return {project: Role(role) for project, role in rows}
 
 
 def _user(row: Row[Any]) -> User:

@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
+from cairn.core.access import Permission
 from cairn.core.artifact import ArtifactEntry
 from cairn.core.audit import AuditEvent
 from cairn.core.clock import now_ms
@@ -58,6 +59,7 @@ from cairn.stores.metadata import schema as t
 from cairn.stores.metadata.audit import AuditLog, Checkpointer
 from cairn.stores.metadata.chunks import history
 from cairn.stores.metadata.engine import open_engine, read_connection, write_transaction
+from cairn.stores.metadata.grants import authorize
 from cairn.stores.metadata.migrate import ensure_schema
 from cairn.stores.metadata.search import compile_search, encode_page_token
 
@@ -115,6 +117,7 @@ class SqlMetadataStore:
                 found = select(t.projects.c.name).where(t.projects.c.name == project)
                 if conn.execute(found).first() is None:
                     raise NotFound(f"project {project!r} not found (see `cairn projects list`)")
+                authorize(conn, Permission.WRITE, project, f"create experiment {name!r}")
                 conn.execute(
                     t.experiments.insert().values(
                         id=experiment.id,
@@ -159,7 +162,8 @@ class SqlMetadataStore:
     def create_run(self, new: NewRun) -> Run:
         run_id = new_id()
         with write_transaction(self.engine) as conn:
-            self._require_experiment(conn, new.experiment_id)
+            project = self._experiment_project(conn, new.experiment_id)
+            authorize(conn, Permission.WRITE, project, "start a run in this experiment")
             if new.parent_id is not None:
                 self._run_key(conn, new.parent_id, what="parent run")
             inserted = conn.execute(
@@ -220,7 +224,7 @@ class SqlMetadataStore:
 
     def end_run(self, run_id: str, status: RunStatus, end_time: int) -> Run:
         with write_transaction(self.engine) as conn:
-            self._run_key(conn, run_id)
+            self._run_for_write(conn, run_id, f"end run {run_id}", active=False)
             conn.execute(
                 update(t.runs)
                 .where(t.runs.c.id == run_id)
@@ -234,7 +238,8 @@ class SqlMetadataStore:
     def set_run_deleted(self, run_id: str, deleted: bool) -> Run:
         lifecycle = Lifecycle.DELETED if deleted else Lifecycle.ACTIVE
         with write_transaction(self.engine) as conn:
-            self._run_key(conn, run_id)
+            what = f"{'delete' if deleted else 'restore'} run {run_id}"
+            self._run_for_write(conn, run_id, what, active=False)
             conn.execute(
                 update(t.runs).where(t.runs.c.id == run_id).values(lifecycle=lifecycle.value)
             )
@@ -258,7 +263,7 @@ class SqlMetadataStore:
         for key in batch:
             check_key(key, "metrics")
         with write_transaction(self.engine) as conn:
-            pk = self._writable_run(conn, run_id)
+            pk = self._run_for_write(conn, run_id, f"log to run {run_id}")
             if batch_id is not None and not self._claim_batch(conn, pk, batch_id):
                 return  # this batch was stored before; its retry changes nothing
             if params:
@@ -444,7 +449,7 @@ class SqlMetadataStore:
             e.path: {"path": e.path, "digest": e.digest, "size": e.size} for e in entries
         }
         with write_transaction(self.engine) as conn:
-            pk = self._writable_run(conn, run_id)
+            pk = self._run_for_write(conn, run_id, f"add artifacts to run {run_id}")
             rows = [{"run_pk": pk, **row} for row in rows_by_path.values()]
             if rows:
                 self._upsert(conn, t.run_artifacts, ["run_pk", "path"], ["digest", "size"], rows)
@@ -477,12 +482,12 @@ class SqlMetadataStore:
                 conn.exec_driver_sql("PRAGMA analysis_limit=0")  # exact, not sampled
                 conn.exec_driver_sql("ANALYZE")
 
-    def _require_experiment(self, conn: Connection, experiment_id: str) -> None:
-        found = conn.execute(
-            select(t.experiments.c.id).where(t.experiments.c.id == experiment_id)
-        ).first()
+    def _experiment_project(self, conn: Connection, experiment_id: str) -> str:
+        e = t.experiments.c
+        found = conn.execute(select(e.project).where(e.id == experiment_id)).scalar()
         if found is None:
             raise NotFound(f"experiment {experiment_id!r} not found")
+        return str(found)
 
     def _run_key(self, conn: Connection, run_id: str, what: str = "run") -> int:
         pk = conn.execute(select(t.runs.c.pk).where(t.runs.c.id == run_id)).scalar()
@@ -490,16 +495,24 @@ class SqlMetadataStore:
             raise _run_not_found(run_id, what)
         return int(pk)
 
-    def _writable_run(self, conn: Connection, run_id: str) -> int:
-        """The run's key, locked until the transaction ends (PostgreSQL; SQLite has one
+    def _run_for_write(self, conn: Connection, run_id: str, what: str, active: bool = True) -> int:
+        """The run's key, once the acting principal may ``what`` (see ``grants``).
+
+        The run's row stays locked until the transaction ends (PostgreSQL; SQLite has one
         writer at a time anyway), so concurrent writes to a run rewrite its copies in turn.
+        ``active``: the write needs a run that is not deleted.
         """
+        r, e = t.runs.c, t.experiments.c
         row = conn.execute(
-            select(t.runs.c.pk, t.runs.c.lifecycle).where(t.runs.c.id == run_id).with_for_update()
+            select(r.pk, r.lifecycle, e.project)
+            .select_from(t.runs.join(t.experiments, e.id == r.experiment_id))
+            .where(r.id == run_id)
+            .with_for_update(of=t.runs)
         ).first()
         if row is None:
             raise _run_not_found(run_id)
-        if row.lifecycle == Lifecycle.DELETED.value:
+        authorize(conn, Permission.WRITE, row.project, what)
+        if active and row.lifecycle == Lifecycle.DELETED.value:
             raise InvalidState(
                 f"run {run_id} is deleted; restore it first (`cairn runs restore {run_id}`)"
             )

@@ -1,0 +1,74 @@
+"""The permission check of a write, made inside the write's own transaction.
+
+A check made before the transaction leaves a gap: a role taken away, or an account
+disabled, between the check and the write would not stop it. Every write in the metadata
+store calls one of these on the connection of its transaction, after reading what it
+changes (and so which project it belongs to), before changing anything; the decision
+itself is ``cairn.core.access.require``. The principal is the one acting in the current
+context (``cairn.core.actor``); an account's standing is read again here, in the same
+transaction as the write and the write's audit event.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, select
+
+from cairn.core.access import (
+    Permission,
+    Principal,
+    Role,
+    require,
+    require_admin,
+    require_self_or_admin,
+)
+from cairn.core.actor import current
+from cairn.errors import Unauthenticated
+from cairn.stores.metadata import schema as t
+
+
+def authorize(conn: Connection, permission: Permission, project: str, what: str) -> None:
+    """Raises:
+    PermissionDenied: the acting principal lacks ``permission`` in ``project``.
+    Unauthenticated: its account has been disabled or removed meanwhile.
+    """
+    principal = _acting(conn)
+    if principal is not None:
+        require(principal, permission, project, what)
+
+
+def authorize_admin(conn: Connection, what: str) -> None:
+    """Raises:
+    PermissionDenied: the acting principal is not an installation admin.
+    """
+    principal = _acting(conn)
+    if principal is not None:
+        require_admin(principal, what)
+
+
+def authorize_self_or_admin(conn: Connection, user: str, what: str) -> None:
+    """Raises:
+    PermissionDenied: the acting principal is neither ``user`` nor an installation admin.
+    """
+    principal = _acting(conn)
+    if principal is not None:
+        require_self_or_admin(principal, user, what)
+
+
+def roles_of(conn: Connection, user: str) -> dict[str, Role]:
+    m = t.project_members.c
+    rows = conn.execute(select(m.project, m.role).where(m.user_name == user)).all()
+    return {project: Role(role) for project, role in rows}
+
+
+def _acting(conn: Connection) -> Principal | None:
+    """The principal to decide for, as its account stands now; None for a trusted caller."""
+    principal = current().principal
+    if principal is None or not principal.account:
+        return principal
+    u = t.users.c
+    row = conn.execute(select(u.is_admin, u.disabled).where(u.name == principal.name)).first()
+    if row is None or row.disabled:
+        raise Unauthenticated(f"the account {principal.name!r} is disabled")
+    if row.is_admin:  # an admin's roles decide nothing
+        return Principal(principal.name, True, {}, True)
+    return Principal(principal.name, False, roles_of(conn, principal.name), True)
