@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from cairn.config import Settings
 from cairn.core.access import Principal
 from cairn.core.actor import local_user
-from cairn.core.ports import Accounts, ArtifactStore, MetadataStore
+from cairn.core.ports import Accounts, ArtifactStore, DataCatalog, MetadataStore
+from cairn.data.service import DataService
 from cairn.errors import InvalidInput, MissingExtra
 from cairn.tracking.authorized import AuthorizedMetadataStore
 from cairn.tracking.service import TrackingService
@@ -81,6 +83,27 @@ def open_audited_metadata_store(url: str, settings: Settings) -> MetadataStore:
 
         enable_checkpoints(load_or_create(settings.audit_key), settings.audit_checkpoints)
     return store
+
+
+def open_data(settings: Settings) -> DataService:
+    """Data versioning over the settings' stores, in the workspace (the project folder,
+    else the working directory).
+
+    Raises:
+        InvalidInput: the settings name a server; data versioning works on the embedded
+            store or a database (``--db``) for now.
+    """
+    if settings.uri is not None:
+        raise InvalidInput(
+            "cairn data works on the embedded store or a database for now, not through a "
+            "server: unset CAIRN_URI, or pass --db postgresql://… (the server's database)"
+        )
+    store = open_audited_metadata_store(settings.db_url, settings)
+    engine = store.engine  # type: ignore[attr-defined]  # every database store has one
+    catalog: DataCatalog = _construct("cairn.stores.metadata.data:SqlDataCatalog", engine)
+    artifacts = open_artifact_store(settings.artifacts_url)
+    workspace = settings.project_root or Path.cwd()
+    return DataService(catalog, artifacts, workspace, settings.home)
 
 
 def open_audit_log(db_url: str) -> Any:

@@ -18,7 +18,7 @@ from server_process import running_server
 
 
 def cli(
-    *args: str, ok: bool = True, env: dict[str, str] | None = None
+    *args: str, ok: bool = True, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         [sys.executable, "-m", "cairn", *args],
@@ -26,6 +26,7 @@ def cli(
         text=True,
         timeout=120,
         env={**os.environ, **(env or {})},
+        cwd=cwd,
     )
     if ok:
         assert done.returncode == 0, done.stderr
@@ -314,3 +315,44 @@ def test_accounts_through_a_server_are_decided_for_the_callers_token(tmp_path: P
     assert ("lead", "project.set_role") in by_actor
     assert ("lead", "auth.denied") in by_actor
     assert ("root", "user.disable") in by_actor
+
+
+def test_data_add_status_log_ls_and_checkout(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    images = project / "data" / "images"
+    images.mkdir(parents=True)
+    (project / ".cairn").mkdir()
+    for i in range(5):
+        (images / f"{i}.bin").write_bytes(bytes([i]) * 100)
+
+    def data(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        return cli("data", *args, ok=ok, cwd=project)
+
+    added = json.loads(
+        data("add", "data/images", "--name", "images", "-m", "first", "--json").stdout
+    )
+    assert (added["ref"], added["files"], added["bytes"], added["created"]) == (
+        "images@1", 5, 500, True,
+    )  # fmt: skip
+    assert "images:" in (project / "cairn.lock").read_text()
+    clean = json.loads(data("status", "--json").stdout)
+    assert [(s["name"], s["added"], s["modified"], s["deleted"]) for s in clean] == [
+        ("images", [], [], [])
+    ]
+    (images / "0.bin").write_bytes(b"changed")
+    assert "1 modified" in data("status").stdout
+    refused = data("checkout", "images@1", ok=False)
+    assert refused.returncode == 1
+    assert "would overwrite local changes to 0.bin" in refused.stderr
+    data("add", "data/images", "--name", "images", "-m", "second")
+    versions = json.loads(data("log", "images", "--json").stdout)
+    assert [(v["version"], v["message"]) for v in versions] == [(2, "second"), (1, "first")]
+    listed = json.loads(data("ls", "images@1", "--json").stdout)
+    assert [f["path"] for f in listed] == [f"{i}.bin" for i in range(5)]
+    out = data("checkout", "images@1", "--to", str(tmp_path / "copy")).stdout
+    assert "5 written" in out
+    assert (tmp_path / "copy" / "0.bin").read_bytes() == bytes([0]) * 100
+    assert [d["dataset"] for d in json.loads(data("list", "--json").stdout)] == ["images"]
+    bad = data("ls", "images@9", ok=False)
+    assert "data version images@9 not found" in bad.stderr
+    assert "Traceback" not in bad.stderr

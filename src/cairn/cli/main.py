@@ -14,7 +14,17 @@ import click
 import typer
 
 from cairn._version import __version__
-from cairn.cli import artifacts, audit, experiments, identity, login, quickstart, runs, server
+from cairn.cli import (
+    artifacts,
+    audit,
+    data,
+    experiments,
+    identity,
+    login,
+    quickstart,
+    runs,
+    server,
+)
 from cairn.errors import CairnError
 
 app = typer.Typer(
@@ -27,6 +37,7 @@ app = typer.Typer(
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
+app.add_typer(data.app, name="data")
 app.add_typer(audit.app, name="audit")
 app.add_typer(identity.users, name="users")
 app.add_typer(identity.tokens, name="tokens")

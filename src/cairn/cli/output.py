@@ -82,8 +82,11 @@ def format_size(size: int) -> str:
 
 
 @contextmanager
-def byte_progress(label: str, total: int, enabled: bool = True) -> Iterator[Callable[[int], None]]:
-    """A progress bar over bytes; yields the callback that advances it."""
+def byte_progress(
+    label: str, total: int | None, enabled: bool = True
+) -> Iterator[Callable[[int], None]]:
+    """A progress bar over bytes (``total`` None: not known yet); yields the callback
+    that advances it."""
     if not enabled:
         yield lambda _n: None
         return

@@ -17,6 +17,7 @@ from typing import BinaryIO, Protocol
 
 from cairn.core.access import Role
 from cairn.core.artifact import ArtifactEntry, ObjectInfo
+from cairn.core.data import DataRef, DataVersion, NewDataVersion
 from cairn.core.identity import AccountKind, Membership, Token, User
 from cairn.core.run import (
     Experiment,
@@ -178,3 +179,20 @@ class Accounts(Protocol):
         """Give ``user`` a role in ``project`` (None takes it away); raises NotFound."""
 
     def members(self, project: str) -> list[Membership]: ...
+
+
+class DataCatalog(Protocol):
+    """Datasets and their versions; the bytes are in the :class:`ArtifactStore`."""
+
+    def add_version(self, new: NewDataVersion) -> tuple[DataVersion, bool]:
+        """Record a version with this manifest (True), or return the newest version if it
+        already has it (False). Raises InvalidInput, NotFound, PermissionDenied."""
+
+    def get_version(self, ref: DataRef) -> DataVersion:
+        """Raises NotFound, AmbiguousReference."""
+
+    def list_versions(self, name: str) -> list[DataVersion]:
+        """Newest first; raises NotFound."""
+
+    def list_datasets(self) -> list[DataVersion]:
+        """The newest version of each dataset."""

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -200,4 +201,44 @@ project_members = Table(
     Column("project", String(63), ForeignKey("projects.name"), primary_key=True),
     Column("user_name", String(63), ForeignKey("users.name"), primary_key=True),
     Column("role", String(16), nullable=False),
+)
+
+# Data versioning: datasets, their versions (named by their manifest's digest), and the
+# generic lineage graph: (kind, id) -relation-> (kind, id), one walk for any question.
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("project", String(63), ForeignKey("projects.name"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+data_versions = Table(
+    "data_versions",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("dataset", String(128), ForeignKey("datasets.name"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(80), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("files", BigInteger, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("dataset", "version", name="uq_data_versions_dataset_version"),
+    Index("ix_data_versions_digest", "digest"),
+)
+
+lineage_edges = Table(
+    "lineage_edges",
+    metadata,
+    Column("src_kind", String(32), primary_key=True),
+    Column("src_id", String(255), primary_key=True),
+    Column("relation", String(32), primary_key=True),
+    Column("dst_kind", String(32), primary_key=True),
+    Column("dst_id", String(255), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_lineage_edges_dst", "dst_kind", "dst_id"),
 )

@@ -1,0 +1,178 @@
+"""``cairn data``: version files and folders, see what changed, bring a version back."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cairn.cli.output import byte_progress, console, format_size, format_time, print_json, table
+from cairn.config import load_settings
+from cairn.core.data import DataVersion
+from cairn.data.service import DataService
+from cairn.platform import open_data
+
+app = typer.Typer(help="Data versioning: snapshots of files and folders.", no_args_is_help=True)
+
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+Db = Annotated[
+    str | None, typer.Option(help="The metadata database (default: the embedded store).")
+]
+Ref = Annotated[
+    str, typer.Argument(help="NAME@VERSION, NAME@latest, NAME, or NAME@<digest prefix>.")
+]
+
+
+def _service(db: str | None) -> DataService:
+    settings = load_settings(db=db)
+    if db is not None:
+        settings = dataclasses.replace(settings, uri=None)  # the database itself
+    return open_data(settings)
+
+
+@app.command("add")
+def add(
+    path: Annotated[Path, typer.Argument(help="A file or a folder.")],
+    name: Annotated[
+        str | None, typer.Option(help="The dataset (default: the path's name).")
+    ] = None,
+    message: Annotated[str, typer.Option("--message", "-m", help="What this version is.")] = "",
+    project: Annotated[str, typer.Option(help="The project of a new dataset.")] = "default",
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """Snapshot a file or folder as a new version (unchanged data makes none)."""
+    service = _service(db)
+    with byte_progress(f"adding {path}", None, enabled=console.is_terminal and not json) as step:
+        added = service.add(path, name, message, project, step)
+    if json:
+        print_json({**_version_dict(added.version), "created": added.created, "read": added.read})
+        return
+    v = added.version
+    what = "new version" if added.created else "unchanged: still"
+    console.print(
+        f"{what} {v.ref} ({v.files} files, {format_size(v.bytes)}; {added.read} read); "
+        f"cairn.lock updated"
+    )
+
+
+@app.command("status")
+def status(
+    name: Annotated[
+        str | None, typer.Argument(help="One dataset (default: every one in cairn.lock).")
+    ] = None,
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """What changed in the working copy since the versions cairn.lock names."""
+    found = _service(db).status(name)
+    if json:
+        print_json([dataclasses.asdict(s) for s in found])
+        return
+    if not found:
+        console.print("no datasets tracked here (cairn data add PATH starts one)")
+    for s in found:
+        if s.clean:
+            console.print(f"{s.name}@{s.version} ({s.path}): up to date")
+            continue
+        console.print(
+            f"{s.name}@{s.version} ({s.path}): {len(s.added)} added, "
+            f"{len(s.modified)} modified, {len(s.deleted)} deleted"
+        )
+        for label, paths in (("added", s.added), ("modified", s.modified), ("deleted", s.deleted)):
+            for p in paths[:20]:
+                console.print(f"  {label}: {p}")
+            if len(paths) > 20:
+                console.print(f"  … and {len(paths) - 20} more {label}")
+
+
+@app.command("log")
+def log(name: str, db: Db = None, json: Json = False) -> None:
+    """A dataset's versions, newest first."""
+    versions = _service(db).log(name)
+    if json:
+        print_json([_version_dict(v) for v in versions])
+        return
+    rows = [
+        (
+            v.version,
+            format_time(v.created_at),
+            v.created_by,
+            v.files,
+            format_size(v.bytes),
+            v.digest[7:19],
+            v.message,
+        )
+        for v in versions
+    ]
+    table(
+        f"Versions of {name}",
+        ("version", "created", "by", "files", "size", "digest", "message"),
+        rows,
+    )
+
+
+@app.command("list")
+def list_datasets(db: Db = None, json: Json = False) -> None:
+    """Every dataset and its newest version."""
+    versions = _service(db).datasets()
+    if json:
+        print_json([_version_dict(v) for v in versions])
+        return
+    rows = [
+        (
+            v.dataset,
+            v.version,
+            v.project,
+            v.kind.value,
+            v.files,
+            format_size(v.bytes),
+            format_time(v.created_at),
+        )
+        for v in versions
+    ]
+    table("Datasets", ("name", "latest", "project", "kind", "files", "size", "created"), rows)
+
+
+@app.command("ls")
+def ls(
+    ref: Ref,
+    path: Annotated[str, typer.Argument(help="Only files at or below this path.")] = "",
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """The files of a version."""
+    version, entries = _service(db).ls(ref, path)
+    if json:
+        print_json([{"path": e.path, "digest": e.digest, "size": e.size} for e in entries])
+        return
+    rows = [(e.path, format_size(e.size), e.digest[7:19]) for e in entries]
+    table(f"{version.ref} ({version.path})", ("path", "size", "digest"), rows)
+
+
+@app.command("checkout")
+def checkout(
+    ref: Ref,
+    to: Annotated[
+        Path | None, typer.Option(help="Write it here instead of where it was added from.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite local changes.")] = False,
+    db: Db = None,
+) -> None:
+    """Bring a version's files back; never overwrites local changes without --force."""
+    service = _service(db)
+    version = service.version(ref)
+    with byte_progress(
+        f"checking out {version.ref}", version.bytes, enabled=console.is_terminal
+    ) as step:
+        done = service.checkout(ref, to, force, step)
+    console.print(
+        f"{done.version.ref} at {done.target}: {done.written} written, "
+        f"{done.unchanged} already there, {done.removed} removed"
+    )
+
+
+def _version_dict(v: DataVersion) -> dict[str, Any]:
+    return {**dataclasses.asdict(v), "kind": v.kind.value, "ref": v.ref}

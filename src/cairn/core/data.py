@@ -1,0 +1,127 @@
+"""Datasets and their versions: the shapes, and the references users type.
+
+A dataset is a name (``customers``) in a project; each ``cairn data add`` that finds
+different bytes makes a new version, numbered from 1. A version is named by its manifest:
+the digest of the root of a tree of sorted, content-addressed directory listings (see
+``cairn.data.manifest``), so two versions with the same files have the same digest.
+
+References: ``customers@4`` (version 4), ``customers@latest`` or ``customers`` (the
+newest), ``customers@3f9a2c1b`` (a prefix of the manifest's digest, 8 or more hex digits).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import NamedTuple
+
+from cairn.errors import InvalidInput
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_HEX = re.compile(r"^[0-9a-f]{8,64}$")
+LATEST = "latest"
+
+
+class DataKind(StrEnum):
+    FILE = "file"  # one file, tracked at a path
+    DIRECTORY = "directory"  # a tree of files below a path
+
+
+@dataclass(frozen=True, slots=True)
+class DataRef:
+    """What a reference names: a version number, a digest prefix, or the newest."""
+
+    name: str
+    version: int | None = None
+    digest_prefix: str | None = None
+
+    def __str__(self) -> str:
+        if self.version is not None:
+            return f"{self.name}@{self.version}"
+        if self.digest_prefix is not None:
+            return f"{self.name}@{self.digest_prefix}"
+        return f"{self.name}@{LATEST}"
+
+
+@dataclass(frozen=True, slots=True)
+class NewDataVersion:
+    """What ``cairn data add`` found, to be recorded as the next version of ``name``."""
+
+    name: str
+    digest: str  # the root tree of the manifest
+    kind: DataKind
+    path: str
+    files: int
+    bytes: int
+    message: str = ""
+    project: str = "default"  # for a new dataset; an existing one keeps its project
+
+
+@dataclass(frozen=True, slots=True)
+class DataVersion:
+    dataset: str
+    version: int
+    project: str
+    digest: str  # the root tree of the manifest, "blake3:<hex>"
+    kind: DataKind
+    path: str  # where it was added from, relative to the workspace, POSIX separators
+    files: int
+    bytes: int
+    message: str
+    created_by: str
+    created_at: int  # milliseconds since the epoch
+
+    @property
+    def ref(self) -> str:
+        return f"{self.dataset}@{self.version}"
+
+
+class FileEntry(NamedTuple):
+    """One file of a version: where its bytes live in the object store.
+
+    A file of its own is the object ``digest`` (``bundle`` is empty). A small file lives
+    inside a bundle, an object holding many small files back to back, at ``offset``:
+    storing 100,000 files of 1 KiB as a few bundles instead of 100,000 objects is what
+    keeps adding, pushing and checking out many small files fast.
+    """
+
+    path: str  # relative to the version's root, POSIX separators
+    digest: str
+    size: int
+    bundle: str = ""
+    offset: int = 0
+
+
+def check_dataset_name(name: str) -> str:
+    """Raises:
+    InvalidInput: naming what a dataset name may hold.
+    """
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidInput(
+            f"dataset name {name!r}: expected 1 to 128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def parse_data_ref(text: str) -> DataRef:
+    """``customers``, ``customers@latest``, ``customers@4`` or ``customers@<hex prefix>``.
+
+    Raises:
+        InvalidInput: the reference has none of those forms.
+    """
+    if not isinstance(text, str):
+        raise InvalidInput(f"data reference: expected a string such as 'customers@2', got {text!r}")
+    name, at, selector = text.partition("@")
+    check_dataset_name(name)
+    if not at or selector == LATEST:
+        return DataRef(name)
+    if selector.isdigit() and len(selector) < 8 and int(selector) >= 1:
+        return DataRef(name, version=int(selector))
+    if _HEX.match(selector):
+        return DataRef(name, digest_prefix=selector)
+    raise InvalidInput(
+        f"data reference {text!r}: after '@' expected a version number (such as "
+        f"{name}@2), 'latest', or 8 or more hex digits of a manifest digest"
+    )

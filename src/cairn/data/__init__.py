@@ -1,0 +1,1 @@
+"""Data versioning: content-addressed snapshots of files and folders (see ``service``)."""

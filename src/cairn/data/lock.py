@@ -1,0 +1,61 @@
+"""``cairn.lock``: the data versions a working copy holds, meant to be committed to git
+so that a commit pins the data as well as the code.
+
+    # Written by `cairn data`; commit it with your code.
+    datasets:
+      customers:
+        path: data/customers.csv
+        version: 2
+        digest: blake3:3f9a…
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cairn.errors import InvalidInput
+from cairn.localfs.atomic import write_atomically
+
+LOCK_FILE = "cairn.lock"
+_HEADER = "# Written by `cairn data`: the data versions of this working copy. Commit it.\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Locked:
+    path: str  # relative to the workspace, POSIX separators
+    version: int
+    digest: str
+
+
+def read_lock(workspace: Path) -> dict[str, Locked]:
+    """Raises:
+    InvalidInput: the file exists but is not a lock file Cairn can read.
+    """
+    path = workspace / LOCK_FILE
+    if not path.is_file():
+        return {}
+    import yaml
+
+    try:
+        document: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return {
+            str(name): Locked(str(e["path"]), int(e["version"]), str(e["digest"]))
+            for name, e in (document.get("datasets") or {}).items()
+        }
+    except (OSError, yaml.YAMLError, AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"{path}: not a readable lock file ({exc}); fix or delete it") from exc
+
+
+def write_lock(workspace: Path, locked: dict[str, Locked]) -> None:
+    import yaml
+
+    document = {
+        "datasets": {
+            name: {"path": e.path, "version": e.version, "digest": e.digest}
+            for name, e in sorted(locked.items())
+        }
+    }
+    text = _HEADER + yaml.safe_dump(document, sort_keys=False)
+    write_atomically([text.encode()], workspace / LOCK_FILE)

@@ -1,0 +1,338 @@
+"""Data versioning: add, status, checkout, log, ls and get, over a catalog (the metadata
+store) and the content-addressed store.
+
+The working copy is the workspace (the project folder); ``cairn.lock`` in it records
+which version of each dataset it holds, and the stat cache in the Cairn home remembers
+what each file hashed to, so ``status`` and a repeated ``add`` read only what changed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cairn.core.data import (
+    DataKind,
+    DataVersion,
+    FileEntry,
+    NewDataVersion,
+    check_dataset_name,
+    parse_data_ref,
+)
+from cairn.core.identity import DEFAULT_PROJECT
+from cairn.core.ports import ArtifactStore, DataCatalog
+from cairn.data import manifest
+from cairn.data.lock import Locked, read_lock, write_lock
+from cairn.data.materialize import read_object, write_files
+from cairn.data.scan import Found, scan
+from cairn.data.snapshot import Advance, snapshot
+from cairn.data.stat_cache import Cached, StatCache
+from cairn.errors import IntegrityError, InvalidState, NotFound
+from cairn.localfs.digest import hash_file
+
+_SHOWN_CONFLICTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Added:
+    version: DataVersion
+    created: bool  # False: the data equals the newest version, which is returned
+    read: int  # files whose bytes were read (the rest were vouched for by the stat cache)
+
+
+@dataclass
+class Status:
+    name: str
+    version: int
+    path: str
+    added: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.added or self.modified or self.deleted)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedOut:
+    version: DataVersion
+    target: Path
+    written: int
+    unchanged: int
+    removed: int
+
+
+class DataService:
+    def __init__(
+        self, catalog: DataCatalog, artifacts: ArtifactStore, workspace: Path, home: Path
+    ) -> None:
+        self.catalog, self.artifacts = catalog, artifacts
+        self.workspace = workspace
+        self._cache_path = home / "data" / "stat-cache.json"
+        self._checkouts = home / "data" / "checkouts"
+
+    # add
+
+    def add(
+        self,
+        path: Path,
+        name: str | None = None,
+        message: str = "",
+        project: str = DEFAULT_PROJECT,
+        advance: Advance | None = None,
+    ) -> Added:
+        """Snapshot a file or folder as the next version of ``name`` (default: its name).
+
+        Raises:
+            InvalidInput: the path cannot be read or changed while read; a bad name.
+        """
+        source = Path(os.path.abspath(path))
+        name = check_dataset_name(name if name is not None else source.name)
+        cache = StatCache(self._cache_path)
+        try:
+            taken = snapshot(source, self.artifacts, cache, advance)
+        finally:
+            cache.save()  # what was stored is remembered even if the add failed later
+        built = manifest.build(taken.entries)
+        self._store_trees(built)
+        new = NewDataVersion(
+            name, built.root, taken.kind, self._relative(source), built.files, built.bytes,
+            message, project,
+        )  # fmt: skip
+        version, created = self.catalog.add_version(new)
+        self._lock(name, version)
+        return Added(version, created, taken.read)
+
+    def _store_trees(self, built: manifest.Manifest) -> None:
+        import io
+
+        for digest in sorted(self.artifacts.missing(built.trees)):
+            self.artifacts.put_stream(io.BytesIO(built.trees[digest]), digest)
+
+    # status
+
+    def status(self, name: str | None = None) -> list[Status]:
+        """What differs between the working copy and the versions ``cairn.lock`` names.
+
+        Raises:
+            NotFound: ``name`` is not tracked in this working copy.
+        """
+        locked = read_lock(self.workspace)
+        if name is not None:
+            if name not in locked:
+                raise NotFound(f"dataset {name!r} is not tracked here (see cairn.lock)")
+            locked = {name: locked[name]}
+        cache = StatCache(self._cache_path)
+        try:
+            return [self._status(n, entry, cache) for n, entry in sorted(locked.items())]
+        finally:
+            cache.save()
+
+    def _status(self, name: str, locked: Locked, cache: StatCache) -> Status:
+        status = Status(name, locked.version, locked.path)
+        tracked = {e.path: e for e in self.files(locked.digest, f"{name}@{locked.version}")}
+        present = self._present(self.workspace / locked.path)
+        for found in present:
+            entry = tracked.get(found.rel)
+            if entry is None:
+                status.added.append(found.rel)
+            elif _digest_now(found, cache, entry) != entry.digest:
+                status.modified.append(found.rel)
+        seen = {found.rel for found in present}
+        status.deleted = [p for p in tracked if p not in seen]
+        return status
+
+    def _present(self, root: Path) -> list[Found]:
+        if not root.exists() and not root.is_symlink():
+            return []
+        return scan(root)[1]
+
+    # checkout
+
+    def checkout(
+        self,
+        ref: str,
+        to: Path | None = None,
+        force: bool = False,
+        advance: Advance | None = None,
+    ) -> CheckedOut:
+        """Write a version's files to where it was added from (or into ``to``); files
+        already as the version has them are left alone.
+
+        Raises:
+            NotFound, AmbiguousReference: no such version.
+            InvalidState: a file there has local changes (not in the tracked version),
+                and ``force`` is not set; nothing was written.
+        """
+        version = self.catalog.get_version(parse_data_ref(ref))
+        wanted = self.files(version.digest, version.ref)
+        locked = read_lock(self.workspace).get(version.dataset)
+        if to is None:
+            target = self.workspace / version.path
+            tracked = (
+                self.files(locked.digest, f"{version.dataset}@{locked.version}") if locked else []
+            )
+            known = {e.path: e.digest for e in tracked}
+        else:
+            target = (
+                Path(to) / Path(version.path).name if version.kind == DataKind.FILE else Path(to)
+            )
+            known = {}
+        place = _placer(version, target)
+        cache = StatCache(self._cache_path)
+        try:
+            if version.kind == DataKind.DIRECTORY:
+                present = {f.rel: f for f in self._present(target)}
+            else:
+                present = self._present_file(target, wanted)
+            plan = _plan(wanted, present, known, cache, force)
+            if plan.conflicts:
+                raise InvalidState(_conflict_message(version, plan.conflicts))
+            write_files(plan.writes, place, self.artifacts, version.ref, advance)
+            for found in plan.stale:
+                os.remove(found.path)
+            for entry in plan.writes:
+                written = place(entry)
+                cached = Cached(entry.digest, entry.bundle, entry.offset)
+                cache.put(str(written), os.stat(written), cached)
+        finally:
+            cache.save()
+        if to is None:
+            self._lock(version.dataset, version)
+        return CheckedOut(version, target, len(plan.writes), plan.unchanged, len(plan.stale))
+
+    def _present_file(self, target: Path, wanted: list[FileEntry]) -> dict[str, Found]:
+        if not target.exists():
+            return {}
+        found = scan(target)[1]
+        return {wanted[0].path: found[0]._replace(rel=wanted[0].path)} if found and wanted else {}
+
+    # reading
+
+    def log(self, name: str) -> list[DataVersion]:
+        return self.catalog.list_versions(check_dataset_name(name))
+
+    def datasets(self) -> list[DataVersion]:
+        return self.catalog.list_datasets()
+
+    def version(self, ref: str) -> DataVersion:
+        return self.catalog.get_version(parse_data_ref(ref))
+
+    def ls(self, ref: str, prefix: str = "") -> tuple[DataVersion, list[FileEntry]]:
+        version = self.version(ref)
+        prefix = prefix.strip("/")
+        entries = [
+            e for e in self.files(version.digest, version.ref)
+            if not prefix or e.path == prefix or e.path.startswith(f"{prefix}/")
+        ]  # fmt: skip
+        return version, entries
+
+    def files(self, digest: str, what: str = "the data version") -> list[FileEntry]:
+        """Every file of the manifest ``digest``, in path order.
+
+        Raises:
+            IntegrityError: a listing is damaged (the message names ``what``).
+            NotFound: the store lacks a listing.
+        """
+        try:
+            return list(manifest.walk(digest, lambda d: read_object(self.artifacts, d)))
+        except IntegrityError as exc:
+            raise IntegrityError(f"{what}: its manifest is damaged ({exc.message})") from exc
+        except NotFound as exc:
+            raise NotFound(f"{what}: the store lacks its manifest ({exc.message})") from exc
+
+    def get(self, ref: str) -> Path:
+        """A local copy of the version (made once, then reused): its folder, or its file."""
+        version = self.version(ref)
+        folder = self._checkouts / version.dataset / str(version.version)
+        done = folder / ".complete"
+        if not done.exists():
+            self.checkout(version.ref, to=folder)
+            done.touch()
+        return folder / Path(version.path).name if version.kind == DataKind.FILE else folder
+
+    # helpers
+
+    def _relative(self, source: Path) -> str:
+        try:
+            return source.relative_to(self.workspace).as_posix()
+        except ValueError:
+            return source.as_posix()  # outside the workspace: kept as given
+
+    def _lock(self, name: str, version: DataVersion) -> None:
+        locked = read_lock(self.workspace)
+        locked[name] = Locked(version.path, version.version, version.digest)
+        write_lock(self.workspace, locked)
+
+
+@dataclass
+class _Plan:
+    writes: list[FileEntry] = field(default_factory=list)
+    unchanged: int = 0
+    stale: list[Found] = field(default_factory=list)  # of the tracked version, not this one
+    conflicts: list[str] = field(default_factory=list)  # local changes in the way
+
+
+def _plan(
+    wanted: list[FileEntry],
+    present: dict[str, Found],
+    known: dict[str, str],
+    cache: StatCache,
+    force: bool,
+) -> _Plan:
+    """What a checkout writes, leaves and removes; a file that is neither as the version
+    has it nor as the tracked version (``known``) has it is a local change."""
+    plan = _Plan()
+    for entry in wanted:
+        found = present.get(entry.path)
+        if found is None:
+            plan.writes.append(entry)
+            continue
+        now = _digest_now(found, cache, entry)
+        if now == entry.digest:
+            plan.unchanged += 1
+        elif force or known.get(entry.path) == now:
+            plan.writes.append(entry)
+        else:
+            plan.conflicts.append(entry.path)
+    wanted_paths = {e.path for e in wanted}
+    for rel, found in present.items():
+        if rel in wanted_paths or rel not in known:
+            continue  # untracked files are left alone
+        if force or _digest_now(found, cache, None) == known[rel]:
+            plan.stale.append(found)
+        else:
+            plan.conflicts.append(rel)
+    return plan
+
+
+def _conflict_message(version: DataVersion, conflicts: list[str]) -> str:
+    shown = ", ".join(conflicts[:_SHOWN_CONFLICTS])
+    if len(conflicts) > _SHOWN_CONFLICTS:
+        shown += f" and {len(conflicts) - _SHOWN_CONFLICTS} more"
+    return (
+        f"checking out {version.ref} would overwrite local changes to {shown}; add them "
+        "as a new version first, or pass --force to discard them"
+    )
+
+
+def _placer(version: DataVersion, target: Path) -> Callable[[FileEntry], Path]:
+    if version.kind == DataKind.FILE:
+        return lambda _entry: target
+    return lambda entry: target / entry.path
+
+
+def _digest_now(found: Found, cache: StatCache, entry: FileEntry | None) -> str:
+    """What the file hashes to now, read only if the stat cache cannot say."""
+    cached = cache.get(found.path, found.stat)
+    if cached is not None:
+        return cached.digest
+    digest = hash_file(Path(found.path))
+    if entry is not None and digest == entry.digest:  # remember where its bytes are stored
+        cache.put(found.path, found.stat, Cached(digest, entry.bundle, entry.offset))
+    else:
+        cache.put(found.path, found.stat, Cached(digest, "", 0))
+    return digest

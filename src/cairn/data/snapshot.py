@@ -1,0 +1,158 @@
+"""Store the files below a path in the content-addressed store; return what each became.
+
+Each file is read once: small files (under ``BUNDLE_BELOW``) are hashed as they are read
+and appended to a *bundle*, which is stored as one object when it reaches
+``BUNDLE_SIZE`` (and at the end); a larger file becomes an object of its own. A file the
+stat cache vouches for is not read at all: its digest and location come from the cache,
+once one batched check has confirmed the store still holds its object.
+
+Nothing half-done is ever visible: each object is published whole under its digest, and
+the version that names them is recorded only after all of them are stored. An add that
+is interrupted leaves complete objects and the stat cache entries of the files already in
+stored bundles, so the next add reads only what was not stored yet. The same files added
+twice at once make the same bundles (files go in path order), stored once.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cairn.core.data import DataKind, FileEntry
+from cairn.core.ports import ArtifactStore
+from cairn.data.scan import Found, scan
+from cairn.data.stat_cache import Cached, StatCache
+from cairn.errors import InvalidInput
+from cairn.localfs.digest import digest_of, hasher
+
+BUNDLE_BELOW = 1 << 20  # files smaller than this travel in bundles
+BUNDLE_SIZE = 64 << 20  # a bundle is stored once it holds this many bytes
+
+Advance = Callable[[int], None]  # told how many bytes were just dealt with
+
+
+@dataclass
+class Snapshot:
+    kind: DataKind
+    entries: list[FileEntry]
+    read: int = 0  # files whose bytes were read (not vouched for by the stat cache)
+
+
+@dataclass
+class _Bundle:
+    """Small files waiting to be stored together: their bytes, and where each starts."""
+
+    data: bytearray = field(default_factory=bytearray)
+    waiting: list[tuple[int, Found, str]] = field(default_factory=list)  # (index, file, digest)
+
+
+def snapshot(
+    root: Path, artifacts: ArtifactStore, cache: StatCache, advance: Advance | None = None
+) -> Snapshot:
+    """Raises:
+    InvalidInput: the path cannot be read, or a file changed while it was read.
+    """
+    kind, found = scan(root)
+    step = advance or (lambda _n: None)
+    known = _vouched_for(found, artifacts, cache)
+    entries: list[FileEntry | None] = [None] * len(found)
+    stored: dict[str, tuple[str, int]] = {}  # digest -> (bundle, offset): each stored once
+    bundle = _Bundle()
+    result = Snapshot(kind, [])
+    for index, file in enumerate(found):
+        cached = known.get(index)
+        if cached is not None:
+            entries[index] = FileEntry(
+                file.rel, cached.digest, file.stat.st_size, cached.bundle, cached.offset
+            )
+        elif file.stat.st_size >= BUNDLE_BELOW:
+            entries[index] = _own_object(file, artifacts, cache)
+            result.read += 1
+        else:
+            data = _read_whole(file)
+            digest = digest_of(hasher().update(data))
+            result.read += 1
+            where, offset = stored.get(digest, ("", -1))
+            if where:  # the same bytes are in a stored bundle already
+                entries[index] = FileEntry(file.rel, digest, len(data), where, offset)
+                cache.put(file.path, file.stat, Cached(digest, where, offset))
+            else:
+                if offset < 0:  # new bytes; a repeat of waiting bytes only waits with them
+                    stored[digest] = ("", len(bundle.data))
+                    bundle.data += data
+                bundle.waiting.append((index, file, digest))
+                if len(bundle.data) >= BUNDLE_SIZE:
+                    _store_bundle(bundle, artifacts, cache, entries, stored)
+                    bundle = _Bundle()
+        step(file.stat.st_size)
+    if bundle.waiting:
+        _store_bundle(bundle, artifacts, cache, entries, stored)
+    result.entries = [e for e in entries if e is not None]
+    return result
+
+
+def _vouched_for(
+    found: list[Found], artifacts: ArtifactStore, cache: StatCache
+) -> dict[int, Cached]:
+    """The files the stat cache knows, whose objects the store still holds."""
+    known = {i: c for i, f in enumerate(found) if (c := cache.get(f.path, f.stat)) is not None}
+    objects = {c.bundle or c.digest for c in known.values()}
+    gone = artifacts.missing(objects) if objects else set()
+    return {i: c for i, c in known.items() if (c.bundle or c.digest) not in gone}
+
+
+def _read_whole(file: Found) -> bytes:
+    """The file's bytes, checked against the ``stat`` taken when it was found.
+
+    Raises:
+        InvalidInput: the file cannot be read, or it changed while it was being read.
+    """
+    try:
+        fd = os.open(file.path, os.O_RDONLY)
+    except OSError as exc:
+        raise InvalidInput(f"{file.path}: cannot read it ({exc.strerror or exc})") from exc
+    try:
+        data = os.read(fd, file.stat.st_size + 1)
+        after = os.fstat(fd)
+    finally:
+        os.close(fd)
+    _check_unchanged(file, after, len(data))
+    return data
+
+
+def _own_object(file: Found, artifacts: ArtifactStore, cache: StatCache) -> FileEntry:
+    info = artifacts.put_file(Path(file.path))
+    _check_unchanged(file, os.stat(file.path), info.size)
+    cache.put(file.path, file.stat, Cached(info.digest, "", 0))
+    return FileEntry(file.rel, info.digest, info.size)
+
+
+def _check_unchanged(file: Found, after: os.stat_result, size: int) -> None:
+    before = file.stat
+    if (
+        size != before.st_size
+        or after.st_size != before.st_size
+        or after.st_mtime_ns != before.st_mtime_ns
+    ):
+        raise InvalidInput(
+            f"{file.path}: it changed while it was being added; add it again once it is "
+            "no longer being written"
+        )
+
+
+def _store_bundle(
+    bundle: _Bundle,
+    artifacts: ArtifactStore,
+    cache: StatCache,
+    entries: list[FileEntry | None],
+    stored: dict[str, tuple[str, int]],
+) -> None:
+    where = artifacts.put_stream(io.BytesIO(bundle.data)).digest
+    for index, file, digest in bundle.waiting:
+        offset = stored[digest][1]
+        stored[digest] = (where, offset)
+        entries[index] = FileEntry(file.rel, digest, file.stat.st_size, where, offset)
+        cache.put(file.path, file.stat, Cached(digest, where, offset))

@@ -1,0 +1,184 @@
+"""Datasets and data versions in the metadata store.
+
+A new version is numbered, authorized and audited in one transaction; adding the same
+manifest as the newest version changes nothing (the newest is returned). Two adds of one
+dataset at once cannot both take the same number: the unique (dataset, version) key
+refuses the second, which then tries again with the next number.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, func, insert, select
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+
+from cairn.core.access import Permission
+from cairn.core.actor import current
+from cairn.core.clock import now_ms
+from cairn.core.data import (
+    DataKind,
+    DataRef,
+    DataVersion,
+    NewDataVersion,
+    check_dataset_name,
+)
+from cairn.errors import AmbiguousReference, NotFound
+from cairn.stores.metadata import audit
+from cairn.stores.metadata import schema as t
+from cairn.stores.metadata.engine import read_connection, write_transaction
+from cairn.stores.metadata.grants import authorize
+
+_ATTEMPTS = 3  # numbering races between concurrent adds of one dataset
+_SHOWN_MATCHES = 5
+
+
+class SqlDataCatalog:
+    """The :class:`~cairn.core.ports.DataCatalog` over a metadata database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def add_version(self, new: NewDataVersion) -> tuple[DataVersion, bool]:
+        """The new version, True; or the newest one, False, if it has this manifest.
+
+        Raises:
+            InvalidInput: the name is not a valid dataset name.
+            NotFound: the project does not exist (for a new dataset).
+            PermissionDenied: the caller may not write in the dataset's project.
+        """
+        check_dataset_name(new.name)
+        for attempt in range(_ATTEMPTS):
+            try:
+                with write_transaction(self.engine) as conn:
+                    return self._add_version(conn, new)
+            except SqlIntegrityError:
+                if attempt == _ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _add_version(self, conn: Connection, new: NewDataVersion) -> tuple[DataVersion, bool]:
+        d, v = t.datasets.c, t.data_versions.c
+        name = new.name
+        project = conn.execute(select(d.project).where(d.name == name).with_for_update()).scalar()
+        if project is None:
+            project = new.project
+            _require_project(conn, project)
+            authorize(conn, Permission.WRITE, project, f"add the dataset {name!r}")
+            conn.execute(insert(t.datasets).values(name=name, project=project, created_at=now_ms()))
+        else:
+            authorize(conn, Permission.WRITE, project, f"add a version of {name!r}")
+        newest = conn.execute(
+            select(t.data_versions).where(v.dataset == name).order_by(v.version.desc()).limit(1)
+        ).first()
+        if newest is not None and newest.digest == new.digest:
+            return _version(newest, project), False
+        number = 1 if newest is None else newest.version + 1
+        created = DataVersion(
+            name, number, project, new.digest, DataKind(new.kind), new.path, new.files,
+            new.bytes, new.message, current().actor, now_ms(),
+        )  # fmt: skip
+        conn.execute(
+            insert(t.data_versions).values(
+                dataset=name,
+                version=number,
+                digest=new.digest,
+                kind=created.kind.value,
+                path=new.path,
+                files=new.files,
+                bytes=new.bytes,
+                message=new.message,
+                created_by=created.created_by,
+                created_at=created.created_at,
+            )
+        )
+        payload = {"path": new.path, "files": new.files, "bytes": new.bytes, "message": new.message}
+        audit.record(conn, "data.version.create", "data_version", created.ref, payload, new.digest)
+        return created, True
+
+    def get_version(self, ref: DataRef) -> DataVersion:
+        """Raises:
+        NotFound: no such dataset or version.
+        AmbiguousReference: a digest prefix matches several versions.
+        """
+        d, v = t.datasets.c, t.data_versions.c
+        statement = (
+            select(t.data_versions, d.project)
+            .select_from(t.data_versions.join(t.datasets, d.name == v.dataset))
+            .where(v.dataset == ref.name)
+        )
+        if ref.version is not None:
+            statement = statement.where(v.version == ref.version)
+        elif ref.digest_prefix is not None:
+            statement = statement.where(v.digest.startswith(f"blake3:{ref.digest_prefix}"))
+        with read_connection(self.engine) as conn:
+            rows = conn.execute(
+                statement.order_by(v.version.desc()).limit(_SHOWN_MATCHES + 1)
+            ).all()
+        if not rows:
+            raise NotFound(_not_found(ref))
+        if ref.digest_prefix is not None and len({r.digest for r in rows}) > 1:
+            shown = ", ".join(f"{r.dataset}@{r.version}" for r in rows[:_SHOWN_MATCHES])
+            raise AmbiguousReference(
+                f"{ref}: the digest prefix matches several versions ({shown}); give more digits"
+            )
+        return _version(rows[0], rows[0].project)
+
+    def list_versions(self, name: str) -> list[DataVersion]:
+        """Newest first. Raises NotFound for an unknown dataset."""
+        d, v = t.datasets.c, t.data_versions.c
+        with read_connection(self.engine) as conn:
+            project = conn.execute(select(d.project).where(d.name == name)).scalar()
+            if project is None:
+                raise NotFound(f"dataset {name!r} not found (see `cairn data list`)")
+            rows = conn.execute(
+                select(t.data_versions).where(v.dataset == name).order_by(v.version.desc())
+            ).all()
+        return [_version(row, str(project)) for row in rows]
+
+    def list_datasets(self) -> list[DataVersion]:
+        """The newest version of every dataset, by name."""
+        d, v = t.datasets.c, t.data_versions.c
+        newest = (
+            select(v.dataset, func.max(v.version).label("version")).group_by(v.dataset).subquery()
+        )
+        statement = (
+            select(t.data_versions, d.project)
+            .select_from(
+                t.data_versions.join(
+                    newest,
+                    (newest.c.dataset == v.dataset) & (newest.c.version == v.version),
+                ).join(t.datasets, d.name == v.dataset)
+            )
+            .order_by(v.dataset)
+        )
+        with read_connection(self.engine) as conn:
+            return [_version(row, row.project) for row in conn.execute(statement).all()]
+
+
+def _require_project(conn: Connection, project: str) -> None:
+    p = t.projects.c
+    if conn.execute(select(p.name).where(p.name == project)).first() is None:
+        raise NotFound(f"project {project!r} not found (see `cairn projects list`)")
+
+
+def _version(row: Row[Any], project: str) -> DataVersion:
+    return DataVersion(
+        row.dataset,
+        row.version,
+        project,
+        row.digest,
+        DataKind(row.kind),
+        row.path,
+        row.files,
+        row.bytes,
+        row.message,
+        row.created_by,
+        row.created_at,
+    )
+
+
+def _not_found(ref: DataRef) -> str:
+    if ref.version is None and ref.digest_prefix is None:
+        return f"dataset {ref.name!r} not found (see `cairn data list`)"
+    return f"data version {ref} not found (see `cairn data log {ref.name}`)"

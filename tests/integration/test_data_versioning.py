@@ -1,0 +1,268 @@
+"""Data versioning end to end over real stores (SQLite and PostgreSQL, a local object
+store): versions, the stat cache, bundles, checkout, damage, interruption, audit."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import cairn.data.service as service_module
+import cairn.data.snapshot as snapshot_module
+from cairn.core.access import Role
+from cairn.core.actor import acting_as
+from cairn.data.service import DataService
+from cairn.errors import IntegrityError, InvalidInput, InvalidState, PermissionDenied
+from cairn.stores.artifacts.fsspec import FsspecArtifactStore
+from cairn.stores.metadata.audit import AuditLog, EventQuery
+from cairn.stores.metadata.data import SqlDataCatalog
+from cairn.stores.metadata.identity import IdentityStore
+from cairn.stores.metadata.sql import SqlMetadataStore
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    folder = tmp_path / "project"
+    (folder / "data" / "images" / "cats").mkdir(parents=True)
+    for i in range(50):
+        (folder / "data" / "images" / "cats" / f"{i:03d}.jpg").write_bytes(os.urandom(100 + i))
+    (folder / "data" / "images" / "labels.csv").write_text("id,label\n1,cat\n")
+    (folder / "data" / "customers.csv").write_text("id,age\n1,30\n2,40\n")
+    _age(folder)
+    return folder
+
+
+@pytest.fixture
+def stores(database_url: str, tmp_path: Path) -> Iterator[tuple[SqlMetadataStore, Path]]:
+    store = SqlMetadataStore(database_url)
+    yield store, tmp_path / "objects"
+    store.close()
+
+
+@pytest.fixture
+def data(stores: tuple[SqlMetadataStore, Path], workspace: Path, tmp_path: Path) -> DataService:
+    store, objects = stores
+    artifacts = FsspecArtifactStore(str(objects))
+    return DataService(SqlDataCatalog(store.engine), artifacts, workspace, tmp_path / "home")
+
+
+def _objects(folder: Path) -> list[Path]:
+    return [p for p in (folder / "objects").rglob("*") if p.is_file()]
+
+
+def test_versions_are_numbered_and_unchanged_data_makes_none(
+    data: DataService, workspace: Path
+) -> None:
+    images = workspace / "data" / "images"
+    first = data.add(images, "images", "first")
+    assert (first.version.ref, first.created, first.read) == ("images@1", True, 51)
+    assert (first.version.files, first.version.path) == (51, "data/images")
+    again = data.add(images, "images")
+    assert (again.version.ref, again.created, again.read) == ("images@1", False, 0)
+    (images / "cats" / "007.jpg").write_bytes(b"changed")
+    second = data.add(images, "images", "second")
+    assert (second.version.ref, second.created, second.read) == ("images@2", True, 1)
+    assert [v.version for v in data.log("images")] == [2, 1]
+    assert data.version("images").version == 2
+    assert data.version(f"images@{first.version.digest[7:19]}").version == 1
+    lock = (workspace / "cairn.lock").read_text()
+    assert "images:" in lock
+    assert "version: 2" in lock
+
+
+def test_small_files_are_stored_in_bundles_not_one_object_each(
+    data: DataService, stores: tuple[SqlMetadataStore, Path], workspace: Path
+) -> None:
+    data.add(workspace / "data" / "images", "images")
+    stored = _objects(stores[1])
+    assert len(stored) == 3  # one bundle, two listings (images/ and images/cats/)
+
+
+def test_status_reads_only_what_changed(
+    data: DataService, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    images = workspace / "data" / "images"
+    data.add(images, "images")
+    data.add(workspace / "data" / "customers.csv", "customers")
+    reads: list[Path] = []
+    real = service_module.hash_file
+    monkeypatch.setattr(service_module, "hash_file", lambda p: reads.append(p) or real(p))
+    clean = data.status()
+    assert [(s.name, s.clean) for s in clean] == [("customers", True), ("images", True)]
+    assert reads == []  # nothing was read
+    (images / "cats" / "001.jpg").write_bytes(b"new bytes")
+    (images / "cats" / "002.jpg").unlink()
+    (images / "extra.txt").write_text("x")
+    found = data.status("images")[0]
+    assert (found.added, found.modified, found.deleted) == (
+        ["extra.txt"],
+        ["cats/001.jpg"],
+        ["cats/002.jpg"],
+    )
+    assert reads == [images / "cats" / "001.jpg"]  # only the file whose stat changed
+
+
+def test_checkout_brings_back_the_exact_bytes(
+    data: DataService, workspace: Path, tmp_path: Path
+) -> None:
+    images = workspace / "data" / "images"
+    before = {p.relative_to(images): p.read_bytes() for p in images.rglob("*") if p.is_file()}
+    data.add(images, "images")
+    done = data.checkout("images@1", to=tmp_path / "copy")
+    copy = tmp_path / "copy"
+    after = {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    assert after == before
+    assert (done.written, done.unchanged) == (51, 0)
+    single = data.add(workspace / "data" / "customers.csv", "customers")
+    data.checkout(single.version.ref, to=tmp_path / "one")
+    assert (tmp_path / "one" / "customers.csv").read_text() == "id,age\n1,30\n2,40\n"
+    got = data.get("customers@1")
+    assert got.read_text() == "id,age\n1,30\n2,40\n"
+
+
+def test_checkout_never_overwrites_local_changes_without_force(
+    data: DataService, workspace: Path
+) -> None:
+    images = workspace / "data" / "images"
+    data.add(images, "images")
+    (images / "labels.csv").write_text("id,label\n1,dog\n")
+    data.add(images, "images")
+    (images / "labels.csv").write_text("my edit, not added\n")
+    with pytest.raises(InvalidState, match=r"local changes to labels\.csv"):
+        data.checkout("images@1")
+    assert (images / "labels.csv").read_text() == "my edit, not added\n"
+    data.checkout("images@1", force=True)
+    assert (images / "labels.csv").read_text() == "id,label\n1,cat\n"
+    data.checkout("images@2")  # the tracked version's own bytes are no local change
+    assert (images / "labels.csv").read_text() == "id,label\n1,dog\n"
+
+
+@pytest.mark.parametrize(
+    ("damaged", "message"),
+    [
+        ("bundle", r"images@1: the stored bytes of cats/.* are damaged"),
+        ("listing", r"images@1: its manifest is damaged"),
+    ],
+)
+def test_a_damaged_object_is_named_with_the_data_version(
+    data: DataService,
+    stores: tuple[SqlMetadataStore, Path],
+    workspace: Path,
+    tmp_path: Path,
+    damaged: str,
+    message: str,
+) -> None:
+    data.add(workspace / "data" / "images", "images")
+    listings = [p for p in _objects(stores[1]) if p.read_bytes().startswith(b'{"format"')]
+    bundles = [p for p in _objects(stores[1]) if p not in listings]
+    target = bundles[0] if damaged == "bundle" else listings[0]
+    target.chmod(0o644)
+    spoiled = bytearray(target.read_bytes())
+    spoiled[-2] ^= 0x01
+    target.write_bytes(bytes(spoiled))
+    with pytest.raises(IntegrityError, match=message):
+        data.checkout("images@1", to=tmp_path / "copy")
+    copy = tmp_path / "copy"
+    assert not copy.exists() or [p for p in copy.rglob("*") if p.is_file()] == []
+
+
+def test_an_interrupted_add_records_nothing_and_the_next_resumes(
+    data: DataService, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(snapshot_module, "BUNDLE_SIZE", 2_000)  # about 15 files a bundle
+    images = workspace / "data" / "images"
+    artifacts: Any = data.artifacts
+    real_put = artifacts.put_stream
+    calls = {"n": 0}
+
+    def put_then_fail(stream: Any, expected: str | None = None) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # Ctrl-C after two bundles are stored
+        return real_put(stream, expected)
+
+    monkeypatch.setattr(artifacts, "put_stream", put_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        data.add(images, "images")
+    with pytest.raises(Exception, match="not found"):
+        data.log("images")  # no version, no dataset
+    monkeypatch.setattr(artifacts, "put_stream", real_put)
+    resumed = data.add(images, "images")
+    assert resumed.version.version == 1
+    assert 0 < resumed.read < 51  # the files of the stored bundles were not read again
+
+
+def test_two_adds_of_the_same_data_at_once_store_it_once(
+    data: DataService, stores: tuple[SqlMetadataStore, Path], workspace: Path
+) -> None:
+    images = workspace / "data" / "images"
+    results: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(data.add(images, "images")))
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.created for r in results) == [False, True]
+    assert [v.version for v in data.log("images")] == [1]
+    assert len(_objects(stores[1])) == 3
+
+
+def test_a_file_that_changes_while_it_is_read_is_refused(
+    data: DataService, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_fstat = os.fstat
+
+    def moved(fd: int) -> os.stat_result:
+        st = real_fstat(fd)
+        fields = list(st)
+        fields[8] += 5  # st_mtime: a writer touched it meanwhile
+        return os.stat_result(fields)
+
+    monkeypatch.setattr(snapshot_module.os, "fstat", moved)
+    with pytest.raises(InvalidInput, match="changed while it was being added"):
+        data.add(workspace / "data" / "customers.csv", "customers")
+
+
+def test_adding_is_audited_and_decided_for_the_caller(
+    data: DataService, stores: tuple[SqlMetadataStore, Path], workspace: Path
+) -> None:
+    store = stores[0]
+    identity = IdentityStore(store.engine)
+    identity.add_user("vera")
+    identity.set_role("default", "vera", Role.VIEWER)
+    vera = identity.principal("vera")
+    with acting_as("vera", principal=vera), pytest.raises(PermissionDenied, match="'write'"):
+        data.add(workspace / "data" / "customers.csv", "customers")
+    added = data.add(workspace / "data" / "customers.csv", "customers", "October extract")
+    events = AuditLog(store.engine).events(EventQuery(action="data.version.create"))
+    assert [(e.content.object_id, e.content.object_digest) for e in events] == [
+        ("customers@1", added.version.digest)
+    ]
+
+
+def test_bad_paths_are_one_clear_error(data: DataService, workspace: Path) -> None:
+    with pytest.raises(InvalidInput, match="no such file or directory"):
+        data.add(workspace / "nope", "nope")
+    loop = workspace / "data" / "images" / "loop"
+    loop.symlink_to(loop)
+    with pytest.raises(InvalidInput, match="symbolic link loop"):
+        data.add(workspace / "data" / "images", "images")
+    loop.unlink()
+    (workspace / "data" / "images" / "up").symlink_to(workspace / "data")
+    with pytest.raises(InvalidInput, match="leads back to a folder above it"):
+        data.add(workspace / "data", "all")
+
+
+def _age(folder: Path) -> None:
+    """Make every file look modified a minute ago, as files usually are."""
+    for path in [folder, *folder.rglob("*")]:
+        if path.is_file():
+            st = path.stat()
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - 60_000_000_000))
