@@ -23,6 +23,9 @@ class Found(NamedTuple):
     stat: os.stat_result
 
 
+_found = tuple.__new__  # builds a Found in C: a scan makes one per file
+
+
 def scan(root: Path) -> tuple[DataKind, list[Found]]:
     """Every regular file at or below ``root``, sorted by relative path.
 
@@ -65,7 +68,7 @@ def _take(
         raise InvalidInput(_message(Path(entry.path), exc)) from exc
     rel = f"{prefix}{entry.name}"
     if stat.S_ISREG(st.st_mode):
-        found.append(Found(rel, entry.path, st))
+        found.append(_found(Found, (rel, entry.path, st)))
     elif stat.S_ISDIR(st.st_mode):
         if (st.st_dev, st.st_ino) in seen:
             raise InvalidInput(

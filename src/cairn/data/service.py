@@ -28,7 +28,7 @@ from cairn.data.lock import Locked, read_lock, write_lock
 from cairn.data.materialize import read_object, write_files
 from cairn.data.scan import Found, scan
 from cairn.data.snapshot import Advance, snapshot
-from cairn.data.stat_cache import Cached, StatCache
+from cairn.data.stat_cache import StatCache
 from cairn.errors import IntegrityError, InvalidState, NotFound
 from cairn.localfs.digest import hash_file
 
@@ -196,8 +196,8 @@ class DataService:
                 os.remove(found.path)
             for entry in plan.writes:
                 written = place(entry)
-                cached = Cached(entry.digest, entry.bundle, entry.offset)
-                cache.put(str(written), os.stat(written), cached)
+                stat = os.stat(written)
+                cache.put(str(written), stat, entry.digest, entry.bundle, entry.offset)
         finally:
             cache.save()
         if to is None:
@@ -332,7 +332,7 @@ def _digest_now(found: Found, cache: StatCache, entry: FileEntry | None) -> str:
         return cached.digest
     digest = hash_file(Path(found.path))
     if entry is not None and digest == entry.digest:  # remember where its bytes are stored
-        cache.put(found.path, found.stat, Cached(digest, entry.bundle, entry.offset))
+        cache.put(found.path, found.stat, digest, entry.bundle, entry.offset)
     else:
-        cache.put(found.path, found.stat, Cached(digest, "", 0))
+        cache.put(found.path, found.stat, digest)
     return digest

@@ -78,7 +78,7 @@ def snapshot(
             where, offset = stored.get(digest, ("", -1))
             if where:  # the same bytes are in a stored bundle already
                 entries[index] = FileEntry(file.rel, digest, len(data), where, offset)
-                cache.put(file.path, file.stat, Cached(digest, where, offset))
+                cache.put(file.path, file.stat, digest, where, offset)
             else:
                 if offset < 0:  # new bytes; a repeat of waiting bytes only waits with them
                     stored[digest] = ("", len(bundle.data))
@@ -126,7 +126,7 @@ def _read_whole(file: Found) -> bytes:
 def _own_object(file: Found, artifacts: ArtifactStore, cache: StatCache) -> FileEntry:
     info = artifacts.put_file(Path(file.path))
     _check_unchanged(file, os.stat(file.path), info.size)
-    cache.put(file.path, file.stat, Cached(info.digest, "", 0))
+    cache.put(file.path, file.stat, info.digest)
     return FileEntry(file.rel, info.digest, info.size)
 
 
@@ -155,4 +155,4 @@ def _store_bundle(
         offset = stored[digest][1]
         stored[digest] = (where, offset)
         entries[index] = FileEntry(file.rel, digest, file.stat.st_size, where, offset)
-        cache.put(file.path, file.stat, Cached(digest, where, offset))
+        cache.put(file.path, file.stat, digest, where, offset)

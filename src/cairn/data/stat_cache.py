@@ -13,11 +13,12 @@ unreadable cache is ignored (every file is then hashed again), never an error.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+import orjson
 
 from cairn.localfs.atomic import write_atomically
 
@@ -31,33 +32,41 @@ class Cached(NamedTuple):
     offset: int
 
 
-_Key = tuple[int, int, int, int, int]  # device, inode, size, mtime_ns, ctime_ns
-
-
-def stat_key(st: os.stat_result) -> _Key:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+_cached = tuple.__new__  # builds a Cached in C: a lookup per file must stay cheap
 
 
 class StatCache:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._entries: dict[str, tuple[_Key, Cached]] = {}
+        # path -> [device, inode, size, mtime_ns, ctime_ns, digest, bundle, offset]: the
+        # shape the file stores, so loading it builds nothing per entry.
+        self._entries: dict[str, list[Any]] = {}
         self._written_ns = 0
         self._changed = False
         self._load()
 
     def get(self, path: str, st: os.stat_result) -> Cached | None:
         """What ``path`` hashed to, if it has not changed since (and is not racy)."""
-        found = self._entries.get(path)
-        if found is None:
+        e = self._entries.get(path)
+        if (
+            e is None
+            or e[3] != st.st_mtime_ns
+            or e[2] != st.st_size
+            or e[1] != st.st_ino
+            or e[4] != st.st_ctime_ns
+            or e[0] != st.st_dev
+            or st.st_mtime_ns >= self._written_ns - RACY_NS
+        ):
             return None
-        key, cached = found
-        if key != stat_key(st) or st.st_mtime_ns >= self._written_ns - RACY_NS:
-            return None
-        return cached
+        return _cached(Cached, (e[5], e[6], e[7]))
 
-    def put(self, path: str, st: os.stat_result, cached: Cached) -> None:
-        self._entries[path] = (stat_key(st), cached)
+    def put(
+        self, path: str, st: os.stat_result, digest: str, bundle: str = "", offset: int = 0
+    ) -> None:
+        self._entries[path] = [
+            st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+            digest, bundle, offset,
+        ]  # fmt: skip
         self._changed = True
 
     def save(self) -> None:
@@ -66,18 +75,13 @@ class StatCache:
         if not self._changed:
             return
         written_ns = time.time_ns()
-        entries = {p: [*key, *cached] for p, (key, cached) in self._entries.items()}
-        data = json.dumps({"format": _FORMAT, "written_ns": written_ns, "entries": entries})
-        write_atomically([data.encode()], self.path)
+        document = {"format": _FORMAT, "written_ns": written_ns, "entries": self._entries}
+        write_atomically([orjson.dumps(document)], self.path)
         self._written_ns, self._changed = written_ns, False
 
     def _load(self) -> None:
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            document = json.loads(self.path.read_bytes())
-            if document["format"] != _FORMAT:
-                return
-            self._written_ns = int(document["written_ns"])
-            self._entries = {
-                path: ((e[0], e[1], e[2], e[3], e[4]), Cached(e[5], e[6], e[7]))
-                for path, e in document["entries"].items()
-            }
+            document = orjson.loads(self.path.read_bytes())
+            if document["format"] == _FORMAT and isinstance(document["entries"], dict):
+                self._written_ns = int(document["written_ns"])
+                self._entries = document["entries"]

@@ -16,7 +16,7 @@ def test_an_entry_is_trusted_only_while_the_file_is_unchanged(tmp_path: Path) ->
     st = path.stat()
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - 60_000_000_000))  # a minute old
     cache = StatCache(tmp_path / "cache.json")
-    cache.put(str(path), path.stat(), Cached(DIGEST, "", 0))
+    cache.put(str(path), path.stat(), DIGEST)
     cache.save()
     again = StatCache(tmp_path / "cache.json")
     assert again.get(str(path), path.stat()) == Cached(DIGEST, "", 0)
@@ -28,7 +28,7 @@ def test_a_file_modified_just_before_the_cache_was_written_is_read_again(tmp_pat
     path = tmp_path / "f.bin"
     path.write_bytes(b"one")  # modified now: it could change again within the same tick
     cache = StatCache(tmp_path / "cache.json")
-    cache.put(str(path), path.stat(), Cached(DIGEST, "", 0))
+    cache.put(str(path), path.stat(), DIGEST)
     cache.save()
     assert StatCache(tmp_path / "cache.json").get(str(path), path.stat()) is None
 
