@@ -1,12 +1,14 @@
 """Write a version's files into a folder: from bundles (each read once, verified against
 its digest) and from objects of their own (streamed, verified).
 
-Each file is written beside its place and renamed into it, so an interrupted checkout
-leaves every file either as it was or as the version has it.
+A file that exists is replaced atomically (written beside it, renamed over it), so it is
+either as it was or as the version has it; a new file is created in place, and removed if
+writing it fails.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -30,12 +32,12 @@ def read_object(artifacts: ArtifactStore, digest: str) -> bytes:
 
 def write_files(
     entries: Iterable[FileEntry],
-    dest: Callable[[FileEntry], Path],
+    dest: Callable[[FileEntry], str],
     artifacts: ArtifactStore,
     what: str,
     advance: Callable[[int], None] | None = None,
-) -> None:
-    """Write each entry to ``dest(entry)``.
+) -> list[tuple[FileEntry, str, os.stat_result]]:
+    """Write each entry to ``dest(entry)``; what was written, where, and its ``stat``.
 
     Raises:
         IntegrityError: an object's bytes do not match its digest (naming ``what``).
@@ -45,10 +47,14 @@ def write_files(
     by_bundle: dict[str, list[FileEntry]] = defaultdict(list)
     for entry in entries:
         by_bundle[entry.bundle].append(entry)
+    written: list[tuple[FileEntry, str, os.stat_result]] = []
+    folders: set[str] = set()
     for bundle, members in by_bundle.items():
         if not bundle:
             for entry in members:
-                _guarded(partial(artifacts.get_file, entry.digest, dest(entry)), what, entry)
+                target = dest(entry)
+                _guarded(partial(artifacts.get_file, entry.digest, Path(target)), what, entry)
+                written.append((entry, target, os.stat(target)))
                 step(entry.size)
             continue
         data = _guarded(partial(read_object, artifacts, bundle), what, members[0])
@@ -61,23 +67,36 @@ def write_files(
                     f"{what}: bundle {bundle} is shorter than its manifest says "
                     f"({entry.path} at {entry.offset}+{entry.size})"
                 )
-            _write(target, chunk)
+            folder = os.path.dirname(target)
+            if folder not in folders:
+                os.makedirs(folder, exist_ok=True)
+                folders.add(folder)
+            written.append((entry, target, _write(target, chunk)))
             step(entry.size)
+    return written
 
 
-def _write(target: Path, data: memoryview) -> None:
-    if target.exists() or target.is_symlink():
-        write_atomically([bytes(data)], target)
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.cairn-part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+def _write(target: str, data: memoryview) -> os.stat_result:
+    """A new file is created in place (one file system operation, not two: creating files
+    is what a checkout of many small ones spends its time on) and removed again if writing
+    it fails; an existing file is replaced atomically."""
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        write_atomically([bytes(data)], Path(target))
+        return os.stat(target)
     try:
         if os.write(fd, data) != len(data):  # a regular file takes all of it, or is full
-            raise OSError(28, "No space left on device", str(target))
-    finally:
+            raise OSError(errno.ENOSPC, "No space left on device", target)
+        return os.fstat(fd)
+    except BaseException:
         os.close(fd)
-    os.replace(tmp, target)
+        fd = -1
+        os.unlink(target)
+        raise
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 def _guarded(load: Callable[[], _T], what: str, entry: FileEntry) -> _T:

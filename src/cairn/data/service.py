@@ -191,13 +191,11 @@ class DataService:
             plan = _plan(wanted, present, known, cache, force)
             if plan.conflicts:
                 raise InvalidState(_conflict_message(version, plan.conflicts))
-            write_files(plan.writes, place, self.artifacts, version.ref, advance)
+            written = write_files(plan.writes, place, self.artifacts, version.ref, advance)
             for found in plan.stale:
                 os.remove(found.path)
-            for entry in plan.writes:
-                written = place(entry)
-                stat = os.stat(written)
-                cache.put(str(written), stat, entry.digest, entry.bundle, entry.offset)
+            for entry, path, stat in written:
+                cache.put(path, stat, entry.digest, entry.bundle, entry.offset)
         finally:
             cache.save()
         if to is None:
@@ -319,10 +317,12 @@ def _conflict_message(version: DataVersion, conflicts: list[str]) -> str:
     )
 
 
-def _placer(version: DataVersion, target: Path) -> Callable[[FileEntry], Path]:
+def _placer(version: DataVersion, target: Path) -> Callable[[FileEntry], str]:
+    """Where each file of the version goes (a string: a checkout makes one per file)."""
+    root = os.path.abspath(target)
     if version.kind == DataKind.FILE:
-        return lambda _entry: target
-    return lambda entry: target / entry.path
+        return lambda _entry: root
+    return lambda entry: f"{root}/{entry.path}"
 
 
 def _digest_now(found: Found, cache: StatCache, entry: FileEntry | None) -> str:

@@ -40,7 +40,15 @@ from cairn.errors import (
     ServerUnavailable,
 )
 from cairn.localfs.atomic import write_atomically
-from cairn.localfs.digest import CHUNK_SIZE, digest_of, hash_file, hasher, read_chunks, verified
+from cairn.localfs.digest import (
+    CHUNK_SIZE,
+    COPY_CHUNK_SIZE,
+    digest_of,
+    hash_file,
+    hasher,
+    read_chunks,
+    verified,
+)
 
 _EXISTS_WORKERS = 32
 # <root>/tmp: on the same filesystem as <root>/objects, so moving a finished object is atomic.
@@ -83,13 +91,16 @@ class FsspecArtifactStore:
         """
         path = Path(path)
         before = path.stat()
-        info = ObjectInfo(hash_file(path), before.st_size)
-        if self._exists(info.digest):
-            return info
         if self._local:
+            # One pass: hashed while it is copied (a file read twice costs twice, and a
+            # memory-mapped hash of a large file would count it all as resident memory).
             with path.open("rb") as stream:
-                return self._put_via_tmp(stream, info.digest, f"file {path}")
-        self._upload_checked(path, info.digest, before)
+                info = self._put_via_tmp(stream, None, f"file {path}")
+            _check_unchanged(path, before)
+            return info
+        info = ObjectInfo(hash_file(path), before.st_size)
+        if not self._exists(info.digest):
+            self._upload_checked(path, info.digest, before)
         return info
 
     def put_stream(self, stream: BinaryIO, expected_digest: str | None = None) -> ObjectInfo:
@@ -360,13 +371,23 @@ def _check_expected(info: ObjectInfo, expected: str | None, source: str) -> None
         )
 
 
+def _check_unchanged(path: Path, before: os.stat_result) -> None:
+    """Raises:
+    IntegrityError: the file changed while it was being stored (what was stored is the
+        bytes that were read, under their own digest; the caller should put it again).
+    """
+    after = path.stat()
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        raise IntegrityError(f"file {path} changed while it was being stored; put it again")
+
+
 def _copy_hashing(
     source: IO[bytes], out: IO[bytes], guard: Callable[[], AbstractContextManager[None]]
 ) -> ObjectInfo:
     """Copy in chunks while hashing. Only writes are guarded: an error raised by the
     caller's stream is the caller's, and reaches them unchanged."""
     state, size = hasher(), 0
-    for chunk in read_chunks(source):
+    for chunk in read_chunks(source, COPY_CHUNK_SIZE):
         state.update(chunk)
         with guard():
             out.write(chunk)
