@@ -98,9 +98,13 @@ def open_data(settings: Settings) -> DataService:
             "cairn data works on the embedded store or a database for now, not through a "
             "server: unset CAIRN_URI, or pass --db postgresql://… (the server's database)"
         )
-    store = open_audited_metadata_store(settings.db_url, settings)
-    engine = store.engine  # type: ignore[attr-defined]  # every database store has one
-    catalog: DataCatalog = _construct("cairn.stores.metadata.data:SqlDataCatalog", engine)
+
+    def catalog() -> DataCatalog:
+        store = open_audited_metadata_store(settings.db_url, settings)
+        engine = store.engine  # type: ignore[attr-defined]  # every database store has one
+        found: DataCatalog = _construct("cairn.stores.metadata.data:SqlDataCatalog", engine)
+        return found
+
     artifacts = open_artifact_store(settings.artifacts_url)
     workspace = settings.project_root or Path.cwd()
     return DataService(catalog, artifacts, workspace, settings.home)

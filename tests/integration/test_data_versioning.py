@@ -47,7 +47,8 @@ def stores(database_url: str, tmp_path: Path) -> Iterator[tuple[SqlMetadataStore
 def data(stores: tuple[SqlMetadataStore, Path], workspace: Path, tmp_path: Path) -> DataService:
     store, objects = stores
     artifacts = FsspecArtifactStore(str(objects))
-    return DataService(SqlDataCatalog(store.engine), artifacts, workspace, tmp_path / "home")
+    catalog = SqlDataCatalog(store.engine)
+    return DataService(lambda: catalog, artifacts, workspace, tmp_path / "home")
 
 
 def _objects(folder: Path) -> list[Path]:

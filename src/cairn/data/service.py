@@ -8,6 +8,7 @@ what each file hashed to, so ``status`` and a repeated ``add`` read only what ch
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -67,12 +68,24 @@ class CheckedOut:
 
 class DataService:
     def __init__(
-        self, catalog: DataCatalog, artifacts: ArtifactStore, workspace: Path, home: Path
+        self,
+        open_catalog: Callable[[], DataCatalog],
+        artifacts: ArtifactStore,
+        workspace: Path,
+        home: Path,
     ) -> None:
-        self.catalog, self.artifacts = catalog, artifacts
+        """``open_catalog`` is called on first use: ``status`` never needs the catalog,
+        and opening a metadata database (its schema check, its signing key) would be most
+        of what a quick command spends."""
+        self._open_catalog = open_catalog
+        self.artifacts = artifacts
         self.workspace = workspace
         self._cache_path = home / "data" / "stat-cache.json"
         self._checkouts = home / "data" / "checkouts"
+
+    @functools.cached_property
+    def catalog(self) -> DataCatalog:
+        return self._open_catalog()
 
     # add
 
