@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from cairn._version import __version__
 
 if TYPE_CHECKING:
+    from cairn import data
     from cairn.core.run import Experiment, Metric, Run, RunStatus
     from cairn.errors import CairnError
     from cairn.sdk import (
@@ -42,6 +43,7 @@ __all__ = [
     "RunStatus",
     "__version__",
     "configure",
+    "data",
     "delete_run",
     "get_metric_history",
     "get_run",
@@ -61,7 +63,12 @@ _HOMES = {
 }
 
 
+_MODULES = {"data": "cairn.data"}  # namespaces: ``cairn.data.get(…)``
+
+
 def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        return importlib.import_module(_MODULES[name])
     if name in __all__:
         value = getattr(importlib.import_module(_HOMES.get(name, "cairn.sdk")), name)
         globals()[name] = value

@@ -17,7 +17,7 @@ from cairn.config import Settings
 from cairn.core.access import Principal
 from cairn.core.actor import local_user
 from cairn.core.ports import Accounts, ArtifactStore, DataCatalog, MetadataStore
-from cairn.data.service import DataService
+from cairn.datasets.service import DataService
 from cairn.errors import InvalidInput, MissingExtra
 from cairn.tracking.authorized import AuthorizedMetadataStore
 from cairn.tracking.service import TrackingService

@@ -17,6 +17,7 @@ import pytest
 
 from cairn.core.access import Role
 from cairn.core.artifact import ArtifactEntry
+from cairn.core.data import DataKind, NewDataVersion
 from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.ports import MetadataStore
 from cairn.core.run import Experiment, Lifecycle, NewRun, RunStatus, ViewType
@@ -31,6 +32,7 @@ from cairn.errors import (
     ParamConflict,
 )
 from cairn.stores.metadata import sql
+from cairn.stores.metadata.data import SqlDataCatalog
 from cairn.stores.metadata.identity import IdentityStore
 from cairn.stores.metadata.sql import SqlMetadataStore
 from server_process import running_server
@@ -442,3 +444,22 @@ def test_paging_through_runs_that_lack_the_sort_key(
         if token is None:
             break
     assert names == ["r6", "r2", "r8", "r4", "r0", "r9", "r7", "r5", "r3", "r1"]
+
+
+def test_a_runs_inputs_are_the_data_versions_it_used(
+    backend: Backend, store: MetadataStore, experiment: Experiment
+) -> None:
+    catalog = SqlDataCatalog(backend.seed.engine)
+    name = f"customers-{uuid.uuid4().hex[:8]}"
+    for digest in ("blake3:" + "1" * 64, "blake3:" + "2" * 64):
+        catalog.add_version(NewDataVersion(name, digest, DataKind.FILE, "data/c.csv", 1, 10))
+    run = store.create_run(new_run(experiment))
+    assert store.get_run_inputs(run.id) == []
+    assert store.log_inputs(run.id, [f"{name}@1", name]) == [f"{name}@1", f"{name}@2"]
+    assert store.log_inputs(run.id, [f"{name}@1"]) == [f"{name}@1"]  # once is enough
+    assert store.get_run_inputs(run.id) == [f"{name}@1", f"{name}@2"]
+    with pytest.raises(NotFound, match=f"{name}@9 not found"):
+        store.log_inputs(run.id, [f"{name}@9"])
+    with pytest.raises(InvalidInput, match="expected a version number"):
+        store.log_inputs(run.id, [f"{name}@x"])
+    assert store.get_run_inputs(run.id) == [f"{name}@1", f"{name}@2"]

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -356,3 +357,36 @@ def test_data_add_status_log_ls_and_checkout(tmp_path: Path) -> None:
     bad = data("ls", "images@9", ok=False)
     assert "data version images@9 not found" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_sdk_gets_a_data_version_and_a_run_records_it_as_input(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / ".cairn").mkdir()
+    (project / "data" / "customers.csv").write_text("id,age\n1,30\n")
+    cli("data", "add", "data/customers.csv", "--name", "customers", cwd=project)
+    (project / "data" / "customers.csv").write_text("id,age\n1,31\n")
+    cli("data", "add", "data/customers.csv", "--name", "customers", cwd=project)
+    script = textwrap.dedent(
+        """
+        import json, cairn
+        first = cairn.data.get("customers@1")
+        with cairn.start_run(experiment="churn") as run:
+            used = [run.log_input("customers@1"), run.log_input("customers")]
+        inputs = cairn.sdk.platform().metadata.get_run_inputs(run.id)
+        print(json.dumps({"text": first.read_text(), "used": used, "inputs": inputs}))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=project, check=True
+    )
+    found = json.loads(done.stdout)
+    assert found == {
+        "text": "id,age\n1,30\n",
+        "used": ["customers@1", "customers@2"],
+        "inputs": ["customers@1", "customers@2"],
+    }
+    events = json.loads(
+        cli("audit", "log", "--action", "run.log_input", "--json", cwd=project).stdout
+    )
+    assert len(events) == 2

@@ -20,10 +20,12 @@ from fastapi.routing import APIRoute
 
 from cairn.core.access import ROLE_PERMISSIONS, Permission, Role
 from cairn.core.codec import batch_to_dict
+from cairn.core.data import DataKind, NewDataVersion
 from cairn.server.app import API_ROUTERS
 from cairn.server.auth import declared_permission
 from cairn.server.routes import health
 from cairn.stores.metadata.audit import AuditLog, EventQuery
+from cairn.stores.metadata.data import SqlDataCatalog
 from cairn.stores.metadata.identity import IdentityStore
 from cairn.stores.metadata.sql import SqlMetadataStore
 from server_process import running_server
@@ -104,6 +106,10 @@ CASES = [
         f"/api/v1/runs/{w['run']}/batch", json=_batch())),
     Case("metric history", Permission.READ, True, lambda c, w: c.get(
         f"/api/v1/runs/{w['run']}/metrics/history", params={"key": "loss"})),
+    Case("log inputs", Permission.WRITE, True, lambda c, w: c.post(
+        f"/api/v1/runs/{w['run']}/inputs", json={"refs": ["d-churn@1"]})),
+    Case("run inputs", Permission.READ, True, lambda c, w: c.get(
+        f"/api/v1/runs/{w['run']}/inputs")),
     Case("add artifacts", Permission.WRITE, True, lambda c, w: c.post(
         f"/api/v1/runs/{w['run']}/artifacts", json={"entries": [
             {"path": "b.txt", "digest": w["digest"], "size": w["size"]}]})),
@@ -180,6 +186,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             tokens[f"{role.value} in {'own' if project == OWN else 'other'} project"] = (
                 identity.create_token(name, "t")[1]
             )
+    version = NewDataVersion("d-churn", "blake3:" + "1" * 64, DataKind.FILE, "d.csv", 1, 1, "", OWN)
+    SqlDataCatalog(store.engine).add_version(version)
     store.close()
     with running_server(db, str(folder / "artifacts"), auth=True) as base_url:
         admin = httpx.Client(

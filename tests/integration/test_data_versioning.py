@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-import cairn.data.service as service_module
-import cairn.data.snapshot as snapshot_module
+import cairn.datasets.service as service_module
+import cairn.datasets.snapshot as snapshot_module
 from cairn.core.access import Role
 from cairn.core.actor import acting_as
-from cairn.data.service import DataService
+from cairn.datasets.service import DataService
 from cairn.errors import IntegrityError, InvalidInput, InvalidState, PermissionDenied
 from cairn.stores.artifacts.fsspec import FsspecArtifactStore
 from cairn.stores.metadata.audit import AuditLog, EventQuery

@@ -11,7 +11,7 @@ import typer
 from cairn.cli.output import byte_progress, console, format_size, format_time, print_json, table
 from cairn.config import load_settings
 from cairn.core.data import DataVersion
-from cairn.data.service import DataService
+from cairn.datasets.service import DataService
 from cairn.platform import open_data
 
 app = typer.Typer(help="Data versioning: snapshots of files and folders.", no_args_is_help=True)

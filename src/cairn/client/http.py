@@ -116,6 +116,18 @@ class HttpMetadataStore(ServerStore):
         data = self._http.call("POST", api_path("runs", "search"), json=query_to_dict(query))
         return RunPage([run_from_dict(r) for r in data["runs"]], data["next_page_token"])
 
+    # inputs
+
+    def log_inputs(self, run_id: str, refs: Sequence[str]) -> list[str]:
+        data = self._http.call(
+            "POST", api_path("runs", run_id, "inputs"), json={"refs": list(refs)}
+        )
+        return [str(ref) for ref in data["inputs"]]
+
+    def get_run_inputs(self, run_id: str) -> list[str]:
+        data = self._http.call("GET", api_path("runs", run_id, "inputs"))
+        return [str(ref) for ref in data["inputs"]]
+
     # artifacts
 
     def add_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:

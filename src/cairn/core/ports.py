@@ -101,6 +101,17 @@ class MetadataStore(Protocol):
     def close(self) -> None:
         """Release connections."""
 
+    # inputs: the lineage edges from a run to the data versions it used
+
+    def log_inputs(self, run_id: str, refs: Sequence[str]) -> list[str]:
+        """Record that the run used these data versions (``customers@2``; a reference
+        without a version means the newest); returns them resolved (``name@version``).
+        Raises NotFound for an unknown run or data version, InvalidInput for a bad
+        reference, InvalidState for a deleted run."""
+
+    def get_run_inputs(self, run_id: str) -> list[str]:
+        """The data versions the run used, as ``name@version``, sorted; raises NotFound."""
+
 
 class ArtifactStore(Protocol):
     """Immutable objects addressed by their BLAKE3 digest."""

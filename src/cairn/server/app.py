@@ -16,6 +16,7 @@ from cairn.server.routes import (
     experiments,
     health,
     identity,
+    inputs,
     metrics,
     objects,
     runs,
@@ -25,7 +26,8 @@ from cairn.server.routes import artifacts as artifact_routes
 API_PREFIX = "/api/v1"
 # Every router the app serves under API_PREFIX (health is served at the root).
 API_ROUTERS = tuple(
-    m.router for m in (experiments, runs, metrics, artifact_routes, objects, identity, accounts)
+    m.router
+    for m in (experiments, runs, inputs, metrics, artifact_routes, objects, identity, accounts)
 )
 
 

@@ -134,6 +134,16 @@ class AuthorizedMetadataStore:
             return RunPage([], None)
         return self._store.search_runs(dataclasses.replace(query, experiment_ids=tuple(visible)))
 
+    # inputs
+
+    def log_inputs(self, run_id: str, refs: Sequence[str]) -> list[str]:
+        with on_behalf_of(self.principal):
+            return self._store.log_inputs(run_id, refs)
+
+    def get_run_inputs(self, run_id: str) -> list[str]:
+        self._on_run(Permission.READ, run_id, f"see run {run_id}")
+        return self._store.get_run_inputs(run_id)
+
     # artifacts
 
     def add_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:

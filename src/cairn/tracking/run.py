@@ -120,6 +120,15 @@ class ActiveRun:
         """Store every file under a folder, keeping its layout below ``artifact_path``."""
         return self._service.log_artifacts(self.id, local_dir, artifact_path, progress)
 
+    def log_input(self, ref: str) -> str:
+        """Record that this run used a data version (``customers@2``; ``customers`` for
+        the newest): a lineage edge from the run to it. Returns the version, resolved.
+
+        Raises:
+            NotFound: no such data version. InvalidInput: a malformed reference.
+        """
+        return self._service.metadata.log_inputs(self.id, [ref])[0]
+
     # reading back
 
     @property

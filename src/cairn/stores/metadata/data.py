@@ -101,28 +101,8 @@ class SqlDataCatalog:
         NotFound: no such dataset or version.
         AmbiguousReference: a digest prefix matches several versions.
         """
-        d, v = t.datasets.c, t.data_versions.c
-        statement = (
-            select(t.data_versions, d.project)
-            .select_from(t.data_versions.join(t.datasets, d.name == v.dataset))
-            .where(v.dataset == ref.name)
-        )
-        if ref.version is not None:
-            statement = statement.where(v.version == ref.version)
-        elif ref.digest_prefix is not None:
-            statement = statement.where(v.digest.startswith(f"blake3:{ref.digest_prefix}"))
         with read_connection(self.engine) as conn:
-            rows = conn.execute(
-                statement.order_by(v.version.desc()).limit(_SHOWN_MATCHES + 1)
-            ).all()
-        if not rows:
-            raise NotFound(_not_found(ref))
-        if ref.digest_prefix is not None and len({r.digest for r in rows}) > 1:
-            shown = ", ".join(f"{r.dataset}@{r.version}" for r in rows[:_SHOWN_MATCHES])
-            raise AmbiguousReference(
-                f"{ref}: the digest prefix matches several versions ({shown}); give more digits"
-            )
-        return _version(rows[0], rows[0].project)
+            return find_version(conn, ref)
 
     def list_versions(self, name: str) -> list[DataVersion]:
         """Newest first. Raises NotFound for an unknown dataset."""
@@ -154,6 +134,34 @@ class SqlDataCatalog:
         )
         with read_connection(self.engine) as conn:
             return [_version(row, row.project) for row in conn.execute(statement).all()]
+
+
+def find_version(conn: Connection, ref: DataRef) -> DataVersion:
+    """The version ``ref`` names, read on ``conn`` (so inside a caller's transaction too).
+
+    Raises:
+        NotFound: no such dataset or version.
+        AmbiguousReference: a digest prefix matches several versions.
+    """
+    d, v = t.datasets.c, t.data_versions.c
+    statement = (
+        select(t.data_versions, d.project)
+        .select_from(t.data_versions.join(t.datasets, d.name == v.dataset))
+        .where(v.dataset == ref.name)
+    )
+    if ref.version is not None:
+        statement = statement.where(v.version == ref.version)
+    elif ref.digest_prefix is not None:
+        statement = statement.where(v.digest.startswith(f"blake3:{ref.digest_prefix}"))
+    rows = conn.execute(statement.order_by(v.version.desc()).limit(_SHOWN_MATCHES + 1)).all()
+    if not rows:
+        raise NotFound(_not_found(ref))
+    if ref.digest_prefix is not None and len({r.digest for r in rows}) > 1:
+        shown = ", ".join(f"{r.dataset}@{r.version}" for r in rows[:_SHOWN_MATCHES])
+        raise AmbiguousReference(
+            f"{ref}: the digest prefix matches several versions ({shown}); give more digits"
+        )
+    return _version(rows[0], rows[0].project)
 
 
 def _require_project(conn: Connection, project: str) -> None:

@@ -29,6 +29,7 @@ from cairn.core.artifact import ArtifactEntry
 from cairn.core.audit import AuditEvent
 from cairn.core.clock import now_ms
 from cairn.core.codec import new_run_to_dict
+from cairn.core.data import parse_data_ref
 from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.ids import ID_LENGTH, check_id_reference, new_id
 from cairn.core.limits import check_key, check_params, check_tags
@@ -58,6 +59,7 @@ from cairn.stores.metadata import audit, summary
 from cairn.stores.metadata import schema as t
 from cairn.stores.metadata.audit import AuditLog, Checkpointer
 from cairn.stores.metadata.chunks import history
+from cairn.stores.metadata.data import find_version
 from cairn.stores.metadata.engine import open_engine, read_connection, write_transaction
 from cairn.stores.metadata.grants import authorize
 from cairn.stores.metadata.migrate import ensure_schema
@@ -467,6 +469,37 @@ class SqlMetadataStore:
                     (a.path == prefix) | a.path.startswith(f"{prefix}/", autoescape=True)
                 )
             return [ArtifactEntry(r.path, r.digest, r.size) for r in conn.execute(statement)]
+
+    # inputs
+
+    def log_inputs(self, run_id: str, refs: Sequence[str]) -> list[str]:
+        parsed = [parse_data_ref(ref) for ref in refs]
+        with write_transaction(self.engine) as conn:
+            self._run_for_write(conn, run_id, f"record the inputs of run {run_id}")
+            resolved = sorted({find_version(conn, ref).ref for ref in parsed})
+            now = now_ms()
+            rows = [
+                {"src_kind": "run", "src_id": run_id, "relation": "used",
+                 "dst_kind": "data_version", "dst_id": ref, "created_at": now}
+                for ref in resolved
+            ]  # fmt: skip
+            if rows:
+                conn.execute(_dialect_insert(conn, t.lineage_edges).on_conflict_do_nothing(), rows)
+            event = audit.record(conn, "run.log_input", "run", run_id, {"inputs": resolved})
+        self._audited(event)
+        return resolved
+
+    def get_run_inputs(self, run_id: str) -> list[str]:
+        e = t.lineage_edges.c
+        with read_connection(self.engine) as conn:
+            self._run_key(conn, run_id)
+            found = conn.execute(
+                select(e.dst_id)
+                .where(e.src_kind == "run", e.src_id == run_id, e.relation == "used")
+                .where(e.dst_kind == "data_version")
+                .order_by(e.dst_id)
+            ).scalars()
+            return [str(ref) for ref in found]
 
     # helpers
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cairn.data.stat_cache import Cached, StatCache
+from cairn.datasets.stat_cache import Cached, StatCache
 
 DIGEST = "blake3:" + "a" * 64
 

@@ -24,12 +24,12 @@ from cairn.core.data import (
 )
 from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.ports import ArtifactStore, DataCatalog
-from cairn.data import manifest
-from cairn.data.lock import Locked, read_lock, write_lock
-from cairn.data.materialize import read_object, write_files
-from cairn.data.scan import Found, scan
-from cairn.data.snapshot import Advance, snapshot
-from cairn.data.stat_cache import StatCache
+from cairn.datasets import manifest
+from cairn.datasets.lock import Locked, read_lock, write_lock
+from cairn.datasets.materialize import read_object, write_files
+from cairn.datasets.scan import Found, scan
+from cairn.datasets.snapshot import Advance, snapshot
+from cairn.datasets.stat_cache import StatCache
 from cairn.errors import IntegrityError, InvalidState, NotFound
 from cairn.localfs.digest import hash_file
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from cairn.core.data import DataKind, FileEntry
 from cairn.core.ports import ArtifactStore
-from cairn.data.scan import Found, scan
-from cairn.data.stat_cache import Cached, StatCache
+from cairn.datasets.scan import Found, scan
+from cairn.datasets.stat_cache import Cached, StatCache
 from cairn.errors import InvalidInput
 from cairn.localfs.digest import digest_of, hasher
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cairn.core.data import DataRef, FileEntry, parse_data_ref
-from cairn.data.manifest import build, walk
+from cairn.datasets.manifest import build, walk
 from cairn.errors import InvalidInput
 
 FILES = [

@@ -1,0 +1,42 @@
+"""Data versions from Python.
+
+    import cairn
+
+    path = cairn.data.get("customers@2")    # a local copy: the file, or the folder
+    with cairn.start_run(experiment="churn") as run:
+        run.log_input("customers@2")          # the run used it: a lineage edge
+
+``get`` materialises a version once into the Cairn home (``data/checkouts/NAME/VERSION``)
+and returns that copy's path on later calls; it works on the embedded store (or the
+database ``CAIRN_DB`` names).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from cairn.datasets.service import DataService
+from cairn.platform import open_data
+from cairn.sdk import platform
+
+_lock = threading.Lock()
+_service: DataService | None = None
+
+
+def get(ref: str) -> Path:
+    """A local copy of a data version (``customers@2``; ``customers`` for the newest).
+
+    Raises:
+        NotFound: no such version. InvalidInput: a malformed reference, or a server is
+            configured (data versions are read from the store itself for now).
+    """
+    return _data().get(ref)
+
+
+def _data() -> DataService:
+    global _service
+    with _lock:
+        if _service is None:
+            _service = open_data(platform().settings)
+        return _service
