@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -390,3 +391,31 @@ def test_sdk_gets_a_data_version_and_a_run_records_it_as_input(tmp_path: Path) -
         cli("audit", "log", "--action", "run.log_input", "--json", cwd=project).stdout
     )
     assert len(events) == 2
+
+
+def test_data_push_and_pull_through_a_remote(tmp_path: Path, cairn_home: Path) -> None:
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / ".cairn").mkdir()
+    (project / "data" / "c.csv").write_text("id,age\n1,30\n")
+
+    def data(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        return cli("data", *args, ok=ok, cwd=project)
+
+    no_remote = data("push", ok=False)
+    assert "no remote given and no default set" in no_remote.stderr
+    unknown = data("push", "--remote", "origin", ok=False)
+    assert "remote 'origin' is not configured" in unknown.stderr
+    data("remote", "add", "origin", str(tmp_path / "remote"), "--default")
+    nothing = data("push", ok=False)
+    assert "no data versions given and none tracked here" in nothing.stderr
+    data("add", "data/c.csv", "--name", "customers")
+    remotes = json.loads(data("remote", "list", "--json").stdout)
+    assert remotes == [{"name": "origin", "url": str(tmp_path / "remote"), "default": True}]
+    assert "pushed 2 objects" in data("push").stdout
+    assert "pushed 0 objects" in data("push").stdout
+    shutil.rmtree(cairn_home / "artifacts")  # this machine loses its copy
+    (project / "data" / "c.csv").unlink()
+    pulled = data("pull").stdout
+    assert "fetched 2 objects" in pulled
+    assert (project / "data" / "c.csv").read_text() == "id,age\n1,30\n"

@@ -11,8 +11,10 @@ import typer
 from cairn.cli.output import byte_progress, console, format_size, format_time, print_json, table
 from cairn.config import load_settings
 from cairn.core.data import DataVersion
+from cairn.core.ports import ArtifactStore
+from cairn.datasets.remotes import add_remote, read_remotes
 from cairn.datasets.service import DataService
-from cairn.platform import open_data
+from cairn.platform import open_artifact_store, open_data
 
 app = typer.Typer(help="Data versioning: snapshots of files and folders.", no_args_is_help=True)
 
@@ -172,6 +174,80 @@ def checkout(
         f"{done.version.ref} at {done.target}: {done.written} written, "
         f"{done.unchanged} already there, {done.removed} removed"
     )
+
+
+remote = typer.Typer(help="Where push sends data and pull fetches it from.", no_args_is_help=True)
+app.add_typer(remote, name="remote")
+RemoteName = Annotated[
+    str | None, typer.Option("--remote", "-r", help="A remote's name (default: the default one).")
+]
+Refs = Annotated[
+    list[str] | None,
+    typer.Argument(help="Versions (NAME@VERSION …); default: those cairn.lock names."),
+]
+
+
+@remote.command("add")
+def remote_add(
+    name: str,
+    url: Annotated[str, typer.Argument(help="A folder, or s3://BUCKET/PREFIX.")],
+    default: Annotated[bool, typer.Option("--default", help="Make it the default.")] = False,
+) -> None:
+    """Name a remote in cairn.yaml (commit it to share it)."""
+    workspace = _service(None).workspace
+    add_remote(workspace, name, url, default)
+    console.print(f"remote {name} → {url}{' (default)' if default else ''}")
+
+
+@remote.command("list")
+def remote_list(json: Json = False) -> None:
+    """The remotes cairn.yaml names."""
+    found = read_remotes(_service(None).workspace)
+    rows = [(n, u, "yes" if n == found.default else "") for n, u in sorted(found.urls.items())]
+    if json:
+        print_json([{"name": n, "url": u, "default": d == "yes"} for n, u, d in rows])
+        return
+    table("Data remotes", ("name", "url", "default"), rows)
+
+
+@app.command("push")
+def push(refs: Refs = None, remote_name: RemoteName = None, db: Db = None) -> None:
+    """Send data versions to a remote: only the objects it lacks."""
+    service = _service(db)
+    name, store = _remote(service, remote_name)
+    with byte_progress(f"pushing to {name}", None, enabled=console.is_terminal) as step:
+        moved = service.push(refs or [], store, step)
+    console.print(
+        f"pushed {moved.objects} objects ({format_size(moved.bytes)}) to {name}; "
+        f"{moved.present} were there already"
+    )
+
+
+@app.command("pull")
+def pull(
+    refs: Refs = None,
+    remote_name: RemoteName = None,
+    db: Db = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite local changes.")] = False,
+) -> None:
+    """Fetch data versions from a remote (only what is missing), then check them out."""
+    service = _service(db)
+    name, store = _remote(service, remote_name)
+    wanted = service.refs_or_locked(refs or [])
+    with byte_progress(f"pulling from {name}", None, enabled=console.is_terminal) as step:
+        moved = service.fetch(wanted, store, step)
+    console.print(
+        f"fetched {moved.objects} objects ({format_size(moved.bytes)}) from {name}; "
+        f"{moved.present} were here already"
+    )
+    for ref in wanted:
+        done = service.checkout(ref, force=force)
+        console.print(f"{done.version.ref} at {done.target}: {done.written} written")
+
+
+def _remote(service: DataService, name: str | None) -> tuple[str, ArtifactStore]:
+    chosen, url = read_remotes(service.workspace).url(name)
+    return chosen, open_artifact_store(url)
 
 
 def _version_dict(v: DataVersion) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from cairn.datasets.materialize import read_object, write_files
 from cairn.datasets.scan import Found, scan
 from cairn.datasets.snapshot import Advance, snapshot
 from cairn.datasets.stat_cache import StatCache
+from cairn.datasets.transfer import Moved, copy_objects, objects_of
 from cairn.errors import IntegrityError, InvalidState, NotFound
 from cairn.localfs.digest import hash_file
 
@@ -220,6 +221,44 @@ class DataService:
             return {}
         found = scan(target)[1]
         return {wanted[0].path: found[0]._replace(rel=wanted[0].path)} if found and wanted else {}
+
+    # remotes
+
+    def push(
+        self, refs: Sequence[str], remote: ArtifactStore, advance: Advance | None = None
+    ) -> Moved:
+        """Send the versions' objects the remote lacks (default: the versions in
+        cairn.lock)."""
+        needed: dict[str, int] = {}
+        for digest in self._roots(refs):
+            needed.update(objects_of(digest, self.artifacts))
+        return copy_objects(needed, self.artifacts, remote, advance)
+
+    def fetch(
+        self, refs: Sequence[str], remote: ArtifactStore, advance: Advance | None = None
+    ) -> Moved:
+        """Bring the versions' objects this store lacks from the remote (default: the
+        versions in cairn.lock); ``checkout`` then writes the files."""
+        needed: dict[str, int] = {}
+        for digest in self._roots(refs):
+            needed.update(objects_of(digest, remote))
+        return copy_objects(needed, remote, self.artifacts, advance)
+
+    def refs_or_locked(self, refs: Sequence[str]) -> list[str]:
+        """``refs``, or else the versions cairn.lock names (``name@version``).
+
+        Raises:
+            NotFound: no refs given and nothing tracked here.
+        """
+        if refs:
+            return list(refs)
+        locked = read_lock(self.workspace)
+        if not locked:
+            raise NotFound("no data versions given and none tracked here (see cairn.lock)")
+        return [f"{name}@{entry.version}" for name, entry in sorted(locked.items())]
+
+    def _roots(self, refs: Sequence[str]) -> list[str]:
+        return [self.version(ref).digest for ref in self.refs_or_locked(refs)]
 
     # reading
 
