@@ -10,13 +10,14 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from cairn.config import Settings
 from cairn.core.access import Principal
 from cairn.core.actor import local_user
-from cairn.core.ports import Accounts, ArtifactStore, DataCatalog, MetadataStore
+from cairn.core.ports import Accounts, ArtifactStore, Collectable, DataCatalog, MetadataStore
+from cairn.datasets.gc import Collected, collect
 from cairn.datasets.service import DataService
 from cairn.errors import InvalidInput, MissingExtra
 from cairn.tracking.authorized import AuthorizedMetadataStore
@@ -108,6 +109,25 @@ def open_data(settings: Settings) -> DataService:
     artifacts = open_artifact_store(settings.artifacts_url)
     workspace = settings.project_root or Path.cwd()
     return DataService(catalog, artifacts, workspace, settings.home)
+
+
+def collect_garbage(
+    settings: Settings, dry_run: bool = False, grace_seconds: float = 3600.0
+) -> Collected:
+    """Remove the artifact store's objects that no data version and no run refers to.
+
+    Raises:
+        InvalidInput: the settings name a server (its administrator collects its store).
+    """
+    data = open_data(settings)
+    store = data.artifacts
+    if not hasattr(store, "stored"):
+        raise InvalidInput(f"{store!r} cannot list its objects; run gc where it is stored")
+    engine = data.catalog.engine  # type: ignore[attr-defined]  # a database catalog
+    referenced = data.live_objects() | _construct(
+        "cairn.stores.metadata.data:artifact_digests", engine
+    )
+    return collect(cast(Collectable, store), referenced, grace_seconds, dry_run)
 
 
 def open_audit_log(db_url: str) -> Any:

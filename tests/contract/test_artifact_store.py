@@ -12,6 +12,7 @@ import random
 import socket
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -342,3 +343,14 @@ def _closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+def test_stored_objects_are_listed_and_removed(backend: Backend, tmp_path: Path) -> None:
+    kept = backend.store.put_stream(io.BytesIO(b"kept"))
+    gone = backend.store.put_stream(io.BytesIO(b"gone"))
+    listed = {o.digest: o for o in backend.store.stored()}
+    assert set(listed) == {kept.digest, gone.digest}
+    assert listed[kept.digest].size == 4
+    assert listed[kept.digest].modified_at > time.time() - 600
+    backend.store.remove([gone.digest, gone.digest])  # removing twice is no error
+    assert backend.store.missing([kept.digest, gone.digest]) == {gone.digest}

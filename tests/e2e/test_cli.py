@@ -355,6 +355,9 @@ def test_data_add_status_log_ls_and_checkout(tmp_path: Path) -> None:
     assert "5 written" in out
     assert (tmp_path / "copy" / "0.bin").read_bytes() == bytes([0]) * 100
     assert [d["dataset"] for d in json.loads(data("list", "--json").stdout)] == ["images"]
+    swept = json.loads(data("gc", "--grace-minutes", "0", "--json").stdout)
+    assert (swept["removed"], swept["dry_run"]) == (0, False)  # every object is referenced
+    assert swept["kept"] >= 4
     bad = data("ls", "images@9", ok=False)
     assert "data version images@9 not found" in bad.stderr
     assert "Traceback" not in bad.stderr

@@ -3,6 +3,7 @@ store): versions, the stat cache, bundles, checkout, damage, interruption, audit
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import cairn.datasets.service as service_module
 import cairn.datasets.snapshot as snapshot_module
 from cairn.core.access import Role
 from cairn.core.actor import acting_as
+from cairn.datasets.gc import collect
 from cairn.datasets.service import DataService
 from cairn.errors import IntegrityError, InvalidInput, InvalidState, PermissionDenied
 from cairn.stores.artifacts.fsspec import FsspecArtifactStore
@@ -267,3 +269,25 @@ def _age(folder: Path) -> None:
         if path.is_file():
             st = path.stat()
             os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - 60_000_000_000))
+
+
+def test_gc_removes_only_what_nothing_refers_to(
+    data: DataService, stores: tuple[SqlMetadataStore, Path], workspace: Path
+) -> None:
+    artifacts: Any = data.artifacts
+    images = workspace / "data" / "images"
+    data.add(images, "images")
+    kept_before = {o.digest for o in artifacts.stored()}
+    orphan = artifacts.put_stream(io.BytesIO(b"an add that never finished")).digest
+    run_file = artifacts.put_stream(io.BytesIO(b"a run's artifact")).digest
+    run_artifacts = {run_file}
+    recent = collect(artifacts, data.live_objects() | run_artifacts)
+    assert (recent.removed, recent.kept) == (0, len(kept_before) + 2)  # all within the grace
+    dry = collect(artifacts, data.live_objects() | run_artifacts, grace_seconds=0, dry_run=True)
+    assert (dry.removed, dry.dry_run) == (1, True)
+    assert artifacts.missing([orphan]) == set()
+    done = collect(artifacts, data.live_objects() | run_artifacts, grace_seconds=0)
+    assert done.removed == 1
+    assert artifacts.missing([orphan, run_file]) == {orphan}
+    assert {o.digest for o in artifacts.stored()} == kept_before | {run_file}
+    data.checkout("images@1", to=workspace / "copy")  # every version still checks out

@@ -9,12 +9,13 @@ from typing import Annotated, Any
 import typer
 
 from cairn.cli.output import byte_progress, console, format_size, format_time, print_json, table
-from cairn.config import load_settings
+from cairn.config import Settings, load_settings
 from cairn.core.data import DataVersion
 from cairn.core.ports import ArtifactStore
 from cairn.datasets.remotes import add_remote, read_remotes
 from cairn.datasets.service import DataService
-from cairn.platform import open_artifact_store, open_data
+from cairn.errors import InvalidInput
+from cairn.platform import collect_garbage, open_artifact_store, open_data
 
 app = typer.Typer(help="Data versioning: snapshots of files and folders.", no_args_is_help=True)
 
@@ -27,11 +28,15 @@ Ref = Annotated[
 ]
 
 
-def _service(db: str | None) -> DataService:
+def _settings(db: str | None) -> Settings:
     settings = load_settings(db=db)
     if db is not None:
         settings = dataclasses.replace(settings, uri=None)  # the database itself
-    return open_data(settings)
+    return settings
+
+
+def _service(db: str | None) -> DataService:
+    return open_data(_settings(db))
 
 
 @app.command("add")
@@ -243,6 +248,26 @@ def pull(
     for ref in wanted:
         done = service.checkout(ref, force=force)
         console.print(f"{done.version.ref} at {done.target}: {done.written} written")
+
+
+@app.command("gc")
+def gc(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would go.")] = False,
+    grace_minutes: Annotated[
+        float, typer.Option(help="Keep objects stored this recently, whatever refers to them.")
+    ] = 60.0,
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """Remove stored objects that no data version and no run artifact refers to."""
+    if grace_minutes < 0:
+        raise InvalidInput("--grace-minutes: expected 0 or more")
+    done = collect_garbage(_settings(db), dry_run, grace_minutes * 60)
+    if json:
+        print_json(dataclasses.asdict(done))
+        return
+    verb = "would remove" if dry_run else "removed"
+    console.print(f"{verb} {done.removed} objects ({format_size(done.bytes)}); kept {done.kept}")
 
 
 def _remote(service: DataService, name: str | None) -> tuple[str, ArtifactStore]:

@@ -43,6 +43,15 @@ def check_digest(digest: str) -> str:
     return digest
 
 
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """An object as a store lists it, for garbage collection."""
+
+    digest: str
+    size: int
+    modified_at: float  # seconds since the epoch; recent objects may belong to an add in progress
+
+
 def object_key(digest: str) -> str:
     """Where an object lives below a store's root: the hash name is part of the path."""
     algo, _, hexdigest = check_digest(digest).partition(":")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from cairn.core.access import Role
-from cairn.core.artifact import ArtifactEntry, ObjectInfo
+from cairn.core.artifact import ArtifactEntry, ObjectInfo, StoredObject
 from cairn.core.data import DataRef, DataVersion, NewDataVersion
 from cairn.core.identity import AccountKind, Membership, Token, User
 from cairn.core.run import (
@@ -207,3 +207,15 @@ class DataCatalog(Protocol):
 
     def list_datasets(self) -> list[DataVersion]:
         """The newest version of each dataset."""
+
+
+class Collectable(Protocol):
+    """A store that can list and remove its objects: what ``cairn data gc`` needs (the
+    stores over a file system or an object store; not a server's, whose own
+    administrator collects it)."""
+
+    def stored(self) -> Iterator[StoredObject]:
+        """Every object held, in no particular order."""
+
+    def remove(self, digests: Iterable[str]) -> None:
+        """Delete these objects; one that is already gone is no error."""

@@ -260,6 +260,15 @@ class DataService:
     def _roots(self, refs: Sequence[str]) -> list[str]:
         return [self.version(ref).digest for ref in self.refs_or_locked(refs)]
 
+    def live_objects(self) -> set[str]:
+        """Every object some data version needs (what ``gc`` must keep)."""
+        live: set[str] = set()
+        for newest in self.catalog.list_datasets():
+            for version in self.catalog.list_versions(newest.dataset):
+                if version.digest not in live:
+                    live.update(objects_of(version.digest, self.artifacts))
+        return live
+
     # reading
 
     def log(self, name: str) -> list[DataVersion]:

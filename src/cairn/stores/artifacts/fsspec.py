@@ -29,7 +29,7 @@ from fsspec.implementations.local import LocalFileSystem
 from fsspec.implementations.memory import MemoryFileSystem
 from fsspec.utils import get_protocol
 
-from cairn.core.artifact import HASH_NAME, ObjectInfo, check_digest, object_key
+from cairn.core.artifact import HASH_NAME, ObjectInfo, StoredObject, check_digest, object_key
 from cairn.errors import (
     CairnError,
     DigestMismatch,
@@ -150,6 +150,26 @@ class FsspecArtifactStore:
         """
         with self.open(digest) as chunks:
             write_atomically(chunks, Path(dest))
+
+    def stored(self) -> Iterator[StoredObject]:
+        """Every object below ``<root>/objects``, with its size and modification time."""
+        top = f"{self._root}/objects"
+        with self._boundary("list the stored objects"):
+            found = self._fs.find(top, detail=True) if self._fs.exists(top) else {}
+        for path, info in found.items():
+            algo, _, rest = path[len(top) + 1 :].partition("/")
+            prefix, _, tail = rest.partition("/")
+            digest = f"{algo}:{prefix}{tail}"
+            try:
+                check_digest(digest)
+            except InvalidInput:
+                continue  # not an object (a stray file): never collected
+            yield StoredObject(digest, int(info.get("size") or 0), _modified_at(info))
+
+    def remove(self, digests: Iterable[str]) -> None:
+        for digest in digests:
+            with self._boundary(f"remove {digest}"), suppress(FileNotFoundError):
+                self._fs.rm_file(self._object_path(check_digest(digest)))
 
     # -- writing ---------------------------------------------------------------------
 
@@ -361,6 +381,18 @@ def _protocols(fs: Any) -> tuple[str, ...]:
 def _check_blake3(digest: str) -> None:
     if not check_digest(digest).startswith(f"{HASH_NAME}:"):
         raise InvalidInput(f"expected_digest {digest!r}: this store addresses by {HASH_NAME}")
+
+
+def _modified_at(info: Mapping[str, Any]) -> float:
+    """Seconds since the epoch, from what the file system reports; 0 when it reports
+    nothing (such an object counts as old)."""
+    for key in ("mtime", "LastModified", "last_modified", "created"):  # disk, S3, memory
+        value: Any = info.get(key)
+        if isinstance(value, int | float):
+            return float(value)
+        if hasattr(value, "timestamp"):
+            return float(value.timestamp())
+    return 0.0
 
 
 def _check_expected(info: ObjectInfo, expected: str | None, source: str) -> None:

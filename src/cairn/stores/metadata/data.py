@@ -136,6 +136,12 @@ class SqlDataCatalog:
             return [_version(row, row.project) for row in conn.execute(statement).all()]
 
 
+def artifact_digests(engine: Engine) -> set[str]:
+    """Every object a run's artifacts refer to (kept by ``cairn data gc``)."""
+    with read_connection(engine) as conn:
+        return set(conn.execute(select(t.run_artifacts.c.digest).distinct()).scalars())
+
+
 def find_version(conn: Connection, ref: DataRef) -> DataVersion:
     """The version ``ref`` names, read on ``conn`` (so inside a caller's transaction too).
 
