@@ -347,6 +347,9 @@ def test_data_add_status_log_ls_and_checkout(tmp_path: Path) -> None:
     assert refused.returncode == 1
     assert "would overwrite local changes to 0.bin" in refused.stderr
     data("add", "data/images", "--name", "images", "-m", "second")
+    changes = json.loads(data("diff", "images@1", "images@2", "--json").stdout)
+    assert (changes["modified"], changes["added"], changes["unchanged"]) == (["0.bin"], [], 4)
+    assert "1 modified, 4 unchanged" in data("diff", "images@1", "images@2").stdout
     versions = json.loads(data("log", "images", "--json").stdout)
     assert [(v["version"], v["message"]) for v in versions] == [(2, "second"), (1, "first")]
     listed = json.loads(data("ls", "images@1", "--json").stdout)

@@ -16,6 +16,7 @@ import cairn.datasets.service as service_module
 import cairn.datasets.snapshot as snapshot_module
 from cairn.core.access import Role
 from cairn.core.actor import acting_as
+from cairn.datasets.diff import TableShape
 from cairn.datasets.gc import collect
 from cairn.datasets.service import DataService
 from cairn.errors import IntegrityError, InvalidInput, InvalidState, PermissionDenied
@@ -291,3 +292,24 @@ def test_gc_removes_only_what_nothing_refers_to(
     assert artifacts.missing([orphan, run_file]) == {orphan}
     assert {o.digest for o in artifacts.stored()} == kept_before | {run_file}
     data.checkout("images@1", to=workspace / "copy")  # every version still checks out
+
+
+def test_diff_names_files_and_the_shape_of_tables(data: DataService, workspace: Path) -> None:
+    images = workspace / "data" / "images"
+    data.add(images, "images")
+    (images / "labels.csv").write_text("id,label,source\n1,cat,web\n2,dog,web\n3,cat,lab")
+    (images / "cats" / "000.jpg").unlink()
+    (images / "cats" / "new.jpg").write_bytes(b"new")
+    data.add(images, "images")
+    found = data.diff("images@1", "images@2")
+    assert (found.added, found.removed, found.modified) == (
+        ["cats/new.jpg"],
+        ["cats/000.jpg"],
+        ["labels.csv"],
+    )
+    assert found.unchanged == 49
+    [table] = found.tables
+    assert table.path == "labels.csv"
+    assert table.before == TableShape(["id", "label"], 1)
+    assert table.after == TableShape(["id", "label", "source"], 3)  # last line: no newline
+    assert (table.columns_added, table.columns_removed) == (["source"], [])

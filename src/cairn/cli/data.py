@@ -12,6 +12,7 @@ from cairn.cli.output import byte_progress, console, format_size, format_time, p
 from cairn.config import Settings, load_settings
 from cairn.core.data import DataVersion
 from cairn.core.ports import ArtifactStore
+from cairn.datasets.diff import TableChange
 from cairn.datasets.remotes import add_remote, read_remotes
 from cairn.datasets.service import DataService
 from cairn.errors import InvalidInput
@@ -157,6 +158,54 @@ def ls(
         return
     rows = [(e.path, format_size(e.size), e.digest[7:19]) for e in entries]
     table(f"{version.ref} ({version.path})", ("path", "size", "digest"), rows)
+
+
+@app.command("diff")
+def diff(before: Ref, after: Ref, db: Db = None, json: Json = False) -> None:
+    """What changed between two versions: files, and columns and rows of tables."""
+    found = _service(db).diff(before, after)
+    if json:
+        print_json(
+            {
+                **dataclasses.asdict(found),
+                "tables": [
+                    {**dataclasses.asdict(t), "columns_added": t.columns_added,
+                     "columns_removed": t.columns_removed}
+                    for t in found.tables
+                ],
+            }
+        )  # fmt: skip
+        return
+    console.print(
+        f"{found.before} → {found.after}: {len(found.added)} added, {len(found.removed)} "
+        f"removed, {len(found.modified)} modified, {found.unchanged} unchanged"
+    )
+    for label, paths in (
+        ("added", found.added),
+        ("removed", found.removed),
+        ("modified", found.modified),
+    ):
+        for path in paths[:20]:
+            console.print(f"  {label}: {path}")
+        if len(paths) > 20:
+            console.print(f"  … and {len(paths) - 20} more {label}")
+    for table_change in found.tables:
+        console.print(f"  table {table_change.path}: {_table_line(table_change)}")
+
+
+def _table_line(change: TableChange) -> str:
+    before, after = change.before, change.after
+    if before is None or after is None:
+        shape = after or before
+        assert shape is not None  # one side exists
+        state = "new" if before is None else "removed"
+        return f"{state}, {shape.rows:,} rows, {len(shape.columns)} columns"
+    parts = [f"rows {before.rows:,} → {after.rows:,}"]
+    if change.columns_added:
+        parts.append(f"columns added: {', '.join(change.columns_added)}")
+    if change.columns_removed:
+        parts.append(f"columns removed: {', '.join(change.columns_removed)}")
+    return "; ".join(parts)
 
 
 @app.command("checkout")

@@ -25,6 +25,7 @@ from cairn.core.data import (
 from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.ports import ArtifactStore, DataCatalog
 from cairn.datasets import manifest
+from cairn.datasets.diff import DataDiff, diff
 from cairn.datasets.lock import Locked, read_lock, write_lock
 from cairn.datasets.materialize import read_object, write_files
 from cairn.datasets.scan import Found, scan
@@ -259,6 +260,15 @@ class DataService:
 
     def _roots(self, refs: Sequence[str]) -> list[str]:
         return [self.version(ref).digest for ref in self.refs_or_locked(refs)]
+
+    def diff(self, before: str, after: str) -> DataDiff:
+        """Files added, removed and modified from ``before`` to ``after``; columns and
+        row counts of the tables among them."""
+        sides = []
+        for ref in (before, after):
+            version = self.version(ref)
+            sides.append((version.ref, self.files(version.digest, version.ref)))
+        return diff(sides[0], sides[1], self.artifacts)
 
     def live_objects(self) -> set[str]:
         """Every object some data version needs (what ``gc`` must keep)."""
