@@ -22,3 +22,13 @@ def test_import_cairn_loads_no_storage_or_web_stack() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert loaded.stdout.strip() == ""
+
+
+def test_the_cli_starts_without_the_storage_or_web_stack() -> None:
+    """Every ``cairn`` command pays for what the CLI imports before it runs."""
+    heavy = "('sqlalchemy', 'httpx', 'fastapi', 'fsspec', 'uvicorn')"
+    code = f"import sys, cairn.cli.main; print(' '.join(m for m in {heavy} if m in sys.modules))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == ""

@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-import yaml
 
 from cairn.cli.output import console
-from cairn.client.transport import HttpTransport
 from cairn.config import check_server_uri, credentials_file, stored_tokens
 from cairn.localfs.atomic import write_atomically
 
@@ -26,6 +24,8 @@ def login(
     """
     server = check_server_uri(url)
     secret = token or typer.prompt("API token", hide_input=True)
+    from cairn.client.transport import HttpTransport  # httpx: only for this command
+
     transport = HttpTransport(server, secret.strip())
     try:
         me = transport.call("GET", "/api/v1/whoami")
@@ -34,6 +34,8 @@ def login(
     tokens = {**stored_tokens(), server: secret.strip()}
     path = credentials_file()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    import yaml
+
     text = yaml.safe_dump({"servers": tokens}, sort_keys=True)
     write_atomically([text.encode()], path)  # created 0600, and stays so
     roles = ", ".join(f"{role} in {project}" for project, role in me["roles"].items())

@@ -311,7 +311,10 @@ class DataService:
         except IntegrityError as exc:
             raise IntegrityError(f"{what}: its manifest is damaged ({exc.message})") from exc
         except NotFound as exc:
-            raise NotFound(f"{what}: the store lacks its manifest ({exc.message})") from exc
+            raise NotFound(
+                f"{what}: this store lacks its manifest; fetch it with `cairn data pull "
+                f"{what}` ({exc.message})"
+            ) from exc
 
     def get(self, ref: str) -> Path:
         """A local copy of the version (made once, then reused): its folder, or its file."""
