@@ -136,7 +136,13 @@ def check_server_uri(uri: str) -> str:
     return uri.rstrip("/")
 
 
-def _read_config_file(path: Path) -> dict[str, str]:
+def read_config_document(path: Path) -> dict[str, Any]:
+    """The whole of a ``cairn.yaml`` (empty if there is none); each feature reads its own
+    section of it.
+
+    Raises:
+        InvalidInput: the file is not YAML, or not a mapping at the top level.
+    """
     if not path.is_file():
         return {}
     import yaml  # only projects with a cairn.yaml pay for the import
@@ -149,6 +155,11 @@ def _read_config_file(path: Path) -> dict[str, str]:
         return {}
     if not isinstance(loaded, dict):
         raise InvalidInput(f"{path}: expected a mapping of settings at the top level")
+    return loaded
+
+
+def _read_config_file(path: Path) -> dict[str, str]:
+    loaded = read_config_document(path)
     values: dict[str, str] = {}
     for key in _FILE_KEYS:
         value = loaded.get(key)

@@ -107,8 +107,13 @@ def open_data(settings: Settings) -> DataService:
         return found
 
     artifacts = open_artifact_store(settings.artifacts_url)
-    workspace = settings.project_root or Path.cwd()
-    return DataService(catalog, artifacts, workspace, settings.home)
+    return DataService(catalog, artifacts, workspace(settings), settings.home)
+
+
+def workspace(settings: Settings) -> Path:
+    """The working copy data versioning works in: the project folder, else the working
+    directory (where ``cairn.lock`` and the remotes of ``cairn.yaml`` live)."""
+    return settings.project_root or Path.cwd()
 
 
 def collect_garbage(

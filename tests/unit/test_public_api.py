@@ -14,21 +14,20 @@ def test_all_is_sorted_and_every_name_resolves() -> None:
         assert getattr(cairn, name) is not None
 
 
-def test_import_cairn_loads_no_storage_or_web_stack() -> None:
-    """``import cairn`` stays light: the CLI and scripts start fast."""
-    heavy = "('sqlalchemy', 'httpx', 'fastapi', 'fsspec')"
-    code = f"import sys, cairn; print(' '.join(m for m in {heavy} if m in sys.modules))"
+def _heavy_modules_loaded_by(statement: str) -> str:
+    heavy = "('sqlalchemy', 'httpx', 'fastapi', 'fsspec', 'uvicorn')"
+    code = f"import sys; {statement}; print(' '.join(m for m in {heavy} if m in sys.modules))"
     loaded = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
-    assert loaded.stdout.strip() == ""
+    return loaded.stdout.strip()
+
+
+def test_import_cairn_loads_no_storage_or_web_stack() -> None:
+    """``import cairn`` stays light: the CLI and scripts start fast."""
+    assert _heavy_modules_loaded_by("import cairn") == ""
 
 
 def test_the_cli_starts_without_the_storage_or_web_stack() -> None:
     """Every ``cairn`` command pays for what the CLI imports before it runs."""
-    heavy = "('sqlalchemy', 'httpx', 'fastapi', 'fsspec', 'uvicorn')"
-    code = f"import sys, cairn.cli.main; print(' '.join(m for m in {heavy} if m in sys.modules))"
-    loaded = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert loaded.stdout.strip() == ""
+    assert _heavy_modules_loaded_by("import cairn.cli.main") == ""

@@ -16,7 +16,7 @@ from cairn.datasets.diff import TableChange
 from cairn.datasets.remotes import add_remote, read_remotes
 from cairn.datasets.service import DataService
 from cairn.errors import InvalidInput
-from cairn.platform import collect_garbage, open_artifact_store, open_data
+from cairn.platform import collect_garbage, open_artifact_store, open_data, workspace
 
 app = typer.Typer(help="Data versioning: snapshots of files and folders.", no_args_is_help=True)
 
@@ -248,15 +248,14 @@ def remote_add(
     default: Annotated[bool, typer.Option("--default", help="Make it the default.")] = False,
 ) -> None:
     """Name a remote in cairn.yaml (commit it to share it)."""
-    workspace = _service(None).workspace
-    add_remote(workspace, name, url, default)
+    add_remote(workspace(_settings(None)), name, url, default)
     console.print(f"remote {name} → {url}{' (default)' if default else ''}")
 
 
 @remote.command("list")
 def remote_list(json: Json = False) -> None:
     """The remotes cairn.yaml names."""
-    found = read_remotes(_service(None).workspace)
+    found = read_remotes(workspace(_settings(None)))
     rows = [(n, u, "yes" if n == found.default else "") for n, u in sorted(found.urls.items())]
     if json:
         print_json([{"name": n, "url": u, "default": d == "yes"} for n, u, d in rows])

@@ -70,18 +70,21 @@ def diff(
             result.unchanged += 1
         else:
             result.modified.append(path)
+    bundles: dict[str, bytes] = {}  # each bundle is read once, however many tables it holds
     for path in [*result.modified, *result.added, *result.removed]:
         if PurePosixPath(path).suffix.lower() in TABLE_SUFFIXES:
-            shape_before = _shape(old[path], artifacts) if path in old else None
-            shape_after = _shape(new[path], artifacts) if path in new else None
+            shape_before = _shape(old[path], artifacts, bundles) if path in old else None
+            shape_after = _shape(new[path], artifacts, bundles) if path in new else None
             result.tables.append(TableChange(path, shape_before, shape_after))
     return result
 
 
-def _shape(entry: FileEntry, artifacts: ArtifactStore) -> TableShape:
+def _shape(entry: FileEntry, artifacts: ArtifactStore, bundles: dict[str, bytes]) -> TableShape:
     delimiter = TABLE_SUFFIXES[PurePosixPath(entry.path).suffix.lower()]
     if entry.bundle:
-        data = read_object(artifacts, entry.bundle)[entry.offset : entry.offset + entry.size]
+        if entry.bundle not in bundles:
+            bundles[entry.bundle] = read_object(artifacts, entry.bundle)
+        data = bundles[entry.bundle][entry.offset : entry.offset + entry.size]
         return _measure([data], delimiter)
     with artifacts.open(entry.digest) as chunks:
         return _measure(chunks, delimiter)

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cairn.config import CONFIG_FILE, read_config_document
 from cairn.core.data import check_dataset_name
 from cairn.errors import InvalidInput, NotFound
 from cairn.localfs.atomic import write_atomically
-
-CONFIG_FILE = "cairn.yaml"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +54,7 @@ def read_remotes(workspace: Path) -> Remotes:
     """Raises:
     InvalidInput: cairn.yaml is unreadable, or its ``data`` section is malformed.
     """
-    section = _data_section(_read(workspace / CONFIG_FILE), workspace / CONFIG_FILE)
+    section = _data_section(read_config_document(workspace / CONFIG_FILE), workspace / CONFIG_FILE)
     urls = section.get("remotes") or {}
     if not isinstance(urls, dict) or not all(isinstance(u, str) for u in urls.values()):
         raise InvalidInput(f"{workspace / CONFIG_FILE}: data.remotes must map names to URLs")
@@ -71,7 +70,7 @@ def add_remote(workspace: Path, name: str, url: str, default: bool = False) -> N
     if not url.strip():
         raise InvalidInput("url: expected a folder or s3://BUCKET/PREFIX")
     path = workspace / CONFIG_FILE
-    document = _read(path)
+    document = read_config_document(path)
     section = _data_section(document, path)
     section.setdefault("remotes", {})[name] = url
     if default:
@@ -80,20 +79,6 @@ def add_remote(workspace: Path, name: str, url: str, default: bool = False) -> N
     import yaml
 
     write_atomically([yaml.safe_dump(document, sort_keys=False).encode()], path)
-
-
-def _read(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    import yaml
-
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise InvalidInput(f"{path}: cannot read it as YAML ({exc})") from exc
-    if not isinstance(loaded, dict):
-        raise InvalidInput(f"{path}: expected a mapping of settings at the top level")
-    return loaded
 
 
 def _data_section(document: dict[str, Any], path: Path) -> dict[str, Any]:

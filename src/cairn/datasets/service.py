@@ -9,6 +9,7 @@ what each file hashed to, so ``status`` and a repeated ``add`` read only what ch
 from __future__ import annotations
 
 import functools
+import io
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -122,8 +123,6 @@ class DataService:
         return Added(version, created, taken.read)
 
     def _store_trees(self, built: manifest.Manifest) -> None:
-        import io
-
         for digest in sorted(self.artifacts.missing(built.trees)):
             self.artifacts.put_stream(io.BytesIO(built.trees[digest]), digest)
 
@@ -199,10 +198,8 @@ class DataService:
         place = _placer(version, target)
         cache = StatCache(self._cache_path)
         try:
-            if version.kind == DataKind.DIRECTORY:
-                present = {f.rel: f for f in self._present(target)}
-            else:
-                present = self._present_file(target, wanted)
+            # A file version's one entry is named as its target is: both are the file's name.
+            present = {f.rel: f for f in self._present(target)}
             plan = _plan(wanted, present, known, cache, force)
             if plan.conflicts:
                 raise InvalidState(_conflict_message(version, plan.conflicts))
@@ -216,12 +213,6 @@ class DataService:
         if to is None:
             self._lock(version.dataset, version)
         return CheckedOut(version, target, len(plan.writes), plan.unchanged, len(plan.stale))
-
-    def _present_file(self, target: Path, wanted: list[FileEntry]) -> dict[str, Found]:
-        if not target.exists():
-            return {}
-        found = scan(target)[1]
-        return {wanted[0].path: found[0]._replace(rel=wanted[0].path)} if found and wanted else {}
 
     # remotes
 
