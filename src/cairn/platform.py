@@ -17,6 +17,7 @@ from cairn.config import Settings
 from cairn.core.access import Principal
 from cairn.core.actor import local_user
 from cairn.core.ports import Accounts, ArtifactStore, Collectable, DataCatalog, MetadataStore
+from cairn.datasets.authorized import AuthorizedDataCatalog
 from cairn.datasets.gc import Collected, collect
 from cairn.datasets.service import DataService
 from cairn.errors import InvalidInput, MissingExtra
@@ -29,6 +30,7 @@ _METADATA_BACKENDS = {
     "http": "cairn.client.http:HttpMetadataStore",
 }
 _ACCOUNTS_CLIENT = "cairn.client.accounts:HttpAccounts"
+_DATA_CATALOG_CLIENT = "cairn.client.data:HttpDataCatalog"
 _ARTIFACT_BACKENDS = {
     "file": "cairn.stores.artifacts.fsspec:FsspecArtifactStore",
     "s3": "cairn.stores.artifacts.fsspec:FsspecArtifactStore",
@@ -87,27 +89,31 @@ def open_audited_metadata_store(url: str, settings: Settings) -> MetadataStore:
 
 
 def open_data(settings: Settings) -> DataService:
-    """Data versioning over the settings' stores, in the workspace (the project folder,
-    else the working directory).
-
-    Raises:
-        InvalidInput: the settings name a server; data versioning works on the embedded
-            store or a database (``--db``) for now.
-    """
+    """Data versioning over the settings' stores (a server's, when ``CAIRN_URI`` is set),
+    in the workspace (the project folder, else the working directory)."""
     if settings.uri is not None:
-        raise InvalidInput(
-            "cairn data works on the embedded store or a database for now, not through a "
-            "server: unset CAIRN_URI, or pass --db postgresql://… (the server's database)"
-        )
+        client_args = (settings.uri, settings.token)
+        artifacts = _construct(_ARTIFACT_BACKENDS["http"], *client_args)
 
-    def catalog() -> DataCatalog:
-        store = open_audited_metadata_store(settings.db_url, settings)
-        engine = store.engine  # type: ignore[attr-defined]  # every database store has one
-        found: DataCatalog = _construct("cairn.stores.metadata.data:SqlDataCatalog", engine)
-        return found
+        def catalog() -> DataCatalog:
+            found: DataCatalog = _construct(_DATA_CATALOG_CLIENT, *client_args)
+            return found
+    else:
+        artifacts = open_artifact_store(settings.artifacts_url)
 
-    artifacts = open_artifact_store(settings.artifacts_url)
+        def catalog() -> DataCatalog:
+            store = open_audited_metadata_store(settings.db_url, settings)
+            local = Principal(local_user(), is_admin=True)  # as for runs: see open_stores
+            return AuthorizedDataCatalog(data_catalog_of(store), local)
+
     return DataService(catalog, artifacts, workspace(settings), settings.home)
+
+
+def data_catalog_of(metadata: MetadataStore) -> DataCatalog:
+    """The data catalog in the same database as a metadata store (what a server serves)."""
+    engine = metadata.engine  # type: ignore[attr-defined]  # every database store has one
+    found: DataCatalog = _construct("cairn.stores.metadata.data:SqlDataCatalog", engine)
+    return found
 
 
 def workspace(settings: Settings) -> Path:
@@ -124,14 +130,21 @@ def collect_garbage(
     Raises:
         InvalidInput: the settings name a server (its administrator collects its store).
     """
+    if settings.uri is not None:
+        raise InvalidInput(
+            "cairn data gc runs where the objects are stored, not through a server: on the "
+            "server's machine, unset CAIRN_URI and pass --db (its database)"
+        )
     data = open_data(settings)
     store = data.artifacts
     if not hasattr(store, "stored"):
         raise InvalidInput(f"{store!r} cannot list its objects; run gc where it is stored")
-    engine = data.catalog.engine  # type: ignore[attr-defined]  # a database catalog
-    referenced = data.live_objects() | _construct(
-        "cairn.stores.metadata.data:artifact_digests", engine
-    )
+    metadata = open_metadata_store(settings.db_url)
+    try:
+        runs_use = _construct("cairn.stores.metadata.data:artifact_digests", metadata.engine)  # type: ignore[attr-defined]
+    finally:
+        metadata.close()
+    referenced = data.live_objects() | runs_use
     return collect(cast(Collectable, store), referenced, grace_seconds, dry_run)
 
 

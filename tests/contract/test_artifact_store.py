@@ -22,7 +22,6 @@ from typing import Any
 import blake3
 import fsspec
 import pytest
-from s3_server import S3Endpoint, s3_endpoint
 
 from cairn.core.artifact import object_key
 from cairn.core.ports import ArtifactStore
@@ -35,6 +34,7 @@ from cairn.errors import (
     ServerUnavailable,
 )
 from cairn.stores.artifacts.fsspec import FsspecArtifactStore
+from s3_server import S3Endpoint, s3_endpoint
 
 __all__ = ["s3_endpoint"]  # the session fixture, imported so that pytest finds it
 

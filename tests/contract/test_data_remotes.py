@@ -11,7 +11,6 @@ from typing import Any
 
 import fsspec
 import pytest
-from s3_server import S3Endpoint, s3_endpoint
 
 from cairn.datasets.remotes import add_remote, read_remotes
 from cairn.datasets.service import DataService
@@ -19,6 +18,7 @@ from cairn.errors import IntegrityError, NotFound
 from cairn.stores.artifacts.fsspec import FsspecArtifactStore
 from cairn.stores.metadata.data import SqlDataCatalog
 from cairn.stores.metadata.sql import SqlMetadataStore
+from s3_server import S3Endpoint, s3_endpoint
 
 __all__ = ["s3_endpoint"]  # the session fixture, imported so that pytest finds it
 

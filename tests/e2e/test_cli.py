@@ -10,13 +10,17 @@ import sys
 import tempfile
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import cairn
 from cairn._version import __version__
 from cairn.core.access import Role
+from s3_server import S3_ENV, S3Endpoint, s3_endpoint
 from server_process import running_server
+
+__all__ = ["s3_endpoint"]  # the session fixture, imported so that pytest finds it
 
 
 def cli(
@@ -418,10 +422,97 @@ def test_data_push_and_pull_through_a_remote(tmp_path: Path, cairn_home: Path) -
     data("add", "data/c.csv", "--name", "customers")
     remotes = json.loads(data("remote", "list", "--json").stdout)
     assert remotes == [{"name": "origin", "url": str(tmp_path / "remote"), "default": True}]
-    assert "pushed 2 objects" in data("push").stdout
+    assert "pushed 3 objects" in data("push").stdout  # a bundle, a listing, a profile
     assert "pushed 0 objects" in data("push").stdout
     shutil.rmtree(cairn_home / "artifacts")  # this machine loses its copy
     (project / "data" / "c.csv").unlink()
     pulled = data("pull").stdout
-    assert "fetched 2 objects" in pulled
+    assert "fetched 3 objects" in pulled
     assert (project / "data" / "c.csv").read_text() == "id,age\n1,30\n"
+
+
+@pytest.mark.s3
+def test_data_through_a_server_with_an_s3_remote(tmp_path: Path, s3_endpoint: S3Endpoint) -> None:
+    """Every data command with CAIRN_URI set: the server records the versions and keeps
+    the objects, decides each call for the caller's token, and pushes go to S3."""
+    from cairn.stores.metadata.identity import IdentityStore
+    from cairn.stores.metadata.sql import SqlMetadataStore
+
+    db = f"sqlite:///{tmp_path / 'team.db'}"
+    store = SqlMetadataStore(db)
+    identity = IdentityStore(store.engine)
+    for name, role in (("ana", Role.CONTRIBUTOR), ("vic", Role.VIEWER)):
+        identity.add_user(name)
+        identity.set_role("default", name, role)
+    tokens = {name: identity.create_token(name, "t")[1] for name in ("ana", "vic")}
+    store.close()
+    remote = f"s3://{s3_endpoint.bucket}/team-{os.getpid()}"
+    s3_env = {**S3_ENV, "AWS_ENDPOINT_URL_S3": s3_endpoint.endpoint_url}
+    ana, bob = tmp_path / "ana", tmp_path / "bob"
+    for folder in (ana, bob):
+        (folder / "data").mkdir(parents=True)
+    (ana / "data" / "c.csv").write_text("id,age\n1,30\n2,41\n")
+
+    with running_server(db, str(tmp_path / "server-objects"), auth=True) as base_url:
+
+        def data(*args: str, who: str = "ana", cwd: Path = ana, ok: bool = True) -> Any:
+            env = {**s3_env, "CAIRN_URI": base_url, "CAIRN_TOKEN": tokens[who]}
+            return cli("data", *args, env=env, cwd=cwd, ok=ok)
+
+        added = json.loads(data("add", "data/c.csv", "--name", "customers", "--json").stdout)
+        assert (added["ref"], added["created_by"], added["files"]) == ("customers@1", "ana", 1)
+        assert "customers@1 (data/c.csv): up to date" in data("status").stdout
+        (ana / "data" / "c.csv").write_text("id,age\n1,30\n2,42\n3,19\n")
+        assert "1 modified" in data("status").stdout
+        data("add", "data/c.csv", "--name", "customers", "-m", "more rows")
+        changed = json.loads(data("diff", "customers@1", "customers@2", "--json").stdout)
+        assert changed["modified"] == ["c.csv"]
+        assert [(t["rows_before"], t["rows_after"]) for t in changed["tables"]] == [(2, 3)]
+        profiled = json.loads(data("profile", "customers@2", "--json", who="vic").stdout)
+        age = profiled["c.csv"]["columns"][1]
+        assert (profiled["c.csv"]["rows"], age["name"], age["min"], age["max"]) == (
+            3, "age", 19, 42,
+        )  # fmt: skip
+        shown = data("profile", "customers@2", who="vic").stdout
+        assert "customers@2 c.csv: 3 rows" in shown
+        assert "int64" in shown
+        logged = json.loads(data("log", "customers", "--json", who="vic").stdout)
+        assert [(v["version"], v["message"]) for v in logged] == [(2, "more rows"), (1, "")]
+        assert [d["ref"] for d in json.loads(data("list", "--json", who="vic").stdout)] == [
+            "customers@2"
+        ]
+        refused = data("add", "data/c.csv", "--name", "other", who="vic", ok=False)
+        assert "vic may not do this: it needs the 'write' permission" in refused.stderr
+        assert "Traceback" not in refused.stderr
+
+        data("remote", "add", "origin", remote, "--default")
+        pushed = data("push", "customers@1", "customers@2").stdout
+        assert "pushed 6 objects" in pushed  # per version: a bundle, a listing, a profile
+        assert "pushed 0 objects" in data("push", "customers@1", "customers@2").stdout
+
+        # Another working copy on the same server: checkout comes from the server's store.
+        out = data("checkout", "customers@1", cwd=bob).stdout
+        assert "1 written" in out
+        assert (bob / "data" / "c.csv").read_text() == "id,age\n1,30\n2,41\n"
+        script = "import cairn; print(cairn.data.get('customers@2').read_text(), end='')"
+        got = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, cwd=bob,
+            env={**os.environ, "CAIRN_URI": base_url, "CAIRN_TOKEN": tokens["vic"]},
+        )  # fmt: skip
+        assert got.stdout == "id,age\n1,30\n2,42\n3,19\n", got.stderr
+        gc = data("gc", ok=False)
+        assert "runs where the objects are stored" in gc.stderr
+
+    # The server's store can be rebuilt from the S3 remote alone.
+    shutil.rmtree(tmp_path / "server-objects")
+    (ana / "data" / "c.csv").unlink()
+    direct = {**s3_env, "CAIRN_ARTIFACTS": str(tmp_path / "server-objects")}
+    fetched = cli("data", "pull", "--remote", "origin", "--db", db, env=direct, cwd=ana).stdout
+    assert "fetched 3 objects" in fetched  # customers@2, which ana's cairn.lock names
+    assert (ana / "data" / "c.csv").read_text() == "id,age\n1,30\n2,42\n3,19\n"
+    created = json.loads(
+        cli("audit", "log", "--db", db, "--action", "data.version.create", "--json").stdout
+    )
+    assert [(e["actor"], e["object_id"]) for e in created] == [
+        ("ana", "customers@1"), ("ana", "customers@2"),
+    ]  # fmt: skip

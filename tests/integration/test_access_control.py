@@ -127,6 +127,14 @@ CASES = [
         f"/api/v1/objects/{w['digest']}")),
     Case("head object", Permission.WRITE, False, lambda c, w: c.head(
         f"/api/v1/objects/{w['digest']}")),
+    Case("list datasets", Permission.READ, False, lambda c, w: c.get("/api/v1/datasets")),
+    Case("list data versions", Permission.READ, True, lambda c, w: c.get(
+        "/api/v1/datasets/d-churn/versions")),
+    Case("get data version", Permission.READ, True, lambda c, w: c.get(
+        "/api/v1/datasets/d-churn/versions/1")),
+    Case("add data version", Permission.WRITE, True, lambda c, w: c.post(
+        "/api/v1/datasets/d-churn/versions", json={
+            "digest": w["digest"], "kind": "file", "path": "d.csv", "files": 1, "bytes": 5})),
     Case("whoami", AUTHENTICATED, False, lambda c, w: c.get("/api/v1/whoami")),
     Case("list accounts", ADMIN, False, lambda c, w: c.get("/api/v1/users")),
     Case("add account", ADMIN, False, lambda c, w: c.post(
@@ -289,3 +297,4 @@ def test_lists_show_only_what_the_caller_may_read(world: dict[str, Any]) -> None
         assert names == ["e-fraud"]
         found = client.post("/api/v1/runs/search", json={}).json()["runs"]
         assert found == []  # the runs are all in churn
+        assert client.get("/api/v1/datasets").json()["datasets"] == []  # d-churn is churn's

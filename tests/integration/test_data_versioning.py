@@ -3,6 +3,7 @@ store): versions, the stat cache, bundles, checkout, damage, interruption, audit
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import threading
@@ -12,14 +13,17 @@ from typing import Any
 
 import pytest
 
+import cairn.datasets.links as links_module
+import cairn.datasets.profile as profile_module
 import cairn.datasets.service as service_module
 import cairn.datasets.snapshot as snapshot_module
 from cairn.core.access import Role
 from cairn.core.actor import acting_as
 from cairn.datasets.diff import TableShape
 from cairn.datasets.gc import collect
+from cairn.datasets.links import LinkMode
 from cairn.datasets.service import DataService
-from cairn.errors import IntegrityError, InvalidInput, InvalidState, PermissionDenied
+from cairn.errors import IntegrityError, InvalidInput, InvalidState, NotFound, PermissionDenied
 from cairn.stores.artifacts.fsspec import FsspecArtifactStore
 from cairn.stores.metadata.audit import AuditLog, EventQuery
 from cairn.stores.metadata.data import SqlDataCatalog
@@ -83,7 +87,7 @@ def test_small_files_are_stored_in_bundles_not_one_object_each(
 ) -> None:
     data.add(workspace / "data" / "images", "images")
     stored = _objects(stores[1])
-    assert len(stored) == 3  # one bundle, two listings (images/ and images/cats/)
+    assert len(stored) == 4  # one bundle, two listings (images/, images/cats/), a profile
 
 
 def test_status_reads_only_what_changed(
@@ -128,6 +132,58 @@ def test_checkout_brings_back_the_exact_bytes(
     assert got.read_text() == "id,age\n1,30\n2,40\n"
 
 
+def test_a_hardlink_checkout_shares_the_stores_read_only_object(
+    data: DataService, workspace: Path, tmp_path: Path
+) -> None:
+    images = workspace / "data" / "images"
+    big = os.urandom((1 << 20) + 7)  # an object of its own (small files live in bundles)
+    (images / "big.bin").write_bytes(big)
+    data.add(images, "images")
+    done = data.checkout("images@1", to=tmp_path / "linked", link=LinkMode.HARDLINK)
+    linked = tmp_path / "linked" / "big.bin"
+    assert (done.written, done.linked) == (52, 1)
+    assert linked.read_bytes() == big
+    stored = data.artifacts.local_path(data.ls("images@1", "big.bin")[1][0].digest)  # type: ignore[attr-defined]
+    assert os.path.samefile(linked, stored)
+    assert linked.stat().st_mode & 0o222 == 0  # an edit in place cannot reach the store
+    assert (tmp_path / "linked" / "labels.csv").read_text() == "id,label\n1,cat\n"  # copied
+    again = data.checkout("images@1", to=tmp_path / "linked", link=LinkMode.HARDLINK)
+    assert (again.written, again.unchanged) == (0, 52)
+
+
+def test_a_link_checkout_copies_where_the_file_system_cannot_link(
+    data: DataService, workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    images = workspace / "data" / "images"
+    big = os.urandom((1 << 20) + 7)
+    (images / "big.bin").write_bytes(big)
+    data.add(images, "images")
+
+    def cannot(*_args: object) -> None:
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    monkeypatch.setattr(links_module, "_clone", cannot)
+    done = data.checkout("images@1", to=tmp_path / "copy", link=LinkMode.REFLINK)
+    assert (done.written, done.linked) == (52, 0)
+    assert (tmp_path / "copy" / "big.bin").read_bytes() == big
+    assert [p.name for p in (tmp_path / "copy").iterdir() if p.name.endswith(".link")] == []
+
+
+def test_a_damaged_object_is_never_linked(
+    data: DataService, workspace: Path, tmp_path: Path
+) -> None:
+    images = workspace / "data" / "images"
+    (images / "big.bin").write_bytes(os.urandom((1 << 20) + 7))
+    data.add(images, "images")
+    stored = Path(data.artifacts.local_path(data.ls("images@1", "big.bin")[1][0].digest))  # type: ignore[attr-defined]
+    stored.chmod(0o644)
+    with stored.open("r+b") as handle:
+        handle.write(b"damage")
+    with pytest.raises(IntegrityError, match=r"images@1: the stored bytes of big.bin are damaged"):
+        data.checkout("images@1", to=tmp_path / "linked", link=LinkMode.HARDLINK)
+    assert not (tmp_path / "linked" / "big.bin").exists()
+
+
 def test_checkout_never_overwrites_local_changes_without_force(
     data: DataService, workspace: Path
 ) -> None:
@@ -161,8 +217,9 @@ def test_a_damaged_object_is_named_with_the_data_version(
     message: str,
 ) -> None:
     data.add(workspace / "data" / "images", "images")
-    listings = [p for p in _objects(stores[1]) if p.read_bytes().startswith(b'{"format"')]
-    bundles = [p for p in _objects(stores[1]) if p not in listings]
+    stored = [p for p in _objects(stores[1]) if b"cairn-profile/" not in p.read_bytes()]
+    listings = [p for p in stored if p.read_bytes().startswith(b'{"format":"cairn-tree/')]
+    bundles = [p for p in stored if p not in listings]
     target = bundles[0] if damaged == "bundle" else listings[0]
     target.chmod(0o644)
     spoiled = bytearray(target.read_bytes())
@@ -215,7 +272,7 @@ def test_two_adds_of_the_same_data_at_once_store_it_once(
         thread.join()
     assert sorted(r.created for r in results) == [False, True]
     assert [v.version for v in data.log("images")] == [1]
-    assert len(_objects(stores[1])) == 3
+    assert len(_objects(stores[1])) == 4  # a bundle, two listings, a profile: once each
 
 
 def test_a_file_that_changes_while_it_is_read_is_refused(
@@ -310,6 +367,81 @@ def test_diff_names_files_and_the_shape_of_tables(data: DataService, workspace: 
     assert found.unchanged == 49
     [table] = found.tables
     assert table.path == "labels.csv"
-    assert table.before == TableShape(["id", "label"], 1)
-    assert table.after == TableShape(["id", "label", "source"], 3)  # last line: no newline
+    assert table.before == TableShape({"id": "int64", "label": "string"}, 1)
+    after = {"id": "int64", "label": "string", "source": "string"}
+    assert table.after == TableShape(after, 3)  # the last line has no newline
     assert (table.columns_added, table.columns_removed) == (["source"], [])
+
+
+def test_a_tables_profile_is_kept_with_its_version(data: DataService, workspace: Path) -> None:
+    customers = workspace / "data" / "customers.csv"
+    rows = ["id,age,plan"] + [f"{i},{'' if i % 10 == 0 else 20 + i % 50},{'ab'[i % 2]}"
+                              for i in range(1, 1001)]  # fmt: skip
+    customers.write_text("\n".join(rows) + "\n")
+    version = data.add(customers, "customers").version
+    assert version.profile.startswith("blake3:")
+    table = data.profile(version)["tables"]["customers.csv"]
+    assert table["rows"] == 1000
+    ids, ages, plans = table["columns"]
+    assert (ages["name"], ages["type"], ages["missing"], ages["missing_rate"]) == (
+        "age", "int64", 100, 0.1,
+    )  # fmt: skip
+    assert (ages["min"], ages["max"]) == (21, 69)
+    assert sum(ages["bins"]["counts"]) == 900  # every present value, in ten bins
+    assert (ages["bins"]["edges"][0], ages["bins"]["edges"][-1]) == (21, 69)
+    assert (ids["min"], ids["max"], "categories" in ids) == (1, 1000, False)
+    assert (plans["kind"], plans["categories"], plans["other"]) == (
+        "text", {"a": 500, "b": 500}, 0,
+    )  # fmt: skip
+
+
+def test_parquet_tables_are_profiled_and_diffed_by_type(data: DataService, workspace: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = workspace / "data" / "events.parquet"
+    pq.write_table(pa.table({"user": [1, 2, 3], "score": [0.5, None, 0.9]}), path)
+    data.add(path, "events")
+    pq.write_table(pa.table({"user": ["1", "2"], "score": [0.1, 0.2], "day": [1, 2]}), path)
+    second = data.add(path, "events").version
+    score = data.profile(second)["tables"]["events.parquet"]["columns"][1]
+    assert (score["type"], score["min"], score["max"]) == ("double", 0.1, 0.2)
+    [table] = data.diff("events@1", "events@2").tables
+    assert (table.before.rows, table.after.rows) == (3, 2)  # type: ignore[union-attr]
+    assert table.columns_added == ["day"]
+    assert table.columns_retyped == {"user": ("int64", "string")}
+
+
+def test_an_unreadable_table_is_versioned_and_says_why_it_has_no_profile(
+    data: DataService, workspace: Path
+) -> None:
+    path = workspace / "data" / "broken.csv"
+    path.write_text("a,b\n1,2\n3,4,5\n")
+    added = data.add(path, "broken")
+    assert added.created
+    assert added.warnings == (
+        "broken.csv: not profiled: not a readable CSV table: CSV parse error: Expected 2 "
+        "columns, got 3: 3,4,5",
+    )
+    assert "error" in data.profile(added.version)["tables"]["broken.csv"]
+    skipped = data.add(workspace / "data" / "customers.csv", "plain", profile=False).version
+    with pytest.raises(NotFound, match="plain@1 has no profile"):
+        data.profile(skipped)
+
+
+def test_unchanged_tables_keep_their_profile_and_are_not_read_again(
+    data: DataService, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    images = workspace / "data" / "images"
+    first = data.add(images, "images").version
+    profiled: list[str] = []
+    real = profile_module.profile_table
+    monkeypatch.setattr(
+        profile_module, "profile_table", lambda src, fmt: profiled.append(src) or real(src, fmt)
+    )
+    (images / "cats" / "000.jpg").write_bytes(b"changed")
+    second = data.add(images, "images").version
+    assert profiled == []  # labels.csv did not change
+    assert second.profile == first.profile
+    (images / "labels.csv").write_text("id,label\n1,dog\n")
+    data.add(images, "images")
+    assert [Path(p).name for p in profiled] == ["labels.csv"]

@@ -7,12 +7,22 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
-from cairn.cli.output import byte_progress, console, format_size, format_time, print_json, table
+from cairn.cli.output import (
+    byte_progress,
+    console,
+    errors,
+    format_size,
+    format_time,
+    print_json,
+    table,
+)
 from cairn.config import Settings, load_settings
-from cairn.core.data import DataVersion
+from cairn.core.data_codec import data_version_to_dict
 from cairn.core.ports import ArtifactStore
 from cairn.datasets.diff import TableChange
+from cairn.datasets.links import LinkMode
 from cairn.datasets.remotes import add_remote, read_remotes
 from cairn.datasets.service import DataService
 from cairn.errors import InvalidInput
@@ -48,15 +58,22 @@ def add(
     ] = None,
     message: Annotated[str, typer.Option("--message", "-m", help="What this version is.")] = "",
     project: Annotated[str, typer.Option(help="The project of a new dataset.")] = "default",
+    no_profile: Annotated[
+        bool, typer.Option("--no-profile", help="Do not profile its tables (CSV, Parquet).")
+    ] = False,
     db: Db = None,
     json: Json = False,
 ) -> None:
-    """Snapshot a file or folder as a new version (unchanged data makes none)."""
+    """Snapshot a file or folder as a new version (unchanged data makes none); its tables
+    (CSV, TSV, Parquet) are profiled: `cairn data profile` shows what was found."""
     service = _service(db)
     with byte_progress(f"adding {path}", None, enabled=console.is_terminal and not json) as step:
-        added = service.add(path, name, message, project, step)
+        added = service.add(path, name, message, project, step, profile=not no_profile)
+    for warning in added.warnings:
+        errors.print(f"[yellow]warning:[/] {escape(warning)}")
     if json:
-        print_json({**_version_dict(added.version), "created": added.created, "read": added.read})
+        shown = data_version_to_dict(added.version)
+        print_json({**shown, "created": added.created, "read": added.read})
         return
     v = added.version
     what = "new version" if added.created else "unchanged: still"
@@ -64,6 +81,44 @@ def add(
         f"{what} {v.ref} ({v.files} files, {format_size(v.bytes)}; {added.read} read); "
         f"cairn.lock updated"
     )
+
+
+@app.command("profile")
+def profile(
+    ref: Ref,
+    path: Annotated[str | None, typer.Argument(help="One table of the version.")] = None,
+    db: Db = None,
+    json: Json = False,
+) -> None:
+    """The profile of a version's tables: rows, and per column its type, missing rate,
+    range and most frequent values."""
+    service = _service(db)
+    version = service.version(ref)
+    tables = service.profile(version)["tables"]
+    if path is not None:
+        if path not in tables:
+            raise InvalidInput(f"path {path!r}: not a profiled table of {version.ref}")
+        tables = {path: tables[path]}
+    if json:
+        print_json(tables)
+        return
+    for table_path, found in tables.items():
+        if "error" in found:
+            console.print(f"{escape(table_path)}: not profiled: {escape(found['error'])}")
+            continue
+        rows = [
+            (c["name"], c["type"], f"{c['missing_rate']:.1%}", c.get("min"), c.get("max"),
+             _top(c.get("categories")))
+            for c in found["columns"]
+        ]  # fmt: skip
+        title = f"{version.ref} {table_path}: {found['rows']:,} rows"
+        table(title, ("column", "type", "missing", "min", "max", "most frequent"), rows)
+
+
+def _top(categories: dict[str, int] | None) -> str | None:
+    if not categories:
+        return None
+    return ", ".join(f"{value} ({count:,})" for value, count in list(categories.items())[:3])
 
 
 @app.command("status")
@@ -101,7 +156,7 @@ def log(name: str, db: Db = None, json: Json = False) -> None:
     """A dataset's versions, newest first."""
     versions = _service(db).log(name)
     if json:
-        print_json([_version_dict(v) for v in versions])
+        print_json([data_version_to_dict(v) for v in versions])
         return
     rows = [
         (
@@ -127,7 +182,7 @@ def list_datasets(db: Db = None, json: Json = False) -> None:
     """Every dataset and its newest version."""
     versions = _service(db).datasets()
     if json:
-        print_json([_version_dict(v) for v in versions])
+        print_json([data_version_to_dict(v) for v in versions])
         return
     rows = [
         (
@@ -165,16 +220,7 @@ def diff(before: Ref, after: Ref, db: Db = None, json: Json = False) -> None:
     """What changed between two versions: files, and columns and rows of tables."""
     found = _service(db).diff(before, after)
     if json:
-        print_json(
-            {
-                **dataclasses.asdict(found),
-                "tables": [
-                    {**dataclasses.asdict(t), "columns_added": t.columns_added,
-                     "columns_removed": t.columns_removed}
-                    for t in found.tables
-                ],
-            }
-        )  # fmt: skip
+        print_json({**dataclasses.asdict(found), "tables": [_table_dict(t) for t in found.tables]})
         return
     console.print(
         f"{found.before} → {found.after}: {len(found.added)} added, {len(found.removed)} "
@@ -193,8 +239,24 @@ def diff(before: Ref, after: Ref, db: Db = None, json: Json = False) -> None:
         console.print(f"  table {table_change.path}: {_table_line(table_change)}")
 
 
+def _table_dict(change: TableChange) -> dict[str, Any]:
+    before, after = change.before, change.after
+    return {
+        "path": change.path,
+        "rows_before": before.rows if before else None,
+        "rows_after": after.rows if after else None,
+        "columns_added": change.columns_added,
+        "columns_removed": change.columns_removed,
+        "columns_retyped": {c: list(types) for c, types in change.columns_retyped.items()},
+        "errors": [side.error for side in (before, after) if side and side.error],
+    }
+
+
 def _table_line(change: TableChange) -> str:
     before, after = change.before, change.after
+    unreadable = [side.error for side in (before, after) if side and side.error]
+    if unreadable:
+        return f"not readable as a table ({unreadable[0]})"
     if before is None or after is None:
         shape = after or before
         assert shape is not None  # one side exists
@@ -205,6 +267,8 @@ def _table_line(change: TableChange) -> str:
         parts.append(f"columns added: {', '.join(change.columns_added)}")
     if change.columns_removed:
         parts.append(f"columns removed: {', '.join(change.columns_removed)}")
+    for column, (old, new) in change.columns_retyped.items():
+        parts.append(f"{column}: {old} → {new}")
     return "; ".join(parts)
 
 
@@ -215,6 +279,13 @@ def checkout(
         Path | None, typer.Option(help="Write it here instead of where it was added from.")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite local changes.")] = False,
+    link: Annotated[
+        LinkMode,
+        typer.Option(
+            help="copy; or link files of 1 MiB and more to the local store: reflink "
+            "(copy-on-write, where the file system can) or hardlink (read-only files)."
+        ),
+    ] = LinkMode.COPY,
     db: Db = None,
 ) -> None:
     """Bring a version's files back; never overwrites local changes without --force."""
@@ -223,9 +294,10 @@ def checkout(
     with byte_progress(
         f"checking out {version.ref}", version.bytes, enabled=console.is_terminal
     ) as step:
-        done = service.checkout(ref, to, force, step)
+        done = service.checkout(ref, to, force, step, link)
+    linked = f" ({done.linked} linked)" if link != LinkMode.COPY else ""
     console.print(
-        f"{done.version.ref} at {done.target}: {done.written} written, "
+        f"{done.version.ref} at {done.target}: {done.written} written{linked}, "
         f"{done.unchanged} already there, {done.removed} removed"
     )
 
@@ -321,7 +393,3 @@ def gc(
 def _remote(service: DataService, name: str | None) -> tuple[str, ArtifactStore]:
     chosen, url = read_remotes(service.workspace).url(name)
     return chosen, open_artifact_store(url)
-
-
-def _version_dict(v: DataVersion) -> dict[str, Any]:
-    return {**dataclasses.asdict(v), "kind": v.kind.value, "ref": v.ref}

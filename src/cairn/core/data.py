@@ -56,6 +56,10 @@ class NewDataVersion:
     bytes: int
     message: str = ""
     project: str = "default"  # for a new dataset; an existing one keeps its project
+    profile: str = ""  # the digest of its tables' profile object, if it has tables
+    # Every object it is made of (listings, bundles, files): who may read the dataset may
+    # read these through a server.
+    objects: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,7 @@ class DataVersion:
     message: str
     created_by: str
     created_at: int  # milliseconds since the epoch
+    profile: str = ""  # the digest of its tables' profile object ("": no tables)
 
     @property
     def ref(self) -> str:

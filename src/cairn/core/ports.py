@@ -209,6 +209,13 @@ class DataCatalog(Protocol):
         """The newest version of each dataset."""
 
 
+class LocalObjects(Protocol):
+    """A store that keeps objects as files on this machine (what a checkout can link)."""
+
+    def local_path(self, digest: str) -> str | None:
+        """The object's file, or None if it is not held here as one."""
+
+
 class Collectable(Protocol):
     """A store that can list and remove its objects: what ``cairn data gc`` needs (the
     stores over a file system or an object store; not a server's, whose own

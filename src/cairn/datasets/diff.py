@@ -1,30 +1,31 @@
 """What changed between two data versions: files added, removed and modified, and for
-tables (CSV, TSV) the columns and the row count.
+tables (CSV, TSV, Parquet) the columns, their types and the row count.
 
-Both versions' manifests are compared by digest, so unchanged files cost nothing; a
-table's shape is read from the stored bytes (its header, and its lines counted as they
-stream by), so a large file is never held in memory.
+Both versions' manifests are compared by digest, so unchanged files cost nothing. A
+table's shape comes from its version's profile; a version without one (added with
+``--no-profile``) has its changed tables profiled from the stored bytes.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path
+from typing import Any
 
 from cairn.core.data import FileEntry
 from cairn.core.ports import ArtifactStore
 from cairn.datasets.materialize import read_object
-
-TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
+from cairn.datasets.profile import profile_table, table_format
+from cairn.errors import InvalidInput
 
 
 @dataclass(frozen=True, slots=True)
 class TableShape:
-    columns: list[str]
-    rows: int  # lines after the header (a quoted field spanning lines counts as several)
+    columns: dict[str, str]  # name → type, in the table's order
+    rows: int
+    error: str = ""  # why the table could not be read (then it has no columns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +36,21 @@ class TableChange:
 
     @property
     def columns_added(self) -> list[str]:
-        old = set(self.before.columns) if self.before else set()
-        return [c for c in (self.after.columns if self.after else []) if c not in old]
+        old = self.before.columns if self.before else {}
+        return [c for c in (self.after.columns if self.after else {}) if c not in old]
 
     @property
     def columns_removed(self) -> list[str]:
-        new = set(self.after.columns) if self.after else set()
-        return [c for c in (self.before.columns if self.before else []) if c not in new]
+        new = self.after.columns if self.after else {}
+        return [c for c in (self.before.columns if self.before else {}) if c not in new]
+
+    @property
+    def columns_retyped(self) -> dict[str, tuple[str, str]]:
+        """Columns in both whose type changed: name → (before, after)."""
+        if self.before is None or self.after is None:
+            return {}
+        old, new = self.before.columns, self.after.columns
+        return {c: (old[c], new[c]) for c in new if c in old and old[c] != new[c]}
 
 
 @dataclass
@@ -55,14 +64,19 @@ class DataDiff:
     tables: list[TableChange] = field(default_factory=list)
 
 
-def diff(
-    before: tuple[str, list[FileEntry]],
-    after: tuple[str, list[FileEntry]],
-    artifacts: ArtifactStore,
-) -> DataDiff:
-    old = {e.path: e for e in before[1]}
-    new = {e.path: e for e in after[1]}
-    result = DataDiff(before[0], after[0])
+@dataclass(frozen=True, slots=True)
+class Side:
+    """One version as a diff sees it: its name, files, and table profiles by path."""
+
+    ref: str
+    files: list[FileEntry]
+    profiles: Mapping[str, Any]
+
+
+def diff(before: Side, after: Side, artifacts: ArtifactStore) -> DataDiff:
+    old = {e.path: e for e in before.files}
+    new = {e.path: e for e in after.files}
+    result = DataDiff(before.ref, after.ref)
     result.added = sorted(p for p in new if p not in old)
     result.removed = sorted(p for p in old if p not in new)
     for path in sorted(p for p in new if p in old):
@@ -70,39 +84,43 @@ def diff(
             result.unchanged += 1
         else:
             result.modified.append(path)
-    bundles: dict[str, bytes] = {}  # each bundle is read once, however many tables it holds
+    store = _Stored(artifacts)
     for path in [*result.modified, *result.added, *result.removed]:
-        if PurePosixPath(path).suffix.lower() in TABLE_SUFFIXES:
-            shape_before = _shape(old[path], artifacts, bundles) if path in old else None
-            shape_after = _shape(new[path], artifacts, bundles) if path in new else None
+        if table_format(path) is not None:
+            shape_before = _shape(old[path], before.profiles, store) if path in old else None
+            shape_after = _shape(new[path], after.profiles, store) if path in new else None
             result.tables.append(TableChange(path, shape_before, shape_after))
     return result
 
 
-def _shape(entry: FileEntry, artifacts: ArtifactStore, bundles: dict[str, bytes]) -> TableShape:
-    delimiter = TABLE_SUFFIXES[PurePosixPath(entry.path).suffix.lower()]
-    if entry.bundle:
-        if entry.bundle not in bundles:
-            bundles[entry.bundle] = read_object(artifacts, entry.bundle)
-        data = bundles[entry.bundle][entry.offset : entry.offset + entry.size]
-        return _measure([data], delimiter)
-    with artifacts.open(entry.digest) as chunks:
-        return _measure(chunks, delimiter)
+def _shape(entry: FileEntry, profiles: Mapping[str, Any], store: _Stored) -> TableShape:
+    found = profiles.get(entry.path)
+    if found is None or found.get("digest") != entry.digest:
+        found = store.profile(entry)
+    if "error" in found:
+        return TableShape({}, 0, found["error"])
+    return TableShape({c["name"]: c["type"] for c in found["columns"]}, found["rows"])
 
 
-def _measure(chunks: Iterable[bytes], delimiter: str) -> TableShape:
-    header = b""
-    lines = 0
-    last = b"\n"
-    for chunk in chunks:
-        if not chunk:
-            continue
-        if not header or b"\n" not in header:
-            header += chunk[: 1 << 16]
-        lines += chunk.count(b"\n")
-        last = chunk[-1:]
-    if last != b"\n":
-        lines += 1  # a last line without its newline
-    first = header.split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r")
-    columns = next(csv.reader(io.StringIO(first), delimiter=delimiter), []) if first else []
-    return TableShape(columns, max(lines - 1, 0))
+class _Stored:
+    """Tables profiled from the store: a small one from its bundle (each bundle read
+    once), a large one through a temporary file, so it is never held in memory whole."""
+
+    def __init__(self, artifacts: ArtifactStore) -> None:
+        self._artifacts = artifacts
+        self._bundles: dict[str, bytes] = {}
+
+    def profile(self, entry: FileEntry) -> dict[str, Any]:
+        fmt = table_format(entry.path) or "csv"
+        try:
+            if entry.bundle:
+                if entry.bundle not in self._bundles:
+                    self._bundles[entry.bundle] = read_object(self._artifacts, entry.bundle)
+                data = self._bundles[entry.bundle][entry.offset : entry.offset + entry.size]
+                return profile_table(data, fmt)
+            with tempfile.TemporaryDirectory(prefix="cairn-diff-") as folder:
+                local = Path(folder) / "table"
+                self._artifacts.get_file(entry.digest, local)
+                return profile_table(str(local), fmt)
+        except InvalidInput as exc:
+            return {"error": exc.message}

@@ -30,14 +30,21 @@ def read_object(artifacts: ArtifactStore, digest: str) -> bytes:
         return b"".join(chunks)
 
 
+Linker = Callable[[FileEntry, str], "os.stat_result | None"]
+
+
 def write_files(
     entries: Iterable[FileEntry],
     dest: Callable[[FileEntry], str],
     artifacts: ArtifactStore,
     what: str,
     advance: Callable[[int], None] | None = None,
+    linker: Linker | None = None,
 ) -> list[tuple[FileEntry, str, os.stat_result]]:
     """Write each entry to ``dest(entry)``; what was written, where, and its ``stat``.
+
+    ``linker`` is tried first for a file stored as an object of its own: it links the
+    object to the target and answers the ``stat``, or None, and the file is copied.
 
     Raises:
         IntegrityError: an object's bytes do not match its digest (naming ``what``).
@@ -53,8 +60,11 @@ def write_files(
         if not bundle:
             for entry in members:
                 target = dest(entry)
-                _guarded(partial(artifacts.get_file, entry.digest, Path(target)), what, entry)
-                written.append((entry, target, os.stat(target)))
+                linked = _guarded(partial(linker, entry, target), what, entry) if linker else None
+                if linked is None:
+                    _guarded(partial(artifacts.get_file, entry.digest, Path(target)), what, entry)
+                    linked = os.stat(target)
+                written.append((entry, target, linked))
                 step(entry.size)
             continue
         data = _guarded(partial(read_object, artifacts, bundle), what, members[0])

@@ -14,9 +14,13 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
+
+import orjson
 
 from cairn.core.data import (
     DataKind,
+    DataRef,
     DataVersion,
     FileEntry,
     NewDataVersion,
@@ -24,16 +28,18 @@ from cairn.core.data import (
     parse_data_ref,
 )
 from cairn.core.identity import DEFAULT_PROJECT
-from cairn.core.ports import ArtifactStore, DataCatalog
+from cairn.core.ports import ArtifactStore, DataCatalog, LocalObjects
 from cairn.datasets import manifest
-from cairn.datasets.diff import DataDiff, diff
+from cairn.datasets.diff import DataDiff, Side, diff
+from cairn.datasets.links import LinkMode, link_object
 from cairn.datasets.lock import Locked, read_lock, write_lock
-from cairn.datasets.materialize import read_object, write_files
+from cairn.datasets.materialize import Linker, read_object, write_files
+from cairn.datasets.profile import MAX_TABLES, profile_files
 from cairn.datasets.scan import Found, scan
-from cairn.datasets.snapshot import Advance, snapshot
+from cairn.datasets.snapshot import Advance, Snapshot, snapshot
 from cairn.datasets.stat_cache import StatCache
-from cairn.datasets.transfer import Moved, copy_objects, objects_of
-from cairn.errors import IntegrityError, InvalidState, NotFound
+from cairn.datasets.transfer import Moved, copy_objects, objects_of, objects_of_version
+from cairn.errors import IntegrityError, InvalidState, MissingExtra, NotFound
 from cairn.localfs.digest import hash_file
 
 _SHOWN_CONFLICTS = 5
@@ -44,6 +50,7 @@ class Added:
     version: DataVersion
     created: bool  # False: the data equals the newest version, which is returned
     read: int  # files whose bytes were read (the rest were vouched for by the stat cache)
+    warnings: tuple[str, ...] = ()  # tables that could not be profiled, and why
 
 
 @dataclass
@@ -67,6 +74,7 @@ class CheckedOut:
     written: int
     unchanged: int
     removed: int
+    linked: int = 0  # of those written: linked to the store's object (reflink, hardlink)
 
 
 class DataService:
@@ -99,8 +107,10 @@ class DataService:
         message: str = "",
         project: str = DEFAULT_PROJECT,
         advance: Advance | None = None,
+        profile: bool = True,
     ) -> Added:
-        """Snapshot a file or folder as the next version of ``name`` (default: its name).
+        """Snapshot a file or folder as the next version of ``name`` (default: its name);
+        with ``profile``, its tables (CSV, TSV, Parquet) are profiled too.
 
         Raises:
             InvalidInput: the path cannot be read or changed while read; a bad name.
@@ -114,13 +124,57 @@ class DataService:
             cache.save()  # what was stored is remembered even if the add failed later
         built = manifest.build(taken.entries)
         self._store_trees(built)
+        held = {*built.trees, *(e.bundle or e.digest for e in taken.entries)}
+        profiled, warnings = self._profile(name, source, taken) if profile else ("", [])
         new = NewDataVersion(
             name, built.root, taken.kind, self._relative(source), built.files, built.bytes,
-            message, project,
+            message, project, profiled, tuple(sorted(held)),
         )  # fmt: skip
         version, created = self.catalog.add_version(new)
         self._lock(name, version)
-        return Added(version, created, taken.read)
+        return Added(version, created, taken.read, tuple(warnings))
+
+    def _profile(self, name: str, source: Path, taken: Snapshot) -> tuple[str, list[str]]:
+        """The stored profile of the snapshot's tables ("" if none), and what could not
+        be profiled; tables unchanged since the newest version keep their profile."""
+        located = (
+            (e.path, e.digest, str(source) if taken.kind == DataKind.FILE else f"{source}/{e.path}")
+            for e in taken.entries
+        )
+        try:
+            found = profile_files(located, self._tables_profiled(name))
+        except MissingExtra as exc:
+            return "", [f"tables not profiled: {exc.message}"]
+        if found is None:
+            return "", []
+        warnings = [f"{path}: not profiled: {t['error']}" for path, t in found["tables"].items()
+                    if "error" in t]  # fmt: skip
+        if found["not_profiled"]:
+            warnings.append(f"{found['not_profiled']} more tables not profiled (over {MAX_TABLES})")
+        data = orjson.dumps(found, option=orjson.OPT_SORT_KEYS)
+        return self.artifacts.put_stream(io.BytesIO(data)).digest, warnings
+
+    def _tables_profiled(self, name: str) -> dict[str, Any]:
+        """The newest version's table profiles, by path (none if there is none)."""
+        try:
+            newest = self.catalog.get_version(DataRef(name))
+            return dict(self.profile(newest)["tables"]) if newest.profile else {}
+        except NotFound:
+            return {}
+
+    def profile(self, version: DataVersion) -> dict[str, Any]:
+        """The version's profile document (``tables``: path → profile).
+
+        Raises:
+            NotFound: the version has no profile, or this store lacks it.
+        """
+        if not version.profile:
+            raise NotFound(
+                f"{version.ref} has no profile: it holds no tables (CSV, TSV, Parquet), or "
+                "was added with --no-profile"
+            )
+        found: dict[str, Any] = orjson.loads(read_object(self.artifacts, version.profile))
+        return found
 
     def _store_trees(self, built: manifest.Manifest) -> None:
         for digest in sorted(self.artifacts.missing(built.trees)):
@@ -172,9 +226,12 @@ class DataService:
         to: Path | None = None,
         force: bool = False,
         advance: Advance | None = None,
+        link: LinkMode = LinkMode.COPY,
     ) -> CheckedOut:
         """Write a version's files to where it was added from (or into ``to``); files
-        already as the version has them are left alone.
+        already as the version has them are left alone. With ``link``, files stored as
+        objects of their own are linked to them where the file system can (see
+        ``cairn.datasets.links``), and copied where it cannot.
 
         Raises:
             NotFound, AmbiguousReference: no such version.
@@ -186,10 +243,7 @@ class DataService:
         locked = read_lock(self.workspace).get(version.dataset)
         if to is None:
             target = self.workspace / version.path
-            tracked = (
-                self.files(locked.digest, f"{version.dataset}@{locked.version}") if locked else []
-            )
-            known = {e.path: e.digest for e in tracked}
+            known = {e.path: e.digest for e in self._tracked_files(locked, version.dataset)}
         else:
             target = (
                 Path(to) / Path(version.path).name if version.kind == DataKind.FILE else Path(to)
@@ -203,7 +257,8 @@ class DataService:
             plan = _plan(wanted, present, known, cache, force)
             if plan.conflicts:
                 raise InvalidState(_conflict_message(version, plan.conflicts))
-            written = write_files(plan.writes, place, self.artifacts, version.ref, advance)
+            linker, linked = self._linker(link)
+            written = write_files(plan.writes, place, self.artifacts, version.ref, advance, linker)
             for found in plan.stale:
                 os.remove(found.path)
             for entry, path, stat in written:
@@ -212,7 +267,40 @@ class DataService:
             cache.save()
         if to is None:
             self._lock(version.dataset, version)
-        return CheckedOut(version, target, len(plan.writes), plan.unchanged, len(plan.stale))
+        return CheckedOut(
+            version, target, len(plan.writes), plan.unchanged, len(plan.stale), len(linked)
+        )
+
+    def _linker(self, mode: LinkMode) -> tuple[Linker | None, list[str]]:
+        """What links a file to its object (None: copy everything), and the list it
+        notes each linked file in."""
+        linked: list[str] = []
+        if mode == LinkMode.COPY or not hasattr(self.artifacts, "local_path"):
+            return None, linked
+        objects = cast(LocalObjects, self.artifacts)
+
+        def link(entry: FileEntry, target: str) -> os.stat_result | None:
+            source = objects.local_path(entry.digest)
+            if source is None:
+                return None
+            if hash_file(Path(source)) != entry.digest:  # never hand out damaged bytes
+                raise IntegrityError(f"object {entry.digest} does not match its digest")
+            found = link_object(source, target, mode)
+            if found is not None:
+                linked.append(target)
+            return found
+
+        return link, linked
+
+    def _tracked_files(self, locked: Locked | None, name: str) -> list[FileEntry]:
+        """The files of the version cairn.lock names; none if this store lacks its
+        manifest (then every file that differs counts as a local change: nothing is lost)."""
+        if locked is None:
+            return []
+        try:
+            return self.files(locked.digest, f"{name}@{locked.version}")
+        except NotFound:
+            return []
 
     # remotes
 
@@ -222,8 +310,8 @@ class DataService:
         """Send the versions' objects the remote lacks (default: the versions in
         cairn.lock)."""
         needed: dict[str, int] = {}
-        for digest in self._roots(refs):
-            needed.update(objects_of(digest, self.artifacts))
+        for version in self._versions(refs):
+            needed.update(objects_of_version(version, self.artifacts))
         return copy_objects(needed, self.artifacts, remote, advance)
 
     def fetch(
@@ -232,8 +320,8 @@ class DataService:
         """Bring the versions' objects this store lacks from the remote (default: the
         versions in cairn.lock); ``checkout`` then writes the files."""
         needed: dict[str, int] = {}
-        for digest in self._roots(refs):
-            needed.update(objects_of(digest, remote))
+        for version in self._versions(refs):
+            needed.update(objects_of_version(version, remote))
         return copy_objects(needed, remote, self.artifacts, advance)
 
     def refs_or_locked(self, refs: Sequence[str]) -> list[str]:
@@ -249,16 +337,17 @@ class DataService:
             raise NotFound("no data versions given and none tracked here (see cairn.lock)")
         return [f"{name}@{entry.version}" for name, entry in sorted(locked.items())]
 
-    def _roots(self, refs: Sequence[str]) -> list[str]:
-        return [self.version(ref).digest for ref in self.refs_or_locked(refs)]
+    def _versions(self, refs: Sequence[str]) -> list[DataVersion]:
+        return [self.version(ref) for ref in self.refs_or_locked(refs)]
 
     def diff(self, before: str, after: str) -> DataDiff:
-        """Files added, removed and modified from ``before`` to ``after``; columns and
-        row counts of the tables among them."""
+        """Files added, removed and modified from ``before`` to ``after``; columns, types
+        and row counts of the tables among them."""
         sides = []
         for ref in (before, after):
             version = self.version(ref)
-            sides.append((version.ref, self.files(version.digest, version.ref)))
+            profiles = self.profile(version)["tables"] if version.profile else {}
+            sides.append(Side(version.ref, self.files(version.digest, version.ref), profiles))
         return diff(sides[0], sides[1], self.artifacts)
 
     def live_objects(self) -> set[str]:
@@ -268,6 +357,8 @@ class DataService:
             for version in self.catalog.list_versions(newest.dataset):
                 if version.digest not in live:
                     live.update(objects_of(version.digest, self.artifacts))
+                if version.profile:
+                    live.add(version.profile)
         return live
 
     # reading

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO, cast
 
+from cairn.core.data import DataVersion
 from cairn.core.ports import ArtifactStore
 from cairn.datasets import manifest
 from cairn.datasets.materialize import read_object
@@ -43,6 +44,14 @@ def objects_of(root: str, source: ArtifactStore) -> dict[str, int]:
                 needed[entry[4]] = max(needed.get(entry[4], 0), entry[5] + entry[3])
             else:
                 needed[entry[2]] = entry[3]
+    return needed
+
+
+def objects_of_version(version: DataVersion, source: ArtifactStore) -> dict[str, int]:
+    """Every object a data version needs: its manifest's, and its profile."""
+    needed = objects_of(version.digest, source)
+    if version.profile:
+        needed[version.profile] = len(read_object(source, version.profile))
     return needed
 
 

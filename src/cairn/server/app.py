@@ -7,12 +7,13 @@ from typing import Any
 from fastapi import FastAPI
 
 from cairn._version import __version__
-from cairn.core.ports import ArtifactStore, MetadataStore
+from cairn.core.ports import ArtifactStore, DataCatalog, MetadataStore
 from cairn.server.context import RequestContext
 from cairn.server.errors import install_error_handlers
 from cairn.server.responses import JsonResponse
 from cairn.server.routes import (
     accounts,
+    data,
     experiments,
     health,
     identity,
@@ -27,7 +28,17 @@ API_PREFIX = "/api/v1"
 # Every router the app serves under API_PREFIX (health is served at the root).
 API_ROUTERS = tuple(
     m.router
-    for m in (experiments, runs, inputs, metrics, artifact_routes, objects, identity, accounts)
+    for m in (
+        experiments,
+        runs,
+        inputs,
+        metrics,
+        artifact_routes,
+        objects,
+        data,
+        identity,
+        accounts,
+    )
 )
 
 
@@ -36,6 +47,7 @@ def create_app(
     artifacts: ArtifactStore,
     identity_store: Any = None,
     auth: bool = True,
+    catalog: DataCatalog | None = None,
 ) -> FastAPI:
     """A Cairn server over these stores; the caller owns them and closes them.
 
@@ -43,6 +55,7 @@ def create_app(
     ``identity_store`` (an ``IdentityStore``) keeps the accounts the ``/users``,
     ``/tokens`` and ``/projects`` routes manage and, with ``auth``, authenticates callers;
     without it, or without ``auth``, every caller is an admin named ``anonymous``.
+    ``catalog`` keeps the datasets the ``/datasets`` routes serve.
     The REST API lives under ``/api/v1``, the OpenAPI document at ``/openapi.json``.
     """
     app = FastAPI(title="Cairn", version=__version__, default_response_class=JsonResponse)
@@ -51,6 +64,7 @@ def create_app(
     app.state.artifacts = artifacts
     app.state.identity = identity_store if auth else None  # None: no authentication
     app.state.accounts = identity_store
+    app.state.catalog = catalog
     install_error_handlers(app)
     app.add_middleware(RequestContext)
     app.include_router(health.router)

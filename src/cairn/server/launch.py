@@ -20,7 +20,12 @@ import uvicorn
 
 from cairn.config import Settings, load_settings
 from cairn.core.actor import acting_as
-from cairn.platform import identity_store_of, open_artifact_store, open_audited_metadata_store
+from cairn.platform import (
+    data_catalog_of,
+    identity_store_of,
+    open_artifact_store,
+    open_audited_metadata_store,
+)
 from cairn.server.app import create_app
 
 
@@ -40,7 +45,9 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 5000, auth: b
     try:
         artifacts = open_artifact_store(settings.artifacts_url)
         identity = identity_store_of(metadata)
-        app = create_app(metadata, artifacts, identity, auth=auth)
+        app = create_app(
+            metadata, artifacts, identity, auth=auth, catalog=data_catalog_of(metadata)
+        )
         banner = f"Cairn server on http://{host}:{port}\n  metadata:  {metadata!r}\n"
         print(f"{banner}  artifacts: {artifacts!r}", file=sys.stderr, flush=True)
         if not auth:

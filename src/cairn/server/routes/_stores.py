@@ -11,7 +11,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from cairn.core.ports import Accounts, ArtifactStore, MetadataStore
+from cairn.core.ports import Accounts, ArtifactStore, DataCatalog, MetadataStore
+from cairn.datasets.authorized import AuthorizedDataCatalog
 from cairn.errors import NotFound
 from cairn.server.auth import Caller
 from cairn.tracking.authorized import (
@@ -31,6 +32,13 @@ async def _artifacts(request: Request, caller: Caller) -> ArtifactStore:
     return AuthorizedArtifactStore(state.artifacts, state.scopes, caller)
 
 
+async def _catalog(request: Request, caller: Caller) -> DataCatalog:
+    catalog = request.app.state.catalog
+    if catalog is None:
+        raise NotFound("this server keeps no data catalog")
+    return AuthorizedDataCatalog(catalog, caller)
+
+
 async def _accounts(request: Request, caller: Caller) -> Accounts:
     accounts = request.app.state.accounts
     if accounts is None:
@@ -40,4 +48,5 @@ async def _accounts(request: Request, caller: Caller) -> Accounts:
 
 Metadata = Annotated[MetadataStore, Depends(_metadata)]
 Artifacts = Annotated[ArtifactStore, Depends(_artifacts)]
+Catalog = Annotated[DataCatalog, Depends(_catalog)]
 AccountsStore = Annotated[Accounts, Depends(_accounts)]

@@ -151,6 +151,15 @@ class FsspecArtifactStore:
         with self.open(digest) as chunks:
             write_atomically(chunks, Path(dest))
 
+    def local_path(self, digest: str) -> str | None:
+        """Where the object's bytes are on this machine's disk, if it holds them there
+        (what a hardlink or reflink checkout links to); None for any other store."""
+        check_digest(digest)
+        if not isinstance(self._fs, LocalFileSystem):
+            return None
+        path = self._object_path(digest)
+        return path if os.path.isfile(path) else None
+
     def stored(self) -> Iterator[StoredObject]:
         """Every object below ``<root>/objects``, with its size and modification time."""
         top = f"{self._root}/objects"

@@ -26,7 +26,7 @@ from cairn.core.data import (
 from cairn.errors import AmbiguousReference, NotFound
 from cairn.stores.metadata import audit
 from cairn.stores.metadata import schema as t
-from cairn.stores.metadata.engine import read_connection, write_transaction
+from cairn.stores.metadata.engine import dialect_insert, read_connection, write_transaction
 from cairn.stores.metadata.grants import authorize
 
 _ATTEMPTS = 3  # numbering races between concurrent adds of one dataset
@@ -76,7 +76,7 @@ class SqlDataCatalog:
         number = 1 if newest is None else newest.version + 1
         created = DataVersion(
             name, number, project, new.digest, DataKind(new.kind), new.path, new.files,
-            new.bytes, new.message, current().actor, now_ms(),
+            new.bytes, new.message, current().actor, now_ms(), new.profile,
         )  # fmt: skip
         conn.execute(
             insert(t.data_versions).values(
@@ -90,9 +90,17 @@ class SqlDataCatalog:
                 message=new.message,
                 created_by=created.created_by,
                 created_at=created.created_at,
+                profile=new.profile,
             )
         )
-        payload = {"path": new.path, "files": new.files, "bytes": new.bytes, "message": new.message}
+        held = {*new.objects, new.profile} - {""}
+        if held:
+            rows = [{"digest": digest, "dataset": name} for digest in sorted(held)]
+            conn.execute(dialect_insert(conn, t.data_objects).on_conflict_do_nothing(), rows)
+        payload = {
+            "path": new.path, "files": new.files, "bytes": new.bytes, "message": new.message,
+            "profile": new.profile,
+        }  # fmt: skip
         audit.record(conn, "data.version.create", "data_version", created.ref, payload, new.digest)
         return created, True
 
@@ -189,6 +197,7 @@ def _version(row: Row[Any], project: str) -> DataVersion:
         row.message,
         row.created_by,
         row.created_at,
+        row.profile,
     )
 
 

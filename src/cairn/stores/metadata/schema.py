@@ -227,8 +227,18 @@ data_versions = Table(
     Column("message", Text, nullable=False),
     Column("created_by", String(255), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    Column("profile", String(80), nullable=False, server_default=""),
     UniqueConstraint("dataset", "version", name="uq_data_versions_dataset_version"),
     Index("ix_data_versions_digest", "digest"),
+)
+
+# Which datasets' versions are made of an object (listing, bundle, file or profile): reading
+# an object needs read access to a project that holds it through a run or a dataset.
+data_objects = Table(
+    "data_objects",
+    metadata,
+    Column("digest", String(80), primary_key=True),
+    Column("dataset", String(128), ForeignKey("datasets.name"), primary_key=True),
 )
 
 lineage_edges = Table(

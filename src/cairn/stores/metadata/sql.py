@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     Connection,
     Engine,
-    Insert,
     Row,
     Table,
     func,
@@ -60,7 +59,12 @@ from cairn.stores.metadata import schema as t
 from cairn.stores.metadata.audit import AuditLog, Checkpointer
 from cairn.stores.metadata.chunks import history
 from cairn.stores.metadata.data import find_version
-from cairn.stores.metadata.engine import open_engine, read_connection, write_transaction
+from cairn.stores.metadata.engine import (
+    dialect_insert,
+    open_engine,
+    read_connection,
+    write_transaction,
+)
 from cairn.stores.metadata.grants import authorize
 from cairn.stores.metadata.migrate import ensure_schema
 from cairn.stores.metadata.search import compile_search, encode_page_token
@@ -347,7 +351,7 @@ class SqlMetadataStore:
         return digest_of(state)
 
     def _upsert_latest(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        statement = _dialect_insert(conn, t.latest_metrics)
+        statement = dialect_insert(conn, t.latest_metrics)
         new, old = statement.excluded, t.latest_metrics.c
         newer = (new.step > old.step) | ((new.step == old.step) & (new.timestamp >= old.timestamp))
         conn.execute(
@@ -367,7 +371,7 @@ class SqlMetadataStore:
         values: list[str],
         rows: list[dict[str, Any]],
     ) -> None:
-        statement = _dialect_insert(conn, table)
+        statement = dialect_insert(conn, table)
         conn.execute(
             statement.on_conflict_do_update(
                 index_elements=keys, set_={c: statement.excluded[c] for c in values}
@@ -440,8 +444,16 @@ class SqlMetadataStore:
             )
             .where(a.digest == digest)
         )
+        d, o = t.datasets.c, t.data_objects.c
+        of_datasets = (
+            select(d.project)
+            .select_from(t.data_objects.join(t.datasets, d.name == o.dataset))
+            .where(o.digest == digest)
+        )
         with read_connection(self.engine) as conn:
-            return {str(project) for project in conn.execute(statement).scalars()}
+            return {
+                str(project) for project in conn.execute(statement.union(of_datasets)).scalars()
+            }
 
     # artifacts
 
@@ -484,7 +496,7 @@ class SqlMetadataStore:
                 for ref in resolved
             ]  # fmt: skip
             if rows:
-                conn.execute(_dialect_insert(conn, t.lineage_edges).on_conflict_do_nothing(), rows)
+                conn.execute(dialect_insert(conn, t.lineage_edges).on_conflict_do_nothing(), rows)
             event = audit.record(conn, "run.log_input", "run", run_id, {"inputs": resolved})
         self._audited(event)
         return resolved
@@ -558,17 +570,6 @@ def _analyzed_runs(conn: Connection) -> int:
         return 0
     stat = conn.exec_driver_sql("SELECT stat FROM sqlite_stat1 WHERE tbl = 'runs'").scalar()
     return int(str(stat).split()[0]) if stat else 0
-
-
-def _dialect_insert(conn: Connection, table: Table) -> Any:
-    """An INSERT that knows ON CONFLICT: both SQLite and PostgreSQL have one."""
-    insert: Any
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement: Insert = insert(table)
-    return statement
 
 
 def _latest_row(pk: int, key: str, series: MetricSeries) -> dict[str, Any]:

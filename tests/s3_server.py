@@ -18,7 +18,7 @@ import pytest
 
 BUCKET = "cairn-contract"
 _START_TIMEOUT_S = 10
-_ENV = {
+S3_ENV = {  # what a process that talks to the moto server needs in its environment
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -53,7 +53,7 @@ def s3_unavailable(reason: str) -> NoReturn:
 def s3_endpoint() -> Iterator[S3Endpoint]:
     """A running moto S3 server with an empty bucket ``cairn-contract``."""
     with pytest.MonkeyPatch.context() as env:
-        for name, value in _ENV.items():
+        for name, value in S3_ENV.items():
             env.setenv(name, value)
         env.delenv("AWS_PROFILE", raising=False)
         env.delenv("AWS_SESSION_TOKEN", raising=False)

@@ -1,0 +1,58 @@
+"""Data versions as JSON: one shape for the server's API, its client and the CLI's
+``--json``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cairn.core.data import DataKind, DataVersion, NewDataVersion
+
+
+def data_version_to_dict(version: DataVersion) -> dict[str, Any]:
+    return {
+        "ref": version.ref,
+        "dataset": version.dataset,
+        "version": version.version,
+        "project": version.project,
+        "digest": version.digest,
+        "kind": version.kind.value,
+        "path": version.path,
+        "files": version.files,
+        "bytes": version.bytes,
+        "message": version.message,
+        "profile": version.profile,
+        "created_by": version.created_by,
+        "created_at": version.created_at,
+    }
+
+
+def data_version_from_dict(data: Mapping[str, Any]) -> DataVersion:
+    return DataVersion(
+        data["dataset"],
+        int(data["version"]),
+        data["project"],
+        data["digest"],
+        DataKind(data["kind"]),
+        data["path"],
+        int(data["files"]),
+        int(data["bytes"]),
+        data["message"],
+        data["created_by"],
+        int(data["created_at"]),
+        data.get("profile") or "",
+    )
+
+
+def new_data_version_to_dict(new: NewDataVersion) -> dict[str, Any]:
+    return {
+        "digest": new.digest,
+        "kind": new.kind.value,
+        "path": new.path,
+        "files": new.files,
+        "bytes": new.bytes,
+        "message": new.message,
+        "project": new.project,
+        "profile": new.profile,
+        "objects": list(new.objects),
+    }

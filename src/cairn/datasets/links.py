@@ -1,0 +1,73 @@
+"""Checkouts that link a file to the store's object instead of copying its bytes.
+
+- ``reflink``: a copy-on-write clone (Btrfs, XFS, …): instant, and the file is the user's
+  to change; the bytes are shared until one side changes them.
+- ``hardlink``: the file *is* the store's object. The object is made read-only first, so
+  an edit in place fails instead of damaging every version that holds those bytes; to
+  change such a file, replace it (write a new one and rename it over), as most tools do.
+
+Only files stored as objects of their own (1 MiB and more) in a store on the local disk
+can be linked; small files live inside bundles and are copied, as is everything when the
+file system cannot link (another device, no reflink support). Each object is verified
+against its digest before it is linked: a damaged object is never handed out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+from enum import StrEnum
+
+# From linux/fs.h: _IOW(0x94, 9, int), "clone the whole of this file into that one".
+_FICLONE = 0x40049409
+# What a file system says when it cannot link here: a copy is made instead.
+_CANNOT = {errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL, errno.EMLINK}
+
+
+class LinkMode(StrEnum):
+    COPY = "copy"
+    REFLINK = "reflink"
+    HARDLINK = "hardlink"
+
+
+def link_object(source: str, target: str, mode: LinkMode) -> os.stat_result | None:
+    """Make ``target`` a link of ``source`` (replacing what is there atomically); its
+    ``stat``, or None when the file system cannot link them (the caller copies)."""
+    folder = os.path.dirname(target)
+    os.makedirs(folder, exist_ok=True)
+    # A name beside the target, created exclusively below (link and clone both refuse
+    # to overwrite), then renamed over the target.
+    temporary = os.path.join(folder, f".{os.path.basename(target)}.{os.urandom(6).hex()}.link")
+    try:
+        if mode == LinkMode.HARDLINK:
+            _read_only(source)
+            os.link(source, temporary)
+        else:
+            _clone(source, temporary)
+        os.replace(temporary, target)
+        return os.stat(target)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        if exc.errno in _CANNOT:
+            return None
+        raise
+
+
+def _read_only(path: str) -> None:
+    mode = os.stat(path).st_mode
+    if mode & 0o222:
+        os.chmod(path, stat.S_IMODE(mode) & ~0o222)
+
+
+def _clone(source: str, target: str) -> None:
+    import fcntl  # POSIX only; elsewhere there is no FICLONE to ask for
+
+    with open(source, "rb") as src:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            fcntl.ioctl(fd, _FICLONE, src.fileno())
+        finally:
+            os.close(fd)
