@@ -10,7 +10,9 @@ when missing), each tool in its own workspace holding an identical copy of the d
 1. 100,000 files of 1 KiB (100 folders of 1,000): ``add`` cold; ``status`` with nothing
    changed (median of 3); then 10 files rewritten: ``status`` and ``add``;
 2. one 2 GiB file: ``add`` cold;
-3. ``checkout`` of both into emptied places (the folder and the file deleted first).
+3. ``checkout`` of both into emptied places (the folder and the file deleted first);
+4. another 2 GiB file, linked instead of copied: ``cairn data add --link hardlink``
+   against DVC with ``cache.type hardlink``; then its ``checkout`` the same way.
 
 The data comes from fixed seeds; both workspaces are written before anything is timed, so
 both tools read from the same warm page cache. Targets (docs/benchmarks.md): ≥ 20× DVC for
@@ -114,8 +116,8 @@ def write_small_files(root: Path, sizes: Sizes) -> None:
         (folder / f"f{index:06d}.bin").write_bytes(rng.randbytes(sizes.small_size))
 
 
-def write_large_file(path: Path, size: int) -> None:
-    rng = random.Random(SEED + 1)
+def write_large_file(path: Path, size: int, seed: int = SEED + 1) -> None:
+    rng = random.Random(seed)
     block = 64 << 20
     with path.open("wb") as out:
         for start in range(0, size, block):
@@ -140,6 +142,7 @@ def prepare(work: Path, sizes: Sizes) -> dict[str, Path]:
         print(f"  writing the data for {tool} …", flush=True)
         write_small_files(space / "small", sizes)
         write_large_file(space / "large.bin", sizes.large_size)
+        write_large_file(space / "linked.bin", sizes.large_size, SEED + 3)
         spaces[tool] = space
     (spaces["cairn"] / ".cairn").mkdir()
     run([str(DVC), "init", "--no-scm", "-q"], spaces["dvc"])
@@ -165,7 +168,16 @@ COMMANDS = {
         "cairn": [str(CAIRN), "data", "checkout", "large"],
         "dvc": [],  # one `dvc checkout` restores both: timed under "checkout"
     },
-}
+    "add linked": {
+        "cairn": [str(CAIRN), "data", "add", "linked.bin", "--name", "linked", "--link",
+                  "hardlink"],
+        "dvc": [str(DVC), "add", "-q", "linked.bin"],  # with cache.type hardlink
+    },
+    "checkout linked": {
+        "cairn": [str(CAIRN), "data", "checkout", "linked", "--link", "hardlink"],
+        "dvc": [str(DVC), "checkout", "-q"],  # only linked.bin is missing by then
+    },
+}  # fmt: skip
 
 
 def measure(spaces: dict[str, Path], sizes: Sizes) -> dict[str, dict[str, Timed]]:
@@ -195,12 +207,17 @@ def measure(spaces: dict[str, Path], sizes: Sizes) -> dict[str, dict[str, Timed]
         (space / "large.bin").unlink()
     both("checkout small (+ large for DVC)", "checkout")
     both("checkout large", "checkout large")
+    run([str(DVC), "config", "cache.type", "hardlink"], spaces["dvc"])
+    both("add large, linked (hardlink)", "add linked")
+    for space in spaces.values():
+        (space / "linked.bin").unlink()
+    both("checkout large, linked (hardlink)", "checkout linked")
     return results
 
 
 def check_restored(spaces: dict[str, Path]) -> None:
     """Both tools brought back the same bytes."""
-    for name in ("small/d000/f000000.bin", "small/d009/f009999.bin", "large.bin"):
+    for name in ("small/d000/f000000.bin", "small/d009/f009999.bin", "large.bin", "linked.bin"):
         paths = [space / name for space in spaces.values()]
         sizes = {p.stat().st_size for p in paths}
         heads = {p.open("rb").read(1 << 16) for p in paths}
@@ -224,6 +241,7 @@ def report(results: dict[str, dict[str, Timed]], sizes: Sizes, versions: dict[st
         "add small, cold": TARGET_ADD_SMALL,
         "status, nothing changed (median of 3)": TARGET_STATUS,
         "add large, cold": TARGET_ADD_LARGE,
+        "add large, linked (hardlink)": TARGET_ADD_LARGE,
     }
     for label, row in results.items():
         cairn, dvc = row.get("cairn"), row.get("dvc")

@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
-import cairn.datasets.links as links_module
 import cairn.datasets.profile as profile_module
 import cairn.datasets.service as service_module
 import cairn.datasets.snapshot as snapshot_module
+import cairn.localfs.links as links_module
 from cairn.core.access import Role
 from cairn.core.actor import acting_as
+from cairn.core.data import LinkMode
 from cairn.datasets.diff import TableShape
 from cairn.datasets.gc import collect
-from cairn.datasets.links import LinkMode
 from cairn.datasets.service import DataService
 from cairn.errors import IntegrityError, InvalidInput, InvalidState, NotFound, PermissionDenied
 from cairn.stores.artifacts.fsspec import FsspecArtifactStore
@@ -90,6 +90,26 @@ def test_small_files_are_stored_in_bundles_not_one_object_each(
     assert len(stored) == 4  # one bundle, two listings (images/, images/cats/), a profile
 
 
+def test_status_of_a_clean_copy_is_one_scan_and_still_sees_any_change(
+    data: DataService, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    images = workspace / "data" / "images"
+    data.add(images, "images")  # its files are old (not racy): the add marks them clean
+    listed: list[str] = []
+    real_files = DataService.files
+    monkeypatch.setattr(
+        DataService, "files", lambda self, *a: listed.append(a[0]) or real_files(self, *a)
+    )
+    assert data.status()[0].clean
+    assert listed == []  # neither the manifest nor the stat cache was read
+    label = images / "labels.csv"
+    os.utime(label, ns=(label.stat().st_atime_ns, label.stat().st_mtime_ns + 1))
+    assert data.status()[0].clean  # a touched file: looked at again, its bytes unchanged
+    assert len(listed) == 1
+    label.write_text("id,label\n1,dog\n")  # same size, new bytes
+    assert data.status()[0].modified == ["labels.csv"]
+
+
 def test_status_reads_only_what_changed(
     data: DataService, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -149,6 +169,28 @@ def test_a_hardlink_checkout_shares_the_stores_read_only_object(
     assert (tmp_path / "linked" / "labels.csv").read_text() == "id,label\n1,cat\n"  # copied
     again = data.checkout("images@1", to=tmp_path / "linked", link=LinkMode.HARDLINK)
     assert (again.written, again.unchanged) == (0, 52)
+
+
+def test_a_hardlink_add_stores_a_large_file_without_copying_it(
+    data: DataService, workspace: Path, tmp_path: Path
+) -> None:
+    big = workspace / "data" / "big.bin"
+    content = os.urandom((1 << 20) + 3)
+    big.write_bytes(content)
+    _age(workspace)
+    added = data.add(big, "big", link=LinkMode.HARDLINK)
+    assert (added.read, added.linked) == (1, 1)
+    stored = data.artifacts.local_path(data.ls("big@1")[1][0].digest)  # type: ignore[attr-defined]
+    assert os.path.samefile(big, stored)  # one file: no bytes were written
+    assert big.stat().st_mode & 0o222 == 0  # read-only, so an edit in place fails
+    assert data.status("big")[0].clean
+    again = data.add(big, "big", link=LinkMode.HARDLINK)
+    assert (again.created, again.read) == (False, 0)
+    big.unlink()  # replacing the file, as tools do, leaves the stored bytes alone
+    big.write_bytes(b"new")
+    assert data.status("big")[0].modified == ["big.bin"]
+    data.checkout("big@1", force=True)
+    assert big.read_bytes() == content
 
 
 def test_a_link_checkout_copies_where_the_file_system_cannot_link(

@@ -19,10 +19,10 @@ from cairn.cli.output import (
     table,
 )
 from cairn.config import Settings, load_settings
+from cairn.core.data import LinkMode
 from cairn.core.data_codec import data_version_to_dict
 from cairn.core.ports import ArtifactStore
 from cairn.datasets.diff import TableChange
-from cairn.datasets.links import LinkMode
 from cairn.datasets.remotes import add_remote, read_remotes
 from cairn.datasets.service import DataService
 from cairn.errors import InvalidInput
@@ -61,6 +61,14 @@ def add(
     no_profile: Annotated[
         bool, typer.Option("--no-profile", help="Do not profile its tables (CSV, Parquet).")
     ] = False,
+    link: Annotated[
+        LinkMode,
+        typer.Option(
+            help="copy; or link files of 1 MiB and more into the local store: reflink "
+            "(copy-on-write, where the file system can) or hardlink (the files become "
+            "read-only)."
+        ),
+    ] = LinkMode.COPY,
     db: Db = None,
     json: Json = False,
 ) -> None:
@@ -68,18 +76,19 @@ def add(
     (CSV, TSV, Parquet) are profiled: `cairn data profile` shows what was found."""
     service = _service(db)
     with byte_progress(f"adding {path}", None, enabled=console.is_terminal and not json) as step:
-        added = service.add(path, name, message, project, step, profile=not no_profile)
+        added = service.add(path, name, message, project, step, not no_profile, link)
     for warning in added.warnings:
         errors.print(f"[yellow]warning:[/] {escape(warning)}")
     if json:
         shown = data_version_to_dict(added.version)
-        print_json({**shown, "created": added.created, "read": added.read})
+        print_json({**shown, "created": added.created, "read": added.read, "linked": added.linked})
         return
     v = added.version
     what = "new version" if added.created else "unchanged: still"
+    linked = f", {added.linked} linked" if link != LinkMode.COPY else ""
     console.print(
-        f"{what} {v.ref} ({v.files} files, {format_size(v.bytes)}; {added.read} read); "
-        f"cairn.lock updated"
+        f"{what} {v.ref} ({v.files} files, {format_size(v.bytes)}; {added.read} read"
+        f"{linked}); cairn.lock updated"
     )
 
 

@@ -28,6 +28,14 @@ class DataKind(StrEnum):
     DIRECTORY = "directory"  # a tree of files below a path
 
 
+class LinkMode(StrEnum):
+    """How a file and a stored object share bytes (``cairn.localfs.links``)."""
+
+    COPY = "copy"  # each has its own
+    REFLINK = "reflink"  # a copy-on-write clone, where the file system has them
+    HARDLINK = "hardlink"  # one file, made read-only
+
+
 @dataclass(frozen=True, slots=True)
 class DataRef:
     """What a reference names: a version number, a digest prefix, or the newest."""

@@ -17,7 +17,7 @@ from typing import BinaryIO, Protocol
 
 from cairn.core.access import Role
 from cairn.core.artifact import ArtifactEntry, ObjectInfo, StoredObject
-from cairn.core.data import DataRef, DataVersion, NewDataVersion
+from cairn.core.data import DataRef, DataVersion, LinkMode, NewDataVersion
 from cairn.core.identity import AccountKind, Membership, Token, User
 from cairn.core.run import (
     Experiment,
@@ -210,10 +210,14 @@ class DataCatalog(Protocol):
 
 
 class LocalObjects(Protocol):
-    """A store that keeps objects as files on this machine (what a checkout can link)."""
+    """A store that keeps objects as files on this machine, so files can be linked to
+    them (``cairn data checkout --link``) and into them (``cairn data add --link``)."""
 
     def local_path(self, digest: str) -> str | None:
         """The object's file, or None if it is not held here as one."""
+
+    def adopt_file(self, path: Path, mode: LinkMode) -> tuple[ObjectInfo, bool]:
+        """Store a file, linked where possible; its digest, and whether it was linked."""
 
 
 class Collectable(Protocol):

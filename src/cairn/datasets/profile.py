@@ -17,7 +17,6 @@ import math
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from pathlib import PurePosixPath
 from typing import Any
 
 from cairn.errors import InvalidInput, MissingExtra
@@ -35,7 +34,10 @@ _CSV_BLOCK = 4 << 20
 
 def table_format(path: str) -> str | None:
     """``csv``, ``tsv`` or ``parquet`` by the file's suffix; None for anything else."""
-    return TABLE_FORMATS.get(PurePosixPath(path).suffix.lower())
+    # Asked of every file an add stores: string operations, not a PurePosixPath each.
+    name = path.rpartition("/")[2]
+    dot = name.rfind(".")
+    return TABLE_FORMATS.get(name[dot:].lower()) if dot > 0 else None
 
 
 def profile_table(source: str | bytes, fmt: str) -> dict[str, Any]:

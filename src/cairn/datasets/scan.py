@@ -41,43 +41,46 @@ def scan(root: Path) -> tuple[DataKind, list[Found]]:
     if not stat.S_ISDIR(st.st_mode):
         raise InvalidInput(f"{root}: not a regular file or a directory")
     found: list[Found] = []
+    take = found.append
+    is_file = stat.S_ISREG
     seen = {(st.st_dev, st.st_ino)}  # directories entered: a link back to one is a loop
     pending = [(str(root), "")]
     while pending:
         folder, prefix = pending.pop()
         try:
             with os.scandir(folder) as entries:
+                # The loop runs once per file: plain locals, no call for the usual case.
                 for entry in entries:
-                    _take(entry, prefix, found, pending, seen)
+                    try:
+                        st = entry.stat()  # follows links
+                    except OSError as exc:
+                        raise InvalidInput(_message(Path(entry.path), exc)) from exc
+                    if is_file(st.st_mode):
+                        take(_found(Found, (prefix + entry.name, entry.path, st)))
+                    else:
+                        _enter(entry, st, prefix, pending, seen)
         except OSError as exc:
             raise InvalidInput(_message(Path(folder), exc)) from exc
     found.sort(key=lambda f: f.rel)
     return DataKind.DIRECTORY, found
 
 
-def _take(
+def _enter(
     entry: os.DirEntry[str],
+    st: os.stat_result,
     prefix: str,
-    found: list[Found],
     pending: list[tuple[str, str]],
     seen: set[tuple[int, int]],
 ) -> None:
-    try:
-        st = entry.stat()  # follows links
-    except OSError as exc:
-        raise InvalidInput(_message(Path(entry.path), exc)) from exc
-    rel = f"{prefix}{entry.name}"
-    if stat.S_ISREG(st.st_mode):
-        found.append(_found(Found, (rel, entry.path, st)))
-    elif stat.S_ISDIR(st.st_mode):
-        if (st.st_dev, st.st_ino) in seen:
-            raise InvalidInput(
-                f"{entry.path}: a symbolic link loop (it leads back to a folder above it)"
-            )
-        seen.add((st.st_dev, st.st_ino))
-        pending.append((entry.path, f"{rel}/"))
-    else:
+    """Queue a folder to scan; anything else that is not a regular file is an error."""
+    if not stat.S_ISDIR(st.st_mode):
         raise InvalidInput(f"{entry.path}: not a regular file or a directory")
+    if (st.st_dev, st.st_ino) in seen:
+        raise InvalidInput(
+            f"{entry.path}: a symbolic link loop (it leads back to a folder above it)"
+        )
+    seen.add((st.st_dev, st.st_ino))
+    pending.append((entry.path, f"{prefix}{entry.name}/"))
 
 
 def _message(path: Path, exc: OSError) -> str:

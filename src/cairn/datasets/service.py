@@ -23,6 +23,7 @@ from cairn.core.data import (
     DataRef,
     DataVersion,
     FileEntry,
+    LinkMode,
     NewDataVersion,
     check_dataset_name,
     parse_data_ref,
@@ -30,17 +31,18 @@ from cairn.core.data import (
 from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.ports import ArtifactStore, DataCatalog, LocalObjects
 from cairn.datasets import manifest
+from cairn.datasets.clean import CleanMarks
 from cairn.datasets.diff import DataDiff, Side, diff
-from cairn.datasets.links import LinkMode, link_object
 from cairn.datasets.lock import Locked, read_lock, write_lock
 from cairn.datasets.materialize import Linker, read_object, write_files
-from cairn.datasets.profile import MAX_TABLES, profile_files
+from cairn.datasets.profile import MAX_TABLES, profile_files, table_format
 from cairn.datasets.scan import Found, scan
 from cairn.datasets.snapshot import Advance, Snapshot, snapshot
 from cairn.datasets.stat_cache import StatCache
 from cairn.datasets.transfer import Moved, copy_objects, objects_of, objects_of_version
 from cairn.errors import IntegrityError, InvalidState, MissingExtra, NotFound
 from cairn.localfs.digest import hash_file
+from cairn.localfs.links import link_object
 
 _SHOWN_CONFLICTS = 5
 
@@ -51,6 +53,7 @@ class Added:
     created: bool  # False: the data equals the newest version, which is returned
     read: int  # files whose bytes were read (the rest were vouched for by the stat cache)
     warnings: tuple[str, ...] = ()  # tables that could not be profiled, and why
+    linked: int = 0  # files linked into the store rather than copied (``link``)
 
 
 @dataclass
@@ -92,6 +95,7 @@ class DataService:
         self.artifacts = artifacts
         self.workspace = workspace
         self._cache_path = home / "data" / "stat-cache.json"
+        self._marks_path = home / "data" / "clean.json"
         self._checkouts = home / "data" / "checkouts"
 
     @functools.cached_property
@@ -108,9 +112,11 @@ class DataService:
         project: str = DEFAULT_PROJECT,
         advance: Advance | None = None,
         profile: bool = True,
+        link: LinkMode = LinkMode.COPY,
     ) -> Added:
         """Snapshot a file or folder as the next version of ``name`` (default: its name);
-        with ``profile``, its tables (CSV, TSV, Parquet) are profiled too.
+        with ``profile``, its tables (CSV, TSV, Parquet) are profiled too; with ``link``,
+        files of 1 MiB and more are linked into a local store instead of copied.
 
         Raises:
             InvalidInput: the path cannot be read or changed while read; a bad name.
@@ -119,7 +125,7 @@ class DataService:
         name = check_dataset_name(name if name is not None else source.name)
         cache = StatCache(self._cache_path)
         try:
-            taken = snapshot(source, self.artifacts, cache, advance)
+            taken = snapshot(source, self.artifacts, cache, advance, link)
         finally:
             cache.save()  # what was stored is remembered even if the add failed later
         built = manifest.build(taken.entries)
@@ -132,7 +138,10 @@ class DataService:
         )  # fmt: skip
         version, created = self.catalog.add_version(new)
         self._lock(name, version)
-        return Added(version, created, taken.read, tuple(warnings))
+        marks = CleanMarks(self._marks_path)  # status need not look at these files again
+        marks.mark_clean(str(source), version.digest, taken.found)
+        marks.save()
+        return Added(version, created, taken.read, tuple(warnings), taken.linked)
 
     def _profile(self, name: str, source: Path, taken: Snapshot) -> tuple[str, list[str]]:
         """The stored profile of the snapshot's tables ("" if none), and what could not
@@ -140,6 +149,7 @@ class DataService:
         located = (
             (e.path, e.digest, str(source) if taken.kind == DataKind.FILE else f"{source}/{e.path}")
             for e in taken.entries
+            if table_format(e.path) is not None
         )
         try:
             found = profile_files(located, self._tables_profiled(name))
@@ -193,16 +203,27 @@ class DataService:
             if name not in locked:
                 raise NotFound(f"dataset {name!r} is not tracked here (see cairn.lock)")
             locked = {name: locked[name]}
-        cache = StatCache(self._cache_path)
+        marks = CleanMarks(self._marks_path)
+        # Loaded only if some dataset is not known clean: loading it is most of what a
+        # status of a clean working copy would otherwise spend.
+        cache = functools.cache(lambda: StatCache(self._cache_path))
         try:
-            return [self._status(n, entry, cache) for n, entry in sorted(locked.items())]
+            return [self._status(n, entry, cache, marks) for n, entry in sorted(locked.items())]
         finally:
-            cache.save()
+            if cache.cache_info().currsize:
+                cache().save()
+            marks.save()
 
-    def _status(self, name: str, locked: Locked, cache: StatCache) -> Status:
+    def _status(
+        self, name: str, locked: Locked, opened: Callable[[], StatCache], marks: CleanMarks
+    ) -> Status:
         status = Status(name, locked.version, locked.path)
+        folder = os.path.abspath(self.workspace / locked.path)
+        present = self._present(Path(folder))
+        if marks.is_clean(folder, locked.digest, present):
+            return status  # one scan: every file is as it was when last found clean
         tracked = {e.path: e for e in self.files(locked.digest, f"{name}@{locked.version}")}
-        present = self._present(self.workspace / locked.path)
+        cache = opened()
         for found in present:
             entry = tracked.get(found.rel)
             if entry is None:
@@ -211,6 +232,8 @@ class DataService:
                 status.modified.append(found.rel)
         seen = {found.rel for found in present}
         status.deleted = [p for p in tracked if p not in seen]
+        if status.clean:
+            marks.mark_clean(folder, locked.digest, present)
         return status
 
     def _present(self, root: Path) -> list[Found]:
@@ -231,7 +254,7 @@ class DataService:
         """Write a version's files to where it was added from (or into ``to``); files
         already as the version has them are left alone. With ``link``, files stored as
         objects of their own are linked to them where the file system can (see
-        ``cairn.datasets.links``), and copied where it cannot.
+        ``cairn.localfs.links``), and copied where it cannot.
 
         Raises:
             NotFound, AmbiguousReference: no such version.

@@ -20,9 +20,10 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
-from cairn.core.data import DataKind, FileEntry
-from cairn.core.ports import ArtifactStore
+from cairn.core.data import DataKind, FileEntry, LinkMode
+from cairn.core.ports import ArtifactStore, LocalObjects
 from cairn.datasets.scan import Found, scan
 from cairn.datasets.stat_cache import Cached, StatCache
 from cairn.errors import InvalidInput
@@ -39,6 +40,8 @@ class Snapshot:
     kind: DataKind
     entries: list[FileEntry]
     read: int = 0  # files whose bytes were read (not vouched for by the stat cache)
+    linked: int = 0  # of those, files linked into the store rather than copied
+    found: list[Found] = field(default_factory=list)  # what the scan saw, stat and all
 
 
 @dataclass
@@ -50,10 +53,17 @@ class _Bundle:
 
 
 def snapshot(
-    root: Path, artifacts: ArtifactStore, cache: StatCache, advance: Advance | None = None
+    root: Path,
+    artifacts: ArtifactStore,
+    cache: StatCache,
+    advance: Advance | None = None,
+    link: LinkMode = LinkMode.COPY,
 ) -> Snapshot:
-    """Raises:
-    InvalidInput: the path cannot be read, or a file changed while it was read.
+    """With ``link``, files stored as objects of their own are linked into a local store
+    where the file system can (``cairn.localfs.links``) instead of copied.
+
+    Raises:
+        InvalidInput: the path cannot be read, or a file changed while it was read.
     """
     kind, found = scan(root)
     step = advance or (lambda _n: None)
@@ -61,7 +71,7 @@ def snapshot(
     entries: list[FileEntry | None] = [None] * len(found)
     stored: dict[str, tuple[str, int]] = {}  # digest -> (bundle, offset): each stored once
     bundle = _Bundle()
-    result = Snapshot(kind, [])
+    result = Snapshot(kind, [], found=found)
     for index, file in enumerate(found):
         cached = known.get(index)
         if cached is not None:
@@ -69,8 +79,9 @@ def snapshot(
                 file.rel, cached.digest, file.stat.st_size, cached.bundle, cached.offset
             )
         elif file.stat.st_size >= BUNDLE_BELOW:
-            entries[index] = _own_object(file, artifacts, cache)
+            entries[index], linked = _own_object(file, artifacts, cache, link)
             result.read += 1
+            result.linked += linked
         else:
             data = _read_whole(file)
             digest = digest_of(hasher().update(data))
@@ -123,11 +134,19 @@ def _read_whole(file: Found) -> bytes:
     return data
 
 
-def _own_object(file: Found, artifacts: ArtifactStore, cache: StatCache) -> FileEntry:
-    info = artifacts.put_file(Path(file.path))
-    _check_unchanged(file, os.stat(file.path), info.size)
-    cache.put(file.path, file.stat, info.digest)
-    return FileEntry(file.rel, info.digest, info.size)
+def _own_object(
+    file: Found, artifacts: ArtifactStore, cache: StatCache, link: LinkMode
+) -> tuple[FileEntry, bool]:
+    linked = False
+    if link != LinkMode.COPY and hasattr(artifacts, "adopt_file"):
+        info, linked = cast(LocalObjects, artifacts).adopt_file(Path(file.path), link)
+    else:
+        info = artifacts.put_file(Path(file.path))
+    after = os.stat(file.path)
+    # A hardlink makes the file read-only: its ctime moves, nothing else does.
+    _check_unchanged(file, after, info.size)
+    cache.put(file.path, after if linked else file.stat, info.digest)
+    return FileEntry(file.rel, info.digest, info.size), linked
 
 
 def _check_unchanged(file: Found, after: os.stat_result, size: int) -> None:

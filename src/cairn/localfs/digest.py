@@ -26,8 +26,15 @@ def digest_of(state: Any) -> str:
 
 
 def hash_file(path: Path) -> str:
+    """Read in 8 MiB chunks into one buffer: memory stays flat whatever the file's size,
+    and a file cut short while it is read is a short read, not a crash (as touching a
+    memory-mapped page past the new end would be)."""
     state = hasher()
-    state.update_mmap(path)  # memory-mapped: the file is never read whole into memory
+    buffer = bytearray(COPY_CHUNK_SIZE)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as stream:
+        while size := stream.readinto(buffer):
+            state.update(view[:size])
     return digest_of(state)
 
 

@@ -30,6 +30,7 @@ from fsspec.implementations.memory import MemoryFileSystem
 from fsspec.utils import get_protocol
 
 from cairn.core.artifact import HASH_NAME, ObjectInfo, StoredObject, check_digest, object_key
+from cairn.core.data import LinkMode
 from cairn.errors import (
     CairnError,
     DigestMismatch,
@@ -49,6 +50,7 @@ from cairn.localfs.digest import (
     read_chunks,
     verified,
 )
+from cairn.localfs.links import link_object
 
 _EXISTS_WORKERS = 32
 # <root>/tmp: on the same filesystem as <root>/objects, so moving a finished object is atomic.
@@ -150,6 +152,35 @@ class FsspecArtifactStore:
         """
         with self.open(digest) as chunks:
             write_atomically(chunks, Path(dest))
+
+    def adopt_file(self, path: Path, mode: LinkMode) -> tuple[ObjectInfo, bool]:
+        """Store a local file by linking it into a store on the same disk (reading it
+        once, to hash it, and writing nothing); its digest, and whether it was linked.
+        Where it cannot be linked (another store, another device, no reflinks, the object
+        is stored already) it is put as ``put_file`` puts it. See ``cairn.localfs.links``:
+        a hardlinked file becomes read-only.
+
+        Raises:
+            IntegrityError: the file changed while it was being stored; nothing was kept.
+        """
+        path = Path(path)
+        if mode == LinkMode.COPY or not isinstance(self._fs, LocalFileSystem):
+            return self.put_file(path), False
+        before = path.stat()
+        info = ObjectInfo(hash_file(path), before.st_size)
+        _check_unchanged(path, before)
+        target = self._object_path(info.digest)
+        if os.path.exists(target):
+            return info, False
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if link_object(str(path), target, mode) is None:
+            return self.put_file(path), False
+        try:
+            _check_unchanged(path, before)  # what was linked is what was hashed
+        except IntegrityError:
+            os.unlink(target)
+            raise
+        return info, True
 
     def local_path(self, digest: str) -> str | None:
         """Where the object's bytes are on this machine's disk, if it holds them there

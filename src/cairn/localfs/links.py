@@ -1,4 +1,5 @@
-"""Checkouts that link a file to the store's object instead of copying its bytes.
+"""Linking a file and a stored object instead of copying the bytes: what
+``cairn data checkout --link`` does from the store, and ``cairn data add --link`` into it.
 
 - ``reflink``: a copy-on-write clone (Btrfs, XFS, …): instant, and the file is the user's
   to change; the bytes are shared until one side changes them.
@@ -18,18 +19,13 @@ import contextlib
 import errno
 import os
 import stat
-from enum import StrEnum
+
+from cairn.core.data import LinkMode
 
 # From linux/fs.h: _IOW(0x94, 9, int), "clone the whole of this file into that one".
 _FICLONE = 0x40049409
 # What a file system says when it cannot link here: a copy is made instead.
 _CANNOT = {errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL, errno.EMLINK}
-
-
-class LinkMode(StrEnum):
-    COPY = "copy"
-    REFLINK = "reflink"
-    HARDLINK = "hardlink"
 
 
 def link_object(source: str, target: str, mode: LinkMode) -> os.stat_result | None:
