@@ -7,8 +7,8 @@
         run.log_input("customers@2")          # the run used it: a lineage edge
 
 ``get`` materialises a version once into the Cairn home (``data/checkouts/NAME/VERSION``)
-and returns that copy's path on later calls; it works on the embedded store (or the
-database ``CAIRN_DB`` names).
+and returns that copy's path on later calls; it works on the embedded store, the database
+``CAIRN_DB`` names, or a server (``CAIRN_URI``).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ def get(ref: str) -> Path:
     """A local copy of a data version (``customers@2``; ``customers`` for the newest).
 
     Raises:
-        NotFound: no such version. InvalidInput: a malformed reference, or a server is
-            configured (data versions are read from the store itself for now).
+        NotFound: no such version. InvalidInput: a malformed reference.
+        PermissionDenied: through a server, the caller may not read the dataset.
     """
     return _data().get(ref)
 

@@ -88,9 +88,10 @@ def open_audited_metadata_store(url: str, settings: Settings) -> MetadataStore:
     return store
 
 
-def open_data(settings: Settings) -> DataService:
+def open_data(settings: Settings, folder: Path | None = None) -> DataService:
     """Data versioning over the settings' stores (a server's, when ``CAIRN_URI`` is set),
-    in the workspace (the project folder, else the working directory)."""
+    in ``folder`` (default: the workspace, the project folder, else the working
+    directory), where its ``cairn.lock`` is kept."""
     if settings.uri is not None:
         client_args = (settings.uri, settings.token)
         artifacts = _construct(_ARTIFACT_BACKENDS["http"], *client_args)
@@ -106,7 +107,7 @@ def open_data(settings: Settings) -> DataService:
             local = Principal(local_user(), is_admin=True)  # as for runs: see open_stores
             return AuthorizedDataCatalog(data_catalog_of(store), local)
 
-    return DataService(catalog, artifacts, workspace(settings), settings.home)
+    return DataService(catalog, artifacts, folder or workspace(settings), settings.home)
 
 
 def data_catalog_of(metadata: MetadataStore) -> DataCatalog:

@@ -1,7 +1,8 @@
 """The quickstart: a small, real experiment logged with the SDK, end to end.
 
-It trains a few scikit-learn classifiers with different parameters on the breast cancer
-data set that ships with scikit-learn, one nested run per candidate under a parent run,
+It versions the breast cancer data set that ships with scikit-learn (as a CSV file, which
+gets a profile), then trains a few classifiers with different parameters on it, one
+nested run per candidate under a parent run that records the data version as its input,
 logging parameters, a training curve, validation metrics and report files.
 """
 
@@ -16,11 +17,13 @@ from typing import Any
 
 from cairn import sdk
 from cairn.errors import MissingExtra
+from cairn.platform import open_data
 from cairn.tracking.run import ActiveRun
 
 EXPERIMENT = "quickstart"
 OBJECTIVE = "val_auc"
 DATASET = "sklearn.datasets.load_breast_cancer"
+DATA_NAME = "breast-cancer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,19 +42,25 @@ CANDIDATES = (
 )
 
 
-def run_quickstart(on_candidate: Callable[[Candidate], None] | None = None) -> str:
-    """Train and log every candidate; return the parent run's id.
+@dataclass(frozen=True, slots=True)
+class Logged:
+    parent_id: str
+    data_ref: str  # the data version the runs trained on (breast-cancer@N)
+
+
+def run_quickstart(on_candidate: Callable[[Candidate], None] | None = None) -> Logged:
+    """Version the data, train and log every candidate.
 
     Raises:
         MissingExtra: scikit-learn is not installed.
     """
     data = _load_data()
+    data_ref = _version(data)
     with sdk.start_run(
         experiment=EXPERIMENT, name="quickstart-sweep", tags={"source": "cairn quickstart"}
     ) as parent:
-        parent.log_params(
-            {"dataset": "sklearn.datasets.load_breast_cancer", "candidates": len(CANDIDATES)}
-        )
+        parent.log_params({"dataset": DATASET, "candidates": len(CANDIDATES)})
+        parent.log_input(data_ref)
         for candidate in CANDIDATES:
             if on_candidate is not None:
                 on_candidate(candidate)
@@ -59,7 +68,23 @@ def run_quickstart(on_candidate: Callable[[Candidate], None] | None = None) -> s
                 name=_name(candidate), parent=parent, tags={"family": candidate.family}
             ) as run:
                 _train(run, candidate, data)
-        return parent.id
+        return Logged(parent.id, data_ref)
+
+
+def _version(data: Data) -> str:
+    """Write the data set as a CSV file in the Cairn home and version it: the quickstart's
+    own folder keeps its cairn.lock, so the user's working directory is left alone."""
+    folder = sdk.platform().settings.home / "quickstart"
+    table = folder / "breast_cancer.csv"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [",".join([*data.features, "target"])]
+    for features, target in zip(data.rows, data.targets, strict=True):
+        rows.append(",".join([*(f"{v:.6g}" for v in features), str(int(target))]))
+    text = "\n".join(rows) + "\n"
+    if not table.exists() or table.read_text() != text:
+        table.write_text(text)
+    added = open_data(sdk.platform().settings, folder).add(table, DATA_NAME, "scikit-learn's copy")
+    return added.version.ref
 
 
 def _name(candidate: Candidate) -> str:
@@ -74,6 +99,8 @@ class Data:
     y_train: Any
     y_val: Any
     features: list[str]
+    rows: Any  # every row, before the split
+    targets: Any
 
 
 def _load_data() -> Data:
@@ -88,7 +115,8 @@ def _load_data() -> Data:
     x_train, x_val, y_train, y_val = train_test_split(
         bunch.data, bunch.target, test_size=0.25, random_state=7, stratify=bunch.target
     )
-    return Data(x_train, x_val, y_train, y_val, [str(name) for name in bunch.feature_names])
+    features = [str(name).replace(" ", "_") for name in bunch.feature_names]
+    return Data(x_train, x_val, y_train, y_val, features, bunch.data, bunch.target)
 
 
 def _model(candidate: Candidate) -> Any:

@@ -155,6 +155,20 @@ def test_quickstart_logs_a_sweep_and_shows_the_best(cairn_home: Path) -> None:
     runs = cairn.search_runs(experiment="quickstart", filter="tags.family = 'random_forest'")
     assert len(runs) == 2
     assert all(r.metrics["val_auc"].value > 0.9 for r in runs)
+    assert "every run trained on the data version breast-cancer@1" in done.stdout
+    [parent] = cairn.search_runs(
+        experiment="quickstart", filter="attributes.name = 'quickstart-sweep'"
+    )
+    assert cairn.sdk.platform().metadata.get_run_inputs(parent.id) == ["breast-cancer@1"]
+    profile = json.loads(cli("data", "profile", "breast-cancer@1", "--json").stdout)
+    table = profile["breast_cancer.csv"]
+    assert (table["rows"], len(table["columns"])) == (569, 31)  # 30 features and the target
+    target = table["columns"][-1]
+    assert (target["name"], target["min"], target["max"], target["missing"]) == (
+        "target", 0, 1, 0,
+    )  # fmt: skip
+    again = cli("quickstart")  # the same data: the same version
+    assert "breast-cancer@1" in again.stdout
 
 
 def test_cairn_server_serves_the_embedded_store_to_token_holders(

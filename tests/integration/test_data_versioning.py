@@ -333,6 +333,25 @@ def test_a_file_that_changes_while_it_is_read_is_refused(
         data.add(workspace / "data" / "customers.csv", "customers")
 
 
+def test_an_unreadable_file_is_named_and_nothing_is_recorded_or_left_open(
+    data: DataService, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_open = os.open
+
+    def refuse_one(path: str, flags: int, *args: Any) -> int:
+        if str(path).endswith("cats/010.jpg"):
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, flags, *args)
+
+    open_before = len(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(snapshot_module.os, "open", refuse_one)
+    with pytest.raises(InvalidInput, match=r"cats/010.jpg: cannot read it \(Permission denied\)"):
+        data.add(workspace / "data" / "images", "images")
+    assert len(os.listdir("/proc/self/fd")) == open_before  # the files read ahead are closed
+    with pytest.raises(NotFound):
+        data.version("images")
+
+
 def test_adding_is_audited_and_decided_for_the_caller(
     data: DataService, stores: tuple[SqlMetadataStore, Path], workspace: Path
 ) -> None:

@@ -17,7 +17,9 @@ def quickstart() -> None:
     def announce(candidate: Candidate) -> None:
         console.print(f"  training {candidate.family} {candidate.params}")
 
-    parent_id = run_quickstart(announce)
+    logged = run_quickstart(announce)
+    parent_id = logged.parent_id
+    console.print(f"  every run trained on the data version {logged.data_ref} (its input)")
     order = f"metrics.{OBJECTIVE} DESC"
     console.print(
         f"\n[bold]Best runs[/bold]: cairn runs list --experiment {EXPERIMENT} "
@@ -39,6 +41,7 @@ def quickstart() -> None:
         f"  cairn runs show {best.id[:12]}                 # params, metrics, tags, artifacts\n"
         f"  cairn runs compare {best.id[:12]} {parent_id[:12]}   # side by side\n"
         f"  cairn artifacts list {best.id[:12]} report\n"
+        f"  cairn data profile {logged.data_ref}         # rows; per column range, missing, bins\n"
         f"  cairn runs list --experiment {EXPERIMENT} --json\n"
         "  cairn audit log --limit 10                  # who changed what, hash-chained\n"
         "  cairn audit verify                          # recompute it: was anything altered?\n"

