@@ -27,9 +27,11 @@ if TYPE_CHECKING:
         get_metric_history,
         get_run,
         list_experiments,
+        pipeline,
         restore_run,
         search_runs,
         start_run,
+        step,
     )
     from cairn.tracking.run import ActiveRun
 
@@ -48,9 +50,11 @@ __all__ = [
     "get_metric_history",
     "get_run",
     "list_experiments",
+    "pipeline",
     "restore_run",
     "search_runs",
     "start_run",
+    "step",
 ]
 
 _HOMES = {

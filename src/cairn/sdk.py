@@ -7,14 +7,19 @@ The platform (settings, stores, services) is opened on first use from the config
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from cairn.config import load_settings
 from cairn.core.run import Experiment, Metric, Run, ViewType
-from cairn.platform import Platform, open_platform
+from cairn.errors import NotFound
+from cairn.pipelines.definition import Graph, Pipeline, Step, pipeline, step, use_runner
+from cairn.pipelines.runner import PipelineResult, Runner, StepResult
+from cairn.platform import Platform, open_data, open_platform, workspace
 from cairn.tracking.run import ActiveRun
 from cairn.tracking.service import RunStart
+
+__all__ = ["Pipeline", "Step", "pipeline", "step"]  # re-exported as cairn.pipeline, cairn.step
 
 _lock = threading.Lock()
 _platform: Platform | None = None
@@ -127,3 +132,35 @@ def delete_run(run_id: str) -> Run:
 
 def restore_run(run_id: str) -> Run:
     return platform().tracking.restore_run(run_id)
+
+
+def run_pipeline(
+    graph: Graph,
+    *,
+    experiment: str | None = None,
+    force: bool = False,
+    only: frozenset[str] | None = None,
+    on_step: Callable[[StepResult], None] | None = None,
+) -> PipelineResult:
+    """Run a built pipeline graph over the configured stores (what calling a pipeline
+    does; ``cairn run`` passes the options).
+
+    Raises:
+        StepFailed: a step raised on its last attempt; the run is recorded as failed.
+        InvalidInput: ``only`` names a step the pipeline lacks, or is not cached upstream.
+    """
+    opened = platform()
+    data = open_data(opened.settings)
+
+    def resolve(ref: str) -> str | None:
+        try:
+            return data.version(ref).digest
+        except NotFound:
+            return None
+
+    root = workspace(opened.settings)
+    runner = Runner(opened.tracking, opened.artifacts, resolve, root)
+    return runner.run(graph, experiment=experiment, force=force, only=only, on_step=on_step)
+
+
+use_runner(run_pipeline)

@@ -21,6 +21,7 @@ from cairn.cli import (
     experiments,
     identity,
     login,
+    pipelines,
     quickstart,
     runs,
     server,
@@ -39,9 +40,11 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(data.app, name="data")
 app.add_typer(audit.app, name="audit")
+app.add_typer(pipelines.app, name="pipelines")
 app.add_typer(identity.users, name="users")
 app.add_typer(identity.tokens, name="tokens")
 app.add_typer(identity.projects, name="projects")
+app.command("run")(pipelines.run)
 app.command("server")(server.server)
 app.command("quickstart")(quickstart.quickstart)
 app.command("login")(login.login)

@@ -11,19 +11,26 @@ from pathlib import Path
 
 def git_commit(cwd: Path | None = None) -> str | None:
     """The commit checked out in the git work tree around ``cwd``, if there is one."""
+    commit = _git(["rev-parse", "HEAD"], cwd)
+    return commit.strip() or None if commit is not None else None
+
+
+def git_dirty(cwd: Path | None = None) -> bool | None:
+    """Whether the work tree around ``cwd`` has uncommitted changes (None: not in one)."""
+    changes = _git(["status", "--porcelain", "--untracked-files=no"], cwd)
+    return None if changes is None else bool(changes.strip())
+
+
+def _git(arguments: list[str], cwd: Path | None) -> str | None:
+    """What git prints, or None when git is missing, hangs, or this is no work tree: a
+    run must start whatever git says."""
     try:
         done = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
+            ["git", *arguments], cwd=cwd, capture_output=True, text=True, timeout=5, check=False
         )
     except (OSError, subprocess.SubprocessError):
-        return None  # no git installed, or it hung: a run must still start
-    commit = done.stdout.strip()
-    return commit if done.returncode == 0 and commit else None
+        return None
+    return done.stdout if done.returncode == 0 else None
 
 
 def entry_point() -> str | None:

@@ -1,0 +1,181 @@
+"""``cairn run`` and ``cairn pipelines``: run a pipeline, see what it is made of."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from cairn.cli.output import console, errors, print_json, table
+from cairn.config import load_settings
+from cairn.pipelines.definition import Graph
+from cairn.pipelines.loading import declared, load_pipeline, parse_params
+from cairn.pipelines.runner import PipelineResult, StepFailed, StepResult
+from cairn.platform import workspace
+
+app = typer.Typer(help="Pipelines: their steps and how they connect.", no_args_is_help=True)
+
+Target = Annotated[
+    str, typer.Argument(help="A name from cairn.yaml, module:name, or path/to/file.py:name.")
+]
+Params = Annotated[list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE (repeatable).")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+_STATE_STYLE = {"ran": "green", "cached": "cyan", "failed": "red", "skipped": "dim"}
+
+
+def run(
+    target: Target,
+    param: Params = None,
+    force: Annotated[bool, typer.Option("--force", help="Run every step, cached or not.")] = False,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Run only this step (repeatable); the rest must be cached."),
+    ] = None,
+    experiment: Annotated[
+        str | None, typer.Option(help="The experiment (default: the pipeline's name).")
+    ] = None,
+    json: Json = False,
+) -> None:
+    """Run a pipeline: each step runs, or is taken from the cache when nothing it depends
+    on changed."""
+    from cairn.sdk import run_pipeline  # the SDK opens the stores: only when running
+
+    graph = _graph(target, param)
+
+    def show(done: StepResult) -> None:
+        if not json:
+            style = _STATE_STYLE.get(done.state, "")
+            console.print(
+                f"  {escape(done.node):24} [{style}]{done.state:8}[/] {done.seconds:8.2f} s"
+            )
+
+    if not json:
+        console.print(f"[bold]{escape(graph.pipeline)}[/bold] {_shown_params(graph)}")
+    try:
+        result = run_pipeline(
+            graph,
+            experiment=experiment,
+            force=force,
+            only=frozenset(only) if only else None,
+            on_step=show,
+        )
+    except StepFailed as exc:
+        if json:
+            print_json({"pipeline": graph.pipeline, "error": exc.message})
+        # Plain text: a traceback must not be re-wrapped to the terminal's width.
+        print(f"error: {exc.message}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    if json:
+        print_json(_result_dict(result))
+        return
+    for warning in result.warnings:
+        errors.print(f"[yellow]warning:[/] {escape(warning)}")
+    ran = sum(s.state == "ran" for s in result.steps)
+    cached = sum(s.state == "cached" for s in result.steps)
+    console.print(
+        f"run {result.run_id[:12]}: {ran} ran, {cached} cached in {result.seconds:.2f} s "
+        f"(cairn runs show {result.run_id[:12]})"
+    )
+
+
+@app.command("list")
+def list_pipelines(json: Json = False) -> None:
+    """The pipelines cairn.yaml names."""
+    found = declared(workspace(load_settings()))
+    if json:
+        print_json([{"name": k, "target": v} for k, v in sorted(found.items())])
+        return
+    table(None, ("pipeline", "defined in"), sorted(found.items()))
+
+
+@app.command("show")
+def show(target: Target, param: Params = None, json: Json = False) -> None:
+    """A pipeline's parameters and steps: what each takes and from where."""
+    graph = _graph(target, param)
+    if json:
+        print_json(_graph_dict(graph))
+        return
+    console.print(f"[bold]{escape(graph.pipeline)}[/bold] {_shown_params(graph)}")
+    rows = [
+        (
+            node.name,
+            ", ".join(f"{arg} ← {up}" for arg, up in node.inputs.items()) or None,
+            ", ".join(f"{k}={v!r}" for k, v in node.params.items()) or None,
+        )
+        for node in graph.nodes.values()
+    ]
+    table(None, ("step", "inputs", "parameters"), rows)
+
+
+@app.command("dag")
+def dag(
+    target: Target,
+    param: Params = None,
+    mermaid: Annotated[bool, typer.Option("--mermaid", help="As a Mermaid flowchart.")] = False,
+    dot: Annotated[bool, typer.Option("--dot", help="As Graphviz DOT.")] = False,
+) -> None:
+    """The steps and what flows between them: as text, Mermaid or DOT."""
+    graph = _graph(target, param)
+    edges = [
+        (up, node.name, arg) for node in graph.nodes.values() for arg, up in node.inputs.items()
+    ]
+    if mermaid:
+        lines = ["flowchart TD"]
+        lines += [f'    {_id(n)}["{n}"]' for n in graph.nodes]
+        lines += [f"    {_id(a)} -->|{arg}| {_id(b)}" for a, b, arg in edges]
+    elif dot:
+        lines = [f'digraph "{graph.pipeline}" {{', "    rankdir=TB;"]
+        lines += [f'    "{n}";' for n in graph.nodes]
+        lines += [f'    "{a}" -> "{b}" [label="{arg}"];' for a, b, arg in edges]
+        lines.append("}")
+    else:
+        lines = []
+        for node in graph.nodes.values():
+            after = graph.downstream(node.name)
+            lines.append(f"{node.name}" + (f" → {', '.join(after)}" if after else ""))
+    console.print("\n".join(lines), markup=False, highlight=False)
+
+
+def _graph(target: str, param: list[str] | None) -> Graph:
+    root = workspace(load_settings())
+    return load_pipeline(target, root).build(**parse_params(param or []))
+
+
+def _shown_params(graph: Graph) -> str:
+    return escape(", ".join(f"{k}={v!r}" for k, v in graph.params.items()))
+
+
+def _id(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name)
+
+
+def _graph_dict(graph: Graph) -> dict[str, Any]:
+    return {
+        "pipeline": graph.pipeline,
+        "params": graph.params,
+        "steps": [
+            {"name": n.name, "step": n.step.name, "inputs": n.inputs, "params": n.params}
+            for n in graph.nodes.values()
+        ],
+    }
+
+
+def _result_dict(result: PipelineResult) -> dict[str, Any]:
+    return {
+        "pipeline": result.pipeline,
+        "run_id": result.run_id,
+        "seconds": result.seconds,
+        "warnings": result.warnings,
+        "steps": [
+            {
+                "name": s.node, "state": s.state, "seconds": s.seconds, "run_id": s.run_id,
+                "output": s.output.digest if s.output else None,
+                "format": s.output.format if s.output else None,
+                "attempts": s.attempts,
+            }
+            for s in result.steps
+        ],
+    }  # fmt: skip

@@ -1,0 +1,1 @@
+"""Pipelines: steps cached, tracked and retried as runs; see ``definition`` and ``runner``."""

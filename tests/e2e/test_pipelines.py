@@ -1,0 +1,225 @@
+"""Pipelines as a user runs them: ``cairn run`` in a project folder, a process per run
+(as each real run is), its output, exit code and what it recorded."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FLOW = """
+import numpy as np
+from cairn import pipeline, step
+from helpers import scale
+
+@step
+def load(n: int):
+    return list(range(n))
+
+@step
+def transform(values, factor: float = 2.0):
+    return np.array(scale(values, factor))
+
+@step
+def evaluate(array):
+    return {"total": float(array.sum()), "count": len(array)}
+
+@pipeline
+def churn(n: int = 5, factor: float = 2.0):
+    values = load(n)
+    array = transform(values, factor=factor)
+    evaluate(array)
+"""
+
+HELPERS = """
+def scale(values, factor):
+    return [v * factor for v in values]
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    folder = tmp_path / "project"
+    (folder / ".cairn").mkdir(parents=True)
+    (folder / "flow.py").write_text(FLOW)
+    (folder / "helpers.py").write_text(HELPERS)
+    (folder / "cairn.yaml").write_text("pipelines:\n  churn: flow:churn\n")
+    return folder
+
+
+def cairn(project: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "cairn", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=project,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    if ok:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+def states(project: Path, *args: str) -> dict[str, str]:
+    done = json.loads(cairn(project, "run", "churn", "--json", *args).stdout)
+    return {step["name"]: step["state"] for step in done["steps"]}
+
+
+def test_a_helper_in_another_module_invalidates_the_cache_and_an_unrelated_file_does_not(
+    project: Path,
+) -> None:
+    assert states(project) == {"load": "ran", "transform": "ran", "evaluate": "ran"}
+    assert states(project) == {"load": "cached", "transform": "cached", "evaluate": "cached"}
+    (project / "notes.py").write_text("# a file no step reaches\nVALUE = 1\n")
+    (project / "README.md").write_text("changed")
+    assert states(project) == {"load": "cached", "transform": "cached", "evaluate": "cached"}
+    (project / "helpers.py").write_text(HELPERS.replace("v * factor", "v * factor + 1"))
+    assert states(project) == {"load": "cached", "transform": "ran", "evaluate": "ran"}
+    assert states(project, "-p", "n=6") == {"load": "ran", "transform": "ran", "evaluate": "ran"}
+    forced = states(project, "--force")
+    assert set(forced.values()) == {"ran"}
+
+
+def test_the_output_shows_each_step_and_the_runs_record_it(project: Path) -> None:
+    out = cairn(project, "run", "churn", "-p", "n=4").stdout
+    assert "churn n=4, factor=2.0" in out
+    assert "3 ran, 0 cached" in out
+    script = textwrap.dedent(
+        """
+        import json, cairn
+        kind = "tags.`cairn.run.kind` = 'pipeline'"
+        [parent] = cairn.search_runs(experiment="churn", filter=kind)
+        nested = f"attributes.parent_run_id = '{parent.id}'"
+        steps = cairn.search_runs(experiment="churn", filter=nested)
+        print(json.dumps({
+            "status": parent.status.value, "params": parent.params,
+            "metrics": {k: m.value for k, m in parent.metrics.items()},
+            "steps": sorted((r.name, r.status.value, r.tags["cairn.step.state"]) for r in steps),
+            "commit": parent.git_commit,
+        }))
+        """
+    )
+    recorded = json.loads(_python(project, script))
+    assert recorded["status"] == "FINISHED"
+    assert recorded["params"] == {"n": "4", "factor": "2.0"}
+    assert recorded["metrics"] == {"total": 12.0, "count": 4.0}  # 2 * (0 + 1 + 2 + 3)
+    assert recorded["steps"] == [
+        ["evaluate", "FINISHED", "ran"], ["load", "FINISHED", "ran"],
+        ["transform", "FINISHED", "ran"],
+    ]  # fmt: skip
+
+
+def test_a_failing_step_names_itself_with_the_users_traceback_and_a_rerun_resumes(
+    project: Path,
+) -> None:
+    (project / "helpers.py").write_text(
+        "def scale(values, factor):\n    raise ValueError('bad factor: ' + str(factor))\n"
+    )
+    failed = cairn(project, "run", "churn", ok=False)
+    assert failed.returncode == 1
+    assert "step transform failed: ValueError: bad factor: 2.0" in failed.stderr
+    assert 'helpers.py", line 2, in scale' in failed.stderr  # the user's frames …
+    assert "cairn/pipelines" not in failed.stderr  # … and not Cairn's
+    assert "skipped" in failed.stdout  # evaluate never ran
+    (project / "helpers.py").write_text(HELPERS)
+    assert states(project) == {"load": "cached", "transform": "ran", "evaluate": "ran"}
+
+
+def test_a_step_is_retried_with_backoff(project: Path) -> None:
+    (project / "flow.py").write_text(
+        FLOW.replace(
+            "@step\ndef load(n: int):\n    return list(range(n))",
+            "@step(retries=2, backoff=0.01)\ndef load(n: int):\n"
+            "    import pathlib\n"
+            "    tries = pathlib.Path('tries')\n"
+            "    tries.write_text(tries.read_text() + 'x' if tries.exists() else 'x')\n"
+            "    if len(tries.read_text()) < 3:\n"
+            "        raise ConnectionError('flaky source')\n"
+            "    return list(range(n))",
+        )
+    )
+    done = json.loads(cairn(project, "run", "churn", "--json").stdout)
+    first = done["steps"][0]
+    assert (first["name"], first["state"], first["attempts"]) == ("load", "ran", 3)
+
+
+def test_bad_input_is_one_clear_error_before_any_step_runs(project: Path) -> None:
+    cases = {
+        ("-p", "bogus=1"): "pipeline churn: unknown parameter 'bogus' (its parameters: n, factor)",
+        ("-p", "n=abc"): "pipeline churn: parameter 'n' expects int, got 'abc'",
+        ("-p", "n"): "-p 'n': expected NAME=VALUE",
+    }
+    for args, message in cases.items():
+        refused = cairn(project, "run", "churn", *args, ok=False)
+        assert message in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
+    missing = cairn(project, "run", "nothing", ok=False)
+    assert "pipeline 'nothing': expected a name from cairn.yaml (churn)" in missing.stderr
+    (project / "flow.py").write_text(FLOW.replace("load(n)", "load(object())"))
+    unhashable = cairn(project, "run", "churn", ok=False)
+    assert "step load, argument 'n': a object cannot be part of the step's cache key" in (
+        unhashable.stderr
+    )
+    assert not (project / ".cairn" / "cairn.db").exists() or "ran" not in unhashable.stdout
+
+
+def test_a_data_version_named_by_a_step_is_part_of_its_key(project: Path) -> None:
+    (project / "data.csv").write_text("x\n1\n")
+    cairn(project, "data", "add", "data.csv", "--name", "numbers")
+    (project / "flow.py").write_text(
+        FLOW.replace("def load(n: int):\n    return list(range(n))",
+                     "def load(n: int, ref: str = 'numbers@latest'):\n"
+                     "    import cairn\n"
+                     "    return [int(x) for x in cairn.data.get(ref).read_text().split()[1:]]")
+    )  # fmt: skip
+    assert states(project)["load"] == "ran"
+    assert states(project)["load"] == "cached"
+    (project / "data.csv").write_text("x\n1\n2\n")
+    cairn(project, "data", "add", "data.csv", "--name", "numbers")  # numbers@2 is the latest
+    assert states(project) == {"load": "ran", "transform": "ran", "evaluate": "ran"}
+
+
+def test_pipelines_are_listed_shown_and_drawn(project: Path) -> None:
+    listed = json.loads(cairn(project, "pipelines", "list", "--json").stdout)
+    assert listed == [{"name": "churn", "target": "flow:churn"}]
+    shown = json.loads(cairn(project, "pipelines", "show", "churn", "--json").stdout)
+    assert [(s["name"], s["inputs"], s["params"]) for s in shown["steps"]] == [
+        ("load", {}, {"n": 5}),
+        ("transform", {"values": "load"}, {"factor": 2.0}),
+        ("evaluate", {"array": "transform"}, {}),
+    ]
+    assert cairn(project, "pipelines", "dag", "churn").stdout.split("\n")[:3] == [
+        "load → transform", "transform → evaluate", "evaluate",
+    ]  # fmt: skip
+    dot = cairn(project, "pipelines", "dag", "churn", "--dot").stdout
+    assert '"load" -> "transform" [label="values"];' in dot
+    mermaid = cairn(project, "pipelines", "dag", "flow.py:churn", "--mermaid").stdout
+    assert "transform -->|array| evaluate" in mermaid
+
+
+def test_calling_a_pipeline_in_python_runs_it(project: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import json
+        from flow import churn
+        first = churn(n=3)
+        again = churn(n=3)
+        print(json.dumps([[s.state for s in r.steps] for r in (first, again)]))
+        """
+    )
+    assert json.loads(_python(project, script)) == [["ran"] * 3, ["cached"] * 3]
+
+
+def _python(project: Path, script: str) -> Any:
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=project, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
