@@ -7,14 +7,16 @@ The platform (settings, stores, services) is opened on first use from the config
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from cairn.config import load_settings
-from cairn.core.run import Experiment, Metric, Run, ViewType
-from cairn.errors import NotFound
+from cairn.core.run import Experiment, Metric, Run, RunStatus, ViewType
+from cairn.errors import CairnError, NotFound
 from cairn.pipelines.definition import Graph, Pipeline, Step, pipeline, step, use_runner
-from cairn.pipelines.runner import PipelineResult, Runner, StepResult
+from cairn.pipelines.runner import PipelineResult, Runner, StepFailed, StepResult
+from cairn.pipelines.sweep import SweepResult, SweepRuns, Trial, parse_dimension, run_sweep
 from cairn.platform import Platform, open_data, open_platform, workspace
 from cairn.tracking.run import ActiveRun
 from cairn.tracking.service import RunStart
@@ -141,6 +143,8 @@ def run_pipeline(
     force: bool = False,
     only: frozenset[str] | None = None,
     on_step: Callable[[StepResult], None] | None = None,
+    parent_id: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> PipelineResult:
     """Run a built pipeline graph over the configured stores (what calling a pipeline
     does; ``cairn run`` passes the options).
@@ -160,7 +164,69 @@ def run_pipeline(
 
     root = workspace(opened.settings)
     runner = Runner(opened.tracking, opened.artifacts, resolve, root)
-    return runner.run(graph, experiment=experiment, force=force, only=only, on_step=on_step)
+    return runner.run(
+        graph,
+        experiment=experiment,
+        force=force,
+        only=only,
+        on_step=on_step,
+        parent_id=parent_id,
+        tags=tags,
+    )
+
+
+def sweep(
+    pipeline: Pipeline,
+    space: Sequence[str],
+    trials: int,
+    objective: str,
+    direction: str = "max",
+    *,
+    params: Mapping[str, Any] | None = None,
+    experiment: str | None = None,
+    seed: int | None = None,
+    on_trial: Callable[[Trial], None] | None = None,
+) -> SweepResult:
+    """Search the pipeline's parameters with Optuna: ``space`` as ``cairn sweep --param``
+    takes them (``"lr=loguniform(1e-4,1e-1)"``); each trial a pipeline run nested in the
+    sweep run; the best tagged ``cairn.sweep.best``.
+
+    Raises:
+        InvalidInput: a bad dimension, direction or trial count.
+        MissingExtra: Optuna is not installed.
+    """
+    dimensions = [parse_dimension(spec) for spec in space]
+    tracking = platform().tracking
+    where = experiment or pipeline.name
+
+    def run_graph(graph: Graph, parent_id: str, tags: dict[str, str]) -> PipelineResult:
+        try:
+            return run_pipeline(graph, experiment=where, parent_id=parent_id, tags=tags)
+        except StepFailed:
+            raise
+        except CairnError as exc:  # a trial that cannot start: record it as failed
+            raise StepFailed(exc.message) from exc
+
+    def start(name: str) -> str:
+        tags = {"cairn.run.kind": "sweep", "cairn.pipeline": pipeline.name}
+        return tracking.create_run(RunStart(where, name, tags)).id
+
+    def end(run_id: str, succeeded: bool) -> None:
+        tracking.end_run(run_id, RunStatus.FINISHED if succeeded else RunStatus.FAILED)
+
+    def log(run_id: str, logged: dict[str, str], metrics: dict[str, float]) -> None:
+        points = [(k, v, 0, int(time.time() * 1000)) for k, v in metrics.items()]
+        tracking.metadata.log_batch(run_id, points, logged, {})
+
+    runs = SweepRuns(start, lambda run_id, tags: tracking.metadata.log_batch(run_id, [], {}, tags),
+                     log, end)  # fmt: skip
+    fixed = pipeline.parameters(params or {})
+    searched = {d.name for d in dimensions}
+    fixed = {k: v for k, v in fixed.items() if k not in searched or k in (params or {})}
+    return run_sweep(
+        pipeline, fixed, dimensions, trials, objective, direction, run_graph, runs, seed,
+        on_trial,
+    )  # fmt: skip
 
 
 use_runner(run_pipeline)

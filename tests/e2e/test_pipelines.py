@@ -223,3 +223,53 @@ def _python(project: Path, script: str) -> Any:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+SWEEP = """
+from cairn import pipeline, step
+
+@step
+def train(lr: float, depth: int):
+    return {"val_auc": 1 - (lr - 0.01) ** 2 - (depth - 6) ** 2 / 100}
+
+@pipeline
+def tune(lr: float = 0.1, depth: int = 3, note: str = ""):
+    train(lr, depth)
+"""
+
+
+def test_a_sweep_runs_trials_as_nested_pipeline_runs_and_tags_the_best(project: Path) -> None:
+    (project / "tune.py").write_text(SWEEP)
+    args = ["sweep", "tune.py:tune", "--param", "lr=loguniform(1e-4,1e-1)",
+            "--param", "depth=int(3,10)", "--trials", "6", "--objective", "val_auc",
+            "--seed", "7", "-p", "note=x"]  # fmt: skip
+    done = json.loads(cairn(project, *args, "--json").stdout)
+    values = [t["value"] for t in done["trials"]]
+    assert len(values) == 6
+    assert done["best"]["value"] == max(values)
+    assert all(3 <= t["params"]["depth"] <= 10 for t in done["trials"])
+    script = textwrap.dedent(
+        f"""
+        import json, cairn
+        best = cairn.search_runs(experiment="tune", filter="tags.`cairn.sweep.best` = 'true'")
+        trials = cairn.search_runs(
+            experiment="tune", filter="attributes.parent_run_id = '{done["run_id"]}'"
+        )
+        sweep = cairn.get_run("{done["run_id"]}")
+        print(json.dumps({{
+            "best": [r.id for r in best], "trials": len(trials),
+            "note": sorted({{r.params["note"] for r in trials}}),
+            "sweep": [sweep.status.value, sweep.params["best.run_id"]],
+        }}))
+        """
+    )
+    found = json.loads(_python(project, script))
+    assert found["best"] == [done["best"]["run_id"]]
+    assert found["trials"] == 6
+    assert found["note"] == ["x"]  # fixed parameters reach every trial
+    assert found["sweep"] == ["FINISHED", done["best"]["run_id"]]
+    again = json.loads(cairn(project, *args, "--json").stdout)  # same seed: same trials
+    assert [t["params"] for t in again["trials"]] == [t["params"] for t in done["trials"]]
+    unknown = cairn(project, "sweep", "tune.py:tune", "--param", "alpha=uniform(0,1)",
+                    "--objective", "val_auc", ok=False)  # fmt: skip
+    assert "--param alpha: pipeline tune has no such parameter" in unknown.stderr

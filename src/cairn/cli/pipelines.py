@@ -13,6 +13,7 @@ from cairn.config import load_settings
 from cairn.pipelines.definition import Graph
 from cairn.pipelines.loading import declared, load_pipeline, parse_params
 from cairn.pipelines.runner import PipelineResult, StepFailed, StepResult
+from cairn.pipelines.sweep import Trial
 from cairn.platform import workspace
 
 app = typer.Typer(help="Pipelines: their steps and how they connect.", no_args_is_help=True)
@@ -78,6 +79,73 @@ def run(
     console.print(
         f"run {result.run_id[:12]}: {ran} ran, {cached} cached in {result.seconds:.2f} s "
         f"(cairn runs show {result.run_id[:12]})"
+    )
+
+
+def sweep(
+    target: Target,
+    search: Annotated[
+        list[str],
+        typer.Option(
+            "--param",
+            help="NAME=KIND(…): uniform(a,b), loguniform(a,b), int(a,b), logint(a,b), "
+            "choice(x,y,…) (repeatable).",
+        ),
+    ],
+    objective: Annotated[str, typer.Option(help="The metric to optimise, as a step logs it.")],
+    trials: Annotated[int, typer.Option(help="How many trials.")] = 20,
+    direction: Annotated[str, typer.Option(help="max or min.")] = "max",
+    fixed: Annotated[
+        list[str] | None, typer.Option("--set", "-p", help="A fixed NAME=VALUE (repeatable).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed the sampler (repeatable sweeps).")] = None,
+    experiment: Annotated[
+        str | None, typer.Option(help="The experiment (default: the pipeline's name).")
+    ] = None,
+    json: Json = False,
+) -> None:
+    """Search a pipeline's parameters with Optuna; each trial is a pipeline run, the best
+    is tagged cairn.sweep.best."""
+    from cairn.sdk import sweep as run_sweep  # the SDK opens the stores: only when running
+
+    root = workspace(load_settings())
+    pipeline = load_pipeline(target, root)
+
+    def show(trial: Trial) -> None:
+        if json:
+            return
+        shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in trial.params.items())  # fmt: skip
+        value = f"{objective}={trial.value:.4f}" if trial.value is not None else trial.error
+        console.print(f"  trial {trial.number:3}  {escape(shown):40} {escape(value)}")
+
+    result = run_sweep(
+        pipeline, search, trials, objective, direction, params=parse_params(fixed or []),
+        experiment=experiment, seed=seed, on_trial=show,
+    )  # fmt: skip
+    best = result.best
+    if json:
+        print_json(
+            {
+                "run_id": result.run_id,
+                "objective": objective,
+                "direction": direction,
+                "best": None if best is None else {"trial": best.number, "run_id": best.run_id,
+                                                   "value": best.value, "params": best.params},
+                "trials": [
+                    {"trial": t.number, "params": t.params, "value": t.value, "state": t.state,
+                     "run_id": t.run_id, "error": t.error}
+                    for t in result.trials
+                ],
+            }
+        )  # fmt: skip
+        return
+    if best is None:
+        errors.print(f"[red]no trial logged {escape(objective)}[/]")
+        raise typer.Exit(1)
+    console.print(
+        f"best: trial {best.number} ({objective}={best.value:.4f}) run {best.run_id[:12]}, "
+        f"tagged cairn.sweep.best; sweep run {result.run_id[:12]}"
     )
 
 

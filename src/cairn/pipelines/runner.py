@@ -76,6 +76,7 @@ class PipelineResult:
     steps: list[StepResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    metrics: dict[str, float] = field(default_factory=dict)  # logged on the pipeline run
 
     @property
     def failed(self) -> StepResult | None:
@@ -112,8 +113,11 @@ class Runner:
         force: bool = False,
         only: frozenset[str] | None = None,
         on_step: Callable[[StepResult], None] | None = None,
+        parent_id: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> PipelineResult:
         """Run the graph; steps not in ``only`` (when given) must come from the cache.
+        ``parent_id`` nests the pipeline run (a sweep's trial); ``tags`` are added to it.
 
         Raises:
             InvalidInput: ``only`` names a step the pipeline does not have.
@@ -127,10 +131,11 @@ class Runner:
         started = time.perf_counter()
         experiment = experiment or graph.pipeline
         dirty = source.git_dirty(self.root)
-        tags = {"cairn.pipeline": graph.pipeline, "cairn.run.kind": "pipeline"}
+        run_tags = {"cairn.pipeline": graph.pipeline, "cairn.run.kind": "pipeline", **(tags or {})}
         if dirty is not None:
-            tags["cairn.git.dirty"] = str(dirty).lower()
-        parent = self.tracking.create_run(RunStart(experiment, graph.pipeline, tags))
+            run_tags["cairn.git.dirty"] = str(dirty).lower()
+        start = RunStart(experiment, graph.pipeline, run_tags, parent_id)
+        parent = self.tracking.create_run(start)
         self.tracking.metadata.log_batch(parent.id, [], _as_params(graph.params), {})
         result = PipelineResult(graph.pipeline, parent.id)
         values: dict[str, Any] = {}  # outputs computed here, by node
@@ -181,7 +186,7 @@ class Runner:
         if not must_run:
             hit = self._cached(experiment, key)
             if hit is not None:
-                return self._record_hit(node, parent_id, experiment, key, hit, data)
+                return self._record_hit(node, parent_id, experiment, key, hit, data, result)
             if only is not None:
                 raise InvalidInput(
                     f"--only: step {node.name} is not in the cache for these inputs; run "
@@ -243,6 +248,7 @@ class Runner:
         key: str,
         hit: Stored,
         data: dict[str, str],
+        result: PipelineResult,
     ) -> StepResult:
         started = time.perf_counter()
         tags = {"cairn.step": node.name, "cairn.step.state": "cached", CACHE_KEY: key,
@@ -250,6 +256,8 @@ class Runner:
         run = self.tracking.create_run(RunStart(experiment, node.name, tags, parent_id))
         self.tracking.metadata.log_batch(run.id, [], _as_params(node.params), {})
         self._log_data_inputs(run.id, node, data)
+        if hit.format == "json":  # small: its numbers are metrics again, for this run
+            self._log_metrics(run.id, parent_id, self.load(hit), result)
         self.tracking.end_run(run.id, RunStatus.FINISHED)
         return StepResult(node.name, "cached", time.perf_counter() - started, run.id, hit)
 
@@ -295,7 +303,7 @@ class Runner:
                 return StepResult(node.name, "failed", seconds, run.id, None, attempts, error)
         values[node.name] = value
         stored = self._store(run.id, node, value, result)
-        self._log_metrics(run.id, parent_id, value)
+        self._log_metrics(run.id, parent_id, value, result)
         output_tags = {OUTPUT_DIGEST: stored.digest, OUTPUT_FORMAT: stored.format}
         self.tracking.metadata.log_batch(run.id, [], {}, output_tags)
         self.tracking.end_run(run.id, RunStatus.FINISHED)
@@ -318,7 +326,7 @@ class Runner:
         self.tracking.metadata.add_artifacts(run_id, [entry])
         return Stored(info.digest, fmt.name)
 
-    def _log_metrics(self, run_id: str, parent_id: str, value: Any) -> None:
+    def _log_metrics(self, run_id: str, parent_id: str, value: Any, result: PipelineResult) -> None:
         """A dict of numbers returned by a step is its metrics (and the pipeline's)."""
         if not isinstance(value, dict) or not value:
             return
@@ -328,6 +336,7 @@ class Runner:
         }  # fmt: skip
         if not numbers:
             return
+        result.metrics.update(numbers)
         now = int(time.time() * 1000)
         points = [(k, v, 0, now) for k, v in numbers.items()]
         for target in (run_id, parent_id):
