@@ -273,3 +273,91 @@ def test_a_sweep_runs_trials_as_nested_pipeline_runs_and_tags_the_best(project: 
     unknown = cairn(project, "sweep", "tune.py:tune", "--param", "alpha=uniform(0,1)",
                     "--objective", "val_auc", ok=False)  # fmt: skip
     assert "--param alpha: pipeline tune has no such parameter" in unknown.stderr
+
+
+DECLARED = """
+pipelines:
+  prepare:
+    params: {rows: 1}
+    steps:
+      extract:
+        cmd: python extract.py ${rows}
+        deps: [extract.py, data/raw.csv]
+        outs: [data/clean.csv]
+      train:
+        python: train:fit
+        params: {lr: 0.5, source: data/clean.csv}
+        deps: [data/clean.csv]
+      score:
+        python: train:score
+        inputs: {model: train}
+"""
+
+
+@pytest.fixture
+def declared(project: Path) -> Path:
+    (project / "data").mkdir()
+    (project / "data" / "raw.csv").write_text("a,b\n1,2\n3,4\n")
+    (project / "extract.py").write_text(
+        "import sys\nrows = int(sys.argv[1])\n"
+        "lines = open('data/raw.csv').read().splitlines()\n"
+        "open('data/clean.csv', 'w').write('\\n'.join(lines[: rows + 1]) + '\\n')\n"
+    )
+    (project / "train.py").write_text(
+        "def fit(lr: float, source: str):\n"
+        "    return {'rows': len(open(source).read().splitlines()) - 1, 'lr': lr}\n\n"
+        "def score(model):\n    return {'score': model['rows'] * model['lr']}\n"
+    )
+    (project / "cairn.yaml").write_text(DECLARED)
+    return project
+
+
+def _states(project: Path, *args: str) -> dict[str, str]:
+    done = json.loads(cairn(project, "run", "prepare", "--json", *args).stdout)
+    return {step["name"]: step["state"] for step in done["steps"]}
+
+
+def test_a_declared_pipeline_runs_commands_and_functions_and_caches_them(
+    declared: Path,
+) -> None:
+    assert _states(declared) == {"extract": "ran", "train": "ran", "score": "ran"}
+    assert _states(declared) == {"extract": "cached", "train": "cached", "score": "cached"}
+    clean = declared / "data" / "clean.csv"
+    assert clean.read_text() == "a,b\n1,2\n"
+    assert _states(declared, "-p", "rows=2")["extract"] == "ran"
+    assert clean.read_text() == "a,b\n1,2\n3,4\n"
+    clean.unlink()
+    assert _states(declared) == {"extract": "cached", "train": "cached", "score": "cached"}
+    assert clean.read_text() == "a,b\n1,2\n"  # a cached command's output is put back
+    (declared / "train.py").write_text(
+        (declared / "train.py").read_text().replace("model['lr']", "model['lr'] * 2")
+    )
+    assert _states(declared) == {"extract": "cached", "train": "cached", "score": "ran"}
+    (declared / "data" / "raw.csv").write_text("a,b\n5,6\n")
+    assert _states(declared)["extract"] == "ran"  # a dependency changed
+    assert cairn(declared, "pipelines", "dag", "prepare").stdout.split("\n")[:2] == [
+        "extract → train", "train → score",
+    ]  # fmt: skip
+
+
+def test_a_declared_pipeline_refuses_cycles_and_reports_failed_commands(declared: Path) -> None:
+    cyclic = DECLARED.replace("inputs: {model: train}", "inputs: {model: train}\n"
+                              "        outs: [data/raw.csv]")  # fmt: skip
+    (declared / "cairn.yaml").write_text(cyclic)
+    refused = cairn(declared, "run", "prepare", ok=False)
+    assert "the steps form a cycle: " in refused.stderr
+    assert "extract → train → score → extract" in refused.stderr
+    (declared / "cairn.yaml").write_text(DECLARED.replace("python extract.py", "python nope.py"))
+    failed = cairn(declared, "run", "prepare", ok=False)
+    assert "step extract failed: RuntimeError: the command exited with 2" in failed.stderr
+    assert "nope.py" in failed.stderr
+    (declared / "cairn.yaml").write_text(
+        DECLARED.replace("outs: [data/clean.csv]", "outs: [data/clean.csv, data/x.csv]")
+    )
+    missing = cairn(declared, "run", "prepare", ok=False)
+    assert "step extract did not write its declared output data/x.csv" in missing.stderr
+    (declared / "cairn.yaml").write_text(
+        DECLARED.replace("python: train:fit", "cmd: x\n        python: train:fit")
+    )
+    both = cairn(declared, "run", "prepare", ok=False)
+    assert "step 'train': expected exactly one of python, cmd" in both.stderr

@@ -152,7 +152,10 @@ def sweep(
 @app.command("list")
 def list_pipelines(json: Json = False) -> None:
     """The pipelines cairn.yaml names."""
-    found = declared(workspace(load_settings()))
+    found = {
+        name: target if isinstance(target, str) else f"cairn.yaml ({len(target['steps'])} steps)"
+        for name, target in declared(workspace(load_settings())).items()
+    }
     if json:
         print_json([{"name": k, "target": v} for k, v in sorted(found.items())])
         return

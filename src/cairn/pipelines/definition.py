@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
+from cairn.core.ports import ArtifactStore
 from cairn.errors import InvalidInput, InvalidState
 
 P = ParamSpec("P")
@@ -81,10 +82,21 @@ class Graph:
 
 
 _building: contextvars.ContextVar[Graph | None] = contextvars.ContextVar("building", default=None)
+# The artifact store of the run a step executes in, for steps that store files themselves.
+running_store: contextvars.ContextVar[ArtifactStore | None] = contextvars.ContextVar(
+    "running_store", default=None
+)
 
 
 class Step(Generic[P, R]):
     """A function the runner caches, tracks and retries as one unit of a pipeline."""
+
+    # Hooks for steps that are not plain Python functions (a shell command, a notebook):
+    code: str | None = None  # their code fingerprint, given instead of walking a function
+    origin: Any = None  # the function whose code identifies the step, if not ``function``
+    key_parts: Callable[[], dict[str, Any]] | None = None  # more of the key (file digests)
+    # Given the cached output and the artifact store: put the step's files back in place.
+    on_cached: Callable[[Any, ArtifactStore], None] | None = None
 
     def __init__(self, function: Callable[P, R], retries: int = 0, backoff: float = 1.0) -> None:
         if retries < 0 or not math.isfinite(backoff) or backoff < 0:
@@ -120,7 +132,11 @@ class Step(Generic[P, R]):
             name, count = f"{self.name}-{count}", count + 1
         inputs: dict[str, str] = {}
         params: dict[str, Any] = {}
-        for argument, value in bound.arguments.items():
+        given = dict(bound.arguments)
+        for parameter in self.signature.parameters.values():
+            if parameter.kind is inspect.Parameter.VAR_KEYWORD:  # **kwargs: each on its own
+                given.update(given.pop(parameter.name, {}))
+        for argument, value in given.items():
             if isinstance(value, Output):
                 inputs[argument] = value.node
             else:

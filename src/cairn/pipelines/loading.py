@@ -20,20 +20,22 @@ from cairn.errors import InvalidInput, NotFound
 from cairn.pipelines.definition import Pipeline
 
 
-def declared(root: Path) -> dict[str, str]:
-    """The ``pipelines`` section of the project's cairn.yaml: name → ``module:attribute``.
+def declared(root: Path) -> dict[str, Any]:
+    """The ``pipelines`` section of the project's cairn.yaml: name → ``module:attribute``,
+    or the mapping that declares the pipeline's steps (``cairn.pipelines.declared``).
 
     Raises:
-        InvalidInput: the section is not a mapping of names to ``module:attribute``.
+        InvalidInput: the section is not a mapping of names to either.
     """
     path = root / CONFIG_FILE
     section = read_config_document(path).get("pipelines") or {}
     if not isinstance(section, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and ":" in v for k, v in section.items()
+        isinstance(k, str) and (isinstance(v, dict) or (isinstance(v, str) and ":" in v))
+        for k, v in section.items()
     ):
         raise InvalidInput(
-            f"{path}: 'pipelines' must map names to 'module:attribute', such as "
-            "churn: pipelines.churn:churn"
+            f"{path}: 'pipelines' must map names to 'module:attribute' (such as "
+            "churn: pipelines.churn:churn) or to a mapping with 'steps'"
         )
     return dict(section)
 
@@ -43,28 +45,45 @@ def load_pipeline(target: str, root: Path) -> Pipeline:
 
     Raises:
         NotFound: no such name, module, file or attribute.
-        InvalidInput: what it names is not a pipeline.
+        InvalidInput: what it names is not a pipeline; a malformed declaration.
     """
     known = declared(root)
     where = known.get(target, target)
-    module_name, colon, attribute = where.rpartition(":")
-    if not colon or not module_name or not attribute:
+    if isinstance(where, dict):
+        from cairn.pipelines.declared import declared_pipeline
+
+        return declared_pipeline(target, where, root, str(root / CONFIG_FILE))
+    if ":" not in where:
         listed = ", ".join(sorted(known)) or "none in cairn.yaml"
         raise NotFound(
             f"pipeline {target!r}: expected a name from cairn.yaml ({listed}), "
             "module:name, or path/to/file.py:name"
         )
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    module = _import(module_name, root)
-    found = getattr(module, attribute, None)
-    if found is None:
-        raise NotFound(f"pipeline {target!r}: {module_name} has no {attribute!r}")
+    found = import_target(where, root, f"pipeline {target!r}")
     if not isinstance(found, Pipeline):
         raise InvalidInput(
-            f"pipeline {target!r}: {module_name}:{attribute} is a {type(found).__name__}, "
-            "not a function decorated with @cairn.pipeline"
+            f"pipeline {target!r}: {where} is a {type(found).__name__}, not a function "
+            "decorated with @cairn.pipeline"
         )
+    return found
+
+
+def import_target(target: str, root: Path, what: str) -> Any:
+    """What ``module:attribute`` or ``path/file.py:attribute`` names, imported with the
+    project folder on ``sys.path``.
+
+    Raises:
+        NotFound: no such module, file or attribute (the message starts with ``what``).
+    """
+    module_name, colon, attribute = target.rpartition(":")
+    if not colon or not module_name or not attribute:
+        raise NotFound(f"{what}: expected module:name or path/to/file.py:name")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    module = _import(module_name, root, what)
+    found = getattr(module, attribute, None)
+    if found is None:
+        raise NotFound(f"{what}: {module_name} has no {attribute!r}")
     return found
 
 
@@ -87,11 +106,11 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
     return found
 
 
-def _import(module_name: str, root: Path) -> Any:
+def _import(module_name: str, root: Path, what: str) -> Any:
     if module_name.endswith(".py"):
         path = (root / module_name).resolve()
         if not path.is_file():
-            raise NotFound(f"pipeline file {module_name}: no such file")
+            raise NotFound(f"{what}: no such file {module_name}")
         spec = importlib.util.spec_from_file_location(path.stem, path)
         assert spec is not None  # a .py file always has a spec and a loader
         assert spec.loader is not None
@@ -104,7 +123,7 @@ def _import(module_name: str, root: Path) -> Any:
     except ModuleNotFoundError as exc:
         if exc.name and module_name.startswith(exc.name):
             raise NotFound(
-                f"pipeline module {module_name!r} not found (looked in {root} and the "
+                f"{what}: module {module_name!r} not found (looked in {root} and the "
                 "installed packages)"
             ) from exc
         raise

@@ -32,7 +32,7 @@ from cairn.core.ports import ArtifactStore
 from cairn.core.run import RunStatus
 from cairn.errors import CairnError, InvalidInput, NotFound
 from cairn.localfs.digest import digest_of, hasher
-from cairn.pipelines.definition import Graph, Node
+from cairn.pipelines.definition import Graph, Node, running_store
 from cairn.pipelines.environment import environment_digest
 from cairn.pipelines.fingerprint import code_fingerprint
 from cairn.pipelines.materialize import FORMATS_VERSION, PICKLE, format_for, format_named
@@ -210,9 +210,11 @@ class Runner:
         return found
 
     def _cache_key(self, node: Node, inputs: dict[str, Stored | None], data: dict[str, str]) -> str:
+        step = node.step
         document = {
-            "step": f"{node.step.function.__module__}.{node.step.function.__qualname__}",
-            "code": code_fingerprint(node.step.function, self.root),
+            "step": f"{step.function.__module__}.{step.function.__qualname__}",
+            "code": step.code or code_fingerprint(step.origin or step.function, self.root),
+            "reads": step.key_parts() if step.key_parts is not None else {},
             "params": node.params,
             "inputs": {arg: stored.digest if stored else None for arg, stored in inputs.items()},
             "data": data,
@@ -257,7 +259,10 @@ class Runner:
         self.tracking.metadata.log_batch(run.id, [], _as_params(node.params), {})
         self._log_data_inputs(run.id, node, data)
         if hit.format == "json":  # small: its numbers are metrics again, for this run
-            self._log_metrics(run.id, parent_id, self.load(hit), result)
+            value = self.load(hit)
+            self._log_metrics(run.id, parent_id, value, result)
+            if node.step.on_cached is not None:
+                node.step.on_cached(value, self.artifacts)  # a command's files, back in place
         self.tracking.end_run(run.id, RunStatus.FINISHED)
         return StepResult(node.name, "cached", time.perf_counter() - started, run.id, hit)
 
@@ -287,6 +292,7 @@ class Runner:
         attempts = 0
         while True:
             attempts += 1
+            token = running_store.set(self.artifacts)
             try:
                 value = node.step.function(**arguments)
                 break
@@ -301,6 +307,8 @@ class Runner:
                 error = _user_traceback(exc, attempts)
                 seconds = time.perf_counter() - started
                 return StepResult(node.name, "failed", seconds, run.id, None, attempts, error)
+            finally:
+                running_store.reset(token)
         values[node.name] = value
         stored = self._store(run.id, node, value, result)
         self._log_metrics(run.id, parent_id, value, result)
