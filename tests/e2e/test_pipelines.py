@@ -361,3 +361,52 @@ def test_a_declared_pipeline_refuses_cycles_and_reports_failed_commands(declared
     )
     both = cairn(declared, "run", "prepare", ok=False)
     assert "step 'train': expected exactly one of python, cmd" in both.stderr
+
+
+def _notebook(path: Path, cells: list[tuple[str, list[str]]]) -> None:
+    nbformat = pytest.importorskip("nbformat")
+    notebook = nbformat.v4.new_notebook()
+    for source, tags in cells:
+        cell = nbformat.v4.new_code_cell(source)
+        cell.metadata["tags"] = tags
+        notebook.cells.append(cell)
+    nbformat.write(notebook, str(path))
+
+
+def test_a_notebook_step_runs_with_parameters_and_keeps_the_executed_notebook(
+    declared: Path,
+) -> None:
+    _notebook(declared / "report.ipynb", [
+        ("threshold = 0.1", ["parameters"]),
+        ("rows = open('data/clean.csv').read().splitlines()[1:]\nprint('rows', len(rows))", []),
+        ("assert threshold < 1, 'threshold too high'\n"
+         "open('data/report.txt', 'w').write(f'{len(rows)} {threshold}')", []),
+    ])  # fmt: skip
+    report = (
+        "      report:\n        notebook: report.ipynb\n        params: {threshold: 0.5}\n"
+        "        deps: [data/clean.csv]\n        outs: [data/report.txt]\n"
+    )
+    (declared / "cairn.yaml").write_text(DECLARED + report)
+    done = json.loads(cairn(declared, "run", "prepare", "--json").stdout)
+    states = {s["name"]: (s["state"], s["run_id"]) for s in done["steps"]}
+    assert states["report"][0] == "ran"
+    assert (declared / "data" / "report.txt").read_text() == "1 0.5"
+    run_id = states["report"][1]
+    kept = json.loads(cairn(declared, "artifacts", "list", run_id, "notebook", "--json").stdout)
+    assert [a["path"] for a in kept] == ["notebook/report.ipynb"]
+    cairn(declared, "artifacts", "get", run_id, "notebook", "--to", str(declared / "got"))
+    executed = next((declared / "got").rglob("report.ipynb"))
+    assert "rows 1" in executed.read_text()  # the outputs are in the kept notebook
+    assert _states(declared)["report"] == "cached"
+
+    (declared / "cairn.yaml").write_text(DECLARED + report.replace("0.5", "5"))
+    failed = cairn(declared, "run", "prepare", ok=False)
+    assert "step report failed: CellFailed: cell 3 failed: AssertionError: threshold too high" in (
+        failed.stderr
+    )
+    assert "assert threshold < 1, 'threshold too high'" in failed.stderr  # the cell's source
+
+    _notebook(declared / "report.ipynb", [("threshold = 0.1", [])])
+    refused = cairn(declared, "run", "prepare", ok=False)
+    assert "notebook report.ipynb has no cell tagged 'parameters'" in refused.stderr
+    assert "ran" not in refused.stdout

@@ -1,5 +1,5 @@
 """Pipelines declared in ``cairn.yaml``: steps that are a Python function, a shell
-command (like DVC's stages) or, later, a notebook.
+command (like DVC's stages) or a Jupyter notebook (``cairn.pipelines.notebooks``).
 
     pipelines:
       prepare:
@@ -33,16 +33,25 @@ from __future__ import annotations
 import inspect
 import re
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
+from cairn.core.artifact import ArtifactEntry
 from cairn.errors import InvalidInput
 from cairn.localfs.digest import digest_of, hash_file, hasher
-from cairn.pipelines.definition import Output, Pipeline, Step, running_store
+from cairn.pipelines import notebooks
+from cairn.pipelines.definition import (
+    Output,
+    Pipeline,
+    Step,
+    running_artifacts,
+    running_store,
+)
 from cairn.pipelines.loading import import_target
 
 _PARAM = re.compile(r"\$\{([A-Za-z_]\w*)\}")
-_KINDS = ("python", "cmd")
+_KINDS = ("python", "cmd", "notebook")
 _SHOWN_OUTPUT = 2000  # characters of a failed command's output kept in the error
 
 
@@ -97,6 +106,12 @@ class _DeclaredStep:
         self.needs: set[str] = set()  # the steps it runs after (set once all are known)
         if self.kind == "python":
             self.step = _python_step(_python_target(body["python"], root, what), self)
+        elif self.kind == "notebook":
+            self.notebook = root / str(body["notebook"])
+            if not self.notebook.is_file():
+                raise InvalidInput(f"{what}: notebook {body['notebook']} does not exist")
+            notebooks.check_parameters_cell(self.notebook, self.params, what)
+            self.step = _notebook_step(self)
         else:
             self.command = str(body["cmd"])
             self.step = _command_step(name, self)
@@ -190,6 +205,39 @@ def _command_step(name: str, declared: _DeclaredStep) -> Step[..., Any]:
     step.key_parts = lambda: {"deps": _digests(root, declared.deps, name)}
     step.on_cached = lambda value, artifacts: _restore_outs(root, value, artifacts)
     return step
+
+
+def _notebook_step(declared: _DeclaredStep) -> Step[..., Any]:
+    root, name, path = declared.root, declared.name, declared.notebook
+
+    def run_notebook(**arguments: Any) -> dict[str, Any]:
+        params = {k: v for k, v in arguments.items() if not k.startswith("after_")}
+        with tempfile.TemporaryDirectory(prefix="cairn-notebook-") as folder:
+            executed = Path(folder) / path.name
+            try:
+                notebooks.execute(path, params, root, executed)
+            finally:
+                if executed.exists():  # kept whether it ran through or not
+                    _keep_artifact(f"notebook/{path.name}", executed)
+        return {"outs": _store_outs(root, declared.outs, name)}
+
+    run_notebook.__name__ = run_notebook.__qualname__ = name
+    step: Step[..., Any] = Step(run_notebook)
+    step.code = "notebook/1"  # the notebook's cells are in the key (key_parts)
+    step.key_parts = lambda: {
+        "notebook": notebooks.source_digest(path),
+        "deps": _digests(root, declared.deps, name),
+    }
+    step.on_cached = lambda value, artifacts: _restore_outs(root, value, artifacts)
+    return step
+
+
+def _keep_artifact(path: str, local: Path) -> None:
+    artifacts, kept = running_store.get(), running_artifacts.get()
+    assert artifacts is not None  # the runner sets both around every step
+    assert kept is not None
+    info = artifacts.put_file(local)
+    kept.append(ArtifactEntry(path, info.digest, info.size))
 
 
 def _python_step(step: Step[..., Any], declared: _DeclaredStep) -> Step[..., Any]:

@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
+from cairn.core.artifact import ArtifactEntry
 from cairn.core.ports import ArtifactStore
 from cairn.errors import InvalidInput, InvalidState
 
@@ -82,9 +83,13 @@ class Graph:
 
 
 _building: contextvars.ContextVar[Graph | None] = contextvars.ContextVar("building", default=None)
-# The artifact store of the run a step executes in, for steps that store files themselves.
+# The artifact store of the run a step executes in, for steps that store files themselves,
+# and the artifacts they want on their run (an executed notebook).
 running_store: contextvars.ContextVar[ArtifactStore | None] = contextvars.ContextVar(
     "running_store", default=None
+)
+running_artifacts: contextvars.ContextVar[list[ArtifactEntry] | None] = contextvars.ContextVar(
+    "running_artifacts", default=None
 )
 
 

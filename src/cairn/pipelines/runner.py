@@ -32,7 +32,7 @@ from cairn.core.ports import ArtifactStore
 from cairn.core.run import RunStatus
 from cairn.errors import CairnError, InvalidInput, NotFound
 from cairn.localfs.digest import digest_of, hasher
-from cairn.pipelines.definition import Graph, Node, running_store
+from cairn.pipelines.definition import Graph, Node, running_artifacts, running_store
 from cairn.pipelines.environment import environment_digest
 from cairn.pipelines.fingerprint import code_fingerprint
 from cairn.pipelines.materialize import FORMATS_VERSION, PICKLE, format_for, format_named
@@ -293,6 +293,8 @@ class Runner:
         while True:
             attempts += 1
             token = running_store.set(self.artifacts)
+            kept: list[ArtifactEntry] = []
+            kept_token = running_artifacts.set(kept)
             try:
                 value = node.step.function(**arguments)
                 break
@@ -309,6 +311,9 @@ class Runner:
                 return StepResult(node.name, "failed", seconds, run.id, None, attempts, error)
             finally:
                 running_store.reset(token)
+                running_artifacts.reset(kept_token)
+                if kept:  # what the step kept (an executed notebook), failed or not
+                    self.tracking.metadata.add_artifacts(run.id, kept)
         values[node.name] = value
         stored = self._store(run.id, node, value, result)
         self._log_metrics(run.id, parent_id, value, result)
@@ -370,6 +375,8 @@ def _user_traceback(exc: BaseException, attempts: int) -> str:
         frame for frame in traceback.extract_tb(exc.__traceback__)
         if not frame.filename.startswith(_CAIRN_PACKAGE)
     ]  # fmt: skip
-    shown = "".join(traceback.format_list(frames))
     tries = f" (attempt {attempts} of {attempts})" if attempts > 1 else ""
+    if not frames:  # raised by Cairn on the step's behalf (a notebook cell): its message
+        return f"{type(exc).__name__}: {exc}{tries}"
+    shown = "".join(traceback.format_list(frames))
     return f"{_one_line(exc)}{tries}\nTraceback (most recent call last):\n{shown}".rstrip()
