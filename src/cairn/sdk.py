@@ -9,17 +9,42 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
+
+import orjson
 
 from cairn.config import load_settings
 from cairn.core.run import Experiment, Metric, Run, RunStatus, ViewType
-from cairn.errors import CairnError, NotFound
+from cairn.errors import CairnError, InvalidInput, NotFound
 from cairn.pipelines.definition import Graph, Pipeline, Step, pipeline, step, use_runner
-from cairn.pipelines.runner import PipelineResult, Runner, StepFailed, StepResult
+from cairn.pipelines.environment import installed
+from cairn.pipelines.loading import load_pipeline
+from cairn.pipelines.reproduce import (
+    Reproduction,
+    check_tolerance,
+    code_at,
+    compare,
+    environment_changes,
+)
+from cairn.pipelines.runner import (
+    ENVIRONMENT,
+    OUTPUT_DIGEST,
+    OUTPUT_FORMAT,
+    PARAMS,
+    STEP_DATA,
+    TARGET,
+    PipelineResult,
+    Runner,
+    StepFailed,
+    StepResult,
+    Stored,
+)
 from cairn.pipelines.sweep import SweepResult, SweepRuns, Trial, parse_dimension, run_sweep
 from cairn.platform import Platform, open_data, open_platform, workspace
 from cairn.tracking.run import ActiveRun
 from cairn.tracking.service import RunStart
+from cairn.tracking.source import git_commit, git_dirty
 
 __all__ = ["Pipeline", "Step", "pipeline", "step"]  # re-exported as cairn.pipeline, cairn.step
 
@@ -145,6 +170,7 @@ def run_pipeline(
     on_step: Callable[[StepResult], None] | None = None,
     parent_id: str | None = None,
     tags: dict[str, str] | None = None,
+    root: Path | None = None,
 ) -> PipelineResult:
     """Run a built pipeline graph over the configured stores (what calling a pipeline
     does; ``cairn run`` passes the options).
@@ -162,8 +188,7 @@ def run_pipeline(
         except NotFound:
             return None
 
-    root = workspace(opened.settings)
-    runner = Runner(opened.tracking, opened.artifacts, resolve, root)
+    runner = Runner(opened.tracking, opened.artifacts, resolve, root or workspace(opened.settings))
     return runner.run(
         graph,
         experiment=experiment,
@@ -227,6 +252,83 @@ def sweep(
         pipeline, fixed, dimensions, trials, objective, direction, run_graph, runs, seed,
         on_trial,
     )  # fmt: skip
+
+
+def reproduce(
+    ref: str,
+    tolerance: float = 0.0,
+    on_step: Callable[[StepResult], None] | None = None,
+) -> Reproduction:
+    """Run a recorded pipeline run again, cache off, from its recorded commit, parameters
+    and data versions; compare each step's output with the recorded one.
+
+    Raises:
+        NotFound: no such run.
+        InvalidInput: the run is not a pipeline run, or did not record how to find its
+            pipeline again (one defined in a script run as ``__main__``).
+        InvalidState: its commit cannot be checked out here.
+        StepFailed: a step failed this time.
+    """
+    check_tolerance(tolerance)
+    opened = platform()
+    tracking = opened.tracking
+    run = tracking.get_run(ref)
+    if run.tags.get("cairn.run.kind") != "pipeline":
+        raise InvalidInput(
+            f"run {run.id[:12]} is not a pipeline run: cairn reproduce takes a run that "
+            "`cairn run` (or calling a pipeline) made"
+        )
+    target, params = run.tags.get(TARGET), run.tags.get(PARAMS)
+    if not target or params is None:
+        raise InvalidInput(
+            f"run {run.id[:12]} does not record how to find its pipeline again (a pipeline "
+            "defined in a script run as __main__ cannot be imported): put it in a module"
+        )
+    experiment = tracking.metadata.get_experiment(run.experiment_id).name
+    nested = f"attributes.parent_run_id = '{run.id}'"
+    steps = tracking.search_runs(experiment, nested, limit=1000).runs
+    recorded = {s.tags.get("cairn.step", s.name): _output_of(s) for s in steps}
+    pinned = {
+        s.tags.get("cairn.step", s.name): orjson.loads(s.tags[STEP_DATA])
+        for s in steps if STEP_DATA in s.tags
+    }  # fmt: skip
+    root = workspace(opened.settings)
+    commit = run.git_commit
+    with code_at(root, commit, git_commit(root), git_dirty(root)) as (folder, where):
+        graph = load_pipeline(target, folder).build(**orjson.loads(params))
+        for name, node in graph.nodes.items():
+            node.params.update(pinned.get(name, {}))  # customers@latest was customers@3
+        result = run_pipeline(
+            graph, experiment=experiment, force=True, tags={"cairn.reproduces": run.id},
+            root=folder, on_step=on_step,
+        )  # fmt: skip
+    runner = Runner(tracking, opened.artifacts, lambda _ref: None, root)
+    found = Reproduction(run.id, result.run_id, commit, where)
+    for done in result.steps:
+        output = (done.output.digest, done.output.format) if done.output else None
+        found.steps.append(compare(
+            done.node, recorded.get(done.node), output,
+            lambda digest, fmt: runner.load(Stored(digest, fmt)), tolerance,
+        ))  # fmt: skip
+    environment = _recorded_environment(run.id)
+    if environment is not None:
+        found.environment = environment_changes(environment, installed())
+    return found
+
+
+def _output_of(step_run: Run) -> tuple[str, str] | None:
+    digest, fmt = step_run.tags.get(OUTPUT_DIGEST), step_run.tags.get(OUTPUT_FORMAT)
+    return (digest, fmt) if digest and fmt else None
+
+
+def _recorded_environment(run_id: str) -> dict[str, str] | None:
+    opened = platform()
+    found_at = [e.digest for e in opened.tracking.list_artifacts(run_id) if e.path == ENVIRONMENT]
+    if not found_at or found_at[0] is None:
+        return None
+    with opened.artifacts.open(found_at[0]) as chunks:
+        found: dict[str, str] = orjson.loads(b"".join(chunks))
+    return found
 
 
 use_runner(run_pipeline)

@@ -410,3 +410,59 @@ def test_a_notebook_step_runs_with_parameters_and_keeps_the_executed_notebook(
     refused = cairn(declared, "run", "prepare", ok=False)
     assert "notebook report.ipynb has no cell tagged 'parameters'" in refused.stderr
     assert "ran" not in refused.stdout
+
+
+NOISY = """
+import random
+import cairn
+from cairn import pipeline, step
+
+@step
+def load(ref: str = "numbers@latest"):
+    return [int(x) for x in cairn.data.get(ref).read_text().split()[1:]]
+
+@step
+def score(values):
+    return {"total": float(sum(values)), "noise": 1.0 + random.random() * 1e-6}
+
+@pipeline
+def noisy():
+    score(load())
+"""
+
+
+def _git(project: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=project, check=True, capture_output=True)
+
+
+def test_reproduce_reruns_from_the_recorded_commit_and_data_and_compares_outputs(
+    project: Path,
+) -> None:
+    (project / "noisy.py").write_text(NOISY)
+    (project / "numbers.csv").write_text("x\n1\n2\n")
+    (project / ".gitignore").write_text(".cairn/\n")
+    _git(project, "init", "-q")
+    _git(project, "-c", "user.name=a", "-c", "user.email=a@b", "add", ".")
+    _git(project, "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "first")
+    cairn(project, "data", "add", "numbers.csv", "--name", "numbers")
+    recorded = json.loads(cairn(project, "run", "noisy:noisy", "--json").stdout)["run_id"]
+
+    (project / "numbers.csv").write_text("x\n5\n")
+    cairn(project, "data", "add", "numbers.csv", "--name", "numbers")  # numbers@2: latest now
+    (project / "noisy.py").write_text(NOISY.replace("sum(values)", "sum(values) * 10"))
+    strict = cairn(project, "reproduce", recorded, "--json", ok=False)
+    assert strict.returncode == 1  # the noise differs, with no tolerance
+    found = json.loads(strict.stdout)
+    assert found["where"].startswith("a worktree of ")  # not the edited work tree
+    verdicts = {s["step"]: s["verdict"] for s in found["steps"]}
+    assert verdicts == {"load": "identical", "score": "different"}  # numbers@1, as recorded
+    loose = json.loads(cairn(project, "reproduce", recorded, "--tolerance", "1e-3",
+                             "--json").stdout)  # fmt: skip
+    assert {s["step"]: s["verdict"] for s in loose["steps"]} == {
+        "load": "identical", "score": "within tolerance",
+    }  # fmt: skip
+    assert loose["reproduced"] is True
+    plain = cairn(project, "runs", "list", "--experiment", "noisy", "--json").stdout
+    not_pipeline = next(r["id"] for r in json.loads(plain)["runs"] if r["name"] == "load")
+    refused = cairn(project, "reproduce", not_pipeline, ok=False)
+    assert "is not a pipeline run" in refused.stderr

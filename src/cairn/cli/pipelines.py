@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from typing import Annotated, Any
 
@@ -147,6 +148,42 @@ def sweep(
         f"best: trial {best.number} ({objective}={best.value:.4f}) run {best.run_id[:12]}, "
         f"tagged cairn.sweep.best; sweep run {result.run_id[:12]}"
     )
+
+
+def reproduce(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A pipeline run (id or prefix).")],
+    tolerance: Annotated[
+        float, typer.Option(help="How far numbers in a returned dict may move (relative).")
+    ] = 0.0,
+    json: Json = False,
+) -> None:
+    """Run a recorded pipeline run again (its commit, parameters and data versions, cache
+    off) and say, per step, whether its output is identical, within tolerance, or
+    different; exits 1 if anything differs."""
+    from cairn.sdk import reproduce as run_again  # the SDK opens the stores
+
+    def show(done: StepResult) -> None:
+        if not json:
+            console.print(f"  {escape(done.node):24} {done.state:8} {done.seconds:8.2f} s")
+
+    found = run_again(run_ref, tolerance, on_step=show)
+    if json:
+        print_json(
+            {
+                "original": found.original, "run_id": found.run_id, "commit": found.commit,
+                "where": found.where, "reproduced": found.reproduced,
+                "steps": [dataclasses.asdict(s) for s in found.steps],
+                "environment": {k: list(v) for k, v in found.environment.items()},
+            }
+        )  # fmt: skip
+    else:
+        console.print(f"reproduced {found.original[:12]} as {found.run_id[:12]}, in {found.where}")
+        rows = [(s.step, s.verdict, s.detail or None) for s in found.steps]
+        table(None, ("step", "output", "detail"), rows)
+        for name, (before, now) in found.environment.items():
+            console.print(f"  environment: {name} {before or '(absent)'} → {now or '(absent)'}")
+    if not found.reproduced:
+        raise typer.Exit(1)
 
 
 @app.command("list")

@@ -85,7 +85,9 @@ def declared_pipeline(name: str, spec: Any, root: Path, where: str) -> Pipeline:
             for k, v in defaults.items()
         ]
     )
-    return Pipeline(body)
+    made = Pipeline(body)
+    made.target = name  # found again by its name in cairn.yaml
+    return made
 
 
 class _DeclaredStep:

@@ -74,6 +74,7 @@ class Graph:
     pipeline: str
     params: dict[str, Any]
     nodes: dict[str, Node] = field(default_factory=dict)
+    target: str = ""  # how to find the pipeline again (``cairn run TARGET``), if known
 
     def upstream(self, name: str) -> list[str]:
         return sorted(set(self.nodes[name].inputs.values()))
@@ -168,6 +169,10 @@ class Pipeline:
         self.function = function
         self.name = function.__name__
         self.signature = inspect.signature(function)
+        # What `cairn run` and `cairn reproduce` import it by (a cairn.yaml name for a
+        # declared pipeline; nothing for one defined in a script run as __main__).
+        module = function.__module__
+        self.target = "" if module == "__main__" else f"{module}:{self.name}"
 
     def __repr__(self) -> str:
         return f"<pipeline {self.name}>"
@@ -180,7 +185,7 @@ class Pipeline:
                 that is not JSON, a step called with arguments it does not take.
         """
         values = self.parameters(params)
-        with building(Graph(self.name, values)) as graph:
+        with building(Graph(self.name, values, target=self.target)) as graph:
             self.function(**values)
         if not graph.nodes:
             raise InvalidInput(f"pipeline {self.name} calls no step")

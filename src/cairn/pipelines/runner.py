@@ -28,18 +28,23 @@ import orjson
 
 from cairn.core.artifact import ArtifactEntry
 from cairn.core.data import parse_data_ref
+from cairn.core.limits import MAX_TAG_VALUE
 from cairn.core.ports import ArtifactStore
 from cairn.core.run import RunStatus
 from cairn.errors import CairnError, InvalidInput, NotFound
 from cairn.localfs.digest import digest_of, hasher
 from cairn.pipelines.definition import Graph, Node, running_artifacts, running_store
-from cairn.pipelines.environment import environment_digest
+from cairn.pipelines.environment import environment_digest, installed
 from cairn.pipelines.fingerprint import code_fingerprint
 from cairn.pipelines.materialize import FORMATS_VERSION, PICKLE, format_for, format_named
 from cairn.tracking import source
 from cairn.tracking.service import RunStart, TrackingService
 
 CACHE_KEY = "cairn.cache_key"
+TARGET = "cairn.pipeline.target"
+PARAMS = "cairn.pipeline.params"  # the parameters as JSON, with their types
+STEP_DATA = "cairn.step.data"
+ENVIRONMENT = "environment.json"
 OUTPUT_DIGEST = "cairn.output.digest"
 OUTPUT_FORMAT = "cairn.output.format"
 _CAIRN_PACKAGE = str(Path(__file__).resolve().parents[1])
@@ -132,11 +137,17 @@ class Runner:
         experiment = experiment or graph.pipeline
         dirty = source.git_dirty(self.root)
         run_tags = {"cairn.pipeline": graph.pipeline, "cairn.run.kind": "pipeline", **(tags or {})}
+        if graph.target:
+            run_tags[TARGET] = graph.target
+        params_json = orjson.dumps(graph.params, option=orjson.OPT_SORT_KEYS).decode()
+        if len(params_json) <= MAX_TAG_VALUE:  # longer ones are in the params, as text
+            run_tags[PARAMS] = params_json
         if dirty is not None:
             run_tags["cairn.git.dirty"] = str(dirty).lower()
         start = RunStart(experiment, graph.pipeline, run_tags, parent_id)
         parent = self.tracking.create_run(start)
         self.tracking.metadata.log_batch(parent.id, [], _as_params(graph.params), {})
+        self._record_environment(parent.id)
         result = PipelineResult(graph.pipeline, parent.id)
         values: dict[str, Any] = {}  # outputs computed here, by node
         try:
@@ -153,6 +164,16 @@ class Runner:
         if (failure := result.failed) is not None:
             raise StepFailed(f"step {failure.node} failed: {failure.error}")
         return result
+
+    def _record_environment(self, run_id: str) -> None:
+        """Python's and every package's version, as the artifact ``environment.json``
+        (stored once per distinct environment: the store keeps one copy of equal bytes)."""
+        with tempfile.TemporaryDirectory(prefix="cairn-env-") as folder:
+            local = Path(folder) / "environment.json"
+            local.write_bytes(orjson.dumps(installed(), option=orjson.OPT_SORT_KEYS))
+            info = self.artifacts.put_file(local)
+        entry = ArtifactEntry(ENVIRONMENT, info.digest, info.size)
+        self.tracking.metadata.add_artifacts(run_id, [entry])
 
     def load(self, stored: Stored) -> Any:
         """An output read back from the store, in the format it was written in."""
@@ -356,9 +377,14 @@ class Runner:
             self.tracking.metadata.log_batch(target, points, {}, {})
 
     def _log_data_inputs(self, run_id: str, node: Node, data: dict[str, str]) -> None:
-        refs = [node.params[argument] for argument in data]
-        if refs:
-            self.tracking.metadata.log_inputs(run_id, refs)
+        """Lineage (the run used these versions), and which argument got which version
+        (``cairn.step.data``, what ``cairn reproduce`` pins them to)."""
+        arguments = list(data)
+        if not arguments:
+            return
+        used = self.tracking.metadata.log_inputs(run_id, [node.params[a] for a in arguments])
+        pinned = orjson.dumps(dict(zip(arguments, used, strict=True))).decode()
+        self.tracking.metadata.log_batch(run_id, [], {}, {STEP_DATA: pinned})
 
 
 def _as_params(values: dict[str, Any]) -> dict[str, str]:
