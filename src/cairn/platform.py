@@ -7,7 +7,9 @@ PostgreSQL dialect. To add a backend, add its scheme and class path here.
 
 from __future__ import annotations
 
+import functools
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -74,6 +76,16 @@ def open_stores(settings: Settings) -> tuple[MetadataStore, ArtifactStore]:
     local = Principal(local_user(), is_admin=True)
     metadata = AuthorizedMetadataStore(store, store, local, owned=True)  # type: ignore[arg-type]
     return metadata, open_artifact_store(settings.artifacts_url)
+
+
+def artifact_store_opener(settings: Settings) -> Callable[[], ArtifactStore]:
+    """A picklable function that opens the settings' artifact store again: what a worker
+    in another process (a Ray task) reaches the store with."""
+    if settings.uri is not None:
+        return functools.partial(
+            _construct, _ARTIFACT_BACKENDS["http"], settings.uri, settings.token
+        )
+    return functools.partial(open_artifact_store, settings.artifacts_url)
 
 
 def open_audited_metadata_store(url: str, settings: Settings) -> MetadataStore:

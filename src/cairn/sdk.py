@@ -19,6 +19,7 @@ from cairn.core.run import Experiment, Metric, Run, RunStatus, ViewType
 from cairn.errors import CairnError, InvalidInput, NotFound
 from cairn.pipelines.definition import Graph, Pipeline, Step, pipeline, step, use_runner
 from cairn.pipelines.environment import installed
+from cairn.pipelines.executors import EXECUTORS, Executor, LocalExecutor, RayExecutor, Stored
 from cairn.pipelines.loading import load_pipeline
 from cairn.pipelines.reproduce import (
     Reproduction,
@@ -38,10 +39,15 @@ from cairn.pipelines.runner import (
     Runner,
     StepFailed,
     StepResult,
-    Stored,
 )
 from cairn.pipelines.sweep import SweepResult, SweepRuns, Trial, parse_dimension, run_sweep
-from cairn.platform import Platform, open_data, open_platform, workspace
+from cairn.platform import (
+    Platform,
+    artifact_store_opener,
+    open_data,
+    open_platform,
+    workspace,
+)
 from cairn.tracking.run import ActiveRun
 from cairn.tracking.service import RunStart
 from cairn.tracking.source import git_commit, git_dirty
@@ -171,6 +177,9 @@ def run_pipeline(
     parent_id: str | None = None,
     tags: dict[str, str] | None = None,
     root: Path | None = None,
+    executor: str = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
 ) -> PipelineResult:
     """Run a built pipeline graph over the configured stores (what calling a pipeline
     does; ``cairn run`` passes the options).
@@ -188,7 +197,9 @@ def run_pipeline(
         except NotFound:
             return None
 
-    runner = Runner(opened.tracking, opened.artifacts, resolve, root or workspace(opened.settings))
+    folder = root or workspace(opened.settings)
+    runs_on = _executor(opened, folder, executor, workers, ray_address)
+    runner = Runner(opened.tracking, opened.artifacts, resolve, folder, runs_on)
     return runner.run(
         graph,
         experiment=experiment,
@@ -211,6 +222,8 @@ def sweep(
     experiment: str | None = None,
     seed: int | None = None,
     on_trial: Callable[[Trial], None] | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> SweepResult:
     """Search the pipeline's parameters with Optuna: ``space`` as ``cairn sweep --param``
     takes them (``"lr=loguniform(1e-4,1e-1)"``); each trial a pipeline run nested in the
@@ -226,7 +239,10 @@ def sweep(
 
     def run_graph(graph: Graph, parent_id: str, tags: dict[str, str]) -> PipelineResult:
         try:
-            return run_pipeline(graph, experiment=where, parent_id=parent_id, tags=tags)
+            return run_pipeline(
+                graph, experiment=where, parent_id=parent_id, tags=tags, executor=executor,
+                ray_address=ray_address,
+            )  # fmt: skip
         except StepFailed:
             raise
         except CairnError as exc:  # a trial that cannot start: record it as failed
@@ -314,6 +330,22 @@ def reproduce(
     if environment is not None:
         found.environment = environment_changes(environment, installed())
     return found
+
+
+def _executor(
+    opened: Platform, root: Path, name: str, workers: int, ray_address: str | None
+) -> Executor:
+    """Raises:
+    InvalidInput: an unknown executor, a bad worker count, an unreachable Ray address.
+    MissingExtra: Ray is not installed.
+    """
+    if name == "local":
+        if ray_address is not None:
+            raise InvalidInput("--ray-address goes with --executor ray")
+        return LocalExecutor(opened.artifacts, workers)
+    if name == "ray":
+        return RayExecutor(artifact_store_opener(opened.settings), root, ray_address)
+    raise InvalidInput(f"--executor {name!r}: expected one of {', '.join(EXECUTORS)}")
 
 
 def _output_of(step_run: Run) -> tuple[str, str] | None:

@@ -466,3 +466,59 @@ def test_reproduce_reruns_from_the_recorded_commit_and_data_and_compares_outputs
     not_pipeline = next(r["id"] for r in json.loads(plain)["runs"] if r["name"] == "load")
     refused = cairn(project, "reproduce", not_pipeline, ok=False)
     assert "is not a pipeline run" in refused.stderr
+
+
+OVERLAP = """
+import time
+from cairn import pipeline, step
+
+@step
+def slow(i: int):
+    started = time.time()
+    time.sleep(0.4)
+    return [started, time.time()]
+
+@step
+def spans(a, b, c):
+    return {"overlap": float(min(a[1], b[1], c[1]) > max(a[0], b[0], c[0]))}
+
+@pipeline
+def fan(seed: int = 0):
+    spans(slow(seed + 1), slow(seed + 2), slow(seed + 3))
+"""
+
+
+def test_local_workers_run_independent_steps_at_once(project: Path) -> None:
+    (project / "fan.py").write_text(OVERLAP)
+    together = json.loads(cairn(project, "run", "fan:fan", "--workers", "3", "--json").stdout)
+    assert [s["state"] for s in together["steps"]] == ["ran"] * 4
+    apart = json.loads(cairn(project, "run", "fan:fan", "-p", "seed=1", "--json").stdout)
+    script = textwrap.dedent(
+        f"""
+        import json, cairn
+        print(json.dumps([cairn.get_run(r).metrics["overlap"].value
+                          for r in ("{together["run_id"]}", "{apart["run_id"]}")]))
+        """
+    )
+    assert json.loads(_python(project, script)) == [1.0, 0.0]  # all three at once; in turn
+
+
+@pytest.mark.slow
+def test_the_ray_executor_runs_each_step_as_a_task_with_the_same_cache(project: Path) -> None:
+    pytest.importorskip("ray")
+    first = json.loads(cairn(project, "run", "churn", "--executor", "ray", "--json").stdout)
+    assert [s["state"] for s in first["steps"]] == ["ran"] * 3
+    assert first["steps"][2]["format"] == "json"
+    assert states(project) == {"load": "cached", "transform": "cached", "evaluate": "cached"}
+    (project / "helpers.py").write_text(
+        "def scale(values, factor):\n    raise ValueError('on the cluster')\n"
+    )
+    failed = cairn(project, "run", "churn", "--executor", "ray", ok=False)
+    assert "step transform failed: ValueError: on the cluster" in failed.stderr
+    assert 'helpers.py", line 2, in scale' in failed.stderr
+    unreachable = cairn(project, "run", "churn", "--executor", "ray", "--ray-address",
+                        "127.0.0.1:1", ok=False)  # fmt: skip
+    assert "--ray-address 127.0.0.1:1: nothing answers there" in unreachable.stderr
+    assert " ran " not in unreachable.stdout
+    unknown = cairn(project, "run", "churn", "--executor", "spark", ok=False)
+    assert "--executor 'spark': expected one of local, ray" in unknown.stderr

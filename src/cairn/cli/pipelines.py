@@ -39,6 +39,13 @@ def run(
     experiment: Annotated[
         str | None, typer.Option(help="The experiment (default: the pipeline's name).")
     ] = None,
+    executor: Annotated[str, typer.Option(help="Where steps run: local or ray.")] = "local",
+    workers: Annotated[
+        int, typer.Option(help="local: how many independent steps may run at once.")
+    ] = 1,
+    ray_address: Annotated[
+        str | None, typer.Option(help="ray: the cluster (HOST:PORT); default: a local one.")
+    ] = None,
     json: Json = False,
 ) -> None:
     """Run a pipeline: each step runs, or is taken from the cache when nothing it depends
@@ -63,6 +70,9 @@ def run(
             force=force,
             only=frozenset(only) if only else None,
             on_step=show,
+            executor=executor,
+            workers=workers,
+            ray_address=ray_address,
         )
     except StepFailed as exc:
         if json:
@@ -103,6 +113,10 @@ def sweep(
     experiment: Annotated[
         str | None, typer.Option(help="The experiment (default: the pipeline's name).")
     ] = None,
+    executor: Annotated[str, typer.Option(help="Where steps run: local or ray.")] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="ray: the cluster (HOST:PORT); default: a local one.")
+    ] = None,
     json: Json = False,
 ) -> None:
     """Search a pipeline's parameters with Optuna; each trial is a pipeline run, the best
@@ -122,7 +136,8 @@ def sweep(
 
     result = run_sweep(
         pipeline, search, trials, objective, direction, params=parse_params(fixed or []),
-        experiment=experiment, seed=seed, on_trial=show,
+        experiment=experiment, seed=seed, on_trial=show, executor=executor,
+        ray_address=ray_address,
     )  # fmt: skip
     best = result.best
     if json:

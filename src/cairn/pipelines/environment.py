@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import platform
+import site
 from importlib import metadata
 
 from cairn.localfs.digest import digest_of, hasher
@@ -15,7 +16,10 @@ def installed() -> dict[str, str]:
     """``{distribution: version}`` of this interpreter, with Python itself (read once per
     process: listing the distributions costs tens of milliseconds)."""
     found = {"python": platform.python_version()}
-    for distribution in metadata.distributions():
+    # The interpreter's own package folders, not all of sys.path: a library that adds its
+    # vendored copies to sys.path once imported (Ray does) must not change the answer.
+    folders = [*site.getsitepackages(), site.getusersitepackages()]
+    for distribution in metadata.distributions(path=folders):
         name = distribution.name
         if name:
             found[name.lower().replace("_", "-")] = distribution.version

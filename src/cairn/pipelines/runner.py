@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import tempfile
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +32,19 @@ from cairn.core.ports import ArtifactStore
 from cairn.core.run import RunStatus
 from cairn.errors import CairnError, InvalidInput, NotFound
 from cairn.localfs.digest import digest_of, hasher
-from cairn.pipelines.definition import Graph, Node, running_artifacts, running_store
+from cairn.pipelines.definition import Graph, Node
 from cairn.pipelines.environment import environment_digest, installed
+from cairn.pipelines.executors import (
+    Executor,
+    LocalExecutor,
+    Outcome,
+    StepTask,
+    Stored,
+    load,
+    metrics_of,
+)
 from cairn.pipelines.fingerprint import code_fingerprint
-from cairn.pipelines.materialize import FORMATS_VERSION, PICKLE, format_for, format_named
+from cairn.pipelines.materialize import FORMATS_VERSION
 from cairn.tracking import source
 from cairn.tracking.service import RunStart, TrackingService
 
@@ -55,12 +63,6 @@ class StepFailed(CairnError):
 
     code = "STEP_FAILED"
     http_status = 500
-
-
-@dataclass(frozen=True, slots=True)
-class Stored:
-    digest: str
-    format: str
 
 
 @dataclass
@@ -104,11 +106,13 @@ class Runner:
         artifacts: ArtifactStore,
         resolve_data: DataResolver,
         root: Path,
+        executor: Executor | None = None,
     ) -> None:
         self.tracking = tracking
         self.artifacts = artifacts
         self.resolve_data = resolve_data
         self.root = root
+        self.executor = executor or LocalExecutor(artifacts)
 
     def run(
         self,
@@ -133,7 +137,7 @@ class Runner:
                 f"--only {unknown[0]}: pipeline {graph.pipeline} has no such step (its "
                 f"steps: {', '.join(graph.nodes)})"
             )
-        started = time.perf_counter()
+        began = time.perf_counter()
         experiment = experiment or graph.pipeline
         dirty = source.git_dirty(self.root)
         run_tags = {"cairn.pipeline": graph.pipeline, "cairn.run.kind": "pipeline", **(tags or {})}
@@ -149,21 +153,37 @@ class Runner:
         self.tracking.metadata.log_batch(parent.id, [], _as_params(graph.params), {})
         self._record_environment(parent.id)
         result = PipelineResult(graph.pipeline, parent.id)
-        values: dict[str, Any] = {}  # outputs computed here, by node
         try:
-            for node in graph.nodes.values():
-                done = self._step(graph, node, parent.id, experiment, result, values, force, only)
-                result.steps.append(done)
-                if on_step is not None:
-                    on_step(done)
+            for level in _levels(graph):
+                # Cache lookups and run records here; the steps to run, all at once.
+                ready: list[tuple[Node, _Started]] = []
+                for node in level:
+                    done = self._prepare(node, parent.id, experiment, result, force, only)
+                    if isinstance(done, StepResult):
+                        self._finished(result, done, on_step)
+                    else:
+                        ready.append((node, done))
+                outcomes = self.executor.run_all([started.task for _, started in ready])
+                for (node, started), outcome in zip(ready, outcomes, strict=True):
+                    done = self._record_outcome(node, started, outcome, parent.id, result)
+                    self._finished(result, done, on_step)
         finally:
             failed = result.failed is not None or len(result.steps) < len(graph.nodes)
             status = RunStatus.FAILED if failed else RunStatus.FINISHED
             self.tracking.end_run(parent.id, status)
-            result.seconds = time.perf_counter() - started
+            result.seconds = time.perf_counter() - began
         if (failure := result.failed) is not None:
             raise StepFailed(f"step {failure.node} failed: {failure.error}")
+        result.steps.sort(key=lambda s: list(graph.nodes).index(s.node))
         return result
+
+    @staticmethod
+    def _finished(
+        result: PipelineResult, done: StepResult, on_step: Callable[[StepResult], None] | None
+    ) -> None:
+        result.steps.append(done)
+        if on_step is not None:
+            on_step(done)
 
     def _record_environment(self, run_id: str) -> None:
         """Python's and every package's version, as the artifact ``environment.json``
@@ -177,24 +197,21 @@ class Runner:
 
     def load(self, stored: Stored) -> Any:
         """An output read back from the store, in the format it was written in."""
-        with tempfile.TemporaryDirectory(prefix="cairn-output-") as folder:
-            local = Path(folder) / "output"
-            self.artifacts.get_file(stored.digest, local)
-            return format_named(stored.format).load(local)
+        return load(self.artifacts, stored)
 
     # one step
 
-    def _step(
+    def _prepare(
         self,
-        graph: Graph,
         node: Node,
         parent_id: str,
         experiment: str,
         result: PipelineResult,
-        values: dict[str, Any],
         force: bool,
         only: frozenset[str] | None,
-    ) -> StepResult:
+    ) -> StepResult | _Started:
+        """The step's result if it is skipped or cached; else its run, started, and the
+        task that runs it."""
         earlier = {s.node: s for s in result.steps}
         if any(
             earlier[upstream].state in ("failed", "skipped") for upstream in node.inputs.values()
@@ -213,7 +230,7 @@ class Runner:
                     f"--only: step {node.name} is not in the cache for these inputs; run "
                     "the whole pipeline first"
                 )
-        return self._execute(node, parent_id, experiment, key, inputs, data, values, result)
+        return self._start(node, parent_id, experiment, key, inputs, data)
 
     def _data_inputs(self, node: Node) -> dict[str, str]:
         """The parameters that name data versions (``customers@latest``): argument →
@@ -281,13 +298,13 @@ class Runner:
         self._log_data_inputs(run.id, node, data)
         if hit.format == "json":  # small: its numbers are metrics again, for this run
             value = self.load(hit)
-            self._log_metrics(run.id, parent_id, value, result)
+            self._log_metrics(run.id, parent_id, metrics_of(value), result)
             if node.step.on_cached is not None:
                 node.step.on_cached(value, self.artifacts)  # a command's files, back in place
         self.tracking.end_run(run.id, RunStatus.FINISHED)
         return StepResult(node.name, "cached", time.perf_counter() - started, run.id, hit)
 
-    def _execute(
+    def _start(
         self,
         node: Node,
         parent_id: str,
@@ -295,79 +312,52 @@ class Runner:
         key: str,
         inputs: dict[str, Stored | None],
         data: dict[str, str],
-        values: dict[str, Any],
-        result: PipelineResult,
-    ) -> StepResult:
-        started = time.perf_counter()
+    ) -> _Started:
         tags = {"cairn.step": node.name, "cairn.step.state": "ran", CACHE_KEY: key}
         run = self.tracking.create_run(RunStart(experiment, node.name, tags, parent_id))
         self.tracking.metadata.log_batch(run.id, [], _as_params(node.params), {})
         self._log_data_inputs(run.id, node, data)
-        arguments = dict(node.params)
-        for argument, upstream in node.inputs.items():
-            if upstream not in values:
-                stored = inputs[argument]
-                assert stored is not None  # an upstream that did not fail has an output
-                values[upstream] = self.load(stored)
-            arguments[argument] = values[upstream]
-        attempts = 0
-        while True:
-            attempts += 1
-            token = running_store.set(self.artifacts)
-            kept: list[ArtifactEntry] = []
-            kept_token = running_artifacts.set(kept)
-            try:
-                value = node.step.function(**arguments)
-                break
-            except Exception as exc:  # noqa: BLE001  (the user's code: any failure is theirs)
-                if attempts <= node.step.retries:
-                    time.sleep(node.step.backoff * 2 ** (attempts - 1))
-                    continue
-                self.tracking.metadata.log_batch(
-                    run.id, [], {}, {"cairn.step.error": _one_line(exc)}
-                )
-                self.tracking.end_run(run.id, RunStatus.FAILED)
-                error = _user_traceback(exc, attempts)
-                seconds = time.perf_counter() - started
-                return StepResult(node.name, "failed", seconds, run.id, None, attempts, error)
-            finally:
-                running_store.reset(token)
-                running_artifacts.reset(kept_token)
-                if kept:  # what the step kept (an executed notebook), failed or not
-                    self.tracking.metadata.add_artifacts(run.id, kept)
-        values[node.name] = value
-        stored = self._store(run.id, node, value, result)
-        self._log_metrics(run.id, parent_id, value, result)
-        output_tags = {OUTPUT_DIGEST: stored.digest, OUTPUT_FORMAT: stored.format}
-        self.tracking.metadata.log_batch(run.id, [], {}, output_tags)
-        self.tracking.end_run(run.id, RunStatus.FINISHED)
-        seconds = time.perf_counter() - started
-        return StepResult(node.name, "ran", seconds, run.id, stored, attempts)
+        upstream = {}
+        for argument, source_node in node.inputs.items():
+            stored = inputs[argument]
+            assert stored is not None  # an upstream that did not fail has an output
+            upstream[argument] = (source_node, stored)
+        task = StepTask(
+            node.name, node.step.function, dict(node.params), upstream, node.step.retries,
+            node.step.backoff,
+        )  # fmt: skip
+        return _Started(run.id, time.perf_counter(), task)
 
-    def _store(self, run_id: str, node: Node, value: Any, result: PipelineResult) -> Stored:
-        fmt = format_for(value)
-        if fmt.name == PICKLE:
-            result.warnings.append(
-                f"step {node.name}: its output (a {type(value).__name__}) was stored with "
-                "pickle, which runs code when it is loaded; return JSON, a NumPy array or a "
-                "table where you can"
+    def _record_outcome(
+        self, node: Node, started: _Started, outcome: Outcome, parent_id: str,
+        result: PipelineResult,
+    ) -> StepResult:  # fmt: skip
+        run_id = started.run_id
+        if outcome.kept:  # what the step kept (an executed notebook), failed or not
+            self.tracking.metadata.add_artifacts(run_id, outcome.kept)
+        result.warnings.extend(outcome.warnings)
+        seconds = time.perf_counter() - started.at
+        if outcome.stored is None:
+            self.tracking.metadata.log_batch(
+                run_id, [], {}, {"cairn.step.error": outcome.error_line}
             )
-        with tempfile.TemporaryDirectory(prefix="cairn-output-") as folder:
-            local = Path(folder) / "output"
-            fmt.dump(value, local)
-            info = self.artifacts.put_file(local)
-        entry = ArtifactEntry(f"output/{node.name}.{fmt.name}", info.digest, info.size)
+            self.tracking.end_run(run_id, RunStatus.FAILED)
+            return StepResult(
+                node.name, "failed", seconds, run_id, None, outcome.attempts, outcome.error
+            )
+        stored = outcome.stored
+        entry = ArtifactEntry(f"output/{node.name}.{stored.format}", stored.digest, outcome.size)
         self.tracking.metadata.add_artifacts(run_id, [entry])
-        return Stored(info.digest, fmt.name)
+        self._log_metrics(run_id, parent_id, outcome.metrics, result)
+        output_tags = {OUTPUT_DIGEST: stored.digest, OUTPUT_FORMAT: stored.format}
+        self.tracking.metadata.log_batch(run_id, [], {}, output_tags)
+        self.tracking.end_run(run_id, RunStatus.FINISHED)
+        return StepResult(node.name, "ran", seconds, run_id, stored, outcome.attempts)
 
-    def _log_metrics(self, run_id: str, parent_id: str, value: Any, result: PipelineResult) -> None:
+    def _log_metrics(
+        self, run_id: str, parent_id: str, numbers: dict[str, float], result: PipelineResult
+    ) -> None:
         """A dict of numbers returned by a step is its metrics (and the pipeline's)."""
-        if not isinstance(value, dict) or not value:
-            return
-        numbers = {
-            k: float(v) for k, v in value.items()
-            if isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
-        }  # fmt: skip
         if not numbers:
             return
         result.metrics.update(numbers)
@@ -387,22 +377,24 @@ class Runner:
         self.tracking.metadata.log_batch(run_id, [], {}, {STEP_DATA: pinned})
 
 
+@dataclass(frozen=True, slots=True)
+class _Started:
+    run_id: str
+    at: float  # perf_counter when the step's run started
+    task: StepTask
+
+
+def _levels(graph: Graph) -> list[list[Node]]:
+    """The steps in waves: each wave needs only outputs of the waves before it, so its
+    steps can run at once."""
+    depth: dict[str, int] = {}
+    for node in graph.nodes.values():  # called in order: inputs come before
+        depth[node.name] = 1 + max((depth[up] for up in node.inputs.values()), default=-1)
+    waves: list[list[Node]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for node in graph.nodes.values():
+        waves[depth[node.name]].append(node)
+    return waves
+
+
 def _as_params(values: dict[str, Any]) -> dict[str, str]:
     return {k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in values.items()}
-
-
-def _one_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-
-
-def _user_traceback(exc: BaseException, attempts: int) -> str:
-    """The exception with the frames of the user's code only (not Cairn's)."""
-    frames = [
-        frame for frame in traceback.extract_tb(exc.__traceback__)
-        if not frame.filename.startswith(_CAIRN_PACKAGE)
-    ]  # fmt: skip
-    tries = f" (attempt {attempts} of {attempts})" if attempts > 1 else ""
-    if not frames:  # raised by Cairn on the step's behalf (a notebook cell): its message
-        return f"{type(exc).__name__}: {exc}{tries}"
-    shown = "".join(traceback.format_list(frames))
-    return f"{_one_line(exc)}{tries}\nTraceback (most recent call last):\n{shown}".rstrip()

@@ -1,0 +1,250 @@
+"""Where a step's code runs: behind one port, ``Executor.run_all``, which takes the steps
+that are ready together (none needs another's output) and returns how each went.
+
+- ``local`` (the default): in this process, one step after another, or with
+  ``workers`` > 1 independent steps at once on threads (NumPy, pandas, scikit-learn and
+  I/O release the GIL while they work). Outputs stay in memory for the steps after them.
+- ``ray``: each step a Ray task on a cluster (``address``), or on a local Ray instance
+  started for the run. A task reads its inputs from the artifact store by digest and
+  stores its output there, so what travels is digests, not data.
+
+Whatever the executor, the driver — the process that called ``cairn run`` — records the
+runs: a worker only computes and stores.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from cairn.core.artifact import ArtifactEntry
+from cairn.core.ports import ArtifactStore
+from cairn.errors import InvalidInput, MissingExtra
+from cairn.pipelines.definition import running_artifacts, running_store
+from cairn.pipelines.materialize import PICKLE, format_for, format_named
+
+_CAIRN_PACKAGE = str(Path(__file__).resolve().parents[1])
+EXECUTORS = ("local", "ray")
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    digest: str
+    format: str
+
+
+@dataclass(frozen=True)
+class StepTask:
+    node: str
+    function: Callable[..., Any]
+    params: dict[str, Any]
+    inputs: dict[str, tuple[str, Stored]]  # argument → (the upstream node, its output)
+    retries: int = 0
+    backoff: float = 1.0
+
+
+@dataclass
+class Outcome:
+    stored: Stored | None = None
+    size: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)
+    kept: list[ArtifactEntry] = field(default_factory=list)  # what the step kept (a notebook)
+    warnings: list[str] = field(default_factory=list)
+    attempts: int = 0
+    error: str = ""  # the user's traceback, when the last attempt raised
+    error_line: str = ""
+    value: Any = None  # in this process only: the value, for the steps after it
+
+
+class Executor(Protocol):
+    def run_all(self, tasks: list[StepTask]) -> list[Outcome]:
+        """Run these independent steps; their outcomes, in the same order."""
+
+    def close(self) -> None: ...
+
+
+class LocalExecutor:
+    """Steps in this process; ``workers`` > 1 runs ready steps at once on threads."""
+
+    def __init__(self, artifacts: ArtifactStore, workers: int = 1) -> None:
+        if workers < 1:
+            raise InvalidInput(f"--workers {workers}: expected 1 or more")
+        self.artifacts, self.workers = artifacts, workers
+        self.values: dict[str, Any] = {}  # outputs by node, kept for later steps
+
+    def run_all(self, tasks: list[StepTask]) -> list[Outcome]:
+        if self.workers == 1 or len(tasks) == 1:
+            outcomes = [perform(task, self.artifacts, self.values) for task in tasks]
+        else:
+            with ThreadPoolExecutor(min(self.workers, len(tasks))) as pool:
+                futures = [
+                    pool.submit(
+                        contextvars.copy_context().run, perform, task, self.artifacts, self.values
+                    )
+                    for task in tasks
+                ]
+                outcomes = [f.result() for f in futures]
+        for task, outcome in zip(tasks, outcomes, strict=True):
+            if outcome.stored is not None:
+                self.values[task.node] = outcome.value
+        return outcomes
+
+    def close(self) -> None:
+        self.values.clear()
+
+
+class RayExecutor:
+    """Each step a Ray task. Workers import the project's modules from ``root`` (added to
+    their ``PYTHONPATH``) and reach the artifact store through ``open_store``, which must
+    be picklable (a store every worker can reach: a shared folder, S3, or a server)."""
+
+    def __init__(
+        self, open_store: Callable[[], ArtifactStore], root: Path, address: str | None = None
+    ) -> None:
+        self.ray = _ray()
+        if address is not None:
+            _check_reachable(address)
+        self.open_store = open_store
+        if not self.ray.is_initialized():
+            self.ray.init(
+                address=address,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+                runtime_env={"env_vars": {"PYTHONPATH": str(root)}},
+            )
+        self._remote = self.ray.remote(max_retries=0)(_perform_remote)
+
+    def run_all(self, tasks: list[StepTask]) -> list[Outcome]:
+        pending = [self._remote.remote(task, self.open_store) for task in tasks]
+        outcomes: list[Outcome] = self.ray.get(pending)
+        return outcomes
+
+    def close(self) -> None:
+        """The Ray instance stays up for the process: starting one costs seconds."""
+
+
+def perform(task: StepTask, artifacts: ArtifactStore, values: dict[str, Any] | None) -> Outcome:
+    """Run one step: its inputs read (from ``values`` when this process has them), its
+    attempts made, its output stored. A failure of the user's code is in the outcome,
+    never raised."""
+    outcome = Outcome()
+    arguments = dict(task.params)
+    for argument, (upstream, stored) in task.inputs.items():
+        if values is not None and upstream in values:
+            arguments[argument] = values[upstream]
+        else:
+            arguments[argument] = load(artifacts, stored)
+    while True:
+        outcome.attempts += 1
+        store_token = running_store.set(artifacts)
+        kept_token = running_artifacts.set(outcome.kept)
+        try:
+            value = task.function(**arguments)
+            break
+        except Exception as exc:  # noqa: BLE001  (the user's code: any failure is theirs)
+            if outcome.attempts <= task.retries:
+                time.sleep(task.backoff * 2 ** (outcome.attempts - 1))
+                continue
+            outcome.error = _user_traceback(exc, outcome.attempts)
+            outcome.error_line = _one_line(exc)
+            return outcome
+        finally:
+            running_store.reset(store_token)
+            running_artifacts.reset(kept_token)
+    fmt = format_for(value)
+    if fmt.name == PICKLE:
+        outcome.warnings.append(
+            f"step {task.node}: its output (a {type(value).__name__}) was stored with pickle, "
+            "which runs code when it is loaded; return JSON, a NumPy array or a table where "
+            "you can"
+        )
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="cairn-output-") as folder:
+        local = Path(folder) / "output"
+        fmt.dump(value, local)
+        info = artifacts.put_file(local)
+    outcome.stored, outcome.size = Stored(info.digest, fmt.name), info.size
+    outcome.metrics = metrics_of(value)
+    outcome.value = value if values is not None else None
+    return outcome
+
+
+def load(artifacts: ArtifactStore, stored: Stored) -> Any:
+    """An output read back from the store, in the format it was written in."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="cairn-output-") as folder:
+        local = Path(folder) / "output"
+        artifacts.get_file(stored.digest, local)
+        return format_named(stored.format).load(local)
+
+
+def metrics_of(value: Any) -> dict[str, float]:
+    """A dict's numbers: a step that returns them reports metrics."""
+    if not isinstance(value, dict):
+        return {}
+    return {
+        k: float(v) for k, v in value.items()
+        if isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+    }  # fmt: skip
+
+
+def _perform_remote(task: StepTask, open_store: Callable[[], ArtifactStore]) -> Outcome:
+    store = open_store()
+    try:
+        return perform(task, store, None)
+    finally:
+        store.close()
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+
+
+def _user_traceback(exc: BaseException, attempts: int) -> str:
+    """The exception with the frames of the user's code only (not Cairn's)."""
+    frames = [
+        frame for frame in traceback.extract_tb(exc.__traceback__)
+        if not frame.filename.startswith(_CAIRN_PACKAGE)
+    ]  # fmt: skip
+    tries = f" (attempt {attempts} of {attempts})" if attempts > 1 else ""
+    if not frames:  # raised by Cairn on the step's behalf (a notebook cell): its message
+        return f"{type(exc).__name__}: {exc}{tries}"
+    shown = "".join(traceback.format_list(frames))
+    return f"{_one_line(exc)}{tries}\nTraceback (most recent call last):\n{shown}".rstrip()
+
+
+def _check_reachable(address: str) -> None:
+    """Raises:
+    InvalidInput: the address is malformed, or nothing answers there within 3 s.
+    """
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise InvalidInput(f"--ray-address {address!r}: expected HOST:PORT, such as 10.0.0.5:6379")
+    try:
+        with socket.create_connection((host, int(port)), timeout=3):
+            pass
+    except OSError as exc:
+        raise InvalidInput(
+            f"--ray-address {address}: nothing answers there ({exc.strerror or exc}); start "
+            "the cluster (ray start --head) or leave the address out to run one locally"
+        ) from None
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise MissingExtra("the ray executor needs Ray: pip install 'cairn-mlops[ray]'") from exc
+    return ray
