@@ -36,6 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from _peers import ensure_venv
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CAIRN = Path(sys.executable).parent / "cairn"
@@ -98,13 +100,7 @@ def run(command: list[str], cwd: Path, accept: tuple[int, ...] = (0,)) -> Timed:
 
 
 def ensure_dvc() -> None:
-    if DVC.exists():
-        return
-    print(f"setting up {DVC_VENV.relative_to(ROOT)} with {DVC_REQUIREMENT} …", flush=True)
-    base_python = shutil.which("python3") or sys.executable
-    subprocess.run([base_python, "-m", "venv", "--clear", str(DVC_VENV)], check=True)
-    pip = [str(DVC_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-    subprocess.run([*pip, "--disable-pip-version-check", DVC_REQUIREMENT], check=True)
+    ensure_venv(DVC_VENV, [DVC_REQUIREMENT], "dvc")
 
 
 def write_small_files(root: Path, sizes: Sizes) -> None:

@@ -40,6 +40,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from _peers import ensure_venv
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CAIRN_PYTHON = Path(sys.executable)
@@ -234,15 +236,7 @@ def _alive(pid: int) -> bool:
 
 
 def ensure_mlflow_venv() -> None:
-    if MLFLOW_PYTHON.exists():
-        probe = [str(MLFLOW_PYTHON), "-c", "import mlflow"]
-        if subprocess.run(probe, capture_output=True, check=False).returncode == 0:
-            return
-    print(f"setting up {MLFLOW_VENV.relative_to(ROOT)} with {MLFLOW_REQUIREMENT} …", flush=True)
-    base_python = shutil.which("python3") or sys.executable
-    subprocess.run([base_python, "-m", "venv", "--clear", str(MLFLOW_VENV)], check=True)
-    pip = [str(MLFLOW_PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, MLFLOW_REQUIREMENT], check=True)
+    ensure_venv(MLFLOW_VENV, [MLFLOW_REQUIREMENT], "mlflow")
 
 
 def cairn_source() -> str:

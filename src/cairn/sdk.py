@@ -18,7 +18,7 @@ from cairn.config import load_settings
 from cairn.core.run import Experiment, Metric, Run, RunStatus, ViewType
 from cairn.errors import CairnError, InvalidInput, NotFound
 from cairn.pipelines.definition import Graph, Pipeline, Step, pipeline, step, use_runner
-from cairn.pipelines.environment import installed
+from cairn.pipelines.environment import installed, remember_in
 from cairn.pipelines.executors import EXECUTORS, Executor, LocalExecutor, RayExecutor, Stored
 from cairn.pipelines.loading import load_pipeline
 from cairn.pipelines.reproduce import (
@@ -190,6 +190,7 @@ def run_pipeline(
     """
     opened = platform()
     data = open_data(opened.settings)
+    remember_in(opened.settings.home / "cache")
 
     def resolve(ref: str) -> str | None:
         try:

@@ -102,7 +102,7 @@ def test_the_output_shows_each_step_and_the_runs_record_it(project: Path) -> Non
             "status": parent.status.value, "params": parent.params,
             "metrics": {k: m.value for k, m in parent.metrics.items()},
             "steps": sorted((r.name, r.status.value, r.tags["cairn.step.state"]) for r in steps),
-            "commit": parent.git_commit,
+            "commit": parent.git_commit, "id": parent.id,
         }))
         """
     )
@@ -113,6 +113,12 @@ def test_the_output_shows_each_step_and_the_runs_record_it(project: Path) -> Non
     assert recorded["steps"] == [
         ["evaluate", "FINISHED", "ran"], ["load", "FINISHED", "ran"],
         ["transform", "FINISHED", "ran"],
+    ]  # fmt: skip
+    shown = cairn(project, "runs", "show", recorded["id"]).stdout
+    assert "Child runs" in shown
+    rows = [line.split("│") for line in shown.splitlines() if line.count("│") == 6]
+    assert [(r[2].strip(), r[4].strip()) for r in rows] == [
+        ("load", "ran"), ("transform", "ran"), ("evaluate", "ran"),
     ]  # fmt: skip
 
 

@@ -135,8 +135,13 @@ def show(run_ref: RunRef, json: Json = False) -> None:
     if run.tags:
         table("Tags", ("key", "value"), sorted(run.tags.items()))
     if children:
-        child_rows = [(c.id[:12], c.name, _status(c)) for c in children]
-        table("Child runs", ("id", "name", "status"), child_rows)
+        # A pipeline run's children are its steps: say whether each ran or came from cache.
+        child_rows = [
+            (c.id[:12], c.name, _status(c), c.tags.get("cairn.step.state"),
+             format_duration(c.start_time, c.end_time))
+            for c in sorted(children, key=lambda c: c.start_time)
+        ]  # fmt: skip
+        table("Child runs", ("id", "name", "status", "step", "duration"), child_rows)
     if artifacts:
         total = sum(a.size for a in artifacts)
         console.print(

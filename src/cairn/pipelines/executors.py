@@ -39,6 +39,7 @@ EXECUTORS = ("local", "ray")
 class Stored:
     digest: str
     format: str
+    metrics: bool = False  # the output holds numbers logged as metrics
 
 
 @dataclass(frozen=True)

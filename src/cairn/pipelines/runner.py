@@ -52,6 +52,7 @@ CACHE_KEY = "cairn.cache_key"
 TARGET = "cairn.pipeline.target"
 PARAMS = "cairn.pipeline.params"  # the parameters as JSON, with their types
 STEP_DATA = "cairn.step.data"
+HAS_METRICS = "cairn.output.metrics"  # "1": the output is a dict with numbers
 ENVIRONMENT = "environment.json"
 OUTPUT_DIGEST = "cairn.output.digest"
 OUTPUT_FORMAT = "cairn.output.format"
@@ -275,7 +276,7 @@ class Runner:
         if not found:
             return None
         tags = found[0].tags
-        stored = Stored(tags[OUTPUT_DIGEST], tags[OUTPUT_FORMAT])
+        stored = Stored(tags[OUTPUT_DIGEST], tags[OUTPUT_FORMAT], tags.get(HAS_METRICS) == "1")
         if self.artifacts.missing([stored.digest]):
             return None  # the output is gone (collected): run it again
         return stored
@@ -296,11 +297,13 @@ class Runner:
         run = self.tracking.create_run(RunStart(experiment, node.name, tags, parent_id))
         self.tracking.metadata.log_batch(run.id, [], _as_params(node.params), {})
         self._log_data_inputs(run.id, node, data)
-        if hit.format == "json":  # small: its numbers are metrics again, for this run
+        # Read back only when needed: its numbers are metrics again, for this run, or a
+        # command's files go back in place.
+        if hit.format == "json" and (hit.metrics or node.step.on_cached is not None):
             value = self.load(hit)
             self._log_metrics(run.id, parent_id, metrics_of(value), result)
             if node.step.on_cached is not None:
-                node.step.on_cached(value, self.artifacts)  # a command's files, back in place
+                node.step.on_cached(value, self.artifacts)
         self.tracking.end_run(run.id, RunStatus.FINISHED)
         return StepResult(node.name, "cached", time.perf_counter() - started, run.id, hit)
 
@@ -350,6 +353,8 @@ class Runner:
         self.tracking.metadata.add_artifacts(run_id, [entry])
         self._log_metrics(run_id, parent_id, outcome.metrics, result)
         output_tags = {OUTPUT_DIGEST: stored.digest, OUTPUT_FORMAT: stored.format}
+        if outcome.metrics:
+            output_tags[HAS_METRICS] = "1"
         self.tracking.metadata.log_batch(run_id, [], {}, output_tags)
         self.tracking.end_run(run_id, RunStatus.FINISHED)
         return StepResult(node.name, "ran", seconds, run_id, stored, outcome.attempts)
