@@ -114,6 +114,7 @@ class Runner:
         self.resolve_data = resolve_data
         self.root = root
         self.executor = executor or LocalExecutor(artifacts)
+        self._commit: str | None = None
 
     def run(
         self,
@@ -151,6 +152,7 @@ class Runner:
             run_tags["cairn.git.dirty"] = str(dirty).lower()
         start = RunStart(experiment, graph.pipeline, run_tags, parent_id)
         parent = self.tracking.create_run(start)
+        self._commit = parent.git_commit  # its steps ran at the same commit
         self.tracking.metadata.log_batch(parent.id, [], _as_params(graph.params), {})
         self._record_environment(parent.id)
         result = PipelineResult(graph.pipeline, parent.id)
@@ -294,8 +296,10 @@ class Runner:
         started = time.perf_counter()
         tags = {"cairn.step": node.name, "cairn.step.state": "cached", CACHE_KEY: key,
                 OUTPUT_DIGEST: hit.digest, OUTPUT_FORMAT: hit.format}  # fmt: skip
-        run = self.tracking.create_run(RunStart(experiment, node.name, tags, parent_id))
-        self.tracking.metadata.log_batch(run.id, [], _as_params(node.params), {})
+        start = RunStart(experiment, node.name, tags, parent_id, self._commit)
+        run = self.tracking.create_run(start)
+        if node.params:
+            self.tracking.metadata.log_batch(run.id, [], _as_params(node.params), {})
         self._log_data_inputs(run.id, node, data)
         # Read back only when needed: its numbers are metrics again, for this run, or a
         # command's files go back in place.
@@ -317,8 +321,10 @@ class Runner:
         data: dict[str, str],
     ) -> _Started:
         tags = {"cairn.step": node.name, "cairn.step.state": "ran", CACHE_KEY: key}
-        run = self.tracking.create_run(RunStart(experiment, node.name, tags, parent_id))
-        self.tracking.metadata.log_batch(run.id, [], _as_params(node.params), {})
+        start = RunStart(experiment, node.name, tags, parent_id, self._commit)
+        run = self.tracking.create_run(start)
+        if node.params:
+            self.tracking.metadata.log_batch(run.id, [], _as_params(node.params), {})
         self._log_data_inputs(run.id, node, data)
         upstream = {}
         for argument, source_node in node.inputs.items():

@@ -35,6 +35,7 @@ class RunStart:
     name: str | None = None
     tags: Mapping[str, Any] | None = None
     parent_id: str | None = None
+    git_commit: str | None = None  # known already (a pipeline's steps share their run's)
 
 
 class TrackingService:
@@ -100,7 +101,7 @@ class TrackingService:
                 start_time=started,
                 user=source.current_user(),
                 parent_id=start.parent_id,
-                git_commit=source.git_commit(),
+                git_commit=start.git_commit or source.git_commit(),
                 source=source.entry_point(),
                 tags=check_tags(start.tags or {}),
             )
