@@ -463,3 +463,19 @@ def test_a_runs_inputs_are_the_data_versions_it_used(
     with pytest.raises(InvalidInput, match="expected a version number"):
         store.log_inputs(run.id, [f"{name}@x"])
     assert store.get_run_inputs(run.id) == [f"{name}@1", f"{name}@2"]
+
+
+def test_a_runs_lineage_is_the_objects_it_used_and_produced(
+    store: MetadataStore, experiment: Experiment
+) -> None:
+    run = store.create_run(new_run(experiment))
+    assert store.get_run_lineage(run.id) == ([], [])
+    one, two, out = ("blake3:" + c * 64 for c in "123")
+    store.log_lineage(run.id, [two, one], [out])
+    store.log_lineage(run.id, [one], [])  # once is enough
+    assert store.get_run_lineage(run.id) == ([one, two], [out])
+    with pytest.raises(InvalidInput, match="digest"):
+        store.log_lineage(run.id, ["md5:abc"], [])
+    with pytest.raises(NotFound):
+        store.log_lineage("0" * 32, [one], [])
+    assert store.get_run_lineage(run.id) == ([one, two], [out])

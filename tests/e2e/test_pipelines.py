@@ -223,10 +223,11 @@ def test_calling_a_pipeline_in_python_runs_it(project: Path) -> None:
     assert json.loads(_python(project, script)) == [["ran"] * 3, ["cached"] * 3]
 
 
-def _python(project: Path, script: str) -> Any:
+def _python(project: Path, script: str, *args: str) -> Any:
     done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=project, timeout=120
-    )
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, cwd=project,
+        timeout=120,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -528,3 +529,26 @@ def test_the_ray_executor_runs_each_step_as_a_task_with_the_same_cache(project: 
     assert " ran " not in unreachable.stdout
     unknown = cairn(project, "run", "churn", "--executor", "spark", ok=False)
     assert "--executor 'spark': expected one of local, ray" in unknown.stderr
+
+
+def test_lineage_links_each_steps_inputs_to_its_output(project: Path) -> None:
+    first = json.loads(cairn(project, "run", "churn", "--json").stdout)
+    again = json.loads(cairn(project, "run", "churn", "--json").stdout)  # all cached
+    script = textwrap.dedent(
+        """
+        import json, sys
+        import cairn.sdk
+        store = cairn.sdk.platform().metadata
+        runs = json.loads(sys.argv[1])
+        print(json.dumps({name: store.get_run_lineage(run) for name, run in runs.items()}))
+        """
+    )
+    for done in (first, again):
+        runs = {s["name"]: s["run_id"] for s in done["steps"]}
+        output = {s["name"]: s["output"] for s in done["steps"]}
+        lineage = json.loads(_python(project, script, json.dumps(runs)))
+        assert lineage == {
+            "load": [[], [output["load"]]],
+            "transform": [[output["load"]], [output["transform"]]],
+            "evaluate": [[output["transform"]], [output["evaluate"]]],
+        }

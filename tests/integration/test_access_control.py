@@ -110,6 +110,10 @@ CASES = [
         f"/api/v1/runs/{w['run']}/inputs", json={"refs": ["d-churn@1"]})),
     Case("run inputs", Permission.READ, True, lambda c, w: c.get(
         f"/api/v1/runs/{w['run']}/inputs")),
+    Case("log lineage", Permission.WRITE, True, lambda c, w: c.post(
+        f"/api/v1/runs/{w['run']}/lineage", json={"used": [w["digest"]]})),
+    Case("run lineage", Permission.READ, True, lambda c, w: c.get(
+        f"/api/v1/runs/{w['run']}/lineage")),
     Case("add artifacts", Permission.WRITE, True, lambda c, w: c.post(
         f"/api/v1/runs/{w['run']}/artifacts", json={"entries": [
             {"path": "b.txt", "digest": w["digest"], "size": w["size"]}]})),

@@ -128,6 +128,14 @@ class HttpMetadataStore(ServerStore):
         data = self._http.call("GET", api_path("runs", run_id, "inputs"))
         return [str(ref) for ref in data["inputs"]]
 
+    def log_lineage(self, run_id: str, used: Sequence[str], produced: Sequence[str]) -> None:
+        body = {"used": list(used), "produced": list(produced)}
+        self._http.call("POST", api_path("runs", run_id, "lineage"), json=body)
+
+    def get_run_lineage(self, run_id: str) -> tuple[list[str], list[str]]:
+        data = self._http.call("GET", api_path("runs", run_id, "lineage"))
+        return [str(d) for d in data["used"]], [str(d) for d in data["produced"]]
+
     # artifacts
 
     def add_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:

@@ -112,6 +112,13 @@ class MetadataStore(Protocol):
     def get_run_inputs(self, run_id: str) -> list[str]:
         """The data versions the run used, as ``name@version``, sorted; raises NotFound."""
 
+    def log_lineage(self, run_id: str, used: Sequence[str], produced: Sequence[str]) -> None:
+        """Record the objects (by digest) the run read and wrote: a pipeline step's
+        inputs and output. Raises NotFound, InvalidInput (a malformed digest)."""
+
+    def get_run_lineage(self, run_id: str) -> tuple[list[str], list[str]]:
+        """The objects the run used and produced, each sorted; raises NotFound."""
+
 
 class ArtifactStore(Protocol):
     """Immutable objects addressed by their BLAKE3 digest."""

@@ -3,7 +3,9 @@
 A pipeline run is a run (tags ``cairn.pipeline``, the git commit, ``cairn.git.dirty``);
 each step call is a run nested in it, with its parameters, duration and status, its
 output as an artifact, and the numbers of a returned dict as metrics (also logged on the
-pipeline run, where sweeps look for their objective).
+pipeline run, where sweeps look for their objective). Lineage edges link each step run to
+the data versions it read, the outputs of earlier steps it took (``used``) and its own
+output (``produced``), so a walk from a data version reaches every output made from it.
 
 A step's cache key is the digest of its code fingerprint (``cairn.pipelines.fingerprint``),
 its parameters as canonical JSON, the digests of its inputs (the outputs of earlier steps,
@@ -227,7 +229,7 @@ class Runner:
         if not must_run:
             hit = self._cached(experiment, key)
             if hit is not None:
-                return self._record_hit(node, parent_id, experiment, key, hit, data, result)
+                return self._record_hit(node, parent_id, experiment, key, hit, inputs, data, result)
             if only is not None:
                 raise InvalidInput(
                     f"--only: step {node.name} is not in the cache for these inputs; run "
@@ -290,6 +292,7 @@ class Runner:
         experiment: str,
         key: str,
         hit: Stored,
+        inputs: dict[str, Stored | None],
         data: dict[str, str],
         result: PipelineResult,
     ) -> StepResult:
@@ -301,6 +304,8 @@ class Runner:
         if node.params:
             self.tracking.metadata.log_batch(run.id, [], _as_params(node.params), {})
         self._log_data_inputs(run.id, node, data)
+        used = [s.digest for s in inputs.values() if s is not None]
+        self.tracking.metadata.log_lineage(run.id, used, [hit.digest])
         # Read back only when needed: its numbers are metrics again, for this run, or a
         # command's files go back in place.
         if hit.format == "json" and (hit.metrics or node.step.on_cached is not None):
@@ -357,6 +362,8 @@ class Runner:
         stored = outcome.stored
         entry = ArtifactEntry(f"output/{node.name}.{stored.format}", stored.digest, outcome.size)
         self.tracking.metadata.add_artifacts(run_id, [entry])
+        used = [s.digest for _, s in started.task.inputs.values()]
+        self.tracking.metadata.log_lineage(run_id, used, [stored.digest])
         self._log_metrics(run_id, parent_id, outcome.metrics, result)
         output_tags = {OUTPUT_DIGEST: stored.digest, OUTPUT_FORMAT: stored.format}
         if outcome.metrics:

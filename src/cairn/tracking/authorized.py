@@ -144,6 +144,14 @@ class AuthorizedMetadataStore:
         self._on_run(Permission.READ, run_id, f"see run {run_id}")
         return self._store.get_run_inputs(run_id)
 
+    def log_lineage(self, run_id: str, used: Sequence[str], produced: Sequence[str]) -> None:
+        with on_behalf_of(self.principal):
+            self._store.log_lineage(run_id, used, produced)
+
+    def get_run_lineage(self, run_id: str) -> tuple[list[str], list[str]]:
+        self._on_run(Permission.READ, run_id, f"see run {run_id}")
+        return self._store.get_run_lineage(run_id)
+
     # artifacts
 
     def add_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:

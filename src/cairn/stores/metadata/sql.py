@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from cairn.core.access import Permission
-from cairn.core.artifact import ArtifactEntry
+from cairn.core.artifact import ArtifactEntry, check_digest
 from cairn.core.audit import AuditEvent
 from cairn.core.clock import now_ms
 from cairn.core.codec import new_run_to_dict
@@ -512,6 +512,37 @@ class SqlMetadataStore:
                 .order_by(e.dst_id)
             ).scalars()
             return [str(ref) for ref in found]
+
+    def log_lineage(self, run_id: str, used: Sequence[str], produced: Sequence[str]) -> None:
+        edges = sorted(
+            {("used", check_digest(d)) for d in used}
+            | {("produced", check_digest(d)) for d in produced}
+        )
+        with write_transaction(self.engine) as conn:
+            self._run_for_write(conn, run_id, f"record the lineage of run {run_id}")
+            now = now_ms()
+            rows = [
+                {"src_kind": "run", "src_id": run_id, "relation": relation,
+                 "dst_kind": "object", "dst_id": digest, "created_at": now}
+                for relation, digest in edges
+            ]  # fmt: skip
+            if rows:
+                conn.execute(dialect_insert(conn, t.lineage_edges).on_conflict_do_nothing(), rows)
+            payload = {"used": sorted(set(used)), "produced": sorted(set(produced))}
+            event = audit.record(conn, "run.log_lineage", "run", run_id, payload)
+        self._audited(event)
+
+    def get_run_lineage(self, run_id: str) -> tuple[list[str], list[str]]:
+        e = t.lineage_edges.c
+        with read_connection(self.engine) as conn:
+            self._run_key(conn, run_id)
+            found = conn.execute(
+                select(e.relation, e.dst_id)
+                .where(e.src_kind == "run", e.src_id == run_id, e.dst_kind == "object")
+                .order_by(e.dst_id)
+            ).all()
+        used = [str(r.dst_id) for r in found if r.relation == "used"]
+        return used, [str(r.dst_id) for r in found if r.relation == "produced"]
 
     # helpers
 
