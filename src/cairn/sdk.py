@@ -343,7 +343,7 @@ def _executor(
     if name == "local":
         if ray_address is not None:
             raise InvalidInput("--ray-address goes with --executor ray")
-        return LocalExecutor(opened.artifacts, workers)
+        return LocalExecutor(opened.artifacts, workers, artifact_store_opener(opened.settings))
     if name == "ray":
         return RayExecutor(artifact_store_opener(opened.settings), root, ray_address)
     raise InvalidInput(f"--executor {name!r}: expected one of {', '.join(EXECUTORS)}")

@@ -41,7 +41,7 @@ def run(
     ] = None,
     executor: Annotated[str, typer.Option(help="Where steps run: local or ray.")] = "local",
     workers: Annotated[
-        int, typer.Option(help="local: how many independent steps may run at once.")
+        int, typer.Option(help="local: how many independent steps may run at once, in processes.")
     ] = 1,
     ray_address: Annotated[
         str | None, typer.Option(help="ray: the cluster (HOST:PORT); default: a local one.")

@@ -1,9 +1,11 @@
 """Where a step's code runs: behind one port, ``Executor.run_all``, which takes the steps
 that are ready together (none needs another's output) and returns how each went.
 
-- ``local`` (the default): in this process, one step after another, or with
-  ``workers`` > 1 independent steps at once on threads (NumPy, pandas, scikit-learn and
-  I/O release the GIL while they work). Outputs stay in memory for the steps after them.
+- ``local`` (the default): in this process, one step after another, keeping outputs in
+  memory for the steps after them; or with ``workers`` > 1, independent steps at once in
+  worker processes (spawned, so each imports the project's modules afresh). A step whose
+  function cannot be sent to another process — a closure, such as the steps declared in
+  ``cairn.yaml`` — runs on a thread of this process instead.
 - ``ray``: each step a Ray task on a cluster (``address``), or on a local Ray instance
   started for the run. A task reads its inputs from the artifact store by digest and
   stores its output there, so what travels is digests, not data.
@@ -16,11 +18,13 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import multiprocessing
+import pickle
 import socket
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -73,33 +77,52 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Steps in this process; ``workers`` > 1 runs ready steps at once on threads."""
+    """Steps in this process, or with ``workers`` > 1 in worker processes."""
 
-    def __init__(self, artifacts: ArtifactStore, workers: int = 1) -> None:
+    def __init__(
+        self,
+        artifacts: ArtifactStore,
+        workers: int = 1,
+        open_store: Callable[[], ArtifactStore] | None = None,
+    ) -> None:
         if workers < 1:
             raise InvalidInput(f"--workers {workers}: expected 1 or more")
-        self.artifacts, self.workers = artifacts, workers
+        self.artifacts, self.workers, self.open_store = artifacts, workers, open_store
         self.values: dict[str, Any] = {}  # outputs by node, kept for later steps
+        self._processes: ProcessPoolExecutor | None = None
 
     def run_all(self, tasks: list[StepTask]) -> list[Outcome]:
-        if self.workers == 1 or len(tasks) == 1:
+        if self.workers == 1 or len(tasks) == 1 or self.open_store is None:
             outcomes = [perform(task, self.artifacts, self.values) for task in tasks]
         else:
-            with ThreadPoolExecutor(min(self.workers, len(tasks))) as pool:
-                futures = [
-                    pool.submit(
-                        contextvars.copy_context().run, perform, task, self.artifacts, self.values
-                    )
-                    for task in tasks
-                ]
-                outcomes = [f.result() for f in futures]
+            outcomes = self._at_once(tasks, self.open_store)
         for task, outcome in zip(tasks, outcomes, strict=True):
-            if outcome.stored is not None:
+            if outcome.stored is not None and outcome.value is not None:
                 self.values[task.node] = outcome.value
         return outcomes
 
+    def _at_once(
+        self, tasks: list[StepTask], open_store: Callable[[], ArtifactStore]
+    ) -> list[Outcome]:
+        if self._processes is None:
+            spawn = multiprocessing.get_context("spawn")  # no forked locks or threads
+            self._processes = ProcessPoolExecutor(self.workers, mp_context=spawn)
+        with ThreadPoolExecutor(len(tasks)) as threads:
+            futures: list[Future[Outcome]] = []
+            for task in tasks:
+                if _picklable(task):
+                    futures.append(self._processes.submit(_perform_remote, task, open_store))
+                else:  # a closure: on a thread here, in its own context
+                    context = contextvars.copy_context()
+                    futures.append(threads.submit(context.run, perform, task, self.artifacts,
+                                                  self.values))  # fmt: skip
+            return [f.result() for f in futures]
+
     def close(self) -> None:
         self.values.clear()
+        if self._processes is not None:
+            self._processes.shutdown()
+            self._processes = None
 
 
 class RayExecutor:
@@ -198,6 +221,14 @@ def metrics_of(value: Any) -> dict[str, float]:
         k: float(v) for k, v in value.items()
         if isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
     }  # fmt: skip
+
+
+def _picklable(task: StepTask) -> bool:
+    try:
+        pickle.dumps(task)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        return False
+    return True
 
 
 def _perform_remote(task: StepTask, open_store: Callable[[], ArtifactStore]) -> Outcome:

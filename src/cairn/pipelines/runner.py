@@ -173,6 +173,7 @@ class Runner:
                     done = self._record_outcome(node, started, outcome, parent.id, result)
                     self._finished(result, done, on_step)
         finally:
+            self.executor.close()
             failed = result.failed is not None or len(result.steps) < len(graph.nodes)
             status = RunStatus.FAILED if failed else RunStatus.FINISHED
             self.tracking.end_run(parent.id, status)
