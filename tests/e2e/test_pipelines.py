@@ -552,3 +552,30 @@ def test_lineage_links_each_steps_inputs_to_its_output(project: Path) -> None:
             "transform": [[output["load"]], [output["transform"]]],
             "evaluate": [[output["transform"]], [output["evaluate"]]],
         }
+
+
+def test_a_pipeline_runs_and_caches_through_a_server(
+    project: Path, tmp_path: Path, cairn_home: Path
+) -> None:
+    from server_process import running_server
+
+    db = f"sqlite:///{tmp_path / 'team.db'}"
+    with running_server(db, str(tmp_path / "server-objects")) as base_url:
+        env = {"CAIRN_URI": base_url}
+
+        def run() -> dict[str, Any]:
+            done = subprocess.run(
+                [sys.executable, "-m", "cairn", "run", "churn", "--json"], cwd=project,
+                capture_output=True, text=True, timeout=120, env={**os.environ, **env},
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            result: dict[str, Any] = json.loads(done.stdout)
+            return result
+
+        first, again = run(), run()
+        assert [s["state"] for s in first["steps"]] == ["ran"] * 3
+        assert [s["state"] for s in again["steps"]] == ["cached"] * 3
+        assert again["steps"][2]["output"] == first["steps"][2]["output"]
+    # The server's stores hold the runs and the outputs; no embedded store was made here.
+    assert not (cairn_home / "cairn.db").exists()
+    assert any((tmp_path / "server-objects").rglob("*"))
