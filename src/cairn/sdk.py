@@ -19,7 +19,14 @@ from cairn.core.run import Experiment, Metric, Run, RunStatus, ViewType
 from cairn.errors import CairnError, InvalidInput, NotFound
 from cairn.pipelines.definition import Graph, Pipeline, Step, pipeline, step, use_runner
 from cairn.pipelines.environment import installed, remember_in
-from cairn.pipelines.executors import EXECUTORS, Executor, LocalExecutor, RayExecutor, Stored
+from cairn.pipelines.executors import (
+    EXECUTORS,
+    Executor,
+    LocalExecutor,
+    RayExecutor,
+    Stored,
+    load,
+)
 from cairn.pipelines.loading import load_pipeline
 from cairn.pipelines.reproduce import (
     Reproduction,
@@ -319,13 +326,12 @@ def reproduce(
             graph, experiment=experiment, force=True, tags={"cairn.reproduces": run.id},
             root=folder, on_step=on_step,
         )  # fmt: skip
-    runner = Runner(tracking, opened.artifacts, lambda _ref: None, root)
     found = Reproduction(run.id, result.run_id, commit, where)
     for done in result.steps:
         output = (done.output.digest, done.output.format) if done.output else None
         found.steps.append(compare(
             done.node, recorded.get(done.node), output,
-            lambda digest, fmt: runner.load(Stored(digest, fmt)), tolerance,
+            lambda digest, fmt: load(opened.artifacts, Stored(digest, fmt)), tolerance,
         ))  # fmt: skip
     environment = _recorded_environment(run.id)
     if environment is not None:

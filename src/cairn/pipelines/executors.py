@@ -21,6 +21,7 @@ import logging
 import multiprocessing
 import pickle
 import socket
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -191,8 +192,6 @@ def perform(task: StepTask, artifacts: ArtifactStore, values: dict[str, Any] | N
             "which runs code when it is loaded; return JSON, a NumPy array or a table where "
             "you can"
         )
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="cairn-output-") as folder:
         local = Path(folder) / "output"
         fmt.dump(value, local)
@@ -205,8 +204,6 @@ def perform(task: StepTask, artifacts: ArtifactStore, values: dict[str, Any] | N
 
 def load(artifacts: ArtifactStore, stored: Stored) -> Any:
     """An output read back from the store, in the format it was written in."""
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="cairn-output-") as folder:
         local = Path(folder) / "output"
         artifacts.get_file(stored.digest, local)

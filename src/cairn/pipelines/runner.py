@@ -31,7 +31,7 @@ from cairn.core.artifact import ArtifactEntry
 from cairn.core.data import parse_data_ref
 from cairn.core.limits import MAX_TAG_VALUE
 from cairn.core.ports import ArtifactStore
-from cairn.core.run import RunStatus
+from cairn.core.run import Run, RunStatus
 from cairn.errors import CairnError, InvalidInput, NotFound
 from cairn.localfs.digest import digest_of, hasher
 from cairn.pipelines.definition import Graph, Node
@@ -180,7 +180,8 @@ class Runner:
             result.seconds = time.perf_counter() - began
         if (failure := result.failed) is not None:
             raise StepFailed(f"step {failure.node} failed: {failure.error}")
-        result.steps.sort(key=lambda s: list(graph.nodes).index(s.node))
+        order = {name: index for index, name in enumerate(graph.nodes)}
+        result.steps.sort(key=lambda s: order[s.node])
         return result
 
     @staticmethod
@@ -286,6 +287,22 @@ class Runner:
             return None  # the output is gone (collected): run it again
         return stored
 
+    def _open_step_run(
+        self,
+        node: Node,
+        parent_id: str,
+        experiment: str,
+        tags: dict[str, str],
+        data: dict[str, str],
+    ) -> Run:
+        """The step's run, nested in the pipeline's, with its parameters and data inputs."""
+        start = RunStart(experiment, node.name, tags, parent_id, self._commit)
+        run = self.tracking.create_run(start)
+        if node.params:
+            self.tracking.metadata.log_batch(run.id, [], _as_params(node.params), {})
+        self._log_data_inputs(run.id, node, data)
+        return run
+
     def _record_hit(
         self,
         node: Node,
@@ -300,11 +317,7 @@ class Runner:
         started = time.perf_counter()
         tags = {"cairn.step": node.name, "cairn.step.state": "cached", CACHE_KEY: key,
                 OUTPUT_DIGEST: hit.digest, OUTPUT_FORMAT: hit.format}  # fmt: skip
-        start = RunStart(experiment, node.name, tags, parent_id, self._commit)
-        run = self.tracking.create_run(start)
-        if node.params:
-            self.tracking.metadata.log_batch(run.id, [], _as_params(node.params), {})
-        self._log_data_inputs(run.id, node, data)
+        run = self._open_step_run(node, parent_id, experiment, tags, data)
         used = [s.digest for s in inputs.values() if s is not None]
         self.tracking.metadata.log_lineage(run.id, used, [hit.digest])
         # Read back only when needed: its numbers are metrics again, for this run, or a
@@ -327,11 +340,7 @@ class Runner:
         data: dict[str, str],
     ) -> _Started:
         tags = {"cairn.step": node.name, "cairn.step.state": "ran", CACHE_KEY: key}
-        start = RunStart(experiment, node.name, tags, parent_id, self._commit)
-        run = self.tracking.create_run(start)
-        if node.params:
-            self.tracking.metadata.log_batch(run.id, [], _as_params(node.params), {})
-        self._log_data_inputs(run.id, node, data)
+        run = self._open_step_run(node, parent_id, experiment, tags, data)
         upstream = {}
         for argument, source_node in node.inputs.items():
             stored = inputs[argument]
