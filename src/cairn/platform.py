@@ -12,19 +12,20 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from cairn.config import Settings
 from cairn.core.access import Principal
 from cairn.core.actor import local_user
 from cairn.core.ports import Accounts, ArtifactStore, Collectable, DataCatalog, MetadataStore
-from cairn.datasets.authorized import AuthorizedDataCatalog
-from cairn.datasets.gc import Collected, collect
-from cairn.datasets.service import DataService
 from cairn.errors import InvalidInput, MissingExtra
 from cairn.tracking.authorized import AuthorizedMetadataStore
 from cairn.tracking.service import TrackingService
+
+if TYPE_CHECKING:  # data versioning is imported by the commands that use it
+    from cairn.datasets.gc import Collected
+    from cairn.datasets.service import DataService
 
 _METADATA_BACKENDS = {
     "sqlite": "cairn.stores.metadata.sql:SqlMetadataStore",
@@ -93,17 +94,30 @@ def open_audited_metadata_store(url: str, settings: Settings) -> MetadataStore:
     with the installation's key (created on first use)."""
     store = open_metadata_store(url)
     enable_checkpoints = getattr(store, "enable_checkpoints", None)
-    if enable_checkpoints is not None:
-        from cairn.localfs.signing import load_or_create  # only database stores sign
-
-        enable_checkpoints(load_or_create(settings.audit_key), settings.audit_checkpoints)
+    if enable_checkpoints is not None:  # only database stores sign
+        if not settings.audit_key.exists():
+            _installation_key(settings.audit_key)  # made now: verifying needs its public half
+        key = functools.partial(_installation_key, settings.audit_key)
+        enable_checkpoints(key, settings.audit_checkpoints)
     return store
+
+
+def _installation_key(path: Path) -> Any:
+    """The installation's ``SigningKey`` (created if there is none yet), loaded when a
+    checkpoint is due: loading it imports the cryptography library, which a command that
+    signs nothing need not pay for."""
+    from cairn.localfs.signing import load_or_create
+
+    return load_or_create(path)
 
 
 def open_data(settings: Settings, folder: Path | None = None) -> DataService:
     """Data versioning over the settings' stores (a server's, when ``CAIRN_URI`` is set),
     in ``folder`` (default: the workspace, the project folder, else the working
     directory), where its ``cairn.lock`` is kept."""
+    from cairn.datasets.authorized import AuthorizedDataCatalog
+    from cairn.datasets.service import DataService
+
     if settings.uri is not None:
         client_args = (settings.uri, settings.token)
         artifacts = _construct(_ARTIFACT_BACKENDS["http"], *client_args)
@@ -148,6 +162,8 @@ def collect_garbage(
             "cairn data gc runs where the objects are stored, not through a server: on the "
             "server's machine, unset CAIRN_URI and pass --db (its database)"
         )
+    from cairn.datasets.gc import collect
+
     data = open_data(settings)
     store = data.artifacts
     if not hasattr(store, "stored"):

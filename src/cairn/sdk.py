@@ -6,6 +6,7 @@ The platform (settings, stores, services) is opened on first use from the config
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -196,12 +197,12 @@ def run_pipeline(
         InvalidInput: ``only`` names a step the pipeline lacks, or is not cached upstream.
     """
     opened = platform()
-    data = open_data(opened.settings)
     remember_in(opened.settings.home / "cache")
+    data = functools.cache(lambda: open_data(opened.settings))  # when a step names data
 
     def resolve(ref: str) -> str | None:
         try:
-            return data.version(ref).digest
+            return data().version(ref).digest
         except NotFound:
             return None
 

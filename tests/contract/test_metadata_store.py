@@ -20,7 +20,7 @@ from cairn.core.artifact import ArtifactEntry
 from cairn.core.data import DataKind, NewDataVersion
 from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.ports import MetadataStore
-from cairn.core.run import Experiment, Lifecycle, NewRun, RunStatus, ViewType
+from cairn.core.run import Experiment, Lifecycle, NewRun, RunRecord, RunStatus, ViewType
 from cairn.core.search import RunQuery
 from cairn.errors import (
     AlreadyExists,
@@ -463,6 +463,52 @@ def test_a_runs_inputs_are_the_data_versions_it_used(
     with pytest.raises(InvalidInput, match="expected a version number"):
         store.log_inputs(run.id, [f"{name}@x"])
     assert store.get_run_inputs(run.id) == [f"{name}@1", f"{name}@2"]
+
+
+def test_runs_recorded_whole_read_back_as_if_logged_one_call_at_a_time(
+    store: MetadataStore, experiment: Experiment
+) -> None:
+    parent = store.create_run(new_run(experiment, "pipeline"))
+    one, out = "blake3:" + "1" * 64, "blake3:" + "2" * 64
+    records = [
+        RunRecord(
+            new_run(experiment, "prepare", 2_000, parent_id=parent.id, tags={"step": "a"}),
+            RunStatus.FINISHED, 2_500, params={"lr": "0.1"}, used=[one], produced=[out],
+        ),
+        RunRecord(
+            new_run(experiment, "evaluate", 3_000, parent_id=parent.id),
+            RunStatus.FAILED, 3_100, metrics=[("auc", 0.9, 0, 3_050)],
+        ),
+    ]  # fmt: skip
+    recorded = store.record_runs(records)
+    assert [r.name for r in recorded] == ["prepare", "evaluate"]
+    first, second = (store.get_run(r.id) for r in recorded)
+    assert (first.status, first.start_time, first.end_time) == (RunStatus.FINISHED, 2_000, 2_500)
+    assert first.parent_id == parent.id
+    assert dict(first.params) == {"lr": "0.1"}
+    assert dict(first.tags) == {"step": "a"}
+    assert store.get_run_lineage(first.id) == ([one], [out])
+    assert (second.status, second.end_time) == (RunStatus.FAILED, 3_100)
+    assert second.metrics["auc"].value == 0.9
+    assert [m.value for m in store.get_metric_history(second.id, "auc")] == [0.9]
+    assert store.record_runs([]) == []
+
+
+def test_recording_runs_is_all_or_nothing(store: MetadataStore, experiment: Experiment) -> None:
+    good = RunRecord(new_run(experiment, "good"), RunStatus.FINISHED, 2_000)
+    cases = [
+        (RunRecord(new_run(experiment, "x"), RunStatus.RUNNING, 2_000), InvalidInput,
+         r"records\[1\]: status"),
+        (RunRecord(new_run(experiment, "x"), RunStatus.FINISHED, 2_000, used=["md5:1"]),
+         InvalidInput, r"records\[1\]: .*digest"),
+        (RunRecord(new_run(experiment, "x", parent_id="0" * 32), RunStatus.FINISHED, 2_000),
+         NotFound, "parent run"),
+    ]  # fmt: skip
+    for bad, error, message in cases:
+        with pytest.raises(error, match=message):
+            store.record_runs([good, bad])
+    query = RunQuery(experiment_ids=(experiment.id,))
+    assert store.search_runs(query).runs == []  # not even the good one
 
 
 def test_a_runs_lineage_is_the_objects_it_used_and_produced(

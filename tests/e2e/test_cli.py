@@ -139,6 +139,30 @@ def test_user_errors_are_one_line_without_traceback(
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("nosuch",), "No such command 'nosuch'"),
+        (("runs", "show"), "Missing argument"),
+        (("runs", "list", "--bogus"), "No such option: --bogus"),
+        (("runs", "list", "--limit", "many"), "Invalid value for '--limit'"),
+    ],
+)
+def test_usage_errors_show_the_usage_without_traceback(args: tuple[str, ...], message: str) -> None:
+    done = cli(*args, ok=False)
+    assert done.returncode == 2
+    assert done.stderr.startswith("Usage: ")
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "internal error" not in done.stderr
+
+
+def test_help_lists_every_command() -> None:
+    shown = cli("--help").stdout
+    for command in ("run", "sweep", "reproduce", "runs", "data", "audit", "pipelines", "login"):
+        assert f" {command} " in shown
+
+
 def test_cli_against_a_server(runs: list[str], cairn_home: Path) -> None:
     db_url = f"sqlite:///{cairn_home / 'cairn.db'}"
     with running_server(db_url, str(cairn_home / "artifacts")) as base_url:

@@ -90,6 +90,9 @@ CASES = [
         f"/api/v1/experiments/{w['experiment']}")),
     Case("create run", Permission.WRITE, True, lambda c, w: c.post("/api/v1/runs", json={
         "experiment_id": w["experiment"], "name": "r", "start_time": 1, "user": "u"})),
+    Case("record runs", Permission.WRITE, True, lambda c, w: c.post("/api/v1/runs/record", json={
+        "runs": [{"run": {"experiment_id": w["experiment"], "name": "r", "start_time": 1,
+                          "user": "u"}, "status": "FINISHED", "end_time": 2}]})),
     Case("search runs", Permission.READ, True, lambda c, w: c.post(
         "/api/v1/runs/search", json={"experiment_ids": [w["experiment"]]})),
     Case("resolve run id", Permission.READ, True, lambda c, w: c.get(

@@ -15,7 +15,7 @@ from cairn.core.access import Role
 from cairn.core.actor import acting_as
 from cairn.core.artifact import ArtifactEntry
 from cairn.core.audit import Verification, verify_chain
-from cairn.core.run import NewRun, RunStatus
+from cairn.core.run import NewRun, RunRecord, RunStatus
 from cairn.errors import InvalidInput
 from cairn.localfs.signing import SigningKey, load_or_create
 from cairn.stores.metadata.audit import AuditLog, EventQuery, exported_checkpoints
@@ -82,6 +82,24 @@ def test_every_write_leaves_one_event_with_who_and_what(store: SqlMetadataStore)
     assert events[3].content.object_digest != batch.content.object_digest
     only_deletes = AuditLog(store.engine).events(EventQuery(action="run.delete"))
     assert [e.content.object_id for e in only_deletes] == [run_id]
+
+
+def test_runs_recorded_whole_are_audited_as_if_logged_call_by_call(
+    store: SqlMetadataStore,
+) -> None:
+    experiment = store.create_experiment("cached")
+    out = "blake3:" + "c" * 64
+    with acting_as("alice"):
+        store.record_runs([
+            RunRecord(NewRun(experiment.id, "a", 1, "alice"), RunStatus.FINISHED, 2,
+                      params={"lr": "0.1"}, produced=[out]),
+            RunRecord(NewRun(experiment.id, "b", 3, "alice"), RunStatus.FINISHED, 4),
+        ])  # fmt: skip
+    events = AuditLog(store.engine).events(EventQuery(limit=100))[1:]
+    assert [e.content.action for e in events] == [
+        "run.create", "run.log_batch", "run.log_lineage", "run.end", "run.create", "run.end"
+    ]  # fmt: skip
+    assert {e.content.actor for e in events} == {"alice"}
 
 
 def test_a_refused_write_leaves_no_event(store: SqlMetadataStore) -> None:
@@ -239,7 +257,7 @@ def test_checkpoints_are_taken_every_n_events_and_exported(
     store: SqlMetadataStore, key: SigningKey, tmp_path: Path
 ) -> None:
     exported = str(tmp_path / "exported")
-    store.enable_checkpoints(key, exported, every_events=3)
+    store.enable_checkpoints(lambda: key, exported, every_events=3)
     _some_history(store)  # 7 events
     assert [c.seq for c in AuditLog(store.engine).checkpoints()] == [3, 6]
     assert [c.seq for _, c in exported_checkpoints(exported)] == [3, 6]

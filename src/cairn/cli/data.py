@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -21,12 +21,14 @@ from cairn.cli.output import (
 from cairn.config import Settings, load_settings
 from cairn.core.data import LinkMode
 from cairn.core.data_codec import data_version_to_dict
-from cairn.core.ports import ArtifactStore
-from cairn.datasets.diff import TableChange
 from cairn.datasets.remotes import add_remote, read_remotes
-from cairn.datasets.service import DataService
 from cairn.errors import InvalidInput
 from cairn.platform import collect_garbage, open_artifact_store, open_data, workspace
+
+if TYPE_CHECKING:  # imported by the commands that run: every other command starts faster
+    from cairn.core.ports import ArtifactStore
+    from cairn.datasets.diff import TableChange
+    from cairn.datasets.service import DataService
 
 app = typer.Typer(help="Data versioning: snapshots of files and folders.", no_args_is_help=True)
 

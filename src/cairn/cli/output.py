@@ -11,14 +11,6 @@ from typing import Any
 
 import orjson
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
 
 # Piped output is read by people in logs and CI too: do not fold it at 80 columns.
@@ -90,6 +82,16 @@ def byte_progress(
     if not enabled:
         yield lambda _n: None
         return
+    # Imported here: most commands show no progress, and every command starts faster.
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),

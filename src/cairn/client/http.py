@@ -24,6 +24,7 @@ from cairn.core.codec import (
     object_from_dict,
     query_to_dict,
     run_from_dict,
+    run_record_to_dict,
 )
 from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.run import (
@@ -33,6 +34,7 @@ from cairn.core.run import (
     MetricPoint,
     NewRun,
     Run,
+    RunRecord,
     RunStatus,
 )
 from cairn.core.search import RunPage, RunQuery
@@ -80,6 +82,11 @@ class HttpMetadataStore(ServerStore):
     def end_run(self, run_id: str, status: RunStatus, end_time: int) -> Run:
         body = {"status": RunStatus(status).value, "end_time": end_time}
         return run_from_dict(self._http.call("POST", api_path("runs", run_id, "end"), json=body))
+
+    def record_runs(self, records: Sequence[RunRecord]) -> list[Run]:
+        body = {"runs": [run_record_to_dict(record) for record in records]}
+        found = self._http.call("POST", api_path("runs", "record"), json=body)
+        return [run_from_dict(run) for run in found["runs"]]
 
     def set_run_deleted(self, run_id: str, deleted: bool) -> Run:
         if deleted:

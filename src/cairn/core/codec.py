@@ -33,6 +33,7 @@ from cairn.core.run import (
     MetricSeries,
     NewRun,
     Run,
+    RunRecord,
     as_batch,
     metric_from_point,
 )
@@ -106,6 +107,18 @@ def new_run_to_dict(new: NewRun) -> dict[str, Any]:
         "git_commit": new.git_commit,
         "source": new.source,
         "tags": dict(new.tags),
+    }
+
+
+def run_record_to_dict(record: RunRecord) -> dict[str, Any]:
+    return {
+        "run": new_run_to_dict(record.new),
+        "status": record.status.value,
+        "end_time": record.end_time,
+        "params": dict(record.params),
+        "metrics": batch_to_dict(record.metrics, packed=True),
+        "used": list(record.used),
+        "produced": list(record.produced),
     }
 
 

@@ -26,6 +26,7 @@ from cairn.core.run import (
     MetricPoint,
     NewRun,
     Run,
+    RunRecord,
     RunStatus,
 )
 from cairn.core.search import RunPage, RunQuery
@@ -66,6 +67,10 @@ class MetadataStore(Protocol):
 
     def end_run(self, run_id: str, status: RunStatus, end_time: int) -> Run:
         """Record that a run ended."""
+
+    def record_runs(self, records: Sequence[RunRecord]) -> list[Run]:
+        """Record whole runs, already ended, in one transaction: all or none. Each is
+        audited as if it had been created, logged to and ended one call at a time."""
 
     def set_run_deleted(self, run_id: str, deleted: bool) -> Run:
         """Soft-delete or restore a run."""

@@ -127,6 +127,21 @@ class NewRun:
 
 
 @dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A run recorded whole, already ended: what it started as, its params, metrics and
+    the objects it used and produced (a pipeline step taken from the cache is one).
+    Many are recorded in one transaction (``MetadataStore.record_runs``)."""
+
+    new: NewRun
+    status: RunStatus
+    end_time: int
+    params: Mapping[str, str] = field(default_factory=dict)
+    metrics: MetricBatch | Sequence[MetricPoint] = ()
+    used: Sequence[str] = ()
+    produced: Sequence[str] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Run:
     id: str
     experiment_id: str

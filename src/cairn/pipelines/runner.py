@@ -28,10 +28,11 @@ from typing import Any
 import orjson
 
 from cairn.core.artifact import ArtifactEntry
+from cairn.core.clock import now_ms
 from cairn.core.data import parse_data_ref
 from cairn.core.limits import MAX_TAG_VALUE
 from cairn.core.ports import ArtifactStore
-from cairn.core.run import Run, RunStatus
+from cairn.core.run import MetricPoint, Run, RunRecord, RunStatus
 from cairn.errors import CairnError, InvalidInput, NotFound
 from cairn.localfs.digest import digest_of, hasher
 from cairn.pipelines.definition import Graph, Node
@@ -152,27 +153,38 @@ class Runner:
             run_tags[PARAMS] = params_json
         if dirty is not None:
             run_tags["cairn.git.dirty"] = str(dirty).lower()
-        start = RunStart(experiment, graph.pipeline, run_tags, parent_id)
+        # Its steps ran at the same commit: looked up once ("" when there is none).
+        self._commit = source.git_commit(self.root) or ""
+        start = RunStart(experiment, graph.pipeline, run_tags, parent_id, self._commit)
         parent = self.tracking.create_run(start)
-        self._commit = parent.git_commit  # its steps ran at the same commit
         self.tracking.metadata.log_batch(parent.id, [], _as_params(graph.params), {})
         self._record_environment(parent.id)
         result = PipelineResult(graph.pipeline, parent.id)
+        # Steps taken from the cache are recorded together, in one transaction (one
+        # request to a server), before any step runs and at the end: a run with nothing
+        # to do costs one write, not four per step.
+        hits: list[_Hit] = []
         try:
             for level in _levels(graph):
-                # Cache lookups and run records here; the steps to run, all at once.
+                # Cache lookups here; the steps to run, all at once.
                 ready: list[tuple[Node, _Started]] = []
                 for node in level:
                     done = self._prepare(node, parent.id, experiment, result, force, only)
-                    if isinstance(done, StepResult):
+                    if isinstance(done, _Hit):
+                        result.steps.append(done.result)  # its output feeds later steps
+                        hits.append(done)
+                    elif isinstance(done, StepResult):
                         self._finished(result, done, on_step)
                     else:
                         ready.append((node, done))
+                if ready:
+                    self._record_hits(hits, parent.id, result, on_step)
                 outcomes = self.executor.run_all([started.task for _, started in ready])
                 for (node, started), outcome in zip(ready, outcomes, strict=True):
                     done = self._record_outcome(node, started, outcome, parent.id, result)
                     self._finished(result, done, on_step)
         finally:
+            self._record_hits(hits, parent.id, result, on_step)
             self.executor.close()
             failed = result.failed is not None or len(result.steps) < len(graph.nodes)
             status = RunStatus.FAILED if failed else RunStatus.FINISHED
@@ -216,9 +228,9 @@ class Runner:
         result: PipelineResult,
         force: bool,
         only: frozenset[str] | None,
-    ) -> StepResult | _Started:
-        """The step's result if it is skipped or cached; else its run, started, and the
-        task that runs it."""
+    ) -> StepResult | _Hit | _Started:
+        """The step's result if it is skipped; its record if it is cached; else its run,
+        started, and the task that runs it."""
         earlier = {s.node: s for s in result.steps}
         if any(
             earlier[upstream].state in ("failed", "skipped") for upstream in node.inputs.values()
@@ -231,7 +243,7 @@ class Runner:
         if not must_run:
             hit = self._cached(experiment, key)
             if hit is not None:
-                return self._record_hit(node, parent_id, experiment, key, hit, inputs, data, result)
+                return self._hit(node, parent_id, experiment, key, hit, inputs, data)
             if only is not None:
                 raise InvalidInput(
                     f"--only: step {node.name} is not in the cache for these inputs; run "
@@ -303,7 +315,7 @@ class Runner:
         self._log_data_inputs(run.id, node, data)
         return run
 
-    def _record_hit(
+    def _hit(
         self,
         node: Node,
         parent_id: str,
@@ -312,23 +324,57 @@ class Runner:
         hit: Stored,
         inputs: dict[str, Stored | None],
         data: dict[str, str],
-        result: PipelineResult,
-    ) -> StepResult:
+    ) -> _Hit:
+        """A cached step's run record, ready to be recorded with the others."""
         started = time.perf_counter()
-        tags = {"cairn.step": node.name, "cairn.step.state": "cached", CACHE_KEY: key,
-                OUTPUT_DIGEST: hit.digest, OUTPUT_FORMAT: hit.format}  # fmt: skip
-        run = self._open_step_run(node, parent_id, experiment, tags, data)
-        used = [s.digest for s in inputs.values() if s is not None]
-        self.tracking.metadata.log_lineage(run.id, used, [hit.digest])
+        numbers: dict[str, float] = {}
         # Read back only when needed: its numbers are metrics again, for this run, or a
         # command's files go back in place.
         if hit.format == "json" and (hit.metrics or node.step.on_cached is not None):
             value = self.load(hit)
-            self._log_metrics(run.id, parent_id, metrics_of(value), result)
+            numbers = metrics_of(value)
             if node.step.on_cached is not None:
                 node.step.on_cached(value, self.artifacts)
-        self.tracking.end_run(run.id, RunStatus.FINISHED)
-        return StepResult(node.name, "cached", time.perf_counter() - started, run.id, hit)
+        tags = {"cairn.step": node.name, "cairn.step.state": "cached", CACHE_KEY: key,
+                OUTPUT_DIGEST: hit.digest, OUTPUT_FORMAT: hit.format}  # fmt: skip
+        if numbers:
+            tags[HAS_METRICS] = "1"
+        new = self.tracking.new_run(RunStart(experiment, node.name, tags, parent_id, self._commit))
+        record = RunRecord(
+            new=new,
+            status=RunStatus.FINISHED,
+            end_time=now_ms(),
+            params=_as_params(node.params),
+            metrics=_points(numbers),
+            used=[s.digest for s in inputs.values() if s is not None],
+            produced=[hit.digest],
+        )
+        seconds = time.perf_counter() - started
+        return _Hit(node, record, data, numbers, StepResult(node.name, "cached", seconds, "", hit))
+
+    def _record_hits(
+        self,
+        hits: list[_Hit],
+        parent_id: str,
+        result: PipelineResult,
+        on_step: Callable[[StepResult], None] | None,
+    ) -> None:
+        """Record the cached steps gathered so far, all in one call, then forget them."""
+        if not hits:
+            return
+        runs = self.tracking.metadata.record_runs([hit.record for hit in hits])
+        numbers: dict[str, float] = {}
+        for hit, run in zip(hits, runs, strict=True):
+            hit.result.run_id = run.id
+            self._log_data_inputs(run.id, hit.node, hit.data)
+            numbers.update(hit.metrics)
+        if numbers:  # the pipeline run has its steps' metrics, cached or not
+            result.metrics.update(numbers)
+            self.tracking.metadata.log_batch(parent_id, _points(numbers), {}, {})
+        if on_step is not None:
+            for hit in hits:
+                on_step(hit.result)
+        hits.clear()
 
     def _start(
         self,
@@ -389,10 +435,8 @@ class Runner:
         if not numbers:
             return
         result.metrics.update(numbers)
-        now = int(time.time() * 1000)
-        points = [(k, v, 0, now) for k, v in numbers.items()]
         for target in (run_id, parent_id):
-            self.tracking.metadata.log_batch(target, points, {}, {})
+            self.tracking.metadata.log_batch(target, _points(numbers), {}, {})
 
     def _log_data_inputs(self, run_id: str, node: Node, data: dict[str, str]) -> None:
         """Lineage (the run used these versions), and which argument got which version
@@ -403,6 +447,17 @@ class Runner:
         used = self.tracking.metadata.log_inputs(run_id, [node.params[a] for a in arguments])
         pinned = orjson.dumps(dict(zip(arguments, used, strict=True))).decode()
         self.tracking.metadata.log_batch(run_id, [], {}, {STEP_DATA: pinned})
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    """A step taken from the cache, not yet recorded (its result's run id is set then)."""
+
+    node: Node
+    record: RunRecord
+    data: dict[str, str]  # argument -> the data version it named (see _data_inputs)
+    metrics: dict[str, float]
+    result: StepResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,6 +477,11 @@ def _levels(graph: Graph) -> list[list[Node]]:
     for node in graph.nodes.values():
         waves[depth[node.name]].append(node)
     return waves
+
+
+def _points(numbers: dict[str, float]) -> list[MetricPoint]:
+    now = now_ms()
+    return [(key, value, 0, now) for key, value in numbers.items()]
 
 
 def _as_params(values: dict[str, Any]) -> dict[str, str]:

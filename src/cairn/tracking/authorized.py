@@ -35,6 +35,7 @@ from cairn.core.run import (
     MetricPoint,
     NewRun,
     Run,
+    RunRecord,
     RunStatus,
 )
 from cairn.core.search import RunPage, RunQuery
@@ -100,6 +101,10 @@ class AuthorizedMetadataStore:
     def end_run(self, run_id: str, status: RunStatus, end_time: int) -> Run:
         with on_behalf_of(self.principal):
             return self._store.end_run(run_id, status, end_time)
+
+    def record_runs(self, records: Sequence[RunRecord]) -> list[Run]:
+        with on_behalf_of(self.principal):
+            return self._store.record_runs(records)
 
     def set_run_deleted(self, run_id: str, deleted: bool) -> Run:
         with on_behalf_of(self.principal):

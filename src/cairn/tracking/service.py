@@ -35,7 +35,9 @@ class RunStart:
     name: str | None = None
     tags: Mapping[str, Any] | None = None
     parent_id: str | None = None
-    git_commit: str | None = None  # known already (a pipeline's steps share their run's)
+    # Known already (a pipeline's steps share their run's); "" when there is none (not in a
+    # git work tree); None: look it up.
+    git_commit: str | None = None
 
 
 class TrackingService:
@@ -91,20 +93,28 @@ class TrackingService:
     # runs
 
     def create_run(self, start: RunStart) -> Run:
-        experiment = self.experiment(start.experiment)
+        return self.metadata.create_run(self.new_run(start))
+
+    def new_run(self, start: RunStart) -> NewRun:
+        """What the store is told about a run starting now (its experiment created if new;
+        the user, the commit and the entry point found out)."""
+        experiment = check_name(start.experiment or self.default_experiment, "experiment")
+        experiment_id = self._experiment_ids.get(experiment)
+        if experiment_id is None:  # known ids need no lookup: see experiment_ids
+            experiment_id = self._experiment_ids[experiment] = self.experiment(experiment).id
         started = now_ms()
         name = check_name(start.name, "run name") if start.name else _default_name(started)
-        return self.metadata.create_run(
-            NewRun(
-                experiment_id=experiment.id,
-                name=name,
-                start_time=started,
-                user=source.current_user(),
-                parent_id=start.parent_id,
-                git_commit=start.git_commit or source.git_commit(),
-                source=source.entry_point(),
-                tags=check_tags(start.tags or {}),
-            )
+        return NewRun(
+            experiment_id=experiment_id,
+            name=name,
+            start_time=started,
+            user=source.current_user(),
+            parent_id=start.parent_id,
+            git_commit=(
+                source.git_commit() if start.git_commit is None else start.git_commit or None
+            ),
+            source=source.entry_point(),
+            tags=check_tags(start.tags or {}),
         )
 
     def resolve(self, ref: str) -> str:

@@ -1,13 +1,15 @@
-"""Runs: create, get, resolve an id prefix, end, delete and restore, search."""
+"""Runs: create, record whole, get, resolve an id prefix, end, delete and restore, search."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from cairn.core.codec import run_to_dict
+from cairn.core.codec import batch_from_dict, run_to_dict
 from cairn.core.limits import check_tags
-from cairn.core.run import NewRun, Run, RunStatus, ViewType
+from cairn.core.run import NewRun, Run, RunRecord, RunStatus, ViewType
 from cairn.core.search import RunQuery
 from cairn.server.auth import READ, WRITE
 from cairn.server.responses import JsonResponse
@@ -36,6 +38,24 @@ class EndRunBody(BaseModel):
     end_time: StrictInt
 
 
+class RunRecordBody(BaseModel):
+    """The shape of ``codec.run_record_to_dict``: a run recorded whole, already ended."""
+
+    model_config = ConfigDict(extra="forbid")
+    run: NewRunBody
+    status: RunStatus
+    end_time: StrictInt
+    params: dict[str, str] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)  # a batch, as /log-batch takes
+    used: list[str] = Field(default_factory=list)
+    produced: list[str] = Field(default_factory=list)
+
+
+class RecordRunsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    runs: list[RunRecordBody] = Field(max_length=10_000)
+
+
 class SearchBody(BaseModel):
     """The fields of ``RunQuery``; ``filter`` and ``order_by`` as the user wrote them."""
 
@@ -48,6 +68,18 @@ class SearchBody(BaseModel):
     view: ViewType = ViewType.ACTIVE
 
 
+def _record(body: RunRecordBody) -> RunRecord:
+    return RunRecord(
+        new=NewRun(**body.run.model_dump()),
+        status=body.status,
+        end_time=body.end_time,
+        params=body.params,
+        metrics=batch_from_dict(body.metrics),
+        used=body.used,
+        produced=body.produced,
+    )
+
+
 def _run(run: Run) -> JsonResponse:
     return JsonResponse(run_to_dict(run))
 
@@ -57,6 +89,14 @@ def create_run(body: NewRunBody, metadata: Metadata) -> JsonResponse:
     fields = body.model_dump()
     new = NewRun(**{**fields, "tags": check_tags(fields["tags"])})
     return JsonResponse(run_to_dict(metadata.create_run(new)), status_code=201)
+
+
+@router.post("/record", status_code=201, dependencies=[WRITE])
+def record_runs(body: RecordRunsBody, metadata: Metadata) -> JsonResponse:
+    """Runs recorded whole and already ended, in one transaction (a pipeline's cached
+    steps): one request instead of a create, a log and an end for each."""
+    runs = metadata.record_runs([_record(record) for record in body.runs])
+    return JsonResponse({"runs": [run_to_dict(run) for run in runs]}, status_code=201)
 
 
 @router.post("/search", dependencies=[READ])

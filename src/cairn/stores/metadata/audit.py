@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -160,20 +160,23 @@ class AuditLog:
 
 
 class Checkpointer:
-    """Takes a checkpoint after every ``every_events`` events or ``every_seconds``."""
+    """Takes a checkpoint after every ``every_events`` events or ``every_seconds``.
+
+    The key is loaded, and the last checkpoint read, at the first write: a command that
+    only reads pays for neither (loading the key imports the cryptography library).
+    """
 
     def __init__(
         self,
         log: AuditLog,
-        key: SigningKey,
+        key: Callable[[], SigningKey],
         export_to: str,
         every_events: int = 1_000,
         every_seconds: float = 600.0,
     ) -> None:
-        self._log, self._key, self._export_to = log, key, export_to
+        self._log, self._load_key, self._export_to = log, key, export_to
         self._every_events, self._every_seconds = every_events, every_seconds
-        last = log.checkpoints()
-        self._last_seq = last[-1].seq if last else 0
+        self._last_seq: int | None = None  # read at the first write
         self._last_time = time.monotonic()
         self._lock = threading.Lock()  # server threads write concurrently
 
@@ -181,6 +184,9 @@ class Checkpointer:
         """Called after the transaction that appended ``event`` committed. The write has
         succeeded by then: a checkpoint that fails is logged and tried again later."""
         with self._lock:
+            if self._last_seq is None:
+                last = self._log.checkpoints()
+                self._last_seq = last[-1].seq if last else 0
             due = event.seq - self._last_seq >= self._every_events or (
                 time.monotonic() - self._last_time >= self._every_seconds
             )
@@ -188,7 +194,7 @@ class Checkpointer:
                 return
             self._last_time = time.monotonic()
             try:
-                signed = self._log.checkpoint(self._key, self._export_to)
+                signed = self._log.checkpoint(self._load_key(), self._export_to)
             except (CairnError, SQLAlchemyError) as exc:
                 _log.warning("audit checkpoint failed, retried at a later write: %s", exc)
                 return

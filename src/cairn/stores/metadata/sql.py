@@ -7,8 +7,9 @@ key (see ``chunks.py``) plus one upsert of the latest point per key.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -42,6 +43,7 @@ from cairn.core.run import (
     MetricSeries,
     NewRun,
     Run,
+    RunRecord,
     RunStatus,
     as_batch,
 )
@@ -49,6 +51,7 @@ from cairn.core.search import RunPage, RunQuery
 from cairn.errors import (
     AlreadyExists,
     AmbiguousReference,
+    InvalidInput,
     InvalidState,
     NotFound,
     ParamConflict,
@@ -93,12 +96,13 @@ class SqlMetadataStore:
 
     def enable_checkpoints(
         self,
-        key: SigningKey,
+        key: Callable[[], SigningKey],
         export_to: str,
         every_events: int = 1_000,
         every_seconds: float = 600.0,
     ) -> None:
-        """Sign and export the audit trail's head every so many events or seconds."""
+        """Sign and export the audit trail's head every so many events or seconds, with
+        the key ``key()`` returns (called when the first checkpoint is due)."""
         self._checkpointer = Checkpointer(
             AuditLog(self.engine), key, export_to, every_events, every_seconds
         )
@@ -168,36 +172,66 @@ class SqlMetadataStore:
     def create_run(self, new: NewRun) -> Run:
         run_id = new_id()
         with write_transaction(self.engine) as conn:
-            project = self._experiment_project(conn, new.experiment_id)
-            authorize(conn, Permission.WRITE, project, "start a run in this experiment")
-            if new.parent_id is not None:
-                self._run_key(conn, new.parent_id, what="parent run")
-            inserted = conn.execute(
-                t.runs.insert().values(
-                    id=run_id,
-                    experiment_id=new.experiment_id,
-                    name=new.name,
-                    status=RunStatus.RUNNING.value,
-                    start_time=new.start_time,
-                    end_time=None,
-                    user_name=new.user,
-                    parent_id=new.parent_id,
-                    git_commit=new.git_commit,
-                    source=new.source,
-                    lifecycle=Lifecycle.ACTIVE.value,
-                    tags_json=summary.string_map_json(dict(new.tags)),
-                )
-            )
-            pk = inserted.inserted_primary_key[0]  # type: ignore[index]  # an INSERT has one
-            if new.tags:
-                rows = [{"run_pk": pk, "key": k, "value": v} for k, v in new.tags.items()]
-                conn.execute(t.tags.insert(), rows)
-            event = audit.record(conn, "run.create", "run", run_id, new_run_to_dict(new))
+            _, event = self._insert_run(conn, run_id, new)
         self._audited(event)
-        self._runs_created += 1
-        if self._runs_created % _STATISTICS_FROM_RUNS == 0:
-            self._refresh_statistics()
+        self._count_new_runs(1)
         return self.get_run(run_id)
+
+    def record_runs(self, records: Sequence[RunRecord]) -> list[Run]:
+        checked = [_checked_record(index, record) for index, record in enumerate(records)]
+        ids = [new_id() for _ in checked]
+        events: list[AuditEvent] = []
+        with write_transaction(self.engine) as conn:
+            for run_id, (record, batch) in zip(ids, checked, strict=True):
+                pk, created = self._insert_run(conn, run_id, record.new)
+                events.append(created)
+                if record.params or batch:
+                    events.append(self._write_batch(conn, pk, run_id, batch, record.params, {}))
+                if record.used or record.produced:
+                    used, produced = record.used, record.produced
+                    events.append(self._insert_lineage(conn, run_id, used, produced))
+                events.append(self._set_ended(conn, run_id, record.status, record.end_time))
+        for event in events:
+            self._audited(event)
+        self._count_new_runs(len(ids))
+        with read_connection(self.engine) as conn:
+            rows = conn.execute(select(t.runs).where(t.runs.c.id.in_(ids))).all()
+        found = {row.id: summary.run_from_row(row) for row in rows}
+        return [found[run_id] for run_id in ids]
+
+    def _insert_run(self, conn: Connection, run_id: str, new: NewRun) -> tuple[int, AuditEvent]:
+        """The new run's row (RUNNING) and its tags, once the principal may write there."""
+        project = self._experiment_project(conn, new.experiment_id)
+        authorize(conn, Permission.WRITE, project, "start a run in this experiment")
+        if new.parent_id is not None:
+            self._run_key(conn, new.parent_id, what="parent run")
+        inserted = conn.execute(
+            t.runs.insert().values(
+                id=run_id,
+                experiment_id=new.experiment_id,
+                name=new.name,
+                status=RunStatus.RUNNING.value,
+                start_time=new.start_time,
+                end_time=None,
+                user_name=new.user,
+                parent_id=new.parent_id,
+                git_commit=new.git_commit,
+                source=new.source,
+                lifecycle=Lifecycle.ACTIVE.value,
+                tags_json=summary.string_map_json(dict(new.tags)),
+            )
+        )
+        pk = int(inserted.inserted_primary_key[0])  # type: ignore[index]  # an INSERT has one
+        if new.tags:
+            rows = [{"run_pk": pk, "key": k, "value": v} for k, v in new.tags.items()]
+            conn.execute(t.tags.insert(), rows)
+        return pk, audit.record(conn, "run.create", "run", run_id, new_run_to_dict(new))
+
+    def _count_new_runs(self, created: int) -> None:
+        before = self._runs_created
+        self._runs_created += created
+        if self._runs_created // _STATISTICS_FROM_RUNS > before // _STATISTICS_FROM_RUNS:
+            self._refresh_statistics()
 
     def get_run(self, run_id: str) -> Run:
         with read_connection(self.engine) as conn:
@@ -231,15 +265,20 @@ class SqlMetadataStore:
     def end_run(self, run_id: str, status: RunStatus, end_time: int) -> Run:
         with write_transaction(self.engine) as conn:
             self._run_for_write(conn, run_id, f"end run {run_id}", active=False)
-            conn.execute(
-                update(t.runs)
-                .where(t.runs.c.id == run_id)
-                .values(status=status.value, end_time=end_time)
-            )
-            payload = {"status": status.value, "end_time": end_time}
-            event = audit.record(conn, "run.end", "run", run_id, payload)
+            event = self._set_ended(conn, run_id, status, end_time)
         self._audited(event)
         return self.get_run(run_id)
+
+    def _set_ended(
+        self, conn: Connection, run_id: str, status: RunStatus, end_time: int
+    ) -> AuditEvent:
+        conn.execute(
+            update(t.runs)
+            .where(t.runs.c.id == run_id)
+            .values(status=status.value, end_time=end_time)
+        )
+        payload = {"status": status.value, "end_time": end_time}
+        return audit.record(conn, "run.end", "run", run_id, payload)
 
     def set_run_deleted(self, run_id: str, deleted: bool) -> Run:
         lifecycle = Lifecycle.DELETED if deleted else Lifecycle.ACTIVE
@@ -272,21 +311,33 @@ class SqlMetadataStore:
             pk = self._run_for_write(conn, run_id, f"log to run {run_id}")
             if batch_id is not None and not self._claim_batch(conn, pk, batch_id):
                 return  # this batch was stored before; its retry changes nothing
-            if params:
-                self._insert_params(conn, pk, run_id, params)
-            if tags:
-                self._upsert(conn, t.tags, ["run_pk", "key"], ["value"], _keyed_rows(pk, tags))
-            digest = self._insert_chunks(conn, pk, batch) if batch else None
-            summary.refresh(conn, pk, params=bool(params), tags=bool(tags), metrics=bool(batch))
-            # One event per batch, not per point: the points are named by their digest.
-            payload = {
-                "batch_id": batch_id,
-                "metrics": {key: len(series) for key, series in batch.items()},
-                "params": dict(params),
-                "tags": dict(tags),
-            }
-            event = audit.record(conn, "run.log_batch", "run", run_id, payload, digest)
+            event = self._write_batch(conn, pk, run_id, batch, params, tags, batch_id)
         self._audited(event)
+
+    def _write_batch(
+        self,
+        conn: Connection,
+        pk: int,
+        run_id: str,
+        batch: MetricBatch,
+        params: Mapping[str, str],
+        tags: Mapping[str, str],
+        batch_id: str | None = None,
+    ) -> AuditEvent:
+        if params:
+            self._insert_params(conn, pk, run_id, params)
+        if tags:
+            self._upsert(conn, t.tags, ["run_pk", "key"], ["value"], _keyed_rows(pk, tags))
+        digest = self._insert_chunks(conn, pk, batch) if batch else None
+        summary.refresh(conn, pk, params=bool(params), tags=bool(tags), metrics=bool(batch))
+        # One event per batch, not per point: the points are named by their digest.
+        payload = {
+            "batch_id": batch_id,
+            "metrics": {key: len(series) for key, series in batch.items()},
+            "params": dict(params),
+            "tags": dict(tags),
+        }
+        return audit.record(conn, "run.log_batch", "run", run_id, payload, digest)
 
     def _claim_batch(self, conn: Connection, pk: int, batch_id: str) -> bool:
         seen = conn.execute(
@@ -514,23 +565,26 @@ class SqlMetadataStore:
             return [str(ref) for ref in found]
 
     def log_lineage(self, run_id: str, used: Sequence[str], produced: Sequence[str]) -> None:
-        edges = sorted(
-            {("used", check_digest(d)) for d in used}
-            | {("produced", check_digest(d)) for d in produced}
-        )
+        _check_digests(used, produced)
         with write_transaction(self.engine) as conn:
             self._run_for_write(conn, run_id, f"record the lineage of run {run_id}")
-            now = now_ms()
-            rows = [
-                {"src_kind": "run", "src_id": run_id, "relation": relation,
-                 "dst_kind": "object", "dst_id": digest, "created_at": now}
-                for relation, digest in edges
-            ]  # fmt: skip
-            if rows:
-                conn.execute(dialect_insert(conn, t.lineage_edges).on_conflict_do_nothing(), rows)
-            payload = {"used": sorted(set(used)), "produced": sorted(set(produced))}
-            event = audit.record(conn, "run.log_lineage", "run", run_id, payload)
+            event = self._insert_lineage(conn, run_id, used, produced)
         self._audited(event)
+
+    def _insert_lineage(
+        self, conn: Connection, run_id: str, used: Sequence[str], produced: Sequence[str]
+    ) -> AuditEvent:
+        edges = sorted({("used", d) for d in used} | {("produced", d) for d in produced})
+        now = now_ms()
+        rows = [
+            {"src_kind": "run", "src_id": run_id, "relation": relation,
+             "dst_kind": "object", "dst_id": digest, "created_at": now}
+            for relation, digest in edges
+        ]  # fmt: skip
+        if rows:
+            conn.execute(dialect_insert(conn, t.lineage_edges).on_conflict_do_nothing(), rows)
+        payload = {"used": sorted(set(used)), "produced": sorted(set(produced))}
+        return audit.record(conn, "run.log_lineage", "run", run_id, payload)
 
     def get_run_lineage(self, run_id: str) -> tuple[list[str], list[str]]:
         e = t.lineage_edges.c
@@ -593,6 +647,31 @@ class SqlMetadataStore:
                 f"run {run_id} is deleted; restore it first (`cairn runs restore {run_id}`)"
             )
         return int(row.pk)
+
+
+def _check_digests(used: Sequence[str], produced: Sequence[str]) -> None:
+    for digest in (*used, *produced):
+        check_digest(digest)
+
+
+def _checked_record(index: int, record: RunRecord) -> tuple[RunRecord, MetricBatch]:
+    """The record with its params and tags checked, and its metrics as a batch.
+
+    Raises:
+        InvalidInput: naming the record (``records[2]``) and what is wrong with it.
+    """
+    try:
+        if record.status is RunStatus.RUNNING:
+            raise InvalidInput("status: a recorded run has ended: FINISHED, FAILED or KILLED")
+        new = dataclasses.replace(record.new, tags=check_tags(record.new.tags))
+        batch = as_batch(record.metrics)
+        for key in batch:
+            check_key(key, "metrics")
+        _check_digests(record.used, record.produced)
+        checked = dataclasses.replace(record, new=new, params=check_params(record.params))
+    except InvalidInput as exc:
+        raise InvalidInput(f"records[{index}]: {exc.message}") from None
+    return checked, batch
 
 
 def _analyzed_runs(conn: Connection) -> int:
