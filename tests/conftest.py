@@ -33,6 +33,7 @@ def cairn_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     if sdk._platform is not None:
         sdk._platform.close()
         sdk._platform = None
+    sdk._models = None
 
 
 @pytest.fixture(scope="session")

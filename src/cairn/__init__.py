@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from cairn._version import __version__
 
 if TYPE_CHECKING:
-    from cairn import data
+    from cairn import data, models
     from cairn.core.run import Experiment, Metric, Run, RunStatus
     from cairn.errors import CairnError
     from cairn.sdk import (
@@ -50,6 +50,7 @@ __all__ = [
     "get_metric_history",
     "get_run",
     "list_experiments",
+    "models",
     "pipeline",
     "restore_run",
     "search_runs",
@@ -67,7 +68,8 @@ _HOMES = {
 }
 
 
-_MODULES = {"data": "cairn.data"}  # namespaces: ``cairn.data.get(…)``
+# Namespaces: ``cairn.data.get(…)``, ``cairn.models.load(…)``.
+_MODULES = {"data": "cairn.data", "models": "cairn.models"}
 
 
 def __getattr__(name: str) -> Any:

@@ -99,6 +99,14 @@ class DigestMismatch(IntegrityError):
     http_status = 422
 
 
+class UntrustedModel(CairnError, PermissionError):
+    """A model package whose pickles import code outside the allow-list, loaded without
+    an explicit trust."""
+
+    code = "UNTRUSTED_MODEL"
+    http_status = 409
+
+
 class SchemaError(CairnError, RuntimeError):
     code = "SCHEMA_ERROR"
     http_status = 500

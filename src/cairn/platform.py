@@ -18,7 +18,15 @@ from urllib.parse import urlsplit
 from cairn.config import Settings
 from cairn.core.access import Principal
 from cairn.core.actor import local_user
-from cairn.core.ports import Accounts, ArtifactStore, Collectable, DataCatalog, MetadataStore
+from cairn.core.ports import (
+    Accounts,
+    ArtifactStore,
+    Collectable,
+    DataCatalog,
+    LineageGraph,
+    MetadataStore,
+    ModelRegistry,
+)
 from cairn.errors import InvalidInput, MissingExtra
 from cairn.tracking.authorized import AuthorizedMetadataStore
 from cairn.tracking.service import TrackingService
@@ -26,6 +34,8 @@ from cairn.tracking.service import TrackingService
 if TYPE_CHECKING:  # data versioning is imported by the commands that use it
     from cairn.datasets.gc import Collected
     from cairn.datasets.service import DataService
+    from cairn.registry.lineage import LineageService
+    from cairn.registry.service import ModelService
 
 _METADATA_BACKENDS = {
     "sqlite": "cairn.stores.metadata.sql:SqlMetadataStore",
@@ -134,6 +144,50 @@ def open_data(settings: Settings, folder: Path | None = None) -> DataService:
             return AuthorizedDataCatalog(data_catalog_of(store), local)
 
     return DataService(catalog, artifacts, folder or workspace(settings), settings.home)
+
+
+def open_models(opened: Platform) -> ModelService:
+    """The model registry of an open platform, loading into ``<home>/cache/models``.
+
+    Raises:
+        InvalidInput: the settings name a server (its model routes are not served yet).
+    """
+    from cairn.registry.authorized import AuthorizedModelRegistry
+    from cairn.registry.service import ModelService
+
+    settings = opened.settings
+    if settings.uri is not None:
+        raise InvalidInput(
+            "the model registry is not served over HTTP yet: unset CAIRN_URI to use the "
+            "registry in the local database"
+        )
+    store = open_audited_metadata_store(settings.db_url, settings)
+    local = Principal(local_user(), is_admin=True)  # as for runs: see open_stores
+    registry = AuthorizedModelRegistry(model_registry_of(store), local)
+    cache = settings.home / "cache" / "models"
+    return ModelService(registry, opened.metadata, opened.artifacts, cache)
+
+
+def open_lineage(
+    opened: Platform, registry: ModelRegistry, resolve_data: Callable[[str], str]
+) -> LineageService:
+    """Lineage questions over an open platform's database (reads only)."""
+    from cairn.registry.lineage import LineageService
+
+    if opened.settings.uri is not None:
+        raise InvalidInput(
+            "lineage is not served over HTTP yet: unset CAIRN_URI to ask the local database"
+        )
+    engine = open_metadata_store(opened.settings.db_url).engine  # type: ignore[attr-defined]
+    graph: LineageGraph = _construct("cairn.stores.metadata.lineage:SqlLineage", engine)
+    return LineageService(graph, opened.metadata, registry, resolve_data)
+
+
+def model_registry_of(metadata: MetadataStore) -> ModelRegistry:
+    """The model registry in the same database as a metadata store."""
+    engine = metadata.engine  # type: ignore[attr-defined]  # every database store has one
+    found: ModelRegistry = _construct("cairn.stores.metadata.models:SqlModelRegistry", engine)
+    return found
 
 
 def data_catalog_of(metadata: MetadataStore) -> DataCatalog:

@@ -11,11 +11,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from cairn.config import load_settings
+from cairn.core.lineage import Lineage
 from cairn.core.run import Experiment, Metric, Run, RunStatus, ViewType
 from cairn.errors import CairnError, InvalidInput, NotFound
 from cairn.pipelines.definition import Graph, Pipeline, Step, pipeline, step, use_runner
@@ -53,6 +54,8 @@ from cairn.platform import (
     Platform,
     artifact_store_opener,
     open_data,
+    open_lineage,
+    open_models,
     open_platform,
     workspace,
 )
@@ -60,10 +63,14 @@ from cairn.tracking.run import ActiveRun
 from cairn.tracking.service import RunStart
 from cairn.tracking.source import git_commit, git_dirty
 
+if TYPE_CHECKING:  # the registry loads when a model is first logged or loaded
+    from cairn.registry.service import ModelService
+
 __all__ = ["Pipeline", "Step", "pipeline", "step"]  # re-exported as cairn.pipeline, cairn.step
 
 _lock = threading.Lock()
 _platform: Platform | None = None
+_models: tuple[Platform, ModelService] | None = None  # and the platform it is over
 
 
 class RunList(list[Run]):
@@ -102,6 +109,29 @@ def platform() -> Platform:
         return _platform
 
 
+def models() -> ModelService:
+    """The model registry's service over the SDK's platform, opened on first use."""
+    global _models
+    opened = platform()
+    with _lock:
+        if _models is None or _models[0] is not opened:
+            _models = (opened, open_models(opened))
+        return _models[1]
+
+
+def lineage(ref: str, downstream: bool = False) -> Lineage:
+    """Where a model version, data version or run came from (upstream), or what was
+    built on it (``downstream``): the runs, pipeline steps, data versions, outputs and
+    model versions, with each run's commit, dirty flag and environment."""
+    opened = platform()
+    data = functools.cache(lambda: open_data(opened.settings))
+
+    def resolve_data(ref: str) -> str:
+        return data().version(ref).ref
+
+    return open_lineage(opened, models().registry, resolve_data).lineage(ref, downstream)
+
+
 def start_run(
     experiment: str | None = None,
     name: str | None = None,
@@ -128,7 +158,7 @@ def start_run(
             experiment_id = tracking.metadata.get_run(parent_id).experiment_id
             experiment = tracking.metadata.get_experiment(experiment_id).name
     run = tracking.create_run(RunStart(experiment, name, tags, parent_id))
-    return ActiveRun(tracking, run)
+    return ActiveRun(tracking, run, models)
 
 
 def search_runs(
@@ -208,7 +238,7 @@ def run_pipeline(
 
     folder = root or workspace(opened.settings)
     runs_on = _executor(opened, folder, executor, workers, ray_address)
-    runner = Runner(opened.tracking, opened.artifacts, resolve, folder, runs_on)
+    runner = Runner(opened.tracking, opened.artifacts, resolve, folder, runs_on, models)
     return runner.run(
         graph,
         experiment=experiment,

@@ -26,6 +26,7 @@ _GROUPS = {
     "data": "data:app",
     "audit": "audit:app",
     "pipelines": "pipelines:app",
+    "models": "models:app",
     "users": "identity:users",
     "tokens": "identity:tokens",
     "projects": "identity:projects",
@@ -37,6 +38,7 @@ _COMMANDS = {
     "server": "server:server",
     "quickstart": "quickstart:quickstart",
     "login": "login:login",
+    "lineage": "lineage:lineage",
 }
 
 

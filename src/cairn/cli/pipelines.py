@@ -57,8 +57,9 @@ def run(
     def show(done: StepResult) -> None:
         if not json:
             style = _STATE_STYLE.get(done.state, "")
+            model = f"  → {escape(done.model)}" if done.model else ""
             console.print(
-                f"  {escape(done.node):24} [{style}]{done.state:8}[/] {done.seconds:8.2f} s"
+                f"  {escape(done.node):24} [{style}]{done.state:8}[/] {done.seconds:8.2f} s{model}"
             )
 
     if not json:
@@ -297,7 +298,7 @@ def _result_dict(result: PipelineResult) -> dict[str, Any]:
                 "name": s.node, "state": s.state, "seconds": s.seconds, "run_id": s.run_id,
                 "output": s.output.digest if s.output else None,
                 "format": s.output.format if s.output else None,
-                "attempts": s.attempts,
+                "attempts": s.attempts, "model": s.model or None,
             }
             for s in result.steps
         ],

@@ -19,6 +19,8 @@ from cairn.core.access import Role
 from cairn.core.artifact import ArtifactEntry, ObjectInfo, StoredObject
 from cairn.core.data import DataRef, DataVersion, LinkMode, NewDataVersion
 from cairn.core.identity import AccountKind, Membership, Token, User
+from cairn.core.lineage import Edge, Node
+from cairn.core.model import ModelRef, ModelVersion, NewModelVersion, RegisteredModel
 from cairn.core.run import (
     Experiment,
     Metric,
@@ -219,6 +221,41 @@ class DataCatalog(Protocol):
 
     def list_datasets(self) -> list[DataVersion]:
         """The newest version of each dataset."""
+
+
+class ModelRegistry(Protocol):
+    """Registered models, their versions and aliases; package bytes are in the
+    :class:`ArtifactStore`. Writes are decided and audited in their own transaction."""
+
+    def register_version(self, new: NewModelVersion, project: str) -> ModelVersion:
+        """The next version of ``new.name`` (the model is created in ``project`` if new;
+        an existing model keeps its project). With a run, the lineage edge run -produced->
+        version is recorded too. Raises InvalidInput, NotFound, PermissionDenied."""
+
+    def get_model(self, name: str) -> RegisteredModel:
+        """Raises NotFound (listing the models there are)."""
+
+    def list_models(self) -> list[RegisteredModel]:
+        """Every model, by name."""
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        """Newest first; raises NotFound."""
+
+    def resolve(self, ref: ModelRef) -> ModelVersion:
+        """The version a reference names; raises NotFound saying what exists."""
+
+    def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
+        """Point ``alias`` at a version (moving it if it pointed elsewhere)."""
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Raises NotFound when the model has no such alias."""
+
+
+class LineageGraph(Protocol):
+    """The generic lineage edges, walked from one node (``cairn.core.lineage``)."""
+
+    def walk(self, start: Node, downstream: bool, max_hops: int = 64) -> list[Edge]:
+        """Every edge reached from ``start`` going one way, each once, sorted."""
 
 
 class LocalObjects(Protocol):

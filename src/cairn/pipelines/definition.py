@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from cairn.core.artifact import ArtifactEntry
+from cairn.core.model import check_model_name
 from cairn.core.ports import ArtifactStore
 from cairn.errors import InvalidInput, InvalidState
 
@@ -104,12 +105,21 @@ class Step(Generic[P, R]):
     # Given the cached output and the artifact store: put the step's files back in place.
     on_cached: Callable[[Any, ArtifactStore], None] | None = None
 
-    def __init__(self, function: Callable[P, R], retries: int = 0, backoff: float = 1.0) -> None:
+    def __init__(
+        self,
+        function: Callable[P, R],
+        retries: int = 0,
+        backoff: float = 1.0,
+        register: str | None = None,
+    ) -> None:
         if retries < 0 or not math.isfinite(backoff) or backoff < 0:
             raise InvalidInput(
                 f"step {function.__name__!r}: retries must be 0 or more and backoff a "
                 f"number of seconds, got retries={retries!r}, backoff={backoff!r}"
             )
+        if register is not None:
+            check_model_name(register)
+        self.register = register  # the model its output is registered as a version of
         functools.update_wrapper(self, function)
         self.function = function
         self.name = function.__name__
@@ -222,17 +232,27 @@ class Pipeline:
 @overload
 def step(function: Callable[P, R], /) -> Step[P, R]: ...
 @overload
-def step(*, retries: int = 0, backoff: float = 1.0) -> Callable[[Callable[P, R]], Step[P, R]]: ...
 def step(
-    function: Callable[P, R] | None = None, /, *, retries: int = 0, backoff: float = 1.0
+    *, retries: int = 0, backoff: float = 1.0, register: str | None = None
+) -> Callable[[Callable[P, R]], Step[P, R]]: ...
+def step(
+    function: Callable[P, R] | None = None,
+    /,
+    *,
+    retries: int = 0,
+    backoff: float = 1.0,
+    register: str | None = None,
 ) -> Step[P, R] | Callable[[Callable[P, R]], Step[P, R]]:
     """Make a function a pipeline step: ``@step``, or ``@step(retries=2, backoff=1.0)``
-    (a failed attempt is tried again after ``backoff`` seconds, doubling each time)."""
+    (a failed attempt is tried again after ``backoff`` seconds, doubling each time).
+    ``register="churn"``: the model the step returns is registered as a version of
+    ``churn``, made by the step's run (once per distinct package: a cached step's model is
+    not registered again)."""
     if function is not None:
         return Step(function)
 
     def wrap(inner: Callable[P, R]) -> Step[P, R]:
-        return Step(inner, retries, backoff)
+        return Step(inner, retries, backoff, register)
 
     return wrap
 

@@ -43,15 +43,30 @@ def installed() -> dict[str, str]:
         return remembered
     found = {"python": platform.python_version()}
     for distribution in metadata.distributions(path=folders):
-        name = distribution.name
-        if name:
-            found[name.lower().replace("_", "-")] = distribution.version
+        name, version = _name_and_version(distribution)
+        if name and version:
+            found[name.lower().replace("_", "-")] = version
     listing = dict(sorted(found.items()))
     if _cache_folder is not None:
         with contextlib.suppress(OSError):
             document = orjson.dumps({"stamp": stamp.decode(), "installed": listing})
             write_atomically([document], _cache_folder / "environment.json")
     return listing
+
+
+def _name_and_version(distribution: metadata.Distribution) -> tuple[str, str]:
+    """The ``Name`` and ``Version`` headers, read off the top of the metadata file: what
+    ``distribution.name`` gives, without parsing the whole file as an e-mail message
+    (ten times slower over a few hundred distributions)."""
+    text = distribution.read_text("METADATA") or distribution.read_text("PKG-INFO") or ""
+    found = {"Name": "", "Version": ""}
+    for line in text.splitlines():
+        if not line:
+            break  # the headers end at the first empty line
+        key, _, value = line.partition(": ")
+        if key in found and not found[key]:
+            found[key] = value.strip()
+    return found["Name"], found["Version"]
 
 
 def _remembered(stamp: bytes) -> dict[str, str] | None:

@@ -194,7 +194,7 @@ def perform(task: StepTask, artifacts: ArtifactStore, values: dict[str, Any] | N
         )
     with tempfile.TemporaryDirectory(prefix="cairn-output-") as folder:
         local = Path(folder) / "output"
-        fmt.dump(value, local)
+        fmt.dump(value, local, artifacts)
         info = artifacts.put_file(local)
     outcome.stored, outcome.size = Stored(info.digest, fmt.name), info.size
     outcome.metrics = metrics_of(value)
@@ -207,7 +207,7 @@ def load(artifacts: ArtifactStore, stored: Stored) -> Any:
     with tempfile.TemporaryDirectory(prefix="cairn-output-") as folder:
         local = Path(folder) / "output"
         artifacts.get_file(stored.digest, local)
-        return format_named(stored.format).load(local)
+        return format_named(stored.format).load(local, artifacts)
 
 
 def metrics_of(value: Any) -> dict[str, float]:

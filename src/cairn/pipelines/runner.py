@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -47,9 +47,12 @@ from cairn.pipelines.executors import (
     metrics_of,
 )
 from cairn.pipelines.fingerprint import code_fingerprint
-from cairn.pipelines.materialize import FORMATS_VERSION
+from cairn.pipelines.materialize import FORMATS_VERSION, MODEL
 from cairn.tracking import source
 from cairn.tracking.service import RunStart, TrackingService
+
+if TYPE_CHECKING:  # the registry loads when a step registers a model
+    from cairn.registry.service import ModelService
 
 CACHE_KEY = "cairn.cache_key"
 TARGET = "cairn.pipeline.target"
@@ -78,6 +81,7 @@ class StepResult:
     output: Stored | None = None
     attempts: int = 0
     error: str = ""
+    model: str = ""  # the model version its output was registered as (register=)
 
 
 @dataclass
@@ -111,12 +115,14 @@ class Runner:
         resolve_data: DataResolver,
         root: Path,
         executor: Executor | None = None,
+        models: Callable[[], ModelService] | None = None,
     ) -> None:
         self.tracking = tracking
         self.artifacts = artifacts
         self.resolve_data = resolve_data
         self.root = root
         self.executor = executor or LocalExecutor(artifacts)
+        self.models = models  # registers what steps with ``register=`` return
         self._commit: str | None = None
 
     def run(
@@ -367,6 +373,7 @@ class Runner:
         for hit, run in zip(hits, runs, strict=True):
             hit.result.run_id = run.id
             self._log_data_inputs(run.id, hit.node, hit.data)
+            self._register(hit.node, hit.result, result)
             numbers.update(hit.metrics)
         if numbers:  # the pipeline run has its steps' metrics, cached or not
             result.metrics.update(numbers)
@@ -426,7 +433,23 @@ class Runner:
             output_tags[HAS_METRICS] = "1"
         self.tracking.metadata.log_batch(run_id, [], {}, output_tags)
         self.tracking.end_run(run_id, RunStatus.FINISHED)
-        return StepResult(node.name, "ran", seconds, run_id, stored, outcome.attempts)
+        done = StepResult(node.name, "ran", seconds, run_id, stored, outcome.attempts)
+        self._register(node, done, result)
+        return done
+
+    def _register(self, node: Node, done: StepResult, result: PipelineResult) -> None:
+        """A step with ``register=``: its model, as a version of that model (the newest
+        version already, when this package is the newest one's)."""
+        name = node.step.register
+        if name is None or done.output is None:
+            return
+        if done.output.format != MODEL or self.models is None:
+            result.warnings.append(
+                f"step {node.name}: register={name!r}, but it returned no model of a packaged "
+                f"flavor (its output is {done.output.format}): nothing was registered"
+            )
+            return
+        done.model = self.models().register_stored(name, done.output.digest, done.run_id).ref
 
     def _log_metrics(
         self, run_id: str, parent_id: str, numbers: dict[str, float], result: PipelineResult

@@ -13,15 +13,17 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
 from cairn.core.artifact import ArtifactEntry
 from cairn.core.limits import check_key, check_params, check_tags, metric_step, metric_value
+from cairn.core.model import ModelVersion
 from cairn.core.run import Metric, MetricBatch, MetricPoint, Run, RunStatus
-from cairn.errors import CairnError, ParamConflict
+from cairn.errors import CairnError, InvalidState, ParamConflict
 from cairn.tracking.batcher import Batcher
 from cairn.tracking.service import Progress, TrackingService
 
@@ -32,6 +34,22 @@ class MetricLogger(Protocol):
     ) -> None: ...
 
 
+class ModelRegistrar(Protocol):
+    """What packages and registers a model (the registry's service, wired by the SDK)."""
+
+    def register(
+        self,
+        model: Any,
+        name: str,
+        *,
+        run_id: str | None = None,
+        input_example: Any = None,
+        files: Mapping[str, Path] | None = None,
+        description: str = "",
+        project: str | None = None,
+    ) -> ModelVersion: ...
+
+
 class ActiveRun:
     """A run in progress. Logging calls return in microseconds; see ``flush()``.
 
@@ -40,8 +58,14 @@ class ActiveRun:
     the batcher's ``add_metric``, bound to the run, so a training loop pays one call.
     """
 
-    def __init__(self, service: TrackingService, run: Run) -> None:
+    def __init__(
+        self,
+        service: TrackingService,
+        run: Run,
+        models: Callable[[], ModelRegistrar] | None = None,
+    ) -> None:
         self._service = service
+        self._models = models  # opened when the first model is logged
         self.id = run.id
         self.name = run.name
         self.experiment_id = run.experiment_id
@@ -128,6 +152,33 @@ class ActiveRun:
             NotFound: no such data version. InvalidInput: a malformed reference.
         """
         return self._service.metadata.log_inputs(self.id, [ref])[0]
+
+    def log_model(
+        self,
+        model: Any,
+        name: str,
+        *,
+        input_example: Any = None,
+        files: Mapping[str, str | os.PathLike[str]] | None = None,
+        description: str = "",
+    ) -> ModelVersion:
+        """Package the model (its flavor found from the object) and register it as the
+        next version of ``name``, made by this run. ``input_example`` (a few rows) gives
+        the signature and is predicted on to check it fits; ``files`` are extra files a
+        custom Python model needs.
+
+        Raises:
+            InvalidInput: no flavor knows the model, or the example does not fit it.
+        """
+        if self._models is None:
+            raise InvalidState(
+                f"run {self.id} was not started by cairn.start_run: it cannot log models"
+            )
+        paths = {key: Path(value) for key, value in (files or {}).items()}
+        return self._models().register(
+            model, name, run_id=self.id, input_example=input_example, files=paths,
+            description=description,
+        )  # fmt: skip
 
     # reading back
 

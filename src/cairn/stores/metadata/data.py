@@ -63,7 +63,7 @@ class SqlDataCatalog:
         project = conn.execute(select(d.project).where(d.name == name).with_for_update()).scalar()
         if project is None:
             project = new.project
-            _require_project(conn, project)
+            require_project(conn, project)
             authorize(conn, Permission.WRITE, project, f"add the dataset {name!r}")
             conn.execute(insert(t.datasets).values(name=name, project=project, created_at=now_ms()))
         else:
@@ -178,7 +178,7 @@ def find_version(conn: Connection, ref: DataRef) -> DataVersion:
     return _version(rows[0], rows[0].project)
 
 
-def _require_project(conn: Connection, project: str) -> None:
+def require_project(conn: Connection, project: str) -> None:
     p = t.projects.c
     if conn.execute(select(p.name).where(p.name == project)).first() is None:
         raise NotFound(f"project {project!r} not found (see `cairn projects list`)")

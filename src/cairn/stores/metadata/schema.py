@@ -252,3 +252,62 @@ lineage_edges = Table(
     Column("created_at", BigInteger, nullable=False),
     Index("ix_lineage_edges_dst", "dst_kind", "dst_id"),
 )
+
+# The model registry: models (a name in a project), their versions (each a model package,
+# named by its manifest's digest, with the package's files, manifest and scan findings as
+# JSON), aliases that point at a version, model cards, and the objects each model's
+# packages are made of (who may read an object, as for data_objects).
+models = Table(
+    "models",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("project", String(63), ForeignKey("projects.name"), nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(128), ForeignKey("models.name"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(80), nullable=False),
+    Column("flavor", String(32), nullable=False),
+    Column("run_id", String(32), nullable=True),
+    Column("files", Text, nullable=False),
+    Column("manifest", Text, nullable=False),
+    Column("findings", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("model", "version", name="uq_model_versions_model_version"),
+    Index("ix_model_versions_digest", "digest"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model", String(128), ForeignKey("models.name"), primary_key=True),
+    Column("alias", String(63), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_by", String(255), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+model_cards = Table(
+    "model_cards",
+    metadata,
+    Column("model", String(128), ForeignKey("models.name"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("card", Text, nullable=False),
+    Column("updated_by", String(255), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+model_objects = Table(
+    "model_objects",
+    metadata,
+    Column("digest", String(80), primary_key=True),
+    Column("model", String(128), ForeignKey("models.name"), primary_key=True),
+)

@@ -1,0 +1,171 @@
+"""Registered models and their versions: the shapes, and the references users type.
+
+A model is a name (``churn``) in a project; each registration adds a version, numbered
+from 1, made of one model package (``cairn.registry.package``) named by the digest of its
+manifest. An alias (``champion``) points at one version and can be moved.
+
+References: ``churn/3`` (version 3), ``churn@champion`` (what the alias points at),
+``churn@latest`` or ``churn`` (the newest version); each may be written as an MLflow
+models URI too (``models:/churn@champion``, ``models:/churn/3``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cairn.errors import InvalidInput
+
+MODELS_URI = "models:/"
+LATEST = "latest"
+# Aliases that mean something already: `latest` is always the newest version.
+RESERVED_ALIASES = frozenset({LATEST})
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_ALIAS = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRef:
+    """What a reference names: a version number, an alias, or the newest version."""
+
+    name: str
+    version: int | None = None
+    alias: str | None = None
+
+    def __str__(self) -> str:
+        if self.version is not None:
+            return f"{self.name}/{self.version}"
+        return f"{self.name}@{self.alias or LATEST}"
+
+
+@dataclass(frozen=True, slots=True)
+class PackageFile:
+    """One file of a model package, by its path inside the package."""
+
+    path: str
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """Something a scan of a pickle-based file found: an import outside the allow-list."""
+
+    path: str  # the package file
+    imports: tuple[str, ...]  # "module.name" of each global it would load
+
+    def __str__(self) -> str:
+        return f"{self.path} imports {', '.join(self.imports)}"
+
+
+@dataclass(frozen=True, slots=True)
+class NewModelVersion:
+    """What registration records: the package, and where the model came from."""
+
+    name: str
+    digest: str  # of the package's manifest, which holds every file's digest
+    flavor: str
+    files: Sequence[PackageFile]
+    manifest: Mapping[str, Any]
+    run_id: str | None = None
+    findings: Sequence[Finding] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    name: str
+    version: int
+    digest: str
+    flavor: str
+    files: tuple[PackageFile, ...]
+    manifest: Mapping[str, Any]
+    run_id: str | None
+    findings: tuple[Finding, ...]
+    created_at: int
+    created_by: str
+    description: str = ""
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}/{self.version}"
+
+    @property
+    def flagged(self) -> bool:
+        """Loading it runs code outside the allow-list: it needs an explicit trust."""
+        return bool(self.findings)
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModel:
+    name: str
+    project: str
+    created_at: int
+    latest_version: int
+    aliases: Mapping[str, int] = field(default_factory=dict)
+
+
+def check_model_name(name: str) -> str:
+    """Raises:
+    InvalidInput: naming what a model name may hold.
+    """
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidInput(
+            f"model name {name!r}: expected 1 to 128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def check_alias(alias: str) -> str:
+    """Raises:
+    InvalidInput: the alias is malformed, a version number, or reserved.
+    """
+    if not isinstance(alias, str) or not _ALIAS.match(alias):
+        raise InvalidInput(
+            f"alias {alias!r}: expected 1 to 63 lowercase letters, digits, '_' or '-', "
+            "starting with a letter"
+        )
+    if alias in RESERVED_ALIASES:
+        raise InvalidInput(
+            f"alias {alias!r} is reserved ({alias!r} always means the newest version); "
+            "choose another name"
+        )
+    return alias
+
+
+def parse_model_ref(text: str) -> ModelRef:
+    """``churn``, ``churn@latest``, ``churn@champion``, ``churn/3``, or any of them after
+    ``models:/``.
+
+    Raises:
+        InvalidInput: the reference has none of those forms.
+    """
+    if not isinstance(text, str):
+        raise InvalidInput(f"model reference: expected a string such as 'churn/3', got {text!r}")
+    body = text.removeprefix(MODELS_URI)
+    if "/" in body:
+        name, _, version = body.partition("/")
+        check_model_name(name)
+        if version.isdigit() and 1 <= int(version) < 10**9:
+            return ModelRef(name, version=int(version))
+        raise InvalidInput(
+            f"model reference {text!r}: after '/' expected a version number (such as {name}/3)"
+        )
+    name, at, alias = body.partition("@")
+    check_model_name(name)
+    if not at or alias == LATEST:
+        return ModelRef(name)
+    if alias.isdigit():
+        raise InvalidInput(
+            f"model reference {text!r}: a version is written {name}/{alias}; '@' names an alias"
+        )
+    if not _ALIAS.match(alias):
+        raise InvalidInput(
+            f"model reference {text!r}: after '@' expected an alias (lowercase letters, "
+            "digits, '_' or '-') or 'latest'"
+        )
+    return ModelRef(name, alias=alias)

@@ -1,0 +1,54 @@
+"""Registered models and versions as JSON: one shape for the server's API, its client and
+the CLI's ``--json``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cairn.core.model import Finding, ModelVersion, PackageFile, RegisteredModel
+
+
+def model_version_to_dict(version: ModelVersion) -> dict[str, Any]:
+    return {
+        "ref": version.ref,
+        "name": version.name,
+        "version": version.version,
+        "digest": version.digest,
+        "flavor": version.flavor,
+        "run_id": version.run_id,
+        "aliases": list(version.aliases),
+        "description": version.description,
+        "files": [{"path": f.path, "digest": f.digest, "size": f.size} for f in version.files],
+        "findings": [{"path": f.path, "imports": list(f.imports)} for f in version.findings],
+        "manifest": dict(version.manifest),
+        "created_by": version.created_by,
+        "created_at": version.created_at,
+    }
+
+
+def model_version_from_dict(data: Mapping[str, Any]) -> ModelVersion:
+    return ModelVersion(
+        name=data["name"],
+        version=int(data["version"]),
+        digest=data["digest"],
+        flavor=data["flavor"],
+        files=tuple(PackageFile(f["path"], f["digest"], int(f["size"])) for f in data["files"]),
+        manifest=dict(data["manifest"]),
+        run_id=data["run_id"],
+        findings=tuple(Finding(f["path"], tuple(f["imports"])) for f in data["findings"]),
+        created_at=int(data["created_at"]),
+        created_by=data["created_by"],
+        description=data["description"],
+        aliases=tuple(data["aliases"]),
+    )
+
+
+def registered_model_to_dict(model: RegisteredModel) -> dict[str, Any]:
+    return {
+        "name": model.name,
+        "project": model.project,
+        "created_at": model.created_at,
+        "latest_version": model.latest_version,
+        "aliases": dict(model.aliases),
+    }

@@ -1,0 +1,67 @@
+"""Registered models from Python.
+
+    import cairn
+
+    with cairn.start_run(experiment="churn") as run:
+        run.log_model(model, name="churn", input_example=X_val[:5])   # churn/1, churn/2 …
+
+    cairn.models.set_alias("churn", "champion", 2)
+    m = cairn.models.load("churn@champion")      # or "churn/2", "models:/churn@champion"
+    m.predict(X_new)
+
+A loaded model was checked file by file against the digests registered for its version;
+a package whose pickles would import code outside the allow-list loads only with
+``trust=True``.
+"""
+
+from __future__ import annotations
+
+from cairn.core.model import ModelVersion, RegisteredModel, parse_model_ref
+from cairn.registry.loaded import LoadedModel
+from cairn.sdk import models as _service
+
+__all__ = [
+    "LoadedModel",
+    "ModelVersion",
+    "RegisteredModel",
+    "delete_alias",
+    "get_version",
+    "list_models",
+    "list_versions",
+    "load",
+    "set_alias",
+]
+
+
+def load(ref: str, trust: bool = False) -> LoadedModel:
+    """The model a reference names, verified, ready to ``predict``.
+
+    Raises:
+        NotFound: no such model, version or alias (saying what exists).
+        UntrustedModel: the package is flagged by its scan and ``trust`` is not given.
+        IntegrityError: a file does not match its registered digest (naming it).
+    """
+    return _service().load(ref, trust=trust)
+
+
+def get_version(ref: str) -> ModelVersion:
+    """The registered version a reference names (its files, manifest, findings)."""
+    return _service().registry.resolve(parse_model_ref(ref))
+
+
+def list_models() -> list[RegisteredModel]:
+    return _service().registry.list_models()
+
+
+def list_versions(name: str) -> list[ModelVersion]:
+    """Newest first."""
+    return _service().registry.list_versions(name)
+
+
+def set_alias(name: str, alias: str, version: int) -> ModelVersion:
+    """Point ``alias`` (``champion``) at a version; ``name@alias`` then loads it."""
+    return _service().registry.set_alias(name, alias, version)
+
+
+def delete_alias(name: str, alias: str) -> None:
+    _service().registry.delete_alias(name, alias)

@@ -1,0 +1,47 @@
+"""The model registry as one principal may use it (what a server hands each request).
+
+Reads check the ``read`` permission on the model's project; the list keeps only readable
+models. Writes are decided by the registry inside their own transaction (see
+``cairn.stores.metadata.grants``), on the principal's behalf.
+"""
+
+from __future__ import annotations
+
+from cairn.core.access import Permission, Principal, require
+from cairn.core.actor import on_behalf_of
+from cairn.core.model import ModelRef, ModelVersion, NewModelVersion, RegisteredModel
+from cairn.core.ports import ModelRegistry
+
+
+class AuthorizedModelRegistry:
+    def __init__(self, registry: ModelRegistry, principal: Principal) -> None:
+        self._registry, self.principal = registry, principal
+
+    def register_version(self, new: NewModelVersion, project: str) -> ModelVersion:
+        with on_behalf_of(self.principal):
+            return self._registry.register_version(new, project)
+
+    def get_model(self, name: str) -> RegisteredModel:
+        found = self._registry.get_model(name)
+        require(self.principal, Permission.READ, found.project, f"see the model {name!r}")
+        return found
+
+    def list_models(self) -> list[RegisteredModel]:
+        found = self._registry.list_models()
+        return [m for m in found if self.principal.may(Permission.READ, m.project)]
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        self.get_model(name)
+        return self._registry.list_versions(name)
+
+    def resolve(self, ref: ModelRef) -> ModelVersion:
+        self.get_model(ref.name)
+        return self._registry.resolve(ref)
+
+    def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
+        with on_behalf_of(self.principal):
+            return self._registry.set_alias(name, alias, version)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        with on_behalf_of(self.principal):
+            self._registry.delete_alias(name, alias)

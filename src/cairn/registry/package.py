@@ -1,0 +1,183 @@
+"""The model package: a folder with the model's files and a manifest, ``cairn-model.yaml``.
+
+The manifest says which flavor loads it, the signature (inferred from an input example),
+the Python version and the pinned requirements, which files rely on pickle, where the
+model came from (lineage ids), and the BLAKE3 digest and size of every other file. The
+package is named by the digest of the manifest's bytes: one digest covers every byte.
+
+Loading checks every file against the digests registered for the version before the
+flavor's loader touches anything, and refuses a package written in a newer format.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cairn._version import __version__
+from cairn.core.model import Finding, PackageFile
+from cairn.errors import IntegrityError, InvalidInput
+from cairn.localfs.digest import hash_file
+from cairn.registry import signature
+from cairn.registry.flavors import Flavor, detect, named
+from cairn.registry.scan import unsafe_imports
+
+MANIFEST = "cairn-model.yaml"
+FORMAT = 1  # of the package; a package in a newer format is refused, not misread
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    """A package written to a folder: its manifest, files and what the scan found."""
+
+    folder: Path
+    digest: str  # of the manifest file
+    manifest: Mapping[str, Any]
+    files: tuple[PackageFile, ...]  # the manifest first, then the rest by path
+    findings: tuple[Finding, ...]
+
+    @property
+    def flavor(self) -> str:
+        return str(self.manifest["flavor"]["name"])
+
+
+def write_package(
+    model: Any,
+    folder: Path,
+    *,
+    input_example: Any = None,
+    files: Mapping[str, Path] | None = None,
+    lineage: Mapping[str, Any] | None = None,
+) -> Package:
+    """Save ``model`` into the empty ``folder`` as a package.
+
+    Raises:
+        InvalidInput: the model is of no known flavor, or the input example does not fit
+            it (the model could not predict on it).
+    """
+    flavor = detect(model)
+    saved = flavor.save(model, folder, files or {}, input_example)
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "cairn_version": __version__,
+        "flavor": {"name": flavor.name, **saved.details},
+        "python": platform.python_version(),
+        "requirements": _pinned(saved.libraries, input_example),
+        "pickle": list(saved.pickled),
+        "files": {path: _described(folder / path) for path in sorted(saved.files)},
+        "lineage": dict(lineage or {}),
+    }
+    if input_example is not None:
+        # The example is predicted on by the model as it loads from its files, so the
+        # package is known to work — unless they are pickles: unpickling runs code, and
+        # the object in hand is what they hold.
+        loaded = model if saved.pickled else flavor.load(folder, manifest["flavor"])
+        manifest["signature"] = _signature(flavor, loaded, input_example)
+    (folder / MANIFEST).write_bytes(manifest_bytes(manifest))
+    package = _package(folder, manifest, ())
+    return dataclasses.replace(package, findings=scan_package(package))
+
+
+def scan_package(package: Package) -> tuple[Finding, ...]:
+    """What the scan finds in the package's pickle-based files (``cairn.registry.scan``)."""
+    return tuple(
+        Finding(path, found)
+        for path in package.manifest.get("pickle", [])
+        if (found := unsafe_imports(package.folder / path))
+    )
+
+
+def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
+    """The manifest as written into a package (so the same manifest has the same digest)."""
+    return yaml.safe_dump(dict(manifest), sort_keys=True).encode()
+
+
+def read_package(folder: Path, registered: tuple[PackageFile, ...]) -> Package:
+    """The package in ``folder``, once every file is the one registered.
+
+    Raises:
+        IntegrityError: a file is missing or its bytes are not the registered ones
+            (naming the file).
+        InvalidInput: the package is in a newer format than this Cairn reads.
+    """
+    for expected in registered:
+        path = folder / expected.path
+        if not path.is_file():
+            raise IntegrityError(f"model package: {expected.path} is missing")
+        if hash_file(path) != expected.digest:
+            raise IntegrityError(
+                f"model package: {expected.path} does not match the digest registered for "
+                "this version (it was changed after registration); refusing to load it"
+            )
+    manifest = yaml.safe_load((folder / MANIFEST).read_text())
+    written = manifest.get("format") if isinstance(manifest, dict) else None
+    if not isinstance(written, int) or written > FORMAT:
+        raise InvalidInput(
+            f"model package: written in format {written!r} by Cairn "
+            f"{manifest.get('cairn_version', '?') if isinstance(manifest, dict) else '?'}; "
+            f"this Cairn ({__version__}) reads format {FORMAT} and older: "
+            "pip install -U cairn-mlops"
+        )
+    return _package(folder, manifest, ())
+
+
+def load_model(package: Package) -> tuple[Flavor, Any]:
+    """The flavor and the model it loads from a verified package."""
+    flavor = named(package.flavor)
+    return flavor, flavor.load(package.folder, package.manifest["flavor"])
+
+
+def _package(folder: Path, manifest: Mapping[str, Any], findings: tuple[Finding, ...]) -> Package:
+    files = [
+        PackageFile(MANIFEST, hash_file(folder / MANIFEST), (folder / MANIFEST).stat().st_size)
+    ]
+    files += [
+        PackageFile(path, described["digest"], described["size"])
+        for path, described in sorted(manifest["files"].items())
+    ]
+    return Package(folder, files[0].digest, manifest, tuple(files), findings)
+
+
+def _described(path: Path) -> dict[str, Any]:
+    return {"digest": hash_file(path), "size": path.stat().st_size}
+
+
+def _signature(flavor: Flavor, model: Any, example: Any) -> dict[str, Any]:
+    inputs = signature.infer(example)
+    try:
+        output = flavor.predict(model, example)
+    except Exception as exc:  # noqa: BLE001  # whatever the model raises, the example is wrong
+        raise InvalidInput(
+            f"input_example does not fit the model: predicting on it raised "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+    return {"inputs": inputs, "outputs": signature.infer(output)}
+
+
+def _pinned(libraries: tuple[str, ...], example: Any) -> list[str]:
+    """``name==version`` of the flavor's libraries and what the example is made of."""
+    wanted = list(libraries)
+    module = type(example).__module__.split(".")[0] if example is not None else ""
+    wanted += ["numpy"] + (["pandas"] if module == "pandas" else [])
+    pinned = []
+    for name in dict.fromkeys(wanted):
+        for distribution in _distributions(name):
+            try:
+                pinned.append(f"{distribution}=={metadata.version(distribution)}")
+                break
+            except metadata.PackageNotFoundError:
+                continue
+    return sorted(pinned)
+
+
+def _distributions(module: str) -> list[str]:
+    """The distributions that may provide ``module``: its own name first, then any other
+    (``xgboost`` comes as ``xgboost-cpu`` too), looked up only when needed."""
+    return [module, *metadata.packages_distributions().get(module, [])]

@@ -1,0 +1,136 @@
+"""Registering models and loading them back, over the registry and the artifact store.
+
+Registering writes the package to a temporary folder, stores each of its files as an
+object, and records the version (with the run's artifacts, when a run made it). Loading
+resolves the reference, fetches the package into a local cache named by its digest, and
+checks every file against the digests registered for the version before the flavor's
+loader reads anything; a flagged package loads only with ``trust=True``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cairn.core.artifact import ArtifactEntry
+from cairn.core.identity import DEFAULT_PROJECT
+from cairn.core.model import (
+    ModelRef,
+    ModelVersion,
+    NewModelVersion,
+    check_model_name,
+    parse_model_ref,
+)
+from cairn.core.ports import ArtifactStore, MetadataStore, ModelRegistry
+from cairn.errors import NotFound, UntrustedModel
+from cairn.registry.loaded import LoadedModel
+from cairn.registry.package import load_model, read_package, scan_package
+from cairn.registry.stored import get_package, put_package
+
+
+class ModelService:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        metadata: MetadataStore,
+        artifacts: ArtifactStore,
+        cache: Path,
+    ) -> None:
+        self.registry, self.metadata, self.artifacts = registry, metadata, artifacts
+        self.cache = cache  # packages fetched for loading, one folder per manifest digest
+
+    def register(
+        self,
+        model: Any,
+        name: str,
+        *,
+        run_id: str | None = None,
+        input_example: Any = None,
+        files: Mapping[str, Path] | None = None,
+        description: str = "",
+        project: str | None = None,
+    ) -> ModelVersion:
+        """Package ``model`` and register it as the next version of ``name``: in the
+        project of the run that made it, else ``project`` (default: the default project).
+
+        Raises:
+            InvalidInput: no flavor knows the model, or the example does not fit it.
+            NotFound: the run or the project does not exist.
+            PermissionDenied: the caller may not write in the model's project.
+        """
+        check_model_name(name)
+        if run_id is not None:
+            run = self.metadata.get_run(run_id)
+            project = project or self.metadata.get_experiment(run.experiment_id).project
+        lineage = {"run_id": run_id} if run_id else {}
+        package = put_package(
+            model, self.artifacts, input_example=input_example, files=files, lineage=lineage
+        )
+        new = NewModelVersion(
+            name, package.digest, package.flavor, package.files, package.manifest, run_id,
+            package.findings, description,
+        )  # fmt: skip
+        version = self.registry.register_version(new, project or DEFAULT_PROJECT)
+        if run_id is not None:  # the run lists its packages, as MLflow users expect
+            folder = f"models/{name}/{version.version}"
+            entries = [ArtifactEntry(f"{folder}/{f.path}", f.digest, f.size) for f in package.files]
+            self.metadata.add_artifacts(run_id, entries)
+        return version
+
+    def register_stored(self, name: str, manifest_digest: str, run_id: str) -> ModelVersion:
+        """Register the package already in the store (a pipeline step's output) as the
+        next version of ``name``, made by ``run_id`` — unless the newest version is this
+        very package, which is returned instead (a re-run registers nothing new).
+
+        Raises:
+            IntegrityError: a stored file does not match the manifest (naming it).
+        """
+        check_model_name(name)
+        try:
+            newest = self.registry.resolve(ModelRef(name))
+        except NotFound:
+            newest = None
+        if newest is not None and newest.digest == manifest_digest:
+            return newest
+        with tempfile.TemporaryDirectory(prefix="cairn-model-") as folder:
+            package = get_package(self.artifacts, manifest_digest, Path(folder))
+            findings = scan_package(package)
+        run = self.metadata.get_run(run_id)
+        project = self.metadata.get_experiment(run.experiment_id).project
+        new = NewModelVersion(
+            name, package.digest, package.flavor, package.files, package.manifest, run_id,
+            findings,
+        )  # fmt: skip
+        return self.registry.register_version(new, project)
+
+    def load(self, ref: str, trust: bool = False) -> LoadedModel:
+        """The model a reference names (``churn@champion``, ``churn/3``, ``models:/…``).
+
+        Raises:
+            NotFound: no such model, version or alias (saying what exists).
+            UntrustedModel: the package is flagged and ``trust`` is not given.
+            IntegrityError: a file does not match its registered digest (naming it).
+        """
+        version = self.registry.resolve(parse_model_ref(ref))
+        if version.flagged and not trust:
+            findings = "; ".join(str(f) for f in version.findings)
+            raise UntrustedModel(
+                f"model {version.ref} is flagged: {findings}. Loading it runs that code: pass "
+                "trust=True (or --trust) only if you trust whoever registered it"
+            )
+        folder = self.fetch(version)
+        package = read_package(folder, version.files)
+        flavor, native = load_model(package)
+        return LoadedModel(version, package, flavor, native)
+
+    def fetch(self, version: ModelVersion) -> Path:
+        """The version's package in the local cache, fetched where files are missing (the
+        files are verified when read, not trusted for being there)."""
+        folder = self.cache / version.digest.replace(":", "-")
+        for file in version.files:
+            path = folder / file.path
+            if not path.is_file():
+                self.artifacts.get_file(file.digest, path)
+        return folder

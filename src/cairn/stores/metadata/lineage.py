@@ -1,0 +1,105 @@
+"""Walking the lineage graph in the metadata store, one query per kind of step per hop.
+
+Upstream, a run leads to what it used and to the pipeline run it is part of, and anything
+else leads to the runs that produced it. Downstream, anything leads to the runs that used
+it, and a run to what it produced and to the pipeline run it is part of (shown, not walked
+through: a pipeline run's other steps did not use what this one used).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Engine, select
+
+from cairn.core.lineage import PART_OF, PRODUCED, RUN, USED, Edge, Node
+from cairn.stores.metadata import schema as t
+from cairn.stores.metadata.engine import read_connection
+
+_BATCH = 500  # ids per IN (…): well under every database's limit on bound parameters
+
+
+class SqlLineage:
+    """The :class:`~cairn.core.ports.LineageGraph` over a metadata database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def walk(self, start: Node, downstream: bool, max_hops: int = 64) -> list[Edge]:
+        """Every edge reached from ``start`` going one way, each once."""
+        seen, edges = {start}, set[Edge]()
+        frontier = {start}
+        for _ in range(max_hops):
+            if not frontier:
+                break
+            found = self._step(frontier, downstream)
+            edges |= found
+            reached = {e.dst for e in found} | {e.src for e in found}
+            # A pipeline run reached downstream is shown, not walked through.
+            frontier = {
+                n for n in reached - seen
+                if not (downstream and any(e.dst == n and e.relation == PART_OF for e in found))
+            }  # fmt: skip
+            seen |= reached
+        return sorted(edges)
+
+    def _step(self, frontier: set[Node], downstream: bool) -> set[Edge]:
+        runs = [n.id for n in frontier if n.kind == RUN]
+        others = [n for n in frontier if n.kind != RUN]
+        found = self._parents(runs)
+        if downstream:
+            found |= self._from_runs(runs, PRODUCED) | self._into(others, USED)
+        else:
+            found |= self._from_runs(runs, USED) | self._into(others, PRODUCED)
+        return found
+
+    def _from_runs(self, runs: list[str], relation: str) -> set[Edge]:
+        e = t.lineage_edges.c
+        found = set()
+        with read_connection(self.engine) as conn:
+            for batch in _batches(runs):
+                rows = conn.execute(
+                    select(e.src_id, e.dst_kind, e.dst_id).where(
+                        e.src_kind == RUN, e.relation == relation, e.src_id.in_(batch)
+                    )
+                )
+                found |= {
+                    Edge(Node(RUN, r.src_id), relation, Node(r.dst_kind, r.dst_id)) for r in rows
+                }
+        return found
+
+    def _into(self, nodes: list[Node], relation: str) -> set[Edge]:
+        e = t.lineage_edges.c
+        found = set()
+        with read_connection(self.engine) as conn:
+            for kind in {n.kind for n in nodes}:
+                for batch in _batches([n.id for n in nodes if n.kind == kind]):
+                    rows = conn.execute(
+                        select(e.src_id, e.dst_id).where(
+                            e.src_kind == RUN, e.relation == relation, e.dst_kind == kind,
+                            e.dst_id.in_(batch),
+                        )
+                    )  # fmt: skip
+                    found |= {
+                        Edge(Node(RUN, r.src_id), relation, Node(kind, r.dst_id)) for r in rows
+                    }
+        return found
+
+    def _parents(self, runs: list[str]) -> set[Edge]:
+        r = t.runs.c
+        found = set()
+        with read_connection(self.engine) as conn:
+            for batch in _batches(runs):
+                rows = conn.execute(
+                    select(r.id, r.parent_id).where(r.id.in_(batch), r.parent_id.is_not(None))
+                )
+                found |= {
+                    Edge(Node(RUN, row.id), PART_OF, Node(RUN, row.parent_id)) for row in rows
+                }
+        return found
+
+
+def _batches(ids: Iterable[str]) -> Iterable[list[str]]:
+    listed = sorted(set(ids))
+    for start in range(0, len(listed), _BATCH):
+        yield listed[start : start + _BATCH]

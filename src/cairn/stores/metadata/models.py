@@ -1,0 +1,246 @@
+"""The model registry in the metadata store.
+
+A registration numbers the version, records its package's files, manifest and scan
+findings, the objects the package is made of, the lineage edge from the run that made it,
+and its audit event — in one transaction. Two registrations of one model at once cannot
+take the same number: the unique (model, version) key refuses the second, which then tries
+again with the next number.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, Row, delete, func, insert, select
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+
+from cairn.core.access import Permission
+from cairn.core.actor import current
+from cairn.core.clock import now_ms
+from cairn.core.model import (
+    Finding,
+    ModelRef,
+    ModelVersion,
+    NewModelVersion,
+    PackageFile,
+    RegisteredModel,
+    check_alias,
+    check_model_name,
+)
+from cairn.errors import NotFound
+from cairn.stores.metadata import audit
+from cairn.stores.metadata import schema as t
+from cairn.stores.metadata.data import require_project
+from cairn.stores.metadata.engine import dialect_insert, read_connection, write_transaction
+from cairn.stores.metadata.grants import authorize
+
+_ATTEMPTS = 3  # numbering races between concurrent registrations of one model
+_SHOWN = 10  # versions or aliases named in a not-found message
+
+
+class SqlModelRegistry:
+    """The :class:`~cairn.core.ports.ModelRegistry` over a metadata database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def register_version(self, new: NewModelVersion, project: str) -> ModelVersion:
+        check_model_name(new.name)
+        for attempt in range(_ATTEMPTS):
+            try:
+                with write_transaction(self.engine) as conn:
+                    return self._register(conn, new, project)
+            except SqlIntegrityError:
+                if attempt == _ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _register(self, conn: Connection, new: NewModelVersion, project: str) -> ModelVersion:
+        m, v = t.models.c, t.model_versions.c
+        name = new.name
+        found = conn.execute(select(m.project).where(m.name == name).with_for_update()).scalar()
+        if found is None:
+            require_project(conn, project)
+            authorize(conn, Permission.WRITE, project, f"register the model {name!r}")
+            conn.execute(
+                insert(t.models).values(
+                    name=name, project=project, created_by=current().actor, created_at=now_ms()
+                )
+            )
+        else:
+            project = str(found)
+            authorize(conn, Permission.WRITE, project, f"register a version of {name!r}")
+        if new.run_id is not None:
+            _require_run(conn, new.run_id)
+        newest = conn.execute(select(func.max(v.version)).where(v.model == name)).scalar()
+        number = (newest or 0) + 1
+        files = [{"path": f.path, "digest": f.digest, "size": f.size} for f in new.files]
+        findings = [{"path": f.path, "imports": list(f.imports)} for f in new.findings]
+        created_at, created_by = now_ms(), current().actor
+        conn.execute(
+            insert(t.model_versions).values(
+                model=name, version=number, digest=new.digest, flavor=new.flavor,
+                run_id=new.run_id, files=_json(files), manifest=_json(new.manifest),
+                findings=_json(findings), description=new.description,
+                created_by=created_by, created_at=created_at,
+            )
+        )  # fmt: skip
+        held = sorted({f.digest for f in new.files})
+        rows = [{"digest": digest, "model": name} for digest in held]
+        conn.execute(dialect_insert(conn, t.model_objects).on_conflict_do_nothing(), rows)
+        ref = f"{name}/{number}"
+        if new.run_id is not None:
+            edge = {"src_kind": "run", "src_id": new.run_id, "relation": "produced",
+                    "dst_kind": "model_version", "dst_id": ref,
+                    "created_at": created_at}  # fmt: skip
+            conn.execute(dialect_insert(conn, t.lineage_edges).on_conflict_do_nothing(), [edge])
+        payload = {"flavor": new.flavor, "run_id": new.run_id, "files": files,
+                   "findings": findings, "project": project}  # fmt: skip
+        audit.record(conn, "model.version.create", "model_version", ref, payload, new.digest)
+        return self._version(conn, name, number)
+
+    def get_model(self, name: str) -> RegisteredModel:
+        with read_connection(self.engine) as conn:
+            return self._model(conn, name)
+
+    def list_models(self) -> list[RegisteredModel]:
+        m = t.models.c
+        with read_connection(self.engine) as conn:
+            names = conn.execute(select(m.name).order_by(m.name)).scalars().all()
+            return [self._model(conn, str(name)) for name in names]
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        v = t.model_versions.c
+        with read_connection(self.engine) as conn:
+            self._model(conn, name)
+            rows = conn.execute(
+                select(t.model_versions).where(v.model == name).order_by(v.version.desc())
+            ).all()
+            aliases = _aliases(conn, name)
+        return [_version(row, aliases) for row in rows]
+
+    def resolve(self, ref: ModelRef) -> ModelVersion:
+        v = t.model_versions.c
+        with read_connection(self.engine) as conn:
+            model = self._model(conn, ref.name)
+            if ref.alias is not None:
+                if ref.alias not in model.aliases:
+                    known = ", ".join(sorted(model.aliases)[:_SHOWN]) or "none yet"
+                    raise NotFound(
+                        f"model {ref.name!r} has no alias {ref.alias!r} (its aliases: {known}; "
+                        f"`cairn models alias set {ref.name} {ref.alias} VERSION` makes one)"
+                    )
+                number = model.aliases[ref.alias]
+            else:
+                number = ref.version if ref.version is not None else model.latest_version
+            exists = conn.execute(
+                select(v.version).where(v.model == ref.name, v.version == number)
+            ).first()
+            if exists is None:
+                raise NotFound(
+                    f"model {ref.name!r} has no version {number} (its versions: 1 to "
+                    f"{model.latest_version})"
+                )
+            return self._version(conn, ref.name, number)
+
+    def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
+        check_alias(alias)
+        a = t.model_aliases.c
+        with write_transaction(self.engine) as conn:
+            target = self._for_write(conn, ModelRef(name, version=version), f"set {alias!r}")
+            before = conn.execute(
+                select(a.version).where(a.model == name, a.alias == alias)
+            ).scalar()
+            row = {"model": name, "alias": alias, "version": version,
+                   "updated_by": current().actor, "updated_at": now_ms()}  # fmt: skip
+            statement = dialect_insert(conn, t.model_aliases)
+            conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["model", "alias"],
+                    set_={
+                        c: statement.excluded[c] for c in ("version", "updated_by", "updated_at")
+                    },
+                ),
+                [row],
+            )
+            payload = {"alias": alias, "version": version, "previous": before}
+            audit.record(conn, "model.alias.set", "model", name, payload, target.digest)
+            return self._version(conn, name, version)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        a = t.model_aliases.c
+        with write_transaction(self.engine) as conn:
+            model = self._model(conn, name)
+            authorize(conn, Permission.WRITE, model.project, f"delete the alias {alias!r}")
+            if alias not in model.aliases:
+                known = ", ".join(sorted(model.aliases)[:_SHOWN]) or "none"
+                raise NotFound(f"model {name!r} has no alias {alias!r} (its aliases: {known})")
+            conn.execute(delete(t.model_aliases).where(a.model == name, a.alias == alias))
+            payload = {"alias": alias, "version": model.aliases[alias]}
+            audit.record(conn, "model.alias.delete", "model", name, payload)
+
+    # helpers
+
+    def _for_write(self, conn: Connection, ref: ModelRef, what: str) -> ModelVersion:
+        model = self._model(conn, ref.name)
+        authorize(conn, Permission.WRITE, model.project, f"{what} on {ref.name!r}")
+        if ref.version is None or not 1 <= ref.version <= model.latest_version:
+            raise NotFound(
+                f"model {ref.name!r} has no version {ref.version} (its versions: 1 to "
+                f"{model.latest_version})"
+            )
+        return self._version(conn, ref.name, ref.version)
+
+    def _model(self, conn: Connection, name: str) -> RegisteredModel:
+        m, v = t.models.c, t.model_versions.c
+        row = conn.execute(select(t.models).where(m.name == name)).first()
+        if row is None:
+            known = conn.execute(select(m.name).order_by(m.name).limit(_SHOWN)).scalars().all()
+            listed = ", ".join(known) or "none yet"
+            raise NotFound(f"model {name!r} not found (models: {listed})")
+        latest = conn.execute(select(func.max(v.version)).where(v.model == name)).scalar()
+        return RegisteredModel(
+            row.name, row.project, row.created_at, int(latest or 0), _aliases(conn, name)
+        )
+
+    def _version(self, conn: Connection, name: str, number: int) -> ModelVersion:
+        v = t.model_versions.c
+        row = conn.execute(
+            select(t.model_versions).where(v.model == name, v.version == number)
+        ).one()
+        return _version(row, _aliases(conn, name))
+
+
+def _require_run(conn: Connection, run_id: str) -> None:
+    if conn.execute(select(t.runs.c.pk).where(t.runs.c.id == run_id)).first() is None:
+        raise NotFound(f"run {run_id!r} not found")
+
+
+def _aliases(conn: Connection, name: str) -> dict[str, int]:
+    a = t.model_aliases.c
+    rows = conn.execute(select(a.alias, a.version).where(a.model == name).order_by(a.alias))
+    return {str(alias): int(version) for alias, version in rows}
+
+
+def _version(row: Row[Any], aliases: dict[str, int]) -> ModelVersion:
+    files = tuple(PackageFile(f["path"], f["digest"], f["size"]) for f in orjson.loads(row.files))
+    findings = tuple(Finding(f["path"], tuple(f["imports"])) for f in orjson.loads(row.findings))
+    return ModelVersion(
+        name=row.model,
+        version=row.version,
+        digest=row.digest,
+        flavor=row.flavor,
+        files=files,
+        manifest=orjson.loads(row.manifest),
+        run_id=row.run_id,
+        findings=findings,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        description=row.description,
+        aliases=tuple(a for a, number in aliases.items() if number == row.version),
+    )
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()

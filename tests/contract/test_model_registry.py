@@ -1,0 +1,114 @@
+"""The ModelRegistry contract, on SQLite and PostgreSQL: numbering, aliases, what a
+not-found names, the lineage edge and audit event of a registration, and permissions."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from cairn.core.access import Principal, Role
+from cairn.core.actor import acting_as, on_behalf_of
+from cairn.core.model import Finding, ModelRef, NewModelVersion, PackageFile
+from cairn.core.run import NewRun
+from cairn.errors import InvalidInput, NotFound, PermissionDenied
+from cairn.registry.authorized import AuthorizedModelRegistry
+from cairn.stores.metadata.audit import AuditLog, EventQuery
+from cairn.stores.metadata.models import SqlModelRegistry
+from cairn.stores.metadata.sql import SqlMetadataStore
+
+FILE = PackageFile("model.pkl", "blake3:" + "a" * 64, 10)
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[SqlMetadataStore]:
+    opened = SqlMetadataStore(database_url)
+    yield opened
+    opened.close()
+
+
+def _new(name: str = "churn", run_id: str | None = None, **extra: object) -> NewModelVersion:
+    digest = "blake3:" + "b" * 64
+    return NewModelVersion(name, digest, "sklearn", (FILE,), {"format": 1}, run_id, **extra)  # type: ignore[arg-type]
+
+
+def test_versions_are_numbered_per_model_and_found_by_reference(store: SqlMetadataStore) -> None:
+    registry = SqlModelRegistry(store.engine)
+    one = registry.register_version(_new(), "default")
+    two = registry.register_version(
+        _new(findings=(Finding("model.pkl", ("os.system",)),)), "default"
+    )
+    other = registry.register_version(_new("fraud"), "default")
+    assert (one.ref, two.ref, other.ref) == ("churn/1", "churn/2", "fraud/1")
+    assert (two.flagged, one.flagged) == (True, False)
+    assert registry.resolve(ModelRef("churn")).version == 2
+    assert registry.resolve(ModelRef("churn", version=1)).files == (FILE,)
+    registry.set_alias("churn", "champion", 1)
+    assert registry.resolve(ModelRef("churn", alias="champion")).aliases == ("champion",)
+    registry.set_alias("churn", "champion", 2)  # moved
+    assert registry.get_model("churn").aliases == {"champion": 2}
+    assert [v.version for v in registry.list_versions("churn")] == [2, 1]
+    assert [m.name for m in registry.list_models()] == ["churn", "fraud"]
+    registry.delete_alias("churn", "champion")
+    with pytest.raises(NotFound, match="no alias 'champion'"):
+        registry.resolve(ModelRef("churn", alias="champion"))
+    with pytest.raises(NotFound, match=r"no alias 'staging' .*none"):
+        registry.delete_alias("churn", "staging")
+    with pytest.raises(NotFound, match="no version 9"):
+        registry.set_alias("churn", "champion", 9)
+    with pytest.raises(InvalidInput, match="reserved"):
+        registry.set_alias("churn", "latest", 1)
+    with pytest.raises(NotFound, match=r"model 'nope' not found \(models: churn, fraud\)"):
+        registry.get_model("nope")
+
+
+def test_a_registration_records_its_run_edge_and_audit_event(store: SqlMetadataStore) -> None:
+    registry = SqlModelRegistry(store.engine)
+    experiment = store.create_experiment("e")
+    run = store.create_run(NewRun(experiment.id, "train", 1, "ada"))
+    with acting_as("ada"):
+        version = registry.register_version(_new(run_id=run.id), "default")
+        registry.set_alias("churn", "champion", 1)
+    assert version.run_id == run.id
+    events = AuditLog(store.engine).events(EventQuery(limit=100))
+    mine = [(e.content.action, e.content.object_id) for e in events if e.content.actor == "ada"]
+    assert mine == [("model.version.create", "churn/1"), ("model.alias.set", "churn")]
+    with pytest.raises(NotFound, match=r"run '0+' not found"):
+        registry.register_version(_new(run_id="0" * 32), "default")
+    assert registry.get_model("churn").latest_version == 1  # nothing half-written
+
+
+def test_racing_registrations_take_distinct_numbers(store: SqlMetadataStore) -> None:
+    registry = SqlModelRegistry(store.engine)
+    registry.register_version(_new(), "default")  # the model exists: racers only number
+    made: list[int] = []
+
+    def register() -> None:
+        made.append(registry.register_version(_new(), "default").version)
+
+    threads = [threading.Thread(target=register) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(made) == [2, 3, 4, 5, 6, 7]
+
+
+def test_readers_see_and_writers_register_as_their_role_allows(store: SqlMetadataStore) -> None:
+    registry = SqlModelRegistry(store.engine)
+    registry.register_version(_new(), "default")
+    viewer = Principal("vic", roles={"default": Role.VIEWER})
+    outsider = Principal("olga", roles={})
+    as_viewer = AuthorizedModelRegistry(registry, viewer)
+    assert as_viewer.resolve(ModelRef("churn")).version == 1
+    with pytest.raises(PermissionDenied):
+        as_viewer.set_alias("churn", "champion", 1)
+    with pytest.raises(PermissionDenied):
+        as_viewer.register_version(_new(), "default")
+    as_outsider = AuthorizedModelRegistry(registry, outsider)
+    assert as_outsider.list_models() == []
+    with pytest.raises(PermissionDenied):
+        as_outsider.resolve(ModelRef("churn"))
+    with on_behalf_of(viewer), pytest.raises(PermissionDenied):
+        registry.delete_alias("churn", "champion")

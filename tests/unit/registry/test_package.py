@@ -1,0 +1,202 @@
+"""Model packages: each flavor saved, verified and loaded back to the same predictions;
+tampered files and newer formats refused; pickle-based files scanned."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from cairn.core.model import ModelVersion
+from cairn.errors import IntegrityError, InvalidInput
+from cairn.registry.loaded import LoadedModel
+from cairn.registry.package import MANIFEST, Package, load_model, read_package, write_package
+
+X = np.random.default_rng(0).normal(size=(40, 4))
+Y = (X[:, 0] + X[:, 1] > 0).astype(int)
+
+
+def _sklearn() -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression().fit(X, Y)
+
+
+def _xgboost() -> Any:
+    xgboost = pytest.importorskip("xgboost")
+    return xgboost.XGBClassifier(n_estimators=5, max_depth=2).fit(X, Y)
+
+
+def _lightgbm() -> Any:
+    lightgbm = pytest.importorskip("lightgbm")
+    data = lightgbm.Dataset(X, label=Y, params={"verbose": -1})
+    return lightgbm.train({"objective": "binary", "verbose": -1, "num_leaves": 4}, data, 5)
+
+
+class _Converted:
+    """An ONNX model converted from scikit-learn, and the estimator it came from."""
+
+    def __init__(self) -> None:
+        pytest.importorskip("onnxruntime")
+        skl2onnx = pytest.importorskip("skl2onnx")
+        from skl2onnx.common.data_types import FloatTensorType
+
+        self.estimator = _sklearn()
+        self.model = skl2onnx.convert_sklearn(
+            self.estimator, initial_types=[("x", FloatTensorType([None, 4]))],
+            options={"zipmap": False},
+        )  # fmt: skip
+
+
+def _onnx() -> Any:
+    return _Converted()
+
+
+def torch_tensor(data: Any) -> Any:
+    import torch
+
+    return torch.from_numpy(data)
+
+
+def _pytorch() -> Any:
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1)
+    ).double()
+
+
+class Doubler:
+    """A custom model: predicts twice the first column, plus an offset kept in a file."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def load_context(self, files: dict[str, Path]) -> None:
+        self.offset = float(files["offset.txt"].read_text())
+
+    def predict(self, data: Any) -> Any:
+        return np.asarray(data)[:, 0] * 2 + self.offset
+
+
+def _written(model: Any, tmp_path: Path, **options: Any) -> Package:
+    folder = tmp_path / "package"
+    folder.mkdir()
+    return write_package(model, folder, input_example=X[:5], **options)
+
+
+def _loaded(package: Package) -> LoadedModel:
+    again = read_package(package.folder, package.files)
+    flavor, native = load_model(again)
+    version = ModelVersion("m", 1, again.digest, flavor.name, again.files, again.manifest,
+                           None, (), 0, "t")  # fmt: skip
+    return LoadedModel(version, again, flavor, native)
+
+
+@pytest.mark.parametrize(
+    ("make", "flavor", "pickled"),
+    [
+        (_sklearn, "sklearn", True),
+        (_xgboost, "xgboost", False),
+        (_lightgbm, "lightgbm", False),
+        (_onnx, "onnx", False),
+        (_pytorch, "pytorch", False),
+    ],
+)
+def test_each_flavor_round_trips_to_the_same_predictions(
+    make: Any, flavor: str, pickled: bool, tmp_path: Path
+) -> None:
+    made = make()
+    model = made.model if isinstance(made, _Converted) else made
+    package = _written(model, tmp_path)
+    assert package.flavor == flavor
+    assert bool(package.manifest["pickle"]) is pickled
+    assert package.findings == ()  # the library's own classes are on the allow-list
+    loaded = _loaded(package)
+    # What the object in hand predicts (the estimator an ONNX model was converted from).
+    if isinstance(made, _Converted):
+        expected = made.estimator.predict(X)
+    elif flavor == "pytorch":  # a module is called, not asked to predict
+        expected = model(torch_tensor(X)).detach().numpy()
+    else:
+        expected = model.predict(X)
+    np.testing.assert_allclose(np.asarray(loaded.predict(X)), np.asarray(expected), rtol=1e-6)
+    assert loaded.signature is not None
+    assert loaded.signature["inputs"] == {"type": "tensor", "dtype": "float64", "shape": [-1, 4]}
+    assert any(r.startswith("numpy==") for r in package.manifest["requirements"])
+
+
+def test_a_custom_model_carries_its_files_and_is_flagged(tmp_path: Path) -> None:
+    offset = tmp_path / "offset.txt"
+    offset.write_text("0.5")
+    package = _written(Doubler(), tmp_path, files={"offset.txt": offset})
+    assert package.flavor == "custom"
+    assert [f.path for f in package.files] == [MANIFEST, "files/offset.txt", "model.pkl"]
+    assert [f.imports for f in package.findings] == [(f"{__name__}.Doubler",)]
+    np.testing.assert_allclose(_loaded(package).predict(X), X[:, 0] * 2 + 0.5)
+
+
+def test_a_changed_file_is_refused_by_name(tmp_path: Path) -> None:
+    package = _written(_sklearn(), tmp_path)
+    (package.folder / "model.pkl").write_bytes(b"\x80\x05N.")
+    with pytest.raises(IntegrityError, match=r"model\.pkl does not match the digest"):
+        read_package(package.folder, package.files)
+    (package.folder / "model.pkl").unlink()
+    with pytest.raises(IntegrityError, match=r"model\.pkl is missing"):
+        read_package(package.folder, package.files)
+
+
+def test_a_package_in_a_newer_format_is_refused(tmp_path: Path) -> None:
+    package = _written(_sklearn(), tmp_path)
+    manifest = yaml.safe_load((package.folder / MANIFEST).read_text())
+    (package.folder / MANIFEST).write_text(yaml.safe_dump({**manifest, "format": 99}))
+    newer = [f for f in package.files if f.path != MANIFEST]
+    with pytest.raises(InvalidInput, match=r"format 99 .* pip install -U cairn-mlops"):
+        read_package(package.folder, tuple(newer))
+
+
+def test_an_object_of_no_flavor_lists_the_flavors_and_the_way_out(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match=r"no known flavor .*sklearn.*custom.*predict"):
+        _written(object(), tmp_path)
+
+
+def test_an_example_the_model_cannot_take_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "p"
+    folder.mkdir()
+    with pytest.raises(InvalidInput, match="input_example does not fit the model"):
+        write_package(_sklearn(), folder, input_example=np.zeros((2, 7)))
+
+
+def test_predict_checks_the_input_against_the_signature(tmp_path: Path) -> None:
+    loaded = _loaded(_written(_sklearn(), tmp_path))
+    with pytest.raises(InvalidInput, match=r"shape \[-1, 3\], expected \[-1, 4\]"):
+        loaded.predict(np.zeros((2, 3)))
+    with pytest.raises(InvalidInput, match="dtype"):
+        loaded.predict(np.array([["a", "b", "c", "d"]]))
+
+
+class Payload:
+    """Unpickling this runs a command: what a malicious model file does."""
+
+    def __init__(self, canary: Path) -> None:
+        self.canary = canary
+
+    def __reduce__(self) -> Any:
+        import os
+
+        return (os.system, (f"touch {self.canary}",))
+
+
+def test_a_malicious_pickle_is_flagged_without_running_it(tmp_path: Path) -> None:
+    canary = tmp_path / "canary"
+    package = _written(_sklearn(), tmp_path)
+    (package.folder / "model.pkl").write_bytes(pickle.dumps(Payload(canary)))
+    from cairn.registry.scan import unsafe_imports
+
+    found = unsafe_imports(package.folder / "model.pkl")
+    assert found in (("os.system",), ("posix.system",))
+    assert not canary.exists()
