@@ -16,20 +16,32 @@ a package whose pickles would import code outside the allow-list loads only with
 
 from __future__ import annotations
 
-from cairn.core.model import ModelVersion, RegisteredModel, parse_model_ref
+from collections.abc import Mapping
+from typing import Any
+
+from cairn.core.model import (
+    ModelCard,
+    ModelVersion,
+    RegisteredModel,
+    card_from_dict,
+    parse_model_ref,
+)
 from cairn.registry.loaded import LoadedModel
 from cairn.sdk import models as _service
 
 __all__ = [
     "LoadedModel",
+    "ModelCard",
     "ModelVersion",
     "RegisteredModel",
     "delete_alias",
+    "get_card",
     "get_version",
     "list_models",
     "list_versions",
     "load",
     "set_alias",
+    "set_card",
 ]
 
 
@@ -65,3 +77,21 @@ def set_alias(name: str, alias: str, version: int) -> ModelVersion:
 
 def delete_alias(name: str, alias: str) -> None:
     _service().registry.delete_alias(name, alias)
+
+
+def get_card(ref: str) -> ModelCard:
+    """The model card of the version ``ref`` names (empty fields if none was written)."""
+    version = get_version(ref)
+    return _service().registry.get_card(version.name, version.version)
+
+
+def set_card(ref: str, card: Mapping[str, Any]) -> ModelCard:
+    """Replace the card of the version ``ref`` names: ``intended_use``, ``limitations``,
+    ``training_data``, ``ethical_considerations`` (text) and ``metrics`` (numbers).
+
+    Raises:
+        InvalidInput: an unknown field or a value of the wrong type (naming it).
+    """
+    written = card_from_dict(card)
+    version = get_version(ref)
+    return _service().registry.set_card(version.name, version.version, written)

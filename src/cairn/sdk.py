@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from cairn.config import load_settings
-from cairn.core.lineage import Lineage
+from cairn.core.lineage import DATA_VERSION, Lineage
+from cairn.core.model import parse_model_ref
 from cairn.core.run import Experiment, Metric, Run, RunStatus, ViewType
-from cairn.errors import CairnError, InvalidInput, NotFound
+from cairn.errors import CairnError, IntegrityError, InvalidInput, NotFound
 from cairn.pipelines.definition import Graph, Pipeline, Step, pipeline, step, use_runner
 from cairn.pipelines.environment import installed, remember_in
 from cairn.pipelines.executors import (
@@ -132,6 +133,53 @@ def lineage(ref: str, downstream: bool = False) -> Lineage:
     return open_lineage(opened, models().registry, resolve_data).lineage(ref, downstream)
 
 
+def attest_model(ref: str) -> dict[str, Any]:
+    """A signed attestation of a model version (an in-toto statement of SLSA provenance in
+    a DSSE envelope, signed with the installation's key; see ``cairn.registry.attest``).
+
+    Raises:
+        NotFound: no such version. IntegrityError: its package does not verify.
+    """
+    from cairn.localfs.signing import load_or_create
+    from cairn.registry.attest import provenance_of, sign, statement
+    from cairn.registry.package import read_package
+
+    opened, service = platform(), models()
+    version = service.registry.resolve(parse_model_ref(ref))
+    folder = service.fetch(version)
+    read_package(folder, version.files)  # what is attested is what was registered
+    found = lineage(version.ref)
+    data = open_data(opened.settings)
+    digests = {n.id: data.version(n.id).digest for n in found.nodes if n.kind == DATA_VERSION}
+    run = opened.metadata.get_run(version.run_id) if version.run_id else None
+    provenance = provenance_of(version, run, found, digests)
+    return sign(statement(version, folder, provenance), load_or_create(opened.settings.audit_key))
+
+
+def verify_attestation(envelope: Mapping[str, Any], package: Path | None = None) -> dict[str, Any]:
+    """The attested statement, once its signature is the installation's and every subject
+    is the bytes of the package now: the registered version's, or the folder ``package``.
+
+    Raises:
+        IntegrityError: a signature that does not verify, or subjects that differ (named).
+        InvalidInput: not an attestation.
+    """
+    from cairn.localfs.signing import load_verify_key
+    from cairn.registry.attest import mismatched_subjects, opened
+
+    settings = platform().settings
+    found = opened(envelope, load_verify_key(settings.audit_key))
+    attested = found["predicate"]["buildDefinition"]["externalParameters"]
+    ref = f"{attested['model']}/{attested['version']}"
+    folder = package or models().fetch(models().registry.resolve(parse_model_ref(ref)))
+    changed = mismatched_subjects(found, folder, ref)
+    if changed:
+        raise IntegrityError(
+            f"attestation of {ref}: {', '.join(changed)} differ from what was attested"
+        )
+    return found
+
+
 def start_run(
     experiment: str | None = None,
     name: str | None = None,
@@ -218,9 +266,11 @@ def run_pipeline(
     executor: str = "local",
     workers: int = 1,
     ray_address: str | None = None,
+    register: bool = True,
 ) -> PipelineResult:
     """Run a built pipeline graph over the configured stores (what calling a pipeline
-    does; ``cairn run`` passes the options).
+    does; ``cairn run`` passes the options). ``register=False``: steps with ``register=``
+    register nothing (a reproduction checks outputs; it makes no versions).
 
     Raises:
         StepFailed: a step raised on its last attempt; the run is recorded as failed.
@@ -238,7 +288,8 @@ def run_pipeline(
 
     folder = root or workspace(opened.settings)
     runs_on = _executor(opened, folder, executor, workers, ray_address)
-    runner = Runner(opened.tracking, opened.artifacts, resolve, folder, runs_on, models)
+    registrar = models if register else None
+    runner = Runner(opened.tracking, opened.artifacts, resolve, folder, runs_on, registrar)
     return runner.run(
         graph,
         experiment=experiment,
@@ -315,10 +366,12 @@ def reproduce(
     on_step: Callable[[StepResult], None] | None = None,
 ) -> Reproduction:
     """Run a recorded pipeline run again, cache off, from its recorded commit, parameters
-    and data versions; compare each step's output with the recorded one.
+    and data versions; compare each step's output with the recorded one. ``ref`` is a run
+    (its id or a prefix) or a model version (``churn@champion``, ``churn/3``): the
+    pipeline run that made it.
 
     Raises:
-        NotFound: no such run.
+        NotFound: no such run or model version.
         InvalidInput: the run is not a pipeline run, or did not record how to find its
             pipeline again (one defined in a script run as ``__main__``).
         InvalidState: its commit cannot be checked out here.
@@ -327,7 +380,7 @@ def reproduce(
     check_tolerance(tolerance)
     opened = platform()
     tracking = opened.tracking
-    run = tracking.get_run(ref)
+    run = _pipeline_run_of_model(ref) if _names_a_model(ref) else tracking.get_run(ref)
     if run.tags.get("cairn.run.kind") != "pipeline":
         raise InvalidInput(
             f"run {run.id[:12]} is not a pipeline run: cairn reproduce takes a run that "
@@ -355,7 +408,7 @@ def reproduce(
             node.params.update(pinned.get(name, {}))  # customers@latest was customers@3
         result = run_pipeline(
             graph, experiment=experiment, force=True, tags={"cairn.reproduces": run.id},
-            root=folder, on_step=on_step,
+            root=folder, on_step=on_step, register=False,
         )  # fmt: skip
     found = Reproduction(run.id, result.run_id, commit, where)
     for done in result.steps:
@@ -384,6 +437,25 @@ def _executor(
     if name == "ray":
         return RayExecutor(artifact_store_opener(opened.settings), root, ray_address)
     raise InvalidInput(f"--executor {name!r}: expected one of {', '.join(EXECUTORS)}")
+
+
+def _names_a_model(ref: str) -> bool:
+    """Whether a reference is a model version's, not a run id (runs are named in hex)."""
+    if ref.startswith("models:/") or "/" in ref or "@" in ref:
+        return True
+    return not all(c in "0123456789abcdef" for c in ref)
+
+
+def _pipeline_run_of_model(ref: str) -> Run:
+    """The pipeline run that made a model version (the run of the step that returned it,
+    or the run that logged it, if that is a pipeline run itself)."""
+    version = models().registry.resolve(parse_model_ref(ref))
+    if version.run_id is None:
+        raise InvalidInput(f"model {version.ref} records no run that made it: nothing to reproduce")
+    run = platform().tracking.get_run(version.run_id)
+    if run.parent_id is not None and run.tags.get("cairn.step"):
+        return platform().tracking.get_run(run.parent_id)
+    return run
 
 
 def _output_of(step_run: Run) -> tuple[str, str] | None:

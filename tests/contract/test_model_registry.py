@@ -10,7 +10,7 @@ import pytest
 
 from cairn.core.access import Principal, Role
 from cairn.core.actor import acting_as, on_behalf_of
-from cairn.core.model import Finding, ModelRef, NewModelVersion, PackageFile
+from cairn.core.model import Finding, ModelCard, ModelRef, NewModelVersion, PackageFile
 from cairn.core.run import NewRun
 from cairn.errors import InvalidInput, NotFound, PermissionDenied
 from cairn.registry.authorized import AuthorizedModelRegistry
@@ -112,3 +112,19 @@ def test_readers_see_and_writers_register_as_their_role_allows(store: SqlMetadat
         as_outsider.resolve(ModelRef("churn"))
     with on_behalf_of(viewer), pytest.raises(PermissionDenied):
         registry.delete_alias("churn", "champion")
+
+
+def test_a_versions_card_is_replaced_whole_and_audited(store: SqlMetadataStore) -> None:
+    registry = SqlModelRegistry(store.engine)
+    registry.register_version(_new(), "default")
+    assert registry.get_card("churn", 1) == ModelCard()
+    with acting_as("ada"):
+        registry.set_card("churn", 1, ModelCard(intended_use="Retention.", metrics={"auc": 0.9}))
+        registry.set_card("churn", 1, ModelCard(limitations="EU only."))
+    assert registry.get_card("churn", 1) == ModelCard(limitations="EU only.")
+    events = AuditLog(store.engine).events(EventQuery(action="model.card.set"))
+    assert [(e.content.object_id, e.content.actor) for e in events] == [("churn/1", "ada")] * 2
+    with pytest.raises(NotFound, match="no version 2"):
+        registry.get_card("churn", 2)
+    with pytest.raises(NotFound, match="no version 2"):
+        registry.set_card("churn", 2, ModelCard())

@@ -101,3 +101,18 @@ def test_lineage_from_a_model_to_its_data_and_from_data_to_its_models(project: P
     assert dot.startswith("digraph lineage {")
     assert '[label="produced"]' in dot
     assert cairn(project, "lineage", "churn/1", "--mermaid").startswith("flowchart LR")
+
+
+def test_a_model_version_is_reproduced_from_the_pipeline_run_that_made_it(
+    project: Path,
+) -> None:
+    _version(project, "0,0\n1,1\n0.2,0\n0.9,1\n")
+    cairn(project, "run", "churn")
+    _version(project, "0,0\n1,1\n0.1,0\n0.8,1\n0.3,0\n")  # customers@latest moves on
+    again = json.loads(cairn(project, "reproduce", "churn@latest", "--json"))
+    assert again["reproduced"] is True
+    assert {s["step"]: s["verdict"] for s in again["steps"]} == {
+        "load": "identical", "train": "identical", "evaluate": "identical"
+    }  # fmt: skip
+    versions = json.loads(cairn(project, "models", "versions", "churn", "--json"))
+    assert [v["ref"] for v in versions] == ["churn/1"]  # a reproduction registers nothing

@@ -155,3 +155,86 @@ def test_models_from_the_command_line() -> None:
     assert "deleted" in _cli("models", "alias", "delete", "churn", "champion").stdout
     missing = _cli("models", "show", "churn@champion", ok=False)
     assert missing.stderr.startswith("error: model 'churn' has no alias 'champion'")
+
+
+def test_an_attestation_verifies_and_a_changed_subject_or_statement_does_not(
+    tmp_path: Path, cairn_home: Path
+) -> None:
+    import base64
+    import hashlib
+    import shutil
+
+    (tmp_path / "customers.csv").write_text("x,y\n1,0\n")
+    data = cairn.sdk.open_data(cairn.sdk.platform().settings, tmp_path)
+    data.add(tmp_path / "customers.csv", "customers")
+    with cairn.start_run(experiment="churn") as run:
+        run.log_input("customers@1")
+        version = run.log_model(_trained(), name="churn")
+    envelope = cairn.sdk.attest_model("churn/1")
+    assert envelope["payloadType"] == "application/vnd.in-toto+json"
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    assert statement["_type"] == "https://in-toto.io/Statement/v1"
+    assert statement["predicateType"] == "https://slsa.dev/provenance/v1"
+    cached = cairn_home / "cache" / "models" / version.digest.replace(":", "-")
+    subjects = {s["name"]: s["digest"]["sha256"] for s in statement["subject"]}
+    assert (
+        subjects["churn/1/model.pkl"]
+        == hashlib.sha256((cached / "model.pkl").read_bytes()).hexdigest()
+    )
+    dependencies = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+    manifest = data.version("customers@1").digest.removeprefix("blake3:")
+    assert {"uri": "cairn:data/customers@1", "digest": {"blake3": manifest}} in dependencies
+    assert any(d["uri"].startswith("pkg:pypi/scikit-learn@") for d in dependencies)
+    details = statement["predicate"]["runDetails"]
+    assert details["metadata"]["invocationId"] == run.id
+    assert details["builder"]["id"].startswith("cairn:installation/")
+
+    written = tmp_path / "churn-1.intoto.json"
+    assert "written to" in _cli("models", "attest", "churn/1", "-o", str(written)).stdout
+    assert "verified: churn/1, 2 files" in _cli("models", "verify", str(written)).stdout
+
+    copy = tmp_path / "package"
+    shutil.copytree(cached, copy)
+    (copy / "model.pkl").write_bytes(pickle.dumps(_trained(3)))
+    changed = _cli("models", "verify", str(written), "--package", str(copy), ok=False)
+    assert "churn/1/model.pkl differ from what was attested" in changed.stderr
+
+    forged = dict(envelope)
+    forged["payload"] = base64.b64encode(
+        base64.b64decode(envelope["payload"]).replace(b"churn", b"fraud")
+    ).decode()
+    (tmp_path / "forged.json").write_text(json.dumps(forged))
+    refused = _cli("models", "verify", str(tmp_path / "forged.json"), ok=False)
+    assert "no signature by this installation's key" in refused.stderr
+
+
+def test_a_model_card_is_logged_shown_edited_and_checked(tmp_path: Path) -> None:
+    card = {
+        "intended_use": "Rank customers by churn risk for retention offers.",
+        "limitations": "Trained on 2024 EU customers only.",
+        "metrics": {"val_auc": 0.91},
+    }
+    with cairn.start_run(experiment="churn") as run:
+        run.log_model(_trained(), name="churn", card=card)
+        with pytest.raises(InvalidInput, match=r"unknown field\(s\) owner"):
+            run.log_model(_trained(), name="churn", card={"owner": "ada"})
+    assert [v.version for v in cairn.models.list_versions("churn")] == [1]  # nothing half-made
+    found = cairn.models.get_card("churn/1")
+    assert found.intended_use.startswith("Rank customers")
+    assert found.missing(["intended_use", "limitations", "ethical_considerations"]) == [
+        "ethical_considerations"
+    ]
+    shown = _cli("models", "card", "churn/1").stdout
+    assert shown.startswith("# Model card: churn/1")
+    assert "## Limitations\n\nTrained on 2024 EU customers only." in shown
+    assert "| val_auc | 0.91 |" in shown
+    edited = tmp_path / "card.yaml"
+    edited.write_text(
+        "intended_use: Retention.\nethical_considerations: No protected attributes.\n"
+    )
+    after = json.loads(_cli("models", "card", "churn/1", "--edit", str(edited), "--json").stdout)
+    assert after["ethical_considerations"] == "No protected attributes."
+    assert after["limitations"] == ""  # replaced, not merged
+    edited.write_text("metrics: {auc: high}\n")
+    refused = _cli("models", "card", "churn/1", "--edit", str(edited), ok=False)
+    assert "card.metrics: expected a mapping of metric names to numbers" in refused.stderr

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import orjson
 import typer
+from rich.markup import escape
 
 from cairn.cli.output import console, format_size, format_time, print_json, table
 from cairn.core.model import ModelVersion, parse_model_ref
 from cairn.core.model_codec import model_version_to_dict, registered_model_to_dict
+from cairn.errors import InvalidInput
 
 if TYPE_CHECKING:
     from cairn.registry.service import ModelService
@@ -69,6 +73,82 @@ def show(
         print_json(model_version_to_dict(version))
         return
     _print_version(version)
+
+
+@app.command("card")
+def card(
+    ref: Annotated[str, typer.Argument(help="churn/3 or churn@champion")],
+    edit: Annotated[
+        Path | None,
+        typer.Option("--edit", help="Replace the card with this YAML or JSON file's fields."),
+    ] = None,
+    json: Json = False,
+) -> None:
+    """Show a version's model card as Markdown (intended use, limitations, training data,
+    ethical considerations, metrics), or replace it with --edit FILE."""
+    import yaml
+
+    from cairn import models
+
+    if edit is not None:
+        try:
+            fields = yaml.safe_load(edit.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise InvalidInput(f"--edit {edit}: not a readable YAML or JSON file ({exc})") from None
+        found = models.set_card(ref, fields)
+    else:
+        found = models.get_card(ref)
+    version = models.get_version(ref)
+    if json:
+        print_json({"model": version.ref, **found.to_dict()})
+        return
+    console.out(found.to_markdown(version.ref), end="")
+
+
+@app.command("attest")
+def attest(
+    ref: Annotated[str, typer.Argument(help="churn/3 or churn@champion")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write it here, not to stdout.")
+    ] = None,
+) -> None:
+    """Write a signed attestation of a version: an in-toto statement of SLSA provenance
+    (its package's files; the run, commit, data versions and environment it came from)
+    in a DSSE envelope signed with this installation's key."""
+    from cairn.sdk import attest_model
+
+    envelope = attest_model(ref)
+    if output is None:
+        print_json(envelope)
+        return
+    output.write_bytes(orjson.dumps(envelope, option=orjson.OPT_INDENT_2) + b"\n")
+    console.print(f"attestation of {escape(ref)} written to {escape(str(output))}")
+
+
+@app.command("verify")
+def verify(
+    attestation: Annotated[Path, typer.Argument(help="A file `cairn models attest` wrote.")],
+    package: Annotated[
+        Path | None,
+        typer.Option("--package", help="Check this package folder, not the registered one."),
+    ] = None,
+    json: Json = False,
+) -> None:
+    """Check an attestation: its signature is this installation's, and every file it
+    names has the attested bytes. Exits 1, naming what differs, if not."""
+    from cairn.sdk import verify_attestation
+
+    try:
+        envelope = orjson.loads(attestation.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise InvalidInput(f"{attestation}: not a JSON attestation ({exc})") from None
+    found = verify_attestation(envelope, package)
+    attested = found["predicate"]["buildDefinition"]["externalParameters"]
+    ref = f"{attested['model']}/{attested['version']}"
+    if json:
+        print_json({"verified": True, "model": ref, "statement": found})
+        return
+    console.print(f"verified: {ref}, {len(found['subject'])} files, signed by this installation")
 
 
 @aliases.command("set")

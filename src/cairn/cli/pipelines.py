@@ -167,7 +167,13 @@ def sweep(
 
 
 def reproduce(
-    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="A pipeline run (id or prefix).")],
+    run_ref: Annotated[
+        str,
+        typer.Argument(
+            metavar="RUN|MODEL",
+            help="A pipeline run (id or prefix), or a model version it made (churn@champion).",
+        ),
+    ],
     tolerance: Annotated[
         float, typer.Option(help="How far numbers in a returned dict may move (relative).")
     ] = 0.0,

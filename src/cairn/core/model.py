@@ -169,3 +169,70 @@ def parse_model_ref(text: str) -> ModelRef:
             "digits, '_' or '-') or 'latest'"
         )
     return ModelRef(name, alias=alias)
+
+
+# A model card's fields, in the order a card shows them.
+CARD_TEXT_FIELDS = ("intended_use", "limitations", "training_data", "ethical_considerations")
+CARD_FIELDS = (*CARD_TEXT_FIELDS, "metrics")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCard:
+    """What people need to know before using a version: structured, so a release policy
+    can require fields, and rendered as Markdown for people."""
+
+    intended_use: str = ""
+    limitations: str = ""
+    training_data: str = ""
+    ethical_considerations: str = ""
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        found: dict[str, Any] = {name: getattr(self, name) for name in CARD_TEXT_FIELDS}
+        return {**found, "metrics": dict(self.metrics)}
+
+    def missing(self, required: Sequence[str]) -> list[str]:
+        """The required fields this card leaves empty."""
+        return [name for name in required if not getattr(self, name)]
+
+    def to_markdown(self, title: str) -> str:
+        lines = [f"# Model card: {title}", ""]
+        for name in CARD_TEXT_FIELDS:
+            lines += [
+                f"## {name.replace('_', ' ').capitalize()}",
+                "",
+                getattr(self, name) or "—",
+                "",
+            ]
+        lines += ["## Metrics", ""]
+        if self.metrics:
+            lines += ["| metric | value |", "|---|---:|"]
+            lines += [f"| {key} | {value:.6g} |" for key, value in sorted(self.metrics.items())]
+        else:
+            lines.append("—")
+        return "\n".join(lines) + "\n"
+
+
+def card_from_dict(data: Any, where: str = "card") -> ModelCard:
+    """Raises:
+    InvalidInput: an unknown field, text that is not a string, a metric not a number.
+    """
+    if not isinstance(data, Mapping):
+        raise InvalidInput(f"{where}: expected a mapping of {', '.join(CARD_FIELDS)}")
+    unknown = sorted(set(data) - set(CARD_FIELDS))
+    if unknown:
+        raise InvalidInput(
+            f"{where}: unknown field(s) {', '.join(map(str, unknown))}; a card has "
+            f"{', '.join(CARD_FIELDS)}"
+        )
+    for name in CARD_TEXT_FIELDS:
+        if not isinstance(data.get(name, ""), str):
+            raise InvalidInput(f"{where}.{name}: expected text")
+    metrics = data.get("metrics") or {}
+    if not isinstance(metrics, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool)
+        for k, v in metrics.items()
+    ):
+        raise InvalidInput(f"{where}.metrics: expected a mapping of metric names to numbers")
+    text = {name: str(data.get(name, "")).strip() for name in CARD_TEXT_FIELDS}
+    return ModelCard(**text, metrics={k: float(v) for k, v in metrics.items()})

@@ -10,28 +10,39 @@ To add a backend, implement the protocol and register it in ``cairn.platform``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
-from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from cairn.core.access import Role
-from cairn.core.artifact import ArtifactEntry, ObjectInfo, StoredObject
-from cairn.core.data import DataRef, DataVersion, LinkMode, NewDataVersion
-from cairn.core.identity import AccountKind, Membership, Token, User
-from cairn.core.lineage import Edge, Node
-from cairn.core.model import ModelRef, ModelVersion, NewModelVersion, RegisteredModel
-from cairn.core.run import (
-    Experiment,
-    Metric,
-    MetricBatch,
-    MetricPoint,
-    NewRun,
-    Run,
-    RunRecord,
-    RunStatus,
-)
-from cairn.core.search import RunPage, RunQuery
+from cairn.core.identity import AccountKind  # a default value below
+
+if TYPE_CHECKING:  # annotations only: a command imports the domain types it uses
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from contextlib import AbstractContextManager
+    from pathlib import Path
+    from typing import BinaryIO
+
+    from cairn.core.access import Role
+    from cairn.core.artifact import ArtifactEntry, ObjectInfo, StoredObject
+    from cairn.core.data import DataRef, DataVersion, LinkMode, NewDataVersion
+    from cairn.core.identity import Membership, Token, User
+    from cairn.core.lineage import Edge, Node
+    from cairn.core.model import (
+        ModelCard,
+        ModelRef,
+        ModelVersion,
+        NewModelVersion,
+        RegisteredModel,
+    )
+    from cairn.core.run import (
+        Experiment,
+        Metric,
+        MetricBatch,
+        MetricPoint,
+        NewRun,
+        Run,
+        RunRecord,
+        RunStatus,
+    )
+    from cairn.core.search import RunPage, RunQuery
 
 
 class MetadataStore(Protocol):
@@ -249,6 +260,12 @@ class ModelRegistry(Protocol):
 
     def delete_alias(self, name: str, alias: str) -> None:
         """Raises NotFound when the model has no such alias."""
+
+    def set_card(self, name: str, version: int, card: ModelCard) -> ModelCard:
+        """Replace the version's model card (audited). Raises NotFound."""
+
+    def get_card(self, name: str, version: int) -> ModelCard:
+        """The version's card (an empty one if none was written). Raises NotFound."""
 
 
 class LineageGraph(Protocol):

@@ -1,4 +1,4 @@
-"""The installation's Ed25519 key, which signs audit checkpoints.
+"""The installation's Ed25519 key, which signs audit checkpoints and model attestations.
 
 The private key is a PKCS#8 PEM file readable only by its owner; it is created on first
 use. Its public half is what verification trusts: a checkpoint whose signature does not
@@ -32,8 +32,16 @@ class VerifyKey:
         if checkpoint.key_id != self.key_id:
             return False
         try:
-            self.public.verify(bytes.fromhex(checkpoint.signature), checkpoint.signed_bytes())
-        except (InvalidSignature, ValueError):
+            signature = bytes.fromhex(checkpoint.signature)
+        except ValueError:
+            return False
+        return self.verifies(checkpoint.signed_bytes(), signature)
+
+    def verifies(self, data: bytes, signature: bytes) -> bool:
+        """Whether ``signature`` is this key's over ``data`` (an attestation's envelope)."""
+        try:
+            self.public.verify(signature, data)
+        except InvalidSignature:
             return False
         return True
 
@@ -51,6 +59,9 @@ class SigningKey:
     @property
     def key_id(self) -> str:
         return self.verify_key.key_id
+
+    def sign_bytes(self, data: bytes) -> bytes:
+        return self.private.sign(data)
 
     def sign(self, seq: int, head_hash: str, ts: int) -> Checkpoint:
         message = checkpoint_message(seq, head_hash, ts, self.key_id)

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from cairn.core.artifact import ArtifactEntry
-from cairn.core.model import check_model_name
 from cairn.core.ports import ArtifactStore
 from cairn.errors import InvalidInput, InvalidState
 
@@ -118,6 +117,8 @@ class Step(Generic[P, R]):
                 f"number of seconds, got retries={retries!r}, backoff={backoff!r}"
             )
         if register is not None:
+            from cairn.core.model import check_model_name  # only steps that register
+
             check_model_name(register)
         self.register = register  # the model its output is registered as a version of
         functools.update_wrapper(self, function)

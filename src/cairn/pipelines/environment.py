@@ -9,8 +9,8 @@ import os
 import platform
 import site
 import sys
-from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -41,6 +41,8 @@ def installed() -> dict[str, str]:
     remembered = _remembered(stamp)
     if remembered is not None:
         return remembered
+    from importlib import metadata  # only when the remembered listing is stale
+
     found = {"python": platform.python_version()}
     for distribution in metadata.distributions(path=folders):
         name, version = _name_and_version(distribution)
@@ -54,7 +56,7 @@ def installed() -> dict[str, str]:
     return listing
 
 
-def _name_and_version(distribution: metadata.Distribution) -> tuple[str, str]:
+def _name_and_version(distribution: Any) -> tuple[str, str]:
     """The ``Name`` and ``Version`` headers, read off the top of the metadata file: what
     ``distribution.name`` gives, without parsing the whole file as an e-mail message
     (ten times slower over a few hundred distributions)."""

@@ -441,9 +441,9 @@ class Runner:
         """A step with ``register=``: its model, as a version of that model (the newest
         version already, when this package is the newest one's)."""
         name = node.step.register
-        if name is None or done.output is None:
-            return
-        if done.output.format != MODEL or self.models is None:
+        if name is None or done.output is None or self.models is None:
+            return  # nothing to register, or registering is off (a reproduction)
+        if done.output.format != MODEL:
             result.warnings.append(
                 f"step {node.name}: register={name!r}, but it returned no model of a packaged "
                 f"flavor (its output is {done.output.format}): nothing was registered"

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from cairn.core.access import Permission, Principal, require
 from cairn.core.actor import on_behalf_of
-from cairn.core.model import ModelRef, ModelVersion, NewModelVersion, RegisteredModel
+from cairn.core.model import (
+    ModelCard,
+    ModelRef,
+    ModelVersion,
+    NewModelVersion,
+    RegisteredModel,
+)
 from cairn.core.ports import ModelRegistry
 
 
@@ -45,3 +51,11 @@ class AuthorizedModelRegistry:
     def delete_alias(self, name: str, alias: str) -> None:
         with on_behalf_of(self.principal):
             self._registry.delete_alias(name, alias)
+
+    def set_card(self, name: str, version: int, card: ModelCard) -> ModelCard:
+        with on_behalf_of(self.principal):
+            return self._registry.set_card(name, version, card)
+
+    def get_card(self, name: str, version: int) -> ModelCard:
+        self.get_model(name)
+        return self._registry.get_card(name, version)

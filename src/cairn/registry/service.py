@@ -17,9 +17,9 @@ from typing import Any
 from cairn.core.artifact import ArtifactEntry
 from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.model import (
-    ModelRef,
     ModelVersion,
     NewModelVersion,
+    card_from_dict,
     check_model_name,
     parse_model_ref,
 )
@@ -51,9 +51,11 @@ class ModelService:
         files: Mapping[str, Path] | None = None,
         description: str = "",
         project: str | None = None,
+        card: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
         """Package ``model`` and register it as the next version of ``name``: in the
-        project of the run that made it, else ``project`` (default: the default project).
+        project of the run that made it, else ``project`` (default: the default project),
+        with ``card`` as its model card.
 
         Raises:
             InvalidInput: no flavor knows the model, or the example does not fit it.
@@ -61,6 +63,7 @@ class ModelService:
             PermissionDenied: the caller may not write in the model's project.
         """
         check_model_name(name)
+        written = card_from_dict(card) if card is not None else None  # checked before storing
         if run_id is not None:
             run = self.metadata.get_run(run_id)
             project = project or self.metadata.get_experiment(run.experiment_id).project
@@ -77,11 +80,13 @@ class ModelService:
             folder = f"models/{name}/{version.version}"
             entries = [ArtifactEntry(f"{folder}/{f.path}", f.digest, f.size) for f in package.files]
             self.metadata.add_artifacts(run_id, entries)
+        if written is not None:
+            self.registry.set_card(name, version.version, written)
         return version
 
     def register_stored(self, name: str, manifest_digest: str, run_id: str) -> ModelVersion:
         """Register the package already in the store (a pipeline step's output) as the
-        next version of ``name``, made by ``run_id`` — unless the newest version is this
+        next version of ``name``, made by ``run_id`` — unless a version of ``name`` is this
         very package, which is returned instead (a re-run registers nothing new).
 
         Raises:
@@ -89,11 +94,12 @@ class ModelService:
         """
         check_model_name(name)
         try:
-            newest = self.registry.resolve(ModelRef(name))
+            known = self.registry.list_versions(name)
         except NotFound:
-            newest = None
-        if newest is not None and newest.digest == manifest_digest:
-            return newest
+            known = []
+        same = next((v for v in known if v.digest == manifest_digest), None)
+        if same is not None:
+            return same
         with tempfile.TemporaryDirectory(prefix="cairn-model-") as folder:
             package = get_package(self.artifacts, manifest_digest, Path(folder))
             findings = scan_package(package)

@@ -17,15 +17,17 @@ from collections.abc import Callable, Mapping
 from contextlib import suppress
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cairn.core.artifact import ArtifactEntry
 from cairn.core.limits import check_key, check_params, check_tags, metric_step, metric_value
-from cairn.core.model import ModelVersion
 from cairn.core.run import Metric, MetricBatch, MetricPoint, Run, RunStatus
 from cairn.errors import CairnError, InvalidState, ParamConflict
 from cairn.tracking.batcher import Batcher
 from cairn.tracking.service import Progress, TrackingService
+
+if TYPE_CHECKING:
+    from cairn.core.model import ModelVersion
 
 
 class MetricLogger(Protocol):
@@ -47,6 +49,7 @@ class ModelRegistrar(Protocol):
         files: Mapping[str, Path] | None = None,
         description: str = "",
         project: str | None = None,
+        card: Mapping[str, Any] | None = None,
     ) -> ModelVersion: ...
 
 
@@ -161,11 +164,13 @@ class ActiveRun:
         input_example: Any = None,
         files: Mapping[str, str | os.PathLike[str]] | None = None,
         description: str = "",
+        card: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
         """Package the model (its flavor found from the object) and register it as the
         next version of ``name``, made by this run. ``input_example`` (a few rows) gives
         the signature and is predicted on to check it fits; ``files`` are extra files a
-        custom Python model needs.
+        custom Python model needs; ``card`` the model card's fields (intended_use,
+        limitations, training_data, ethical_considerations, metrics).
 
         Raises:
             InvalidInput: no flavor knows the model, or the example does not fit it.
@@ -177,7 +182,7 @@ class ActiveRun:
         paths = {key: Path(value) for key, value in (files or {}).items()}
         return self._models().register(
             model, name, run_id=self.id, input_example=input_example, files=paths,
-            description=description,
+            description=description, card=card,
         )  # fmt: skip
 
     # reading back

@@ -20,11 +20,13 @@ from cairn.core.actor import current
 from cairn.core.clock import now_ms
 from cairn.core.model import (
     Finding,
+    ModelCard,
     ModelRef,
     ModelVersion,
     NewModelVersion,
     PackageFile,
     RegisteredModel,
+    card_from_dict,
     check_alias,
     check_model_name,
 )
@@ -179,6 +181,35 @@ class SqlModelRegistry:
             conn.execute(delete(t.model_aliases).where(a.model == name, a.alias == alias))
             payload = {"alias": alias, "version": model.aliases[alias]}
             audit.record(conn, "model.alias.delete", "model", name, payload)
+
+    def set_card(self, name: str, version: int, card: ModelCard) -> ModelCard:
+        c = t.model_cards.c
+        with write_transaction(self.engine) as conn:
+            target = self._for_write(conn, ModelRef(name, version=version), "write the card")
+            document = _json(card.to_dict())
+            conn.execute(delete(t.model_cards).where(c.model == name, c.version == version))
+            conn.execute(
+                insert(t.model_cards).values(
+                    model=name, version=version, card=document, updated_by=current().actor,
+                    updated_at=now_ms(),
+                )
+            )  # fmt: skip
+            audit.record(conn, "model.card.set", "model_version", target.ref, card.to_dict())
+        return card
+
+    def get_card(self, name: str, version: int) -> ModelCard:
+        c = t.model_cards.c
+        with read_connection(self.engine) as conn:
+            model = self._model(conn, name)
+            if not 1 <= version <= model.latest_version:
+                raise NotFound(
+                    f"model {name!r} has no version {version} (its versions: 1 to "
+                    f"{model.latest_version})"
+                )
+            found = conn.execute(
+                select(c.card).where(c.model == name, c.version == version)
+            ).scalar()
+        return card_from_dict(orjson.loads(found)) if found is not None else ModelCard()
 
     # helpers
 
