@@ -30,10 +30,10 @@ def cairn_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     yield home
     from cairn import sdk
 
+    sdk._forget_models()
     if sdk._platform is not None:
         sdk._platform.close()
         sdk._platform = None
-    sdk._models = None
 
 
 @pytest.fixture(scope="session")

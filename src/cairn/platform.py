@@ -44,6 +44,8 @@ _METADATA_BACKENDS = {
 }
 _ACCOUNTS_CLIENT = "cairn.client.accounts:HttpAccounts"
 _DATA_CATALOG_CLIENT = "cairn.client.data:HttpDataCatalog"
+_MODEL_REGISTRY_CLIENT = "cairn.client.models:HttpModelRegistry"
+_LINEAGE_CLIENT = "cairn.client.models:HttpLineageGraph"
 _ARTIFACT_BACKENDS = {
     "file": "cairn.stores.artifacts.fsspec:FsspecArtifactStore",
     "s3": "cairn.stores.artifacts.fsspec:FsspecArtifactStore",
@@ -147,40 +149,42 @@ def open_data(settings: Settings, folder: Path | None = None) -> DataService:
 
 
 def open_models(opened: Platform) -> ModelService:
-    """The model registry of an open platform, loading into ``<home>/cache/models``.
-
-    Raises:
-        InvalidInput: the settings name a server (its model routes are not served yet).
-    """
+    """The model registry and lineage graph of an open platform (a server's, when
+    ``CAIRN_URI`` is set), loading into ``<home>/cache/models``; close it when done."""
     from cairn.registry.authorized import AuthorizedModelRegistry
     from cairn.registry.service import ModelService
 
     settings = opened.settings
+    cache = settings.home / "cache" / "models"
     if settings.uri is not None:
-        raise InvalidInput(
-            "the model registry is not served over HTTP yet: unset CAIRN_URI to use the "
-            "registry in the local database"
-        )
+        client_args = (settings.uri, settings.token)
+        remote = _construct(_MODEL_REGISTRY_CLIENT, *client_args)
+        graph = _construct(_LINEAGE_CLIENT, *client_args)
+
+        def release() -> None:
+            remote.close()
+            graph.close()
+
+        return ModelService(remote, graph, opened.metadata, opened.artifacts, cache, release)
     store = open_audited_metadata_store(settings.db_url, settings)
     local = Principal(local_user(), is_admin=True)  # as for runs: see open_stores
     registry = AuthorizedModelRegistry(model_registry_of(store), local)
-    cache = settings.home / "cache" / "models"
-    return ModelService(registry, opened.metadata, opened.artifacts, cache)
+    graph = lineage_graph_of(store)
+    return ModelService(registry, graph, opened.metadata, opened.artifacts, cache, store.close)
 
 
-def open_lineage(
-    opened: Platform, registry: ModelRegistry, resolve_data: Callable[[str], str]
-) -> LineageService:
-    """Lineage questions over an open platform's database (reads only)."""
+def open_lineage(models: ModelService, resolve_data: Callable[[str], str]) -> LineageService:
+    """Lineage questions over the model service's graph and registry."""
     from cairn.registry.lineage import LineageService
 
-    if opened.settings.uri is not None:
-        raise InvalidInput(
-            "lineage is not served over HTTP yet: unset CAIRN_URI to ask the local database"
-        )
-    engine = open_metadata_store(opened.settings.db_url).engine  # type: ignore[attr-defined]
-    graph: LineageGraph = _construct("cairn.stores.metadata.lineage:SqlLineage", engine)
-    return LineageService(graph, opened.metadata, registry, resolve_data)
+    return LineageService(models.graph, models.metadata, models.registry, resolve_data)
+
+
+def lineage_graph_of(metadata: MetadataStore) -> LineageGraph:
+    """The lineage graph in the same database as a metadata store."""
+    engine = metadata.engine  # type: ignore[attr-defined]  # every database store has one
+    found: LineageGraph = _construct("cairn.stores.metadata.lineage:SqlLineage", engine)
+    return found
 
 
 def model_registry_of(metadata: MetadataStore) -> ModelRegistry:

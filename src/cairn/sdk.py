@@ -98,6 +98,7 @@ def configure(
     with _lock:
         if _platform is not None:
             _platform.close()
+        _forget_models()
         _platform = open_platform(settings)
 
 
@@ -116,8 +117,17 @@ def models() -> ModelService:
     opened = platform()
     with _lock:
         if _models is None or _models[0] is not opened:
+            _forget_models()
             _models = (opened, open_models(opened))
         return _models[1]
+
+
+def _forget_models() -> None:
+    """Close the model service (it belongs to a platform being replaced or closed)."""
+    global _models
+    if _models is not None:
+        _models[1].close()
+        _models = None
 
 
 def lineage(ref: str, downstream: bool = False) -> Lineage:
@@ -130,7 +140,7 @@ def lineage(ref: str, downstream: bool = False) -> Lineage:
     def resolve_data(ref: str) -> str:
         return data().version(ref).ref
 
-    return open_lineage(opened, models().registry, resolve_data).lineage(ref, downstream)
+    return open_lineage(models(), resolve_data).lineage(ref, downstream)
 
 
 def attest_model(ref: str) -> dict[str, Any]:

@@ -238,3 +238,44 @@ def test_a_model_card_is_logged_shown_edited_and_checked(tmp_path: Path) -> None
     edited.write_text("metrics: {auc: high}\n")
     refused = _cli("models", "card", "churn/1", "--edit", str(edited), ok=False)
     assert "card.metrics: expected a mapping of metric names to numbers" in refused.stderr
+
+
+def test_models_through_a_server_as_a_contributor(tmp_path: Path, cairn_home: Path) -> None:
+    from cairn.core.access import Role
+    from cairn.core.identity import DEFAULT_PROJECT
+    from cairn.stores.metadata.identity import IdentityStore
+    from cairn.stores.metadata.sql import SqlMetadataStore
+    from server_process import running_server
+
+    db = f"sqlite:///{tmp_path / 'team.db'}"
+    seed = SqlMetadataStore(db)
+    accounts = IdentityStore(seed.engine)
+    for name, role in (("ada", Role.CONTRIBUTOR), ("vic", Role.VIEWER)):
+        accounts.add_user(name)
+        accounts.set_role(DEFAULT_PROJECT, name, role)
+    ada, vic = (accounts.create_token(name, "t")[1] for name in ("ada", "vic"))
+    seed.close()
+    with running_server(db, str(tmp_path / "server-objects"), auth=True) as base_url:
+        os.environ.update({"CAIRN_URI": base_url, "CAIRN_TOKEN": ada})
+        try:
+            trained = _trained()
+            with cairn.start_run(experiment="churn") as run:
+                version = run.log_model(trained, name="churn", input_example=X[:3],
+                                        card={"intended_use": "tests"})  # fmt: skip
+                evil = run.log_model(Payload(tmp_path / "canary"), name="evil")
+            assert (version.ref, version.created_by) == ("churn/1", "ada")
+            assert evil.flagged  # scanned by the server, from the stored bytes
+            cairn.models.set_alias("churn", "champion", 1)
+            assert cairn.models.get_card("churn@champion").intended_use == "tests"
+            [edge_run] = {e.src.id for e in cairn.sdk.lineage("churn/1").edges}
+            assert edge_run == run.id
+            os.environ["CAIRN_TOKEN"] = vic
+            assert _predicted_elsewhere("churn@champion") == trained.predict(X[:50]).tolist()
+            refused = _cli("models", "alias", "set", "churn", "staging", "1", ok=False)
+            assert "'write' permission" in refused.stderr
+            shown = json.loads(_cli("models", "show", "churn@champion", "--json").stdout)
+            assert shown["aliases"] == ["champion"]
+        finally:
+            for name in ("CAIRN_URI", "CAIRN_TOKEN"):
+                os.environ.pop(name, None)
+    assert not (cairn_home / "cairn.db").exists()  # everything went to the server

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import blake3
@@ -135,6 +136,24 @@ CASES = [
     Case("head object", Permission.WRITE, False, lambda c, w: c.head(
         f"/api/v1/objects/{w['digest']}")),
     Case("list datasets", Permission.READ, False, lambda c, w: c.get("/api/v1/datasets")),
+    Case("list models", Permission.READ, False, lambda c, w: c.get("/api/v1/models")),
+    Case("resolve model", Permission.READ, True, lambda c, w: c.get(
+        "/api/v1/models/resolve", params={"ref": "m-churn@latest"})),
+    Case("get model", Permission.READ, True, lambda c, w: c.get("/api/v1/models/m-churn")),
+    Case("list model versions", Permission.READ, True, lambda c, w: c.get(
+        "/api/v1/models/m-churn/versions")),
+    Case("register model version", Permission.WRITE, True, lambda c, w: c.post(
+        "/api/v1/models/m-churn/versions", json={"digest": w["package"]})),
+    Case("set alias", Permission.WRITE, True, lambda c, w: c.put(
+        "/api/v1/models/m-churn/aliases/champion", json={"version": 1})),
+    Case("delete alias", Permission.WRITE, True, lambda c, w: c.delete(
+        "/api/v1/models/m-churn/aliases/none-such")),
+    Case("get model card", Permission.READ, True, lambda c, w: c.get(
+        "/api/v1/models/m-churn/versions/1/card")),
+    Case("set model card", Permission.WRITE, True, lambda c, w: c.put(
+        "/api/v1/models/m-churn/versions/1/card", json={"intended_use": "tests"})),
+    Case("walk lineage", Permission.READ, True, lambda c, w: c.get(
+        "/api/v1/lineage/walk", params={"kind": "model_version", "id": "m-churn/1"})),
     Case("list data versions", Permission.READ, True, lambda c, w: c.get(
         "/api/v1/datasets/d-churn/versions")),
     Case("get data version", Permission.READ, True, lambda c, w: c.get(
@@ -225,12 +244,31 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "content": content,
             "size": len(content),
         }
+        world["package"] = _registered_model(admin, folder)
         world["run"] = _fresh_run(admin, world)
         entry = {"path": "a.txt", "digest": digest, "size": len(content)}
         added = admin.post(f"/api/v1/runs/{world['run']}/artifacts", json={"entries": [entry]})
         added.raise_for_status()
         yield world
         admin.close()
+
+
+def _registered_model(admin: httpx.Client, folder: Path) -> str:
+    """Register m-churn/1 in the own project (its package's objects uploaded first); the
+    manifest digest, which the matrix registers again."""
+    from sklearn.linear_model import LogisticRegression
+
+    from cairn.registry.package import write_package
+
+    (folder / "package").mkdir()
+    model = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
+    package = write_package(model, folder / "package")
+    for file in package.files:
+        content = (package.folder / file.path).read_bytes()
+        admin.put(f"/api/v1/objects/{file.digest}", content=content).raise_for_status()
+    body = {"digest": package.digest, "project": OWN}
+    admin.post("/api/v1/models/m-churn/versions", json=body).raise_for_status()
+    return package.digest
 
 
 def _expected(principal: str, case: Case) -> bool:

@@ -52,3 +52,13 @@ def registered_model_to_dict(model: RegisteredModel) -> dict[str, Any]:
         "latest_version": model.latest_version,
         "aliases": dict(model.aliases),
     }
+
+
+def registered_model_from_dict(data: Mapping[str, Any]) -> RegisteredModel:
+    return RegisteredModel(
+        data["name"],
+        data["project"],
+        int(data["created_at"]),
+        int(data["latest_version"]),
+        {str(k): int(v) for k, v in data["aliases"].items()},
+    )

@@ -12,7 +12,7 @@ from typing import Any
 from cairn.core.lineage import DATA_VERSION, MODEL_VERSION, RUN, Lineage, Node
 from cairn.core.model import MODELS_URI, parse_model_ref
 from cairn.core.ports import LineageGraph, MetadataStore, ModelRegistry
-from cairn.errors import InvalidInput, NotFound
+from cairn.errors import InvalidInput, NotFound, PermissionDenied
 
 _RUN_ID = re.compile(r"^[0-9a-f]{8,32}$")
 ENVIRONMENT = "environment.json"  # the artifact a pipeline run keeps its environment in
@@ -41,7 +41,10 @@ class LineageService:
         start = self.node(ref)
         found = Lineage(start, downstream, self.graph.walk(start, downstream))
         for node in found.nodes:
-            found.details[node] = self._details(node)
+            try:
+                found.details[node] = self._details(node)
+            except PermissionDenied:  # in a project the caller may not read: shown bare
+                found.details[node] = {"hidden": True}
         return found
 
     def node(self, ref: str) -> Node:

@@ -10,7 +10,7 @@ loader reads anything; a flagged package loads only with ``trust=True``.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,23 +23,61 @@ from cairn.core.model import (
     check_model_name,
     parse_model_ref,
 )
-from cairn.core.ports import ArtifactStore, MetadataStore, ModelRegistry
+from cairn.core.ports import ArtifactStore, LineageGraph, MetadataStore, ModelRegistry
 from cairn.errors import NotFound, UntrustedModel
 from cairn.registry.loaded import LoadedModel
 from cairn.registry.package import load_model, read_package, scan_package
 from cairn.registry.stored import get_package, put_package
 
 
+def stored_version(
+    artifacts: ArtifactStore,
+    name: str,
+    manifest_digest: str,
+    run_id: str | None,
+    description: str = "",
+) -> NewModelVersion:
+    """What registering the stored package with this manifest records: its files and
+    manifest, read from the store and verified, and what a scan of its pickles finds
+    (found here, from the bytes, never taken from whoever asks to register it).
+
+    Raises:
+        NotFound: the manifest or a file is not stored.
+        IntegrityError: a stored file does not match the manifest.
+        InvalidInput: the package is in a newer format than this Cairn reads.
+    """
+    with tempfile.TemporaryDirectory(prefix="cairn-model-") as folder:
+        package = get_package(artifacts, manifest_digest, Path(folder))
+        findings = scan_package(package)
+    return NewModelVersion(
+        name, package.digest, package.flavor, package.files, package.manifest, run_id,
+        findings, description,
+    )  # fmt: skip
+
+
 class ModelService:
+    """Models over the registry, the lineage graph beside it, and the platform's stores.
+
+    ``close`` releases what was opened for the registry and the graph (``release``: a
+    database connection, or an HTTP client); the platform's stores are the platform's.
+    """
+
     def __init__(
         self,
         registry: ModelRegistry,
+        graph: LineageGraph,
         metadata: MetadataStore,
         artifacts: ArtifactStore,
         cache: Path,
+        release: Callable[[], None] = lambda: None,
     ) -> None:
-        self.registry, self.metadata, self.artifacts = registry, metadata, artifacts
+        self.registry, self.graph = registry, graph
+        self.metadata, self.artifacts = metadata, artifacts
         self.cache = cache  # packages fetched for loading, one folder per manifest digest
+        self._release = release
+
+    def close(self) -> None:
+        self._release()
 
     def register(
         self,
@@ -100,15 +138,9 @@ class ModelService:
         same = next((v for v in known if v.digest == manifest_digest), None)
         if same is not None:
             return same
-        with tempfile.TemporaryDirectory(prefix="cairn-model-") as folder:
-            package = get_package(self.artifacts, manifest_digest, Path(folder))
-            findings = scan_package(package)
+        new = stored_version(self.artifacts, name, manifest_digest, run_id)
         run = self.metadata.get_run(run_id)
         project = self.metadata.get_experiment(run.experiment_id).project
-        new = NewModelVersion(
-            name, package.digest, package.flavor, package.files, package.manifest, run_id,
-            findings,
-        )  # fmt: skip
         return self.registry.register_version(new, project)
 
     def load(self, ref: str, trust: bool = False) -> LoadedModel:

@@ -7,7 +7,13 @@ from typing import Any
 from fastapi import FastAPI
 
 from cairn._version import __version__
-from cairn.core.ports import ArtifactStore, DataCatalog, MetadataStore
+from cairn.core.ports import (
+    ArtifactStore,
+    DataCatalog,
+    LineageGraph,
+    MetadataStore,
+    ModelRegistry,
+)
 from cairn.server.context import RequestContext
 from cairn.server.errors import install_error_handlers
 from cairn.server.responses import JsonResponse
@@ -19,6 +25,7 @@ from cairn.server.routes import (
     identity,
     inputs,
     metrics,
+    models,
     objects,
     runs,
 )
@@ -36,6 +43,7 @@ API_ROUTERS = tuple(
         artifact_routes,
         objects,
         data,
+        models,
         identity,
         accounts,
     )
@@ -48,6 +56,8 @@ def create_app(
     identity_store: Any = None,
     auth: bool = True,
     catalog: DataCatalog | None = None,
+    registry: ModelRegistry | None = None,
+    lineage: LineageGraph | None = None,
 ) -> FastAPI:
     """A Cairn server over these stores; the caller owns them and closes them.
 
@@ -55,7 +65,8 @@ def create_app(
     ``identity_store`` (an ``IdentityStore``) keeps the accounts the ``/users``,
     ``/tokens`` and ``/projects`` routes manage and, with ``auth``, authenticates callers;
     without it, or without ``auth``, every caller is an admin named ``anonymous``.
-    ``catalog`` keeps the datasets the ``/datasets`` routes serve.
+    ``catalog`` keeps the datasets the ``/datasets`` routes serve, ``registry`` the models
+    of ``/models``, and ``lineage`` the graph ``/lineage/walk`` walks.
     The REST API lives under ``/api/v1``, the OpenAPI document at ``/openapi.json``.
     """
     app = FastAPI(title="Cairn", version=__version__, default_response_class=JsonResponse)
@@ -65,6 +76,8 @@ def create_app(
     app.state.identity = identity_store if auth else None  # None: no authentication
     app.state.accounts = identity_store
     app.state.catalog = catalog
+    app.state.models = registry
+    app.state.lineage = lineage
     install_error_handlers(app)
     app.add_middleware(RequestContext)
     app.include_router(health.router)

@@ -23,6 +23,8 @@ from cairn.core.actor import acting_as
 from cairn.platform import (
     data_catalog_of,
     identity_store_of,
+    lineage_graph_of,
+    model_registry_of,
     open_artifact_store,
     open_audited_metadata_store,
 )
@@ -46,8 +48,9 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 5000, auth: b
         artifacts = open_artifact_store(settings.artifacts_url)
         identity = identity_store_of(metadata)
         app = create_app(
-            metadata, artifacts, identity, auth=auth, catalog=data_catalog_of(metadata)
-        )
+            metadata, artifacts, identity, auth=auth, catalog=data_catalog_of(metadata),
+            registry=model_registry_of(metadata), lineage=lineage_graph_of(metadata),
+        )  # fmt: skip
         banner = f"Cairn server on http://{host}:{port}\n  metadata:  {metadata!r}\n"
         print(f"{banner}  artifacts: {artifacts!r}", file=sys.stderr, flush=True)
         if not auth:

@@ -11,9 +11,17 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from cairn.core.ports import Accounts, ArtifactStore, DataCatalog, MetadataStore
+from cairn.core.ports import (
+    Accounts,
+    ArtifactStore,
+    DataCatalog,
+    LineageGraph,
+    MetadataStore,
+    ModelRegistry,
+)
 from cairn.datasets.authorized import AuthorizedDataCatalog
 from cairn.errors import NotFound
+from cairn.registry.authorized import AuthorizedModelRegistry
 from cairn.server.auth import Caller
 from cairn.tracking.authorized import (
     AuthorizedAccounts,
@@ -39,6 +47,21 @@ async def _catalog(request: Request, caller: Caller) -> DataCatalog:
     return AuthorizedDataCatalog(catalog, caller)
 
 
+async def _models(request: Request, caller: Caller) -> ModelRegistry:
+    registry = request.app.state.models
+    if registry is None:
+        raise NotFound("this server keeps no model registry")
+    return AuthorizedModelRegistry(registry, caller)
+
+
+async def _graph(request: Request) -> LineageGraph:
+    graph = request.app.state.lineage
+    if graph is None:
+        raise NotFound("this server keeps no lineage graph")
+    found: LineageGraph = graph
+    return found
+
+
 async def _accounts(request: Request, caller: Caller) -> Accounts:
     accounts = request.app.state.accounts
     if accounts is None:
@@ -50,3 +73,5 @@ Metadata = Annotated[MetadataStore, Depends(_metadata)]
 Artifacts = Annotated[ArtifactStore, Depends(_artifacts)]
 Catalog = Annotated[DataCatalog, Depends(_catalog)]
 AccountsStore = Annotated[Accounts, Depends(_accounts)]
+Models = Annotated[ModelRegistry, Depends(_models)]
+Graph = Annotated[LineageGraph, Depends(_graph)]

@@ -501,10 +501,15 @@ class SqlMetadataStore:
             .select_from(t.data_objects.join(t.datasets, d.name == o.dataset))
             .where(o.digest == digest)
         )
+        m, mo = t.models.c, t.model_objects.c
+        of_models = (
+            select(m.project)
+            .select_from(t.model_objects.join(t.models, m.name == mo.model))
+            .where(mo.digest == digest)
+        )
+        union = statement.union(of_datasets, of_models)
         with read_connection(self.engine) as conn:
-            return {
-                str(project) for project in conn.execute(statement.union(of_datasets)).scalars()
-            }
+            return {str(project) for project in conn.execute(union).scalars()}
 
     # artifacts
 

@@ -1,0 +1,144 @@
+"""The model registry (the ModelRegistry port) and lineage walks.
+
+A version is registered from a package already stored (``/objects``): the server reads
+its manifest and files from its own store, verifies them, and scans the pickles itself —
+what a client says about its package is never taken on trust.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from cairn.core.access import Permission, require
+from cairn.core.data import parse_data_ref
+from cairn.core.identity import DEFAULT_PROJECT
+from cairn.core.lineage import DATA_VERSION, MODEL_VERSION, RUN, Node
+from cairn.core.model import card_from_dict, parse_model_ref
+from cairn.core.model_codec import model_version_to_dict, registered_model_to_dict
+from cairn.errors import NotFound, PermissionDenied
+from cairn.registry.service import stored_version
+from cairn.server.auth import READ, WRITE, Caller
+from cairn.server.responses import JsonResponse
+from cairn.server.routes._stores import Catalog, Graph, Metadata, Models
+
+router = APIRouter(tags=["models"])
+
+_DIGEST = r"^blake3:[0-9a-f]{64}$"
+
+
+class NewVersionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    digest: str = Field(pattern=_DIGEST)  # of the stored package's manifest
+    run_id: str | None = None
+    description: str = Field(default="", max_length=10_000)
+    project: str = DEFAULT_PROJECT  # for a new model made by no run
+
+
+class AliasBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = Field(ge=1)
+
+
+@router.get("/models", dependencies=[READ])
+def list_models(models: Models) -> JsonResponse:
+    """Every model the caller may read."""
+    return JsonResponse({"models": [registered_model_to_dict(m) for m in models.list_models()]})
+
+
+@router.get("/models/resolve", dependencies=[READ])
+def resolve(ref: str, models: Models) -> JsonResponse:
+    """The version a reference names (``churn@champion``, ``churn/3``, ``churn``)."""
+    return JsonResponse(model_version_to_dict(models.resolve(parse_model_ref(ref))))
+
+
+@router.get("/models/{name}", dependencies=[READ])
+def get_model(name: str, models: Models) -> JsonResponse:
+    return JsonResponse(registered_model_to_dict(models.get_model(name)))
+
+
+@router.get("/models/{name}/versions", dependencies=[READ])
+def list_versions(name: str, models: Models) -> JsonResponse:
+    """Newest first."""
+    found = models.list_versions(name)
+    return JsonResponse({"versions": [model_version_to_dict(v) for v in found]})
+
+
+@router.post("/models/{name}/versions", status_code=201, dependencies=[WRITE])
+def register_version(
+    name: str, body: NewVersionBody, models: Models, request: Request, caller: Caller
+) -> JsonResponse:
+    """The next version, from the stored package whose manifest has ``digest`` (upload its
+    files first); in the model's project, else ``project`` for a new model."""
+    state = request.app.state
+    try:
+        project = state.models.get_model(name).project
+    except NotFound:
+        project = body.project
+    require(caller, Permission.WRITE, project, f"register a version of {name!r}")
+    # The server reads the package from its own store; objects some project holds already
+    # must be readable by the caller, or registering would hand them to its project.
+    new = stored_version(state.artifacts, name, body.digest, body.run_id, body.description)
+    for file in new.files:
+        held_by = state.scopes.digest_projects(file.digest)
+        if held_by and not any(caller.may(Permission.READ, p) for p in held_by):
+            raise PermissionDenied(
+                f"{caller.name} may not register {file.path} ({file.digest}): it needs the "
+                "'read' permission in a project that holds it"
+            )
+    version = models.register_version(new, body.project)
+    return JsonResponse(model_version_to_dict(version), status_code=201)
+
+
+@router.put("/models/{name}/aliases/{alias}", dependencies=[WRITE])
+def set_alias(name: str, alias: str, body: AliasBody, models: Models) -> JsonResponse:
+    return JsonResponse(model_version_to_dict(models.set_alias(name, alias, body.version)))
+
+
+@router.delete("/models/{name}/aliases/{alias}", status_code=204, dependencies=[WRITE])
+def delete_alias(name: str, alias: str, models: Models) -> Response:
+    models.delete_alias(name, alias)
+    return Response(status_code=204)
+
+
+@router.get("/models/{name}/versions/{version}/card", dependencies=[READ])
+def get_card(name: str, version: int, models: Models) -> JsonResponse:
+    return JsonResponse(models.get_card(name, version).to_dict())
+
+
+@router.put("/models/{name}/versions/{version}/card", dependencies=[WRITE])
+def set_card(name: str, version: int, body: dict[str, object], models: Models) -> JsonResponse:
+    """Replace the card: ``intended_use``, ``limitations``, ``training_data``,
+    ``ethical_considerations`` (text) and ``metrics`` (numbers)."""
+    return JsonResponse(models.set_card(name, version, card_from_dict(body)).to_dict())
+
+
+@router.get("/lineage/walk", dependencies=[READ])
+def walk(
+    kind: Literal["run", "data_version", "model_version", "object"],
+    node: Annotated[str, Query(alias="id")],
+    graph: Graph,
+    models: Models,
+    catalog: Catalog,
+    metadata: Metadata,
+    downstream: bool = False,
+) -> JsonResponse:
+    """Every lineage edge reached from the node ``(kind, id)`` going one way; the caller
+    must be able to read the node it starts from."""
+    if kind == MODEL_VERSION:
+        models.resolve(parse_model_ref(node))
+    elif kind == DATA_VERSION:
+        catalog.get_version(parse_data_ref(node))
+    elif kind == RUN:
+        metadata.get_run(node)
+    edges = graph.walk(Node(kind, node), downstream)
+    return JsonResponse({
+        "edges": [
+            {"src": {"kind": e.src.kind, "id": e.src.id}, "relation": e.relation,
+             "dst": {"kind": e.dst.kind, "id": e.dst.id}}
+            for e in edges
+        ]
+    })  # fmt: skip
