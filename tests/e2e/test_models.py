@@ -28,7 +28,8 @@ def _trained(seed: int = 0) -> RandomForestClassifier:
 
 
 def _predicted_elsewhere(ref: str, trust: bool = False) -> list[Any]:
-    """What the model predicts when a new Python process loads it."""
+    """What the model predicts when a new Python process loads it (this folder on its
+    path: a custom model's class lives in this module)."""
     script = (
         "import json, sys, numpy as np, cairn\n"
         f"model = cairn.models.load({ref!r}, trust={trust})\n"
@@ -37,7 +38,8 @@ def _predicted_elsewhere(ref: str, trust: bool = False) -> list[Any]:
     )
     done = subprocess.run(
         [sys.executable, "-c", script], input=json.dumps(X[:50].tolist()), capture_output=True,
-        text=True, env=os.environ.copy(), timeout=120, check=False,
+        text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)}, timeout=120,
+        check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return list(json.loads(done.stdout))
@@ -70,6 +72,58 @@ def test_a_logged_model_is_registered_aliased_and_loaded_in_a_fresh_process() ->
     [model] = cairn.models.list_models()
     assert (model.name, model.latest_version, dict(model.aliases)) == ("churn", 2, {"champion": 1})
     assert [v.version for v in cairn.models.list_versions("churn")] == [2, 1]
+
+
+class Doubler:
+    """A custom model: twice the first column."""
+
+    def predict(self, data: Any) -> Any:
+        return np.asarray(data)[:, 0] * 2
+
+
+def _flavored(flavor: str) -> tuple[Any, Any]:
+    """A model of the flavor, and what it predicts for the first 50 rows, in this process."""
+    rows = X[:50]
+    if flavor == "sklearn":
+        model = _trained()
+        return model, model.predict(rows)
+    if flavor == "xgboost":
+        xgboost = pytest.importorskip("xgboost")
+        model = xgboost.XGBClassifier(n_estimators=5, max_depth=3).fit(X, Y)
+        return model, model.predict(rows)
+    if flavor == "lightgbm":
+        lightgbm = pytest.importorskip("lightgbm")
+        data = lightgbm.Dataset(X, label=Y, params={"verbose": -1})
+        model = lightgbm.train({"objective": "binary", "verbose": -1}, data, 5)
+        return model, model.predict(rows)
+    if flavor == "onnx":
+        pytest.importorskip("onnxruntime")
+        skl2onnx = pytest.importorskip("skl2onnx")
+        from skl2onnx.common.data_types import FloatTensorType
+
+        estimator = _trained()
+        kind = [("x", FloatTensorType([None, X.shape[1]]))]
+        model = skl2onnx.convert_sklearn(estimator, initial_types=kind, options={"zipmap": False})
+        return model, estimator.predict(rows)
+    if flavor == "pytorch":
+        torch = pytest.importorskip("torch")
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(30, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+        model = model.double().eval()
+        with torch.no_grad():
+            return model, model(torch.from_numpy(rows)).numpy()
+    return Doubler(), Doubler().predict(rows)
+
+
+@pytest.mark.parametrize("flavor", ["sklearn", "xgboost", "lightgbm", "onnx", "pytorch", "custom"])
+def test_every_flavor_loads_in_a_fresh_process_to_the_same_predictions(flavor: str) -> None:
+    model, expected = _flavored(flavor)
+    with cairn.start_run(experiment="flavors") as run:
+        version = run.log_model(model, name=flavor, input_example=X[:5])
+    assert version.flavor == flavor
+    trust = flavor == "custom"  # its class is this module's code: flagged, loaded on trust
+    assert version.flagged is trust
+    np.testing.assert_allclose(_predicted_elsewhere(f"{flavor}/1", trust), expected, rtol=1e-5)
 
 
 def test_unknown_models_versions_and_aliases_say_what_exists() -> None:

@@ -151,6 +151,33 @@ def verify(
     console.print(f"verified: {ref}, {len(found['subject'])} files, signed by this installation")
 
 
+@app.command("import-mlflow")
+def import_mlflow(
+    source: Annotated[Path, typer.Argument(help="An MLflow model folder (with its MLmodel).")],
+    name: Annotated[str, typer.Option("--name", help="The model to register it as.")],
+    description: Annotated[str, typer.Option(help="A note kept with the version.")] = "",
+) -> None:
+    """Register the scikit-learn model of an MLflow model folder as a new version."""
+    version = _models().import_mlflow(source, name, description)
+    flagged = f" — flagged: {'; '.join(map(str, version.findings))}" if version.flagged else ""
+    console.print(f"imported {escape(str(source))} as {version.ref}{escape(flagged)}")
+
+
+@app.command("export")
+def export(
+    ref: Annotated[str, typer.Argument(help="churn/3 or churn@champion")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="A new folder to write.")],
+    to: Annotated[
+        str, typer.Option("--format", help="The format to write: mlflow (scikit-learn models).")
+    ] = "mlflow",
+) -> None:
+    """Write a version as an MLflow model folder, which mlflow.pyfunc.load_model reads."""
+    if to != "mlflow":
+        raise InvalidInput(f"--format {to!r}: expected mlflow")
+    version = _models().export_mlflow(ref, output)
+    console.print(f"{version.ref} exported to {escape(str(output))} (MLflow model)")
+
+
 @aliases.command("set")
 def set_alias(name: str, alias: str, version: int) -> None:
     """Point ALIAS at VERSION of the model NAME (moving it if it pointed elsewhere)."""

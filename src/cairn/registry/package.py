@@ -26,7 +26,7 @@ from cairn.core.model import Finding, PackageFile
 from cairn.errors import IntegrityError, InvalidInput
 from cairn.localfs.digest import hash_file
 from cairn.registry import signature
-from cairn.registry.flavors import Flavor, detect, named
+from cairn.registry.flavors import Flavor, Saved, detect, named
 from cairn.registry.scan import unsafe_imports
 
 MANIFEST = "cairn-model.yaml"
@@ -64,22 +64,40 @@ def write_package(
     """
     flavor = detect(model)
     saved = flavor.save(model, folder, files or {}, input_example)
-    manifest: dict[str, Any] = {
-        "format": FORMAT,
-        "cairn_version": __version__,
-        "flavor": {"name": flavor.name, **saved.details},
-        "python": platform.python_version(),
-        "requirements": _pinned(saved.libraries, input_example),
-        "pickle": list(saved.pickled),
-        "files": {path: _described(folder / path) for path in sorted(saved.files)},
-        "lineage": dict(lineage or {}),
-    }
+    found: dict[str, Any] | None = None
     if input_example is not None:
         # The example is predicted on by the model as it loads from its files, so the
         # package is known to work — unless they are pickles: unpickling runs code, and
         # the object in hand is what they hold.
-        loaded = model if saved.pickled else flavor.load(folder, manifest["flavor"])
-        manifest["signature"] = _signature(flavor, loaded, input_example)
+        details = {"name": flavor.name, **saved.details}
+        loaded = model if saved.pickled else flavor.load(folder, details)
+        found = _signature(flavor, loaded, input_example)
+    requirements = _pinned(saved.libraries, input_example)
+    return package_from_files(folder, flavor.name, saved, requirements, found, lineage)
+
+
+def package_from_files(
+    folder: Path,
+    flavor: str,
+    saved: Saved,
+    requirements: list[str],
+    signature: Mapping[str, Any] | None = None,
+    lineage: Mapping[str, Any] | None = None,
+) -> Package:
+    """The package of the files a flavor saved in ``folder`` (or that came from elsewhere,
+    an MLflow model's): its manifest written, its pickles scanned."""
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "cairn_version": __version__,
+        "flavor": {"name": flavor, **saved.details},
+        "python": platform.python_version(),
+        "requirements": requirements,
+        "pickle": list(saved.pickled),
+        "files": {path: _described(folder / path) for path in sorted(saved.files)},
+        "lineage": dict(lineage or {}),
+    }
+    if signature is not None:
+        manifest["signature"] = dict(signature)
     (folder / MANIFEST).write_bytes(manifest_bytes(manifest))
     package = _package(folder, manifest, ())
     return dataclasses.replace(package, findings=scan_package(package))

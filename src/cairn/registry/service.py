@@ -24,10 +24,10 @@ from cairn.core.model import (
     parse_model_ref,
 )
 from cairn.core.ports import ArtifactStore, LineageGraph, MetadataStore, ModelRegistry
-from cairn.errors import NotFound, UntrustedModel
+from cairn.errors import InvalidInput, NotFound, UntrustedModel
 from cairn.registry.loaded import LoadedModel
 from cairn.registry.package import load_model, read_package, scan_package
-from cairn.registry.stored import get_package, put_package
+from cairn.registry.stored import get_package, put_package, store_package
 
 
 def stored_version(
@@ -120,6 +120,41 @@ class ModelService:
             self.metadata.add_artifacts(run_id, entries)
         if written is not None:
             self.registry.set_card(name, version.version, written)
+        return version
+
+    def import_mlflow(
+        self, source: Path, name: str, description: str = "", project: str | None = None
+    ) -> ModelVersion:
+        """Register the scikit-learn model of an MLflow model folder as the next version of
+        ``name`` (its pickle scanned like any other).
+
+        Raises:
+            InvalidInput: ``source`` is not an MLflow model of the sklearn flavor.
+        """
+        from cairn.registry.mlflow_format import import_mlflow
+
+        check_model_name(name)
+        with tempfile.TemporaryDirectory(prefix="cairn-model-") as folder:
+            package = import_mlflow(source, Path(folder))
+            store_package(package, self.artifacts)
+        new = NewModelVersion(
+            name, package.digest, package.flavor, package.files, package.manifest, None,
+            package.findings, description,
+        )  # fmt: skip
+        return self.registry.register_version(new, project or DEFAULT_PROJECT)
+
+    def export_mlflow(self, ref: str, dest: Path) -> ModelVersion:
+        """Write the version's verified package as an MLflow model folder at ``dest``.
+
+        Raises:
+            InvalidInput: ``dest`` exists, or the version is not of the sklearn flavor.
+        """
+        from cairn.registry.mlflow_format import export_mlflow
+
+        if dest.exists():
+            raise InvalidInput(f"{dest} exists: give a new folder to export into")
+        version = self.registry.resolve(parse_model_ref(ref))
+        export_mlflow(read_package(self.fetch(version), version.files), dest)
         return version
 
     def register_stored(self, name: str, manifest_digest: str, run_id: str) -> ModelVersion:

@@ -30,11 +30,16 @@ def put_package(
         package = write_package(
             model, Path(folder), input_example=input_example, files=files, lineage=lineage
         )
-        for file in package.files:
-            stored = artifacts.put_file(package.folder / file.path)
-            if stored.digest != file.digest:
-                raise IntegrityError(f"model package: {file.path} changed while it was stored")
+        store_package(package, artifacts)
     return package
+
+
+def store_package(package: Package, artifacts: ArtifactStore) -> None:
+    """Store every file of a package written to its folder, each as an object."""
+    for file in package.files:
+        stored = artifacts.put_file(package.folder / file.path)
+        if stored.digest != file.digest:
+            raise IntegrityError(f"model package: {file.path} changed while it was stored")
 
 
 def package_files(

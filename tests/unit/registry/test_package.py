@@ -200,3 +200,12 @@ def test_a_malicious_pickle_is_flagged_without_running_it(tmp_path: Path) -> Non
     found = unsafe_imports(package.folder / "model.pkl")
     assert found in (("os.system",), ("posix.system",))
     assert not canary.exists()
+
+
+def test_a_model_that_cannot_be_pickled_says_why(tmp_path: Path) -> None:
+    class Local:
+        def predict(self, data: Any) -> Any:
+            return data
+
+    with pytest.raises(InvalidInput, match=r"Local cannot be pickled .*top level of a module"):
+        _written(Local(), tmp_path)

@@ -7,12 +7,24 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+from cairn.errors import InvalidInput
+
 MODEL_FILE = "model.pkl"
 
 
 def dump(model: Any, folder: Path) -> str:
-    with (folder / MODEL_FILE).open("wb") as out:
-        pickle.dump(model, out, protocol=pickle.HIGHEST_PROTOCOL)
+    """Raises:
+    InvalidInput: the model cannot be pickled (a class defined inside a function, an
+        open file or lock held by it …).
+    """
+    try:
+        with (folder / MODEL_FILE).open("wb") as out:
+            pickle.dump(model, out, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, AttributeError, TypeError) as exc:
+        raise InvalidInput(
+            f"model: a {type(model).__qualname__} cannot be pickled ({exc}); define its class "
+            "at the top level of a module, and keep what it cannot pickle out of its state"
+        ) from None
     return MODEL_FILE
 
 
