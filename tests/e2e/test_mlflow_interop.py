@@ -5,9 +5,6 @@ MLflow saved is registered and loaded by Cairn; a model Cairn exports is loaded 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import cairn
+from cli_process import cairn_cli
 
 mlflow = pytest.importorskip("mlflow")
 pytestmark = pytest.mark.filterwarnings("ignore")  # MLflow's own warnings are not Cairn's
@@ -36,13 +34,7 @@ class Doubler:
         return np.asarray(data) * 2
 
 
-def _cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "cairn", *args], capture_output=True, text=True, timeout=120,
-        env=os.environ.copy(), check=False,
-    )  # fmt: skip
-    assert (done.returncode == 0) is ok, done.stderr
-    return done
+_cli = cairn_cli
 
 
 @pytest.mark.parametrize("serialization", ["pickle", "cloudpickle"])

@@ -19,8 +19,11 @@ from sklearn.ensemble import RandomForestClassifier
 
 import cairn
 from cairn.errors import IntegrityError, InvalidInput, NotFound, UntrustedModel
+from cli_process import cairn_cli
 
 X, Y = load_breast_cancer(return_X_y=True)
+# Where this module and what it imports live, for a process that unpickles its classes.
+_TEST_FOLDERS = (str(Path(__file__).parent), str(Path(__file__).parents[1]))
 
 
 def _trained(seed: int = 0) -> RandomForestClassifier:
@@ -38,7 +41,7 @@ def _predicted_elsewhere(ref: str, trust: bool = False) -> list[Any]:
     )
     done = subprocess.run(
         [sys.executable, "-c", script], input=json.dumps(X[:50].tolist()), capture_output=True,
-        text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)}, timeout=120,
+        text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(_TEST_FOLDERS)}, timeout=120,
         check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -177,13 +180,7 @@ def test_a_malicious_pickle_is_flagged_and_does_not_load_without_trust(tmp_path:
     assert not canary.exists()  # registering and refusing ran nothing
 
 
-def _cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "cairn", *args], capture_output=True, text=True, timeout=120,
-        env=os.environ.copy(), check=False,
-    )  # fmt: skip
-    assert (done.returncode == 0) is ok, done.stderr
-    return done
+_cli = cairn_cli
 
 
 def test_models_from_the_command_line() -> None:
