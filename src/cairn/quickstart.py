@@ -24,6 +24,8 @@ EXPERIMENT = "quickstart"
 OBJECTIVE = "val_auc"
 DATASET = "sklearn.datasets.load_breast_cancer"
 DATA_NAME = "breast-cancer"
+MODEL_NAME = "breast-cancer-classifier"
+CHAMPION = "champion"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,7 @@ CANDIDATES = (
 class Logged:
     parent_id: str
     data_ref: str  # the data version the runs trained on (breast-cancer@N)
+    model_ref: str  # the best candidate, registered (breast-cancer-classifier/N)
 
 
 def run_quickstart(on_candidate: Callable[[Candidate], None] | None = None) -> Logged:
@@ -61,14 +64,23 @@ def run_quickstart(on_candidate: Callable[[Candidate], None] | None = None) -> L
     ) as parent:
         parent.log_params({"dataset": DATASET, "candidates": len(CANDIDATES)})
         parent.log_input(data_ref)
+        trained = []
         for candidate in CANDIDATES:
             if on_candidate is not None:
                 on_candidate(candidate)
             with sdk.start_run(
                 name=_name(candidate), parent=parent, tags={"family": candidate.family}
             ) as run:
-                _train(run, candidate, data)
-        return Logged(parent.id, data_ref)
+                run.log_input(data_ref)
+                trained.append((_train(run, candidate, data), run))
+        (score, model), best = max(trained, key=lambda found: found[0][0])
+        version = best.log_model(
+            model, name=MODEL_NAME, input_example=data.x_val[:5],
+            description=f"the best of the quickstart's candidates, {OBJECTIVE} {score:.4f}",
+            card=_card(data_ref, score),
+        )  # fmt: skip
+        sdk.models().registry.set_alias(MODEL_NAME, CHAMPION, version.version)
+        return Logged(parent.id, data_ref, version.ref)
 
 
 def _version(data: Data) -> str:
@@ -134,7 +146,17 @@ def _model(candidate: Candidate) -> Any:
     return RandomForestClassifier(random_state=7, n_jobs=1, **candidate.params)
 
 
-def _train(run: ActiveRun, candidate: Candidate, data: Data) -> None:
+def _card(data_ref: str, score: float) -> dict[str, Any]:
+    return {
+        "intended_use": "A demonstration: tell malignant from benign breast tumour samples.",
+        "limitations": "569 samples from one clinic; not for diagnosis.",
+        "training_data": f"{data_ref}, scikit-learn's Wisconsin breast cancer data set",
+        "metrics": {OBJECTIVE: score},
+    }
+
+
+def _train(run: ActiveRun, candidate: Candidate, data: Data) -> tuple[float, Any]:
+    """Train, evaluate and log one candidate; its validation score and the model."""
     from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, roc_auc_score
 
     x_train, x_val, y_train, y_val = data.x_train, data.x_val, data.y_train, data.y_val
@@ -159,6 +181,7 @@ def _train(run: ActiveRun, candidate: Candidate, data: Data) -> None:
         )
         (report / "features.json").write_text(json.dumps(data.features))
         run.log_artifacts(report, artifact_path="report")
+    return float(roc_auc_score(y_val, scores)), model
 
 
 def _training_curve(model: Any) -> Iterator[tuple[int, float]]:

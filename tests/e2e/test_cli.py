@@ -191,8 +191,19 @@ def test_quickstart_logs_a_sweep_and_shows_the_best(cairn_home: Path) -> None:
     assert (target["name"], target["min"], target["max"], target["missing"]) == (
         "target", 0, 1, 0,
     )  # fmt: skip
+    assert "registered as breast-cancer-classifier/1" in done.stdout
+    champion = cairn.models.get_version("breast-cancer-classifier@champion")
+    best = max(cairn.search_runs(experiment="quickstart", filter="tags.family != ''"),
+               key=lambda r: r.metrics["val_auc"].value)  # fmt: skip
+    assert champion.run_id == best.id
+    assert cairn.models.get_card(champion.ref).training_data.startswith("breast-cancer@1")
+    lineage = json.loads(cli("lineage", "breast-cancer-classifier@champion", "--json").stdout)
+    assert {"kind": "data_version", "id": "breast-cancer@1"} in [
+        {"kind": n["kind"], "id": n["id"]} for n in lineage["nodes"]
+    ]
     again = cli("quickstart")  # the same data: the same version
     assert "breast-cancer@1" in again.stdout
+    assert "registered as breast-cancer-classifier/2" in again.stdout
 
 
 def test_cairn_server_serves_the_embedded_store_to_token_holders(

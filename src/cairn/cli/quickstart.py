@@ -5,7 +5,14 @@ from __future__ import annotations
 from cairn.cli import runs
 from cairn.cli.context import platform
 from cairn.cli.output import console
-from cairn.quickstart import EXPERIMENT, OBJECTIVE, Candidate, run_quickstart
+from cairn.quickstart import (
+    CHAMPION,
+    EXPERIMENT,
+    MODEL_NAME,
+    OBJECTIVE,
+    Candidate,
+    run_quickstart,
+)
 
 
 def quickstart() -> None:
@@ -37,11 +44,18 @@ def quickstart() -> None:
         .runs[0]
     )
     console.print(
+        f"\nThe best is registered as [bold]{logged.model_ref}[/bold] ({MODEL_NAME}@{CHAMPION}),"
+        " with its package verified, its card and its lineage"
+    )
+    console.print(
         "\nLook further:\n"
         f"  cairn runs show {best.id[:12]}                 # params, metrics, tags, artifacts\n"
         f"  cairn runs compare {best.id[:12]} {parent_id[:12]}   # side by side\n"
         f"  cairn artifacts list {best.id[:12]} report\n"
         f"  cairn data profile {logged.data_ref}         # rows; per column range, missing, bins\n"
+        f"  cairn models show {MODEL_NAME}@{CHAMPION}   # files, signature, scan\n"
+        f"  cairn models card {MODEL_NAME}@{CHAMPION}\n"
+        f"  cairn lineage {MODEL_NAME}@{CHAMPION}       # back to the data version\n"
         f"  cairn runs list --experiment {EXPERIMENT} --json\n"
         "  cairn audit log --limit 10                  # who changed what, hash-chained\n"
         "  cairn audit verify                          # recompute it: was anything altered?\n"

@@ -55,7 +55,9 @@ class LineageService:
                 return Node(RUN, self.metadata.resolve_run_id(ref))
             except NotFound:
                 pass  # a dataset or model may be named like hex
-        name = ref.partition("@")[0]
+        name, _, selector = ref.partition("@")
+        if selector.isdigit() or _RUN_ID.match(selector):  # customers@4, customers@3f9a2c1b
+            return Node(DATA_VERSION, self.resolve_data(ref))
         try:
             self.registry.get_model(name)
         except (NotFound, InvalidInput):
