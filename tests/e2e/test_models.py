@@ -301,10 +301,11 @@ def test_models_through_a_server_as_a_contributor(tmp_path: Path, cairn_home: Pa
     db = f"sqlite:///{tmp_path / 'team.db'}"
     seed = SqlMetadataStore(db)
     accounts = IdentityStore(seed.engine)
-    for name, role in (("ada", Role.CONTRIBUTOR), ("vic", Role.VIEWER)):
+    people = {"ada": Role.CONTRIBUTOR, "mia": Role.MAINTAINER, "vic": Role.VIEWER}
+    for name, role in people.items():
         accounts.add_user(name)
         accounts.set_role(DEFAULT_PROJECT, name, role)
-    ada, vic = (accounts.create_token(name, "t")[1] for name in ("ada", "vic"))
+    ada, mia, vic = (accounts.create_token(name, "t")[1] for name in people)
     seed.close()
     with running_server(db, str(tmp_path / "server-objects"), auth=True) as base_url:
         os.environ.update({"CAIRN_URI": base_url, "CAIRN_TOKEN": ada})
@@ -316,14 +317,17 @@ def test_models_through_a_server_as_a_contributor(tmp_path: Path, cairn_home: Pa
                 evil = run.log_model(Payload(tmp_path / "canary"), name="evil")
             assert (version.ref, version.created_by) == ("churn/1", "ada")
             assert evil.flagged  # scanned by the server, from the stored bytes
-            cairn.models.set_alias("churn", "champion", 1)
+            refused = _cli("models", "alias", "set", "churn", "champion", "1", ok=False)
+            assert "'manage' permission" in refused.stderr  # aliases are a maintainer's
+            os.environ["CAIRN_TOKEN"] = mia
+            assert "→ churn/1" in _cli("models", "alias", "set", "churn", "champion", "1").stdout
             assert cairn.models.get_card("churn@champion").intended_use == "tests"
             [edge_run] = {e.src.id for e in cairn.sdk.lineage("churn/1").edges}
             assert edge_run == run.id
             os.environ["CAIRN_TOKEN"] = vic
             assert _predicted_elsewhere("churn@champion") == trained.predict(X[:50]).tolist()
             refused = _cli("models", "alias", "set", "churn", "staging", "1", ok=False)
-            assert "'write' permission" in refused.stderr
+            assert "'manage' permission" in refused.stderr
             shown = json.loads(_cli("models", "show", "churn@champion", "--json").stdout)
             assert shown["aliases"] == ["champion"]
         finally:

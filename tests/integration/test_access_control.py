@@ -144,9 +144,9 @@ CASES = [
         "/api/v1/models/m-churn/versions")),
     Case("register model version", Permission.WRITE, True, lambda c, w: c.post(
         "/api/v1/models/m-churn/versions", json={"digest": w["package"]})),
-    Case("set alias", Permission.WRITE, True, lambda c, w: c.put(
+    Case("set alias", Permission.MANAGE, True, lambda c, w: c.put(
         "/api/v1/models/m-churn/aliases/champion", json={"version": 1})),
-    Case("delete alias", Permission.WRITE, True, lambda c, w: c.delete(
+    Case("delete alias", Permission.MANAGE, True, lambda c, w: c.delete(
         "/api/v1/models/m-churn/aliases/none-such")),
     Case("get model card", Permission.READ, True, lambda c, w: c.get(
         "/api/v1/models/m-churn/versions/1/card")),

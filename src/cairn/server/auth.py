@@ -81,6 +81,7 @@ setattr(installation_admin, _DECLARED, "admin")
 
 READ = requires(Permission.READ)
 WRITE = requires(Permission.WRITE)
+MANAGE = requires(Permission.MANAGE)
 ADMINISTER = requires(Permission.ADMINISTER)
 ADMIN = Depends(installation_admin)
 PUBLIC = Depends(public)

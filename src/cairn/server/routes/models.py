@@ -21,7 +21,7 @@ from cairn.core.model import card_from_dict, parse_model_ref
 from cairn.core.model_codec import model_version_to_dict, registered_model_to_dict
 from cairn.errors import NotFound, PermissionDenied
 from cairn.registry.service import stored_version
-from cairn.server.auth import READ, WRITE, Caller
+from cairn.server.auth import MANAGE, READ, WRITE, Caller
 from cairn.server.responses import JsonResponse
 from cairn.server.routes._stores import Catalog, Graph, Metadata, Models
 
@@ -93,12 +93,12 @@ def register_version(
     return JsonResponse(model_version_to_dict(version), status_code=201)
 
 
-@router.put("/models/{name}/aliases/{alias}", dependencies=[WRITE])
+@router.put("/models/{name}/aliases/{alias}", dependencies=[MANAGE])
 def set_alias(name: str, alias: str, body: AliasBody, models: Models) -> JsonResponse:
     return JsonResponse(model_version_to_dict(models.set_alias(name, alias, body.version)))
 
 
-@router.delete("/models/{name}/aliases/{alias}", status_code=204, dependencies=[WRITE])
+@router.delete("/models/{name}/aliases/{alias}", status_code=204, dependencies=[MANAGE])
 def delete_alias(name: str, alias: str, models: Models) -> Response:
     models.delete_alias(name, alias)
     return Response(status_code=204)

@@ -150,7 +150,8 @@ class SqlModelRegistry:
         check_alias(alias)
         a = t.model_aliases.c
         with write_transaction(self.engine) as conn:
-            target = self._for_write(conn, ModelRef(name, version=version), f"set {alias!r}")
+            ref = ModelRef(name, version=version)
+            target = self._for_write(conn, ref, f"set the alias {alias!r}", Permission.MANAGE)
             before = conn.execute(
                 select(a.version).where(a.model == name, a.alias == alias)
             ).scalar()
@@ -174,7 +175,7 @@ class SqlModelRegistry:
         a = t.model_aliases.c
         with write_transaction(self.engine) as conn:
             model = self._model(conn, name)
-            authorize(conn, Permission.WRITE, model.project, f"delete the alias {alias!r}")
+            authorize(conn, Permission.MANAGE, model.project, f"delete the alias {alias!r}")
             if alias not in model.aliases:
                 known = ", ".join(sorted(model.aliases)[:_SHOWN]) or "none"
                 raise NotFound(f"model {name!r} has no alias {alias!r} (its aliases: {known})")
@@ -213,9 +214,15 @@ class SqlModelRegistry:
 
     # helpers
 
-    def _for_write(self, conn: Connection, ref: ModelRef, what: str) -> ModelVersion:
+    def _for_write(
+        self,
+        conn: Connection,
+        ref: ModelRef,
+        what: str,
+        permission: Permission = Permission.WRITE,
+    ) -> ModelVersion:
         model = self._model(conn, ref.name)
-        authorize(conn, Permission.WRITE, model.project, f"{what} on {ref.name!r}")
+        authorize(conn, permission, model.project, f"{what} on {ref.name!r}")
         if ref.version is None or not 1 <= ref.version <= model.latest_version:
             raise NotFound(
                 f"model {ref.name!r} has no version {ref.version} (its versions: 1 to "
