@@ -1,0 +1,403 @@
+"""Release policies: the gates a model version must pass to enter an environment, and the
+approvals it needs — parsed from YAML, and decided as pure functions of the evidence.
+
+```yaml
+gates:
+  - metric: val_auc                 # from the model version's run
+    min: 0.80
+  - champion: production            # challenger vs the version now in production
+    metric: val_auc
+    max_regression: 0.005
+  - evaluate:                       # a fresh evaluation on a held-out data version
+      data: holdout@latest
+      metrics: {accuracy: ">= 0.85"}
+  - signature_compatible_with: production
+  - provenance: committed_code      # trained by a pipeline run from a clean git tree
+  - no_unsafe_pickle: true
+  - card_fields: [intended_use, limitations]
+approvals:
+  required: 1
+  role: approver
+  not_requester: true
+```
+
+A policy is named by the digest of its canonical form: an approval is bound to the policy
+digest and the package digest it was given for, and stops counting when either changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from cairn.core.access import Role
+from cairn.core.model import CARD_FIELDS, ModelCard
+from cairn.errors import InvalidInput
+
+_COMPARISON = re.compile(r"^\s*(>=|<=|>|<|==)\s*(-?[0-9.]+(?:e-?[0-9]+)?)\s*$")
+PROVENANCE_RULES = ("committed_code",)
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """One check; ``kind`` is its key in the policy, ``spec`` the rest of its fields."""
+
+    kind: str
+    spec: Mapping[str, Any]
+
+    def describe(self) -> str:
+        spec = self.spec
+        if self.kind == "metric":
+            bounds = [f"{op} {spec[k]}" for k, op in (("min", ">="), ("max", "<=")) if k in spec]
+            return f"metric {spec['metric']} {' and '.join(bounds)}"
+        if self.kind == "champion":
+            return (f"{spec['metric']} no more than {spec['max_regression']} below the "
+                    f"version in {spec['champion']}")  # fmt: skip
+        if self.kind == "evaluate":
+            wanted = ", ".join(f"{k} {v}" for k, v in spec["metrics"].items())
+            return f"evaluated on {spec['data']}: {wanted}"
+        if self.kind == "signature_compatible_with":
+            return f"signature compatible with the version in {spec['environment']}"
+        if self.kind == "provenance":
+            return "trained by a pipeline run from a clean git tree (committed code)"
+        if self.kind == "no_unsafe_pickle":
+            return "no pickle imports outside the allow-list"
+        return f"model card has {', '.join(spec['fields'])}"
+
+
+@dataclass(frozen=True, slots=True)
+class Approvals:
+    required: int = 0
+    role: Role = Role.APPROVER
+    not_requester: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    gates: tuple[Gate, ...] = ()
+    approvals: Approvals = field(default_factory=Approvals)
+    auto_promote: bool = False  # promote as soon as the gates pass, if no approval is needed
+    document: Mapping[str, Any] = field(default_factory=dict)  # as given, for the record
+
+    @property
+    def digest(self) -> str:
+        """The policy's version: a digest of its canonical JSON (sha256, short)."""
+        canonical = orjson.dumps(self.document, option=orjson.OPT_SORT_KEYS)
+        return "sha256:" + hashlib.sha256(canonical).hexdigest()[:16]
+
+
+def parse_policy(document: Any, where: str = "policy") -> Policy:
+    """A policy from its YAML document (already loaded).
+
+    Raises:
+        InvalidInput: naming the field (``policy.gates[2].min``) and what was expected.
+    """
+    if document is None:
+        document = {}
+    if not isinstance(document, Mapping):
+        raise InvalidInput(f"{where}: expected a mapping with gates and approvals")
+    unknown = sorted(set(document) - {"gates", "approvals", "auto_promote"})
+    if unknown:
+        raise InvalidInput(f"{where}: unknown field(s) {', '.join(map(str, unknown))}; "
+                           "a policy has gates, approvals and auto_promote")  # fmt: skip
+    gates = document.get("gates") or []
+    if not isinstance(gates, list):
+        raise InvalidInput(f"{where}.gates: expected a list of gates")
+    parsed = tuple(_gate(g, f"{where}.gates[{i}]") for i, g in enumerate(gates))
+    auto = document.get("auto_promote", False)
+    if not isinstance(auto, bool):
+        raise InvalidInput(f"{where}.auto_promote: expected true or false")
+    return Policy(parsed, _approvals(document.get("approvals"), f"{where}.approvals"), auto,
+                  dict(document))  # fmt: skip
+
+
+def _gate(found: Any, where: str) -> Gate:
+    if not isinstance(found, Mapping) or not found:
+        raise InvalidInput(f"{where}: expected a gate such as {{metric: val_auc, min: 0.8}}")
+    if "metric" in found and "champion" not in found:
+        _only(found, {"metric", "min", "max"}, where)
+        _name(found["metric"], f"{where}.metric")
+        if "min" not in found and "max" not in found:
+            raise InvalidInput(f"{where}: a metric gate needs min, max or both")
+        for bound in ("min", "max"):
+            if bound in found:
+                _number(found[bound], f"{where}.{bound}")
+        return Gate("metric", dict(found))
+    if "champion" in found:
+        _only(found, {"champion", "metric", "max_regression"}, where)
+        _name(found["champion"], f"{where}.champion")
+        _name(found.get("metric"), f"{where}.metric")
+        if _number(found.get("max_regression"), f"{where}.max_regression") < 0:
+            raise InvalidInput(f"{where}.max_regression: expected 0 or more")
+        return Gate("champion", dict(found))
+    if "evaluate" in found:
+        _only(found, {"evaluate"}, where)
+        spec = found["evaluate"]
+        if not isinstance(spec, Mapping):
+            raise InvalidInput(f"{where}.evaluate: expected data and metrics")
+        _name(spec.get("data"), f"{where}.evaluate.data")
+        metrics = spec.get("metrics")
+        if not isinstance(metrics, Mapping) or not metrics:
+            raise InvalidInput(f"{where}.evaluate.metrics: expected {{metric: '>= 0.85'}}")
+        for key, condition in metrics.items():
+            comparison(condition, f"{where}.evaluate.metrics.{key}")
+        return Gate("evaluate", {"data": spec["data"], "metrics": dict(metrics)})
+    if "signature_compatible_with" in found:
+        _only(found, {"signature_compatible_with"}, where)
+        environment = _name(
+            found["signature_compatible_with"], f"{where}.signature_compatible_with"
+        )
+        return Gate("signature_compatible_with", {"environment": environment})
+    if "provenance" in found:
+        _only(found, {"provenance"}, where)
+        if found["provenance"] not in PROVENANCE_RULES:
+            raise InvalidInput(f"{where}.provenance: expected {', '.join(PROVENANCE_RULES)}")
+        return Gate("provenance", {"rule": found["provenance"]})
+    if "no_unsafe_pickle" in found:
+        _only(found, {"no_unsafe_pickle"}, where)
+        if found["no_unsafe_pickle"] is not True:
+            raise InvalidInput(f"{where}.no_unsafe_pickle: expected true (or leave the gate out)")
+        return Gate("no_unsafe_pickle", {})
+    if "card_fields" in found:
+        _only(found, {"card_fields"}, where)
+        fields = found["card_fields"]
+        if not isinstance(fields, list) or not fields or any(f not in CARD_FIELDS for f in fields):
+            raise InvalidInput(f"{where}.card_fields: expected a list of {', '.join(CARD_FIELDS)}")
+        return Gate("card_fields", {"fields": list(fields)})
+    raise InvalidInput(
+        f"{where}: unknown gate {', '.join(map(str, found))}; gates are metric, champion, "
+        "evaluate, signature_compatible_with, provenance, no_unsafe_pickle, card_fields"
+    )
+
+
+def _approvals(found: Any, where: str) -> Approvals:
+    if found is None:
+        return Approvals()
+    if not isinstance(found, Mapping):
+        raise InvalidInput(f"{where}: expected required, role and not_requester")
+    _only(found, {"required", "role", "not_requester"}, where)
+    required = found.get("required", 0)
+    if not isinstance(required, int) or isinstance(required, bool) or required < 0:
+        raise InvalidInput(f"{where}.required: expected a whole number, 0 or more")
+    try:
+        role = Role(found.get("role", Role.APPROVER.value))
+    except ValueError:
+        raise InvalidInput(
+            f"{where}.role: expected one of {', '.join(r.value for r in Role)}"
+        ) from None
+    not_requester = found.get("not_requester", True)
+    if not isinstance(not_requester, bool):
+        raise InvalidInput(f"{where}.not_requester: expected true or false")
+    return Approvals(required, role, not_requester)
+
+
+def comparison(condition: Any, where: str) -> tuple[str, float]:
+    """``">= 0.85"`` as ``(">=", 0.85)``.
+
+    Raises:
+        InvalidInput: not a comparison with a number.
+    """
+    match = _COMPARISON.match(str(condition)) if isinstance(condition, str) else None
+    if match is None:
+        raise InvalidInput(f"{where}: expected a comparison such as '>= 0.85', got {condition!r}")
+    return match.group(1), float(match.group(2))
+
+
+def compares(value: float, operator: str, bound: float) -> bool:
+    return {">=": value >= bound, "<=": value <= bound, ">": value > bound,
+            "<": value < bound, "==": value == bound}[operator]  # fmt: skip
+
+
+def _only(found: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    extra = sorted(set(found) - allowed)
+    if extra:
+        raise InvalidInput(f"{where}: unexpected field(s) {', '.join(map(str, extra))}")
+
+
+def _name(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{where}: expected a name")
+    return value
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidInput(f"{where}: expected a number")
+    return float(value)
+
+
+# Deciding
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What is known about the candidate (and the version it would replace) when the
+    gates are run."""
+
+    metrics: Mapping[str, float]  # of the run that made the candidate
+    champion_metrics: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # env ->
+    evaluations: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # data ref ->
+    signature: Mapping[str, Any] | None = None
+    champion_signatures: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
+    pipeline_run: bool = False
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    unsafe_imports: Sequence[str] = ()
+    card: ModelCard = field(default_factory=ModelCard)
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    gate: str  # as the policy says it
+    passed: bool
+    reason: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+
+def run_gates(policy: Policy, evidence: Evidence) -> list[GateResult]:
+    """Every gate's result, in the policy's order."""
+    return [_decide(gate, evidence) for gate in policy.gates]
+
+
+def _decide(gate: Gate, found: Evidence) -> GateResult:  # one branch a kind
+    spec, said = gate.spec, gate.describe()
+    if gate.kind == "metric":
+        key = spec["metric"]
+        value = found.metrics.get(key)
+        if value is None:
+            return GateResult(said, False, f"the run that made it logged no {key}")
+        low, high = spec.get("min", -math.inf), spec.get("max", math.inf)
+        ok = low <= value <= high
+        reason = f"{key} = {value:.6g}" + ("" if ok else f", outside [{low}, {high}]")
+        return GateResult(said, ok, reason, {"value": value, "min": spec.get("min"),
+                                             "max": spec.get("max")})  # fmt: skip
+    if gate.kind == "champion":
+        key, environment = spec["metric"], spec["champion"]
+        mine = found.metrics.get(key)
+        if mine is None:
+            return GateResult(said, False, f"the run that made it logged no {key}")
+        theirs = found.champion_metrics.get(environment)
+        if theirs is None:
+            return GateResult(said, True, f"nothing is in {environment} yet: no champion to beat")
+        if key not in theirs:
+            return GateResult(said, True, f"the version in {environment} has no {key}")
+        drop = theirs[key] - mine
+        ok = drop <= spec["max_regression"]
+        worse = f": {drop:.6g} worse, more than {spec['max_regression']}"
+        reason = f"{key} {mine:.6g} against the champion's {theirs[key]:.6g}" + (
+            "" if ok else worse
+        )
+        return GateResult(said, ok, reason, {"challenger": mine, "champion": theirs[key]})
+    if gate.kind == "evaluate":
+        measured = found.evaluations.get(spec["data"], {})
+        failed = []
+        for key, condition in spec["metrics"].items():
+            operator, bound = comparison(condition, key)
+            value = measured.get(key)
+            if value is None or not compares(value, operator, bound):
+                failed.append(
+                    f"{key} {'missing' if value is None else f'{value:.6g}'} (want {condition})"
+                )
+        ok = not failed
+        reason = "all met" if ok else "; ".join(failed)
+        return GateResult(said, ok, reason, {"data": spec["data"], "measured": dict(measured)})
+    if gate.kind == "signature_compatible_with":
+        environment = spec["environment"]
+        if environment not in found.champion_signatures:
+            return GateResult(said, True, f"nothing is in {environment} yet")
+        theirs = found.champion_signatures[environment]
+        ok, reason = signatures_compatible(found.signature, theirs)
+        return GateResult(said, ok, reason)
+    if gate.kind == "provenance":
+        if not found.pipeline_run:
+            return GateResult(said, False, "it was not made by a pipeline run")
+        if not found.git_commit:
+            return GateResult(said, False, "its pipeline run recorded no git commit")
+        if found.git_dirty is not False:
+            return GateResult(said, False, f"the git tree at {found.git_commit[:12]} had "
+                                           "uncommitted changes")  # fmt: skip
+        return GateResult(said, True, f"commit {found.git_commit[:12]}, clean tree",
+                          {"git_commit": found.git_commit})  # fmt: skip
+    if gate.kind == "no_unsafe_pickle":
+        ok = not found.unsafe_imports
+        reason = "no findings" if ok else f"imports {', '.join(found.unsafe_imports)}"
+        return GateResult(said, ok, reason)
+    missing = found.card.missing(spec["fields"])
+    ok = not missing
+    return GateResult(said, ok, "all there" if ok else f"missing {', '.join(missing)}")
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """An approval as given: by whom, with which role in the project then, and for which
+    package and policy version."""
+
+    by: str
+    role: Role | None
+    package_digest: str
+    policy_digest: str
+
+
+def counted_approvals(
+    approvals: Approvals,
+    given: Sequence[Approval],
+    requester: str,
+    package_digest: str,
+    policy_digest: str,
+) -> tuple[list[Approval], list[str]]:
+    """The approvals that count toward ``approvals.required``, and why each other one does
+    not: given by the requester (when the policy forbids it), by someone without the
+    required role, for another package, or under another version of the policy."""
+    counted: list[Approval] = []
+    refused: list[str] = []
+    seen: set[str] = set()
+    for approval in given:
+        if approvals.not_requester and approval.by == requester:
+            refused.append(f"{approval.by} requested the promotion and cannot approve it")
+        elif approval.role not in (approvals.role, Role.ADMIN):
+            held = approval.role.value if approval.role else "no role"
+            refused.append(f"{approval.by} has {held}, the policy needs {approvals.role.value}")
+        elif approval.package_digest != package_digest:
+            refused.append(f"{approval.by} approved another package (it changed since)")
+        elif approval.policy_digest != policy_digest:
+            refused.append(f"{approval.by} approved under another version of the policy")
+        elif approval.by in seen:
+            refused.append(f"{approval.by} approved already: one approval each")
+        else:
+            seen.add(approval.by)
+            counted.append(approval)
+    return counted, refused
+
+
+def signatures_compatible(
+    mine: Mapping[str, Any] | None, theirs: Mapping[str, Any] | None
+) -> tuple[bool, str]:
+    """Whether callers of ``theirs`` can call ``mine``: the same input columns (or tensor
+    shape) with the same kinds of values; ``(ok, why)``."""
+    if theirs is None:
+        return True, "the version it replaces has no signature"
+    if mine is None:
+        return False, "it has no signature (log it with an input_example)"
+    a, b = mine.get("inputs", {}), theirs.get("inputs", {})
+    if a.get("type") != b.get("type"):
+        return False, f"its input is {a.get('type')}, the current one takes {b.get('type')}"
+    if a.get("type") == "columns":
+        current = {c["name"]: c["type"] for c in b["columns"]}
+        wanted = {c["name"]: c["type"] for c in a["columns"]}
+        missing = sorted(set(wanted) - set(current))
+        if missing:
+            return False, f"it needs column(s) callers do not send: {', '.join(missing)}"
+        changed = sorted(n for n in wanted if wanted[n] != current[n])
+        if changed:
+            return False, f"column(s) of another type: {', '.join(changed)}"
+        return True, "same columns and types"
+    if a.get("shape") != b.get("shape") or a.get("dtype") != b.get("dtype"):
+        return False, (f"input {a.get('dtype')} {a.get('shape')}, the current one takes "
+                       f"{b.get('dtype')} {b.get('shape')}")  # fmt: skip
+    return True, "same input shape and dtype"
