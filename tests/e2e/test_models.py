@@ -149,7 +149,15 @@ def test_a_package_file_changed_after_registration_is_refused_by_name(cairn_home
         version = run.log_model(_trained(), name="churn")
     cairn.models.load("churn/1")  # fetched into the cache
     cached = cairn_home / "cache" / "models" / version.digest.replace(":", "-") / "model.pkl"
-    cached.write_bytes(pickle.dumps(_trained(5)))  # a different model, well-formed
+    other = pickle.dumps(_trained(5))  # a different model, well-formed
+    cached.write_bytes(other)
+    cairn.models.load("churn/1")  # a damaged local copy is fetched again, verified
+    assert cached.read_bytes() != other
+    pickled = next(f for f in version.files if f.path == "model.pkl")
+    stored = Path(cairn.sdk.platform().artifacts.local_path(pickled.digest))  # type: ignore[attr-defined]
+    stored.chmod(0o644)
+    stored.write_bytes(other)  # the stored object itself, tampered with
+    cached.write_bytes(other)
     with pytest.raises(IntegrityError, match=r"model\.pkl does not match the digest"):
         cairn.models.load("churn/1")
 

@@ -112,9 +112,10 @@ def export_mlflow(package: Package, dest: Path) -> Path:
     }
     signature = manifest.get("signature")
     if signature:
+        outputs = signature.get("outputs")
         described["signature"] = {
             "inputs": json.dumps(_spec_to_mlflow(signature["inputs"])),
-            "outputs": json.dumps(_spec_to_mlflow(signature["outputs"])),
+            "outputs": json.dumps(_spec_to_mlflow(outputs)) if outputs else None,
             "params": None,
         }
     (dest / MLMODEL).write_text(yaml.safe_dump(described, sort_keys=False))
@@ -148,9 +149,12 @@ def _requirements(path: Path) -> list[str]:
 def _signature_from_mlflow(signature: Any) -> dict[str, Any] | None:
     if not isinstance(signature, Mapping) or not signature.get("inputs"):
         return None
-    found = {"inputs": _spec_from_mlflow(json.loads(signature["inputs"]))}
-    if signature.get("outputs"):
-        found["outputs"] = _spec_from_mlflow(json.loads(signature["outputs"]))
+    try:
+        found = {"inputs": _spec_from_mlflow(json.loads(signature["inputs"]))}
+        if signature.get("outputs"):
+            found["outputs"] = _spec_from_mlflow(json.loads(signature["outputs"]))
+    except (json.JSONDecodeError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise InvalidInput(f"MLmodel signature: not MLflow's schema JSON ({exc})") from None
     return found
 
 

@@ -27,6 +27,7 @@ from cairn.errors import IntegrityError, InvalidInput
 from cairn.localfs.digest import hash_file
 from cairn.registry import signature
 from cairn.registry.flavors import Flavor, Saved, detect, named
+from cairn.registry.flavors.pickled import MODEL_FILE
 from cairn.registry.scan import unsafe_imports
 
 MANIFEST = "cairn-model.yaml"
@@ -104,12 +105,39 @@ def package_from_files(
 
 
 def scan_package(package: Package) -> tuple[Finding, ...]:
-    """What the scan finds in the package's pickle-based files (``cairn.registry.scan``)."""
+    """What the scan finds in the package's pickle files (``cairn.registry.scan``): the
+    ones the manifest lists, and — whatever the manifest says — ``model.pkl``, the file
+    every pickle-based flavor loads, and any file that starts like a pickle."""
+    listed = set(package.manifest.get("pickle", []))
+    scanned = sorted(
+        f.path for f in package.files
+        if f.path != MANIFEST and (
+            f.path in listed or f.path == MODEL_FILE  # what every pickle-based flavor loads
+            or _starts_like_a_pickle(package.folder / f.path)
+        )
+    )  # fmt: skip
     return tuple(
-        Finding(path, found)
-        for path in package.manifest.get("pickle", [])
-        if (found := unsafe_imports(package.folder / path))
+        Finding(path, found) for path in scanned if (found := unsafe_imports(package.folder / path))
     )
+
+
+def _starts_like_a_pickle(path: Path) -> bool:
+    """Protocol 2 and later begin with PROTO and the protocol's number."""
+    with path.open("rb") as stream:
+        head = stream.read(2)
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+
+
+def check_package_path(path: str) -> str:
+    """A file's path inside a package: relative, without ``..``, not escaping the folder.
+
+    Raises:
+        IntegrityError: the path would lead out of the package (a forged manifest).
+    """
+    parts = path.split("/")
+    if not path or path.startswith("/") or "\\" in path or any(p in ("", ".", "..") for p in parts):
+        raise IntegrityError(f"model package: file path {path!r} leads out of the package")
+    return path
 
 
 def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
@@ -126,7 +154,7 @@ def read_package(folder: Path, registered: tuple[PackageFile, ...]) -> Package:
         InvalidInput: the package is in a newer format than this Cairn reads.
     """
     for expected in registered:
-        path = folder / expected.path
+        path = folder / check_package_path(expected.path)
         if not path.is_file():
             raise IntegrityError(f"model package: {expected.path} is missing")
         if hash_file(path) != expected.digest:

@@ -9,6 +9,7 @@ loader reads anything; a flagged package loads only with ``trust=True``.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -24,9 +25,9 @@ from cairn.core.model import (
     parse_model_ref,
 )
 from cairn.core.ports import ArtifactStore, LineageGraph, MetadataStore, ModelRegistry
-from cairn.errors import InvalidInput, NotFound, UntrustedModel
+from cairn.errors import IntegrityError, InvalidInput, NotFound, UntrustedModel
 from cairn.registry.loaded import LoadedModel
-from cairn.registry.package import load_model, read_package, scan_package
+from cairn.registry.package import check_package_path, load_model, read_package, scan_package
 from cairn.registry.stored import get_package, put_package, store_package
 
 
@@ -194,7 +195,11 @@ class ModelService:
                 "trust=True (or --trust) only if you trust whoever registered it"
             )
         folder = self.fetch(version)
-        package = read_package(folder, version.files)
+        try:
+            package = read_package(folder, version.files)
+        except IntegrityError:  # the local copy was damaged: fetch it again, verified
+            shutil.rmtree(folder, ignore_errors=True)
+            package = read_package(self.fetch(version), version.files)
         flavor, native = load_model(package)
         return LoadedModel(version, package, flavor, native)
 
@@ -203,7 +208,13 @@ class ModelService:
         files are verified when read, not trusted for being there)."""
         folder = self.cache / version.digest.replace(":", "-")
         for file in version.files:
-            path = folder / file.path
+            path = folder / check_package_path(file.path)
             if not path.is_file():
-                self.artifacts.get_file(file.digest, path)
+                try:
+                    self.artifacts.get_file(file.digest, path)
+                except IntegrityError as exc:
+                    raise IntegrityError(
+                        f"model package: {file.path} does not match the digest registered "
+                        f"for this version ({exc.message}); refusing to load it"
+                    ) from None
         return folder

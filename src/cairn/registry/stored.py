@@ -13,7 +13,13 @@ import yaml
 from cairn.core.model import PackageFile
 from cairn.core.ports import ArtifactStore
 from cairn.errors import IntegrityError
-from cairn.registry.package import MANIFEST, Package, read_package, write_package
+from cairn.registry.package import (
+    MANIFEST,
+    Package,
+    check_package_path,
+    read_package,
+    write_package,
+)
 
 
 def put_package(
@@ -51,9 +57,11 @@ def package_files(
     if not manifest_path.is_file():
         artifacts.get_file(manifest_digest, manifest_path)
     manifest = yaml.safe_load(manifest_path.read_text())
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise IntegrityError(f"model package {manifest_digest}: its manifest lists no files")
     files = [PackageFile(MANIFEST, manifest_digest, manifest_path.stat().st_size)]
     files += [
-        PackageFile(path, described["digest"], described["size"])
+        PackageFile(check_package_path(str(path)), str(described["digest"]), int(described["size"]))
         for path, described in sorted(manifest["files"].items())
     ]
     for file in files[1:]:

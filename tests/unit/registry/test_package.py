@@ -209,3 +209,50 @@ def test_a_model_that_cannot_be_pickled_says_why(tmp_path: Path) -> None:
 
     with pytest.raises(InvalidInput, match=r"Local cannot be pickled .*top level of a module"):
         _written(Local(), tmp_path)
+
+
+def test_a_manifest_that_hides_a_pickle_is_scanned_anyway(tmp_path: Path) -> None:
+    package = _written(_sklearn(), tmp_path)
+    (package.folder / "model.pkl").write_bytes(pickle.dumps(Payload(tmp_path / "canary")))
+    manifest = yaml.safe_load((package.folder / MANIFEST).read_text())
+    manifest["pickle"] = []  # a forged manifest: "nothing here is a pickle"
+    from cairn.registry.flavors import Saved
+    from cairn.registry.package import package_from_files, scan_package
+
+    forged = package_from_files(package.folder, "sklearn", Saved(("model.pkl",)), [])
+    assert forged.manifest["pickle"] == []
+    [finding] = scan_package(forged)
+    assert finding.path == "model.pkl"
+    assert not (tmp_path / "canary").exists()
+
+
+def test_a_function_that_writes_files_is_outside_the_allow_list(tmp_path: Path) -> None:
+    from cairn.registry.scan import unsafe_imports
+
+    class Writes:
+        def __reduce__(self) -> Any:
+            return (np.savetxt, (str(tmp_path / "written"), np.array(["echo hi"]), "%s"))
+
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(Writes()))
+    assert unsafe_imports(path) == ("numpy.savetxt",)
+    assert not (tmp_path / "written").exists()
+
+
+def test_a_manifest_path_out_of_the_package_is_refused(tmp_path: Path) -> None:
+    from cairn.registry.stored import get_package
+    from cairn.stores.artifacts.fsspec import FsspecArtifactStore
+
+    store = FsspecArtifactStore(str(tmp_path / "objects"))
+    payload = tmp_path / "payload"
+    payload.write_bytes(b"x")
+    stored = store.put_file(payload)
+    document = {"format": 1, "flavor": {"name": "sklearn"}, "pickle": [],
+                "files": {"../../escaped": {"digest": stored.digest, "size": 1}}}  # fmt: skip
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(yaml.safe_dump(document))
+    digest = store.put_file(manifest).digest
+    (tmp_path / "fetch" / "here").mkdir(parents=True)
+    with pytest.raises(IntegrityError, match=r"'\.\./\.\./escaped' leads out of the package"):
+        get_package(store, digest, tmp_path / "fetch" / "here")
+    assert not (tmp_path / "escaped").exists()

@@ -7,6 +7,7 @@ what a client says about its package is never taken on trust.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -69,15 +70,23 @@ def list_versions(name: str, models: Models) -> JsonResponse:
 
 @router.post("/models/{name}/versions", status_code=201, dependencies=[WRITE])
 def register_version(
-    name: str, body: NewVersionBody, models: Models, request: Request, caller: Caller
+    name: str,
+    body: NewVersionBody,
+    models: Models,
+    metadata: Metadata,
+    request: Request,
+    caller: Caller,
 ) -> JsonResponse:
     """The next version, from the stored package whose manifest has ``digest`` (upload its
-    files first); in the model's project, else ``project`` for a new model."""
+    files first); in the model's project, else — for a new model — the project of the run
+    that made it (which the caller must be able to read), else ``project``."""
     state = request.app.state
-    try:
+    project = body.project
+    if body.run_id is not None:
+        run = metadata.get_run(body.run_id)
+        project = metadata.get_experiment(run.experiment_id).project
+    with contextlib.suppress(NotFound):  # a new model: the run's project, or the one asked
         project = state.models.get_model(name).project
-    except NotFound:
-        project = body.project
     require(caller, Permission.WRITE, project, f"register a version of {name!r}")
     # The server reads the package from its own store; objects some project holds already
     # must be readable by the caller, or registering would hand them to its project.
@@ -89,7 +98,7 @@ def register_version(
                 f"{caller.name} may not register {file.path} ({file.digest}): it needs the "
                 "'read' permission in a project that holds it"
             )
-    version = models.register_version(new, body.project)
+    version = models.register_version(new, project)
     return JsonResponse(model_version_to_dict(version), status_code=201)
 
 
@@ -124,6 +133,8 @@ def walk(
     models: Models,
     catalog: Catalog,
     metadata: Metadata,
+    request: Request,
+    caller: Caller,
     downstream: bool = False,
 ) -> JsonResponse:
     """Every lineage edge reached from the node ``(kind, id)`` going one way; the caller
@@ -134,6 +145,13 @@ def walk(
         catalog.get_version(parse_data_ref(node))
     elif kind == RUN:
         metadata.get_run(node)
+    else:  # an object: readable where a run, dataset or model the caller may read holds it
+        held_by = request.app.state.scopes.digest_projects(node)
+        if not any(caller.may(Permission.READ, p) for p in held_by) and not caller.is_admin:
+            raise PermissionDenied(
+                f"{caller.name} may not see the lineage of {node}: it needs the 'read' "
+                "permission in a project that holds it"
+            )
     edges = graph.walk(Node(kind, node), downstream)
     return JsonResponse({
         "edges": [
