@@ -3,7 +3,7 @@ the CLI's ``--json``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cairn.core.model import Finding, ModelVersion, PackageFile, RegisteredModel
@@ -19,8 +19,8 @@ def model_version_to_dict(version: ModelVersion) -> dict[str, Any]:
         "run_id": version.run_id,
         "aliases": list(version.aliases),
         "description": version.description,
-        "files": [{"path": f.path, "digest": f.digest, "size": f.size} for f in version.files],
-        "findings": [{"path": f.path, "imports": list(f.imports)} for f in version.findings],
+        "files": files_to_list(version.files),
+        "findings": findings_to_list(version.findings),
         "manifest": dict(version.manifest),
         "created_by": version.created_by,
         "created_at": version.created_at,
@@ -33,10 +33,10 @@ def model_version_from_dict(data: Mapping[str, Any]) -> ModelVersion:
         version=int(data["version"]),
         digest=data["digest"],
         flavor=data["flavor"],
-        files=tuple(PackageFile(f["path"], f["digest"], int(f["size"])) for f in data["files"]),
+        files=files_from_list(data["files"]),
         manifest=dict(data["manifest"]),
         run_id=data["run_id"],
-        findings=tuple(Finding(f["path"], tuple(f["imports"])) for f in data["findings"]),
+        findings=findings_from_list(data["findings"]),
         created_at=int(data["created_at"]),
         created_by=data["created_by"],
         description=data["description"],
@@ -62,3 +62,19 @@ def registered_model_from_dict(data: Mapping[str, Any]) -> RegisteredModel:
         int(data["latest_version"]),
         {str(k): int(v) for k, v in data["aliases"].items()},
     )
+
+
+def files_to_list(files: Sequence[PackageFile]) -> list[dict[str, Any]]:
+    return [{"path": f.path, "digest": f.digest, "size": f.size} for f in files]
+
+
+def files_from_list(data: Sequence[Mapping[str, Any]]) -> tuple[PackageFile, ...]:
+    return tuple(PackageFile(f["path"], f["digest"], int(f["size"])) for f in data)
+
+
+def findings_to_list(findings: Sequence[Finding]) -> list[dict[str, Any]]:
+    return [{"path": f.path, "imports": list(f.imports)} for f in findings]
+
+
+def findings_from_list(data: Sequence[Mapping[str, Any]]) -> tuple[Finding, ...]:
+    return tuple(Finding(f["path"], tuple(f["imports"])) for f in data)

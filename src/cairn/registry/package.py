@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from cairn._version import __version__
-from cairn.core.model import Finding, PackageFile
+from cairn.core.model import Finding, NewModelVersion, PackageFile
 from cairn.errors import IntegrityError, InvalidInput
 from cairn.localfs.digest import hash_file
 from cairn.registry import signature
@@ -47,6 +47,15 @@ class Package:
     @property
     def flavor(self) -> str:
         return str(self.manifest["flavor"]["name"])
+
+    def version_of(
+        self, name: str, run_id: str | None = None, description: str = ""
+    ) -> NewModelVersion:
+        """What registering this package as the next version of ``name`` records."""
+        return NewModelVersion(
+            name, self.digest, self.flavor, self.files, self.manifest, run_id, self.findings,
+            description,
+        )  # fmt: skip
 
 
 def write_package(

@@ -9,6 +9,7 @@ loader reads anything; a flagged package loads only with ``trust=True``.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
@@ -49,11 +50,8 @@ def stored_version(
     """
     with tempfile.TemporaryDirectory(prefix="cairn-model-") as folder:
         package = get_package(artifacts, manifest_digest, Path(folder))
-        findings = scan_package(package)
-    return NewModelVersion(
-        name, package.digest, package.flavor, package.files, package.manifest, run_id,
-        findings, description,
-    )  # fmt: skip
+        package = dataclasses.replace(package, findings=scan_package(package))
+    return package.version_of(name, run_id, description)
 
 
 class ModelService:
@@ -110,10 +108,7 @@ class ModelService:
         package = put_package(
             model, self.artifacts, input_example=input_example, files=files, lineage=lineage
         )
-        new = NewModelVersion(
-            name, package.digest, package.flavor, package.files, package.manifest, run_id,
-            package.findings, description,
-        )  # fmt: skip
+        new = package.version_of(name, run_id, description)
         version = self.registry.register_version(new, project or DEFAULT_PROJECT)
         if run_id is not None:  # the run lists its packages, as MLflow users expect
             folder = f"models/{name}/{version.version}"
@@ -138,10 +133,7 @@ class ModelService:
         with tempfile.TemporaryDirectory(prefix="cairn-model-") as folder:
             package = import_mlflow(source, Path(folder))
             store_package(package, self.artifacts)
-        new = NewModelVersion(
-            name, package.digest, package.flavor, package.files, package.manifest, None,
-            package.findings, description,
-        )  # fmt: skip
+        new = package.version_of(name, description=description)
         return self.registry.register_version(new, project or DEFAULT_PROJECT)
 
     def export_mlflow(self, ref: str, dest: Path) -> ModelVersion:

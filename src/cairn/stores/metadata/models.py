@@ -19,16 +19,20 @@ from cairn.core.access import Permission
 from cairn.core.actor import current
 from cairn.core.clock import now_ms
 from cairn.core.model import (
-    Finding,
     ModelCard,
     ModelRef,
     ModelVersion,
     NewModelVersion,
-    PackageFile,
     RegisteredModel,
     card_from_dict,
     check_alias,
     check_model_name,
+)
+from cairn.core.model_codec import (
+    files_from_list,
+    files_to_list,
+    findings_from_list,
+    findings_to_list,
 )
 from cairn.errors import NotFound
 from cairn.stores.metadata import audit
@@ -77,8 +81,7 @@ class SqlModelRegistry:
             _require_run(conn, new.run_id)
         newest = conn.execute(select(func.max(v.version)).where(v.model == name)).scalar()
         number = (newest or 0) + 1
-        files = [{"path": f.path, "digest": f.digest, "size": f.size} for f in new.files]
-        findings = [{"path": f.path, "imports": list(f.imports)} for f in new.findings]
+        files, findings = files_to_list(new.files), findings_to_list(new.findings)
         created_at, created_by = now_ms(), current().actor
         conn.execute(
             insert(t.model_versions).values(
@@ -262,8 +265,8 @@ def _aliases(conn: Connection, name: str) -> dict[str, int]:
 
 
 def _version(row: Row[Any], aliases: dict[str, int]) -> ModelVersion:
-    files = tuple(PackageFile(f["path"], f["digest"], f["size"]) for f in orjson.loads(row.files))
-    findings = tuple(Finding(f["path"], tuple(f["imports"])) for f in orjson.loads(row.findings))
+    files = files_from_list(orjson.loads(row.files))
+    findings = findings_from_list(orjson.loads(row.findings))
     return ModelVersion(
         name=row.model,
         version=row.version,
