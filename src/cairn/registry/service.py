@@ -184,7 +184,7 @@ class ModelService:
             findings = "; ".join(str(f) for f in version.findings)
             raise UntrustedModel(
                 f"model {version.ref} is flagged: {findings}. Loading it runs that code: pass "
-                "trust=True (or --trust) only if you trust whoever registered it"
+                "trust=True only if you trust whoever registered it"
             )
         folder = self.fetch(version)
         try:
