@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from cairn._version import __version__
 
 if TYPE_CHECKING:
-    from cairn import data, models
+    from cairn import data, models, releases
     from cairn.core.run import Experiment, Metric, Run, RunStatus
     from cairn.errors import CairnError
     from cairn.sdk import (
@@ -52,6 +52,7 @@ __all__ = [
     "list_experiments",
     "models",
     "pipeline",
+    "releases",
     "restore_run",
     "search_runs",
     "start_run",
@@ -68,8 +69,8 @@ _HOMES = {
 }
 
 
-# Namespaces: ``cairn.data.get(…)``, ``cairn.models.load(…)``.
-_MODULES = {"data": "cairn.data", "models": "cairn.models"}
+# Namespaces: ``cairn.data.get(…)``, ``cairn.models.load(…)``, ``cairn.releases.promote(…)``.
+_MODULES = {"data": "cairn.data", "models": "cairn.models", "releases": "cairn.releases"}
 
 
 def __getattr__(name: str) -> Any:

@@ -26,6 +26,8 @@ from cairn.core.ports import (
     LineageGraph,
     MetadataStore,
     ModelRegistry,
+    ReleaseLedger,
+    Releases,
 )
 from cairn.errors import InvalidInput, MissingExtra
 from cairn.tracking.authorized import AuthorizedMetadataStore
@@ -46,6 +48,7 @@ _ACCOUNTS_CLIENT = "cairn.client.accounts:HttpAccounts"
 _DATA_CATALOG_CLIENT = "cairn.client.data:HttpDataCatalog"
 _MODEL_REGISTRY_CLIENT = "cairn.client.models:HttpModelRegistry"
 _LINEAGE_CLIENT = "cairn.client.models:HttpLineageGraph"
+_RELEASES_CLIENT = "cairn.client.releases:HttpReleases"
 _ARTIFACT_BACKENDS = {
     "file": "cairn.stores.artifacts.fsspec:FsspecArtifactStore",
     "s3": "cairn.stores.artifacts.fsspec:FsspecArtifactStore",
@@ -171,6 +174,72 @@ def open_models(opened: Platform) -> ModelService:
     registry = AuthorizedModelRegistry(model_registry_of(store), local)
     graph = lineage_graph_of(store)
     return ModelService(registry, graph, opened.metadata, opened.artifacts, cache, store.close)
+
+
+def open_releases(opened: Platform, models: ModelService) -> Releases:
+    """Release governance over an open platform (a server's, when ``CAIRN_URI`` is set,
+    where the server gathers the evidence); fresh evaluations load models through
+    ``models``. Webhooks are posted after each release, in this process; close it when
+    done."""
+    settings = opened.settings
+    if settings.uri is not None:
+        found: Releases = _construct(_RELEASES_CLIENT, settings.uri, settings.token)
+        return found
+    from cairn.governance.evaluate import Evaluator
+    from cairn.governance.service import ReleaseService
+    from cairn.governance.webhooks import deliver
+    from cairn.registry.authorized import AuthorizedModelRegistry
+
+    store = open_audited_metadata_store(settings.db_url, settings)
+    local = Principal(local_user(), is_admin=True)  # as for runs: see open_stores
+    ledger = release_ledger_of(store)
+    registry = AuthorizedModelRegistry(model_registry_of(store), local)
+    evaluate = Evaluator(models, open_data(settings))
+
+    def notify() -> None:  # in this process, now: a command may exit right after
+        deliver(ledger)
+
+    return ReleaseService(ledger, registry, opened.metadata, evaluate, local, notify, store.close)
+
+
+def server_releases(
+    settings: Settings, metadata: MetadataStore, artifacts: ArtifactStore
+) -> Callable[[Principal], Releases]:
+    """What a server hands each caller: release governance over its own database and
+    store, deciding for that caller. Evidence is gathered with the server's own stores;
+    webhooks are posted in the background, after each release and now (what an earlier
+    run left pending)."""
+    import threading
+
+    from cairn.datasets.service import DataService
+    from cairn.governance.evaluate import Evaluator
+    from cairn.governance.service import ReleaseService
+    from cairn.governance.webhooks import deliver
+    from cairn.registry.authorized import AuthorizedModelRegistry
+    from cairn.registry.service import ModelService
+
+    registry, ledger = model_registry_of(metadata), release_ledger_of(metadata)
+    models = ModelService(registry, lineage_graph_of(metadata), metadata, artifacts,
+                          settings.home / "cache" / "models")  # fmt: skip
+    data = DataService(lambda: data_catalog_of(metadata), artifacts, settings.home, settings.home)
+    evaluate = Evaluator(models, data)
+
+    def notify() -> None:
+        threading.Thread(target=deliver, args=(ledger,), name="cairn-webhooks", daemon=True).start()
+
+    def for_caller(principal: Principal) -> Releases:
+        authorized = AuthorizedModelRegistry(registry, principal)
+        return ReleaseService(ledger, authorized, metadata, evaluate, principal, notify)
+
+    notify()
+    return for_caller
+
+
+def release_ledger_of(metadata: MetadataStore) -> ReleaseLedger:
+    """The release ledger in the same database as a metadata store."""
+    engine = metadata.engine  # type: ignore[attr-defined]  # every database store has one
+    found: ReleaseLedger = _construct("cairn.stores.metadata.releases:SqlReleaseLedger", engine)
+    return found
 
 
 def open_lineage(models: ModelService, resolve_data: Callable[[str], str]) -> LineageService:

@@ -3,7 +3,9 @@
 It versions the breast cancer data set that ships with scikit-learn (as a CSV file, which
 gets a profile), then trains a few classifiers with different parameters on it, one
 nested run per candidate under a parent run that records the data version as its input,
-logging parameters, a training curve, validation metrics and report files.
+logging parameters, a training curve, validation metrics and report files. The best is
+registered with its model card and released to ``staging``, whose policy promotes a
+version as soon as its gates pass.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from cairn import sdk
-from cairn.errors import MissingExtra
+from cairn.core.release import PromotionRequest
+from cairn.errors import MissingExtra, NotFound
 from cairn.platform import open_data
 from cairn.tracking.run import ActiveRun
 
@@ -26,6 +29,16 @@ DATASET = "sklearn.datasets.load_breast_cancer"
 DATA_NAME = "breast-cancer"
 MODEL_NAME = "breast-cancer-classifier"
 CHAMPION = "champion"
+STAGING = "staging"
+STAGING_POLICY = f"""\
+# staging: a version enters as soon as its gates pass, with no approval
+auto_promote: true
+gates:
+  - metric: {OBJECTIVE}
+    min: 0.95
+  - no_unsafe_pickle: true
+  - card_fields: [intended_use, limitations]
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +62,7 @@ class Logged:
     parent_id: str
     data_ref: str  # the data version the runs trained on (breast-cancer@N)
     model_ref: str  # the best candidate, registered (breast-cancer-classifier/N)
+    release: PromotionRequest  # its promotion to staging
 
 
 def run_quickstart(on_candidate: Callable[[Candidate], None] | None = None) -> Logged:
@@ -80,7 +94,17 @@ def run_quickstart(on_candidate: Callable[[Candidate], None] | None = None) -> L
             card=_card(data_ref, score),
         )  # fmt: skip
         sdk.models().registry.set_alias(MODEL_NAME, CHAMPION, version.version)
-        return Logged(parent.id, data_ref, version.ref)
+    return Logged(parent.id, data_ref, version.ref, _release(version.ref))
+
+
+def _release(model_ref: str) -> PromotionRequest:
+    """Promote the version to staging (made with its policy on first use)."""
+    releases = sdk.releases()
+    try:
+        releases.get_environment(STAGING)
+    except NotFound:
+        releases.create_environment(STAGING, STAGING_POLICY)
+    return releases.promote(model_ref, STAGING, "the best of the quickstart's candidates")
 
 
 def _version(data: Data) -> str:

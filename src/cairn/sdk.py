@@ -58,6 +58,7 @@ from cairn.platform import (
     open_lineage,
     open_models,
     open_platform,
+    open_releases,
     workspace,
 )
 from cairn.tracking.run import ActiveRun
@@ -65,6 +66,7 @@ from cairn.tracking.service import RunStart
 from cairn.tracking.source import git_commit, git_dirty
 
 if TYPE_CHECKING:  # the registry loads when a model is first logged or loaded
+    from cairn.core.ports import Releases
     from cairn.registry.service import ModelService
 
 __all__ = ["Pipeline", "Step", "pipeline", "step"]  # re-exported as cairn.pipeline, cairn.step
@@ -72,6 +74,7 @@ __all__ = ["Pipeline", "Step", "pipeline", "step"]  # re-exported as cairn.pipel
 _lock = threading.Lock()
 _platform: Platform | None = None
 _models: tuple[Platform, ModelService] | None = None  # and the platform it is over
+_releases: tuple[ModelService, Releases] | None = None  # and the model service it uses
 
 
 class RunList(list[Run]):
@@ -122,9 +125,26 @@ def models() -> ModelService:
         return _models[1]
 
 
+def releases() -> Releases:
+    """Release governance over the SDK's platform (environments, promotions, approvals,
+    rollbacks), opened on first use."""
+    global _releases
+    opened, service = platform(), models()
+    with _lock:
+        if _releases is None or _releases[0] is not service:
+            if _releases is not None:
+                _releases[1].close()
+            _releases = (service, open_releases(opened, service))
+        return _releases[1]
+
+
 def _forget_models() -> None:
-    """Close the model service (it belongs to a platform being replaced or closed)."""
-    global _models
+    """Close the model service and what uses it (they belong to a platform being replaced
+    or closed)."""
+    global _models, _releases
+    if _releases is not None:
+        _releases[1].close()
+        _releases = None
     if _models is not None:
         _models[1].close()
         _models = None

@@ -201,9 +201,13 @@ def test_quickstart_logs_a_sweep_and_shows_the_best(cairn_home: Path) -> None:
     assert {"kind": "data_version", "id": "breast-cancer@1"} in [
         {"kind": n["kind"], "id": n["id"]} for n in lineage["nodes"]
     ]
+    assert "Released to staging: deployed (the gates passed)" in done.stdout
+    assert cairn.models.get_version("breast-cancer-classifier@staging").version == 1
     again = cli("quickstart")  # the same data: the same version
     assert "breast-cancer@1" in again.stdout
     assert "registered as breast-cancer-classifier/2" in again.stdout
+    history = json.loads(cli("envs", "history", "staging", "--json").stdout)
+    assert [(d["version"], d["previous"]) for d in history] == [(2, 1), (1, None)]
 
 
 def test_cairn_server_serves_the_embedded_store_to_token_holders(

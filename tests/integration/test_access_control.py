@@ -183,6 +183,35 @@ CASES = [
         f"/api/v1/projects/{OWN}/members/{BYSTANDER}", json={"role": "viewer"})),
     Case("take a role away", Permission.ADMINISTER, True, lambda c, w: c.delete(
         f"/api/v1/projects/{OWN}/members/{BYSTANDER}")),
+    Case("list environments", Permission.READ, False, lambda c, w: c.get(
+        "/api/v1/environments")),
+    Case("create environment", ADMIN, False, lambda c, w: c.post(
+        "/api/v1/environments", json={"name": f"e{uuid.uuid4().hex[:12]}"})),
+    Case("get environment", Permission.READ, False, lambda c, w: c.get(
+        "/api/v1/environments/prod")),
+    Case("set a policy", ADMIN, False, lambda c, w: c.put(
+        "/api/v1/environments/prod/policy", json={"policy": ""})),
+    Case("environment history", Permission.READ, False, lambda c, w: c.get(
+        "/api/v1/environments/prod/history")),
+    Case("deployed at a time", Permission.READ, False, lambda c, w: c.get(
+        "/api/v1/environments/prod/deployed", params={"at": 1})),
+    Case("check gates", Permission.READ, True, lambda c, w: c.post(
+        "/api/v1/environments/prod/check", json={"ref": "m-churn/1"})),
+    Case("roll back", Permission.MANAGE, True, lambda c, w: c.post(
+        "/api/v1/environments/prod/rollback", json={"model": "m-churn", "reason": "r"})),
+    Case("promote", Permission.MANAGE, True, lambda c, w: c.post("/api/v1/promotions", json={
+        "ref": "m-churn/1", "environment": "prod", "reason": "r"})),
+    Case("list requests", Permission.READ, False, lambda c, w: c.get("/api/v1/promotions")),
+    Case("get request", Permission.READ, True, lambda c, w: c.get(
+        f"/api/v1/promotions/{w['request']}")),
+    Case("approve", Permission.APPROVE, True, lambda c, w: c.post(
+        f"/api/v1/promotions/{w['request']}/approve", json={})),
+    Case("reject", Permission.APPROVE, True, lambda c, w: c.post(
+        f"/api/v1/promotions/{w['request']}/reject", json={"reason": "r"})),
+    Case("list webhooks", ADMIN, False, lambda c, w: c.get("/api/v1/webhooks")),
+    Case("add webhook", ADMIN, False, lambda c, w: c.post("/api/v1/webhooks", json={
+        "url": "http://127.0.0.1:9/hook", "secret": "s" * 16, "environment": "prod"})),
+    Case("remove webhook", ADMIN, False, lambda c, w: c.delete(f"/api/v1/webhooks/{'0' * 32}")),
 ]  # fmt: skip
 
 # Routes above, asked about another account: installation admins only.
@@ -245,6 +274,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "size": len(content),
         }
         world["package"] = _registered_model(admin, folder)
+        admin.post("/api/v1/environments", json={"name": "prod"}).raise_for_status()
+        body = {"ref": "m-churn/1", "environment": "prod", "reason": "the matrix"}
+        world["request"] = admin.post("/api/v1/promotions", json=body).json()["id"]
         world["run"] = _fresh_run(admin, world)
         entry = {"path": "a.txt", "digest": digest, "size": len(content)}
         added = admin.post(f"/api/v1/runs/{world['run']}/artifacts", json={"entries": [entry]})

@@ -27,6 +27,10 @@ _GROUPS = {
     "audit": "audit:app",
     "pipelines": "pipelines:app",
     "models": "models:app",
+    "envs": "releases:envs",
+    "requests": "releases:requests",
+    "gate": "releases:gate",
+    "webhooks": "releases:webhooks",
     "users": "identity:users",
     "tokens": "identity:tokens",
     "projects": "identity:projects",
@@ -39,6 +43,10 @@ _COMMANDS = {
     "quickstart": "quickstart:quickstart",
     "login": "login:login",
     "lineage": "lineage:lineage",
+    "promote": "releases:promote",
+    "approve": "releases:approve",
+    "reject": "releases:reject",
+    "rollback": "releases:rollback",
 }
 
 

@@ -10,6 +10,7 @@ from cairn.quickstart import (
     EXPERIMENT,
     MODEL_NAME,
     OBJECTIVE,
+    STAGING,
     Candidate,
     run_quickstart,
 )
@@ -47,6 +48,8 @@ def quickstart() -> None:
         f"\nThe best is registered as [bold]{logged.model_ref}[/bold] ({MODEL_NAME}@{CHAMPION}),"
         " with its package verified, its card and its lineage"
     )
+    release = logged.release
+    console.print(f"Released to {STAGING}: [bold]{release.state.value}[/bold] ({release.decision})")
     console.print(
         "\nLook further:\n"
         f"  cairn runs show {best.id[:12]}                 # params, metrics, tags, artifacts\n"
@@ -56,6 +59,8 @@ def quickstart() -> None:
         f"  cairn models show {MODEL_NAME}@{CHAMPION}   # files, signature, scan\n"
         f"  cairn models card {MODEL_NAME}@{CHAMPION}\n"
         f"  cairn lineage {MODEL_NAME}@{CHAMPION}       # back to the data version\n"
+        f"  cairn requests show {release.id[:8]}              # each gate, with its evidence\n"
+        f"  cairn envs history {STAGING}                # what ran there, when, why\n"
         f"  cairn runs list --experiment {EXPERIMENT} --json\n"
         "  cairn audit log --limit 10                  # who changed what, hash-chained\n"
         "  cairn audit verify                          # recompute it: was anything altered?\n"

@@ -10,6 +10,7 @@ gates:
     max_regression: 0.005
   - evaluate:                       # a fresh evaluation on a held-out data version
       data: holdout@latest
+      target: label                 # the column to predict (default: target)
       metrics: {accuracy: ">= 0.85"}
   - signature_compatible_with: production
   - provenance: committed_code      # trained by a pipeline run from a clean git tree
@@ -20,6 +21,9 @@ approvals:
   role: approver
   not_requester: true
 ```
+
+A release needs at least one approval unless the policy says ``auto_promote: true`` (and
+then none: the version enters as soon as its gates pass).
 
 A policy is named by the digest of its canonical form: an approval is bound to the policy
 digest and the package digest it was given for, and stops counting when either changes.
@@ -42,6 +46,9 @@ from cairn.errors import InvalidInput
 
 _COMPARISON = re.compile(r"^\s*(>=|<=|>|<|==)\s*(-?[0-9.]+(?:e-?[0-9]+)?)\s*$")
 PROVENANCE_RULES = ("committed_code",)
+# What an evaluate gate can measure (``cairn.governance.evaluate`` computes them).
+EVALUATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss",
+                      "r2", "mae", "mse", "rmse")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +68,7 @@ class Gate:
                     f"version in {spec['champion']}")  # fmt: skip
         if self.kind == "evaluate":
             wanted = ", ".join(f"{k} {v}" for k, v in spec["metrics"].items())
-            return f"evaluated on {spec['data']}: {wanted}"
+            return f"evaluated on {spec['data']} (target {spec['target']}): {wanted}"
         if self.kind == "signature_compatible_with":
             return f"signature compatible with the version in {spec['environment']}"
         if self.kind == "provenance":
@@ -73,7 +80,7 @@ class Gate:
 
 @dataclass(frozen=True, slots=True)
 class Approvals:
-    required: int = 0
+    required: int = 1
     role: Role = Role.APPROVER
     not_requester: bool = True
 
@@ -82,7 +89,7 @@ class Approvals:
 class Policy:
     gates: tuple[Gate, ...] = ()
     approvals: Approvals = field(default_factory=Approvals)
-    auto_promote: bool = False  # promote as soon as the gates pass, if no approval is needed
+    auto_promote: bool = False  # promote as soon as the gates pass, with no approval
     document: Mapping[str, Any] = field(default_factory=dict)  # as given, for the record
 
     @property
@@ -113,8 +120,8 @@ def parse_policy(document: Any, where: str = "policy") -> Policy:
     auto = document.get("auto_promote", False)
     if not isinstance(auto, bool):
         raise InvalidInput(f"{where}.auto_promote: expected true or false")
-    return Policy(parsed, _approvals(document.get("approvals"), f"{where}.approvals"), auto,
-                  dict(document))  # fmt: skip
+    approvals = _approvals(document.get("approvals"), f"{where}.approvals", auto)
+    return Policy(parsed, approvals, auto, dict(document))
 
 
 def _gate(found: Any, where: str) -> Gate:
@@ -141,13 +148,18 @@ def _gate(found: Any, where: str) -> Gate:
         spec = found["evaluate"]
         if not isinstance(spec, Mapping):
             raise InvalidInput(f"{where}.evaluate: expected data and metrics")
+        _only(spec, {"data", "target", "metrics"}, f"{where}.evaluate")
         _name(spec.get("data"), f"{where}.evaluate.data")
+        target = _name(spec.get("target", "target"), f"{where}.evaluate.target")
         metrics = spec.get("metrics")
         if not isinstance(metrics, Mapping) or not metrics:
             raise InvalidInput(f"{where}.evaluate.metrics: expected {{metric: '>= 0.85'}}")
         for key, condition in metrics.items():
+            if key not in EVALUATION_METRICS:
+                raise InvalidInput(f"{where}.evaluate.metrics.{key}: expected one of "
+                                   f"{', '.join(EVALUATION_METRICS)}")  # fmt: skip
             comparison(condition, f"{where}.evaluate.metrics.{key}")
-        return Gate("evaluate", {"data": spec["data"], "metrics": dict(metrics)})
+        return Gate("evaluate", {"data": spec["data"], "target": target, "metrics": dict(metrics)})
     if "signature_compatible_with" in found:
         _only(found, {"signature_compatible_with"}, where)
         environment = _name(
@@ -176,15 +188,27 @@ def _gate(found: Any, where: str) -> Gate:
     )
 
 
-def _approvals(found: Any, where: str) -> Approvals:
+def _approvals(found: Any, where: str, auto_promote: bool) -> Approvals:
+    """Releases are approved unless the policy says ``auto_promote: true``: then no approval
+    is asked for, and asking for one is a contradiction named here."""
     if found is None:
-        return Approvals()
+        found = {}
     if not isinstance(found, Mapping):
         raise InvalidInput(f"{where}: expected required, role and not_requester")
     _only(found, {"required", "role", "not_requester"}, where)
-    required = found.get("required", 0)
+    required = found.get("required", 0 if auto_promote else 1)
     if not isinstance(required, int) or isinstance(required, bool) or required < 0:
         raise InvalidInput(f"{where}.required: expected a whole number, 0 or more")
+    if auto_promote and required:
+        raise InvalidInput(
+            f"{where}.required: auto_promote: true promotes with no approval; set required: 0 "
+            "or drop auto_promote"
+        )
+    if not auto_promote and not required:
+        raise InvalidInput(
+            f"{where}.required: expected 1 or more; a release without approval must be said "
+            "so with auto_promote: true"
+        )
     try:
         role = Role(found.get("role", Role.APPROVER.value))
     except ValueError:
@@ -242,7 +266,12 @@ class Evidence:
 
     metrics: Mapping[str, float]  # of the run that made the candidate
     champion_metrics: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # env ->
-    evaluations: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # data ref ->
+    evaluations: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # see below
+    run_id: str | None = None  # the run that made the candidate
+    champions: Mapping[str, str] = field(default_factory=dict)  # env -> the version it runs
+    # Keyed by evaluation_key(the gate's spec): the data version used, and why not.
+    evaluated: Mapping[str, str] = field(default_factory=dict)
+    evaluation_errors: Mapping[str, str] = field(default_factory=dict)
     signature: Mapping[str, Any] | None = None
     champion_signatures: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
     pipeline_run: bool = False
@@ -260,6 +289,11 @@ class GateResult:
     evidence: Mapping[str, Any] = field(default_factory=dict)
 
 
+def evaluation_key(spec: Mapping[str, Any]) -> str:
+    """What an evaluate gate's measurements are kept under: its data and target."""
+    return f"{spec['data']} -> {spec['target']}"
+
+
 def run_gates(policy: Policy, evidence: Evidence) -> list[GateResult]:
     """Every gate's result, in the policy's order."""
     return [_decide(gate, evidence) for gate in policy.gates]
@@ -275,8 +309,8 @@ def _decide(gate: Gate, found: Evidence) -> GateResult:  # one branch a kind
         low, high = spec.get("min", -math.inf), spec.get("max", math.inf)
         ok = low <= value <= high
         reason = f"{key} = {value:.6g}" + ("" if ok else f", outside [{low}, {high}]")
-        return GateResult(said, ok, reason, {"value": value, "min": spec.get("min"),
-                                             "max": spec.get("max")})  # fmt: skip
+        bounds = {"value": value, "min": spec.get("min"), "max": spec.get("max")}
+        return GateResult(said, ok, reason, {**bounds, "run": found.run_id})
     if gate.kind == "champion":
         key, environment = spec["metric"], spec["champion"]
         mine = found.metrics.get(key)
@@ -293,27 +327,36 @@ def _decide(gate: Gate, found: Evidence) -> GateResult:  # one branch a kind
         reason = f"{key} {mine:.6g} against the champion's {theirs[key]:.6g}" + (
             "" if ok else worse
         )
-        return GateResult(said, ok, reason, {"challenger": mine, "champion": theirs[key]})
+        return GateResult(said, ok, reason, {
+            "challenger": mine, "champion": theirs[key], "run": found.run_id,
+            "champion_version": found.champions.get(environment),
+            "max_regression": spec["max_regression"],
+        })  # fmt: skip
     if gate.kind == "evaluate":
-        measured = found.evaluations.get(spec["data"], {})
+        key = evaluation_key(spec)
+        if key in found.evaluation_errors:
+            return GateResult(said, False, found.evaluation_errors[key], {"data": spec["data"]})
+        measured = found.evaluations.get(key, {})
         failed = []
-        for key, condition in spec["metrics"].items():
-            operator, bound = comparison(condition, key)
-            value = measured.get(key)
+        for metric, condition in spec["metrics"].items():
+            operator, bound = comparison(condition, metric)
+            value = measured.get(metric)
             if value is None or not compares(value, operator, bound):
                 failed.append(
-                    f"{key} {'missing' if value is None else f'{value:.6g}'} (want {condition})"
+                    f"{metric} {'missing' if value is None else f'{value:.6g}'} (want {condition})"
                 )
         ok = not failed
         reason = "all met" if ok else "; ".join(failed)
-        return GateResult(said, ok, reason, {"data": spec["data"], "measured": dict(measured)})
+        used = found.evaluated.get(key, spec["data"])
+        return GateResult(said, ok, reason, {"data": used, "measured": dict(measured),
+                                             "wanted": dict(spec["metrics"])})  # fmt: skip
     if gate.kind == "signature_compatible_with":
         environment = spec["environment"]
         if environment not in found.champion_signatures:
             return GateResult(said, True, f"nothing is in {environment} yet")
         theirs = found.champion_signatures[environment]
         ok, reason = signatures_compatible(found.signature, theirs)
-        return GateResult(said, ok, reason)
+        return GateResult(said, ok, reason, {"against": found.champions.get(environment)})
     if gate.kind == "provenance":
         if not found.pipeline_run:
             return GateResult(said, False, "it was not made by a pipeline run")

@@ -32,6 +32,17 @@ if TYPE_CHECKING:  # annotations only: a command imports the domain types it use
         NewModelVersion,
         RegisteredModel,
     )
+    from cairn.core.policy import GateResult, Policy
+    from cairn.core.release import (
+        Delivery,
+        Deployment,
+        Environment,
+        GateCheck,
+        PromotionRequest,
+        RequestState,
+        Verdict,
+        Webhook,
+    )
     from cairn.core.run import (
         Experiment,
         Metric,
@@ -266,6 +277,135 @@ class ModelRegistry(Protocol):
 
     def get_card(self, name: str, version: int) -> ModelCard:
         """The version's card (an empty one if none was written). Raises NotFound."""
+
+
+class ReleaseLedger(Protocol):
+    """Environments, promotion requests, approvals and deployment histories, as recorded
+    (``cairn.core.release``). A change to what an environment runs — its alias, history
+    entry, audit event and webhook deliveries — is one transaction, serialised per model.
+    Writes are decided and audited in their own transaction: environments, policies and
+    webhooks by installation admins; requests and rollbacks need ``manage`` in the model's
+    project, approvals and rejections ``approve``."""
+
+    def create_environment(self, name: str, policy_text: str, policy: Policy) -> Environment:
+        """Raises InvalidInput (a bad name, or one models use as an alias), AlreadyExists."""
+
+    def set_policy(self, name: str, policy_text: str, policy: Policy) -> Environment: ...
+
+    def get_environment(self, name: str) -> Environment:
+        """Raises NotFound (naming the environments there are)."""
+
+    def list_environments(self) -> list[Environment]: ...
+
+    def project_of(self, model: str) -> str:
+        """The project a model belongs to (whose roles decide its releases); NotFound."""
+
+    def open_request(
+        self,
+        model: str,
+        version: int,
+        environment: str,
+        reason: str,
+        gates: Sequence[GateResult],
+        policy_digest: str,
+    ) -> PromotionRequest:
+        """A request with the gates' results (or the waiting one for this model and
+        environment, updated); deployed at once when the policy needs nothing more.
+        Raises InvalidState: the version runs there already, or the policy changed."""
+
+    def record_verdict(
+        self,
+        request_id: str,
+        verdict: Verdict,
+        comment: str,
+        package_digest: str,
+        regated: tuple[Sequence[GateResult], str] | None = None,
+    ) -> PromotionRequest:
+        """Approve or reject a waiting request for the package its giver reviewed; deploys
+        when the approvals suffice. Raises InvalidState."""
+
+    def get_request(self, request_id: str) -> PromotionRequest: ...
+
+    def list_requests(
+        self,
+        environment: str | None = None,
+        model: str | None = None,
+        state: RequestState | None = None,
+    ) -> list[PromotionRequest]:
+        """Newest first."""
+
+    def rollback(
+        self, environment: str, model: str, to_version: int | None, reason: str
+    ) -> Deployment:
+        """Back to ``to_version`` (one the environment ran), else to the version the
+        current one replaced. Raises NotFound, InvalidState."""
+
+    def history(self, environment: str, model: str | None = None) -> list[Deployment]:
+        """Newest first."""
+
+    def deployed_at(self, environment: str, at: int) -> list[Deployment]:
+        """Per model, the history entry in force at ``at`` (milliseconds)."""
+
+    def add_webhook(self, url: str, secret: str, environment: str | None) -> Webhook: ...
+
+    def list_webhooks(self) -> list[Webhook]: ...
+
+    def remove_webhook(self, webhook_id: str) -> None: ...
+
+    def pending_deliveries(self, limit: int = 100) -> list[Delivery]: ...
+
+    def mark_delivery(
+        self, delivery_id: int, delivered: bool, error: str, give_up: bool
+    ) -> None: ...
+
+
+class Releases(Protocol):
+    """Release governance as a user drives it (``cairn envs``, ``promote``, ``approve``,
+    ``rollback``, ``gate check``): gates run on evidence gathered where the registry is —
+    in process, or by the server, never taken from the client."""
+
+    def create_environment(self, name: str, policy_text: str | None = None) -> Environment:
+        """With no policy: no gates, one approval by an approver."""
+
+    def set_policy(self, name: str, policy_text: str) -> Environment: ...
+
+    def get_environment(self, name: str) -> Environment: ...
+
+    def list_environments(self) -> list[Environment]: ...
+
+    def check(self, ref: str, environment: str) -> GateCheck:
+        """Run the environment's gates on the version, recording nothing."""
+
+    def promote(self, ref: str, environment: str, reason: str) -> PromotionRequest: ...
+
+    def approve(self, request_id: str, comment: str = "") -> PromotionRequest: ...
+
+    def reject(self, request_id: str, reason: str) -> PromotionRequest: ...
+
+    def get_request(self, request_id: str) -> PromotionRequest: ...
+
+    def list_requests(
+        self,
+        environment: str | None = None,
+        model: str | None = None,
+        state: RequestState | None = None,
+    ) -> list[PromotionRequest]: ...
+
+    def rollback(
+        self, environment: str, model: str, reason: str, to_version: int | None = None
+    ) -> Deployment: ...
+
+    def history(self, environment: str, model: str | None = None) -> list[Deployment]: ...
+
+    def deployed_at(self, environment: str, at: int) -> list[Deployment]: ...
+
+    def add_webhook(self, url: str, secret: str, environment: str | None = None) -> Webhook: ...
+
+    def list_webhooks(self) -> list[Webhook]: ...
+
+    def remove_webhook(self, webhook_id: str) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class LineageGraph(Protocol):

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
 
 from cairn._version import __version__
+from cairn.core.access import Principal
 from cairn.core.ports import (
     ArtifactStore,
     DataCatalog,
     LineageGraph,
     MetadataStore,
     ModelRegistry,
+    Releases,
 )
 from cairn.server.context import RequestContext
 from cairn.server.errors import install_error_handlers
@@ -27,6 +30,7 @@ from cairn.server.routes import (
     metrics,
     models,
     objects,
+    releases,
     runs,
 )
 from cairn.server.routes import artifacts as artifact_routes
@@ -44,6 +48,7 @@ API_ROUTERS = tuple(
         objects,
         data,
         models,
+        releases,
         identity,
         accounts,
     )
@@ -58,6 +63,7 @@ def create_app(
     catalog: DataCatalog | None = None,
     registry: ModelRegistry | None = None,
     lineage: LineageGraph | None = None,
+    release_service: Callable[[Principal], Releases] | None = None,
 ) -> FastAPI:
     """A Cairn server over these stores; the caller owns them and closes them.
 
@@ -66,7 +72,9 @@ def create_app(
     ``/tokens`` and ``/projects`` routes manage and, with ``auth``, authenticates callers;
     without it, or without ``auth``, every caller is an admin named ``anonymous``.
     ``catalog`` keeps the datasets the ``/datasets`` routes serve, ``registry`` the models
-    of ``/models``, and ``lineage`` the graph ``/lineage/walk`` walks.
+    of ``/models``, and ``lineage`` the graph ``/lineage/walk`` walks; ``release_service``
+    makes the release service of ``/environments``, ``/promotions`` and ``/webhooks`` for
+    each caller.
     The REST API lives under ``/api/v1``, the OpenAPI document at ``/openapi.json``.
     """
     app = FastAPI(title="Cairn", version=__version__, default_response_class=JsonResponse)
@@ -78,6 +86,7 @@ def create_app(
     app.state.catalog = catalog
     app.state.models = registry
     app.state.lineage = lineage
+    app.state.releases = release_service
     install_error_handlers(app)
     app.add_middleware(RequestContext)
     app.include_router(health.router)

@@ -27,6 +27,7 @@ from cairn.platform import (
     model_registry_of,
     open_artifact_store,
     open_audited_metadata_store,
+    server_releases,
 )
 from cairn.server.app import create_app
 
@@ -50,6 +51,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 5000, auth: b
         app = create_app(
             metadata, artifacts, identity, auth=auth, catalog=data_catalog_of(metadata),
             registry=model_registry_of(metadata), lineage=lineage_graph_of(metadata),
+            release_service=server_releases(settings, metadata, artifacts),
         )  # fmt: skip
         banner = f"Cairn server on http://{host}:{port}\n  metadata:  {metadata!r}\n"
         print(f"{banner}  artifacts: {artifacts!r}", file=sys.stderr, flush=True)

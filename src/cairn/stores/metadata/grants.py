@@ -31,7 +31,7 @@ def authorize(conn: Connection, permission: Permission, project: str, what: str)
     PermissionDenied: the acting principal lacks ``permission`` in ``project``.
     Unauthenticated: its account has been disabled or removed meanwhile.
     """
-    principal = _acting(conn)
+    principal = acting(conn)
     if principal is not None:
         require(principal, permission, project, what)
 
@@ -40,7 +40,7 @@ def authorize_admin(conn: Connection, what: str) -> None:
     """Raises:
     PermissionDenied: the acting principal is not an installation admin.
     """
-    principal = _acting(conn)
+    principal = acting(conn)
     if principal is not None:
         require_admin(principal, what)
 
@@ -49,7 +49,7 @@ def authorize_self_or_admin(conn: Connection, user: str, what: str) -> None:
     """Raises:
     PermissionDenied: the acting principal is neither ``user`` nor an installation admin.
     """
-    principal = _acting(conn)
+    principal = acting(conn)
     if principal is not None:
         require_self_or_admin(principal, user, what)
 
@@ -60,7 +60,7 @@ def roles_of(conn: Connection, user: str) -> dict[str, Role]:
     return {project: Role(role) for project, role in rows}
 
 
-def _acting(conn: Connection) -> Principal | None:
+def acting(conn: Connection) -> Principal | None:
     """The principal to decide for, as its account stands now; None for a trusted caller."""
     principal = current().principal
     if principal is None or not principal.account:

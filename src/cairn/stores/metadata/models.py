@@ -34,7 +34,7 @@ from cairn.core.model_codec import (
     findings_from_list,
     findings_to_list,
 )
-from cairn.errors import NotFound
+from cairn.errors import InvalidInput, NotFound
 from cairn.stores.metadata import audit
 from cairn.stores.metadata import schema as t
 from cairn.stores.metadata.data import require_project
@@ -153,6 +153,7 @@ class SqlModelRegistry:
         check_alias(alias)
         a = t.model_aliases.c
         with write_transaction(self.engine) as conn:
+            _not_an_environment(conn, alias)
             ref = ModelRef(name, version=version)
             target = self._for_write(conn, ref, f"set the alias {alias!r}", Permission.MANAGE)
             before = conn.execute(
@@ -177,6 +178,7 @@ class SqlModelRegistry:
     def delete_alias(self, name: str, alias: str) -> None:
         a = t.model_aliases.c
         with write_transaction(self.engine) as conn:
+            _not_an_environment(conn, alias)
             model = self._model(conn, name)
             authorize(conn, Permission.MANAGE, model.project, f"delete the alias {alias!r}")
             if alias not in model.aliases:
@@ -251,6 +253,16 @@ class SqlModelRegistry:
             select(t.model_versions).where(v.model == name, v.version == number)
         ).one()
         return _version(row, _aliases(conn, name))
+
+
+def _not_an_environment(conn: Connection, alias: str) -> None:
+    """An environment's alias moves only by promotion or rollback, which keep its history."""
+    e = t.environments.c
+    if conn.execute(select(e.name).where(e.name == alias)).first() is not None:
+        raise InvalidInput(
+            f"alias {alias!r} is the environment {alias!r}: what it runs changes with "
+            f"`cairn promote MODEL/VERSION --to {alias}` or `cairn rollback {alias}`"
+        )
 
 
 def _require_run(conn: Connection, run_id: str) -> None:

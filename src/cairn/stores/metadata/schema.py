@@ -311,3 +311,100 @@ model_objects = Table(
     Column("digest", String(80), primary_key=True),
     Column("model", String(128), ForeignKey("models.name"), primary_key=True),
 )
+
+# Releases: environments with their policy (the YAML as given, and its parsed canonical
+# JSON and digest), promotion requests with their gate results (JSON) and approvals, and
+# each environment's deployment history, which the environment's alias on each model
+# (model_aliases, alias = environment name) agrees with. Webhook deliveries are an outbox:
+# written in the release's transaction, sent after it commits, retried until delivered.
+environments = Table(
+    "environments",
+    metadata,
+    Column("name", String(63), primary_key=True),
+    Column("policy_text", Text, nullable=False),
+    Column("policy_json", Text, nullable=False),
+    Column("policy_digest", String(80), nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_by", String(255), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+promotion_requests = Table(
+    "promotion_requests",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("model", String(128), ForeignKey("models.name"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(80), nullable=False),
+    Column("environment", String(63), ForeignKey("environments.name"), nullable=False),
+    Column("project", String(63), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("requester", String(255), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("policy_digest", String(80), nullable=False),
+    Column("gates", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("decided_by", String(255), nullable=True),
+    Column("decision", Text, nullable=False),
+    Index("ix_promotion_requests_target", "model", "environment", "state"),
+)
+
+request_approvals = Table(
+    "request_approvals",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(32), ForeignKey("promotion_requests.id"), nullable=False),
+    Column("by", String(255), nullable=False),
+    Column("role", String(16), nullable=True),
+    Column("verdict", String(16), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("package_digest", String(80), nullable=False),
+    Column("policy_digest", String(80), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Index("ix_request_approvals_request", "request_id"),
+)
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("environment", String(63), ForeignKey("environments.name"), nullable=False),
+    Column("model", String(128), ForeignKey("models.name"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("previous", Integer, nullable=True),
+    Column("action", String(16), nullable=False),
+    Column("by", String(255), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("project", String(63), nullable=False),
+    Column("request_id", String(32), nullable=True),
+    Index("ix_deployments_environment_model", "environment", "model", "id"),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("environment", String(63), nullable=True),  # None: every environment
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("webhook_id", String(32), ForeignKey("webhooks.id"), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # pending, delivered, failed
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("delivered_at", BigInteger, nullable=True),
+    Index("ix_webhook_deliveries_state", "state"),
+)

@@ -1,0 +1,102 @@
+"""Gathering what a policy's gates decide on, for one model version: the metrics of the
+run that made it, the versions it would be compared with, fresh evaluations, its
+signature, provenance, scan findings and card — each read from the registry and the
+tracking store, never taken from whoever asks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from cairn.core.model import ModelRef, ModelVersion
+from cairn.core.policy import Evidence, Policy, evaluation_key
+from cairn.core.ports import MetadataStore, ModelRegistry
+from cairn.core.run import Run
+from cairn.errors import CairnError, NotFound
+
+# (the version, the data reference, the target column, the metrics wanted) ->
+# (the data version used, {metric: value})
+Evaluate = Callable[[ModelVersion, str, str, list[str]], tuple[str, dict[str, float]]]
+
+
+def gather(
+    policy: Policy,
+    version: ModelVersion,
+    registry: ModelRegistry,
+    metadata: MetadataStore,
+    evaluate: Evaluate,
+) -> Evidence:
+    """The evidence the policy's gates need, and only that: an evaluation runs only when a
+    gate asks for one. A failed evaluation is kept as its reason (the gate fails with it)."""
+    run = metadata.get_run(version.run_id) if version.run_id else None
+    kinds = {gate.kind for gate in policy.gates}
+    compared = {g.spec["champion"] for g in policy.gates if g.kind == "champion"} | {
+        g.spec["environment"] for g in policy.gates if g.kind == "signature_compatible_with"
+    }
+    aliases = registry.get_model(version.name).aliases if compared else {}
+    champions, champion_metrics, champion_signatures = {}, {}, {}
+    for environment in sorted(compared):
+        number = aliases.get(environment)
+        if number is None:
+            continue
+        theirs = registry.resolve(ModelRef(version.name, version=number))
+        champions[environment] = theirs.ref
+        champion_metrics[environment] = _metrics(metadata, theirs)
+        champion_signatures[environment] = theirs.manifest.get("signature")
+    evaluations, evaluated, errors = {}, {}, {}
+    for gate in policy.gates:
+        if gate.kind != "evaluate":
+            continue
+        data, target, key = gate.spec["data"], gate.spec["target"], evaluation_key(gate.spec)
+        try:
+            used, measured = evaluate(version, data, target, list(gate.spec["metrics"]))
+        except CairnError as exc:
+            errors[key] = f"could not evaluate on {data}: {exc.message}"
+            continue
+        evaluations[key], evaluated[key] = measured, used
+    commit, dirty, pipeline = _provenance(metadata, run) if "provenance" in kinds else (
+        None, None, False)  # fmt: skip
+    return Evidence(
+        metrics={k: m.value for k, m in run.metrics.items()} if run else {},
+        champion_metrics=champion_metrics,
+        evaluations=evaluations,
+        signature=version.manifest.get("signature"),
+        champion_signatures=champion_signatures,
+        pipeline_run=pipeline,
+        git_commit=commit,
+        git_dirty=dirty,
+        unsafe_imports=[str(f) for f in version.findings],
+        card=registry.get_card(version.name, version.version),
+        run_id=version.run_id,
+        champions=champions,
+        evaluated=evaluated,
+        evaluation_errors=errors,
+    )
+
+
+def _metrics(metadata: MetadataStore, version: ModelVersion) -> Mapping[str, float]:
+    if version.run_id is None:
+        return {}
+    try:
+        run = metadata.get_run(version.run_id)
+    except NotFound:
+        return {}
+    return {k: m.value for k, m in run.metrics.items()}
+
+
+def _provenance(metadata: MetadataStore, run: Run | None) -> tuple[str | None, bool | None, bool]:
+    """The commit, whether the tree was dirty, and whether a pipeline made it: a pipeline
+    step's run has the commit; the pipeline's run (its parent) has the dirty flag."""
+    if run is None:
+        return None, None, False
+    pipeline: Run | None = None
+    if run.tags.get("cairn.run.kind") == "pipeline":
+        pipeline = run
+    elif "cairn.step" in run.tags and run.parent_id:
+        parent = metadata.get_run(run.parent_id)
+        pipeline = parent if parent.tags.get("cairn.run.kind") == "pipeline" else None
+    if pipeline is None:
+        return run.git_commit, None, False
+    flag: Any = pipeline.tags.get("cairn.git.dirty")
+    dirty = {"true": True, "false": False}.get(flag) if isinstance(flag, str) else None
+    return run.git_commit or pipeline.git_commit, dirty, True

@@ -1,0 +1,262 @@
+"""Release governance over the ledger: policies read from YAML, gates run on evidence
+gathered here, then the request, approval or rollback recorded by the ledger, which
+decides and deploys in one transaction. What ``cairn envs``, ``promote``, ``approve``,
+``rollback`` and ``gate check`` use embedded, and what a server runs for its callers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator
+
+import yaml
+
+from cairn.core.access import Permission, Principal, require
+from cairn.core.actor import on_behalf_of
+from cairn.core.model import ModelRef, ModelVersion, parse_model_ref
+from cairn.core.policy import GateResult, Policy, parse_policy, run_gates
+from cairn.core.ports import MetadataStore, ModelRegistry, ReleaseLedger
+from cairn.core.release import (
+    Deployment,
+    Environment,
+    GateCheck,
+    PromotionRequest,
+    RequestState,
+    Verdict,
+    Webhook,
+)
+from cairn.errors import InvalidInput, InvalidState
+from cairn.governance.evidence import Evaluate, gather
+
+# A new environment's policy: no gates, and one approval by an approver.
+DEFAULT_POLICY = ""
+_REGATE_ATTEMPTS = 3  # the policy may change while the gates run; they run again
+
+
+def load_policy(text: str, where: str = "policy") -> Policy:
+    """A policy from its YAML text.
+
+    Raises:
+        InvalidInput: not YAML, or not a policy (naming the field).
+    """
+    try:
+        document = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise InvalidInput(f"{where}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+    return parse_policy(document, where)
+
+
+class ReleaseService:
+    """The :class:`~cairn.core.ports.Releases` over a ledger, the registry and the runs.
+
+    ``principal``: whose permissions the writes need and whose reads are filtered to the
+    projects it may read (a server's caller; the local admin embedded). ``notify`` is
+    called after every change to what an environment runs (webhook deliveries)."""
+
+    def __init__(
+        self,
+        ledger: ReleaseLedger,
+        registry: ModelRegistry,
+        metadata: MetadataStore,
+        evaluate: Evaluate,
+        principal: Principal | None = None,
+        notify: Callable[[], None] = lambda: None,
+        release: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.ledger, self.registry, self.metadata = ledger, registry, metadata
+        self.evaluate, self.principal = evaluate, principal
+        self._notify, self._release = notify, release
+
+    def close(self) -> None:
+        self._release()
+
+    # environments
+
+    def create_environment(self, name: str, policy_text: str | None = None) -> Environment:
+        text = policy_text if policy_text is not None else DEFAULT_POLICY
+        policy = load_policy(text)
+        with self._acting():
+            return self._visible(self.ledger.create_environment(name, text, policy))
+
+    def set_policy(self, name: str, policy_text: str) -> Environment:
+        policy = load_policy(policy_text)
+        with self._acting():
+            return self._visible(self.ledger.set_policy(name, policy_text, policy))
+
+    def get_environment(self, name: str) -> Environment:
+        return self._visible(self.ledger.get_environment(name))
+
+    def list_environments(self) -> list[Environment]:
+        return [self._visible(e) for e in self.ledger.list_environments()]
+
+    # requests
+
+    def check(self, ref: str, environment: str) -> GateCheck:
+        version = self._version(ref)
+        policy = self.ledger.get_environment(environment).policy
+        gates = self._gates(version, policy)
+        return GateCheck(version.name, version.version, environment, policy.digest,
+                         tuple(gates), policy.approvals.required)  # fmt: skip
+
+    def promote(self, ref: str, environment: str, reason: str) -> PromotionRequest:
+        """Open (or update) the request to run ``ref`` in ``environment``, with every
+        gate's result; it deploys at once when the policy asks nothing more.
+
+        Raises:
+            InvalidInput: no reason given.
+            InvalidState: the version runs there already.
+        """
+        reason = _required(reason, "reason")
+        name = parse_model_ref(ref).name
+        self._require(Permission.MANAGE, self.ledger.project_of(name), f"promote {name!r}")
+        version = self._version(ref)
+        for attempt in range(_REGATE_ATTEMPTS):
+            policy = self.ledger.get_environment(environment).policy
+            gates = self._gates(version, policy)
+            try:
+                with self._acting():
+                    request = self.ledger.open_request(
+                        version.name, version.version, environment, reason, gates, policy.digest
+                    )
+            except InvalidState as exc:
+                if "policy" not in exc.message or attempt == _REGATE_ATTEMPTS - 1:
+                    raise
+                continue
+            self._after(request)
+            return request
+        raise AssertionError("unreachable")
+
+    def approve(self, request_id: str, comment: str = "") -> PromotionRequest:
+        return self._verdict(request_id, Verdict.APPROVE, comment)
+
+    def reject(self, request_id: str, reason: str) -> PromotionRequest:
+        return self._verdict(request_id, Verdict.REJECT, _required(reason, "reason"))
+
+    def get_request(self, request_id: str) -> PromotionRequest:
+        request = self.ledger.get_request(request_id)
+        self.registry.get_model(request.model)  # the caller may read the model, or not
+        return request
+
+    def list_requests(
+        self,
+        environment: str | None = None,
+        model: str | None = None,
+        state: RequestState | None = None,
+    ) -> list[PromotionRequest]:
+        found = self.ledger.list_requests(environment, model, state)
+        return [r for r in found if self._readable(r.project)]
+
+    # deployments
+
+    def rollback(
+        self, environment: str, model: str, reason: str, to_version: int | None = None
+    ) -> Deployment:
+        reason = _required(reason, "reason")
+        with self._acting():
+            deployment = self.ledger.rollback(environment, model, to_version, reason)
+        self._notify()
+        return deployment
+
+    def history(self, environment: str, model: str | None = None) -> list[Deployment]:
+        found = self.ledger.history(environment, model)
+        return [d for d in found if self._readable(d.project)]
+
+    def deployed_at(self, environment: str, at: int) -> list[Deployment]:
+        found = self.ledger.deployed_at(environment, at)
+        return [d for d in found if self._readable(d.project)]
+
+    # webhooks
+
+    def add_webhook(self, url: str, secret: str, environment: str | None = None) -> Webhook:
+        if not url.startswith(("http://", "https://")):
+            raise InvalidInput(f"url: expected an http:// or https:// address, got {url!r}")
+        if len(secret) < 16:
+            raise InvalidInput("secret: expected 16 characters or more (it signs each event)")
+        with self._acting():
+            return self.ledger.add_webhook(url, secret, environment)
+
+    def list_webhooks(self) -> list[Webhook]:
+        return self.ledger.list_webhooks()
+
+    def remove_webhook(self, webhook_id: str) -> None:
+        with self._acting():
+            self.ledger.remove_webhook(webhook_id)
+
+    # helpers
+
+    def _verdict(self, request_id: str, verdict: Verdict, comment: str) -> PromotionRequest:
+        request = self.ledger.get_request(request_id)
+        what = f"{verdict.value} promotion requests of {request.model!r}"
+        self._require(Permission.APPROVE, request.project, what)
+        for attempt in range(_REGATE_ATTEMPTS):
+            policy = self.ledger.get_environment(request.environment).policy
+            regated: tuple[list[GateResult], str] | None = None
+            if policy.digest != request.policy_digest:  # the gates ran under another policy
+                version = self.registry.resolve(ModelRef(request.model, version=request.version))
+                regated = (self._gates(version, policy), policy.digest)
+            try:
+                with self._acting():
+                    settled = self.ledger.record_verdict(
+                        request_id, verdict, comment, request.digest, regated
+                    )
+            except InvalidState as exc:
+                if "policy" not in exc.message or attempt == _REGATE_ATTEMPTS - 1:
+                    raise
+                request = self.ledger.get_request(request_id)
+                continue
+            self._after(settled)
+            return settled
+        raise AssertionError("unreachable")
+
+    def _gates(self, version: ModelVersion, policy: Policy) -> list[GateResult]:
+        evidence = gather(policy, version, self.registry, self.metadata, self.evaluate)
+        return run_gates(policy, evidence)
+
+    def _version(self, ref: str) -> ModelVersion:
+        parsed = parse_model_ref(ref)
+        if parsed.version is None and parsed.alias is None:
+            raise InvalidInput(
+                f"{ref!r}: name the version to release (churn/3 or churn@candidate), not "
+                "the newest, which may change under you"
+            )
+        return self.registry.resolve(parsed)
+
+    def _after(self, request: PromotionRequest) -> None:
+        if request.state is RequestState.DEPLOYED:
+            self._notify()
+
+    def _visible(self, environment: Environment) -> Environment:
+        """The environment with only the models the principal may read."""
+        if self.principal is None or self.principal.is_admin:
+            return environment
+        readable = {m.name for m in self.registry.list_models()}
+        deployed = {m: v for m, v in environment.deployed.items() if m in readable}
+        return dataclasses.replace(environment, deployed=deployed)
+
+    def _require(self, permission: Permission, project: str, what: str) -> None:
+        """Refuse early, naming the permission the action needs (the ledger decides again
+        in its transaction)."""
+        if self.principal is not None:
+            require(self.principal, permission, project, what)
+
+    def _readable(self, project: str) -> bool:
+        if self.principal is None or self.principal.is_admin:
+            return True
+        return self.principal.may(Permission.READ, project)
+
+    @contextlib.contextmanager
+    def _acting(self) -> Iterator[None]:
+        if self.principal is None:
+            yield
+            return
+        with on_behalf_of(self.principal):
+            yield
+
+
+def _required(text: str, field: str) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput(f"{field}: expected a few words on why (it is kept in the history)")
+    return text.strip()
