@@ -77,6 +77,12 @@ class InvalidState(CairnError, RuntimeError):
     http_status = 409
 
 
+class PolicyChanged(InvalidState):
+    """An environment's policy changed while gates ran under the one before: run them again."""
+
+    code = "POLICY_CHANGED"
+
+
 class Unauthenticated(CairnError, PermissionError):
     code = "UNAUTHENTICATED"
     http_status = 401

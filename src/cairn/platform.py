@@ -196,8 +196,8 @@ def open_releases(opened: Platform, models: ModelService) -> Releases:
     registry = AuthorizedModelRegistry(model_registry_of(store), local)
     evaluate = Evaluator(models, open_data(settings))
 
-    def notify() -> None:  # in this process, now: a command may exit right after
-        deliver(ledger)
+    def notify() -> None:  # in this process, now (a command may exit right after), briefly:
+        deliver(ledger, tries=2, pause=0.2, timeout=3.0)  # the next release tries again
 
     return ReleaseService(ledger, registry, opened.metadata, evaluate, local, notify, store.close)
 
@@ -224,8 +224,14 @@ def server_releases(
     data = DataService(lambda: data_catalog_of(metadata), artifacts, settings.home, settings.home)
     evaluate = Evaluator(models, data)
 
+    one_at_a_time = threading.Lock()  # a delivery is posted by one deliverer
+
+    def delivering() -> None:
+        with one_at_a_time:
+            deliver(ledger)
+
     def notify() -> None:
-        threading.Thread(target=deliver, args=(ledger,), name="cairn-webhooks", daemon=True).start()
+        threading.Thread(target=delivering, name="cairn-webhooks", daemon=True).start()
 
     def for_caller(principal: Principal) -> Releases:
         authorized = AuthorizedModelRegistry(registry, principal)

@@ -24,6 +24,7 @@ from cairn.core.release import (
     Webhook,
     parse_time,
 )
+from cairn.errors import InvalidInput
 from cairn.sdk import releases as _service
 
 __all__ = [
@@ -85,12 +86,14 @@ def promote(ref: str, to: str, reason: str) -> PromotionRequest:
     return _service().promote(ref, to, reason)
 
 
-def approve(request_id: str, comment: str = "") -> PromotionRequest:
-    return _service().approve(request_id, comment)
+def approve(request_id: str, comment: str = "", version: int | None = None) -> PromotionRequest:
+    """Approve a waiting request; with ``version`` (the one you reviewed), refused if the
+    request names another version by then."""
+    return _service().approve(request_id, comment, version)
 
 
-def reject(request_id: str, reason: str) -> PromotionRequest:
-    return _service().reject(request_id, reason)
+def reject(request_id: str, reason: str, version: int | None = None) -> PromotionRequest:
+    return _service().reject(request_id, reason, version)
 
 
 def request(request_id: str) -> PromotionRequest:
@@ -101,7 +104,13 @@ def requests(
     env: str | None = None, model: str | None = None, state: str | None = None
 ) -> list[PromotionRequest]:
     """Newest first; ``state``: blocked, waiting, rejected or deployed."""
-    return _service().list_requests(env, model, RequestState(state) if state else None)
+    try:
+        wanted = RequestState(state) if state else None
+    except ValueError:
+        raise InvalidInput(
+            f"state: expected one of {', '.join(s.value for s in RequestState)}"
+        ) from None
+    return _service().list_requests(env, model, wanted)
 
 
 def rollback(env: str, model: str, reason: str, to: int | None = None) -> Deployment:

@@ -163,3 +163,28 @@ def registry_ref(text: str) -> Any:
     from cairn.core.model import parse_model_ref
 
     return parse_model_ref(text)
+
+
+def test_gates_run_again_when_the_policy_changes_while_they_run(
+    store: SqlMetadataStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cairn.governance import service as service_module
+
+    service = _service(store)
+    service.create_environment("production", AUTO)
+    _versions(store, "churn", 1)
+    gathered = service_module.gather
+    seen: list[str] = []
+
+    def gather(policy: Any, *rest: Any) -> Any:
+        seen.append(policy.digest)
+        if len(seen) == 1:  # an admin changes the policy meanwhile
+            service.set_policy("production", AUTO + "gates:\n  - no_unsafe_pickle: true\n")
+        return gathered(policy, *rest)
+
+    monkeypatch.setattr(service_module, "gather", gather)
+    request = service.promote("churn/1", "production", "go")
+    assert len(seen) == 2
+    assert seen[0] != seen[1]
+    assert request.policy_digest == seen[1]
+    assert [g.gate for g in request.gates] == ["no pickle imports outside the allow-list"]

@@ -55,6 +55,10 @@ def test_gate_check_for_ci_and_a_cycle_embedded(tmp_path: Path) -> None:
     policy.write_text(POLICY.replace("required: 1\n  role: approver", "required: 1\n  "
                                      "not_requester: false"))  # fmt: skip
     cairn_cli("envs", "create", "production", "--policy", str(policy))
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00gates")
+    refused = cairn_cli("envs", "create", "qa", "--policy", str(binary), ok=False)
+    assert "not a UTF-8 text file" in refused.stderr
     weak, good = _logged(0.7), _logged(0.9)
     failed = cairn_cli("gate", "check", weak.ref, "--env", "production", ok=False)
     assert failed.returncode == 1

@@ -28,7 +28,7 @@ from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.model import ModelVersion
 from cairn.core.release import PromotionRequest, RequestState
 from cairn.core.run import NewRun, RunStatus
-from cairn.errors import InvalidInput, InvalidState, PermissionDenied
+from cairn.errors import InvalidInput, InvalidState, NotFound, PermissionDenied
 from cairn.governance.evaluate import Evaluator
 from cairn.governance.service import ReleaseService
 from cairn.governance.webhooks import SIGNATURE_HEADER, deliver
@@ -190,6 +190,9 @@ def test_a_requester_cannot_approve_their_own_request(world: World) -> None:
     done = world.as_("ada").approve(request.id)  # an admin may approve, but not their own
     assert done.state is RequestState.WAITING
     assert "not counted: ada requested the promotion and cannot approve it" in done.decision
+    again = world.as_("mia").promote(done.ref, "production", "asked again, by someone else")
+    assert again.state is RequestState.WAITING  # whoever asked for it once may not approve it
+    assert again.requesters == ("ada", "mia")
 
 
 def test_an_approval_by_a_role_without_the_right_does_not_count(world: World) -> None:
@@ -210,7 +213,9 @@ def test_an_approval_given_before_the_package_changed_does_not_count(world: Worl
     world.as_("ana").approve(request.id)
     updated = world.as_("mia").promote(second.ref, "production", "a better one")
     assert (updated.id, updated.version) == (request.id, second.version)  # the same request
-    done = world.as_("bob").approve(request.id)
+    with pytest.raises(InvalidState, match=f"is for churn/{second.version} now, not churn/1"):
+        world.as_("bob").approve(request.id, version=first.version)  # what bob reviewed
+    done = world.as_("bob").approve(request.id, version=second.version)
     assert done.state is RequestState.WAITING
     assert "ana approved another package (it changed since)" in done.decision
     assert world.as_("ana").approve(request.id).state is RequestState.DEPLOYED
@@ -306,12 +311,20 @@ def test_a_rollback_returns_to_the_version_before_and_is_audited(world: World) -
         world.as_("ana").rollback("production", "churn", "no")
     with pytest.raises(InvalidState, match="churn/9 never ran in production"):
         world.as_("mia").rollback("production", "churn", "no", to_version=9)
+    with pytest.raises(NotFound, match="model 'fraud' not found"):
+        world.as_("mia").rollback("production", "fraud", "no")
     back = world.as_("mia").rollback("production", "churn", "latency regression")
     assert (back.version, back.previous, back.by) == (one.version, two.version, "mia")
     assert cairn.models.get_version("churn@production").version == one.version
     history = world.admin.history("production", "churn")
     assert [(d.action.value, d.version) for d in history] == [
         ("rollback", 1), ("promote", 2), ("promote", 1)]  # fmt: skip
+    waiting = world.as_("mia").promote(two.ref, "production", "once more")
+    world.as_("mia").rollback("production", "churn", "meanwhile", to_version=two.version)
+    late = world.as_("ana").approve(waiting.id)  # what it asks for runs already
+    assert (late.state, late.decision) == (
+        RequestState.BLOCKED, "churn/2 runs in production already (a rollback)")  # fmt: skip
+    assert len(world.admin.history("production", "churn")) == 4
 
 
 def test_permissions_of_each_action(world: World) -> None:
@@ -327,6 +340,8 @@ def test_permissions_of_each_action(world: World) -> None:
     with pytest.raises(PermissionDenied, match="'approve' permission"):
         world.as_("vic").approve(request.id)
     assert [r.id for r in world.as_("vic").list_requests()] == [request.id]  # may read
+    with pytest.raises(InvalidInput, match="state: expected one of blocked, waiting"):
+        cairn.releases.requests(state="bogus")
 
 
 def test_a_fresh_evaluation_on_a_held_out_data_version(world: World, tmp_path: Path) -> None:
@@ -390,6 +405,9 @@ def test_webhooks_are_signed_and_retried_until_delivered(
     world.admin.add_webhook(url, secret, "staging")
     with pytest.raises(InvalidInput, match="secret: expected 16 characters"):
         world.admin.add_webhook(url, "short")
+    for wrong in ("http://[::1", "ftp://example.com/x", "https://"):
+        with pytest.raises(InvalidInput, match="url: expected an http"):
+            world.admin.add_webhook(wrong, secret)
     handler.answers[:] = [503]  # the first attempt fails; the retry gets through
     version = world.version(0.9)
     request = world.as_("mia").promote(version.ref, "staging", "nightly")

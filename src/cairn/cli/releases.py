@@ -43,6 +43,12 @@ webhooks = typer.Typer(help="Webhooks: where release events are posted, signed."
 SECRET_VARIABLE = "CAIRN_WEBHOOK_SECRET"  # noqa: S105  # a variable's name, not a secret
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 Reason = Annotated[str, typer.Option("--reason", help="Why: kept in the history and audit trail.")]
+Reviewed = Annotated[
+    int | None,
+    typer.Option(
+        "--version", help="The version you reviewed: refused if the request names another by then."
+    ),
+]
 
 
 def _releases() -> Releases:
@@ -53,9 +59,11 @@ def _releases() -> Releases:
 
 def _policy_text(path: Path) -> str:
     try:
-        return path.read_text()
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidInput(f"--policy {path}: cannot read it ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"--policy {path}: not a UTF-8 text file") from None
 
 
 # environments
@@ -179,19 +187,21 @@ def promote(
 def approve(
     request_id: Annotated[str, typer.Argument(help="The request (its id or first 8 characters).")],
     comment: Annotated[str, typer.Option("--comment", help="A note kept with it.")] = "",
+    version: Reviewed = None,
     json: Json = False,
 ) -> None:
     """Approve a waiting request (approvers); it deploys once the approvals suffice."""
-    _print_request(_releases().approve(request_id, comment), json)
+    _print_request(_releases().approve(request_id, comment, version), json)
 
 
 def reject(
     request_id: Annotated[str, typer.Argument(help="The request (its id or first 8 characters).")],
     reason: Reason,
+    version: Reviewed = None,
     json: Json = False,
 ) -> None:
     """Reject a waiting request (approvers)."""
-    _print_request(_releases().reject(request_id, reason), json)
+    _print_request(_releases().reject(request_id, reason, version), json)
 
 
 @requests.command("list")

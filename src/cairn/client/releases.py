@@ -48,13 +48,15 @@ class HttpReleases(ServerStore):
         body = {"ref": ref, "environment": environment, "reason": reason}
         return request_from_dict(self._call("POST", "promotions", json=body))
 
-    def approve(self, request_id: str, comment: str = "") -> PromotionRequest:
-        found = self._call("POST", "promotions", request_id, "approve", json={"comment": comment})
-        return request_from_dict(found)
+    def approve(
+        self, request_id: str, comment: str = "", version: int | None = None
+    ) -> PromotionRequest:
+        body = {"comment": comment, "version": version}
+        return request_from_dict(self._call("POST", "promotions", request_id, "approve", json=body))
 
-    def reject(self, request_id: str, reason: str) -> PromotionRequest:
-        found = self._call("POST", "promotions", request_id, "reject", json={"reason": reason})
-        return request_from_dict(found)
+    def reject(self, request_id: str, reason: str, version: int | None = None) -> PromotionRequest:
+        body = {"reason": reason, "version": version}
+        return request_from_dict(self._call("POST", "promotions", request_id, "reject", json=body))
 
     def get_request(self, request_id: str) -> PromotionRequest:
         return request_from_dict(self._call("GET", "promotions", request_id))

@@ -34,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +46,8 @@ from cairn.errors import InvalidInput
 
 _COMPARISON = re.compile(r"^\s*(>=|<=|>|<|==)\s*(-?[0-9.]+(?:e-?[0-9]+)?)\s*$")
 PROVENANCE_RULES = ("committed_code",)
+_APPROVING_ROLES = (Role.APPROVER.value, Role.ADMIN.value)
+_LARGEST_WHOLE = 2**53
 # What an evaluate gate can measure (``cairn.governance.evaluate`` computes them).
 EVALUATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss",
                       "r2", "mae", "mse", "rmse")  # fmt: skip
@@ -197,8 +199,8 @@ def _approvals(found: Any, where: str, auto_promote: bool) -> Approvals:
         raise InvalidInput(f"{where}: expected required, role and not_requester")
     _only(found, {"required", "role", "not_requester"}, where)
     required = found.get("required", 0 if auto_promote else 1)
-    if not isinstance(required, int) or isinstance(required, bool) or required < 0:
-        raise InvalidInput(f"{where}.required: expected a whole number, 0 or more")
+    if not isinstance(required, int) or isinstance(required, bool) or not 0 <= required <= 100:
+        raise InvalidInput(f"{where}.required: expected a whole number from 0 to 100")
     if auto_promote and required:
         raise InvalidInput(
             f"{where}.required: auto_promote: true promotes with no approval; set required: 0 "
@@ -209,12 +211,11 @@ def _approvals(found: Any, where: str, auto_promote: bool) -> Approvals:
             f"{where}.required: expected 1 or more; a release without approval must be said "
             "so with auto_promote: true"
         )
-    try:
-        role = Role(found.get("role", Role.APPROVER.value))
-    except ValueError:
-        raise InvalidInput(
-            f"{where}.role: expected one of {', '.join(r.value for r in Role)}"
-        ) from None
+    role = found.get("role", Role.APPROVER.value)
+    if role not in _APPROVING_ROLES:
+        # Only these roles carry the approve permission: another could never approve.
+        raise InvalidInput(f"{where}.role: expected {' or '.join(_APPROVING_ROLES)}")
+    role = Role(role)
     not_requester = found.get("not_requester", True)
     if not isinstance(not_requester, bool):
         raise InvalidInput(f"{where}.not_requester: expected true or false")
@@ -253,6 +254,8 @@ def _name(value: Any, where: str) -> str:
 def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InvalidInput(f"{where}: expected a number")
+    if isinstance(value, int) and abs(value) > _LARGEST_WHOLE:  # beyond what JSON carries
+        raise InvalidInput(f"{where}: expected a number between -2**53 and 2**53")
     return float(value)
 
 
@@ -390,18 +393,18 @@ class Approval:
 def counted_approvals(
     approvals: Approvals,
     given: Sequence[Approval],
-    requester: str,
+    requesters: Collection[str],
     package_digest: str,
     policy_digest: str,
 ) -> tuple[list[Approval], list[str]]:
     """The approvals that count toward ``approvals.required``, and why each other one does
-    not: given by the requester (when the policy forbids it), by someone without the
+    not: given by someone who requested it (when the policy forbids it), by someone without the
     required role, for another package, or under another version of the policy."""
     counted: list[Approval] = []
     refused: list[str] = []
     seen: set[str] = set()
     for approval in given:
-        if approvals.not_requester and approval.by == requester:
+        if approvals.not_requester and approval.by in requesters:
             refused.append(f"{approval.by} requested the promotion and cannot approve it")
         elif approval.role not in (approvals.role, Role.ADMIN):
             held = approval.role.value if approval.role else "no role"

@@ -378,9 +378,15 @@ class Releases(Protocol):
 
     def promote(self, ref: str, environment: str, reason: str) -> PromotionRequest: ...
 
-    def approve(self, request_id: str, comment: str = "") -> PromotionRequest: ...
+    def approve(
+        self, request_id: str, comment: str = "", version: int | None = None
+    ) -> PromotionRequest:
+        """Approve (for ``version``, the one reviewed, when given); InvalidState when the
+        request names another version now, or is not waiting."""
 
-    def reject(self, request_id: str, reason: str) -> PromotionRequest: ...
+    def reject(
+        self, request_id: str, reason: str, version: int | None = None
+    ) -> PromotionRequest: ...
 
     def get_request(self, request_id: str) -> PromotionRequest: ...
 

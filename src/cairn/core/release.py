@@ -14,7 +14,7 @@ for another package).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -85,7 +85,7 @@ class PromotionRequest:
     environment: str
     project: str  # the model's: whose roles decide
     state: RequestState
-    requester: str
+    requester: str  # who asked for the version it names now
     reason: str
     policy_digest: str  # the version of the policy the gates ran under
     gates: tuple[GateResult, ...]
@@ -94,6 +94,7 @@ class PromotionRequest:
     approvals: tuple[ApprovalRecord, ...] = ()
     decided_by: str | None = None
     decision: str = ""  # why it is in its state, in words
+    requesters: tuple[str, ...] = ()  # everyone who opened or updated it: none may approve it
 
     @property
     def ref(self) -> str:
@@ -176,7 +177,7 @@ def decide(
     policy_digest: str,
     gates: Sequence[GateResult],
     records: Sequence[ApprovalRecord],
-    requester: str,
+    requesters: Collection[str],
     package_digest: str,
 ) -> Outcome:
     """The state a request is in: blocked by a failed gate, rejected by an approver,
@@ -191,7 +192,7 @@ def decide(
         return Outcome(RequestState.REJECTED, f"rejected by {rejected.by}: {rejected.comment}")
     approvals = [r.as_approval() for r in records if r.verdict is Verdict.APPROVE]
     counted, refused = counted_approvals(
-        policy.approvals, approvals, requester, package_digest, policy_digest
+        policy.approvals, approvals, requesters, package_digest, policy_digest
     )
     names = tuple(a.by for a in counted)
     needed = policy.approvals.required

@@ -50,6 +50,7 @@ def request_to_dict(request: PromotionRequest) -> dict[str, Any]:
         "created_at": request.created_at, "updated_at": request.updated_at,
         "approvals": [_approval_to_dict(a) for a in request.approvals],
         "decided_by": request.decided_by, "decision": request.decision,
+        "requesters": list(request.requesters),
     }  # fmt: skip
 
 
@@ -63,6 +64,7 @@ def request_from_dict(data: dict[str, Any]) -> PromotionRequest:
         created_at=data["created_at"], updated_at=data["updated_at"],
         approvals=tuple(_approval_from_dict(a) for a in data["approvals"]),
         decided_by=data["decided_by"], decision=data["decision"],
+        requesters=tuple(data["requesters"]),
     )  # fmt: skip
 
 

@@ -26,8 +26,9 @@ from cairn.core.release import (
     Verdict,
     Webhook,
 )
-from cairn.errors import InvalidInput, InvalidState
+from cairn.errors import InvalidInput, InvalidState, PolicyChanged
 from cairn.governance.evidence import Evaluate, gather
+from cairn.governance.webhooks import check_url
 
 # A new environment's policy: no gates, and one approval by an approver.
 DEFAULT_POLICY = ""
@@ -121,19 +122,27 @@ class ReleaseService:
                     request = self.ledger.open_request(
                         version.name, version.version, environment, reason, gates, policy.digest
                     )
-            except InvalidState as exc:
-                if "policy" not in exc.message or attempt == _REGATE_ATTEMPTS - 1:
+            except PolicyChanged:
+                if attempt == _REGATE_ATTEMPTS - 1:
                     raise
                 continue
             self._after(request)
             return request
         raise AssertionError("unreachable")
 
-    def approve(self, request_id: str, comment: str = "") -> PromotionRequest:
-        return self._verdict(request_id, Verdict.APPROVE, comment)
+    def approve(
+        self, request_id: str, comment: str = "", version: int | None = None
+    ) -> PromotionRequest:
+        """Approve the request — for ``version``, the one reviewed, when given: a request
+        updated to another version meanwhile is refused rather than approved unseen.
 
-    def reject(self, request_id: str, reason: str) -> PromotionRequest:
-        return self._verdict(request_id, Verdict.REJECT, _required(reason, "reason"))
+        Raises:
+            InvalidState: the request is not waiting, or names another version now.
+        """
+        return self._verdict(request_id, Verdict.APPROVE, comment, version)
+
+    def reject(self, request_id: str, reason: str, version: int | None = None) -> PromotionRequest:
+        return self._verdict(request_id, Verdict.REJECT, _required(reason, "reason"), version)
 
     def get_request(self, request_id: str) -> PromotionRequest:
         request = self.ledger.get_request(request_id)
@@ -171,8 +180,7 @@ class ReleaseService:
     # webhooks
 
     def add_webhook(self, url: str, secret: str, environment: str | None = None) -> Webhook:
-        if not url.startswith(("http://", "https://")):
-            raise InvalidInput(f"url: expected an http:// or https:// address, got {url!r}")
+        check_url(url)
         if len(secret) < 16:
             raise InvalidInput("secret: expected 16 characters or more (it signs each event)")
         with self._acting():
@@ -187,23 +195,30 @@ class ReleaseService:
 
     # helpers
 
-    def _verdict(self, request_id: str, verdict: Verdict, comment: str) -> PromotionRequest:
+    def _verdict(
+        self, request_id: str, verdict: Verdict, comment: str, version: int | None
+    ) -> PromotionRequest:
         request = self.ledger.get_request(request_id)
         what = f"{verdict.value} promotion requests of {request.model!r}"
         self._require(Permission.APPROVE, request.project, what)
+        if version is not None and version != request.version:
+            raise InvalidState(
+                f"request {request.id[:8]} is for {request.ref} now, not {request.model}/"
+                f"{version}: review it again (`cairn requests show {request.id[:8]}`)"
+            )
         for attempt in range(_REGATE_ATTEMPTS):
             policy = self.ledger.get_environment(request.environment).policy
             regated: tuple[list[GateResult], str] | None = None
             if policy.digest != request.policy_digest:  # the gates ran under another policy
-                version = self.registry.resolve(ModelRef(request.model, version=request.version))
-                regated = (self._gates(version, policy), policy.digest)
+                named = self.registry.resolve(ModelRef(request.model, version=request.version))
+                regated = (self._gates(named, policy), policy.digest)
             try:
                 with self._acting():
                     settled = self.ledger.record_verdict(
                         request_id, verdict, comment, request.digest, regated
                     )
-            except InvalidState as exc:
-                if "policy" not in exc.message or attempt == _REGATE_ATTEMPTS - 1:
+            except PolicyChanged:
+                if attempt == _REGATE_ATTEMPTS - 1:
                     raise
                 request = self.ledger.get_request(request_id)
                 continue

@@ -20,9 +20,23 @@ import httpx
 
 from cairn.core.ports import ReleaseLedger
 from cairn.core.release import Delivery
+from cairn.errors import InvalidInput
 
 _log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Cairn-Signature-256"
+
+
+def check_url(url: str) -> str:
+    """Raises:
+    InvalidInput: not an http:// or https:// address with a host.
+    """
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise InvalidInput(f"url: expected an http:// or https:// address, got {url!r}")
+    return url
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -70,7 +84,7 @@ def _post(
                 ledger.mark_delivery(delivery.id, True, "", False)
                 return True
             error = f"HTTP {answer.status_code}"
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # noqa: BLE001  # whatever went wrong is this delivery's
             error = f"{type(exc).__name__}: {exc}"
         attempts += 1
         give_up = attempts >= give_up_after

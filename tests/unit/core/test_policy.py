@@ -125,7 +125,7 @@ APPROVED = Approval("bob", Role.APPROVER, "blake3:p1", POLICY.digest)
     ],
 )  # fmt: skip
 def test_which_approvals_count(given: list[Approval], counted: int, refusal: str | None) -> None:
-    found, refused = counted_approvals(POLICY.approvals, given, "ada", "blake3:p1", POLICY.digest)
+    found, refused = counted_approvals(POLICY.approvals, given, {"ada"}, "blake3:p1", POLICY.digest)
     assert len(found) == counted
     assert refused == ([refusal] if refusal else [])
 
@@ -148,8 +148,10 @@ def test_a_changed_policy_has_another_digest() -> None:
         ({"gates": [{"provenance": "vibes"}]}, r"provenance: expected committed_code"),
         ({"gates": [{"card_fields": ["owner"]}]}, r"card_fields: expected a list of"),
         ({"gates": [{"speed": 1}]}, r"unknown gate speed"),
-        ({"approvals": {"role": "boss"}}, r"approvals.role: expected one of viewer"),
+        ({"approvals": {"role": "boss"}}, r"approvals.role: expected approver or admin"),
+        ({"approvals": {"role": "maintainer"}}, r"approvals.role: expected approver or admin"),
         ({"approvals": {"required": -1}}, r"approvals.required: expected a whole number"),
+        ({"gates": [{"metric": "auc", "min": 10**23}]}, r"min: expected a number between"),
         ({"owners": []}, r"policy: unknown field\(s\) owners"),
         ({"gates": [{"evaluate": {"data": "h@1", "metrics": {"speed": ">= 1"}}}]},
          r"metrics.speed: expected one of accuracy, precision"),

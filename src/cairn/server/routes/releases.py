@@ -70,10 +70,12 @@ class PromoteBody(_Body):
 
 class ApproveBody(_Body):
     comment: str = Field(default="", max_length=_TEXT)
+    version: int | None = Field(default=None, ge=1)  # the one reviewed
 
 
 class RejectBody(_Body):
     reason: str = Field(max_length=_TEXT)
+    version: int | None = Field(default=None, ge=1)
 
 
 class RollbackBody(_Body):
@@ -161,12 +163,12 @@ def get_request(request_id: str, service: Service) -> JsonResponse:
 
 @router.post("/promotions/{request_id}/approve", dependencies=[APPROVE])
 def approve(request_id: str, body: ApproveBody, service: Service) -> JsonResponse:
-    return JsonResponse(request_to_dict(service.approve(request_id, body.comment)))
+    return JsonResponse(request_to_dict(service.approve(request_id, body.comment, body.version)))
 
 
 @router.post("/promotions/{request_id}/reject", dependencies=[APPROVE])
 def reject(request_id: str, body: RejectBody, service: Service) -> JsonResponse:
-    return JsonResponse(request_to_dict(service.reject(request_id, body.reason)))
+    return JsonResponse(request_to_dict(service.reject(request_id, body.reason, body.version)))
 
 
 @router.get("/webhooks", dependencies=[ADMIN])

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Insert, Table, create_engine, event
+from sqlalchemy import Connection, Engine, Insert, Table, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -82,6 +82,17 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 def read_connection(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as connection:
         yield connection
+
+
+# Keys of PostgreSQL advisory locks: writes that check a name another table may take.
+ALIAS_NAMES = 0xA11A5  # a model's aliases and the environments' names
+
+
+def serialize(conn: Connection, key: int) -> None:
+    """Queue the transaction behind others holding ``key`` until it ends (PostgreSQL; a
+    SQLite write transaction is the only writer already)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def dialect_insert(conn: Connection, table: Table) -> Any:

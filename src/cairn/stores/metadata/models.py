@@ -38,7 +38,13 @@ from cairn.errors import InvalidInput, NotFound
 from cairn.stores.metadata import audit
 from cairn.stores.metadata import schema as t
 from cairn.stores.metadata.data import require_project
-from cairn.stores.metadata.engine import dialect_insert, read_connection, write_transaction
+from cairn.stores.metadata.engine import (
+    ALIAS_NAMES,
+    dialect_insert,
+    read_connection,
+    serialize,
+    write_transaction,
+)
 from cairn.stores.metadata.grants import authorize
 
 _ATTEMPTS = 3  # numbering races between concurrent registrations of one model
@@ -256,7 +262,9 @@ class SqlModelRegistry:
 
 
 def _not_an_environment(conn: Connection, alias: str) -> None:
-    """An environment's alias moves only by promotion or rollback, which keep its history."""
+    """An environment's alias moves only by promotion or rollback, which keep its history
+    (checked under the lock an environment's creation takes, so neither slips past)."""
+    serialize(conn, ALIAS_NAMES)
     e = t.environments.c
     if conn.execute(select(e.name).where(e.name == alias)).first() is not None:
         raise InvalidInput(

@@ -29,6 +29,7 @@ from cairn.core.release import (
     Delivery,
     Deployment,
     Environment,
+    Outcome,
     PromotionRequest,
     RequestState,
     Verdict,
@@ -38,10 +39,23 @@ from cairn.core.release import (
     gate_from_dict,
     gate_to_dict,
 )
-from cairn.errors import AlreadyExists, AmbiguousReference, InvalidInput, InvalidState, NotFound
+from cairn.errors import (
+    AlreadyExists,
+    AmbiguousReference,
+    InvalidInput,
+    InvalidState,
+    NotFound,
+    PolicyChanged,
+)
 from cairn.stores.metadata import audit
 from cairn.stores.metadata import schema as t
-from cairn.stores.metadata.engine import dialect_insert, read_connection, write_transaction
+from cairn.stores.metadata.engine import (
+    ALIAS_NAMES,
+    dialect_insert,
+    read_connection,
+    serialize,
+    write_transaction,
+)
 from cairn.stores.metadata.grants import acting, authorize, authorize_admin
 
 _SHOWN = 10
@@ -61,6 +75,7 @@ class SqlReleaseLedger:
         e, a = t.environments.c, t.model_aliases.c
         with write_transaction(self.engine) as conn:
             authorize_admin(conn, f"create the environment {name!r}")
+            serialize(conn, ALIAS_NAMES)  # with alias changes: see SqlModelRegistry.set_alias
             if conn.execute(select(e.name).where(e.name == name)).first() is not None:
                 raise AlreadyExists(f"environment {name!r} exists (`cairn envs show {name}`)")
             taken = conn.execute(select(a.model).where(a.alias == name).limit(_SHOWN)).scalars()
@@ -141,12 +156,15 @@ class SqlReleaseLedger:
                 raise InvalidState(f"{model}/{version} is what {environment} runs already")
             r = t.promotion_requests.c
             waiting = conn.execute(
-                select(r.id).where(r.model == model, r.environment == environment,
-                                   r.state == RequestState.WAITING.value)
-            ).scalar()  # fmt: skip
+                select(r.id, r.requesters).where(r.model == model, r.environment == environment,
+                                                 r.state == RequestState.WAITING.value)
+            ).first()  # fmt: skip
             at, by = now_ms(), current().actor
+            asked = [] if waiting is None else orjson.loads(waiting.requesters)
+            requesters = [*asked, by] if by not in asked else asked
             row = {"model": model, "version": version, "digest": digest, "project": project,
-                   "requester": by, "reason": reason, "policy_digest": policy_digest,
+                   "requester": by, "requesters": _json(requesters), "reason": reason,
+                   "policy_digest": policy_digest,
                    "gates": _json([gate_to_dict(g) for g in gates]), "updated_at": at,
                    "state": RequestState.WAITING.value, "decision": ""}  # fmt: skip
             if waiting is None:
@@ -155,7 +173,7 @@ class SqlReleaseLedger:
                     id=request_id, environment=environment, created_at=at, **row))  # fmt: skip
                 action = "release.request.open"
             else:
-                request_id = str(waiting)
+                request_id = str(waiting.id)
                 conn.execute(update(t.promotion_requests).where(r.id == request_id).values(**row))
                 action = "release.request.update"
             payload = {"model": model, "version": version, "environment": environment,
@@ -349,8 +367,9 @@ class SqlReleaseLedger:
     def mark_delivery(self, delivery_id: int, delivered: bool, error: str, give_up: bool) -> None:
         w = t.webhook_deliveries.c
         state = "delivered" if delivered else ("failed" if give_up else "pending")
-        with write_transaction(self.engine) as conn:
-            conn.execute(update(t.webhook_deliveries).where(w.id == delivery_id).values(
+        with write_transaction(self.engine) as conn:  # once: another deliverer may have been
+            pending = (w.id == delivery_id) & (w.state == "pending")
+            conn.execute(update(t.webhook_deliveries).where(pending).values(
                 state=state, attempts=w.attempts + 1, last_error=error,
                 delivered_at=now_ms() if delivered else None))  # fmt: skip
 
@@ -360,7 +379,11 @@ class SqlReleaseLedger:
         """Decide the request as it stands, write its state, deploy if it is decided so."""
         request = _request(conn, request_id)
         outcome = decide(policy, policy.digest, request.gates, request.approvals,
-                         request.requester, request.digest)  # fmt: skip
+                         request.requesters, request.digest)  # fmt: skip
+        if outcome.state is RequestState.DEPLOYED and _running(conn, request) == request.version:
+            # Put there meanwhile by a rollback: there is nothing to deploy.
+            already = f"{request.ref} runs in {request.environment} already (a rollback)"
+            outcome = Outcome(RequestState.BLOCKED, already)
         r = t.promotion_requests.c
         decided_by = current().actor if outcome.state is not RequestState.WAITING else None
         conn.execute(
@@ -429,10 +452,17 @@ def _lock_model(conn: Connection, model: str) -> str:
     its project."""
     m = t.models.c
     project = conn.execute(select(m.project).where(m.name == model).with_for_update()).scalar()
-    if project is None:
-        known = conn.execute(select(m.name).order_by(m.name).limit(_SHOWN)).scalars().all()
-        raise NotFound(f"model {model!r} not found (models: {', '.join(known) or 'none yet'})")
+    if project is None:  # not listing the models there are: some are others' to see
+        raise NotFound(f"model {model!r} not found (`cairn models list`)")
     return str(project)
+
+
+def _running(conn: Connection, request: PromotionRequest) -> int | None:
+    a = t.model_aliases.c
+    found = conn.execute(
+        select(a.version).where(a.model == request.model, a.alias == request.environment)
+    ).scalar()
+    return int(found) if found is not None else None
 
 
 def _version_digest(conn: Connection, model: str, version: int) -> str:
@@ -445,7 +475,7 @@ def _version_digest(conn: Connection, model: str, version: int) -> str:
 
 def _same_policy(env: Environment, digest: str) -> None:
     if env.policy.digest != digest:
-        raise InvalidState(
+        raise PolicyChanged(
             f"the policy of {env.name} changed while its gates ran (now {env.policy.digest}): "
             "run them again"
         )
@@ -516,6 +546,7 @@ def _request(conn: Connection, request_id: str) -> PromotionRequest:
         gates=tuple(gate_from_dict(g) for g in orjson.loads(row.gates)),
         created_at=row.created_at, updated_at=row.updated_at, approvals=approvals,
         decided_by=row.decided_by, decision=row.decision,
+        requesters=tuple(orjson.loads(row.requesters)),
     )  # fmt: skip
 
 

@@ -341,6 +341,7 @@ promotion_requests = Table(
     Column("project", String(63), nullable=False),
     Column("state", String(16), nullable=False),
     Column("requester", String(255), nullable=False),
+    Column("requesters", Text, nullable=False),  # JSON: everyone who opened or updated it
     Column("reason", Text, nullable=False),
     Column("policy_digest", String(80), nullable=False),
     Column("gates", Text, nullable=False),

@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("project", sa.String(63), nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("requester", sa.String(255), nullable=False),
+        sa.Column("requesters", sa.Text, nullable=False),
         sa.Column("reason", sa.Text, nullable=False),
         sa.Column("policy_digest", sa.String(80), nullable=False),
         sa.Column("gates", sa.Text, nullable=False),
