@@ -4,6 +4,8 @@ people in different roles — promote, gate, approve, deployment history, rollba
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import time
@@ -186,3 +188,48 @@ def test_the_release_cycle_through_a_server_with_two_people(
         ("release.promote", "ana"),
         ("release.rollback", "mia"),
     ]
+
+
+def test_a_server_posts_signed_release_events_to_webhooks(tmp_path: Path) -> None:
+    from cairn.stores.metadata.identity import IdentityStore
+    from cairn.stores.metadata.sql import SqlMetadataStore
+    from server_process import running_server
+    from webhook_receiver import receiving
+
+    db = f"sqlite:///{tmp_path / 'team.db'}"
+    seed = SqlMetadataStore(db)
+    accounts = IdentityStore(seed.engine)
+    accounts.add_user("root", admin=True)
+    root = accounts.create_token("root", "t")[1]
+    seed.close()
+    secret = "a-secret-shared-with-the-receiver"
+    with (
+        receiving() as (url, handler),
+        running_server(db, str(tmp_path / "server-objects"), auth=True) as base_url,
+        _as(root, base_url),
+    ):
+        cairn_cli("envs", "create", "staging", "--policy", _auto(tmp_path))
+        os.environ["CAIRN_WEBHOOK_SECRET"] = secret
+        try:
+            hook = _json("webhooks", "add", url, "--env", "staging")
+        finally:
+            os.environ.pop("CAIRN_WEBHOOK_SECRET")
+        assert "secret" not in hook  # never shown again
+        handler.answers[:] = [500]  # the first post fails; the server tries again
+        version = _logged(0.9)
+        request = _json("promote", version.ref, "--to", "staging", "--reason", "nightly")
+        assert request["state"] == "deployed"
+        handler.wait_for(2)
+        headers, body = handler.received[-1]
+        signed = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        assert headers["X-Cairn-Signature-256"] == signed
+        event = json.loads(body)
+        assert (event["event"], event["request_id"], event["by"]) == (
+            "release.promote", request["id"], "root")  # fmt: skip
+        assert [h["url"] for h in _json("webhooks", "list")] == [url]
+
+
+def _auto(folder: Path) -> str:
+    policy = folder / "staging.yaml"
+    policy.write_text("auto_promote: true\n")
+    return str(policy)

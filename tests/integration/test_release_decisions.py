@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pytest
@@ -37,6 +35,7 @@ from cairn.registry.authorized import AuthorizedModelRegistry
 from cairn.stores.metadata.models import SqlModelRegistry
 from cairn.stores.metadata.releases import SqlReleaseLedger
 from cairn.stores.metadata.sql import SqlMetadataStore
+from webhook_receiver import Receiver, receiving
 
 X, Y = load_breast_cancer(return_X_y=True)
 PEOPLE = {"mia": Role.MAINTAINER, "ana": Role.APPROVER, "bob": Role.APPROVER,
@@ -371,33 +370,14 @@ def test_a_fresh_evaluation_on_a_held_out_data_version(world: World, tmp_path: P
     assert world.as_("mia").list_requests() == []  # a check records nothing
 
 
-class _Receiver(http.server.BaseHTTPRequestHandler):
-    answers: ClassVar[list[int]] = []
-    received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
-
-    def do_POST(self) -> None:  # the handler's protocol
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append((dict(self.headers), body))
-        self.send_response(type(self).answers.pop(0) if type(self).answers else 200)
-        self.end_headers()
-
-    def log_message(self, *_: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def receiver() -> Iterator[tuple[str, type[_Receiver]]]:
-    handler = type("Receiver", (_Receiver,), {"answers": [], "received": []})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", handler
-    server.shutdown()
-    server.server_close()
+def receiver() -> Iterator[tuple[str, type[Receiver]]]:
+    with receiving() as found:
+        yield found
 
 
 def test_webhooks_are_signed_and_retried_until_delivered(
-    world: World, receiver: tuple[str, type[_Receiver]]
+    world: World, receiver: tuple[str, type[Receiver]]
 ) -> None:
     url, handler = receiver
     secret = "s3cret-s3cret-s3cret"
