@@ -89,7 +89,7 @@ def world(cairn_home: Path) -> Iterator[World]:
     sdk.platform()  # the embedded store, made
     store = SqlMetadataStore(f"sqlite:///{cairn_home / 'cairn.db'}")
     ledger, registry = SqlReleaseLedger(store.engine), SqlModelRegistry(store.engine)
-    evaluate = Evaluator(sdk.models(), open_data(sdk.platform().settings))
+    evaluate = Evaluator(sdk.models(), open_data(sdk.platform().settings, cairn_home))
 
     def service(principal: Principal | None) -> ReleaseService:
         seen = AuthorizedModelRegistry(registry, principal) if principal else registry
@@ -352,7 +352,7 @@ def test_a_fresh_evaluation_on_a_held_out_data_version(world: World, tmp_path: P
         ",".join(map(str, [*map(float, x), int(y)])) for x, y in zip(X[400:], Y[400:], strict=True)
     ]
     (holdout / "holdout.csv").write_text("\n".join(rows) + "\n")
-    open_data(sdk.platform().settings).add(holdout, name="holdout")
+    open_data(sdk.platform().settings, tmp_path).add(holdout, name="holdout")
     policy = ("gates:\n  - evaluate:\n      data: holdout@latest\n      target: label\n"
               "      metrics: {accuracy: '>= 0.85', roc_auc: '>= 0.9'}\n"
               "  - evaluate:\n      data: holdout@latest\n      target: nope\n"
