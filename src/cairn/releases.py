@@ -15,6 +15,7 @@ decides; see ``docs/governance.md``.
 
 from __future__ import annotations
 
+from cairn.core.clock import parse_time
 from cairn.core.release import (
     Deployment,
     Environment,
@@ -22,7 +23,6 @@ from cairn.core.release import (
     PromotionRequest,
     RequestState,
     Webhook,
-    parse_time,
 )
 from cairn.errors import InvalidInput
 from cairn.sdk import releases as _service

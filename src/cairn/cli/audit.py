@@ -6,7 +6,6 @@ server: verification must not depend on trusting the process that wrote the trai
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +15,7 @@ import typer
 from cairn.cli.output import console, format_time, print_json, table
 from cairn.config import Settings, load_settings
 from cairn.core.audit import AuditEvent, Verification, verify_chain
+from cairn.core.clock import parse_time
 from cairn.errors import InvalidInput
 from cairn.platform import open_audit_log
 
@@ -166,17 +166,7 @@ def _object(ref: str | None) -> tuple[str | None, str | None]:
 
 
 def _time(text: str | None, option: str) -> int | None:
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(
-            f"{option} {text!r}: expected an ISO 8601 time such as 2026-10-01T12:00"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+    return None if text is None else parse_time(text, option)
 
 
 def _short(payload: str, width: int = 60) -> str:

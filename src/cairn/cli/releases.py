@@ -11,13 +11,13 @@ import typer
 from rich.markup import escape
 
 from cairn.cli.output import console, format_time, print_json, table
+from cairn.core.clock import parse_time
 from cairn.core.release import (
     Deployment,
     GateCheck,
     PromotionRequest,
     RequestState,
     Verdict,
-    parse_time,
 )
 from cairn.core.release_codec import (
     deployment_to_dict,
@@ -127,7 +127,7 @@ def show(
     """Show what an environment runs (or ran --at a time), and its policy."""
     service = _releases()
     if at is not None:
-        moment = parse_time(at)
+        moment = parse_time(at, "--at")
         entries = service.deployed_at(name, moment)
         if json:
             print_json({"environment": name, "at": moment,

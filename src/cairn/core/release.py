@@ -16,9 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
 
 from cairn.core.access import Role
 from cairn.core.policy import Approval, GateResult, Policy, counted_approvals
@@ -219,32 +217,3 @@ def check_environment_name(name: str) -> str:
     if name == "latest":
         raise InvalidInput("environment 'latest': the name is reserved (churn@latest)")
     return name
-
-
-def parse_time(text: str, where: str = "--at") -> int:
-    """``2026-10-01T12:00`` (UTC unless it says otherwise) or ``2026-10-01`` as
-    milliseconds since the epoch.
-
-    Raises:
-        InvalidInput: not an ISO 8601 date or time.
-    """
-    try:
-        moment = datetime.fromisoformat(text)
-    except (TypeError, ValueError):
-        raise InvalidInput(
-            f"{where}: expected a date or time such as 2026-10-01T12:00 (UTC) or "
-            f"2026-10-01T12:00+02:00, got {text!r}"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
-
-
-def gate_to_dict(result: GateResult) -> dict[str, Any]:
-    return {"gate": result.gate, "passed": result.passed, "reason": result.reason,
-            "evidence": dict(result.evidence)}  # fmt: skip
-
-
-def gate_from_dict(data: dict[str, Any]) -> GateResult:
-    return GateResult(data["gate"], bool(data["passed"]), data["reason"],
-                      dict(data.get("evidence") or {}))  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cairn.core.access import Role
-from cairn.core.policy import parse_policy
+from cairn.core.policy import GateResult, parse_policy
 from cairn.core.release import (
     Action,
     ApprovalRecord,
@@ -16,8 +16,6 @@ from cairn.core.release import (
     RequestState,
     Verdict,
     Webhook,
-    gate_from_dict,
-    gate_to_dict,
 )
 
 
@@ -113,3 +111,13 @@ def _approval_from_dict(data: dict[str, Any]) -> ApprovalRecord:
     role = Role(data["role"]) if data["role"] else None
     return ApprovalRecord(data["by"], role, Verdict(data["verdict"]), data["comment"],
                           data["package_digest"], data["policy_digest"], data["at"])  # fmt: skip
+
+
+def gate_to_dict(result: GateResult) -> dict[str, Any]:
+    return {"gate": result.gate, "passed": result.passed, "reason": result.reason,
+            "evidence": dict(result.evidence)}  # fmt: skip
+
+
+def gate_from_dict(data: dict[str, Any]) -> GateResult:
+    return GateResult(data["gate"], bool(data["passed"]), data["reason"],
+                      dict(data.get("evidence") or {}))  # fmt: skip

@@ -6,7 +6,6 @@ tracking store, never taken from whoever asks."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from cairn.core.model import ModelRef, ModelVersion
 from cairn.core.policy import Evidence, Policy, evaluation_key
@@ -97,6 +96,5 @@ def _provenance(metadata: MetadataStore, run: Run | None) -> tuple[str | None, b
         pipeline = parent if parent.tags.get("cairn.run.kind") == "pipeline" else None
     if pipeline is None:
         return run.git_commit, None, False
-    flag: Any = pipeline.tags.get("cairn.git.dirty")
-    dirty = {"true": True, "false": False}.get(flag) if isinstance(flag, str) else None
+    dirty = {"true": True, "false": False}.get(pipeline.tags.get("cairn.git.dirty", ""))
     return run.git_commit or pipeline.git_commit, dirty, True

@@ -80,18 +80,18 @@ class ReleaseService:
         text = policy_text if policy_text is not None else DEFAULT_POLICY
         policy = load_policy(text)
         with self._acting():
-            return self._visible(self.ledger.create_environment(name, text, policy))
+            return self._visible([self.ledger.create_environment(name, text, policy)])[0]
 
     def set_policy(self, name: str, policy_text: str) -> Environment:
         policy = load_policy(policy_text)
         with self._acting():
-            return self._visible(self.ledger.set_policy(name, policy_text, policy))
+            return self._visible([self.ledger.set_policy(name, policy_text, policy)])[0]
 
     def get_environment(self, name: str) -> Environment:
-        return self._visible(self.ledger.get_environment(name))
+        return self._visible([self.ledger.get_environment(name)])[0]
 
     def list_environments(self) -> list[Environment]:
-        return [self._visible(e) for e in self.ledger.list_environments()]
+        return self._visible(self.ledger.list_environments())
 
     # requests
 
@@ -114,21 +114,14 @@ class ReleaseService:
         name = parse_model_ref(ref).name
         self._require(Permission.MANAGE, self.ledger.project_of(name), f"promote {name!r}")
         version = self._version(ref)
-        for attempt in range(_REGATE_ATTEMPTS):
-            policy = self.ledger.get_environment(environment).policy
+
+        def record(policy: Policy) -> PromotionRequest:
             gates = self._gates(version, policy)
-            try:
-                with self._acting():
-                    request = self.ledger.open_request(
-                        version.name, version.version, environment, reason, gates, policy.digest
-                    )
-            except PolicyChanged:
-                if attempt == _REGATE_ATTEMPTS - 1:
-                    raise
-                continue
-            self._after(request)
-            return request
-        raise AssertionError("unreachable")
+            return self.ledger.open_request(
+                version.name, version.version, environment, reason, gates, policy.digest
+            )
+
+        return self._under_policy(environment, record)
 
     def approve(
         self, request_id: str, comment: str = "", version: int | None = None
@@ -206,23 +199,33 @@ class ReleaseService:
                 f"request {request.id[:8]} is for {request.ref} now, not {request.model}/"
                 f"{version}: review it again (`cairn requests show {request.id[:8]}`)"
             )
-        for attempt in range(_REGATE_ATTEMPTS):
-            policy = self.ledger.get_environment(request.environment).policy
+
+        def record(policy: Policy) -> PromotionRequest:
+            ran_under = self.ledger.get_request(request.id).policy_digest
             regated: tuple[list[GateResult], str] | None = None
-            if policy.digest != request.policy_digest:  # the gates ran under another policy
+            if policy.digest != ran_under:  # the gates ran under another policy
                 named = self.registry.resolve(ModelRef(request.model, version=request.version))
                 regated = (self._gates(named, policy), policy.digest)
+            return self.ledger.record_verdict(request.id, verdict, comment, request.digest, regated)
+
+        return self._under_policy(request.environment, record)
+
+    def _under_policy(
+        self, environment: str, record: Callable[[Policy], PromotionRequest]
+    ) -> PromotionRequest:
+        """``record`` under the environment's policy as it is now; when the policy changes
+        before the ledger records (PolicyChanged), again under the new one."""
+        for attempt in range(_REGATE_ATTEMPTS):
+            policy = self.ledger.get_environment(environment).policy
             try:
                 with self._acting():
-                    settled = self.ledger.record_verdict(
-                        request_id, verdict, comment, request.digest, regated
-                    )
+                    settled = record(policy)
             except PolicyChanged:
                 if attempt == _REGATE_ATTEMPTS - 1:
                     raise
-                request = self.ledger.get_request(request_id)
                 continue
-            self._after(settled)
+            if settled.state is RequestState.DEPLOYED:
+                self._notify()
             return settled
         raise AssertionError("unreachable")
 
@@ -239,17 +242,15 @@ class ReleaseService:
             )
         return self.registry.resolve(parsed)
 
-    def _after(self, request: PromotionRequest) -> None:
-        if request.state is RequestState.DEPLOYED:
-            self._notify()
-
-    def _visible(self, environment: Environment) -> Environment:
-        """The environment with only the models the principal may read."""
+    def _visible(self, environments: list[Environment]) -> list[Environment]:
+        """The environments with only the models the principal may read (looked up once)."""
         if self.principal is None or self.principal.is_admin:
-            return environment
+            return environments
         readable = {m.name for m in self.registry.list_models()}
-        deployed = {m: v for m, v in environment.deployed.items() if m in readable}
-        return dataclasses.replace(environment, deployed=deployed)
+        return [
+            dataclasses.replace(e, deployed={m: v for m, v in e.deployed.items() if m in readable})
+            for e in environments
+        ]
 
     def _require(self, permission: Permission, project: str, what: str) -> None:
         """Refuse early, naming the permission the action needs (the ledger decides again

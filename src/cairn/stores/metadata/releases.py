@@ -36,9 +36,8 @@ from cairn.core.release import (
     Webhook,
     check_environment_name,
     decide,
-    gate_from_dict,
-    gate_to_dict,
 )
+from cairn.core.release_codec import gate_from_dict, gate_to_dict
 from cairn.errors import (
     AlreadyExists,
     AmbiguousReference,
@@ -160,12 +159,13 @@ class SqlReleaseLedger:
                                                  r.state == RequestState.WAITING.value)
             ).first()  # fmt: skip
             at, by = now_ms(), current().actor
+            results = [gate_to_dict(g) for g in gates]
             asked = [] if waiting is None else orjson.loads(waiting.requesters)
             requesters = [*asked, by] if by not in asked else asked
             row = {"model": model, "version": version, "digest": digest, "project": project,
                    "requester": by, "requesters": _json(requesters), "reason": reason,
                    "policy_digest": policy_digest,
-                   "gates": _json([gate_to_dict(g) for g in gates]), "updated_at": at,
+                   "gates": _json(results), "updated_at": at,
                    "state": RequestState.WAITING.value, "decision": ""}  # fmt: skip
             if waiting is None:
                 request_id = new_id()
@@ -178,7 +178,7 @@ class SqlReleaseLedger:
                 action = "release.request.update"
             payload = {"model": model, "version": version, "environment": environment,
                        "reason": reason, "policy_digest": policy_digest,
-                       "gates": [gate_to_dict(g) for g in gates]}  # fmt: skip
+                       "gates": results}  # fmt: skip
             audit.record(conn, action, "promotion_request", request_id, payload, digest)
             return self._settle(conn, request_id, env.policy)
 
