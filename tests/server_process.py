@@ -17,6 +17,9 @@ from typing import IO
 
 import httpx
 
+from cairn.core.access import Role
+from cairn.core.identity import DEFAULT_PROJECT
+
 STARTUP_TIMEOUT = 30.0  # seconds; a cold start imports FastAPI, SQLAlchemy and Alembic
 STOP_TIMEOUT = 10.0
 
@@ -90,3 +93,19 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 def _read(log: IO[bytes]) -> str:
     log.seek(0)
     return log.read().decode(errors="replace")
+
+
+def seed_account(db_url: str, name: str, role: Role, project: str = DEFAULT_PROJECT) -> str:
+    """Make an account holding ``role`` in ``project``, in a database about to be served
+    with authentication on; its token."""
+    from cairn.stores.metadata.identity import IdentityStore
+    from cairn.stores.metadata.sql import SqlMetadataStore
+
+    seed = SqlMetadataStore(db_url)
+    try:
+        identity = IdentityStore(seed.engine)
+        identity.add_user(name)
+        identity.set_role(project, name, role)
+        return identity.create_token(name, "tests")[1]
+    finally:
+        seed.close()

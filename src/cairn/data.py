@@ -13,15 +13,9 @@ and returns that copy's path on later calls; it works on the embedded store, the
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
-from cairn.datasets.service import DataService
-from cairn.platform import open_data
-from cairn.sdk import platform
-
-_lock = threading.Lock()
-_service: DataService | None = None
+from cairn import sdk
 
 
 def get(ref: str) -> Path:
@@ -31,12 +25,4 @@ def get(ref: str) -> Path:
         NotFound: no such version. InvalidInput: a malformed reference.
         PermissionDenied: through a server, the caller may not read the dataset.
     """
-    return _data().get(ref)
-
-
-def _data() -> DataService:
-    global _service
-    with _lock:
-        if _service is None:
-            _service = open_data(platform().settings)
-        return _service
+    return sdk.data().get(ref)

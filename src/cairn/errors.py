@@ -8,13 +8,18 @@
     ├── AmbiguousReference (LookupError)   an id prefix that matches more than one thing
     ├── AlreadyExists (ValueError)         a name that must be unique is taken
     ├── InvalidState (RuntimeError)        e.g. logging to a deleted run
+    │   └── PolicyChanged                  an environment's policy changed under its gates
     ├── Unauthenticated (PermissionError)  no credentials, or ones that are not valid
     ├── PermissionDenied (PermissionError) valid credentials, not allowed to do this
+    ├── UntrustedModel (PermissionError)   a model's pickles import code outside the allow-list
+    ├── StepFailed (RuntimeError)          a pipeline step raised, exited or was killed
+    ├── ModelFailed (RuntimeError)         a model run by Cairn raised, crashed or timed out
     ├── IntegrityError (RuntimeError)      stored bytes do not match their digest
     │   └── DigestMismatch                 sent bytes do not match the digest claimed
     ├── SchemaError (RuntimeError)         metadata store schema newer than this code
     ├── MissingExtra (ImportError)         an optional dependency is not installed
     └── ServerUnavailable (ConnectionError)  the Cairn server cannot be reached
+        └── StoreUnavailable               the metadata database cannot be opened or reached
 
 Each class carries a stable ``code`` and an HTTP status. ``ERRORS_BY_CODE`` is the one table
 the server uses to turn an error into a response and the HTTP client uses to turn the
@@ -113,6 +118,23 @@ class UntrustedModel(CairnError, PermissionError):
     http_status = 409
 
 
+class StepFailed(CairnError, RuntimeError):
+    """A pipeline step raised, called ``sys.exit`` or was killed; the message names the
+    step and carries the user's traceback."""
+
+    code = "STEP_FAILED"
+    http_status = 500
+
+
+class ModelFailed(CairnError, RuntimeError):
+    """A model's code failed where Cairn ran it for an evaluation (in a worker process):
+    it raised, crashed, ran out of time or memory, or answered with something that is not
+    predictions."""
+
+    code = "MODEL_FAILED"
+    http_status = 422
+
+
 class SchemaError(CairnError, RuntimeError):
     code = "SCHEMA_ERROR"
     http_status = 500
@@ -126,6 +148,14 @@ class MissingExtra(CairnError, ImportError):
 class ServerUnavailable(CairnError, ConnectionError):
     code = "SERVER_UNAVAILABLE"
     http_status = 503
+
+
+class StoreUnavailable(ServerUnavailable):
+    """The metadata database cannot be opened or reached (a wrong ``CAIRN_DB``, a file
+    that is not a database, PostgreSQL down). A subclass of ServerUnavailable: what is
+    retried when the server is out of reach is retried when its database is."""
+
+    code = "STORE_UNAVAILABLE"
 
 
 def _all_subclasses(cls: type[CairnError]) -> list[type[CairnError]]:

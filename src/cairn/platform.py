@@ -59,13 +59,18 @@ _ARTIFACT_BACKENDS = {
 
 @dataclass(frozen=True, slots=True)
 class Platform:
+    """The settings and what they open. ``database`` is the one database store the
+    platform holds (None through a server): every service over the same database is
+    built on its engine, so a process opens, migrates and pools each database once."""
+
     settings: Settings
     metadata: MetadataStore
     artifacts: ArtifactStore
     tracking: TrackingService
+    database: MetadataStore | None = None
 
     def close(self) -> None:
-        self.metadata.close()
+        self.metadata.close()  # closes ``database`` too: the embedded wrapper owns it
         self.artifacts.close()
 
 
@@ -76,22 +81,25 @@ def open_platform(settings: Settings) -> Platform:
         InvalidInput: a URL names a backend Cairn does not have.
         MissingExtra: the backend needs an optional dependency that is not installed.
     """
-    metadata, artifacts = open_stores(settings)
-    tracking = TrackingService(metadata, artifacts, settings.experiment)
-    return Platform(settings, metadata, artifacts, tracking)
-
-
-def open_stores(settings: Settings) -> tuple[MetadataStore, ArtifactStore]:
     if settings.uri is not None:
         client_args = (settings.uri, settings.token)
         metadata = _construct(_METADATA_BACKENDS["http"], *client_args)
-        return metadata, _construct(_ARTIFACT_BACKENDS["http"], *client_args)
-    store = open_audited_metadata_store(settings.db_url, settings)
+        artifacts = _construct(_ARTIFACT_BACKENDS["http"], *client_args)
+        return Platform(
+            settings, metadata, artifacts, TrackingService(metadata, artifacts, settings.experiment)
+        )
+    database = open_audited_metadata_store(settings.db_url, settings)
     # Embedded use has one user, the local one, an admin: the same access decision is still
     # made, and the audit trail names them.
-    local = Principal(local_user(), is_admin=True)
-    metadata = AuthorizedMetadataStore(store, store, local, owned=True)  # type: ignore[arg-type]
-    return metadata, open_artifact_store(settings.artifacts_url)
+    metadata = AuthorizedMetadataStore(database, database, _local(), owned=True)  # type: ignore[arg-type]
+    artifacts = open_artifact_store(settings.artifacts_url)
+    tracking = TrackingService(metadata, artifacts, settings.experiment)
+    return Platform(settings, metadata, artifacts, tracking, database)
+
+
+def _local() -> Principal:
+    """The embedded store's one user: the local account, an installation admin."""
+    return Principal(local_user(), is_admin=True)
 
 
 def artifact_store_opener(settings: Settings) -> Callable[[], ArtifactStore]:
@@ -126,10 +134,14 @@ def _installation_key(path: Path) -> Any:
     return load_or_create(path)
 
 
-def open_data(settings: Settings, folder: Path | None = None) -> DataService:
+def open_data(
+    settings: Settings, folder: Path | None = None, database: MetadataStore | None = None
+) -> DataService:
     """Data versioning over the settings' stores (a server's, when ``CAIRN_URI`` is set),
     in ``folder`` (default: the workspace, the project folder, else the working
-    directory), where its ``cairn.lock`` is kept."""
+    directory), where its ``cairn.lock`` is kept. ``database``: an open database store to
+    work on (a platform's); without it the settings' database is opened when first needed.
+    """
     from cairn.datasets.authorized import AuthorizedDataCatalog
     from cairn.datasets.service import DataService
 
@@ -144,11 +156,15 @@ def open_data(settings: Settings, folder: Path | None = None) -> DataService:
         artifacts = open_artifact_store(settings.artifacts_url)
 
         def catalog() -> DataCatalog:
-            store = open_audited_metadata_store(settings.db_url, settings)
-            local = Principal(local_user(), is_admin=True)  # as for runs: see open_stores
-            return AuthorizedDataCatalog(data_catalog_of(store), local)
+            store = database or open_audited_metadata_store(settings.db_url, settings)
+            return AuthorizedDataCatalog(data_catalog_of(store), _local())
 
     return DataService(catalog, artifacts, folder or workspace(settings), settings.home)
+
+
+def open_platform_data(opened: Platform, folder: Path | None = None) -> DataService:
+    """Data versioning over an open platform's database and stores."""
+    return open_data(opened.settings, folder, opened.database)
 
 
 def open_models(opened: Platform) -> ModelService:
@@ -169,11 +185,10 @@ def open_models(opened: Platform) -> ModelService:
             graph.close()
 
         return ModelService(remote, graph, opened.metadata, opened.artifacts, cache, release)
-    store = open_audited_metadata_store(settings.db_url, settings)
-    local = Principal(local_user(), is_admin=True)  # as for runs: see open_stores
-    registry = AuthorizedModelRegistry(model_registry_of(store), local)
+    store = _database_of(opened)
+    registry = AuthorizedModelRegistry(model_registry_of(store), _local())
     graph = lineage_graph_of(store)
-    return ModelService(registry, graph, opened.metadata, opened.artifacts, cache, store.close)
+    return ModelService(registry, graph, opened.metadata, opened.artifacts, cache)
 
 
 def open_releases(opened: Platform, models: ModelService) -> Releases:
@@ -190,16 +205,22 @@ def open_releases(opened: Platform, models: ModelService) -> Releases:
     from cairn.governance.webhooks import deliver
     from cairn.registry.authorized import AuthorizedModelRegistry
 
-    store = open_audited_metadata_store(settings.db_url, settings)
-    local = Principal(local_user(), is_admin=True)  # as for runs: see open_stores
+    store = _database_of(opened)
+    local = _local()
     ledger = release_ledger_of(store)
     registry = AuthorizedModelRegistry(model_registry_of(store), local)
-    evaluate = Evaluator(models, open_data(settings))
+    evaluate = Evaluator(models, open_platform_data(opened))
 
     def notify() -> None:  # in this process, now (a command may exit right after), briefly:
         deliver(ledger, tries=2, pause=0.2, timeout=3.0)  # the next release tries again
 
-    return ReleaseService(ledger, registry, opened.metadata, evaluate, local, notify, store.close)
+    return ReleaseService(ledger, registry, opened.metadata, evaluate, local, notify)
+
+
+def _database_of(opened: Platform) -> MetadataStore:
+    if opened.database is None:  # only a platform over a server has none
+        raise InvalidInput("this platform works through a server: it has no database")
+    return opened.database
 
 
 def server_releases(
@@ -297,28 +318,24 @@ def collect_garbage(
         )
     from cairn.datasets.gc import collect
 
-    data = open_data(settings)
-    store = data.artifacts
-    if not hasattr(store, "stored"):
-        raise InvalidInput(f"{store!r} cannot list its objects; run gc where it is stored")
-    metadata = open_metadata_store(settings.db_url)
+    database = open_audited_metadata_store(settings.db_url, settings)
     try:
-        runs_use = _construct("cairn.stores.metadata.data:artifact_digests", metadata.engine)  # type: ignore[attr-defined]
+        data = open_data(settings, database=database)
+        store = data.artifacts
+        if not hasattr(store, "stored"):
+            raise InvalidInput(f"{store!r} cannot list its objects; run gc where it is stored")
+        engine = database.engine  # type: ignore[attr-defined]  # every database store has one
+        recorded = _construct("cairn.stores.metadata.data:recorded_objects", engine)
+        referenced = data.live_objects() | recorded
+        return collect(cast(Collectable, store), referenced, grace_seconds, dry_run)
     finally:
-        metadata.close()
-    referenced = data.live_objects() | runs_use
-    return collect(cast(Collectable, store), referenced, grace_seconds, dry_run)
+        database.close()
 
 
 def open_audit_log(db_url: str) -> Any:
     """The audit trail (an ``AuditLog``) of the database at ``db_url``, read directly:
     verifying the trail must not depend on trusting a server that wrote it."""
     return _over_database(db_url, "cairn.stores.metadata.audit:AuditLog")
-
-
-def open_identity_store(db_url: str) -> Any:
-    """Accounts, tokens and projects (an ``IdentityStore``) of the database at ``db_url``."""
-    return _over_database(db_url, "cairn.stores.metadata.identity:IdentityStore")
 
 
 def open_accounts(settings: Settings, direct: bool = False) -> Accounts:
@@ -328,7 +345,8 @@ def open_accounts(settings: Settings, direct: bool = False) -> Accounts:
     if settings.uri is not None and not direct:
         accounts: Accounts = _construct(_ACCOUNTS_CLIENT, settings.uri, settings.token)
         return accounts
-    found: Accounts = open_identity_store(settings.db_url)
+    # Audited as every other store: what a command changes here is signed when it exits.
+    found: Accounts = identity_store_of(open_audited_metadata_store(settings.db_url, settings))
     return found
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from cairn import sdk
 from cairn.core.release import PromotionRequest
 from cairn.errors import MissingExtra, NotFound
-from cairn.platform import open_data
+from cairn.platform import open_platform_data
 from cairn.tracking.run import ActiveRun
 
 EXPERIMENT = "quickstart"
@@ -119,7 +119,7 @@ def _version(data: Data) -> str:
     text = "\n".join(rows) + "\n"
     if not table.exists() or table.read_text() != text:
         table.write_text(text)
-    added = open_data(sdk.platform().settings, folder).add(table, DATA_NAME, "scikit-learn's copy")
+    added = open_platform_data(sdk.platform(), folder).add(table, DATA_NAME, "scikit-learn's copy")
     return added.version.ref
 
 

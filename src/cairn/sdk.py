@@ -6,7 +6,6 @@ The platform (settings, stores, services) is opened on first use from the config
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -18,8 +17,8 @@ import orjson
 from cairn.config import load_settings
 from cairn.core.lineage import DATA_VERSION, Lineage
 from cairn.core.model import parse_model_ref
-from cairn.core.run import Experiment, Metric, Run, RunStatus, ViewType
-from cairn.errors import CairnError, IntegrityError, InvalidInput, NotFound
+from cairn.core.run import Experiment, Metric, Run, ViewType
+from cairn.errors import CairnError, IntegrityError, InvalidInput, NotFound, StepFailed
 from cairn.pipelines.definition import Graph, Pipeline, Step, pipeline, step, use_runner
 from cairn.pipelines.environment import installed, remember_in
 from cairn.pipelines.executors import (
@@ -27,8 +26,6 @@ from cairn.pipelines.executors import (
     Executor,
     LocalExecutor,
     RayExecutor,
-    Stored,
-    load,
 )
 from cairn.pipelines.loading import load_pipeline
 from cairn.pipelines.reproduce import (
@@ -40,24 +37,22 @@ from cairn.pipelines.reproduce import (
 )
 from cairn.pipelines.runner import (
     ENVIRONMENT,
-    OUTPUT_DIGEST,
-    OUTPUT_FORMAT,
     PARAMS,
     STEP_DATA,
     TARGET,
     PipelineResult,
     Runner,
-    StepFailed,
     StepResult,
 )
 from cairn.pipelines.sweep import SweepResult, SweepRuns, Trial, parse_dimension, run_sweep
+from cairn.pipelines.trust import Vetting, home_secret
 from cairn.platform import (
     Platform,
     artifact_store_opener,
-    open_data,
     open_lineage,
     open_models,
     open_platform,
+    open_platform_data,
     open_releases,
     workspace,
 )
@@ -67,6 +62,7 @@ from cairn.tracking.source import git_commit, git_dirty
 
 if TYPE_CHECKING:  # the registry loads when a model is first logged or loaded
     from cairn.core.ports import Releases
+    from cairn.datasets.service import DataService
     from cairn.registry.service import ModelService
 
 __all__ = ["Pipeline", "Step", "pipeline", "step"]  # re-exported as cairn.pipeline, cairn.step
@@ -75,6 +71,7 @@ _lock = threading.Lock()
 _platform: Platform | None = None
 _models: tuple[Platform, ModelService] | None = None  # and the platform it is over
 _releases: tuple[ModelService, Releases] | None = None  # and the model service it uses
+_data: tuple[Platform, DataService] | None = None  # and the platform it is over
 
 
 class RunList(list[Run]):
@@ -138,10 +135,24 @@ def releases() -> Releases:
         return _releases[1]
 
 
+def data() -> DataService:
+    """Data versioning over the SDK's platform (``cairn.data.get`` …), opened on first use
+    and replaced with the platform."""
+    global _data
+    opened = platform()
+    with _lock:
+        if _data is None or _data[0] is not opened:
+            _data = (opened, open_platform_data(opened))
+        return _data[1]
+
+
 def _forget_models() -> None:
-    """Close the model service and what uses it (they belong to a platform being replaced
-    or closed)."""
-    global _models, _releases
+    """Close the model service and what uses it, and forget the data service (they belong
+    to a platform being replaced or closed)."""
+    global _models, _releases, _data
+    if _data is not None:
+        _data[1].close()
+        _data = None
     if _releases is not None:
         _releases[1].close()
         _releases = None
@@ -154,8 +165,6 @@ def lineage(ref: str, downstream: bool = False) -> Lineage:
     """Where a model version, data version or run came from (upstream), or what was
     built on it (``downstream``): the runs, pipeline steps, data versions, outputs and
     model versions, with each run's commit, dirty flag and environment."""
-    opened = platform()
-    data = functools.cache(lambda: open_data(opened.settings))
 
     def resolve_data(ref: str) -> str:
         return data().version(ref).ref
@@ -179,8 +188,7 @@ def attest_model(ref: str) -> dict[str, Any]:
     folder = service.fetch(version)
     read_package(folder, version.files)  # what is attested is what was registered
     found = lineage(version.ref)
-    data = open_data(opened.settings)
-    digests = {n.id: data.version(n.id).digest for n in found.nodes if n.kind == DATA_VERSION}
+    digests = {n.id: data().version(n.id).digest for n in found.nodes if n.kind == DATA_VERSION}
     run = opened.metadata.get_run(version.run_id) if version.run_id else None
     provenance = provenance_of(version, run, found, digests)
     return sign(statement(version, folder, provenance), load_or_create(opened.settings.audit_key))
@@ -305,10 +313,11 @@ def run_pipeline(
     Raises:
         StepFailed: a step raised on its last attempt; the run is recorded as failed.
         InvalidInput: ``only`` names a step the pipeline lacks, or is not cached upstream.
+        Interrupted: Ctrl-C, SIGTERM or SIGHUP stopped the run (a KeyboardInterrupt,
+            raised once the runs it stopped are recorded KILLED).
     """
     opened = platform()
     remember_in(opened.settings.home / "cache")
-    data = functools.cache(lambda: open_data(opened.settings))  # when a step names data
 
     def resolve(ref: str) -> str | None:
         try:
@@ -319,7 +328,8 @@ def run_pipeline(
     folder = root or workspace(opened.settings)
     runs_on = _executor(opened, folder, executor, workers, ray_address)
     registrar = models if register else None
-    runner = Runner(opened.tracking, opened.artifacts, resolve, folder, runs_on, registrar)
+    runner = Runner(opened.tracking, opened.artifacts, resolve, folder, runs_on, registrar,
+                    secret=home_secret(opened.settings.home))  # fmt: skip
     return runner.run(
         graph,
         experiment=experiment,
@@ -352,6 +362,7 @@ def sweep(
     Raises:
         InvalidInput: a bad dimension, direction or trial count.
         MissingExtra: Optuna is not installed.
+        Interrupted: Ctrl-C or a signal stopped a trial; the sweep run is recorded KILLED.
     """
     dimensions = [parse_dimension(spec) for spec in space]
     tracking = platform().tracking
@@ -372,15 +383,12 @@ def sweep(
         tags = {"cairn.run.kind": "sweep", "cairn.pipeline": pipeline.name}
         return tracking.create_run(RunStart(where, name, tags)).id
 
-    def end(run_id: str, succeeded: bool) -> None:
-        tracking.end_run(run_id, RunStatus.FINISHED if succeeded else RunStatus.FAILED)
-
     def log(run_id: str, logged: dict[str, str], metrics: dict[str, float]) -> None:
         points = [(k, v, 0, int(time.time() * 1000)) for k, v in metrics.items()]
         tracking.metadata.log_batch(run_id, points, logged, {})
 
     runs = SweepRuns(start, lambda run_id, tags: tracking.metadata.log_batch(run_id, [], {}, tags),
-                     log, end)  # fmt: skip
+                     log, tracking.end_run)  # fmt: skip
     fixed = pipeline.parameters(params or {})
     searched = {d.name for d in dimensions}
     fixed = {k: v for k, v in fixed.items() if k not in searched or k in (params or {})}
@@ -425,7 +433,6 @@ def reproduce(
     experiment = tracking.metadata.get_experiment(run.experiment_id).name
     nested = f"attributes.parent_run_id = '{run.id}'"
     steps = tracking.search_runs(experiment, nested, limit=1000).runs
-    recorded = {s.tags.get("cairn.step", s.name): _output_of(s) for s in steps}
     pinned = {
         s.tags.get("cairn.step", s.name): orjson.loads(s.tags[STEP_DATA])
         for s in steps if STEP_DATA in s.tags
@@ -440,13 +447,15 @@ def reproduce(
             graph, experiment=experiment, force=True, tags={"cairn.reproduces": run.id},
             root=folder, on_step=on_step, register=False,
         )  # fmt: skip
-    found = Reproduction(run.id, result.run_id, commit, where)
-    for done in result.steps:
-        output = (done.output.digest, done.output.format) if done.output else None
-        found.steps.append(compare(
-            done.node, recorded.get(done.node), output,
-            lambda digest, fmt: load(opened.artifacts, Stored(digest, fmt)), tolerance,
-        ))  # fmt: skip
+        # Compared here, where a pickle's classes import from the recorded code; a recorded
+        # output is read only if it is safe to (cairn.pipelines.trust).
+        vetting = Vetting(opened.artifacts, home_secret(opened.settings.home), result.user)
+        recorded = {s.tags.get("cairn.step", s.name): vetting.recorded(s) for s in steps}
+        found = Reproduction(run.id, result.run_id, commit, where)
+        found.steps = [
+            compare(done.node, recorded.get(done.node), done.output, vetting, tolerance)
+            for done in result.steps
+        ]
     environment = _recorded_environment(run.id)
     if environment is not None:
         found.environment = environment_changes(environment, installed())
@@ -486,11 +495,6 @@ def _pipeline_run_of_model(ref: str) -> Run:
     if run.parent_id is not None and run.tags.get("cairn.step"):
         return platform().tracking.get_run(run.parent_id)
     return run
-
-
-def _output_of(step_run: Run) -> tuple[str, str] | None:
-    digest, fmt = step_run.tags.get(OUTPUT_DIGEST), step_run.tags.get(OUTPUT_FORMAT)
-    return (digest, fmt) if digest and fmt else None
 
 
 def _recorded_environment(run_id: str) -> dict[str, str] | None:

@@ -234,6 +234,17 @@ def test_missing_reports_exactly_the_absent_digests(backend: Backend) -> None:
     assert backend.store.missing([]) == set()
 
 
+def test_sizes_are_those_of_the_stored_objects_and_only_those(backend: Backend) -> None:
+    stored = {backend.store.put_stream(io.BytesIO(b"x" * i)) for i in (0, 1, 70)}
+    absent = {"blake3:" + blake3.blake3(b"absent %d" % i).hexdigest() for i in range(40)}
+
+    found = backend.store.sizes(sorted({info.digest for info in stored} | absent))
+    assert found == {info.digest: info.size for info in stored}
+    assert backend.store.sizes([]) == {}
+    with pytest.raises(InvalidInput, match="not-a-digest"):
+        backend.store.sizes([ABSENT, "not-a-digest"])
+
+
 def test_missing_rejects_a_malformed_digest(backend: Backend) -> None:
     with pytest.raises(InvalidInput, match="not-a-digest"):
         backend.store.missing([ABSENT, "not-a-digest"])

@@ -1,12 +1,14 @@
 """The DataCatalog contract, run against SQLite, PostgreSQL and a real Cairn server.
 
 The server adds what only a shared catalog needs: it refuses a version whose objects it
-does not hold, and it lets whoever may read a dataset read the objects it is made of, and
-no one else.
+does not hold, or whose listings are not a manifest a checkout can follow (see
+``tests/security/test_path_escape.py``), and it lets whoever may read a dataset read the
+objects it is made of, and no one else.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import uuid
@@ -16,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import blake3
+import orjson
 import pytest
 
 from cairn.core.access import Role
 from cairn.core.data import DataKind, DataRef, NewDataVersion, parse_data_ref
 from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.ports import DataCatalog
+from cairn.datasets.manifest import TREE_FORMAT
 from cairn.errors import InvalidInput, NotFound, PermissionDenied
 from cairn.stores.metadata.data import SqlDataCatalog
 from cairn.stores.metadata.identity import IdentityStore
@@ -87,9 +91,26 @@ def _name() -> str:
     return f"customers-{uuid.uuid4().hex[:8]}"
 
 
+def _listing(store_object: Callable[[bytes], str], data: bytes = b"") -> tuple[str, str]:
+    """A manifest of one file of 64 bytes (new ones, unless given), stored: its root and
+    the file's digest."""
+    part = store_object(data or os.urandom(64))
+    entries = [["c.csv", "f", part, 64, "", 0]]
+    return store_object(orjson.dumps({"format": TREE_FORMAT, "entries": entries})), part
+
+
 def _new(backend: Backend, name: str, **extra: Any) -> NewDataVersion:
-    root = backend.store_object(os.urandom(64))
+    root, _ = _listing(backend.store_object)
     return NewDataVersion(name, root, DataKind.FILE, "data/c.csv", 1, 64, **extra)
+
+
+@pytest.mark.parametrize("path", ["/etc/c.csv", "../c.csv", "data/../../c.csv", ""])
+def test_a_path_outside_the_project_is_refused(backend: Backend, path: str) -> None:
+    new = _new(backend, _name())
+    with pytest.raises(InvalidInput, match=r"^path "):
+        backend.catalog.add_version(dataclasses.replace(new, path=path))
+    with pytest.raises(NotFound):
+        backend.catalog.get_version(DataRef(new.name))
 
 
 def test_versions_are_numbered_and_unchanged_data_makes_none(backend: Backend) -> None:
@@ -156,7 +177,7 @@ def test_a_server_refuses_a_version_whose_objects_it_lacks(clients: dict[str, An
     catalog = clients["writer"]
     absent = _digest_of(b"never uploaded")
     new = NewDataVersion(_name(), absent, DataKind.FILE, "c.csv", 1, 14)
-    with pytest.raises(InvalidInput, match="1 of the version's objects are not stored here"):
+    with pytest.raises(InvalidInput, match=r"^digest: object .* is not stored here"):
         catalog.add_version(new)
     with pytest.raises(NotFound):
         catalog.get_version(DataRef(new.name))
@@ -166,11 +187,10 @@ def test_who_may_read_a_dataset_may_read_its_objects_and_no_one_else(
     clients: dict[str, Any],
 ) -> None:
     writer, writer_objects = clients["writer"], clients["writer-objects"]
-    data = os.urandom(100)
-    part = writer_objects.put_stream(io.BytesIO(data)).digest
-    root = writer_objects.put_stream(io.BytesIO(os.urandom(64))).digest
+    data = os.urandom(64)
+    root, part = _listing(lambda made: writer_objects.put_stream(io.BytesIO(made)).digest, data)
     name = _name()
-    new = NewDataVersion(name, root, DataKind.FILE, "c.csv", 1, 100, objects=(root, part))
+    new = NewDataVersion(name, root, DataKind.FILE, "c.csv", 1, 64, objects=(root, part))
     version, _ = writer.add_version(new)
 
     reader, reader_objects = clients["reader"], clients["reader-objects"]
@@ -194,5 +214,5 @@ def test_who_may_read_a_dataset_may_read_its_objects_and_no_one_else(
 
 
 def _new_on(objects: Any, name: str) -> NewDataVersion:
-    root = objects.put_stream(io.BytesIO(os.urandom(64))).digest
+    root, _ = _listing(lambda data: objects.put_stream(io.BytesIO(data)).digest)
     return NewDataVersion(name, root, DataKind.FILE, "c.csv", 1, 64)

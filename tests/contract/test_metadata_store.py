@@ -7,19 +7,23 @@ HTTP backend shares one server (and its database) across the module to stay fast
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import math
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import blake3
 import pytest
 
 from cairn.core.access import Role
 from cairn.core.artifact import ArtifactEntry
 from cairn.core.data import DataKind, NewDataVersion
 from cairn.core.identity import DEFAULT_PROJECT
-from cairn.core.ports import MetadataStore
+from cairn.core.ports import ArtifactStore, MetadataStore
 from cairn.core.run import Experiment, Lifecycle, NewRun, RunRecord, RunStatus, ViewType
 from cairn.core.search import RunQuery
 from cairn.errors import (
@@ -44,6 +48,16 @@ DIGEST = "blake3:" + "ab" * 32
 class Backend:
     store: MetadataStore
     seed: SqlMetadataStore  # the same database, reached directly, to arrange rare states
+    # The server's objects, as the suite's account stores them; None: a metadata store
+    # on its own, which records a manifest without looking at any artifact store.
+    objects: ArtifactStore | None = None
+
+    def stored(self, content: bytes) -> ArtifactEntry:
+        """An object with ``content``, stored where the backend looks for it, as an entry
+        (its path left empty)."""
+        if self.objects is not None:
+            self.objects.put_stream(io.BytesIO(content))
+        return ArtifactEntry("", f"blake3:{blake3.blake3(content).hexdigest()}", len(content))
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +87,13 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         yield Backend(store, store)
         store.close()
     else:
-        from cairn.client.http import HttpMetadataStore
+        from cairn.client.http import HttpArtifactStore, HttpMetadataStore
 
         base_url, db_url, token = request.getfixturevalue("http_server")
         client, seed = HttpMetadataStore(base_url, token), SqlMetadataStore(db_url)
-        yield Backend(client, seed)
+        objects = HttpArtifactStore(base_url, token)
+        yield Backend(client, seed, objects)
+        objects.close()
         client.close()
         seed.close()
 
@@ -123,14 +139,17 @@ def test_unknown_experiment(store: MetadataStore) -> None:
 # runs
 
 
-def test_run_records_what_it_was_started_with(store: MetadataStore, experiment: Experiment) -> None:
+def test_run_records_what_it_was_started_with(backend: Backend, experiment: Experiment) -> None:
+    store = backend.store
     run = store.create_run(
         new_run(experiment, "baseline", git_commit="c0ffee", source="train.py", tags={"team": "a"})
     )
+    # A server makes the account whose token starts a run its user, whatever the client says.
+    user = "ada" if store is backend.seed else "contract-suite"
     assert (run.name, run.status, run.user, run.start_time) == (
         "baseline",
         RunStatus.RUNNING,
-        "ada",
+        user,
         1_000,
     )
     assert (run.git_commit, run.source, run.tags) == ("c0ffee", "train.py", {"team": "a"})
@@ -409,21 +428,55 @@ def test_foreign_page_token_is_refused(
 # artifacts
 
 
-def test_artifact_manifest(store: MetadataStore, experiment: Experiment) -> None:
+def test_artifact_manifest(backend: Backend, experiment: Experiment) -> None:
+    store = backend.store
     run = store.create_run(new_run(experiment))
     entries = [
-        ArtifactEntry("model.pkl", DIGEST, 10),
-        ArtifactEntry("reports/a.txt", DIGEST, 3),
-        ArtifactEntry("reports/sub/b.txt", DIGEST, 4),
-    ]
+        dataclasses.replace(backend.stored(content), path=path)
+        for path, content in [("model.pkl", b"0123456789"), ("reports/a.txt", b"abc"),
+                              ("reports/sub/b.txt", b"abcd")]
+    ]  # fmt: skip
     store.add_artifacts(run.id, entries)
     assert store.list_artifacts(run.id) == entries
     assert [e.path for e in store.list_artifacts(run.id, "reports")] == [
         "reports/a.txt",
         "reports/sub/b.txt",
     ]
-    store.add_artifacts(run.id, [ArtifactEntry("model.pkl", DIGEST, 11)])
-    assert store.list_artifacts(run.id, "model.pkl") == [ArtifactEntry("model.pkl", DIGEST, 11)]
+    retrained = dataclasses.replace(backend.stored(b"0123456789X"), path="model.pkl")
+    store.add_artifacts(run.id, [retrained])
+    assert store.list_artifacts(run.id, "model.pkl") == [retrained]
+
+
+@pytest.mark.parametrize(
+    ("paths", "refused"),
+    [
+        ([""], "entries[0].path"),  # an empty path would hide every other file
+        (["reports/"], "entries[0].path"),
+        (["a//b"], "entries[0].path"),
+        (["./a"], "entries[0].path"),
+        (["a/../b"], "entries[0].path"),
+        (["/etc/passwd"], "entries[0].path"),
+        (["a\\b"], "entries[0].path"),
+        (["a\nb"], "entries[0].path"),
+        (["x", "x/y"], "'x' is a file"),  # a file may not be a folder too
+        (["model.pkl/weights"], "'model.pkl' is a file"),  # nor one stored before
+        (["reports"], "'reports' is a file"),  # nor a folder stored before a file
+    ],
+)
+def test_a_manifest_path_is_a_clean_relative_path_and_never_both_file_and_folder(
+    backend: Backend, experiment: Experiment, paths: list[str], refused: str
+) -> None:
+    store = backend.store
+    run = store.create_run(new_run(experiment))
+    kept = [
+        dataclasses.replace(backend.stored(b"kept"), path=path)
+        for path in ("model.pkl", "reports/a.txt")
+    ]
+    store.add_artifacts(run.id, kept)
+    entry = backend.stored(b"new")
+    with pytest.raises(InvalidInput, match=re.escape(refused)):
+        store.add_artifacts(run.id, [dataclasses.replace(entry, path=p) for p in paths])
+    assert store.list_artifacts(run.id) == kept  # nothing of a refused manifest is kept
 
 
 def test_paging_through_runs_that_lack_the_sort_key(

@@ -112,6 +112,18 @@ def test_artifacts_list_and_get(runs: list[str], tmp_path: Path) -> None:
     assert "a.txt" in cli("artifacts", "list", runs[0], "reports").stdout
     cli("artifacts", "get", runs[0][:8], "reports", "--to", str(tmp_path / "out"))
     assert (tmp_path / "out" / "reports" / "a.txt").read_text() == "alpha"
+    cli("artifacts", "get", runs[0][:8], ".", "--to", str(tmp_path / "all"))  # every file
+    assert (tmp_path / "all" / "reports" / "a.txt").read_text() == "alpha"
+
+
+def test_artifacts_get_of_an_empty_path_says_so_in_one_line(runs: list[str]) -> None:
+    """An empty path (an unset shell variable) is refused: '.' asks for every file."""
+    refused = cli("artifacts", "get", runs[0], "", ok=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines() == [
+        f"error: path is empty: name a file or folder of the run's artifacts, or '.' for "
+        f"all of them (see `cairn artifacts list {runs[0]}`)"
+    ]
 
 
 def test_experiments_list(runs: list[str]) -> None:
@@ -127,6 +139,10 @@ def test_experiments_list(runs: list[str]) -> None:
         (("runs", "list", "--filter", "metrics.auc >> 1"), "position 13"),
         (("runs", "list", "-e", "nope"), "experiment 'nope' not found"),
         (("artifacts", "get", "0123456789abcdef", "x"), "not found"),
+        (
+            ("tokens", "create", "--user", "ada", "--expires-in-days", str(10**20)),
+            "--expires-in-days: expected 1 to 36,500 days",
+        ),
     ],
 )
 def test_user_errors_are_one_line_without_traceback(
@@ -155,6 +171,26 @@ def test_usage_errors_show_the_usage_without_traceback(args: tuple[str, ...], me
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert "internal error" not in done.stderr
+
+
+@pytest.mark.parametrize("database", ["postgresql down", "a text file", "a folder"])
+def test_a_database_that_cannot_be_opened_is_one_line_naming_it(
+    database: str, tmp_path: Path
+) -> None:
+    """A bad CAIRN_DB is the user's to fix, not a bug of Cairn's: one line naming the
+    database (its password hidden) and what to check."""
+    (tmp_path / "notes.db").write_text("not a database\n")
+    url = {
+        "postgresql down": "postgresql+psycopg://nobody:hunter2@127.0.0.1:1/cairn",
+        "a text file": f"sqlite:///{tmp_path / 'notes.db'}",
+        "a folder": f"sqlite:///{tmp_path}",
+    }[database]
+    done = cli("runs", "list", ok=False, env={"CAIRN_DB": url})
+    assert done.returncode == 1
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.stderr.startswith(f"error: metadata database {url.replace('hunter2', '***')} ")
+    assert "Check that" in done.stderr
+    assert "hunter2" not in done.stderr
 
 
 def test_help_lists_every_command() -> None:
@@ -268,11 +304,12 @@ def test_audit_log_checkpoint_and_verify(runs: list[str], cairn_home: Path) -> N
 
     signed = json.loads(cli("audit", "checkpoint", "--json").stdout)
     assert signed["seq"] >= events[-1]["seq"]  # the head of the whole trail
-    exported = sorted((cairn_home / "audit-checkpoints").glob("*.json"))
+    exported = sorted((cairn_home / "audit-checkpoints").glob("*/*.json"))  # <installation>/
     assert [p.name for p in exported] == [f"{signed['seq']:012d}.json"]
     report = json.loads(cli("audit", "verify", "--json").stdout)
     assert report["ok"] is True
-    assert report["checkpoints"] == 2  # the database's copy and the exported one
+    assert report["checkpoints"] == 1  # found in the database and exported: one checkpoint
+    assert report["unsigned_events"] == 0
 
 
 def test_audit_verify_fails_loudly_on_a_tampered_trail(runs: list[str], cairn_home: Path) -> None:

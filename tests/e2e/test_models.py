@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -14,11 +13,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+import skops.io
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import RandomForestClassifier
 
 import cairn
 from cairn.errors import IntegrityError, InvalidInput, NotFound, UntrustedModel
+from cairn.platform import open_data
 from cli_process import cairn_cli
 
 X, Y = load_breast_cancer(return_X_y=True)
@@ -70,7 +71,7 @@ def test_a_logged_model_is_registered_aliased_and_loaded_in_a_fresh_process() ->
     listed = cairn.sdk.platform().metadata.list_artifacts(run.id, "models/churn/1")
     assert {e.path for e in listed} == {
         "models/churn/1/cairn-model.yaml",
-        "models/churn/1/model.pkl",
+        "models/churn/1/model.skops",
     }
     [model] = cairn.models.list_models()
     assert (model.name, model.latest_version, dict(model.aliases)) == ("churn", 2, {"champion": 1})
@@ -148,17 +149,17 @@ def test_a_package_file_changed_after_registration_is_refused_by_name(cairn_home
     with cairn.start_run(experiment="churn") as run:
         version = run.log_model(_trained(), name="churn")
     cairn.models.load("churn/1")  # fetched into the cache
-    cached = cairn_home / "cache" / "models" / version.digest.replace(":", "-") / "model.pkl"
-    other = pickle.dumps(_trained(5))  # a different model, well-formed
+    cached = cairn_home / "cache" / "models" / version.digest.replace(":", "-") / "model.skops"
+    other = skops.io.dumps(_trained(5))  # a different model, well-formed
     cached.write_bytes(other)
     cairn.models.load("churn/1")  # a damaged local copy is fetched again, verified
     assert cached.read_bytes() != other
-    pickled = next(f for f in version.files if f.path == "model.pkl")
-    stored = Path(cairn.sdk.platform().artifacts.local_path(pickled.digest))  # type: ignore[attr-defined]
+    saved = next(f for f in version.files if f.path == "model.skops")
+    stored = Path(cairn.sdk.platform().artifacts.local_path(saved.digest))  # type: ignore[attr-defined]
     stored.chmod(0o644)
     stored.write_bytes(other)  # the stored object itself, tampered with
     cached.write_bytes(other)
-    with pytest.raises(IntegrityError, match=r"model\.pkl does not match the digest"):
+    with pytest.raises(IntegrityError, match=r"model\.skops does not match the digest"):
         cairn.models.load("churn/1")
 
 
@@ -208,7 +209,7 @@ def test_models_from_the_command_line() -> None:
     versions = json.loads(_cli("models", "versions", "churn", "--json").stdout)
     assert [(v["version"], v["aliases"]) for v in versions] == [(2, []), (1, ["champion"])]
     shown = _cli("models", "show", "churn@champion").stdout
-    for expected in ("churn/1", "float64 [-1, 30]", "model.pkl (pickle)"):
+    for expected in ("churn/1", "float64 [-1, 30]", "model.skops"):
         assert expected in shown
     assert json.loads(_cli("models", "show", "churn", "--json").stdout)["version"] == 2
     assert "deleted" in _cli("models", "alias", "delete", "churn", "champion").stdout
@@ -224,7 +225,7 @@ def test_an_attestation_verifies_and_a_changed_subject_or_statement_does_not(
     import shutil
 
     (tmp_path / "customers.csv").write_text("x,y\n1,0\n")
-    data = cairn.sdk.open_data(cairn.sdk.platform().settings, tmp_path)
+    data = open_data(cairn.sdk.platform().settings, tmp_path)
     data.add(tmp_path / "customers.csv", "customers")
     with cairn.start_run(experiment="churn") as run:
         run.log_input("customers@1")
@@ -237,8 +238,8 @@ def test_an_attestation_verifies_and_a_changed_subject_or_statement_does_not(
     cached = cairn_home / "cache" / "models" / version.digest.replace(":", "-")
     subjects = {s["name"]: s["digest"]["sha256"] for s in statement["subject"]}
     assert (
-        subjects["churn/1/model.pkl"]
-        == hashlib.sha256((cached / "model.pkl").read_bytes()).hexdigest()
+        subjects["churn/1/model.skops"]
+        == hashlib.sha256((cached / "model.skops").read_bytes()).hexdigest()
     )
     dependencies = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
     manifest = data.version("customers@1").digest.removeprefix("blake3:")
@@ -254,9 +255,9 @@ def test_an_attestation_verifies_and_a_changed_subject_or_statement_does_not(
 
     copy = tmp_path / "package"
     shutil.copytree(cached, copy)
-    (copy / "model.pkl").write_bytes(pickle.dumps(_trained(3)))
+    (copy / "model.skops").write_bytes(skops.io.dumps(_trained(3)))
     changed = _cli("models", "verify", str(written), "--package", str(copy), ok=False)
-    assert "churn/1/model.pkl differ from what was attested" in changed.stderr
+    assert "churn/1/model.skops differ from what was attested" in changed.stderr
 
     forged = dict(envelope)
     forged["payload"] = base64.b64encode(
@@ -299,6 +300,30 @@ def test_a_model_card_is_logged_shown_edited_and_checked(tmp_path: Path) -> None
     assert "card.metrics: expected a mapping of metric names to numbers" in refused.stderr
 
 
+def _register_what_is_not_a_manifest(base_url: str, token: str, tmp_path: Path) -> None:
+    """A digest naming an object that is not a package manifest is a 400 naming the field,
+    over REST and through the client."""
+    import httpx
+
+    from cairn.core.identity import DEFAULT_PROJECT
+    from cairn.core.model import NewModelVersion
+
+    table = tmp_path / "table.csv"
+    table.write_text("x,y\n1,2\n")
+    digest = cairn.sdk.platform().artifacts.put_file(table).digest
+    answer = httpx.post(
+        f"{base_url}/api/v1/models/churn/versions", json={"digest": digest},
+        headers={"Authorization": f"Bearer {token}"}, timeout=30,
+    )  # fmt: skip
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "INVALID_INPUT"
+    assert error["message"].startswith(f"digest: {digest} is not a model package manifest")
+    forged = NewModelVersion("churn", digest, "sklearn", (), {})
+    with pytest.raises(InvalidInput, match=r"^digest: .* is not a model package manifest"):
+        cairn.sdk.models().registry.register_version(forged, DEFAULT_PROJECT)
+
+
 def test_models_through_a_server_as_a_contributor(tmp_path: Path, cairn_home: Path) -> None:
     from cairn.core.access import Role
     from cairn.core.identity import DEFAULT_PROJECT
@@ -325,6 +350,7 @@ def test_models_through_a_server_as_a_contributor(tmp_path: Path, cairn_home: Pa
                 evil = run.log_model(Payload(tmp_path / "canary"), name="evil")
             assert (version.ref, version.created_by) == ("churn/1", "ada")
             assert evil.flagged  # scanned by the server, from the stored bytes
+            _register_what_is_not_a_manifest(base_url, ada, tmp_path)
             refused = _cli("models", "alias", "set", "churn", "champion", "1", ok=False)
             assert "'manage' permission" in refused.stderr  # aliases are a maintainer's
             os.environ["CAIRN_TOKEN"] = mia
@@ -342,3 +368,144 @@ def test_models_through_a_server_as_a_contributor(tmp_path: Path, cairn_home: Pa
             for name in ("CAIRN_URI", "CAIRN_TOKEN"):
                 os.environ.pop(name, None)
     assert not (cairn_home / "cairn.db").exists()  # everything went to the server
+
+
+# The zoo: every scikit-learn classifier and regressor that fits on a small bundled data
+# set, and the pipelines and column transformers models are usually made of.
+_ZOO_SKIPPED = {  # what needs an input the zoo's data sets are not, and why
+    "ClassifierChain": "needs a multi-label target",
+    "MultiOutputClassifier": "needs a multi-output target",
+    "MultiOutputRegressor": "needs a multi-output target",
+    "RegressorChain": "needs a multi-output target",
+    "MultiTaskElasticNet": "needs a multi-output target",
+    "MultiTaskElasticNetCV": "needs a multi-output target",
+    "MultiTaskLasso": "needs a multi-output target",
+    "MultiTaskLassoCV": "needs a multi-output target",
+}
+# Fewer iterations, members and folds, so the zoo fits in seconds (persistence is what is
+# tested); a parameter left at None keeps its meaning.
+_QUICK = {"n_estimators": 5, "max_iter": 20, "Cs": 2, "n_components": 1, "cv": 2}
+
+
+def _zoo_member(name: str, cls: type, kind: str) -> Any:
+    from inspect import Parameter, signature
+
+    from sklearn.linear_model import Ridge
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+    base = GaussianNB() if kind == "classifier" else Ridge()
+    other = DecisionTreeClassifier() if kind == "classifier" else DecisionTreeRegressor()
+    required = {n for n, p in signature(cls).parameters.items() if p.default is Parameter.empty}
+    if "estimators" in required:
+        model = cls(estimators=[("linear", base), ("tree", other)])
+    elif "estimator" in required or name == "SelfTrainingClassifier":
+        model = cls(estimator=base)
+    else:
+        model = cls()
+    params = model.get_params(deep=False)
+    quick = {k: v for k, v in _QUICK.items() if params.get(k) is not None}
+    return model.set_params(**quick)
+
+
+def _zoo() -> dict[str, tuple[Any, Any]]:
+    """Each member's fitted model and the rows it predicts on (iris, diabetes, small)."""
+    import warnings
+
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.datasets import load_diabetes, load_iris
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+    from sklearn.utils import all_estimators
+
+    iris_x, iris_y = load_iris(return_X_y=True)
+    diabetes_x, diabetes_y = load_diabetes(return_X_y=True)
+    data = {
+        "classifier": (iris_x[::2], iris_y[::2]),
+        "regressor": (diabetes_x[:80], diabetes_y[:80]),
+    }
+    binary = (iris_x[::2], iris_y[::2] > 0)  # for the classifiers of two classes only
+    table = pd.DataFrame({"length": iris_x[:, 0], "width": iris_x[:, 1],
+                          "size": np.where(iris_x[:, 2] > 3, "big", "small")})  # fmt: skip
+    zoo: dict[str, tuple[Any, Any]] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # few iterations do not converge; that is not tested
+        for kind, (x, y) in data.items():
+            for name, cls in all_estimators(type_filter=kind):
+                if name in _ZOO_SKIPPED:
+                    continue
+                features, target = binary if "Threshold" in name else (x, y)
+                features = features[:, :1] if name == "IsotonicRegression" else features
+                zoo[name] = (_zoo_member(name, cls, kind).fit(features, target), features)
+        categories = table.astype({"size": "category"})
+        zoo |= {
+            "scaled": (make_pipeline(StandardScaler(), LogisticRegression()).fit(iris_x, iris_y),
+                       iris_x),
+            "one-hot": (make_pipeline(OneHotEncoder(handle_unknown="ignore"),
+                                      LogisticRegression()).fit(iris_x.round(), iris_y),
+                        iris_x.round()),
+            "columns": (make_pipeline(ColumnTransformer([
+                ("numbers", StandardScaler(), ["length", "width"]),
+                ("words", OneHotEncoder(handle_unknown="ignore"), ["size"]),
+            ]), HistGradientBoostingClassifier(max_iter=5)).fit(table, iris_y), table),
+            "categorical": (HistGradientBoostingClassifier(max_iter=5).fit(categories, iris_y),
+                            categories),
+            "log1p": (make_pipeline(FunctionTransformer(np.log1p),
+                                    KNeighborsClassifier(algorithm="ball_tree")
+                                    ).fit(iris_x, iris_y), iris_x),
+        }  # fmt: skip
+    return zoo
+
+
+def _as_json(rows: Any) -> dict[str, Any]:
+    if hasattr(rows, "columns"):  # a DataFrame: by column, with each column's dtype
+        return {"columns": {c: rows[c].astype(str).tolist() if str(rows[c].dtype) == "category"
+                            else rows[c].tolist() for c in rows.columns},
+                "dtypes": {c: str(rows[c].dtype) for c in rows.columns}}  # fmt: skip
+    return {"array": np.asarray(rows).tolist()}
+
+
+_ZOO_LOADER = """
+import json, sys
+import numpy as np, pandas as pd
+import cairn
+
+def rows(given):
+    if "array" in given:
+        return np.asarray(given["array"])
+    return pd.DataFrame(given["columns"]).astype(given["dtypes"])
+
+answers = {}
+for ref, given in json.load(sys.stdin).items():
+    model = cairn.models.load(ref)  # no trust: every member must pass the scan
+    answers[ref] = np.asarray(model.predict(rows(given))).tolist()
+print(json.dumps(answers))
+"""
+
+
+@pytest.mark.slow
+def test_the_scikit_learn_zoo_loads_without_trust_in_a_fresh_process() -> None:
+    """Every classifier and regressor scikit-learn lists (those that fit on iris or
+    diabetes), and the usual pipelines, load unflagged elsewhere to identical predictions."""
+    zoo = _zoo()
+    assert len(zoo) > 80
+    inputs, expected = {}, {}
+    with cairn.start_run(experiment="zoo") as run:
+        for name, (model, rows) in zoo.items():
+            version = run.log_model(model, name=name.lower(), input_example=rows[:5])
+            assert (version.findings, version.flavor) == ((), "sklearn"), name
+            assert version.manifest["flavor"]["format"] == "skops", name
+            inputs[version.ref] = _as_json(rows)
+            expected[version.ref] = np.asarray(model.predict(rows))
+    done = subprocess.run(
+        [sys.executable, "-c", _ZOO_LOADER], input=json.dumps(inputs), capture_output=True,
+        text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    answers = json.loads(done.stdout)
+    for ref, predicted in expected.items():
+        np.testing.assert_array_equal(np.asarray(answers[ref]), predicted, err_msg=ref)

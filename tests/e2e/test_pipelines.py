@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -579,3 +582,159 @@ def test_a_pipeline_runs_and_caches_through_a_server(
     # The server's stores hold the runs and the outputs; no embedded store was made here.
     assert not (cairn_home / "cairn.db").exists()
     assert any((tmp_path / "server-objects").rglob("*"))
+
+
+CONFIGURED = """
+import os
+import config
+from cairn import pipeline, step
+
+@step
+def train(x: float):
+    return {"score": x * config.LR}
+
+@step
+def report(result):
+    return {"score": result["score"], "user": os.environ.get("REPORT_USER", "")}
+
+@pipeline
+def tuned(x: float = 10.0):
+    report(train(x))
+"""
+
+
+def test_a_constant_edited_in_a_local_module_reruns_its_step_and_unkeyed_reads_are_said(
+    project: Path,
+) -> None:
+    (project / "config.py").write_text("LR = 0.1\n")
+    (project / "tuned.py").write_text(CONFIGURED)
+    first = cairn(project, "run", "tuned:tuned")
+    again = cairn(project, "run", "tuned:tuned")
+    assert "2 ran, 0 cached" in first.stdout
+    assert "0 ran, 2 cached" in again.stdout
+    unkeyed = (
+        "warning: step report: the environment variables tuned.report reads are not part of "
+        "the cache key (pass them as parameters)"
+    )
+    for done in (first, again):  # one line for the step, ran or cached
+        assert done.stderr.count(unkeyed) == 1, done.stderr
+        assert "step train:" not in done.stderr
+    (project / "config.py").write_text("LR = 0.2\n")
+    edited = json.loads(cairn(project, "run", "tuned:tuned", "--json").stdout)
+    assert [s["state"] for s in edited["steps"]] == ["ran", "ran"]
+    assert edited["warnings"] == [unkeyed.removeprefix("warning: ")]
+    assert edited["steps"][1]["warning"] == unkeyed.removeprefix("warning: ")
+
+
+STOPPING = """
+import pathlib, sys, time
+from cairn import pipeline, step
+
+@step
+def prepare(x: int):
+    return x
+
+@step
+def train(x):
+    pathlib.Path("started").write_text("yes")
+    time.sleep(60)
+    return x
+
+@step
+def quit(x):
+    sys.exit(3)
+
+@pipeline
+def long(x: int = 1):
+    train(prepare(x))
+
+@pipeline
+def exits(x: int = 1):
+    quit(prepare(x))
+"""
+
+
+def _signalled(project: Path, signum: int, *args: str) -> tuple[int, str, str]:
+    """``cairn run ARGS``, sent ``signum`` once its step wrote ``started``: its exit
+    code, output and errors."""
+    running = subprocess.Popen(
+        [sys.executable, "-m", "cairn", "run", *args], cwd=project,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        for _ in range(1200):  # until the step is under way
+            if (project / "started").exists() or running.poll() is not None:
+                break
+            time.sleep(0.05)
+        running.send_signal(signum)
+        out, err = running.communicate(timeout=60)
+    finally:
+        if running.poll() is None:
+            running.kill()
+    return running.returncode, out, err
+
+
+def _statuses(project: Path, experiment: str) -> dict[str, str]:
+    script = (
+        "import json, sys, cairn\n"
+        "print(json.dumps({r.name: r.status.value "
+        "for r in cairn.search_runs(experiment=sys.argv[1])}))\n"
+    )
+    found: dict[str, str] = json.loads(_python(project, script, experiment))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "line"),
+    [
+        (signal.SIGINT, 130, "interrupted: step train KILLED"),  # Ctrl-C
+        (signal.SIGTERM, 143, "terminated (SIGTERM): step train KILLED"),
+    ],
+)
+def test_a_run_stopped_by_a_signal_ends_its_runs_killed_and_says_so(
+    project: Path, signum: int, code: int, line: str
+) -> None:
+    (project / "stopping.py").write_text(STOPPING)
+    returncode, out, err = _signalled(project, signum, "stopping:long")
+    assert returncode == code, err
+    assert err.strip().splitlines()[-1] == line
+    assert "Traceback" not in err
+    assert re.search(r"train\s+killed", out)
+    assert _statuses(project, "long") == {
+        "long": "KILLED",
+        "prepare": "FINISHED",
+        "train": "KILLED",
+    }
+
+
+def test_a_step_that_calls_sys_exit_fails_and_the_run_says_why(project: Path) -> None:
+    (project / "stopping.py").write_text(STOPPING)
+    done = cairn(project, "run", "stopping:exits", ok=False)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: step quit called sys.exit(3)\nTraceback"), done.stderr
+    assert re.search(r"quit\s+failed", done.stdout)
+    assert _statuses(project, "exits") == {
+        "exits": "FAILED",
+        "prepare": "FINISHED",
+        "quit": "FAILED",
+    }
+
+
+@pytest.mark.slow
+def test_a_notebook_step_stops_on_ctrl_c_and_fails_when_its_kernel_dies(project: Path) -> None:
+    """The notebook runner must neither swallow Ctrl-C nor wait forever on a dead kernel."""
+    pytest.importorskip("nbclient")
+    waits = "import pathlib, time\npathlib.Path('started').write_text('yes')\ntime.sleep(60)"
+    _notebook(project / "waits.ipynb", [(waits, [])])
+    _notebook(project / "dies.ipynb", [("import os\nos._exit(1)", [])])
+    (project / "cairn.yaml").write_text(
+        "pipelines:\n"
+        "  waits:\n    steps:\n      book:\n        notebook: waits.ipynb\n"
+        "  dies:\n    steps:\n      book:\n        notebook: dies.ipynb\n"
+    )
+    returncode, _, err = _signalled(project, signal.SIGINT, "waits")
+    assert returncode == 130, err
+    assert err.strip().splitlines()[-1] == "interrupted: step book KILLED"
+    assert _statuses(project, "waits") == {"waits": "KILLED", "book": "KILLED"}
+    died = cairn(project, "run", "dies", ok=False)
+    assert "error: step book failed: CellFailed: the kernel died" in died.stderr

@@ -19,6 +19,7 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 
 import cairn
+from cairn.core.actor import local_user
 from cairn.core.model import ModelVersion
 from cli_process import cairn_cli
 
@@ -99,6 +100,21 @@ def test_gate_check_for_ci_and_a_cycle_embedded(tmp_path: Path) -> None:
     assert "cairn promote MODEL/VERSION --to production" in refused.stderr
 
 
+def test_approving_ones_own_request_is_refused_in_one_line(tmp_path: Path) -> None:
+    cairn_cli("envs", "create", "qa")  # the default policy: one approval, not by the requester
+    request = _json("promote", _logged(0.9).ref, "--to", "qa", "--reason", "try it")
+    refused = cairn_cli("approve", request["id"][:8], ok=False)
+    assert refused.returncode == 1
+    assert refused.stdout == ""  # no "approved by …"
+    [line] = refused.stderr.splitlines()
+    assert line.startswith(f"error: {local_user()} may not approve request "
+                           f"{request['id'][:8]} (churn/1 → qa): approvals must come from "
+                           f"someone other than who requested it (local:")  # fmt: skip
+    assert "an approver or an admin of project 'default' who did not" in line
+    shown = _json("requests", "show", request["id"])
+    assert (shown["state"], shown["approvals"]) == ("waiting", [])
+
+
 @contextmanager
 def _as(token: str, base_url: str) -> Iterator[None]:
     os.environ.update({"CAIRN_URI": base_url, "CAIRN_TOKEN": token})
@@ -175,6 +191,10 @@ def test_the_release_cycle_through_a_server_with_two_people(
         with _as(root, base_url):
             listed = _json("requests", "list", "--env", "production")
             assert [r["state"] for r in listed] == ["deployed", "deployed"]
+            own = _json("promote", second.ref, "--to", "production", "--reason", "mine")
+            refused = cairn_cli("approve", own["id"], ok=False)  # over REST: a 403
+            assert "error: root may not approve request" in refused.stderr
+            assert "someone other than who requested it (root)" in refused.stderr
     assert not (cairn_home / "cairn.db").exists()  # everything went to the server
     store = SqlMetadataStore(db)
     events = AuditLog(store.engine).events(EventQuery(object_type="environment"))

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import cairn
+from cairn import sdk
 from cairn.errors import InvalidInput, NotFound, ParamConflict, ServerUnavailable
 from server_process import free_port, running_server
 
@@ -133,6 +134,65 @@ def test_bad_input_is_refused_before_anything_is_written(mode: str, workdir: Pat
     stored = cairn.get_run(run.id)
     assert stored.metrics == {}
     assert cairn.sdk.platform().tracking.list_artifacts(run.id) == []
+
+
+def test_values_the_store_cannot_hold_are_refused_at_the_call(mode: str) -> None:
+    """A number no float can hold, NUL and lone surrogates (which no database stores) and
+    booleans for numbers: each an InvalidInput naming the key, with nothing stored."""
+    with cairn.start_run() as run:
+        with pytest.raises(InvalidInput, match=r"metrics\['big'\]: expected a number a 64-bit"):
+            run.log_metric("big", 10**400)
+        with pytest.raises(InvalidInput, match=r"metrics\['big'\]: expected a number a 64-bit"):
+            run.log_metrics({"auc": 0.9, "big": -(10**400)})
+        with pytest.raises(InvalidInput, match=r"metrics\['on'\]: expected a number, got bool"):
+            run.log_metric("on", True)
+        with pytest.raises(InvalidInput, match=r"tags\['team'\]: must not contain the NUL"):
+            run.set_tag("team", "gro\x00wth")
+        with pytest.raises(InvalidInput, match=r"params\['lr'\]: must be Unicode text"):
+            run.log_param("lr", "0.1\ud800")
+        with pytest.raises(InvalidInput, match="run name: must not contain the NUL"):
+            cairn.start_run(name="base\x00line")
+    stored = cairn.get_run(run.id)
+    assert (stored.metrics, stored.params, stored.tags) == ({}, {}, {})
+
+
+def test_free_text_the_store_cannot_hold_is_refused_everywhere(mode: str, workdir: Path) -> None:
+    """NUL in a data version's message, a model version's description or card, or a
+    release's reason: refused naming the field on every backend (SQLite would keep it,
+    PostgreSQL cannot), with nothing recorded."""
+    from sklearn.linear_model import LogisticRegression
+
+    with pytest.raises(InvalidInput, match="message: must not contain the NUL"):
+        sdk.data().add(workdir / "confusion.png", "images", message="oct\x00ober")
+    model = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
+    with pytest.raises(InvalidInput, match="description: must not contain the NUL"):
+        sdk.models().register(model, "churn", description="a\x00b")
+    with pytest.raises(InvalidInput, match=r"card\.intended_use: must not contain the NUL"):
+        sdk.models().register(model, "churn", card={"intended_use": "a\x00b"})
+    with pytest.raises(NotFound):
+        cairn.models.list_versions("churn")
+    sdk.models().register(model, "churn")
+    cairn.releases.create_environment("staging")
+    with pytest.raises(InvalidInput, match="reason: must not contain the NUL"):
+        cairn.releases.promote("churn/1", to="staging", reason="q4\x00")
+    assert cairn.releases.requests() == []
+
+
+def test_params_that_are_not_strings_are_stored_as_mlflow_stores_them(mode: str) -> None:
+    """Scalars as ``str`` writes them (what MLflow stores, and what ``get_params()`` of a
+    scikit-learn model needs for its None); mappings and lists as JSON, which any client
+    reads back, never as a Python repr."""
+    params = {"depth": None, "warm": True, "lr": 0.01, "layers": ["relu", "tanh"],
+              "optimizer": {"name": "adam", "betas": [0.9, 0.999]}}  # fmt: skip
+    with cairn.start_run() as run:
+        run.log_params(params)
+    assert cairn.get_run(run.id).params == {
+        "depth": "None",
+        "warm": "True",
+        "lr": "0.01",
+        "layers": '["relu", "tanh"]',
+        "optimizer": '{"name": "adam", "betas": [0.9, 0.999]}',
+    }
 
 
 def test_unknown_references(mode: str) -> None:

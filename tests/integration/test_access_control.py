@@ -8,6 +8,7 @@ project). Installation admins may do everything; callers without a valid token g
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,12 +17,14 @@ from typing import Any
 
 import blake3
 import httpx
+import orjson
 import pytest
 from fastapi.routing import APIRoute
 
 from cairn.core.access import ROLE_PERMISSIONS, Permission, Role
 from cairn.core.codec import batch_to_dict
 from cairn.core.data import DataKind, NewDataVersion
+from cairn.datasets.manifest import TREE_FORMAT
 from cairn.server.app import API_ROUTERS
 from cairn.server.auth import declared_permission
 from cairn.server.routes import health
@@ -61,7 +64,7 @@ class Case:
 
 
 def _fresh_run(admin: httpx.Client, world: dict[str, Any]) -> str:
-    body = {"experiment_id": world["experiment"], "name": "r", "start_time": 1, "user": "u"}
+    body = {"experiment_id": world["experiment"], "name": "r", "start_time": 1}
     run_id: str = admin.post("/api/v1/runs", json=body).json()["id"]
     return run_id
 
@@ -90,10 +93,10 @@ CASES = [
     Case("get experiment", Permission.READ, True, lambda c, w: c.get(
         f"/api/v1/experiments/{w['experiment']}")),
     Case("create run", Permission.WRITE, True, lambda c, w: c.post("/api/v1/runs", json={
-        "experiment_id": w["experiment"], "name": "r", "start_time": 1, "user": "u"})),
+        "experiment_id": w["experiment"], "name": "r", "start_time": 1})),
     Case("record runs", Permission.WRITE, True, lambda c, w: c.post("/api/v1/runs/record", json={
-        "runs": [{"run": {"experiment_id": w["experiment"], "name": "r", "start_time": 1,
-                          "user": "u"}, "status": "FINISHED", "end_time": 2}]})),
+        "runs": [{"run": {"experiment_id": w["experiment"], "name": "r", "start_time": 1},
+                  "status": "FINISHED", "end_time": 2}]})),
     Case("search runs", Permission.READ, True, lambda c, w: c.post(
         "/api/v1/runs/search", json={"experiment_ids": [w["experiment"]]})),
     Case("resolve run id", Permission.READ, True, lambda c, w: c.get(
@@ -127,6 +130,8 @@ CASES = [
         f"/api/v1/runs/{w['run']}/artifacts/file", params={"path": "a.txt"})),
     Case("missing objects", Permission.WRITE, False, lambda c, w: c.post(
         "/api/v1/objects/missing", json={"digests": [w["digest"]]})),
+    Case("object sizes", Permission.WRITE, False, lambda c, w: c.post(
+        "/api/v1/objects/sizes", json={"digests": [w["digest"]]})),
     Case("put object", Permission.WRITE, False, lambda c, w: c.put(
         f"/api/v1/objects/{w['digest']}", content=w["content"])),
     Case("post object", Permission.WRITE, False, lambda c, w: c.post(
@@ -199,8 +204,9 @@ CASES = [
         "/api/v1/environments/prod/check", json={"ref": "m-churn/1"})),
     Case("roll back", Permission.MANAGE, True, lambda c, w: c.post(
         "/api/v1/environments/prod/rollback", json={"model": "m-churn", "reason": "r"})),
+    # To another environment: whoever joins the request approved below could not approve it.
     Case("promote", Permission.MANAGE, True, lambda c, w: c.post("/api/v1/promotions", json={
-        "ref": "m-churn/1", "environment": "prod", "reason": "r"})),
+        "ref": "m-churn/1", "environment": "dev", "reason": "r"})),
     Case("list requests", Permission.READ, False, lambda c, w: c.get("/api/v1/promotions")),
     Case("get request", Permission.READ, True, lambda c, w: c.get(
         f"/api/v1/promotions/{w['request']}")),
@@ -254,7 +260,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     store.close()
     with running_server(db, str(folder / "artifacts"), auth=True) as base_url:
         admin = httpx.Client(
-            base_url=base_url, headers={"Authorization": f"Bearer {tokens['installation admin']}"}
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {tokens['installation admin']}"},
+            timeout=60,  # the first scan of a model package imports its library on the server
         )
         experiment = admin.post(
             "/api/v1/experiments", json={"name": "e-churn", "project": OWN}
@@ -272,11 +280,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "digest": digest,
             "content": content,
             "size": len(content),
+            "folder": folder,
         }
         world["package"] = _registered_model(admin, folder)
-        admin.post("/api/v1/environments", json={"name": "prod"}).raise_for_status()
+        for environment in ("prod", "dev"):
+            admin.post("/api/v1/environments", json={"name": environment}).raise_for_status()
         body = {"ref": "m-churn/1", "environment": "prod", "reason": "the matrix"}
-        world["request"] = admin.post("/api/v1/promotions", json=body).json()["id"]
+        # Opened by a maintainer: whoever asked for a release may not approve it.
+        maintainer = {"Authorization": f"Bearer {tokens['maintainer in own project']}"}
+        opened = admin.post("/api/v1/promotions", json=body, headers=maintainer)
+        world["request"] = opened.raise_for_status().json()["id"]
         world["run"] = _fresh_run(admin, world)
         entry = {"path": "a.txt", "digest": digest, "size": len(content)}
         added = admin.post(f"/api/v1/runs/{world['run']}/artifacts", json={"entries": [entry]})
@@ -375,3 +388,197 @@ def test_lists_show_only_what_the_caller_may_read(world: dict[str, Any]) -> None
         found = client.post("/api/v1/runs/search", json={}).json()["runs"]
         assert found == []  # the runs are all in churn
         assert client.get("/api/v1/datasets").json()["datasets"] == []  # d-churn is churn's
+
+
+# Objects are stored once by content, whatever project holds them. Below, a contributor of
+# fraud names objects only churn holds, wherever a digest can be named: each answer is the
+# one an object never stored gets, the bytes never come back, and nothing is recorded.
+# (These tests come after the matrix, whose count of audited refusals they would change.)
+
+ABSENT = "blake3:" + "0" * 64  # never stored
+REPORT = b"churn's report: auc 0.91"  # a run artifact of churn's only
+TABLE = b"id,age\n1,2\n"  # a file of a data version of churn's only
+
+
+def _blake3(content: bytes) -> str:
+    return f"blake3:{blake3.blake3(content).hexdigest()}"
+
+
+@dataclass(frozen=True)
+class ObjectCell:
+    name: str
+    status: int
+    # The request naming ``target`` (another project's object, or one never stored),
+    # with ``own`` an object the caller uploaded itself.
+    request: Callable[[httpx.Client, dict[str, Any], str], httpx.Response]
+
+
+def _version(digest: str, **fields: Any) -> dict[str, Any]:
+    return {"digest": digest, "kind": "file", "path": "t.csv", "files": 1, "bytes": 9,
+            "project": OTHER, **fields}  # fmt: skip
+
+
+def _listing(file: str, size: int) -> bytes:
+    """A data version's listing of one file, ``t.csv``."""
+    return orjson.dumps({"format": TREE_FORMAT, "entries": [["t.csv", "f", file, size, "", 0]]})
+
+
+def _put(client: httpx.Client, content: bytes) -> str:
+    client.put(f"/api/v1/objects/{_blake3(content)}", content=content).raise_for_status()
+    return _blake3(content)
+
+
+OBJECT_CELLS = [
+    ObjectCell("run artifacts", 400, lambda c, w, target: c.post(
+        f"/api/v1/runs/{w['fraud run']}/artifacts",
+        json={"entries": [{"path": "copied.txt", "digest": target, "size": 5}]})),
+    ObjectCell("data version digest", 400, lambda c, w, target: c.post(
+        "/api/v1/datasets/d-fraud/versions", json=_version(target))),
+    ObjectCell("data version profile", 400, lambda c, w, target: c.post(
+        "/api/v1/datasets/d-fraud/versions", json=_version(w["own"], profile=target))),
+    ObjectCell("data version objects", 400, lambda c, w, target: c.post(
+        "/api/v1/datasets/d-fraud/versions",
+        json=_version(w["own"], objects=[w["own"], target]))),
+    ObjectCell("model version package", 404, lambda c, w, target: c.post(
+        "/api/v1/models/m-fraud/versions", json={"digest": target, "project": OTHER})),
+    ObjectCell("model version package file", 404, lambda c, w, target: c.post(
+        "/api/v1/models/m-fraud/versions",
+        json={"digest": w["manifest naming"](c, target), "project": OTHER})),
+    ObjectCell("missing objects", 200, lambda c, w, target: c.post(
+        "/api/v1/objects/missing", json={"digests": [target]})),
+    ObjectCell("object sizes", 200, lambda c, w, target: c.post(
+        "/api/v1/objects/sizes", json={"digests": [target]})),
+    ObjectCell("head object", 404, lambda c, w, target: c.head(f"/api/v1/objects/{target}")),
+    ObjectCell("get object", 403, lambda c, w, target: c.get(f"/api/v1/objects/{target}")),
+    ObjectCell("walk an object's lineage", 403, lambda c, w, target: c.get(
+        "/api/v1/lineage/walk", params={"kind": "object", "id": target})),
+]  # fmt: skip
+
+
+def _manifest_naming(folder: Path) -> Callable[[httpx.Client, str], str]:
+    """Uploads, as the caller, a manifest made from m-churn/1's, with the digest of one of
+    its files replaced by ``target``; the manifest's digest (never m-churn/1's own)."""
+    from cairn.registry.package import MANIFEST
+
+    text = (folder / "package" / MANIFEST).read_text() + "# made by the caller\n"
+    weights = sorted(set(re.findall(r"blake3:[0-9a-f]{64}", text)))[0]
+
+    def upload(client: httpx.Client, target: str) -> str:
+        content = text.replace(weights, target).encode()
+        client.put(f"/api/v1/objects/{_blake3(content)}", content=content).raise_for_status()
+        return _blake3(content)
+
+    return upload
+
+
+@pytest.fixture(scope="module")
+def churn_objects(world: dict[str, Any]) -> dict[str, str]:
+    """Objects only churn holds, each as a run artifact, a data version's digest, profile
+    or object, or a file of a model package."""
+    admin = world["admin"]
+    found = {"run artifact": _put(admin, REPORT), "table": _put(admin, TABLE)}
+    entry = {"path": "report.txt", "digest": found["run artifact"], "size": len(REPORT)}
+    run = _fresh_run(admin, world)
+    admin.post(f"/api/v1/runs/{run}/artifacts", json={"entries": [entry]}).raise_for_status()
+    found["profile"] = _put(admin, b'{"tables": {}}')
+    found["listing"] = _put(admin, _listing(found["table"], len(TABLE)))
+    body = _version(found["listing"], project=OWN, profile=found["profile"], bytes=len(TABLE),
+                    objects=[found["listing"], found["table"]])  # fmt: skip
+    admin.post("/api/v1/datasets/d-churn-objects/versions", json=body).raise_for_status()
+    package = admin.get("/api/v1/models/m-churn/versions").json()["versions"][-1]
+    weights = next(f["digest"] for f in package["files"] if f["path"] != "cairn-model.yaml")
+    return {"package": world["package"], "package file": weights, **found}
+
+
+def _as(world: dict[str, Any], who: str) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {world['tokens'][who]}"}
+    return httpx.Client(base_url=world["base_url"], headers=headers)
+
+
+@pytest.fixture(scope="module")
+def mallory(world: dict[str, Any]) -> Iterator[tuple[httpx.Client, dict[str, Any]]]:
+    """The contributor of fraud, with a run of its own and an object it uploaded."""
+    admin = world["admin"]
+    experiment = admin.post(
+        "/api/v1/experiments", json={"name": "objects-fraud", "project": OTHER}
+    ).json()["id"]
+    with _as(world, "contributor in other project") as client:
+        run = client.post("/api/v1/runs", json={
+            "experiment_id": experiment, "name": "r", "start_time": 1}).json()["id"]  # fmt: skip
+        found = {"fraud run": run, "own": _put(client, b"mallory's own table"),
+                 "manifest naming": _manifest_naming(world["folder"])}  # fmt: skip
+        yield client, found
+
+
+def _answer(response: httpx.Response, digest: str) -> tuple[int, str]:
+    """What a response tells, with the digest named taken out."""
+    return response.status_code, response.text.replace(digest, "<digest>")
+
+
+@pytest.mark.parametrize("cell", OBJECT_CELLS, ids=[c.name for c in OBJECT_CELLS])
+def test_another_projects_object_is_answered_as_one_never_stored(
+    world: dict[str, Any],
+    churn_objects: dict[str, str],
+    mallory: tuple[httpx.Client, dict[str, Any]],
+    cell: ObjectCell,
+) -> None:
+    client, found = mallory
+    never = cell.request(client, found, ABSENT)
+    assert never.status_code == cell.status, never.text
+    for what, digest in churn_objects.items():
+        answer = cell.request(client, found, digest)
+        assert _answer(answer, digest) == _answer(never, ABSENT), (what, answer.text)
+        for content in (REPORT, TABLE):  # churn's bytes never come back
+            assert content not in answer.content
+    assert client.get(f"/api/v1/runs/{found['fraud run']}/artifacts").json()["artifacts"] == []
+    assert client.get("/api/v1/datasets/d-fraud/versions").status_code == 404
+    assert client.get("/api/v1/models/m-fraud").status_code == 404
+
+
+def test_uploading_the_bytes_lets_another_project_record_them(
+    world: dict[str, Any],
+    churn_objects: dict[str, str],
+    mallory: tuple[httpx.Client, dict[str, Any]],
+) -> None:
+    """The same file in two projects is stored once: the second uploads it (proving it has
+    the bytes), then records and reads it like any object of its own."""
+    client, found = mallory
+    digest, content = churn_objects["run artifact"], REPORT
+    assert client.post("/api/v1/objects/missing", json={"digests": [digest]}).json() == {
+        "missing": [digest]
+    }
+    client.put(f"/api/v1/objects/{digest}", content=content).raise_for_status()
+    assert client.post("/api/v1/objects/missing", json={"digests": [digest]}).json() == {
+        "missing": []
+    }
+    assert client.get(f"/api/v1/objects/{digest}").status_code == 403  # uploading is no read
+    entry = {"path": "report.txt", "digest": digest, "size": len(content)}
+    added = client.post(f"/api/v1/runs/{found['fraud run']}/artifacts", json={"entries": [entry]})
+    assert added.status_code == 204, added.text
+    assert client.get(f"/api/v1/objects/{digest}").content == content  # fraud holds it now
+    listing = _put(client, _listing(digest, len(content)))
+    body = _version(listing, bytes=len(content), objects=[listing, digest])
+    version = client.post("/api/v1/datasets/d-fraud/versions", json=body)
+    assert version.status_code == 201, version.text
+    with _as(world, "contributor in own project") as churn:  # churn's hold is unchanged
+        assert churn.get(f"/api/v1/objects/{digest}").content == content
+
+
+def test_a_reader_of_the_other_project_records_its_objects_without_uploading(
+    world: dict[str, Any], churn_objects: dict[str, str]
+) -> None:
+    """Whoever may read an object where a project holds it has it already."""
+    admin = world["admin"]
+    admin.post("/api/v1/users", json={"name": "bridge"}).raise_for_status()
+    admin.put(f"/api/v1/projects/{OWN}/members/bridge", json={"role": "viewer"})
+    admin.put(f"/api/v1/projects/{OTHER}/members/bridge", json={"role": "contributor"})
+    token = admin.post("/api/v1/tokens", json={"user": "bridge", "name": "t"}).json()["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=world["base_url"], headers=headers) as bridge:
+        listing, table = churn_objects["listing"], churn_objects["table"]
+        assert bridge.post("/api/v1/objects/missing", json={"digests": [table]}).json() == {
+            "missing": []
+        }
+        body = _version(listing, bytes=len(TABLE), objects=[listing, table])
+        added = bridge.post("/api/v1/datasets/d-bridge/versions", json=body)
+        assert added.status_code == 201, added.text

@@ -4,7 +4,9 @@ detected by verification."""
 
 from __future__ import annotations
 
+import json
 import math
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,12 +16,14 @@ from sqlalchemy import Connection, text
 from cairn.core.access import Role
 from cairn.core.actor import acting_as
 from cairn.core.artifact import ArtifactEntry
-from cairn.core.audit import Verification, verify_chain
+from cairn.core.audit import Verification
 from cairn.core.run import NewRun, RunRecord, RunStatus
 from cairn.errors import InvalidInput
-from cairn.localfs.signing import SigningKey, load_or_create
+from cairn.localfs.signing import KeyRing, SigningKey, load_or_create, load_verify_key
 from cairn.stores.metadata.audit import AuditLog, EventQuery, exported_checkpoints
+from cairn.stores.metadata.identity import IdentityStore
 from cairn.stores.metadata.sql import SqlMetadataStore
+from cli_process import cairn_cli
 
 
 @pytest.fixture
@@ -48,11 +52,7 @@ def _some_history(store: SqlMetadataStore) -> str:
 
 
 def _verify(store: SqlMetadataStore, key: SigningKey, exported: str | None = None) -> Verification:
-    log = AuditLog(store.engine)
-    found = [("the database", c) for c in log.checkpoints()]
-    if exported is not None:
-        found += exported_checkpoints(exported)
-    return verify_chain(log.all_events(), found, key.verify_key.valid)
+    return AuditLog(store.engine).verify(key.verify_key, exported)
 
 
 def test_every_write_leaves_one_event_with_who_and_what(store: SqlMetadataStore) -> None:
@@ -130,7 +130,8 @@ def test_an_untouched_trail_verifies(
     AuditLog(store.engine).checkpoint(key, exported)
     result = _verify(store, key, exported)
     assert result.ok, result.problem
-    assert (result.events, result.checkpoints) == (7, 2)
+    # one checkpoint, found in the database and in the export
+    assert (result.events, result.checkpoints, result.unsigned) == (7, 1, 0)
 
 
 def _drop_guards(conn: Connection) -> None:
@@ -139,11 +140,13 @@ def _drop_guards(conn: Connection) -> None:
         conn.execute(text("DROP TRIGGER audit_events_append_only ON audit_events"))
         conn.execute(text("DROP TRIGGER audit_events_no_truncate ON audit_events"))
         conn.execute(text("DROP TRIGGER audit_checkpoints_append_only ON audit_checkpoints"))
+        conn.execute(text("DROP TRIGGER installation_append_only ON installation"))
     else:
         for name in ("audit_events_no_update", "audit_events_no_delete"):
             conn.execute(text(f"DROP TRIGGER {name}"))
         conn.execute(text("DROP TRIGGER audit_checkpoints_no_update"))
         conn.execute(text("DROP TRIGGER audit_checkpoints_no_delete"))
+        conn.execute(text("DROP TRIGGER installation_no_update"))
 
 
 def _edit(conn: Connection) -> None:
@@ -183,6 +186,22 @@ def _truncate(conn: Connection) -> None:
     conn.execute(text("DELETE FROM audit_checkpoints"))  # the database's own copy goes too
 
 
+def _cut_the_tail(conn: Connection) -> None:
+    """Delete the newest events, leaving the database's checkpoint beyond the end."""
+    conn.execute(text("DELETE FROM audit_events WHERE seq > 5"))
+
+
+def _empty(conn: Connection) -> None:
+    conn.execute(text("DELETE FROM audit_events"))
+    conn.execute(text("DELETE FROM audit_checkpoints"))
+
+
+def _change_the_installation(conn: Connection) -> None:
+    """Pass the database off as another installation, whose exported checkpoints (none)
+    verification would then read."""
+    conn.execute(text("UPDATE installation SET id = '" + "0" * 32 + "'"))
+
+
 def _forge_checkpoint(conn: Connection) -> None:
     conn.execute(text("UPDATE audit_checkpoints SET hash = '" + "f" * 64 + "'"))
 
@@ -220,6 +239,9 @@ TAMPERING: dict[str, tuple[Callable[[Connection], None], str, int]] = {
     "reordered": (_reorder, "reordered", 4),
     "inserted": (_insert, "inserted", 4),  # the forged event 3 links; the next cannot
     "truncated": (_truncate, "truncated", 7),
+    "tail cut, database checkpoint kept": (_cut_the_tail, "truncated", 7),
+    "emptied": (_empty, "truncated", 7),
+    "installation changed": (_change_the_installation, "foreign-checkpoint", 7),
     "forged-checkpoint": (_forge_checkpoint, "forged-checkpoint", 7),
     "rewritten": (_rewrite_history, "rewritten", 7),
 }
@@ -241,16 +263,22 @@ def test_tampering_is_detected_with_where_and_what(
     assert (problem.kind, problem.seq) == (kind, seq), problem.detail
 
 
-def test_a_checkpoint_signed_by_another_key_is_forged(
+def test_a_checkpoint_signed_by_another_key_vouches_for_nothing_and_is_named(
     store: SqlMetadataStore, key: SigningKey, tmp_path: Path
 ) -> None:
     _some_history(store)
     other = load_or_create(tmp_path / "someone-else.pem")
     exported = str(tmp_path / "exported")
     AuditLog(store.engine).checkpoint(other, exported)
-    problem = _verify(store, key, exported).problem
-    assert problem is not None
-    assert problem.kind == "forged-checkpoint"
+    result = _verify(store, key, exported)
+    assert result.ok, result.problem
+    assert (result.checkpoints, result.unsigned) == (0, 7)
+    assert result.unknown_keys == ((other.key_id, 1),)
+
+
+def test_the_trail_refuses_a_change_of_installation(store: SqlMetadataStore) -> None:
+    with pytest.raises(Exception, match="append-only"), store.engine.begin() as conn:
+        conn.execute(text("UPDATE installation SET id = 'x'"))
 
 
 def test_checkpoints_are_taken_every_n_events_and_exported(
@@ -259,15 +287,143 @@ def test_checkpoints_are_taken_every_n_events_and_exported(
     exported = str(tmp_path / "exported")
     store.enable_checkpoints(lambda: key, exported, every_events=3)
     _some_history(store)  # 7 events
+    installation = AuditLog(store.engine).installation()
     assert [c.seq for c in AuditLog(store.engine).checkpoints()] == [3, 6]
-    assert [c.seq for _, c in exported_checkpoints(exported)] == [3, 6]
-    assert _verify(store, key, exported).ok
+    assert [c.seq for _, c in exported_checkpoints(exported, installation)] == [3, 6]
+    result = _verify(store, key, exported)
+    assert result.ok, result.problem
+    assert (result.checkpoints, result.signed_through, result.unsigned) == (2, 6, 1)
+    store.close()  # a clean shutdown signs the tail
+    assert [c.seq for _, c in exported_checkpoints(exported, installation)] == [3, 6, 7]
 
 
-def test_a_server_write_records_its_caller_and_request_id(tmp_path: Path) -> None:
+def test_a_checkpoint_follows_a_write_within_the_interval(
+    store: SqlMetadataStore, key: SigningKey, tmp_path: Path
+) -> None:
+    exported = str(tmp_path / "exported")
+    store.enable_checkpoints(lambda: key, exported, every_seconds=0.2)
+    store.create_experiment("one")
+    deadline = time.monotonic() + 10
+    while not AuditLog(store.engine).checkpoints() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [c.seq for c in AuditLog(store.engine).checkpoints()] == [1]
+
+
+def test_closing_signs_writes_made_through_any_store_on_the_database(
+    store: SqlMetadataStore, key: SigningKey, tmp_path: Path
+) -> None:
+    exported = str(tmp_path / "exported")
+    store.enable_checkpoints(lambda: key, exported)
+    IdentityStore(store.engine).add_user("alice")  # accounts keep their own statements
+    store.close()
+    log = AuditLog(store.engine)
+    assert [c.seq for c in log.checkpoints()] == [log.head()[0]]  # type: ignore[index]
+
+
+def test_two_installations_sharing_a_folder_and_a_key_keep_apart(
+    store: SqlMetadataStore, key: SigningKey, tmp_path: Path
+) -> None:
+    """Each verifies ok, against its own checkpoints only; neither overwrites the other's."""
+    elsewhere = SqlMetadataStore(f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    shared = str(tmp_path / "shared-folder")
+    try:
+        for each, experiments in ((store, 2), (elsewhere, 3)):
+            for i in range(experiments):
+                each.create_experiment(f"e{i}")
+            AuditLog(each.engine).checkpoint(key, shared)
+        for each, events in ((store, 2), (elsewhere, 3)):
+            result = _verify(each, key, shared)
+            assert result.ok, result.problem
+            assert (result.events, result.checkpoints, result.unsigned) == (events, 1, 0)
+            found = exported_checkpoints(shared, AuditLog(each.engine).installation())
+            assert [c.seq for _, c in found] == [events]
+        ids = {AuditLog(each.engine).installation() for each in (store, elsewhere)}
+        assert len(ids) == 2
+    finally:
+        elsewhere.close()
+
+
+def test_replicas_with_their_own_keys_and_folders_each_verify(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Two servers on one database: one installation, two keys, two export folders."""
+    keys = [load_or_create(tmp_path / f"replica-{i}.pem") for i in (1, 2)]
+    folders = [str(tmp_path / f"exported-{i}") for i in (1, 2)]
+    replicas = [SqlMetadataStore(database_url) for _ in (1, 2)]
+    try:
+        for replica, key, folder in zip(replicas, keys, folders, strict=True):
+            replica.enable_checkpoints(lambda key=key: key, folder, every_events=2)
+        for i in range(6):
+            replicas[i % 2].create_experiment(f"e{i}")
+        replicas[0].close()
+        replicas[1].close()
+        log = AuditLog(replicas[0].engine)
+        assert log.installation() == AuditLog(replicas[1].engine).installation()
+        for mine, theirs, folder in ((0, 1, folders[0]), (1, 0, folders[1])):
+            alone = log.verify(keys[mine].verify_key, folder)
+            assert alone.ok, alone.problem
+            assert alone.checkpoints >= 1
+            assert dict(alone.unknown_keys).keys() <= {keys[theirs].key_id}
+            both = log.verify(KeyRing((keys[0].verify_key, keys[1].verify_key)), folder)
+            assert both.ok, both.problem
+            assert (both.unknown_keys, both.unsigned) == ((), 0)
+    finally:
+        for replica in replicas:
+            replica.close()
+
+
+def test_a_replaced_key_leaves_its_checkpoints_unchecked_not_forged(
+    store: SqlMetadataStore, key: SigningKey, tmp_path: Path
+) -> None:
+    exported = str(tmp_path / "exported")
+    store.create_experiment("before")
+    AuditLog(store.engine).checkpoint(key, exported)
+    new_key = load_or_create(tmp_path / "keys" / "new.pem")
+    store.create_experiment("after")
+    AuditLog(store.engine).checkpoint(new_key, exported)
+    with_new = _verify(store, new_key, exported)
+    assert with_new.ok, with_new.problem
+    assert with_new.unknown_keys == ((key.key_id, 1),)
+    both = AuditLog(store.engine).verify(KeyRing((key.verify_key, new_key.verify_key)), exported)
+    assert both.ok, both.problem
+    assert (both.checkpoints, both.unknown_keys) == (2, ())
+
+
+def test_verify_on_a_fresh_store_reports_nothing_to_vouch_for() -> None:
+    assert "ok: 0 events, 0 checkpoints" in cairn_cli("audit", "verify").stdout
+
+
+@pytest.mark.slow
+def test_each_installation_is_verified_against_its_own_checkpoints(
+    cairn_home: Path, tmp_path: Path
+) -> None:
+    """A command that wrote leaves its trail signed, at exit, in the default folder; a
+    server's database verified from the same machine is not judged by those checkpoints
+    (another installation's, signed with another key)."""
+    cairn_cli("users", "add", "bob")  # the embedded store, through the accounts store
+    embedded = json.loads(cairn_cli("audit", "verify", "--json").stdout)
+    assert (embedded["ok"], embedded["checkpoints"], embedded["unsigned_events"]) == (True, 1, 0)
+    assert len(list((cairn_home / "audit-checkpoints").glob("*/*.json"))) == 1
+    server_db = f"sqlite:///{tmp_path / 'server.db'}"
+    server = SqlMetadataStore(server_db)
+    server_key = load_or_create(tmp_path / "server.pem")
+    server.enable_checkpoints(lambda: server_key, str(tmp_path / "server-checkpoints"))
+    server.create_experiment("served")
+    server.close()
+    checked = cairn_cli(
+        "audit", "verify", "--db", server_db, "--public-key", str(tmp_path / "server.pem")
+    )
+    assert "ok: 1 event, 1 checkpoint; the newest signs the last event" in checked.stdout
+    unchecked = cairn_cli("audit", "verify", "--db", server_db).stdout
+    assert "ok: 1 event, 0 checkpoints" in unchecked  # the embedded key cannot check it
+    assert f"signed by key {server_key.key_id}, which was not given" in unchecked
+
+
+def test_a_server_write_records_its_caller_and_request_id(tmp_path: Path, cairn_home: Path) -> None:
+    """Each write names its caller and request; a server stopped with SIGTERM leaves its
+    trail signed to the end."""
     import httpx
 
-    from cairn.stores.metadata.identity import IdentityStore
     from server_process import running_server
 
     db = f"sqlite:///{tmp_path / 'server.db'}"
@@ -294,7 +450,10 @@ def test_a_server_write_records_its_caller_and_request_id(tmp_path: Path) -> Non
         assert len(made_up.headers["x-request-id"]) == 32  # a bad one is replaced
     store = SqlMetadataStore(db)
     events = AuditLog(store.engine).events(EventQuery(object_type="experiment"))
+    server_key = load_verify_key(cairn_home / "keys" / "audit-ed25519.pem")
+    signed = AuditLog(store.engine).verify(server_key, str(cairn_home / "audit-checkpoints"))
     store.close()
+    assert (signed.ok, signed.unsigned) == (True, 0), signed.problem
     assert [(e.content.action, e.content.request_id, e.content.actor) for e in events] == [
         ("experiment.create", "q-42", "alice"),
         ("experiment.create", made_up.headers["x-request-id"], "alice"),

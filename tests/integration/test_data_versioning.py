@@ -3,6 +3,7 @@ store): versions, the stat cache, bundles, checkout, damage, interruption, audit
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
@@ -14,8 +15,8 @@ from typing import Any
 import pytest
 
 import cairn.datasets.profile as profile_module
-import cairn.datasets.service as service_module
 import cairn.datasets.snapshot as snapshot_module
+import cairn.datasets.stat_cache as stat_cache_module
 import cairn.localfs.links as links_module
 from cairn.core.access import Role
 from cairn.core.actor import acting_as
@@ -117,8 +118,8 @@ def test_status_reads_only_what_changed(
     data.add(images, "images")
     data.add(workspace / "data" / "customers.csv", "customers")
     reads: list[Path] = []
-    real = service_module.hash_file
-    monkeypatch.setattr(service_module, "hash_file", lambda p: reads.append(p) or real(p))
+    real = stat_cache_module.hash_file
+    monkeypatch.setattr(stat_cache_module, "hash_file", lambda p: reads.append(p) or real(p))
     clean = data.status()
     assert [(s.name, s.clean) for s in clean] == [("customers", True), ("images", True)]
     assert reads == []  # nothing was read
@@ -152,7 +153,27 @@ def test_checkout_brings_back_the_exact_bytes(
     assert got.read_text() == "id,age\n1,30\n2,40\n"
 
 
-def test_a_hardlink_checkout_shares_the_stores_read_only_object(
+def _read_only_stops_this_account(folder: Path) -> bool:
+    """Whether a read-only file here refuses this process's writes (root writes anyway)."""
+    probe = folder / "probe"
+    probe.write_bytes(b"")
+    probe.chmod(0o444)
+    try:
+        probe.open("r+b").close()
+    except PermissionError:
+        return True
+    finally:
+        probe.unlink()
+    return False
+
+
+def _edit_in_place(path: Path) -> None:
+    """What an editor or ``>>`` does: write into the file, not replace it."""
+    with contextlib.suppress(PermissionError), path.open("r+b") as handle:
+        handle.write(b"edited in place")
+
+
+def test_a_hardlink_checkout_shares_the_stores_object_only_where_it_stays_read_only(
     data: DataService, workspace: Path, tmp_path: Path
 ) -> None:
     images = workspace / "data" / "images"
@@ -161,17 +182,26 @@ def test_a_hardlink_checkout_shares_the_stores_read_only_object(
     data.add(images, "images")
     done = data.checkout("images@1", to=tmp_path / "linked", link=LinkMode.HARDLINK)
     linked = tmp_path / "linked" / "big.bin"
-    assert (done.written, done.linked) == (52, 1)
     assert linked.read_bytes() == big
     stored = data.artifacts.local_path(data.ls("images@1", "big.bin")[1][0].digest)  # type: ignore[attr-defined]
-    assert os.path.samefile(linked, stored)
-    assert linked.stat().st_mode & 0o222 == 0  # an edit in place cannot reach the store
+    if _read_only_stops_this_account(tmp_path):
+        assert (done.written, done.linked, done.warnings) == (52, 1, ())
+        assert os.path.samefile(linked, stored)
+        assert linked.stat().st_mode & 0o222 == 0
+    else:  # root: a read-only mode would protect nothing, so the file is a copy
+        assert (done.written, done.linked) == (52, 0)
+        assert "copied instead" in done.warnings[0]
+        assert not os.path.samefile(linked, stored)
     assert (tmp_path / "linked" / "labels.csv").read_text() == "id,label\n1,cat\n"  # copied
-    again = data.checkout("images@1", to=tmp_path / "linked", link=LinkMode.HARDLINK)
-    assert (again.written, again.unchanged) == (0, 52)
+    _edit_in_place(linked)
+    data.checkout("images@1", to=tmp_path / "again")  # the stored bytes are intact
+    assert (tmp_path / "again" / "big.bin").read_bytes() == big
+    again = data.checkout("images@1", to=tmp_path / "linked", link=LinkMode.HARDLINK, force=True)
+    assert again.unchanged + again.written == 52
+    assert linked.read_bytes() == big
 
 
-def test_a_hardlink_add_stores_a_large_file_without_copying_it(
+def test_a_hardlink_add_stores_a_large_file_without_copying_it_where_that_is_safe(
     data: DataService, workspace: Path, tmp_path: Path
 ) -> None:
     big = workspace / "data" / "big.bin"
@@ -179,13 +209,21 @@ def test_a_hardlink_add_stores_a_large_file_without_copying_it(
     big.write_bytes(content)
     _age(workspace)
     added = data.add(big, "big", link=LinkMode.HARDLINK)
-    assert (added.read, added.linked) == (1, 1)
     stored = data.artifacts.local_path(data.ls("big@1")[1][0].digest)  # type: ignore[attr-defined]
-    assert os.path.samefile(big, stored)  # one file: no bytes were written
-    assert big.stat().st_mode & 0o222 == 0  # read-only, so an edit in place fails
+    if _read_only_stops_this_account(tmp_path):
+        assert (added.read, added.linked, added.warnings) == (1, 1, ())
+        assert os.path.samefile(big, stored)  # one file: no bytes were written
+        assert big.stat().st_mode & 0o222 == 0  # read-only, so an edit in place fails
+    else:  # root: the file is copied into the store, and left as it was
+        assert (added.read, added.linked) == (1, 0)
+        assert "copied instead" in added.warnings[0]
+        assert not os.path.samefile(big, stored)
     assert data.status("big")[0].clean
     again = data.add(big, "big", link=LinkMode.HARDLINK)
     assert (again.created, again.read) == (False, 0)
+    _edit_in_place(big)  # refused, or made to the user's own copy: never to the store's
+    data.checkout("big@1", force=True)
+    assert big.read_bytes() == content
     big.unlink()  # replacing the file, as tools do, leaves the stored bytes alone
     big.write_bytes(b"new")
     assert data.status("big")[0].modified == ["big.bin"]
@@ -506,3 +544,203 @@ def test_unchanged_tables_keep_their_profile_and_are_not_read_again(
     (images / "labels.csv").write_text("id,label\n1,dog\n")
     data.add(images, "images")
     assert [Path(p).name for p in profiled] == ["labels.csv"]
+
+
+def _tree(folder: Path) -> dict[str, bytes | None]:
+    """Every file (its bytes) and folder (None) below ``folder``, by relative path."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() if p.is_file() else None
+        for p in folder.rglob("*")
+    }
+
+
+def test_checkout_turns_a_file_into_a_folder_and_back(data: DataService, workspace: Path) -> None:
+    images = workspace / "data" / "images"
+    (images / "meta").write_text("a file\n")
+    data.add(images, "images")
+    first = _tree(images)
+    (images / "meta").unlink()
+    (images / "meta" / "deep").mkdir(parents=True)
+    (images / "meta" / "a.txt").write_text("a\n")
+    (images / "meta" / "deep" / "b.txt").write_text("b\n")
+    data.add(images, "images")
+    second = _tree(images)
+
+    done = data.checkout("images@1")  # the folder meta/ becomes the file meta
+    assert _tree(images) == first
+    assert (done.written, done.removed) == (1, 2)
+    data.checkout("images@2")  # and back
+    assert _tree(images) == second
+
+
+def test_a_folder_in_the_way_of_a_file_keeps_its_local_changes_without_force(
+    data: DataService, workspace: Path
+) -> None:
+    images = workspace / "data" / "images"
+    (images / "meta").write_text("a file\n")
+    data.add(images, "images")
+    (images / "meta").unlink()
+    (images / "meta").mkdir()
+    (images / "meta" / "a.txt").write_text("a\n")
+    data.add(images, "images")
+    for local in ("meta/a.txt", "meta/untracked.txt"):  # changed, then never versioned
+        (images / local).write_text("mine\n")
+        before = _tree(images)
+        with pytest.raises(InvalidState, match=f"local changes to .*{local}"):
+            data.checkout("images@1")
+        assert _tree(images) == before  # nothing written, nothing removed
+    data.checkout("images@1", force=True)
+    assert (images / "meta").read_text() == "a file\n"
+
+
+def test_a_file_in_the_way_of_a_folder_keeps_its_local_changes_without_force(
+    data: DataService, workspace: Path, tmp_path: Path
+) -> None:
+    images = workspace / "data" / "images"
+    (images / "meta").mkdir()
+    (images / "meta" / "a.txt").write_text("a\n")
+    data.add(images, "images")
+    (images / "meta" / "a.txt").unlink()
+    (images / "meta").rmdir()
+    (images / "meta").write_text("a file\n")
+    data.add(images, "images")
+    (images / "meta").write_text("my edit\n")
+    with pytest.raises(InvalidState, match="local changes to meta"):
+        data.checkout("images@1")
+    assert (images / "meta").read_text() == "my edit\n"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "meta").write_text("not versioned\n")  # untracked, where a folder goes
+    with pytest.raises(InvalidState, match="local changes to meta"):
+        data.checkout("images@1", to=elsewhere)
+    data.checkout("images@1", to=elsewhere, force=True)
+    assert (elsewhere / "meta" / "a.txt").read_text() == "a\n"
+    data.checkout("images@1", force=True)
+    assert (images / "meta" / "a.txt").read_text() == "a\n"
+
+
+def test_a_dataset_that_was_a_file_and_then_a_folder_checks_out_both_ways(
+    data: DataService, workspace: Path
+) -> None:
+    thing = workspace / "data" / "thing"
+    thing.write_text("one file\n")
+    data.add(thing, "thing")
+    thing.unlink()
+    thing.mkdir()
+    (thing / "part.csv").write_text("x\n1\n")
+    data.add(thing, "thing")
+    data.checkout("thing@1")
+    assert thing.read_text() == "one file\n"
+    data.checkout("thing@2")
+    assert _tree(thing) == {"part.csv": b"x\n1\n"}
+    (thing / "extra.txt").write_text("not versioned\n")
+    with pytest.raises(InvalidState, match=r"local changes to extra\.txt"):
+        data.checkout("thing@1")
+    data.checkout("thing@1", force=True)
+    assert thing.read_text() == "one file\n"
+
+
+def test_checkout_removes_the_folders_it_empties_and_no_others(
+    data: DataService, workspace: Path
+) -> None:
+    images = workspace / "data" / "images"
+    data.add(images, "images")
+    for path in (images / "cats").iterdir():
+        path.unlink()
+    (images / "cats").rmdir()
+    data.add(images, "images")
+    data.checkout("images@1")
+    (images / "mine").mkdir()  # an empty folder of the user's
+    data.checkout("images@2")
+    assert sorted(_tree(images)) == ["labels.csv", "mine"]
+
+
+def test_a_change_of_case_in_a_name_checks_out_both_ways(
+    data: DataService, workspace: Path
+) -> None:
+    """On a file system that ignores case, the old name is removed before the new one is
+    written (the other order would remove the file just written)."""
+    images = workspace / "data" / "images"
+    data.add(images, "images")
+    (images / "labels.csv").rename(images / "LABELS.csv")
+    data.add(images, "images")
+    data.checkout("images@1")
+    assert (images / "labels.csv").read_text() == "id,label\n1,cat\n"
+    assert "LABELS.csv" not in {p.name for p in images.iterdir()}
+    data.checkout("images@2")
+    assert (images / "LABELS.csv").read_text() == "id,label\n1,cat\n"
+
+
+@pytest.mark.parametrize("link", [LinkMode.COPY, LinkMode.REFLINK])
+def test_checkout_force_writes_names_as_long_as_the_file_system_allows(
+    data: DataService, workspace: Path, link: LinkMode
+) -> None:
+    folder = workspace / "data" / "long"
+    folder.mkdir()
+    names = {"n" * 251 + ".csv": b"small\n", "b" * 251 + ".bin": os.urandom((1 << 20) + 1)}
+    for name, content in names.items():
+        (folder / name).write_bytes(content)
+    data.add(folder, "long")
+    for name in names:
+        (folder / name).write_bytes(b"changed")
+    data.checkout("long@1", force=True, link=link)
+    assert _tree(folder) == names
+
+
+def test_links_to_a_sibling_or_twice_to_one_folder_are_followed_not_loops(
+    data: DataService, workspace: Path, tmp_path: Path
+) -> None:
+    images = workspace / "data" / "images"
+    (images / "also-cats").symlink_to(images / "cats")  # a sibling
+    (images / "cats-again").symlink_to(images / "cats")  # the same folder, twice
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "notes.txt").write_text("outside the project\n")
+    (images / "shared").symlink_to(shared)
+    added = data.add(images, "images")
+    assert added.version.files == 50 * 3 + 2
+    data.checkout("images@1", to=tmp_path / "copy")
+    copy = tmp_path / "copy"
+    assert (copy / "also-cats" / "007.jpg").read_bytes() == (
+        images / "cats" / "007.jpg"
+    ).read_bytes()
+    assert (copy / "shared" / "notes.txt").read_text() == "outside the project\n"
+    assert not any(p.is_symlink() for p in copy.rglob("*"))  # a checkout writes files
+
+
+def test_add_says_which_empty_folders_a_version_leaves_out(
+    data: DataService, workspace: Path, tmp_path: Path
+) -> None:
+    images = workspace / "data" / "images"
+    (images / "todo" / "later").mkdir(parents=True)
+    (images / "unused").mkdir()
+    added = data.add(images, "images")
+    [warning] = [w for w in added.warnings if "empty folders" in w]
+    assert f"{images}/todo/later" in warning
+    assert f"{images}/unused" in warning
+    data.checkout("images@1", to=tmp_path / "copy")
+    assert not (tmp_path / "copy" / "unused").exists()  # as the warning said
+    assert not [w for w in data.add(workspace / "data" / "customers.csv").warnings if "empty" in w]
+
+
+def test_add_refuses_a_path_outside_the_project_folder(
+    data: DataService, workspace: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside.csv"
+    outside.write_text("a\n")
+    with pytest.raises(InvalidInput, match="outside the project folder"):
+        data.add(outside, "outside")
+    with pytest.raises(NotFound):
+        data.version("outside")
+    (workspace / "data" / "linked.csv").symlink_to(outside)  # what the message suggests
+    assert data.add(workspace / "data" / "linked.csv", "outside").version.path == "data/linked.csv"
+
+
+def test_get_gives_a_copy_holding_the_versions_files_and_nothing_else(
+    data: DataService, workspace: Path
+) -> None:
+    images = workspace / "data" / "images"
+    data.add(images, "images")
+    got = data.get("images@1")
+    assert _tree(got) == _tree(images)
+    assert data.get("images@1") == got

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +23,10 @@ from sklearn.preprocessing import FunctionTransformer
 import cairn
 from cairn import sdk
 from cairn.core.access import Principal, Role
+from cairn.core.actor import on_behalf_of
 from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.model import ModelVersion
-from cairn.core.release import PromotionRequest, RequestState
+from cairn.core.release import PromotionRequest, RequestState, Verdict
 from cairn.core.run import NewRun, RunStatus
 from cairn.errors import InvalidInput, InvalidState, NotFound, PermissionDenied
 from cairn.governance.evaluate import Evaluator
@@ -186,23 +188,46 @@ def test_a_missing_approval_keeps_the_request_waiting(world: World) -> None:
 def test_a_requester_cannot_approve_their_own_request(world: World) -> None:
     _production(world)
     request = world.as_("ada").promote(world.version(0.9).ref, "production", "mine")
-    done = world.as_("ada").approve(request.id)  # an admin may approve, but not their own
-    assert done.state is RequestState.WAITING
-    assert "not counted: ada requested the promotion and cannot approve it" in done.decision
-    again = world.as_("mia").promote(done.ref, "production", "asked again, by someone else")
-    assert again.state is RequestState.WAITING  # whoever asked for it once may not approve it
-    assert again.requesters == ("ada", "mia")
+    rule = (f"ada may not approve request {request.id[:8]} (churn/1 → production): approvals "
+            "must come from someone other than who requested it (ada); the policy asks for 1 "
+            "approval(s) by an approver or an admin of project 'default' who did not")  # fmt: skip
+    with pytest.raises(PermissionDenied, match=re.escape(rule)):
+        world.as_("ada").approve(request.id)  # an admin may approve, but not their own
+    assert world.admin.get_request(request.id).approvals == ()  # refused, not recorded
+    with (
+        pytest.raises(PermissionDenied, match="must come from someone other than who"),
+        on_behalf_of(Principal("ada", is_admin=True)),
+    ):  # the ledger decides it again
+        world.admin.ledger.record_verdict(request.id, Verdict.APPROVE, "", request.digest)
+    again = world.as_("mia").promote(request.ref, "production", "asked again, by someone else")
+    assert again.requesters == ("ada", "mia")  # whoever asked for it once may not approve it
+    with pytest.raises(PermissionDenied, match=r"other than who requested it \(ada, mia\)"):
+        world.as_("ada").approve(request.id)
+    withdrawn = world.as_("ada").reject(request.id, "not ready after all")
+    assert withdrawn.state is RequestState.REJECTED  # a requester may stop their own
 
 
-def test_an_approval_by_a_role_without_the_right_does_not_count(world: World) -> None:
+def test_an_approval_by_a_role_the_policy_does_not_ask_for_is_refused(world: World) -> None:
     _production(world, PRODUCTION.replace("role: approver", "role: admin"))
     request = world.as_("mia").promote(world.version(0.9).ref, "production", "retrain")
-    done = world.as_("ana").approve(request.id)
-    assert done.state is RequestState.WAITING
-    assert "not counted: ana has approver, the policy needs admin" in done.decision
+    with pytest.raises(PermissionDenied, match="the policy asks for 1 approval\\(s\\) by an "
+                       "admin of project 'default'; ana is an approver there"):  # fmt: skip
+        world.as_("ana").approve(request.id)
     with pytest.raises(PermissionDenied, match="'approve' permission"):
         world.as_("mia").approve(request.id)  # a maintainer may not approve at all
+    assert world.admin.get_request(request.id).approvals == ()
     assert world.as_("ada").approve(request.id).state is RequestState.DEPLOYED
+
+
+def test_one_approval_each(world: World) -> None:
+    _production(world, PRODUCTION.replace("required: 1", "required: 2"))
+    request = world.as_("mia").promote(world.version(0.9).ref, "production", "retrain")
+    world.as_("ana").approve(request.id)
+    with pytest.raises(InvalidState, match=r"ana approved request \w+ \(churn/1\) already: one "
+                       "approval each; it waits for 1 more"):  # fmt: skip
+        world.as_("ana").approve(request.id)
+    assert [a.by for a in world.admin.get_request(request.id).approvals] == ["ana"]
+    assert world.as_("bob").approve(request.id).state is RequestState.DEPLOYED
 
 
 def test_an_approval_given_before_the_package_changed_does_not_count(world: World) -> None:
@@ -343,6 +368,7 @@ def test_permissions_of_each_action(world: World) -> None:
         cairn.releases.requests(state="bogus")
 
 
+@pytest.mark.slow  # the worker process imports scikit-learn and skops afresh
 def test_a_fresh_evaluation_on_a_held_out_data_version(world: World, tmp_path: Path) -> None:
     holdout = tmp_path / "holdout"
     holdout.mkdir()

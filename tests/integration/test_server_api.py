@@ -6,6 +6,7 @@ import asyncio
 import io
 import math
 import os
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,8 +34,10 @@ from cairn.errors import (
     NotFound,
     ParamConflict,
     ServerUnavailable,
+    error_from_code,
 )
 from cairn.server.app import create_app
+from cairn.stores.metadata.sql import SqlMetadataStore
 from server_process import free_port, running_server
 
 MISSING_RUN = "0" * 32
@@ -80,6 +83,17 @@ def new_run(metadata: HttpMetadataStore, **tags: str) -> Run:
 def error_of(response: httpx.Response) -> dict[str, Any]:
     error: dict[str, Any] = response.json()["error"]
     return error
+
+
+def asgi_get(app: Any, path: str) -> httpx.Response:
+    """A GET answered by the app in this process, an exception included as a response."""
+    transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+
+    async def call() -> httpx.Response:
+        async with httpx.AsyncClient(transport=transport, base_url="http://cairn") as client:
+            return await client.get(path)
+
+    return asyncio.run(call())
 
 
 def blake3_of(data: bytes) -> str:
@@ -189,17 +203,27 @@ def test_unexpected_exception_is_500_internal_without_details() -> None:
             raise RuntimeError("secret connection string")
 
     app = create_app(BrokenStore(), BrokenStore())  # type: ignore[arg-type]
-    transport = httpx.ASGITransport(app, raise_app_exceptions=False)
-
-    async def call() -> httpx.Response:
-        async with httpx.AsyncClient(transport=transport, base_url="http://cairn") as client:
-            return await client.get("/api/v1/experiments")
-
-    response = asyncio.run(call())
+    response = asgi_get(app, "/api/v1/experiments")
     assert response.status_code == 500
     assert error_of(response)["code"] == "INTERNAL"
     assert "secret" not in response.text
     assert "Traceback" not in response.text
+
+
+def test_a_database_out_of_reach_is_503_without_its_address(tmp_path: Path) -> None:
+    """The server's database cannot be opened: a 503 the client raises as StoreUnavailable
+    (a ServerUnavailable, so the SDK's flusher retries it); the address is for the log."""
+    db = tmp_path / "c.db"
+    store = SqlMetadataStore(f"sqlite:///{db}")
+    store.engine.dispose()
+    for leftover in tmp_path.glob("c.db*"):
+        leftover.unlink()
+    db.write_text("not a database")
+    response = asgi_get(create_app(store, store), "/api/v1/experiments")  # type: ignore[arg-type]
+    assert response.status_code == 503
+    assert error_of(response)["code"] == "STORE_UNAVAILABLE"
+    assert str(tmp_path) not in response.text
+    assert isinstance(error_from_code("STORE_UNAVAILABLE", "retry"), ServerUnavailable)
 
 
 def test_unreachable_server_raises_server_unavailable_quickly() -> None:
@@ -306,15 +330,24 @@ def test_search_pages_over_http(metadata: HttpMetadataStore) -> None:
     assert deleted.runs == []
 
 
-def test_artifact_manifest_over_http(metadata: HttpMetadataStore) -> None:
+def test_artifact_manifest_over_http(
+    metadata: HttpMetadataStore, artifacts: HttpArtifactStore
+) -> None:
     run = new_run(metadata)
-    digest = blake3_of(b"x")
+    digest = artifacts.put_stream(io.BytesIO(b"x")).digest
     entries = [ArtifactEntry("model/weights.bin", digest, 1), ArtifactEntry("a.txt", digest, 1)]
     metadata.add_artifacts(run.id, entries)
     assert [e.path for e in metadata.list_artifacts(run.id)] == ["a.txt", "model/weights.bin"]
     assert [e.path for e in metadata.list_artifacts(run.id, "model")] == ["model/weights.bin"]
-    with pytest.raises(InvalidInput):
-        metadata.add_artifacts(run.id, [ArtifactEntry("../escape", digest, 1)])
+    refused = {
+        "entries[0].path": ArtifactEntry("../escape", digest, 1),
+        "entries[0].size: 2, but object": ArtifactEntry("b.txt", digest, 2),
+        "entries[0].digest: object": ArtifactEntry("c.txt", blake3_of(b"never stored"), 1),
+    }
+    for message, entry in refused.items():
+        with pytest.raises(InvalidInput, match=re.escape(message)):
+            metadata.add_artifacts(run.id, [entry])
+    assert len(metadata.list_artifacts(run.id)) == 2
 
 
 # the artifact port over HTTP
@@ -329,6 +362,7 @@ def test_object_round_trip_of_a_multi_mib_file(
     info = artifacts.put_file(source)
     assert (info.digest, info.size) == (blake3_of(data), len(data))
     assert artifacts.missing([info.digest]) == set()
+    assert artifacts.sizes([info.digest, blake3_of(b"absent")]) == {info.digest: len(data)}
     assert artifacts.put_file(source) == info  # already there: nothing is uploaded
     artifacts.get_file(info.digest, tmp_path / "out" / "copy.bin")
     assert (tmp_path / "out" / "copy.bin").read_bytes() == data

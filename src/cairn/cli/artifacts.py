@@ -9,7 +9,9 @@ import typer
 
 from cairn.cli.context import platform
 from cairn.cli.output import byte_progress, console, format_size, print_json, table
+from cairn.core.artifact import clean_artifact_path
 from cairn.core.codec import entry_to_dict
+from cairn.errors import InvalidInput
 
 app = typer.Typer(help="Artifacts: the files a run logged.", no_args_is_help=True)
 
@@ -37,13 +39,20 @@ def list_artifacts(
 @app.command("get")
 def get(
     run_ref: RunRef,
-    path: Annotated[str, typer.Argument(help="A file or folder of the run's artifacts.")],
+    path: Annotated[
+        str, typer.Argument(help="A file or folder of the run's artifacts ('.' for all).")
+    ],
     to: Annotated[Path, typer.Option("--to", help="Folder to write into.")] = Path(),
 ) -> None:
     """Download a file or a folder of a run's artifacts, verified against its digest."""
+    if not path.strip():  # most likely an unset shell variable: say so rather than fetch all
+        raise InvalidInput(
+            f"path is empty: name a file or folder of the run's artifacts, or '.' for all "
+            f"of them (see `cairn artifacts list {run_ref}`)"
+        )
     tracking = platform().tracking
     run_id = tracking.resolve(run_ref)
-    entries = tracking.metadata.list_artifacts(run_id, path.strip("/"))
+    entries = tracking.metadata.list_artifacts(run_id, clean_artifact_path(path, "path"))
     total = sum(e.size for e in entries)
     with byte_progress(f"downloading {path}", total, enabled=console.is_terminal) as advance:
         written = tracking.download_artifacts(run_id, path, to, advance)

@@ -14,7 +14,7 @@ import typer
 
 from cairn.cli.output import console, format_time, print_json, table
 from cairn.config import Settings, load_settings
-from cairn.core.audit import AuditEvent, Verification, verify_chain
+from cairn.core.audit import AuditEvent, Verification
 from cairn.core.clock import parse_time
 from cairn.errors import InvalidInput
 from cairn.platform import open_audit_log
@@ -87,18 +87,21 @@ def log(
 def checkpoint(db: Db = None, json: Json = False) -> None:
     """Sign the head of the chain with the installation's key and export it."""
     from cairn.localfs.signing import load_or_create
+    from cairn.stores.metadata.audit import installation_folder
 
     settings = _settings(db)
     key = load_or_create(settings.audit_key)
-    signed = open_audit_log(settings.db_url).checkpoint(key, settings.audit_checkpoints)
+    audit_log = open_audit_log(settings.db_url)
+    signed = audit_log.checkpoint(key, settings.audit_checkpoints)
     if json:
         print_json(signed.to_dict() if signed else None)
     elif signed is None:
         console.print("the audit trail is empty: nothing to sign")
     else:
+        folder = installation_folder(settings.audit_checkpoints, audit_log.installation())
         console.print(
             f"checkpoint at seq {signed.seq} ({signed.hash[:16]}…), key {signed.key_id}, "
-            f"exported to {settings.audit_checkpoints}"
+            f"exported to {folder}"
         )
 
 
@@ -106,56 +109,90 @@ def checkpoint(db: Db = None, json: Json = False) -> None:
 def verify(
     checkpoints: Annotated[
         str | None,
-        typer.Option(help="Where checkpoints were exported (default: the configured place)."),
+        typer.Option(
+            help="Where checkpoints were exported (default: the configured place); this "
+            "installation's are read from its own folder there."
+        ),
     ] = None,
     public_key: Annotated[
-        Path | None,
-        typer.Option(help="The installation's public key (default: from its key file)."),
+        list[Path] | None,
+        typer.Option(
+            help="A public key to check checkpoints with; repeat it for a replaced key or "
+            "each replica's (default: the installation's key file)."
+        ),
     ] = None,
     db: Db = None,
     json: Json = False,
 ) -> None:
     """Recompute the chain and check every checkpoint; exit 1 at the first problem."""
-    from cairn.localfs.signing import load_verify_key
-    from cairn.stores.metadata.audit import exported_checkpoints
+    from cairn.localfs.signing import KeyRing, load_verify_key
+    from cairn.stores.metadata.audit import installation_folder
 
     settings = _settings(db)
-    key_file = public_key or settings.audit_key
-    if not key_file.exists():
-        raise InvalidInput(
-            f"no key to verify checkpoints with at {key_file}: pass --public-key PATH"
-        )
-    verify_key = load_verify_key(key_file)
+    default_key = [settings.audit_key] if settings.audit_key.exists() else []
+    keys = KeyRing(tuple(load_verify_key(path) for path in public_key or default_key))
     audit_log = open_audit_log(settings.db_url)
     location = checkpoints or settings.audit_checkpoints
-    found = [("the database", c) for c in audit_log.checkpoints()]
-    found += exported_checkpoints(location)
-    result = verify_chain(audit_log.all_events(), found, verify_key.valid)
-    _report(result, json)
+    result = audit_log.verify(keys, location)
+    installation = audit_log.installation()
+    if json:
+        print_json({"installation": installation, **_verification_dict(result)})
+    else:
+        folder = installation_folder(location, installation)
+        console.print(f"installation {installation}: checkpoints from the database and {folder}")
+        for line in _report(result):
+            console.print(line)
     if not result.ok:
         raise typer.Exit(1)
 
 
-def _report(result: Verification, json: bool) -> None:
+def _verification_dict(result: Verification) -> dict[str, Any]:
     problem = result.problem
-    if json:
-        print_json(
-            {
-                "ok": result.ok,
-                "events": result.events,
-                "checkpoints": result.checkpoints,
-                "problem": None
-                if problem is None
-                else {"seq": problem.seq, "kind": problem.kind, "detail": problem.detail},
-            }
-        )
-        return
-    if problem is None:
-        console.print(
-            f"ok: {result.events} events chained, {result.checkpoints} signed checkpoints match"
-        )
+    return {
+        "ok": result.ok,
+        "events": result.events,
+        "checkpoints": result.checkpoints,
+        "signed_through": result.signed_through,
+        "unsigned_events": result.unsigned,
+        "unknown_keys": dict(result.unknown_keys),
+        "problem": None
+        if problem is None
+        else {"seq": problem.seq, "kind": problem.kind, "detail": problem.detail},
+    }
+
+
+def _report(result: Verification) -> list[str]:
+    problem = result.problem
+    if problem is not None:
+        lines = [f"TAMPERED at seq {problem.seq} ({problem.kind}): {problem.detail}"]
     else:
-        console.print(f"TAMPERED at seq {problem.seq} ({problem.kind}): {problem.detail}")
+        lines = [f"ok: {_count(result.events, 'event')}, {_covered(result)}"]
+    lines += [
+        f"not checked: {_count(n, 'checkpoint')} signed by key {key_id}, which was not given "
+        "(pass its public key with --public-key)"
+        for key_id, n in result.unknown_keys
+    ]
+    return lines
+
+
+def _covered(result: Verification) -> str:
+    """How much of an intact trail the checkpoints vouch for."""
+    checkpoints = _count(result.checkpoints, "checkpoint")
+    if result.events == 0:
+        return checkpoints
+    if result.checkpoints == 0:
+        return f"{checkpoints}: no signed checkpoint covers them, only the chain"
+    if result.unsigned == 0:
+        return f"{checkpoints}; the newest signs the last event"
+    verb = "is" if result.unsigned == 1 else "are"
+    return (
+        f"{checkpoints}; {_count(result.unsigned, 'event')} after the newest "
+        f"(seq {result.signed_through:,}) {verb} covered by the chain only"
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def _object(ref: str | None) -> tuple[str | None, str | None]:

@@ -68,7 +68,7 @@ def add(
         typer.Option(
             help="copy; or link files of 1 MiB and more into the local store: reflink "
             "(copy-on-write, where the file system can) or hardlink (the files become "
-            "read-only)."
+            "read-only; copied where that stops nothing, as for root)."
         ),
     ] = LinkMode.COPY,
     db: Db = None,
@@ -79,8 +79,7 @@ def add(
     service = _service(db)
     with byte_progress(f"adding {path}", None, enabled=console.is_terminal and not json) as step:
         added = service.add(path, name, message, project, step, not no_profile, link)
-    for warning in added.warnings:
-        errors.print(f"[yellow]warning:[/] {escape(warning)}")
+    _warn(added.warnings)
     if json:
         shown = data_version_to_dict(added.version)
         print_json({**shown, "created": added.created, "read": added.read, "linked": added.linked})
@@ -92,6 +91,11 @@ def add(
         f"{what} {v.ref} ({v.files} files, {format_size(v.bytes)}; {added.read} read"
         f"{linked}); cairn.lock updated"
     )
+
+
+def _warn(warnings: tuple[str, ...]) -> None:
+    for warning in warnings:
+        errors.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 @app.command("profile")
@@ -294,7 +298,8 @@ def checkout(
         LinkMode,
         typer.Option(
             help="copy; or link files of 1 MiB and more to the local store: reflink "
-            "(copy-on-write, where the file system can) or hardlink (read-only files)."
+            "(copy-on-write, where the file system can) or hardlink (read-only files; "
+            "copied where that stops nothing, as for root)."
         ),
     ] = LinkMode.COPY,
     db: Db = None,
@@ -306,6 +311,7 @@ def checkout(
         f"checking out {version.ref}", version.bytes, enabled=console.is_terminal
     ) as step:
         done = service.checkout(ref, to, force, step, link)
+    _warn(done.warnings)
     linked = f" ({done.linked} linked)" if link != LinkMode.COPY else ""
     console.print(
         f"{done.version.ref} at {done.target}: {done.written} written{linked}, "
@@ -378,6 +384,7 @@ def pull(
     )
     for ref in wanted:
         done = service.checkout(ref, force=force)
+        _warn(done.warnings)
         console.print(f"{done.version.ref} at {done.target}: {done.written} written")
 
 

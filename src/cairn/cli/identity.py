@@ -75,6 +75,9 @@ def disable_user(name: str, db: Db = None) -> None:
     console.print(f"{name} disabled")
 
 
+_LONGEST_DAYS = 36_500  # a token that outlives a century might as well never expire
+
+
 @tokens.command("create")
 def create_token(
     user: Annotated[str, typer.Option(help="The account the token acts for.")],
@@ -88,8 +91,8 @@ def create_token(
     """Create a token; its text is printed once and cannot be shown again."""
     expires_at = None
     if expires_in_days is not None:
-        if expires_in_days <= 0:
-            raise InvalidInput("--expires-in-days: expected a positive number of days")
+        if not 0 < expires_in_days <= _LONGEST_DAYS:  # a date's arithmetic ends at year 9999
+            raise InvalidInput(f"--expires-in-days: expected 1 to {_LONGEST_DAYS:,} days")
         expires = datetime.now(UTC) + timedelta(days=expires_in_days)
         expires_at = int(expires.timestamp() * 1000)
     token, text = _store(db).create_token(user, name, expires_at)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -11,9 +13,11 @@ from rich.markup import escape
 
 from cairn.cli.output import console, errors, print_json, table
 from cairn.config import load_settings
+from cairn.errors import StepFailed
 from cairn.pipelines.definition import Graph
+from cairn.pipelines.interruption import Interrupted
 from cairn.pipelines.loading import declared, load_pipeline, parse_params
-from cairn.pipelines.runner import PipelineResult, StepFailed, StepResult
+from cairn.pipelines.runner import PipelineResult, StepResult
 from cairn.pipelines.sweep import Trial
 from cairn.platform import workspace
 
@@ -25,7 +29,8 @@ Target = Annotated[
 Params = Annotated[list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE (repeatable).")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
-_STATE_STYLE = {"ran": "green", "cached": "cyan", "failed": "red", "skipped": "dim"}
+_STATE_STYLE = {"ran": "green", "cached": "cyan", "failed": "red", "killed": "red",
+                "skipped": "dim"}  # fmt: skip
 
 
 def run(
@@ -53,39 +58,43 @@ def run(
     from cairn.sdk import run_pipeline  # the SDK opens the stores: only when running
 
     graph = _graph(target, param)
+    shown: set[str] = set()  # warnings printed under their step
 
     def show(done: StepResult) -> None:
-        if not json:
-            style = _STATE_STYLE.get(done.state, "")
-            model = f"  → {escape(done.model)}" if done.model else ""
-            console.print(
-                f"  {escape(done.node):24} [{style}]{done.state:8}[/] {done.seconds:8.2f} s{model}"
-            )
+        if json:
+            return
+        style = _STATE_STYLE.get(done.state, "")
+        model = f"  → {escape(done.model)}" if done.model else ""
+        console.print(
+            f"  {escape(done.node):24} [{style}]{done.state:8}[/] {done.seconds:8.2f} s{model}"
+        )
+        if done.warning:  # what its cache key does not cover: once per step
+            _warn(done.warning)
+            shown.add(done.warning)
 
     if not json:
         console.print(f"[bold]{escape(graph.pipeline)}[/bold] {_shown_params(graph)}")
     try:
-        result = run_pipeline(
-            graph,
-            experiment=experiment,
-            force=force,
-            only=frozenset(only) if only else None,
-            on_step=show,
-            executor=executor,
-            workers=workers,
-            ray_address=ray_address,
-        )
+        with _stops_reported(graph.pipeline, json):
+            result = run_pipeline(
+                graph,
+                experiment=experiment,
+                force=force,
+                only=frozenset(only) if only else None,
+                on_step=show,
+                executor=executor,
+                workers=workers,
+                ray_address=ray_address,
+            )
     except StepFailed as exc:
-        if json:
-            print_json({"pipeline": graph.pipeline, "error": exc.message})
-        # Plain text: a traceback must not be re-wrapped to the terminal's width.
-        print(f"error: {exc.message}", file=sys.stderr)
+        _stopped(graph.pipeline, json, f"error: {exc.message}")
         raise typer.Exit(1) from None
     if json:
         print_json(_result_dict(result))
         return
     for warning in result.warnings:
-        errors.print(f"[yellow]warning:[/] {escape(warning)}")
+        if warning not in shown:
+            _warn(warning)
     ran = sum(s.state == "ran" for s in result.steps)
     cached = sum(s.state == "cached" for s in result.steps)
     console.print(
@@ -135,11 +144,12 @@ def sweep(
         value = f"{objective}={trial.value:.4f}" if trial.value is not None else trial.error
         console.print(f"  trial {trial.number:3}  {escape(shown):40} {escape(value)}")
 
-    result = run_sweep(
-        pipeline, search, trials, objective, direction, params=parse_params(fixed or []),
-        experiment=experiment, seed=seed, on_trial=show, executor=executor,
-        ray_address=ray_address,
-    )  # fmt: skip
+    with _stops_reported(pipeline.name, json):
+        result = run_sweep(
+            pipeline, search, trials, objective, direction, params=parse_params(fixed or []),
+            experiment=experiment, seed=seed, on_trial=show, executor=executor,
+            ray_address=ray_address,
+        )  # fmt: skip
     best = result.best
     if json:
         print_json(
@@ -188,7 +198,8 @@ def reproduce(
         if not json:
             console.print(f"  {escape(done.node):24} {done.state:8} {done.seconds:8.2f} s")
 
-    found = run_again(run_ref, tolerance, on_step=show)
+    with _stops_reported(run_ref, json):
+        found = run_again(run_ref, tolerance, on_step=show)
     if json:
         print_json(
             {
@@ -269,6 +280,28 @@ def dag(
     console.print("\n".join(lines), markup=False, highlight=False)
 
 
+@contextmanager
+def _stops_reported(pipeline: str, json: bool) -> Iterator[None]:
+    """A run stopped by Ctrl-C or a signal: one line saying so, and the exit code a
+    shell expects of a process the signal ended (130 for Ctrl-C)."""
+    try:
+        yield
+    except Interrupted as exc:
+        _stopped(pipeline, json, exc.message)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _stopped(pipeline: str, json: bool, line: str) -> None:
+    if json:
+        print_json({"pipeline": pipeline, "error": line.removeprefix("error: ")})
+    # Plain text: a traceback must not be re-wrapped to the terminal's width.
+    print(line, file=sys.stderr)
+
+
+def _warn(warning: str) -> None:
+    errors.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)  # one line
+
+
 def _graph(target: str, param: list[str] | None) -> Graph:
     root = workspace(load_settings())
     return load_pipeline(target, root).build(**parse_params(param or []))
@@ -305,6 +338,7 @@ def _result_dict(result: PipelineResult) -> dict[str, Any]:
                 "output": s.output.digest if s.output else None,
                 "format": s.output.format if s.output else None,
                 "attempts": s.attempts, "model": s.model or None,
+                "warning": s.warning or None,
             }
             for s in result.steps
         ],

@@ -7,6 +7,7 @@ verifies what arrives, whatever the server did.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -70,7 +71,8 @@ class HttpMetadataStore(ServerStore):
     # runs
 
     def create_run(self, new: NewRun) -> Run:
-        return run_from_dict(self._http.call("POST", api_path("runs"), json=new_run_to_dict(new)))
+        body = new_run_to_dict(_as_caller(new))
+        return run_from_dict(self._http.call("POST", api_path("runs"), json=body))
 
     def get_run(self, run_id: str) -> Run:
         return run_from_dict(self._http.call("GET", api_path("runs", run_id)))
@@ -84,7 +86,8 @@ class HttpMetadataStore(ServerStore):
         return run_from_dict(self._http.call("POST", api_path("runs", run_id, "end"), json=body))
 
     def record_runs(self, records: Sequence[RunRecord]) -> list[Run]:
-        body = {"runs": [run_record_to_dict(record) for record in records]}
+        mine = [dataclasses.replace(record, new=_as_caller(record.new)) for record in records]
+        body = {"runs": [run_record_to_dict(record) for record in mine]}
         found = self._http.call("POST", api_path("runs", "record"), json=body)
         return [run_from_dict(run) for run in found["runs"]]
 
@@ -195,6 +198,13 @@ class HttpArtifactStore(ServerStore):
         data = self._http.call("POST", api_path("objects", "missing"), json={"digests": wanted})
         return set(data["missing"])
 
+    def sizes(self, digests: Iterable[str]) -> dict[str, int]:
+        wanted = sorted(set(digests))
+        if not wanted:
+            return {}
+        data = self._http.call("POST", api_path("objects", "sizes"), json={"digests": wanted})
+        return {str(digest): int(size) for digest, size in data["sizes"].items()}
+
     @contextmanager
     def open(self, digest: str) -> Generator[Iterator[bytes], None, None]:
         """Stream an object in chunks, hashed as they arrive.
@@ -231,3 +241,10 @@ def _verified(chunks: Iterator[bytes], digest: str, source: str) -> Iterator[byt
         )
 
     return verified(chunks, digest, mismatch)
+
+
+def _as_caller(new: NewRun) -> NewRun:
+    """A server makes the account whose token calls it the user of the runs it starts
+    (``cairn.core.run.run_user``): the name this process runs under is not the client's to
+    claim there, and a name other than the account's would be refused."""
+    return dataclasses.replace(new, user=None)

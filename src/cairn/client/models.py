@@ -6,6 +6,7 @@ use when ``CAIRN_URI`` is set. A package's files go through ``/objects`` first
 from __future__ import annotations
 
 from cairn.client.transport import ServerStore, api_path
+from cairn.core.access import Principal
 from cairn.core.lineage import Edge, Node
 from cairn.core.model import (
     ModelCard,
@@ -60,7 +61,9 @@ class HttpModelRegistry(ServerStore):
 
 
 class HttpLineageGraph(ServerStore):
-    def walk(self, start: Node, downstream: bool, max_hops: int = 64) -> list[Edge]:
+    def walk(
+        self, start: Node, downstream: bool, max_hops: int = 64, reader: Principal | None = None
+    ) -> list[Edge]:
         params = {"kind": start.kind, "id": start.id, "downstream": str(downstream).lower()}
         data = self._http.call("GET", api_path("lineage", "walk"), params=params)
         return [

@@ -2,15 +2,18 @@
 authorized inside each write's transaction.
 
 The server sets the actor, its principal and the request id for the duration of each
-request; embedded use acts as the operating-system user, with no principal to check (it
-is the installation's only user and its admin). A context variable carries them, so the
+request; embedded use acts as the operating-system account the process runs as, with no
+principal to check (it is the installation's only user and its admin). That account is the
+process's real user id, looked up in the account database: never ``$USER`` or ``$LOGNAME``,
+which whoever starts a process sets as they like. A context variable carries them, so the
 store that authorizes the write and appends its audit event in the change's transaction
 needs no extra arguments, and each thread or task sees its own.
 """
 
 from __future__ import annotations
 
-import getpass
+import os
+import pwd
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
@@ -61,7 +64,15 @@ def current() -> Acting:
 
 
 def local_user() -> str:
+    """The actor of embedded use: ``local:<account>``."""
+    return f"local:{os_account()}"
+
+
+def os_account() -> str:
+    """The name of the account this process runs as (its real user id), or ``uid-<n>``
+    for a user id with no name (common in containers)."""
+    uid = os.getuid()
     try:
-        return f"local:{getpass.getuser()}"
-    except (KeyError, OSError):  # no user name for this uid (containers)
-        return "local:unknown"
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid-{uid}"

@@ -3,11 +3,17 @@
 Every state change appends one event. Each event's hash covers its content and the
 previous event's hash, so editing, deleting, inserting or reordering an event breaks the
 chain from that point on. Someone who can write the database can also recompute the chain
-after a change; checkpoints stop that: the head of the chain (sequence number and hash) is
-signed with the installation's Ed25519 key and exported outside the database, and a chain
-that no longer reaches a signed head is reported. What this promises is detection, not
-prevention, and only up to the last exported checkpoint: events appended after it can be
-cut off without a trace.
+after a change; checkpoints stop that: the head of the chain (sequence number and hash) of
+one installation (one database, named by its installation id) is signed with an Ed25519 key
+and exported outside the database, and a chain that no longer reaches a signed head is
+reported. What this promises is detection, not prevention, and only up to the newest
+checkpoint verification can check: events appended after it can be cut off without a
+trace, so verification says how many there are.
+
+Verification trusts the public keys it is given and nothing else: a checkpoint signed by
+another key can vouch for nothing, and is reported as not checked rather than as forged
+(it may be a rotated key's, or another replica's); a checkpoint of another installation
+found among this one's is reported, since the two are never mixed.
 
 Hashing follows Certificate Transparency's domain separation: an event hash is
 ``SHA-256(0x00 || canonical bytes)``, and what a checkpoint signs is
@@ -20,9 +26,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 GENESIS_HASH = "0" * 64  # the "previous hash" of the first event
 _EVENT_DOMAIN = b"\x00"
@@ -101,16 +107,20 @@ def chain_event(seq: int, content: EventContent, prev_hash: str) -> AuditEvent:
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
-    """A signed statement: "the chain had ``seq`` events and its head hash was ``hash``"."""
+    """A signed statement: "installation ``installation``'s chain had ``seq`` events and
+    its head hash was ``hash``"."""
 
     seq: int
     hash: str
     ts: int
     key_id: str
     signature: str  # hex of the Ed25519 signature over ``signed_bytes``
+    # None: signed before checkpoints named their installation (such a checkpoint is read
+    # only from the database it was signed in, so whose it is is not in doubt).
+    installation: str | None = None
 
     def signed_bytes(self) -> bytes:
-        return checkpoint_message(self.seq, self.hash, self.ts, self.key_id)
+        return checkpoint_message(self.seq, self.hash, self.ts, self.key_id, self.installation)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -119,22 +129,41 @@ class Checkpoint:
             "ts": self.ts,
             "key_id": self.key_id,
             "signature": self.signature,
+            "installation": self.installation,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Checkpoint:
+        installation = data.get("installation")
         return cls(
             int(data["seq"]),
             str(data["hash"]),
             int(data["ts"]),
             str(data["key_id"]),
             str(data["signature"]),
+            None if installation is None else str(installation),
         )
 
 
-def checkpoint_message(seq: int, head_hash: str, ts: int, key_id: str) -> bytes:
+def checkpoint_message(
+    seq: int, head_hash: str, ts: int, key_id: str, installation: str | None
+) -> bytes:
     statement = {"hash": head_hash, "key_id": key_id, "seq": seq, "ts": ts}
+    if installation is not None:  # a checkpoint from before installations were named has none
+        statement["installation"] = installation
     return _CHECKPOINT_DOMAIN + canonical_json(statement).encode()
+
+
+class Keys(Protocol):
+    """The public keys verification trusts."""
+
+    def knows(self, key_id: str) -> bool:
+        """Whether ``key_id`` is one of them."""
+        ...
+
+    def valid(self, checkpoint: Checkpoint) -> bool:
+        """Whether the checkpoint carries a valid signature of the key it names."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,81 +172,131 @@ class Problem:
 
     seq: int
     # edited, deleted, reordered, inserted, rewritten (changed, then rehashed up to a
-    # signed checkpoint), truncated (cut before a signed checkpoint), forged-checkpoint
+    # signed checkpoint), truncated (cut before a signed checkpoint), forged-checkpoint,
+    # foreign-checkpoint (another installation's, found among this one's)
     kind: str
     detail: str
 
 
 @dataclass(frozen=True, slots=True)
 class Verification:
+    """What verification found, and how much of the trail it can vouch for."""
+
     events: int
-    checkpoints: int
+    checkpoints: int  # distinct signed heads checked against the chain
+    signed_through: int  # the newest event a checked checkpoint covers; 0: none does
     problem: Problem | None
+    # (key id, distinct checkpoints) signed by keys verification was not given: not checked
+    unknown_keys: tuple[tuple[str, int], ...] = ()
 
     @property
     def ok(self) -> bool:
         return self.problem is None
 
+    @property
+    def unsigned(self) -> int:
+        """Events after the newest checked checkpoint: only the chain covers them, and
+        someone who can write the database can cut them off or rewrite them unseen."""
+        return max(self.events - self.signed_through, 0)
+
+
+# seq -> {head hash -> where a checkpoint signing it was found}
+_Heads = dict[int, dict[str, str]]
+
 
 def verify_chain(
     events: Iterable[AuditEvent],
     checkpoints: Iterable[tuple[str, Checkpoint]],
-    signature_valid: Callable[[Checkpoint], bool],
+    installation: str,
+    keys: Keys,
 ) -> Verification:
     """Recompute the chain and check every checkpoint against it.
 
     ``events`` come in stored order (by sequence number); ``checkpoints`` are
-    ``(where it was found, checkpoint)``; ``signature_valid(checkpoint) -> bool`` checks a
-    signature with the installation's public key. Only the first problem is reported:
-    after it, the rest of the chain cannot be trusted anyway.
+    ``(where it was found, checkpoint)``, all found as ``installation``'s. Only the first
+    problem is reported: after it, the rest of the chain cannot be trusted anyway.
     """
-    wanted: dict[int, tuple[str, str]] = {}
-    problem: Problem | None = None
-    counted = 0
-    for where, checkpoint in checkpoints:
-        counted += 1
-        if not signature_valid(checkpoint):
-            problem = _first(
-                problem,
-                Problem(
-                    checkpoint.seq,
-                    "forged-checkpoint",
-                    f"the checkpoint at seq {checkpoint.seq} in {where} does not carry a valid "
-                    "signature of this installation's key",
-                ),
-            )
-            continue
-        wanted.setdefault(checkpoint.seq, (where, checkpoint.hash))
-    seen = 0
-    last_seq = 0
+    heads, unknown_keys, problem = _checked_heads(checkpoints, installation, keys)
+    distinct = sum(len(hashes) for hashes in heads.values())
+    seen = signed_through = 0
     for event, found in _walk(events):
         seen += 1
-        last_seq = event.seq
         if found is not None:
             problem = _first(problem, found)
             break
-        expected = wanted.pop(event.seq, None)
-        if expected is not None and expected[1] != event.hash:
-            problem = _first(
-                problem,
-                Problem(
-                    event.seq,
-                    "rewritten",
-                    f"the chain's hash at seq {event.seq} differs from the checkpoint in "
-                    f"{expected[0]}: events up to {event.seq} were changed and rehashed "
-                    "(edited, inserted or deleted)",
-                ),
-            )
+        signed = heads.pop(event.seq, {})
+        differing = [where for head, where in signed.items() if head != event.hash]
+        if differing:
+            problem = _first(problem, _rewritten(event.seq, differing[0]))
             break
-    if problem is None and wanted:
-        missing_seq = min(wanted)
-        problem = Problem(
-            missing_seq,
-            "truncated",
-            f"the chain ends at seq {last_seq}, but {wanted[missing_seq][0]} holds a signed "
-            f"checkpoint at seq {missing_seq}: events after {last_seq} were removed",
-        )
-    return Verification(seen, counted, problem)
+        signed_through = event.seq if signed else signed_through
+    if problem is None and heads:
+        problem = _truncated(seen, heads)
+    return Verification(seen, distinct, signed_through, problem, unknown_keys)
+
+
+def _checked_heads(
+    checkpoints: Iterable[tuple[str, Checkpoint]], installation: str, keys: Keys
+) -> tuple[_Heads, tuple[tuple[str, int], ...], Problem | None]:
+    """The heads that checked checkpoints sign; the keys of those that could not be
+    checked; the first checkpoint found wrong."""
+    heads: _Heads = {}
+    unknown: dict[str, set[tuple[int, str]]] = {}
+    problem: Problem | None = None
+    for where, checkpoint in checkpoints:
+        if checkpoint.installation not in (None, installation):
+            problem = _first(problem, _foreign(where, checkpoint, installation))
+        elif not keys.knows(checkpoint.key_id):
+            unknown.setdefault(checkpoint.key_id, set()).add((checkpoint.seq, checkpoint.hash))
+        elif not keys.valid(checkpoint):
+            problem = _first(problem, _forged(where, checkpoint))
+        else:
+            heads.setdefault(checkpoint.seq, {}).setdefault(checkpoint.hash, where)
+    unknown_keys = tuple(sorted((key_id, len(signed)) for key_id, signed in unknown.items()))
+    return heads, unknown_keys, problem
+
+
+def _foreign(where: str, checkpoint: Checkpoint, installation: str) -> Problem:
+    return Problem(
+        checkpoint.seq,
+        "foreign-checkpoint",
+        f"the checkpoint at seq {checkpoint.seq} in {where} signs installation "
+        f"{checkpoint.installation}'s chain, but this database is installation {installation}: "
+        "the database's installation id was changed, or the checkpoint was copied in from "
+        "another installation",
+    )
+
+
+def _forged(where: str, checkpoint: Checkpoint) -> Problem:
+    return Problem(
+        checkpoint.seq,
+        "forged-checkpoint",
+        f"the checkpoint at seq {checkpoint.seq} in {where} names key {checkpoint.key_id} "
+        "but does not carry a valid signature of it",
+    )
+
+
+def _rewritten(seq: int, where: str) -> Problem:
+    return Problem(
+        seq,
+        "rewritten",
+        f"the chain's hash at seq {seq} differs from the checkpoint in {where}: events up "
+        f"to {seq} were changed and rehashed (edited, inserted or deleted)",
+    )
+
+
+def _truncated(last_seq: int, heads: _Heads) -> Problem:
+    missing_seq = min(heads)
+    where = next(iter(heads[missing_seq].values()))
+    if last_seq == 0:
+        ends, removed = "the trail is empty", "every event was removed"
+    else:
+        ends, removed = f"the chain ends at seq {last_seq}", f"events after {last_seq} were removed"
+    return Problem(
+        missing_seq,
+        "truncated",
+        f"{ends}, but {where} holds a signed checkpoint at seq {missing_seq}: {removed}",
+    )
 
 
 def _first(current: Problem | None, found: Problem) -> Problem:

@@ -253,6 +253,10 @@ def _check_column(field: str, column: Any, name: str) -> None:
         raise InvalidInput(
             f"{field}: {name} must be an array, or a string of packed numbers (base64)"
         )
+    # ``array`` takes true and false for 1 and 0; the SDK refuses them (``limits``), and
+    # so does the wire. One pass of C over the column's types.
+    if bool in set(map(type, column)):
+        raise InvalidInput(f"{field}: {name} must be numbers, not true or false")
 
 
 def _unbase64(field: str, text: str, name: str) -> bytes:

@@ -14,13 +14,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from cairn.errors import InvalidInput
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _HEX = re.compile(r"^[0-9a-f]{8,64}$")
 LATEST = "latest"
+PROJECT_FOLDER = "."  # a version's path when it was the whole project folder
+# What joining a name to a folder must never do: climb out of it, name the folder itself,
+# or cross into another (``\\`` separates folders on Windows; NUL ends a name in C).
+_NOT_NAMES = frozenset({"", ".", ".."})
+_SEPARATORS = ("/", "\\", "\0")
+_DRIVE = re.compile(r"^[A-Za-z]:")  # C:/data is absolute on Windows
 
 
 class DataKind(StrEnum):
@@ -138,3 +144,64 @@ def parse_data_ref(text: str) -> DataRef:
         f"data reference {text!r}: after '@' expected a version number (such as "
         f"{name}@2), 'latest', or 8 or more hex digits of a manifest digest"
     )
+
+
+def entry_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be an entry of a version's listing, or None if it can: a name is
+    one non-empty path component, so that a file written at ``folder/name`` is inside
+    ``folder`` on every operating system."""
+    if not isinstance(name, str):
+        return f"expected a file or folder name, got {type(name).__name__}"
+    if name in _NOT_NAMES:
+        return "'..' leads out of its folder" if name == ".." else f"{name!r} is not a name"
+    if any(separator in name for separator in _SEPARATORS):
+        return "a name holds no '/', '\\' or NUL"
+    return None
+
+
+def first_bad_entry_name(names: list[Any]) -> Any | None:
+    """The first of ``names`` that ``entry_name_problem`` refuses, or None."""
+    if _all_names(names):
+        return None
+    return next((n for n in names if entry_name_problem(n) is not None), None)
+
+
+def _all_names(names: list[Any]) -> bool:
+    """``entry_name_problem`` of every name at once, by a few scans in C: listings hold
+    thousands of names, and a checkout reads every listing of its version."""
+    try:
+        joined = "/".join(names)
+    except TypeError:  # not all strings
+        return False
+    return (
+        joined.count("/") == len(names) - 1
+        and "\\" not in joined
+        and "\0" not in joined
+        and _NOT_NAMES.isdisjoint(names)
+    )
+
+
+def version_path_problem(path: object, kind: DataKind) -> str | None:
+    """Why ``path`` cannot be where a version of ``kind`` lives, or None if it can: a
+    path relative to the project folder, with POSIX separators, inside it (``.``: the
+    folder itself, for a directory)."""
+    if not isinstance(path, str):
+        return f"expected a path, got {type(path).__name__}"
+    if path == PROJECT_FOLDER and kind == DataKind.DIRECTORY:
+        return None
+    if path.startswith("/") or _DRIVE.match(path):
+        problem: str | None = "an absolute path"
+    else:
+        problem = next(filter(None, map(entry_name_problem, path.split("/"))), None)
+    if problem is None:
+        return None
+    return f"{problem}; expected a path inside the project folder, such as data/customers.csv"
+
+
+def check_version_path(path: str, kind: DataKind) -> str:
+    """Raises:
+    InvalidInput: ``path`` is not inside the project folder (naming the field).
+    """
+    if (problem := version_path_problem(path, kind)) is not None:
+        raise InvalidInput(f"path {path!r}: {problem}")
+    return path

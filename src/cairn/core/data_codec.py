@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cairn.core.data import DataKind, DataVersion, NewDataVersion
+from cairn.errors import IntegrityError
 
 
 def data_version_to_dict(version: DataVersion) -> dict[str, Any]:
@@ -28,20 +29,28 @@ def data_version_to_dict(version: DataVersion) -> dict[str, Any]:
 
 
 def data_version_from_dict(data: Mapping[str, Any]) -> DataVersion:
-    return DataVersion(
-        data["dataset"],
-        int(data["version"]),
-        data["project"],
-        data["digest"],
-        DataKind(data["kind"]),
-        data["path"],
-        int(data["files"]),
-        int(data["bytes"]),
-        data["message"],
-        data["created_by"],
-        int(data["created_at"]),
-        data.get("profile") or "",
-    )
+    """Raises:
+    IntegrityError: ``data`` is not a data version (a server's answer that is not one).
+    """
+    try:
+        return DataVersion(
+            data["dataset"],
+            int(data["version"]),
+            data["project"],
+            data["digest"],
+            DataKind(data["kind"]),
+            data["path"],
+            int(data["files"]),
+            int(data["bytes"]),
+            data["message"],
+            data["created_by"],
+            int(data["created_at"]),
+            data.get("profile") or "",
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise IntegrityError(
+            f"expected a data version, got {str(data)[:200]} ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def new_data_version_to_dict(new: NewDataVersion) -> dict[str, Any]:

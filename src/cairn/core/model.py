@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cairn.core.limits import check_text
 from cairn.errors import InvalidInput
 
 MODELS_URI = "models:/"
@@ -228,6 +229,7 @@ def card_from_dict(data: Any, where: str = "card") -> ModelCard:
     for name in CARD_TEXT_FIELDS:
         if not isinstance(data.get(name, ""), str):
             raise InvalidInput(f"{where}.{name}: expected text")
+        check_text(data.get(name, ""), f"{where}.{name}")
     metrics = data.get("metrics") or {}
     if not isinstance(metrics, Mapping) or not all(
         isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool)

@@ -12,6 +12,7 @@ gates:
       data: holdout@latest
       target: label                 # the column to predict (default: target)
       metrics: {accuracy: ">= 0.85"}
+      timeout: 300                  # seconds the model may take (default 300)
   - signature_compatible_with: production
   - provenance: committed_code      # trained by a pipeline run from a clean git tree
   - no_unsafe_pickle: true
@@ -36,6 +37,7 @@ import math
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -51,6 +53,8 @@ _LARGEST_WHOLE = 2**53
 # What an evaluate gate can measure (``cairn.governance.evaluate`` computes them).
 EVALUATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss",
                       "r2", "mae", "mse", "rmse")  # fmt: skip
+EVALUATION_TIMEOUT = 300.0  # seconds an evaluation's model may take, unless the gate says
+_LONGEST_EVALUATION = 86_400.0  # a day: a longer wait is a mistake, not a policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +154,7 @@ def _gate(found: Any, where: str) -> Gate:
         spec = found["evaluate"]
         if not isinstance(spec, Mapping):
             raise InvalidInput(f"{where}.evaluate: expected data and metrics")
-        _only(spec, {"data", "target", "metrics"}, f"{where}.evaluate")
+        _only(spec, {"data", "target", "metrics", "timeout"}, f"{where}.evaluate")
         _name(spec.get("data"), f"{where}.evaluate.data")
         target = _name(spec.get("target", "target"), f"{where}.evaluate.target")
         metrics = spec.get("metrics")
@@ -161,7 +165,9 @@ def _gate(found: Any, where: str) -> Gate:
                 raise InvalidInput(f"{where}.evaluate.metrics.{key}: expected one of "
                                    f"{', '.join(EVALUATION_METRICS)}")  # fmt: skip
             comparison(condition, f"{where}.evaluate.metrics.{key}")
-        return Gate("evaluate", {"data": spec["data"], "target": target, "metrics": dict(metrics)})
+        timeout = _timeout(spec.get("timeout", EVALUATION_TIMEOUT), f"{where}.evaluate.timeout")
+        return Gate("evaluate", {"data": spec["data"], "target": target,
+                                 "metrics": dict(metrics), "timeout": timeout})  # fmt: skip
     if "signature_compatible_with" in found:
         _only(found, {"signature_compatible_with"}, where)
         environment = _name(
@@ -251,6 +257,14 @@ def _name(value: Any, where: str) -> str:
     return value
 
 
+def _timeout(value: Any, where: str) -> float:
+    seconds = _number(value, where)
+    if not 0 < seconds <= _LONGEST_EVALUATION:
+        raise InvalidInput(f"{where}: expected a number of seconds, more than 0 and at "
+                           f"most {_LONGEST_EVALUATION:g}")  # fmt: skip
+    return seconds
+
+
 def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InvalidInput(f"{where}: expected a number")
@@ -295,6 +309,22 @@ class GateResult:
 def evaluation_key(spec: Mapping[str, Any]) -> str:
     """What an evaluate gate's measurements are kept under: its data and target."""
     return f"{spec['data']} -> {spec['target']}"
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """A fresh evaluation an ``evaluate`` gate asks for: the data version to predict on,
+    the column to compare predictions with, the metrics, and how long the model may take."""
+
+    data: str
+    target: str
+    metrics: tuple[str, ...]
+    timeout: float = EVALUATION_TIMEOUT
+
+    @classmethod
+    def of(cls, gate: Gate) -> Evaluation:
+        spec = gate.spec
+        return cls(spec["data"], spec["target"], tuple(spec["metrics"]), spec["timeout"])
 
 
 def run_gates(policy: Policy, evidence: Evidence) -> list[GateResult]:
@@ -390,6 +420,39 @@ class Approval:
     policy_digest: str
 
 
+class Uncounted(StrEnum):
+    """Why an approval does not count toward the approvals a policy requires."""
+
+    REQUESTER = "requester"  # its giver asked for the release (under not_requester)
+    ROLE = "role"  # its giver lacks the policy's role
+    PACKAGE = "package"  # it was given for a package the request no longer names
+    POLICY = "policy"  # it was given under another version of the policy
+    REPEATED = "repeated"  # its giver's approval counts already
+
+
+def uncounted(
+    approvals: Approvals,
+    approval: Approval,
+    requesters: Collection[str],
+    package_digest: str,
+    policy_digest: str,
+    counted: Collection[str] = (),
+) -> Uncounted | None:
+    """Why ``approval`` does not count, or None when it does (``counted``: whose
+    approvals count already)."""
+    if approvals.not_requester and approval.by in requesters:
+        return Uncounted.REQUESTER
+    if approval.role not in (approvals.role, Role.ADMIN):
+        return Uncounted.ROLE
+    if approval.package_digest != package_digest:
+        return Uncounted.PACKAGE
+    if approval.policy_digest != policy_digest:
+        return Uncounted.POLICY
+    if approval.by in counted:
+        return Uncounted.REPEATED
+    return None
+
+
 def counted_approvals(
     approvals: Approvals,
     given: Sequence[Approval],
@@ -402,23 +465,27 @@ def counted_approvals(
     required role, for another package, or under another version of the policy."""
     counted: list[Approval] = []
     refused: list[str] = []
-    seen: set[str] = set()
     for approval in given:
-        if approvals.not_requester and approval.by in requesters:
-            refused.append(f"{approval.by} requested the promotion and cannot approve it")
-        elif approval.role not in (approvals.role, Role.ADMIN):
-            held = approval.role.value if approval.role else "no role"
-            refused.append(f"{approval.by} has {held}, the policy needs {approvals.role.value}")
-        elif approval.package_digest != package_digest:
-            refused.append(f"{approval.by} approved another package (it changed since)")
-        elif approval.policy_digest != policy_digest:
-            refused.append(f"{approval.by} approved under another version of the policy")
-        elif approval.by in seen:
-            refused.append(f"{approval.by} approved already: one approval each")
-        else:
-            seen.add(approval.by)
+        why = uncounted(approvals, approval, requesters, package_digest, policy_digest,
+                        {a.by for a in counted})  # fmt: skip
+        if why is None:
             counted.append(approval)
+        else:
+            refused.append(_not_counted(why, approval, approvals))
     return counted, refused
+
+
+def _not_counted(why: Uncounted, approval: Approval, approvals: Approvals) -> str:
+    by = approval.by
+    if why is Uncounted.ROLE:
+        held = approval.role.value if approval.role else "no role"
+        return f"{by} has {held}, the policy needs {approvals.role.value}"
+    return {
+        Uncounted.REQUESTER: f"{by} requested the promotion and cannot approve it",
+        Uncounted.PACKAGE: f"{by} approved another package (it changed since)",
+        Uncounted.POLICY: f"{by} approved under another version of the policy",
+        Uncounted.REPEATED: f"{by} approved already: one approval each",
+    }[why]
 
 
 def signatures_compatible(

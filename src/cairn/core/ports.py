@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # annotations only: a command imports the domain types it use
     from pathlib import Path
     from typing import BinaryIO
 
-    from cairn.core.access import Role
+    from cairn.core.access import Principal, Role
     from cairn.core.artifact import ArtifactEntry, ObjectInfo, StoredObject
     from cairn.core.data import DataRef, DataVersion, LinkMode, NewDataVersion
     from cairn.core.identity import Membership, Token, User
@@ -162,6 +162,10 @@ class ArtifactStore(Protocol):
     def missing(self, digests: Iterable[str]) -> set[str]:
         """Which of these digests the store does not hold (one batched check)."""
 
+    def sizes(self, digests: Iterable[str]) -> dict[str, int]:
+        """The size in bytes of each of these objects the store holds; those it does not
+        hold are left out (one batched check)."""
+
     def open(self, digest: str) -> AbstractContextManager[Iterator[bytes]]:
         """Stream an object's bytes in chunks, verified: a mismatch raises IntegrityError
         when the last chunk is read. Raises NotFound."""
@@ -174,8 +178,9 @@ class ArtifactStore(Protocol):
 
 
 class ProjectScopes(Protocol):
-    """Which project an object belongs to: what access decisions are made on. Only a
-    database store can answer; a server asks its own."""
+    """Which project an object belongs to, and which stored objects a principal holds:
+    what access decisions are made on. Only a database store can answer; a server asks
+    its own."""
 
     def experiment_project(self, experiment_id: str) -> str:
         """Raises NotFound."""
@@ -186,8 +191,15 @@ class ProjectScopes(Protocol):
     def experiments_in(self, projects: frozenset[str]) -> list[str]:
         """Ids of the experiments of these projects."""
 
-    def digest_projects(self, digest: str) -> set[str]:
-        """The projects whose runs hold an artifact with this content."""
+    def readable_objects(self, principal: Principal, digests: Iterable[str]) -> set[str]:
+        """Of these digests, those a run, dataset or model of a project the principal may
+        read holds (every one, for an installation admin)."""
+
+    def held_objects(self, principal: Principal, digests: Iterable[str]) -> set[str]:
+        """Of these digests, those the principal may read, or whose bytes it uploaded."""
+
+    def record_upload(self, digest: str, principal: Principal) -> None:
+        """Remember that the principal sent the bytes of ``digest``: it holds them."""
 
 
 class Accounts(Protocol):
@@ -417,8 +429,12 @@ class Releases(Protocol):
 class LineageGraph(Protocol):
     """The generic lineage edges, walked from one node (``cairn.core.lineage``)."""
 
-    def walk(self, start: Node, downstream: bool, max_hops: int = 64) -> list[Edge]:
-        """Every edge reached from ``start`` going one way, each once, sorted."""
+    def walk(
+        self, start: Node, downstream: bool, max_hops: int = 64, reader: Principal | None = None
+    ) -> list[Edge]:
+        """Every edge reached from ``start`` going one way, each once, sorted; for a
+        ``reader``, only through the nodes it may read (a server decides this for the
+        caller's account, whatever a client passes)."""
 
 
 class LocalObjects(Protocol):

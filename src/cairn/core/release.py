@@ -19,8 +19,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from cairn.core.access import Role
-from cairn.core.policy import Approval, GateResult, Policy, counted_approvals
-from cairn.errors import InvalidInput
+from cairn.core.policy import (
+    Approval,
+    Approvals,
+    GateResult,
+    Policy,
+    Uncounted,
+    counted_approvals,
+    uncounted,
+)
+from cairn.errors import CairnError, InvalidInput, InvalidState, PermissionDenied
 
 _ENVIRONMENT = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 
@@ -202,6 +210,56 @@ def decide(
     if refused:
         waiting += "; not counted: " + "; ".join(refused)
     return Outcome(RequestState.WAITING, waiting, names, tuple(refused))
+
+
+def check_approval(policy: Policy, request: PromotionRequest, approval: Approval) -> None:
+    """Refuse an approval of the waiting ``request`` that would not count under ``policy``
+    (the environment's now), saying who may give one: an approval is refused when it is
+    given, not recorded and then silently left out.
+
+    Raises:
+        PermissionDenied: its giver asked for the release (and the policy says
+            ``not_requester``), or lacks the policy's role.
+        InvalidState: its giver's approval counts already, or it is for another package.
+    """
+    rule = policy.approvals
+    given = [r.as_approval() for r in request.approvals if r.verdict is Verdict.APPROVE]
+    counted, _ = counted_approvals(rule, given, request.requesters, request.digest, policy.digest)
+    counted_by = {a.by for a in counted}
+    why = uncounted(rule, approval, request.requesters, request.digest, policy.digest, counted_by)
+    if why is not None:
+        raise _refusal(why, rule, request, approval, len(counted))
+
+
+def _refusal(
+    why: Uncounted, rule: Approvals, request: PromotionRequest, approval: Approval, counted: int
+) -> CairnError:
+    """Why an approval is refused, saying who may give one instead."""
+    who = (f"{approval.by} may not approve request {request.id[:8]} ({request.ref} → "
+           f"{request.environment})")  # fmt: skip
+    holders = "an admin" if rule.role is Role.ADMIN else "an approver or an admin"
+    asked = (f"the policy asks for {rule.required} approval(s) by {holders} of project "
+             f"{request.project!r}")  # fmt: skip
+    if why is Uncounted.REQUESTER:
+        return PermissionDenied(
+            f"{who}: approvals must come from someone other than who requested it "
+            f"({', '.join(request.requesters)}); {asked} who did not (a one-person "
+            "installation's policy says not_requester: false)"
+        )
+    if why is Uncounted.ROLE:
+        held = f"is {_a(approval.role.value)}" if approval.role else "has no role"
+        return PermissionDenied(f"{who}: {asked}; {approval.by} {held} there")
+    if why is Uncounted.REPEATED:
+        return InvalidState(f"{approval.by} approved request {request.id[:8]} ({request.ref}) "
+                            f"already: one approval each; it waits for {rule.required - counted} "
+                            "more")  # fmt: skip
+    return InvalidState(
+        f"{who}: the request changed since (`cairn requests show {request.id[:8]}`)"
+    )
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[0] in "aeiou" else f"a {noun}"
 
 
 def check_environment_name(name: str) -> str:

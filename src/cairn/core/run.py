@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple
+
+from cairn.core.actor import Acting
+from cairn.core.ids import ID_LENGTH
+from cairn.core.limits import (
+    MAX_NAME,
+    check_int64,
+    check_name,
+    check_optional_text,
+    check_tags,
+    check_text,
+)
+from cairn.errors import PermissionDenied
+
+MAX_GIT_COMMIT = 64
+MAX_SOURCE = 4096
 
 
 class RunStatus(StrEnum):
@@ -114,16 +130,54 @@ def as_batch(metrics: MetricBatch | Sequence[MetricPoint]) -> MetricBatch:
 
 @dataclass(frozen=True, slots=True)
 class NewRun:
-    """What a caller decides about a run when it starts."""
+    """What a caller decides about a run when it starts.
+
+    ``user``: who the run is for; None leaves it to whoever is acting (``run_user``).
+    """
 
     experiment_id: str
     name: str
     start_time: int
-    user: str
+    user: str | None
     parent_id: str | None = None
     git_commit: str | None = None
     source: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def check_new_run(new: NewRun) -> NewRun:
+    """The run as a store records it: each field checked, tag values as strings.
+
+    Raises:
+        InvalidInput: naming the field and what was expected.
+    """
+    check_text(new.experiment_id, "experiment_id")
+    check_name(new.name, "name")
+    check_int64(new.start_time, "start_time")
+    check_optional_text(new.user, "user", MAX_NAME)
+    check_optional_text(new.parent_id, "parent_id", ID_LENGTH)
+    check_optional_text(new.git_commit, "git_commit", MAX_GIT_COMMIT)
+    check_optional_text(new.source, "source", MAX_SOURCE)
+    return dataclasses.replace(new, tags=check_tags(new.tags))
+
+
+def run_user(claimed: str | None, acting: Acting) -> str:
+    """Who a new run belongs to. An account that authenticated to a server starts runs as
+    itself: ``claimed`` may only repeat its name. Otherwise (the embedded store, a
+    server without authentication) the claim stands, and no claim means the actor.
+
+    Raises:
+        PermissionDenied: ``claimed`` names someone other than the authenticated account.
+    """
+    principal = acting.principal
+    if principal is None or not principal.account:
+        return acting.actor if claimed is None else claimed
+    if claimed is not None and claimed != principal.name:
+        raise PermissionDenied(
+            f"user: {principal.name} may not start a run as {claimed!r}; a run's user is the "
+            "account whose token starts it (leave `user` out, or send its own name)"
+        )
+    return principal.name
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cairn.core.artifact import check_digest
+from cairn.core.data import DataKind, check_dataset_name, version_path_problem
 from cairn.errors import InvalidInput
 from cairn.localfs.atomic import write_atomically
 
@@ -31,7 +33,9 @@ class Locked:
 
 def read_lock(workspace: Path) -> dict[str, Locked]:
     """Raises:
-    InvalidInput: the file exists but is not a lock file Cairn can read.
+    InvalidInput: the file exists but is not a lock file Cairn can read, or it names a
+        dataset or a path that is not one (a path outside the project folder, say: the
+        file comes with the code, from whoever committed it).
     """
     path = workspace / LOCK_FILE
     if not path.is_file():
@@ -41,11 +45,21 @@ def read_lock(workspace: Path) -> dict[str, Locked]:
     try:
         document: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         return {
-            str(name): Locked(str(e["path"]), int(e["version"]), str(e["digest"]))
+            check_dataset_name(str(name)): _locked(str(name), e)
             for name, e in (document.get("datasets") or {}).items()
         }
     except (OSError, yaml.YAMLError, AttributeError, KeyError, TypeError, ValueError) as exc:
         raise InvalidInput(f"{path}: not a readable lock file ({exc}); fix or delete it") from exc
+
+
+def _locked(name: str, entry: dict[str, Any]) -> Locked:
+    """Raises:
+    InvalidInput: naming the field.
+    """
+    locked = Locked(entry["path"], int(entry["version"]), check_digest(entry["digest"]))
+    if (problem := version_path_problem(locked.path, DataKind.DIRECTORY)) is not None:
+        raise InvalidInput(f"datasets.{name}.path {locked.path!r}: {problem}")
+    return locked
 
 
 def write_lock(workspace: Path, locked: dict[str, Locked]) -> None:

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from cairn.core.data import FileEntry
 from cairn.core.ports import ArtifactStore
-from cairn.errors import IntegrityError, NotFound
+from cairn.errors import IntegrityError, InvalidInput, NotFound
 from cairn.localfs.atomic import write_atomically
 
 _T = TypeVar("_T")
@@ -112,6 +112,10 @@ def _write(target: str, data: memoryview) -> os.stat_result:
 def _guarded(load: Callable[[], _T], what: str, entry: FileEntry) -> _T:
     try:
         return load()
+    except InvalidInput as exc:  # the manifest names the bytes by something not a digest
+        raise IntegrityError(
+            f"{what}: its manifest is damaged at {entry.path} ({exc.message})"
+        ) from exc
     except IntegrityError as exc:
         raise IntegrityError(
             f"{what}: the stored bytes of {entry.path} are damaged ({exc.message})"

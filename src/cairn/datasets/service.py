@@ -27,24 +27,32 @@ from cairn.core.data import (
     NewDataVersion,
     check_dataset_name,
     parse_data_ref,
+    version_path_problem,
 )
 from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.ports import ArtifactStore, DataCatalog, LocalObjects
 from cairn.datasets import manifest
+from cairn.datasets.checkout import (
+    clear_the_way,
+    conflict_message,
+    file_name,
+    keyed,
+    placer,
+    plan,
+    present,
+)
 from cairn.datasets.clean import CleanMarks
 from cairn.datasets.diff import DataDiff, Side, diff
 from cairn.datasets.lock import Locked, read_lock, write_lock
 from cairn.datasets.materialize import Linker, read_object, write_files
 from cairn.datasets.profile import MAX_TABLES, profile_files, table_format
-from cairn.datasets.scan import Found, scan
-from cairn.datasets.snapshot import Advance, Snapshot, snapshot
+from cairn.datasets.scan import Found, scan_present
+from cairn.datasets.snapshot import Advance, Snapshot, empty_folders_warning, snapshot
 from cairn.datasets.stat_cache import StatCache
 from cairn.datasets.transfer import Moved, copy_objects, objects_of, objects_of_version
-from cairn.errors import IntegrityError, InvalidState, MissingExtra, NotFound
+from cairn.errors import IntegrityError, InvalidInput, InvalidState, MissingExtra, NotFound
 from cairn.localfs.digest import hash_file
-from cairn.localfs.links import link_object
-
-_SHOWN_CONFLICTS = 5
+from cairn.localfs.links import UNPROTECTED, link_object, read_only_protects
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +86,7 @@ class CheckedOut:
     unchanged: int
     removed: int
     linked: int = 0  # of those written: linked to the store's object (reflink, hardlink)
+    warnings: tuple[str, ...] = ()  # links that could not be made safely, and why
 
 
 class DataService:
@@ -102,6 +111,15 @@ class DataService:
     def catalog(self) -> DataCatalog:
         return self._open_catalog()
 
+    def close(self) -> None:
+        """Close the artifact store and, once opened, a catalog that can be closed (a
+        server's client; a database catalog's engine is its store's)."""
+        self.artifacts.close()
+        opened = self.__dict__.get("catalog")
+        close = getattr(opened, "close", None)
+        if callable(close):
+            close()
+
     # add
 
     def add(
@@ -123,6 +141,7 @@ class DataService:
         """
         source = Path(os.path.abspath(path))
         name = check_dataset_name(name if name is not None else source.name)
+        where = self._relative(source)
         cache = StatCache(self._cache_path)
         try:
             taken = snapshot(source, self.artifacts, cache, advance, link)
@@ -132,8 +151,9 @@ class DataService:
         self._store_trees(built)
         held = {*built.trees, *(e.bundle or e.digest for e in taken.entries)}
         profiled, warnings = self._profile(name, source, taken) if profile else ("", [])
+        warnings += empty_folders_warning(source, taken.empty) + self._unprotected(taken.copied)
         new = NewDataVersion(
-            name, built.root, taken.kind, self._relative(source), built.files, built.bytes,
+            name, built.root, taken.kind, where, built.files, built.bytes,
             message, project, profiled, tuple(sorted(held)),
         )  # fmt: skip
         version, created = self.catalog.add_version(new)
@@ -228,7 +248,7 @@ class DataService:
             entry = tracked.get(found.rel)
             if entry is None:
                 status.added.append(found.rel)
-            elif _digest_now(found, cache, entry) != entry.digest:
+            elif cache.digest(found.path, found.stat, entry) != entry.digest:
                 status.modified.append(found.rel)
         seen = {found.rel for found in present}
         status.deleted = [p for p in tracked if p not in seen]
@@ -237,9 +257,7 @@ class DataService:
         return status
 
     def _present(self, root: Path) -> list[Found]:
-        if not root.exists() and not root.is_symlink():
-            return []
-        return scan(root)[1]
+        return scan_present(root).files
 
     # checkout
 
@@ -252,54 +270,89 @@ class DataService:
         link: LinkMode = LinkMode.COPY,
     ) -> CheckedOut:
         """Write a version's files to where it was added from (or into ``to``); files
-        already as the version has them are left alone. With ``link``, files stored as
-        objects of their own are linked to them where the file system can (see
-        ``cairn.localfs.links``), and copied where it cannot.
+        already as the version has them are left alone, the tracked version's files it
+        lacks are removed. With ``link``, files stored as objects of their own are linked
+        to them where the file system can (see ``cairn.localfs.links``), and copied where
+        it cannot.
 
         Raises:
             NotFound, AmbiguousReference: no such version.
-            InvalidState: a file there has local changes (not in the tracked version),
-                and ``force`` is not set; nothing was written.
+            InvalidState: a file there has local changes (not in the tracked version), or
+                is in the way of the version's files, and ``force`` is not set; nothing
+                was written.
+            IntegrityError: the version's recorded path or manifest would write outside
+                its folder, or its stored bytes are damaged.
         """
-        version = self.catalog.get_version(parse_data_ref(ref))
-        wanted = self.files(version.digest, version.ref)
-        locked = read_lock(self.workspace).get(version.dataset)
-        if to is None:
-            target = self.workspace / version.path
-            known = {e.path: e.digest for e in self._tracked_files(locked, version.dataset)}
-        else:
-            target = (
-                Path(to) / Path(version.path).name if version.kind == DataKind.FILE else Path(to)
-            )
-            known = {}
-        place = _placer(version, target)
+        version = self.version(ref)
+        root = os.path.abspath(self._target(version, to))
+        wanted = keyed(version, self.files(version.digest, version.ref))
+        known = self._known(version, wanted) if to is None else {}
+        # Loaded before the scan: loading a large cache briefly takes several times its
+        # size, and the scan's results need not be held while it does.
         cache = StatCache(self._cache_path)
         try:
-            # A file version's one entry is named as its target is: both are the file's name.
-            present = {f.rel: f for f in self._present(target)}
-            plan = _plan(wanted, present, known, cache, force)
-            if plan.conflicts:
-                raise InvalidState(_conflict_message(version, plan.conflicts))
-            linker, linked = self._linker(link)
-            written = write_files(plan.writes, place, self.artifacts, version.ref, advance, linker)
-            for found in plan.stale:
-                os.remove(found.path)
+            found, folders = present(scan_present(Path(root)))
+            done = plan(wanted, found, folders, known, cache, force)
+            if done.conflicts:
+                raise InvalidState(conflict_message(version, done.conflicts, root))
+            clear_the_way(done, root)
+            links = _Links(link)
+            written = write_files(
+                done.writes, placer(version, root), self.artifacts, version.ref, advance,
+                self._linker(links),
+            )  # fmt: skip
             for entry, path, stat in written:
                 cache.put(path, stat, entry.digest, entry.bundle, entry.offset)
         finally:
             cache.save()
         if to is None:
             self._lock(version.dataset, version)
+        removed = len(done.removals) + sum(key in found for key in done.in_the_way)  # files
+        warnings = (UNPROTECTED,) if links.refused else ()
         return CheckedOut(
-            version, target, len(plan.writes), plan.unchanged, len(plan.stale), len(linked)
+            version, Path(root), len(done.writes), done.unchanged, removed, links.linked, warnings
         )
 
-    def _linker(self, mode: LinkMode) -> tuple[Linker | None, list[str]]:
-        """What links a file to its object (None: copy everything), and the list it
-        notes each linked file in."""
-        linked: list[str] = []
+    def _target(self, version: DataVersion, to: Path | None) -> Path:
+        """Where the version goes: where it was added from, or into ``to``.
+
+        Raises:
+            IntegrityError: its recorded path is outside the project folder.
+        """
+        if to is not None:
+            return Path(to) / file_name(version) if version.kind == DataKind.FILE else Path(to)
+        problem = version_path_problem(version.path, version.kind)
+        if problem is not None:
+            raise IntegrityError(
+                f"{version.ref} cannot be checked out where it was added from: its path "
+                f"{version.path!r}: {problem}; check it out elsewhere with --to DIR"
+            )
+        return self.workspace / version.path
+
+    def _known(self, version: DataVersion, wanted: dict[str, FileEntry]) -> dict[str, str]:
+        """The digests of the files of the version cairn.lock names, by key (``wanted``:
+        the files of ``version``); none if they cannot be read (then every file that
+        differs counts as a local change: nothing is lost)."""
+        locked = read_lock(self.workspace).get(version.dataset)
+        if locked is None:
+            return {}
+        try:
+            if locked.version == version.version:
+                tracked, entries = version, wanted
+            else:
+                tracked = self.catalog.get_version(DataRef(version.dataset, locked.version))
+                entries = keyed(tracked, self.files(tracked.digest, tracked.ref))
+        except (NotFound, IntegrityError):
+            return {}
+        if tracked.digest != locked.digest:
+            return {}
+        return {key: entry.digest for key, entry in entries.items()}
+
+    def _linker(self, links: _Links) -> Linker | None:
+        """What links a file to its object, noting it in ``links`` (None: copy all)."""
+        mode = links.mode
         if mode == LinkMode.COPY or not hasattr(self.artifacts, "local_path"):
-            return None, linked
+            return None
         objects = cast(LocalObjects, self.artifacts)
 
         def link(entry: FileEntry, target: str) -> os.stat_result | None:
@@ -310,20 +363,21 @@ class DataService:
                 raise IntegrityError(f"object {entry.digest} does not match its digest")
             found = link_object(source, target, mode)
             if found is not None:
-                linked.append(target)
+                links.linked += 1
+            elif mode == LinkMode.HARDLINK and not read_only_protects(os.path.dirname(target)):
+                links.refused += 1
             return found
 
-        return link, linked
+        return link
 
-    def _tracked_files(self, locked: Locked | None, name: str) -> list[FileEntry]:
-        """The files of the version cairn.lock names; none if this store lacks its
-        manifest (then every file that differs counts as a local change: nothing is lost)."""
-        if locked is None:
+    def _unprotected(self, copied: list[str]) -> list[str]:
+        """Why files ``add --link hardlink`` was asked to link were copied, if it was for
+        want of a read-only mode that holds (``copied``: their digests)."""
+        local_path = getattr(self.artifacts, "local_path", None)
+        stored = local_path(copied[0]) if copied and local_path is not None else None
+        if stored is None or read_only_protects(os.path.dirname(stored)):
             return []
-        try:
-            return self.files(locked.digest, f"{name}@{locked.version}")
-        except NotFound:
-            return []
+        return [UNPROTECTED]
 
     # remotes
 
@@ -393,7 +447,17 @@ class DataService:
         return self.catalog.list_datasets()
 
     def version(self, ref: str) -> DataVersion:
-        return self.catalog.get_version(parse_data_ref(ref))
+        """The version ``ref`` names.
+
+        Raises:
+            NotFound, AmbiguousReference: no such version, or more than one.
+            IntegrityError: the catalog answered with another dataset or version.
+        """
+        wanted = parse_data_ref(ref)
+        found = self.catalog.get_version(wanted)
+        if found.dataset != wanted.name or wanted.version not in (None, found.version):
+            raise IntegrityError(f"asked for {ref}, the catalog answered with {found.ref}")
+        return found
 
     def ls(self, ref: str, prefix: str = "") -> tuple[DataVersion, list[FileEntry]]:
         version = self.version(ref)
@@ -422,22 +486,38 @@ class DataService:
             ) from exc
 
     def get(self, ref: str) -> Path:
-        """A local copy of the version (made once, then reused): its folder, or its file."""
-        version = self.version(ref)
+        """A local copy of the version (made once, then reused): its folder, or its file.
+
+        Raises:
+            NotFound, AmbiguousReference: no such version.
+            IntegrityError: its manifest would write outside the copy's folder, or its
+                stored bytes are damaged.
+        """
+        version = self.version(ref)  # its dataset's name is the one asked for: a name
         folder = self._checkouts / version.dataset / str(version.version)
-        done = folder / ".complete"
+        done = folder.parent / f"{version.version}.complete"  # beside: a version may hold any name
         if not done.exists():
-            self.checkout(version.ref, to=folder)
+            self.checkout(version.ref, to=folder, force=True)  # Cairn's own copy
             done.touch()
-        return folder / Path(version.path).name if version.kind == DataKind.FILE else folder
+        return folder / file_name(version) if version.kind == DataKind.FILE else folder
 
     # helpers
 
     def _relative(self, source: Path) -> str:
-        try:
-            return source.relative_to(self.workspace).as_posix()
-        except ValueError:
-            return source.as_posix()  # outside the workspace: kept as given
+        """Where ``source`` is in the project folder: what a checkout writes back to.
+
+        Raises:
+            InvalidInput: it is outside the project folder.
+        """
+        as_given, resolved = (source, self.workspace), (source.resolve(), self.workspace.resolve())
+        for inside, folder in (as_given, resolved):
+            if inside.is_relative_to(folder):
+                return inside.relative_to(folder).as_posix()
+        raise InvalidInput(
+            f"{source}: outside the project folder {self.workspace}, where a version must "
+            "be for `cairn data checkout` to write it back; link it into the project "
+            "(links are followed) or add it from a project that holds it"
+        )
 
     def _lock(self, name: str, version: DataVersion) -> None:
         locked = read_lock(self.workspace)
@@ -446,72 +526,9 @@ class DataService:
 
 
 @dataclass
-class _Plan:
-    writes: list[FileEntry] = field(default_factory=list)
-    unchanged: int = 0
-    stale: list[Found] = field(default_factory=list)  # of the tracked version, not this one
-    conflicts: list[str] = field(default_factory=list)  # local changes in the way
+class _Links:
+    """What a checkout asked to link, and how that went."""
 
-
-def _plan(
-    wanted: list[FileEntry],
-    present: dict[str, Found],
-    known: dict[str, str],
-    cache: StatCache,
-    force: bool,
-) -> _Plan:
-    """What a checkout writes, leaves and removes; a file that is neither as the version
-    has it nor as the tracked version (``known``) has it is a local change."""
-    plan = _Plan()
-    for entry in wanted:
-        found = present.get(entry.path)
-        if found is None:
-            plan.writes.append(entry)
-            continue
-        now = _digest_now(found, cache, entry)
-        if now == entry.digest:
-            plan.unchanged += 1
-        elif force or known.get(entry.path) == now:
-            plan.writes.append(entry)
-        else:
-            plan.conflicts.append(entry.path)
-    wanted_paths = {e.path for e in wanted}
-    for rel, found in present.items():
-        if rel in wanted_paths or rel not in known:
-            continue  # untracked files are left alone
-        if force or _digest_now(found, cache, None) == known[rel]:
-            plan.stale.append(found)
-        else:
-            plan.conflicts.append(rel)
-    return plan
-
-
-def _conflict_message(version: DataVersion, conflicts: list[str]) -> str:
-    shown = ", ".join(conflicts[:_SHOWN_CONFLICTS])
-    if len(conflicts) > _SHOWN_CONFLICTS:
-        shown += f" and {len(conflicts) - _SHOWN_CONFLICTS} more"
-    return (
-        f"checking out {version.ref} would overwrite local changes to {shown}; add them "
-        "as a new version first, or pass --force to discard them"
-    )
-
-
-def _placer(version: DataVersion, target: Path) -> Callable[[FileEntry], str]:
-    """Where each file of the version goes (a string: a checkout makes one per file)."""
-    root = os.path.abspath(target)
-    if version.kind == DataKind.FILE:
-        return lambda _entry: root
-    return lambda entry: f"{root}/{entry.path}"
-
-
-def _digest_now(found: Found, cache: StatCache, entry: FileEntry | None) -> str:
-    """What the file hashes to now, read only if the stat cache cannot say."""
-    cached = cache.get(found.path, found.stat)
-    if cached is not None:
-        return cached.digest
-    digest = hash_file(Path(found.path))
-    if entry is not None and digest == entry.digest:  # remember where its bytes are stored
-        cache.put(found.path, found.stat, digest, entry.bundle, entry.offset)
-    else:
-        cache.put(found.path, found.stat, digest)
-    return digest
+    mode: LinkMode
+    linked: int = 0
+    refused: int = 0  # hard links not made: a read-only mode does not hold here

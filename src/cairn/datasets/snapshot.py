@@ -36,6 +36,7 @@ BUNDLE_SIZE = 64 << 20  # a bundle is stored once it holds this many bytes
 READ_AHEAD = 256  # small files opened, and their reads started, ahead of their turn
 _ADVISE = getattr(os, "posix_fadvise", None)  # not on every platform
 _WILLNEED = getattr(os, "POSIX_FADV_WILLNEED", 3)
+SHOWN_EMPTY = 5  # empty folders named in add's warning; the rest are counted
 
 Advance = Callable[[int], None]  # told how many bytes were just dealt with
 
@@ -46,7 +47,9 @@ class Snapshot:
     entries: list[FileEntry]
     read: int = 0  # files whose bytes were read (not vouched for by the stat cache)
     linked: int = 0  # of those, files linked into the store rather than copied
+    copied: list[str] = field(default_factory=list)  # digests: asked to link, copied
     found: list[Found] = field(default_factory=list)  # what the scan saw, stat and all
+    empty: list[str] = field(default_factory=list)  # folders holding nothing: not versioned
 
 
 @dataclass
@@ -70,13 +73,14 @@ def snapshot(
     Raises:
         InvalidInput: the path cannot be read, or a file changed while it was read.
     """
-    kind, found = scan(root)
+    scanned = scan(root)
+    kind, found = scanned.kind, scanned.files
     step = advance or (lambda _n: None)
     known = _vouched_for(found, artifacts, cache)
     entries: list[FileEntry | None] = [None] * len(found)
     stored: dict[str, tuple[str, int]] = {}  # digest -> (bundle, offset): each stored once
     bundle = _Bundle()
-    result = Snapshot(kind, [], found=found)
+    result = Snapshot(kind, [], found=found, empty=scanned.empty)
     small = [f for i, f in enumerate(found) if i not in known and f.stat.st_size < BUNDLE_BELOW]
     with contextlib.closing(_read_ahead(small)) as reads:
         for index, file in enumerate(found):
@@ -86,9 +90,7 @@ def snapshot(
                     file.rel, cached.digest, file.stat.st_size, cached.bundle, cached.offset
                 )
             elif file.stat.st_size >= BUNDLE_BELOW:
-                entries[index], linked = _own_object(file, artifacts, cache, link)
-                result.read += 1
-                result.linked += linked
+                entries[index] = _own_object(file, artifacts, cache, link, result)
             else:
                 data = next(reads)
                 digest = digest_of(hasher().update(data))
@@ -180,8 +182,9 @@ def _read_opened(file: Found, fd: int | OSError) -> bytes:
 
 
 def _own_object(
-    file: Found, artifacts: ArtifactStore, cache: StatCache, link: LinkMode
-) -> tuple[FileEntry, bool]:
+    file: Found, artifacts: ArtifactStore, cache: StatCache, link: LinkMode, result: Snapshot
+) -> FileEntry:
+    """A file stored as an object of its own, counted in ``result``."""
     linked = False
     if link != LinkMode.COPY and hasattr(artifacts, "adopt_file"):
         info, linked = cast(LocalObjects, artifacts).adopt_file(Path(file.path), link)
@@ -191,7 +194,11 @@ def _own_object(
     # A hardlink makes the file read-only: its ctime moves, nothing else does.
     _check_unchanged(file, after, info.size)
     cache.put(file.path, after if linked else file.stat, info.digest)
-    return FileEntry(file.rel, info.digest, info.size), linked
+    result.read += 1
+    result.linked += linked
+    if link != LinkMode.COPY and not linked:
+        result.copied.append(info.digest)
+    return FileEntry(file.rel, info.digest, info.size)
 
 
 def _check_unchanged(file: Found, after: os.stat_result, size: int) -> None:
@@ -220,3 +227,16 @@ def _store_bundle(
         stored[digest] = (where, offset)
         entries[index] = FileEntry(file.rel, digest, file.stat.st_size, where, offset)
         cache.put(file.path, file.stat, digest, where, offset)
+
+
+def empty_folders_warning(source: Path, empty: list[str]) -> list[str]:
+    """A version holds files, and folders as the places of files (as git and DVC do): an
+    empty folder is not kept, and ``add`` says so."""
+    if not empty:
+        return []
+    shown = ", ".join(f"{source}/{rel}" if rel else str(source) for rel in empty[:SHOWN_EMPTY])
+    more = f" and {len(empty) - SHOWN_EMPTY} more" if len(empty) > SHOWN_EMPTY else ""
+    return [
+        f"empty folders are not versioned (a version holds files; put a file in a folder "
+        f"to keep it): {shown}{more}"
+    ]

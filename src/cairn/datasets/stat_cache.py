@@ -20,7 +20,9 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from cairn.core.data import FileEntry
 from cairn.localfs.atomic import write_atomically
+from cairn.localfs.digest import hash_file
 
 _FORMAT = "cairn-stat-cache/1"
 RACY_NS = 1_000_000_000  # entries modified this close to the cache write are re-hashed
@@ -68,6 +70,19 @@ class StatCache:
             digest, bundle, offset,
         ]  # fmt: skip
         self._changed = True
+
+    def digest(self, path: str, st: os.stat_result, entry: FileEntry | None = None) -> str:
+        """What the file hashes to now, read only if the cache cannot say; when it holds
+        ``entry``'s bytes, where those are stored is remembered too."""
+        cached = self.get(path, st)
+        if cached is not None:
+            return cached.digest
+        digest = hash_file(Path(path))
+        if entry is not None and digest == entry.digest:
+            self.put(path, st, digest, entry.bundle, entry.offset)
+        else:
+            self.put(path, st, digest)
+        return digest
 
     def save(self) -> None:
         """Write the cache if anything was added; the time of writing makes recent

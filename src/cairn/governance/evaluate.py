@@ -1,22 +1,43 @@
 """A fresh evaluation of a model version on a data version: what an ``evaluate`` gate
 measures. The data version holds one table (``.csv`` or ``.parquet``) with the column to
-predict (``target``) and the model's input columns; the model is loaded as any user loads
-it — verified file by file, and a flagged package is refused, not trusted."""
+predict (``target``) and the model's input columns.
+
+The model's code never runs in this process, which may be a server holding database
+credentials, signing keys and webhook secrets: a flagged package is refused before any
+process starts; otherwise its files (fetched by their registered digests, each verified)
+and the table are copied into a scratch folder, and a worker process
+(``cairn.governance.worker``, in the sandbox of ``cairn.governance.sandbox``) predicts,
+within the gate's time limit. The metrics are computed here, against the truth column the
+worker sent before the model's code ran.
+"""
 
 from __future__ import annotations
 
-import csv
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from cairn.core.data import DataVersion, FileEntry
 from cairn.core.model import ModelVersion
+from cairn.core.model_codec import model_version_to_dict
+from cairn.core.policy import Evaluation
 from cairn.datasets.service import DataService
-from cairn.errors import InvalidInput, MissingExtra
+from cairn.errors import (
+    CairnError,
+    InvalidInput,
+    MissingExtra,
+    ModelFailed,
+    UntrustedModel,
+    error_from_code,
+)
+from cairn.governance.sandbox import Limits, run_worker
+from cairn.registry.package import check_package_path
 from cairn.registry.service import ModelService
 
 _TABLES = (".csv", ".parquet")
+_PROBABILITIES = {"roc_auc", "log_loss"}  # the metrics computed from predict_proba
+WORKER = "cairn.governance.worker"
 
 
 class Evaluator:
@@ -26,13 +47,43 @@ class Evaluator:
         self.models, self.data = models, data
 
     def __call__(
-        self, version: ModelVersion, data_ref: str, target: str, wanted: list[str]
+        self, version: ModelVersion, evaluation: Evaluation
     ) -> tuple[str, dict[str, float]]:
-        """Raises:
-        InvalidInput: the data version has no single table, or no ``target`` column.
-        UntrustedModel: the package is flagged by its scan.
-        MissingExtra: scikit-learn (which computes the metrics) is not installed.
+        """The data version used, and each metric measured on it.
+
+        Raises:
+            InvalidInput: the data version has no single table, or no ``target`` column.
+            UntrustedModel: the package is flagged by its scan (no process is started).
+            ModelFailed: the model raised, crashed, ran out of time or memory, or
+                answered with something that is not predictions.
+            MissingExtra: scikit-learn (which computes the metrics) is not installed.
         """
+        found, table = self._table(evaluation.data)
+        if version.flagged:
+            findings = "; ".join(str(f) for f in version.findings)
+            raise UntrustedModel(f"model {version.ref} is flagged ({findings}): an evaluation "
+                                 "does not run a flagged package's code")  # fmt: skip
+        # Whatever the worker left there (read-only folders …) must not fail the request.
+        with tempfile.TemporaryDirectory(
+            prefix="cairn-evaluate-", ignore_cleanup_errors=True
+        ) as folder:
+            job = self._staged(version, evaluation, found.ref, table, Path(folder))
+            answers = run_worker(WORKER, job, Path(folder), Limits(seconds=evaluation.timeout))
+        truth, predicted, scores = _unpacked(answers)
+        return found.ref, _scored(evaluation.metrics, truth, predicted, scores)
+
+    def _staged(
+        self, version: ModelVersion, evaluation: Evaluation, data: str, table: FileEntry,
+        scratch: Path,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The worker's job, once what it reads is in ``scratch``."""
+        return {"version": model_version_to_dict(version), "data": data,
+                "model": str(self._stage_model(version, scratch / "model")),
+                "table": str(self._stage_table(table, scratch / "data")),
+                "target": evaluation.target,
+                "probabilities": bool(_PROBABILITIES & set(evaluation.metrics))}  # fmt: skip
+
+    def _table(self, data_ref: str) -> tuple[DataVersion, FileEntry]:
         found, entries = self.data.ls(data_ref)
         tables = [e for e in entries if e.path.endswith(_TABLES)]
         if len(tables) != 1:
@@ -41,23 +92,49 @@ class Evaluator:
                 f"{found.ref}: an evaluation reads one table (.csv or .parquet); it has "
                 f"{len(tables)} ({listed})"
             )
-        with tempfile.TemporaryDirectory(prefix="cairn-evaluate-") as folder:
-            path = Path(folder) / Path(tables[0].path).name
-            self.data.artifacts.get_file(tables[0].digest, path)
-            columns = _read_table(path)
-        if target not in columns:
-            raise InvalidInput(
-                f"{found.ref}: no column {target!r} to compare predictions with (its "
-                f"columns: {', '.join(list(columns)[:10])}); set the gate's target"
-            )
-        loaded = self.models.load(version.ref)  # UntrustedModel when flagged
-        truth = columns.pop(target)
-        features = _features(columns, loaded.signature)
-        predicted = loaded.predict(features)
-        scores = None
-        if {"roc_auc", "log_loss"} & set(wanted):
-            scores = _probabilities(loaded.native, features)
-        return found.ref, measure(wanted, truth, predicted, scores)
+        return found, tables[0]
+
+    def _stage_model(self, version: ModelVersion, folder: Path) -> Path:
+        """The version's files in ``folder``, each fetched by its registered digest (the
+        store checks the bytes against it as it writes them)."""
+        for file in version.files:
+            self.models.artifacts.get_file(file.digest, folder / check_package_path(file.path))
+        return folder
+
+    def _stage_table(self, table: FileEntry, folder: Path) -> Path:
+        path = folder / f"table{Path(table.path).suffix}"  # its own name is not needed
+        self.data.artifacts.get_file(table.digest, path)
+        return path
+
+
+def _unpacked(answers: Sequence[Mapping[str, Any]]) -> tuple[Any, Any, Any]:
+    """The truth, the predictions and the probabilities, from the worker's answers.
+
+    Raises:
+        CairnError: the error the worker answered with (ModelFailed: the model's).
+        ModelFailed: the answers are not what the worker sends.
+    """
+    failed = next((a for a in answers if "error" in a), None)
+    if failed is not None:
+        raise error_from_code(str(failed.get("code")), str(failed["error"])[:2000])
+    if len(answers) < 2 or "truth" not in answers[0] or "predicted" not in answers[1]:
+        raise ModelFailed("the worker process ended without predictions")
+    return answers[0]["truth"], answers[1]["predicted"], answers[1].get("scores")
+
+
+def _scored(wanted: Sequence[str], truth: Any, predicted: Any, scores: Any) -> dict[str, float]:
+    """Raises:
+    ModelFailed: the predictions (or probabilities) cannot be compared with the truth.
+    """
+    import numpy as np
+
+    try:
+        probabilities = None if scores is None else np.asarray(scores, dtype=float)
+        return measure(wanted, np.asarray(truth), predicted, probabilities)
+    except CairnError:
+        raise
+    except (ValueError, TypeError, IndexError) as exc:  # scikit-learn's word on them
+        raise ModelFailed(f"its predictions could not be scored: {exc}") from None
 
 
 def measure(
@@ -100,62 +177,3 @@ def measure(
             value = mse if name == "mse" else mse**0.5
         found[name] = float(value)
     return found
-
-
-def _read_table(path: Path) -> dict[str, Any]:
-    """The table's columns by name, as numpy arrays (numbers where they parse)."""
-    import numpy as np
-
-    if path.suffix == ".parquet":
-        try:
-            import pyarrow.parquet as pq
-        except ImportError as exc:
-            raise MissingExtra("reading .parquet needs pyarrow: pip install "
-                               "'cairn-mlops[tabular]'") from exc  # fmt: skip
-        read = pq.read_table(path)
-        return {name: read.column(name).to_numpy() for name in read.column_names}
-    with path.open(newline="") as handle:
-        rows = list(csv.reader(handle))
-    if not rows:
-        raise InvalidInput(f"{path.name}: the table is empty")
-    header, body = rows[0], rows[1:]
-    columns: dict[str, Any] = {}
-    for i, name in enumerate(header):
-        values = [row[i] for row in body]
-        try:
-            columns[name] = np.asarray(values, dtype=float)
-        except ValueError:
-            columns[name] = np.asarray(values, dtype=object)
-    return columns
-
-
-def _features(columns: dict[str, Any], signature: dict[str, Any] | None) -> Any:
-    """What the model takes: a data frame of its signature's columns when it was logged
-    with named columns, else the table's other columns as one array."""
-    import numpy as np
-
-    inputs = (signature or {}).get("inputs", {})
-    if inputs.get("type") == "columns":
-        import pandas as pd  # type: ignore[import-untyped]
-
-        names = [c["name"] for c in inputs["columns"]]
-        missing = [n for n in names if n not in columns]
-        if missing:
-            raise InvalidInput(f"the table lacks the model's input column(s) {', '.join(missing)}")
-        return pd.DataFrame({n: columns[n] for n in names})
-    text = [name for name, values in columns.items() if values.dtype == object]
-    if text:
-        raise InvalidInput(f"column(s) {', '.join(text[:5])} are not numbers, and the model "
-                           "takes an array of numbers")  # fmt: skip
-    table = np.column_stack(list(columns.values()))
-    dtype = inputs.get("dtype") if inputs.get("type") == "tensor" else None
-    return table.astype(dtype) if dtype else table
-
-
-def _probabilities(native: Any, features: Any) -> Any:
-    predict_proba = getattr(native, "predict_proba", None)
-    if predict_proba is None:
-        return None
-    import numpy as np
-
-    return np.asarray(predict_proba(features))

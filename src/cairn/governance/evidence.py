@@ -8,14 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from cairn.core.model import ModelRef, ModelVersion
-from cairn.core.policy import Evidence, Policy, evaluation_key
+from cairn.core.policy import Evaluation, Evidence, Policy, evaluation_key
 from cairn.core.ports import MetadataStore, ModelRegistry
 from cairn.core.run import Run
 from cairn.errors import CairnError, NotFound
 
-# (the version, the data reference, the target column, the metrics wanted) ->
-# (the data version used, {metric: value})
-Evaluate = Callable[[ModelVersion, str, str, list[str]], tuple[str, dict[str, float]]]
+# (the version, what the gate asks for) -> (the data version used, {metric: value})
+Evaluate = Callable[[ModelVersion, Evaluation], tuple[str, dict[str, float]]]
 
 
 def gather(
@@ -46,11 +45,11 @@ def gather(
     for gate in policy.gates:
         if gate.kind != "evaluate":
             continue
-        data, target, key = gate.spec["data"], gate.spec["target"], evaluation_key(gate.spec)
+        asked, key = Evaluation.of(gate), evaluation_key(gate.spec)
         try:
-            used, measured = evaluate(version, data, target, list(gate.spec["metrics"]))
-        except CairnError as exc:
-            errors[key] = f"could not evaluate on {data}: {exc.message}"
+            used, measured = evaluate(version, asked)
+        except CairnError as exc:  # the model's failure too: a failed gate, never a crash
+            errors[key] = f"could not evaluate on {asked.data}: {exc.message}"
             continue
         evaluations[key], evaluated[key] = measured, used
     commit, dirty, pipeline = _provenance(metadata, run) if "provenance" in kinds else (

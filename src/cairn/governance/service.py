@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterator
 
 import yaml
 
-from cairn.core.access import Permission, Principal, require
-from cairn.core.actor import on_behalf_of
+from cairn.core.access import Permission, Principal, Role, require
+from cairn.core.actor import current, on_behalf_of
+from cairn.core.limits import check_text
 from cairn.core.model import ModelRef, ModelVersion, parse_model_ref
-from cairn.core.policy import GateResult, Policy, parse_policy, run_gates
+from cairn.core.policy import Approval, GateResult, Policy, parse_policy, run_gates
 from cairn.core.ports import MetadataStore, ModelRegistry, ReleaseLedger
 from cairn.core.release import (
     Deployment,
@@ -25,6 +26,7 @@ from cairn.core.release import (
     RequestState,
     Verdict,
     Webhook,
+    check_approval,
 )
 from cairn.errors import InvalidInput, InvalidState, PolicyChanged
 from cairn.governance.evidence import Evaluate, gather
@@ -127,14 +129,26 @@ class ReleaseService:
         self, request_id: str, comment: str = "", version: int | None = None
     ) -> PromotionRequest:
         """Approve the request — for ``version``, the one reviewed, when given: a request
-        updated to another version meanwhile is refused rather than approved unseen.
+        updated to another version meanwhile is refused rather than approved unseen. An
+        approval that would not count is refused, not recorded.
 
         Raises:
-            InvalidState: the request is not waiting, or names another version now.
+            PermissionDenied: the caller may not approve it: no ``approve`` permission, the
+                policy's role missing, or they requested it (under ``not_requester``).
+            InvalidState: the request is not waiting, names another version now, or the
+                caller's approval counts already.
         """
         return self._verdict(request_id, Verdict.APPROVE, comment, version)
 
     def reject(self, request_id: str, reason: str, version: int | None = None) -> PromotionRequest:
+        """Reject the request (whoever may approve it may stop it, its requester too: a
+        rejection releases nothing).
+
+        Raises:
+            InvalidInput: no reason given.
+            PermissionDenied: the caller has no ``approve`` permission.
+            InvalidState: the request is not waiting, or names another version now.
+        """
         return self._verdict(request_id, Verdict.REJECT, _required(reason, "reason"), version)
 
     def get_request(self, request_id: str) -> PromotionRequest:
@@ -191,6 +205,7 @@ class ReleaseService:
     def _verdict(
         self, request_id: str, verdict: Verdict, comment: str, version: int | None
     ) -> PromotionRequest:
+        check_text(comment, "comment")
         request = self.ledger.get_request(request_id)
         what = f"{verdict.value} promotion requests of {request.model!r}"
         self._require(Permission.APPROVE, request.project, what)
@@ -199,6 +214,11 @@ class ReleaseService:
                 f"request {request.id[:8]} is for {request.ref} now, not {request.model}/"
                 f"{version}: review it again (`cairn requests show {request.id[:8]}`)"
             )
+        if verdict is Verdict.APPROVE and request.state.open:
+            # Early, before the gates run again; the ledger decides again as it records.
+            policy = self.ledger.get_environment(request.environment).policy
+            by, role = self._giver(request.project)
+            check_approval(policy, request, Approval(by, role, request.digest, policy.digest))
 
         def record(policy: Policy) -> PromotionRequest:
             ran_under = self.ledger.get_request(request.id).policy_digest
@@ -258,6 +278,13 @@ class ReleaseService:
         if self.principal is not None:
             require(self.principal, permission, project, what)
 
+    def _giver(self, project: str) -> tuple[str, Role | None]:
+        """Who gives a verdict, and their role in ``project`` (the local user: an admin)."""
+        if self.principal is None:
+            return current().actor, Role.ADMIN
+        held = Role.ADMIN if self.principal.is_admin else self.principal.roles.get(project)
+        return self.principal.name, held
+
     def _readable(self, project: str) -> bool:
         if self.principal is None or self.principal.is_admin:
             return True
@@ -275,4 +302,4 @@ class ReleaseService:
 def _required(text: str, field: str) -> str:
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput(f"{field}: expected a few words on why (it is kept in the history)")
-    return text.strip()
+    return check_text(text.strip(), field)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -26,13 +27,15 @@ def digest_of(state: Any) -> str:
 
 
 def hash_file(path: Path) -> str:
-    """Read in 8 MiB chunks into one buffer: memory stays flat whatever the file's size,
-    and a file cut short while it is read is a short read, not a crash (as touching a
-    memory-mapped page past the new end would be)."""
+    """Read in chunks of up to 8 MiB into one buffer: memory stays flat whatever the
+    file's size, and a file cut short while it is read is a short read, not a crash (as
+    touching a memory-mapped page past the new end would be)."""
     state = hasher()
-    buffer = bytearray(COPY_CHUNK_SIZE)
-    view = memoryview(buffer)
     with open(path, "rb", buffering=0) as stream:
+        # No larger than the file: zeroing 8 MiB to read 1 KiB would cost more than the
+        # read, and ``status`` after a ``touch`` of many small files hashes every one.
+        buffer = bytearray(min(COPY_CHUNK_SIZE, os.fstat(stream.fileno()).st_size + 1))
+        view = memoryview(buffer)
         while size := stream.readinto(buffer):
             state.update(view[:size])
     return digest_of(state)

@@ -2,8 +2,9 @@
 
 The private key is a PKCS#8 PEM file readable only by its owner; it is created on first
 use. Its public half is what verification trusts: a checkpoint whose signature does not
-verify against it was not made by this installation. The key id is the first 16 hex
-digits of the SHA-256 of the raw public key.
+verify against it was not made with this key. The key id is the first 16 hex digits of the
+SHA-256 of the raw public key. Verification may trust several keys (a :class:`KeyRing`):
+the installation's key before and after it was replaced, or each replica's.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ KEY_FILE = "audit-ed25519.pem"
 class VerifyKey:
     public: Ed25519PublicKey
     key_id: str
+
+    def knows(self, key_id: str) -> bool:
+        return key_id == self.key_id
 
     def valid(self, checkpoint: Checkpoint) -> bool:
         if checkpoint.key_id != self.key_id:
@@ -63,9 +67,24 @@ class SigningKey:
     def sign_bytes(self, data: bytes) -> bytes:
         return self.private.sign(data)
 
-    def sign(self, seq: int, head_hash: str, ts: int) -> Checkpoint:
-        message = checkpoint_message(seq, head_hash, ts, self.key_id)
-        return Checkpoint(seq, head_hash, ts, self.key_id, self.private.sign(message).hex())
+    def sign(self, installation: str, seq: int, head_hash: str, ts: int) -> Checkpoint:
+        """A checkpoint of ``installation``'s chain, whose head was ``head_hash`` at ``seq``."""
+        message = checkpoint_message(seq, head_hash, ts, self.key_id, installation)
+        signature = self.private.sign(message).hex()
+        return Checkpoint(seq, head_hash, ts, self.key_id, signature, installation)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRing:
+    """The public keys verification trusts, by key id."""
+
+    keys: tuple[VerifyKey, ...]
+
+    def knows(self, key_id: str) -> bool:
+        return any(key.knows(key_id) for key in self.keys)
+
+    def valid(self, checkpoint: Checkpoint) -> bool:
+        return any(key.valid(checkpoint) for key in self.keys)
 
 
 def load_or_create(path: Path) -> SigningKey:
@@ -95,9 +114,12 @@ def load_verify_key(path: Path) -> VerifyKey:
     """The public half, from a private key file or a public key PEM.
 
     Raises:
-        InvalidInput: the file holds neither.
+        InvalidInput: the file is missing, or holds neither.
     """
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"public key {path}: cannot read it ({exc.strerror})") from None
     if b"PRIVATE KEY" in data:
         return load_or_create(path).verify_key
     try:

@@ -10,7 +10,8 @@ The format is chosen by the value's type, the first that fits:
   registry's format: each file an object, the output the manifest, which names them all;
   read back verified, and with a scan of its pickles — a flagged one is refused);
 - ``pickle``: anything else, as a last resort. Loading a pickle runs code, so the runner
-  warns when it stores one.
+  warns when it stores one, and loads one only once ``cairn.pipelines.trust`` vetted it
+  (``executors.load`` refuses it otherwise).
 
 ``FORMATS_VERSION`` is part of every cache key: a change to how values are written must
 change it, so that no cache entry is read back in a format it was not written in.
@@ -131,7 +132,7 @@ def _dump_pickle(value: Any, path: Path, _artifacts: ArtifactStore) -> None:
 
 def _load_pickle(path: Path, _artifacts: ArtifactStore) -> Any:
     with path.open("rb") as stream:
-        return pickle.load(stream)  # noqa: S301  (only outputs this installation stored)
+        return pickle.load(stream)  # noqa: S301  (only vetted outputs: see executors.load)
 
 
 # Models whose libraries have a format that needs nothing but the model (a PyTorch module

@@ -4,11 +4,19 @@ Parameters go in as papermill does it: the cell tagged ``parameters`` holds the 
 and a new cell right after it (tagged ``injected-parameters``) assigns the step's values.
 The executed notebook, outputs and all, is kept as an artifact of the step run, also when
 a cell fails; the failure names the cell (its number in the notebook as written) and its
-source.
+source. A kernel that dies (``os._exit``, a crash, out of memory) fails the step.
+
+nbclient runs on a thread of its own: in the main thread it would take over SIGINT and
+SIGTERM and answer them only by shutting the kernel down, so that Ctrl-C would fail one
+step and let the run go on. Here an interrupt stays the runner's: the kernel is killed
+and the interrupt goes on (the step run is recorded KILLED).
 """
 
 from __future__ import annotations
 
+import os
+import signal
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +62,7 @@ def execute(path: Path, params: dict[str, Any], cwd: Path, executed: Path) -> No
     with its outputs, to ``executed`` (also when a cell fails).
 
     Raises:
-        CellFailed: a cell raised.
+        CellFailed: a cell raised, or the kernel died.
     """
     nbformat, nbclient = _modules()
     notebook = _read(path)
@@ -65,21 +73,38 @@ def execute(path: Path, params: dict[str, Any], cwd: Path, executed: Path) -> No
         injected = nbformat.v4.new_code_cell("\n".join(lines))
         injected.metadata["tags"] = [INJECTED_TAG]
         notebook.cells.insert(at + 1, injected)
-    # A kernel over local sockets (IPC), not TCP: nothing listens on the network, and
-    # the kernel has nothing to warn about.
-    from jupyter_client.manager import KernelManager
+    # nbclient's own kernel manager (asynchronous: a synchronous one never notices a dead
+    # kernel), which it shuts down however the execution ends; over local sockets (IPC),
+    # not TCP: nothing listens on the network, and the kernel has nothing to warn about.
+    from traitlets.config import Config
 
-    manager = KernelManager(kernel_name="python3", transport="ipc")
+    config = Config({"KernelManager": {"transport": "ipc"}})
     where = {"metadata": {"path": str(cwd)}}
-    client = nbclient.NotebookClient(notebook, timeout=TIMEOUT_S, km=manager, resources=where)
+    client = nbclient.NotebookClient(
+        notebook, timeout=TIMEOUT_S, kernel_name="python3", resources=where, config=config
+    )
     try:
-        client.execute()
+        with ThreadPoolExecutor(1, thread_name_prefix="cairn-notebook") as thread:
+            _wait(thread.submit(client.execute), client)
     except nbclient.exceptions.CellExecutionError as exc:
         raise CellFailed(_failure(notebook, at if params else None, exc)) from None
+    except nbclient.exceptions.DeadKernelError:
+        raise CellFailed("the kernel died (os._exit, a crash, or out of memory)") from None
     finally:
-        if manager.has_kernel:  # a manager we made is ours to stop, error or not
-            manager.shutdown_kernel(now=True)
         nbformat.write(notebook, str(executed))
+
+
+def _wait(execution: Any, client: Any) -> None:
+    """The execution's end; interrupted (Ctrl-C, a signal), the kernel killed first, so that
+    the execution ends too."""
+    try:
+        execution.result()
+    except BaseException:
+        if not execution.done():
+            pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
+            if pid is not None:  # the kernel leads a process group of its own
+                os.killpg(pid, signal.SIGKILL)
+        raise
 
 
 def _failure(notebook: Any, injected_after: int | None, exc: Exception) -> str:

@@ -11,25 +11,34 @@ of that commit, so the reproduction never depends on edits made since.
 
 Each step's output is *identical* (same digest), *within tolerance* (both are dicts of
 numbers, each pair within ``tolerance``, relative to the larger magnitude or absolute
-below 1), or *different*. Packages whose versions differ from the recorded environment
-are listed: they are the usual reason for a difference.
+below 1), or *different*. Values are compared for JSON and pickled outputs; a recorded
+pickle is read only if ``cairn.pipelines.trust`` says it is safe to (your own run's, or
+passing the registry's scan) — otherwise only its bytes are compared, and the detail says
+why. Packages whose versions differ from the recorded environment are listed: they are
+the usual reason for a difference.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
+import numbers
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cairn.errors import InvalidInput, InvalidState
+from cairn.errors import CairnError, InvalidInput, InvalidState
+from cairn.pipelines.executors import Stored, load, one_line
+from cairn.pipelines.materialize import PICKLE
+from cairn.pipelines.trust import Recorded, Vetting
 
 IDENTICAL, WITHIN, DIFFERENT, MISSING = "identical", "within tolerance", "different", "missing"
+_VALUE_FORMATS = ("json", PICKLE)  # whose values compare (as dicts of numbers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,27 +66,52 @@ class Reproduction:
 
 def compare(
     step: str,
-    recorded: tuple[str, str] | None,
-    reproduced: tuple[str, str] | None,
-    load: Callable[[str, str], Any],
+    recorded: Recorded | None,
+    reproduced: Stored | None,
+    vetting: Vetting,
     tolerance: float,
 ) -> Compared:
-    """Compare two outputs given as (digest, format); ``load`` reads one back."""
+    """Compare a recorded output with its reproduction; ``vetting`` says whether the
+    recorded one may be read back (the reproduction's is this run's own)."""
     if recorded is None or reproduced is None:
         which = "the recorded run" if recorded is None else "the reproduction"
         return Compared(step, _digest(recorded), _digest(reproduced), MISSING,
                         f"{which} has no output for it")  # fmt: skip
-    if recorded[0] == reproduced[0]:
-        return Compared(step, recorded[0], reproduced[0], IDENTICAL)
-    if recorded[1] == reproduced[1] == "json":
-        before, after = load(*recorded), load(*reproduced)
-        gaps = _numeric_gaps(before, after)
-        if gaps is not None:
-            worst = max(gaps.items(), key=lambda item: item[1], default=("", 0.0))
-            verdict = WITHIN if worst[1] <= tolerance else DIFFERENT
-            detail = f"largest difference: {worst[0]} by {worst[1]:.3g}" if worst[0] else ""
-            return Compared(step, recorded[0], reproduced[0], verdict, detail)
-    return Compared(step, recorded[0], reproduced[0], DIFFERENT, "the output's bytes differ")
+    before = recorded.stored
+    if before.digest == reproduced.digest:
+        return Compared(step, before.digest, reproduced.digest, IDENTICAL)
+    differ = Compared(
+        step, before.digest, reproduced.digest, DIFFERENT, "the output's bytes differ"
+    )
+    if before.format != reproduced.format or before.format not in _VALUE_FORMATS:
+        return differ
+    recorded = vetting.scanned(recorded)
+    if not recorded.stored.vetted:  # its bytes only: reading it would run code
+        return dataclasses.replace(differ, detail=(
+            f"the output's bytes differ; its values were not compared: the recorded output is "
+            f"{recorded.refusal()}, and loading it would run code"
+        ))  # fmt: skip
+    return _compare_values(differ, recorded.stored, reproduced, vetting, tolerance)
+
+
+def _compare_values(
+    differ: Compared, before: Stored, after: Stored, vetting: Vetting, tolerance: float
+) -> Compared:
+    """Two outputs of differing bytes, by value: within tolerance, or different."""
+    try:
+        gaps = _numeric_gaps(load(vetting.artifacts, before), load(vetting.artifacts, after))
+    except CairnError:
+        raise  # the store's failure, not the value's
+    except Exception as exc:  # noqa: BLE001  (a pickle's own objects failed to rebuild)
+        return dataclasses.replace(differ, detail=(
+            f"the output's bytes differ; its values could not be read back: {one_line(exc)}"
+        ))  # fmt: skip
+    if gaps is None:
+        return differ
+    worst = max(gaps.items(), key=lambda item: item[1], default=("", 0.0))
+    verdict = WITHIN if worst[1] <= tolerance else DIFFERENT
+    detail = f"largest difference: {worst[0]} by {worst[1]:.3g}" if worst[0] else ""
+    return dataclasses.replace(differ, verdict=verdict, detail=detail)
 
 
 def environment_changes(
@@ -136,7 +170,7 @@ def _numeric_gaps(before: Any, after: Any) -> dict[str, float] | None:
         if old == new:
             gaps[key] = 0.0
             continue
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (old, new)):
+        if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in (old, new)):
             return None
         if not (math.isfinite(old) and math.isfinite(new)):
             return None
@@ -144,8 +178,10 @@ def _numeric_gaps(before: Any, after: Any) -> dict[str, float] | None:
     return gaps
 
 
-def _digest(output: tuple[str, str] | None) -> str | None:
-    return output[0] if output is not None else None
+def _digest(output: Recorded | Stored | None) -> str | None:
+    if isinstance(output, Recorded):
+        return output.stored.digest
+    return output.digest if output is not None else None
 
 
 def check_tolerance(tolerance: float) -> float:

@@ -18,9 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cairn.errors import InvalidInput, MissingExtra
+from cairn.core.run import RunStatus
+from cairn.errors import InvalidInput, MissingExtra, StepFailed
 from cairn.pipelines.definition import Graph, Pipeline
-from cairn.pipelines.runner import PipelineResult, StepFailed
+from cairn.pipelines.interruption import terminating_interrupts
+from cairn.pipelines.runner import PipelineResult
 
 _SPEC = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*([a-z]+)\((.*)\)\s*$")
 KINDS = ("uniform", "loguniform", "int", "logint", "choice")
@@ -108,7 +110,7 @@ class SweepRuns:
     start: Callable[[str], str]  # name → the sweep run's id
     tag: Callable[[str, dict[str, str]], None]
     log: Callable[[str, dict[str, str], dict[str, float]], None]  # params, metrics
-    end: Callable[[str, bool], None]  # run id, whether it succeeded
+    end: Callable[[str, RunStatus], object]  # run id, how it ended
 
 
 def run_sweep(
@@ -130,6 +132,8 @@ def run_sweep(
         InvalidInput: a bad direction or trial count; a dimension that is not a
             parameter of the pipeline, or one also fixed.
         MissingExtra: Optuna is not installed.
+        KeyboardInterrupt: Ctrl-C or a signal stopped it (``Interrupted`` from a trial);
+            the sweep run ends ``KILLED``.
     """
     if direction not in ("max", "min"):
         raise InvalidInput(f"--direction {direction!r}: expected max or min")
@@ -154,29 +158,34 @@ def run_sweep(
     runs.log(sweep_id, {"objective": objective, "direction": direction,
                         "trials": str(trials)}, {})  # fmt: skip
     result = SweepResult(sweep_id, objective, direction)
-    succeeded = False
+    ended = RunStatus.FAILED  # unless it goes through, or is stopped from outside
     try:
-        for _ in range(trials):
-            asked = study.ask()
-            params = {d.name: d.suggest(asked) for d in space}
-            trial = Trial(asked.number, params)
-            _run_trial(pipeline, {**fixed, **params}, trial, objective, run_graph, sweep_id)
-            if trial.value is None:
-                study.tell(asked, state=optuna.trial.TrialState.FAIL)
-            else:
-                study.tell(asked, trial.value)
-            result.trials.append(trial)
-            if on_trial is not None:
-                on_trial(trial)
+        # SIGTERM while Optuna picks the next trial, too, ends the sweep run KILLED.
+        with terminating_interrupts():
+            for _ in range(trials):
+                asked = study.ask()
+                params = {d.name: d.suggest(asked) for d in space}
+                trial = Trial(asked.number, params)
+                _run_trial(pipeline, {**fixed, **params}, trial, objective, run_graph, sweep_id)
+                if trial.value is None:
+                    study.tell(asked, state=optuna.trial.TrialState.FAIL)
+                else:
+                    study.tell(asked, trial.value)
+                result.trials.append(trial)
+                if on_trial is not None:
+                    on_trial(trial)
         best = result.best
         if best is not None:
             runs.tag(best.run_id, {"cairn.sweep.best": "true"})
             best_params = {f"best.{k}": str(v) for k, v in best.params.items()}
             runs.log(sweep_id, {**best_params, "best.run_id": best.run_id},
                      {f"best_{objective}": best.value or 0.0})  # fmt: skip
-        succeeded = True
+        ended = RunStatus.FINISHED
+    except KeyboardInterrupt:
+        ended = RunStatus.KILLED
+        raise
     finally:
-        runs.end(sweep_id, succeeded)
+        runs.end(sweep_id, ended)
     return result
 
 

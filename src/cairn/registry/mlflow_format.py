@@ -1,7 +1,9 @@
 """Moving scikit-learn models in and out of MLflow's model format, so MLflow users can
 come and go: an MLflow model folder (``MLmodel``, the pickle, ``requirements.txt``)
 becomes a Cairn package, and a Cairn package becomes an MLflow model folder that
-``mlflow.pyfunc.load_model`` and ``mlflow.sklearn.load_model`` read.
+``mlflow.pyfunc.load_model`` and ``mlflow.sklearn.load_model`` read: MLflow's ``pickle``
+format, which every MLflow reads (a model Cairn stores with skops is loaded — scanned,
+through the verified package — and pickled for MLflow).
 
 Signatures translate both ways: MLflow's tensor specs are Cairn's tensors; its column
 types (``double``, ``long`` …) are NumPy dtype names in Cairn.
@@ -10,9 +12,10 @@ types (``double``, ``long`` …) are NumPy dtype names in Cairn.
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,9 @@ import yaml
 
 from cairn.errors import InvalidInput
 from cairn.registry.flavors import Saved
+from cairn.registry.flavors.estimator import SKOPS
 from cairn.registry.flavors.pickled import MODEL_FILE
+from cairn.registry.manifest import escapes
 from cairn.registry.package import Package, package_from_files
 
 MLMODEL = "MLmodel"
@@ -56,7 +61,10 @@ def import_mlflow(source: Path, folder: Path) -> Package:
             f"{source}: serialization_format {serialization!r}; Cairn imports pickle and "
             "cloudpickle"
         )
-    pickled = source / str(sklearn.get("pickled_model", MODEL_FILE))
+    named = str(sklearn.get("pickled_model", MODEL_FILE))
+    if escapes(named):  # an MLmodel must not point Cairn at a file outside its folder
+        raise InvalidInput(f"{source}: pickled_model {named!r}: expected a file in the folder")
+    pickled = source / named
     if not pickled.is_file():
         raise InvalidInput(f"{source}: the MLmodel names {pickled.name}, which is not there")
     shutil.copyfile(pickled, folder / MODEL_FILE)
@@ -73,8 +81,9 @@ def import_mlflow(source: Path, folder: Path) -> Package:
     )  # fmt: skip
 
 
-def export_mlflow(package: Package, dest: Path) -> Path:
-    """The verified package as an MLflow model folder at the new path ``dest``.
+def export_mlflow(package: Package, dest: Path, load: Callable[[], Any]) -> Path:
+    """The verified package as an MLflow model folder at the new path ``dest``; ``load``
+    gives the model, for a package whose model is not pickled already.
 
     Raises:
         InvalidInput: the package is not of the sklearn flavor.
@@ -84,8 +93,14 @@ def export_mlflow(package: Package, dest: Path) -> Path:
         raise InvalidInput(
             f"--format mlflow: a {package.flavor} package; Cairn exports the sklearn flavor"
         )
+    skopsed = manifest["flavor"].get("format") == SKOPS
+    model = load() if skopsed else None  # before anything is written: it may be refused
     dest.mkdir(parents=True)
-    shutil.copyfile(package.folder / MODEL_FILE, dest / MODEL_FILE)
+    if skopsed:
+        with (dest / MODEL_FILE).open("wb") as out:
+            pickle.dump(model, out, protocol=pickle.DEFAULT_PROTOCOL)
+    else:
+        shutil.copyfile(package.folder / MODEL_FILE, dest / MODEL_FILE)
     requirements = list(manifest.get("requirements", []))
     sklearn_version = next(
         (r.partition("==")[2] for r in requirements if r.startswith("scikit-learn==")), None

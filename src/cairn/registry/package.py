@@ -1,20 +1,24 @@
 """The model package: a folder with the model's files and a manifest, ``cairn-model.yaml``.
 
-The manifest says which flavor loads it, the signature (inferred from an input example),
-the Python version and the pinned requirements, which files rely on pickle, where the
-model came from (lineage ids), and the BLAKE3 digest and size of every other file. The
-package is named by the digest of the manifest's bytes: one digest covers every byte.
+The manifest says which flavor loads it (and in which format), the signature (inferred
+from an input example), the Python version and the pinned requirements, which files rely
+on pickle, where the model came from (lineage ids), and the BLAKE3 digest and size of
+every other file. The package is named by the digest of the manifest's bytes: one digest
+covers every byte.
 
 Loading checks every file against the digests registered for the version before the
-flavor's loader touches anything, and refuses a package written in a newer format.
+flavor's loader touches anything, refuses a package written in a newer format, and scans
+the files again (``scan_package``): what the scan flags — and any custom model — loads
+only with ``trust=True``, whatever was recorded when the version was registered.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import platform
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -23,15 +27,19 @@ import yaml
 
 from cairn._version import __version__
 from cairn.core.model import Finding, NewModelVersion, PackageFile
-from cairn.errors import IntegrityError, InvalidInput
+from cairn.errors import IntegrityError, InvalidInput, UntrustedModel
 from cairn.localfs.digest import hash_file
 from cairn.registry import signature
 from cairn.registry.flavors import Flavor, Saved, detect, named
 from cairn.registry.flavors.pickled import MODEL_FILE
+from cairn.registry.manifest import FORMAT, escapes, parse_manifest
 from cairn.registry.scan import unsafe_imports
+from cairn.registry.skops_uses import is_skops
 
 MANIFEST = "cairn-model.yaml"
-FORMAT = 1  # of the package; a package in a newer format is refused, not misread
+# What the scan reports for a custom model whose pickle names nothing else outside the
+# allow-list: its class is the user's code, and loading runs it.
+CUSTOM_CODE = "code of a custom model"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +86,11 @@ def write_package(
     if input_example is not None:
         # The example is predicted on by the model as it loads from its files, so the
         # package is known to work — unless they are pickles: unpickling runs code, and
-        # the object in hand is what they hold.
-        details = {"name": flavor.name, **saved.details}
-        loaded = model if saved.pickled else flavor.load(folder, details)
+        # the object in hand is what they hold. The files are this model's own: trusted.
+        loaded = saved.loaded
+        if loaded is None:
+            details = {"name": flavor.name, **saved.details}
+            loaded = model if saved.pickled else flavor.load(folder, details, trust=True)
         found = _signature(flavor, loaded, input_example)
     requirements = _pinned(saved.libraries, input_example)
     return package_from_files(folder, flavor.name, saved, requirements, found, lineage)
@@ -114,19 +124,29 @@ def package_from_files(
 
 
 def scan_package(package: Package) -> tuple[Finding, ...]:
-    """What the scan finds in the package's pickle files (``cairn.registry.scan``): the
-    ones the manifest lists, and — whatever the manifest says — ``model.pkl``, the file
-    every pickle-based flavor loads, and any file that starts like a pickle."""
+    """What the scan finds in the package's pickle and skops files (``cairn.registry.scan``):
+    the pickles the manifest lists, and — whatever the manifest says — ``model.pkl``, the
+    file every pickle-based flavor loads, any file that starts like a pickle, and any skops
+    archive. A custom model is always flagged: its class is the user's code."""
     listed = set(package.manifest.get("pickle", []))
     scanned = sorted(
         f.path for f in package.files
         if f.path != MANIFEST and (
             f.path in listed or f.path == MODEL_FILE  # what every pickle-based flavor loads
-            or _starts_like_a_pickle(package.folder / f.path)
+            or _starts_like_a_pickle(package.folder / f.path) or is_skops(package.folder / f.path)
         )
     )  # fmt: skip
-    return tuple(
-        Finding(path, found) for path in scanned if (found := unsafe_imports(package.folder / path))
+    found = {path: unsafe_imports(package.folder / path) for path in scanned}
+    if package.flavor == "custom" and not found.get(MODEL_FILE):
+        found[MODEL_FILE] = (CUSTOM_CODE,)
+    return tuple(Finding(path, imports) for path, imports in sorted(found.items()) if imports)
+
+
+def untrusted(name: str, findings: tuple[Finding, ...]) -> UntrustedModel:
+    """The error for loading a flagged package without trust."""
+    return UntrustedModel(
+        f"model {name} is flagged: {'; '.join(str(f) for f in findings)}. Loading it runs "
+        "that code: pass trust=True only if you trust whoever registered it"
     )
 
 
@@ -143,8 +163,7 @@ def check_package_path(path: str) -> str:
     Raises:
         IntegrityError: the path would lead out of the package (a forged manifest).
     """
-    parts = path.split("/")
-    if not path or path.startswith("/") or "\\" in path or any(p in ("", ".", "..") for p in parts):
+    if escapes(path):
         raise IntegrityError(f"model package: file path {path!r} leads out of the package")
     return path
 
@@ -160,7 +179,8 @@ def read_package(folder: Path, registered: tuple[PackageFile, ...]) -> Package:
     Raises:
         IntegrityError: a file is missing or its bytes are not the registered ones
             (naming the file).
-        InvalidInput: the package is in a newer format than this Cairn reads.
+        InvalidInput: the package is in a newer format than this Cairn reads, or its
+            manifest is not one.
     """
     for expected in registered:
         path = folder / check_package_path(expected.path)
@@ -171,22 +191,24 @@ def read_package(folder: Path, registered: tuple[PackageFile, ...]) -> Package:
                 f"model package: {expected.path} does not match the digest registered for "
                 "this version (it was changed after registration); refusing to load it"
             )
-    manifest = yaml.safe_load((folder / MANIFEST).read_text())
-    written = manifest.get("format") if isinstance(manifest, dict) else None
-    if not isinstance(written, int) or written > FORMAT:
-        raise InvalidInput(
-            f"model package: written in format {written!r} by Cairn "
-            f"{manifest.get('cairn_version', '?') if isinstance(manifest, dict) else '?'}; "
-            f"this Cairn ({__version__}) reads format {FORMAT} and older: "
-            "pip install -U cairn-mlops"
-        )
+    digest = next((f.digest for f in registered if f.path == MANIFEST), "")
+    manifest = parse_manifest((folder / MANIFEST).read_bytes(), digest)
     return _package(folder, manifest, ())
 
 
-def load_model(package: Package) -> tuple[Flavor, Any]:
-    """The flavor and the model it loads from a verified package."""
+def load_model(
+    package: Package, trust: bool = False, name: str | None = None
+) -> tuple[Flavor, Any]:
+    """The flavor and the model it loads from a verified package, once its files are
+    scanned again (``name`` is how errors call it).
+
+    Raises:
+        UntrustedModel: the scan flags the package and ``trust`` is not given.
+    """
+    if not trust and (findings := scan_package(package)):
+        raise untrusted(name or package.digest, findings)
     flavor = named(package.flavor)
-    return flavor, flavor.load(package.folder, package.manifest["flavor"])
+    return flavor, flavor.load(package.folder, package.manifest["flavor"], trust=trust)
 
 
 def _package(folder: Path, manifest: Mapping[str, Any], findings: tuple[Finding, ...]) -> Package:
@@ -232,7 +254,14 @@ def _pinned(libraries: tuple[str, ...], example: Any) -> list[str]:
     return sorted(pinned)
 
 
-def _distributions(module: str) -> list[str]:
+def _distributions(module: str) -> Iterator[str]:
     """The distributions that may provide ``module``: its own name first, then any other
-    (``xgboost`` comes as ``xgboost-cpu`` too), looked up only when needed."""
-    return [module, *metadata.packages_distributions().get(module, [])]
+    (``xgboost`` comes as ``xgboost-cpu`` too), looked up only when needed — listing what
+    every installed distribution provides reads all their file lists (about a second)."""
+    yield module
+    yield from _providers().get(module, [])
+
+
+@cache
+def _providers() -> Mapping[str, list[str]]:
+    return metadata.packages_distributions()

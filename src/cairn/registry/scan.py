@@ -1,84 +1,74 @@
-"""Scanning pickle-based files for what they would import when loaded.
+"""Scanning a model's files for what loading them would run, before anything loads them.
 
-Loading a pickle calls whatever callables it names: ``os.system`` as easily as a
-scikit-learn estimator's class. Before a package is registered, each of its pickle-based
-files is read at the opcode level (by picklescan, which follows every protocol, memo
-references and PyTorch's zip archives) and each global it names is judged:
+A pickle imports and calls whatever its opcodes name; a skops file rebuilds the types its
+schema names. Each file is read without running it — a pickle opcode by opcode
+(``cairn.registry.pickle_uses``), a skops file by its schema (``cairn.registry.skops_uses``)
+— and each global it names is judged, for what loading would do with it, by the rule in
+``cairn.registry.allowlist``: only exact constructors are called; verified classes of the
+allowed libraries may be created and named; everything else is flagged.
 
-- named dangerous by picklescan (``os.*``, ``builtins.eval``, ``subprocess.*`` …): flagged;
-- one of the few functions model pickles are rebuilt with (NumPy's array and random-state
-  reconstructors, ``copyreg._reconstructor`` …), or a plain container: fine;
-- a class of the libraries models are made of (scikit-learn, XGBoost, LightGBM, NumPy,
-  SciPy's sparse matrices, pandas' core, PyTorch's tensors), outside the parts of them
-  that load or compile code (``torch.jit``, ``torch.hub`` …): fine;
-- anything else — every other function, whatever its module (``numpy.savetxt`` writes a
-  file as surely as ``os.system`` runs one): flagged, as outside the allow-list.
+For a skops file, skops decides the types it trusts by default (scikit-learn's estimators,
+NumPy's and SciPy's ufuncs, containers, arrays); every other type the file names is
+judged by the same rule, and those that pass are the ``trusted`` list the loader hands to
+``skops.io.load``, which refuses to build anything else.
 
 A flagged package is registered with its findings, shown with the version, and loads only
-with an explicit ``trust=True``. Nothing in a file is run to scan it.
+with an explicit ``trust=True``. Nothing in a file is run, and nothing outside the allowed
+libraries is imported, to scan it.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
-from picklescan.scanner import SafetyLevel, scan_file_path
+from cairn.localfs.digest import hash_file
+from cairn.registry.allowlist import Name, Use, refused
+from cairn.registry.pickle_uses import walk
+from cairn.registry.skops_uses import is_skops, skops_io, type_uses
 
-# Functions (and lowercase types) a model's pickle is rebuilt with: each only builds a value.
-ALLOWED_GLOBALS = frozenset(
-    {"copyreg._reconstructor", "copyreg.__newobj__", "_codecs.encode",
-     "numpy.dtype", "numpy.ndarray",
-     "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct",
-     "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar",
-     "numpy.core.numeric._frombuffer", "numpy._core.numeric._frombuffer",
-     "numpy.random._pickle.__randomstate_ctor", "numpy.random._pickle.__bit_generator_ctor",
-     "numpy.random._pickle.__generator_ctor",
-     "numpy.random.bit_generator.__pyx_unpickle_SeedSequence",
-     "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter"}
-)  # fmt: skip
-# Modules whose classes a model's pickle may name (a class, rebuilt, holds state).
-ALLOWED_CLASS_MODULES = (
-    "sklearn", "xgboost", "lightgbm", "numpy", "scipy.sparse", "pandas.core", "pandas._libs",
-    "torch", "joblib.numpy_pickle", "collections", "datetime", "decimal", "uuid",
-)  # fmt: skip
-ALLOWED_BUILTINS = frozenset(
-    {"bool", "bytearray", "bytes", "complex", "dict", "float", "frozenset", "int", "list",
-     "object", "range", "set", "slice", "str", "tuple"}
-)  # fmt: skip
-# Parts of those libraries whose classes load, compile or fetch code.
-DENIED_MODULES = ("torch.jit", "torch.hub", "torch.serialization", "torch._inductor",
-                  "torch.utils", "torch.package", "numpy.lib.npyio", "numpy.f2py",
-                  "numpy.testing")  # fmt: skip
-_SPARSE = re.compile(r"^_?(csr|csc|coo|bsr|dia|dok|lil)_(matrix|array)$")
+UNREADABLE_SKOPS = "<unreadable skops file>"
 
 
 def unsafe_imports(path: Path) -> tuple[str, ...]:
-    """The globals the pickle-based file at ``path`` names that are not allowed, as
-    ``module.name``, sorted; ``("<unreadable pickle>",)`` when it cannot be read."""
-    result = scan_file_path(str(path))
-    if result.scan_err:
-        return ("<unreadable pickle>",)
-    found = {
-        f"{imported.module}.{imported.name}"
-        for imported in result.globals
-        if imported.safety is SafetyLevel.Dangerous or not allowed(imported.module, imported.name)
-    }
-    return tuple(sorted(found))
+    """What loading the pickle or skops file at ``path`` would import and use beyond the
+    allow-list, as ``module.name`` (or a ``<reason>`` where it cannot be read), sorted.
+
+    Raises:
+        MissingExtra: the file is a skops file, and skops is not installed here.
+    """
+    if is_skops(path):
+        return skops_verdict(path)[1]
+    with path.open("rb") as stream:
+        found = walk(stream)
+    return tuple(sorted({*_refused_names(found.uses), *found.unreadable}))
 
 
-def allowed(module: str, name: str) -> bool:
-    if module in ("builtins", "__builtin__"):
-        return name in ALLOWED_BUILTINS
-    if f"{module}.{name}" in ALLOWED_GLOBALS:
-        return True
-    is_class = name[:1].isupper() or (module.startswith("scipy.sparse") and _SPARSE.match(name))
-    return (
-        bool(is_class)
-        and _within(module, ALLOWED_CLASS_MODULES)
-        and not _within(module, DENIED_MODULES)
-    )
+def skops_verdict(path: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The types of the skops file at ``path`` that skops does not trust by default,
+    split into those Cairn trusts (for ``skops.io.load(trusted=…)``) and those it flags.
+    A file is judged once per process for its bytes: the scan before a load and the
+    load itself ask about the same bytes.
+
+    Raises:
+        MissingExtra: skops is not installed here (it is what reads the file).
+    """
+    return _skops_verdict(hash_file(path), path)
 
 
-def _within(module: str, modules: tuple[str, ...]) -> bool:
-    return any(module == m or module.startswith(f"{m}.") for m in modules)
+@lru_cache(maxsize=64)
+def _skops_verdict(_digest: str, path: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    skops = skops_io()
+    try:
+        untrusted = skops.get_untrusted_types(file=path)
+        uses = type_uses(path)
+    except Exception:  # noqa: BLE001  # whatever a malformed archive raises, it is unreadable
+        return (), (UNREADABLE_SKOPS,)
+    flagged = _refused_names((n, u) for n, u in uses if str(n) in untrusted)
+    flagged |= set(untrusted) - {str(n) for n, _use in uses}  # named where we did not look
+    return tuple(t for t in untrusted if t not in flagged), tuple(sorted(flagged))
+
+
+def _refused_names(uses: Iterable[tuple[Name, Use]]) -> set[str]:
+    return {str(name) for name, use in uses if refused(name, use)}

@@ -26,9 +26,16 @@ from cairn.core.model import (
     parse_model_ref,
 )
 from cairn.core.ports import ArtifactStore, LineageGraph, MetadataStore, ModelRegistry
-from cairn.errors import IntegrityError, InvalidInput, NotFound, UntrustedModel
+from cairn.errors import IntegrityError, InvalidInput, NotFound
 from cairn.registry.loaded import LoadedModel
-from cairn.registry.package import check_package_path, load_model, read_package, scan_package
+from cairn.registry.package import (
+    Package,
+    check_package_path,
+    load_model,
+    read_package,
+    scan_package,
+    untrusted,
+)
 from cairn.registry.stored import get_package, put_package, store_package
 
 
@@ -46,7 +53,8 @@ def stored_version(
     Raises:
         NotFound: the manifest or a file is not stored.
         IntegrityError: a stored file does not match the manifest.
-        InvalidInput: the package is in a newer format than this Cairn reads.
+        InvalidInput: ``manifest_digest`` names no package manifest (saying what is wrong
+            with it), or one in a newer format than this Cairn reads.
     """
     with tempfile.TemporaryDirectory(prefix="cairn-model-") as folder:
         package = get_package(artifacts, manifest_digest, Path(folder))
@@ -141,13 +149,16 @@ class ModelService:
 
         Raises:
             InvalidInput: ``dest`` exists, or the version is not of the sklearn flavor.
+            UntrustedModel: the model must be loaded to be exported (it is stored with
+                skops, which MLflow does not read as Cairn does) and it is flagged.
         """
         from cairn.registry.mlflow_format import export_mlflow
 
         if dest.exists():
             raise InvalidInput(f"{dest} exists: give a new folder to export into")
         version = self.registry.resolve(parse_model_ref(ref))
-        export_mlflow(read_package(self.fetch(version), version.files), dest)
+        package = self._verified(version)
+        export_mlflow(package, dest, lambda: load_model(package, name=version.ref)[1])
         return version
 
     def register_stored(self, name: str, manifest_digest: str, run_id: str) -> ModelVersion:
@@ -180,20 +191,21 @@ class ModelService:
             IntegrityError: a file does not match its registered digest (naming it).
         """
         version = self.registry.resolve(parse_model_ref(ref))
-        if version.flagged and not trust:
-            findings = "; ".join(str(f) for f in version.findings)
-            raise UntrustedModel(
-                f"model {version.ref} is flagged: {findings}. Loading it runs that code: pass "
-                "trust=True only if you trust whoever registered it"
-            )
+        if version.flagged and not trust:  # before fetching anything
+            raise untrusted(version.ref, tuple(version.findings))
+        package = self._verified(version)
+        # Scanned again: a version registered by an older Cairn, or through a server, is
+        # judged by this Cairn's rule before its bytes are loaded.
+        flavor, native = load_model(package, trust=trust, name=version.ref)
+        return LoadedModel(version, package, flavor, native)
+
+    def _verified(self, version: ModelVersion) -> Package:
         folder = self.fetch(version)
         try:
-            package = read_package(folder, version.files)
+            return read_package(folder, version.files)
         except IntegrityError:  # the local copy was damaged: fetch it again, verified
             shutil.rmtree(folder, ignore_errors=True)
-            package = read_package(self.fetch(version), version.files)
-        flavor, native = load_model(package)
-        return LoadedModel(version, package, flavor, native)
+            return read_package(self.fetch(version), version.files)
 
     def fetch(self, version: ModelVersion) -> Path:
         """The version's package in the local cache, fetched where files are missing (the

@@ -8,18 +8,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cairn.core.model import PackageFile
 from cairn.core.ports import ArtifactStore
-from cairn.errors import IntegrityError
-from cairn.registry.package import (
-    MANIFEST,
-    Package,
-    check_package_path,
-    read_package,
-    write_package,
-)
+from cairn.errors import IntegrityError, InvalidInput, NotFound
+from cairn.registry.manifest import parse_manifest
+from cairn.registry.package import MANIFEST, Package, read_package, write_package
+
+# Larger than any manifest Cairn writes (a few hundred bytes a file): an object this size
+# is not read as one.
+MANIFEST_LIMIT = 4 * 1024 * 1024
 
 
 def put_package(
@@ -52,22 +49,38 @@ def package_files(
     artifacts: ArtifactStore, manifest_digest: str, folder: Path
 ) -> tuple[PackageFile, ...]:
     """Every file of the stored package whose manifest has ``manifest_digest``, as the
-    manifest lists them (the manifest first), fetched into ``folder``."""
+    manifest lists them (the manifest first), fetched into ``folder``.
+
+    Raises:
+        NotFound: the manifest or a file is not stored.
+        InvalidInput: the object ``manifest_digest`` names is not a package manifest.
+        IntegrityError: a stored object does not match its digest.
+    """
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
-        artifacts.get_file(manifest_digest, manifest_path)
-    manifest = yaml.safe_load(manifest_path.read_text())
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
-        raise IntegrityError(f"model package {manifest_digest}: its manifest lists no files")
+        _fetch_manifest(artifacts, manifest_digest, manifest_path)
+    manifest = parse_manifest(manifest_path.read_bytes(), manifest_digest)
     files = [PackageFile(MANIFEST, manifest_digest, manifest_path.stat().st_size)]
     files += [
-        PackageFile(check_package_path(str(path)), str(described["digest"]), int(described["size"]))
+        PackageFile(path, described["digest"], described["size"])
         for path, described in sorted(manifest["files"].items())
     ]
     for file in files[1:]:
         if not (folder / file.path).is_file():
             artifacts.get_file(file.digest, folder / file.path)
     return tuple(files)
+
+
+def _fetch_manifest(artifacts: ArtifactStore, digest: str, path: Path) -> None:
+    size = artifacts.sizes([digest]).get(digest)
+    if size is None:
+        raise NotFound(f"digest: no stored object {digest} (upload the package's files first)")
+    if size > MANIFEST_LIMIT:
+        raise InvalidInput(
+            f"digest: {digest} is not a model package manifest ({size} bytes; a manifest is "
+            f"under {MANIFEST_LIMIT // 1024 // 1024} MiB)"
+        )
+    artifacts.get_file(digest, path)
 
 
 def get_package(artifacts: ArtifactStore, manifest_digest: str, folder: Path) -> Package:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from cairn._version import __version__
 from cairn.core.access import Principal
@@ -19,6 +19,7 @@ from cairn.core.ports import (
 )
 from cairn.server.context import RequestContext
 from cairn.server.errors import install_error_handlers
+from cairn.server.fields import plain_parameters
 from cairn.server.responses import JsonResponse
 from cairn.server.routes import (
     accounts,
@@ -77,7 +78,12 @@ def create_app(
     each caller.
     The REST API lives under ``/api/v1``, the OpenAPI document at ``/openapi.json``.
     """
-    app = FastAPI(title="Cairn", version=__version__, default_response_class=JsonResponse)
+    app = FastAPI(
+        title="Cairn",
+        version=__version__,
+        default_response_class=JsonResponse,
+        dependencies=[Depends(plain_parameters)],
+    )
     app.state.metadata = metadata
     app.state.scopes = metadata
     app.state.artifacts = artifacts

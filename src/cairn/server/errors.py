@@ -3,7 +3,8 @@
 The status and code of a Cairn error come from the error class itself (``ERRORS_BY_CODE``
 in ``cairn.errors`` is the one table), so the HTTP client can raise the same class again.
 Anything unexpected becomes a 500 ``INTERNAL`` whose message reveals nothing; Starlette
-re-raises it after the response is sent, so the ASGI server logs the traceback.
+re-raises it after the response is sent, so the ASGI server logs the traceback. A database
+that cannot be reached is a 503 whose message does not name it (the log does).
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from cairn._version import __version__
-from cairn.errors import CairnError, InvalidInput, PermissionDenied
+from cairn.errors import CairnError, InvalidInput, PermissionDenied, StoreUnavailable
 from cairn.server.responses import JsonResponse
 
 INTERNAL = "INTERNAL"
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
-_HTTP_CODES = {404: "NO_ROUTE", 405: "METHOD_NOT_ALLOWED"}
+# A 400 of Starlette's own is a body it could not parse (nested too deep for the JSON
+# decoder, say): bad input like any other.
+_HTTP_CODES = {400: InvalidInput.code, 404: "NO_ROUTE", 405: "METHOD_NOT_ALLOWED"}
+_NO_ROUTE = {404, 405}
 logger = logging.getLogger("cairn.server")
 
 
@@ -45,15 +49,18 @@ def error_response(
 async def _cairn_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, CairnError):  # pragma: no cover - registered for CairnError
         raise exc
+    message = exc.message
     if exc.http_status >= 500:
         # Server-side trouble (a corrupt object, a schema too new): the operator must know.
         logger.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+    if isinstance(exc, StoreUnavailable):  # its message names the database's host
+        message = "the server's metadata database is unavailable; retry later"
     identity = request.app.state.identity
     if isinstance(exc, PermissionDenied) and identity is not None:
         # An authenticated caller was refused: the trail records who tried what.
         what = f"{request.method} {request.url.path}"
         await run_in_threadpool(identity.record_denial, what, exc.message)
-    return error_response(exc.code, exc.message, exc.http_status)
+    return error_response(exc.code, message, exc.http_status)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -66,7 +73,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         raise exc
     code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
     message = f"{request.method} {request.url.path}: {exc.detail}"
-    if exc.status_code in _HTTP_CODES:
+    if exc.status_code in _NO_ROUTE:
         message += f" on this Cairn server (version {__version__}); is the client newer?"
     return error_response(code, message, exc.status_code, exc.headers)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -64,10 +65,18 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 5000, auth: b
         # trigger and pay for (tens of milliseconds each).
         gc.collect()
         gc.freeze()
+        # uvicorn shuts down on SIGTERM, then raises it again with the handler it found
+        # installed: this one unwinds the stack, so the stores close (signing the audit
+        # trail's tail) and exit handlers run, which the default handler would skip.
+        signal.signal(signal.SIGTERM, _exit_cleanly)
         # "auto" picks uvloop and httptools when installed (uvicorn[standard]).
         uvicorn.run(app, host=host, port=port, loop="auto", http="auto", log_level="warning")
     finally:
         metadata.close()
+
+
+def _exit_cleanly(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
 
 
 _NO_AUTH_WARNING = (

@@ -25,7 +25,7 @@ from cairn.core.access import (
     require_self_or_admin,
 )
 from cairn.core.actor import on_behalf_of
-from cairn.core.artifact import ArtifactEntry, ObjectInfo
+from cairn.core.artifact import ArtifactEntry, ObjectInfo, check_digest
 from cairn.core.identity import DEFAULT_PROJECT, AccountKind, Membership, Token, User
 from cairn.core.ports import Accounts, ArtifactStore, MetadataStore, ProjectScopes
 from cairn.core.run import (
@@ -39,7 +39,8 @@ from cairn.core.run import (
     RunStatus,
 )
 from cairn.core.search import RunPage, RunQuery
-from cairn.errors import PermissionDenied
+from cairn.errors import NotFound, PermissionDenied
+from cairn.tracking.stored import not_stored
 
 
 class AuthorizedMetadataStore:
@@ -169,14 +170,61 @@ class AuthorizedMetadataStore:
 
 
 class AuthorizedArtifactStore:
-    """Objects are shared by content across projects: storing one needs write access to
-    some project; reading one needs read access to a project whose runs hold it."""
+    """Objects are shared by content across projects, and held by whoever may read them
+    where a project holds them, or uploaded their bytes (see
+    ``cairn.stores.metadata.objects``). Storing one needs write access to some project,
+    and the upload is recorded: the principal holds it from then on. Reading one needs
+    read access to a project that holds it. Which objects exist, and their sizes, are told
+    only of those the principal holds: any other is reported missing, stored or not, so
+    the answer says nothing about other projects' objects.
 
-    def __init__(self, store: ArtifactStore, scopes: ProjectScopes, principal: Principal) -> None:
+    ``holding()`` is the view a server reads through on the principal's behalf (the
+    package of a version it registers): every object the principal holds, and nothing
+    else, which is NotFound exactly as an object that is not stored is.
+    """
+
+    def __init__(
+        self,
+        store: ArtifactStore,
+        scopes: ProjectScopes,
+        principal: Principal,
+        reads_held: bool = False,
+    ) -> None:
         self._store, self._scopes, self.principal = store, scopes, principal
+        self._reads_held = reads_held
 
     def close(self) -> None:
         """The wrapped store belongs to whoever made it."""
+
+    def holding(self) -> AuthorizedArtifactStore:
+        return AuthorizedArtifactStore(self._store, self._scopes, self.principal, True)
+
+    def put_file(self, path: Path) -> ObjectInfo:
+        self._may_write_somewhere()
+        return self._uploaded(self._store.put_file(path))
+
+    def put_stream(self, stream: BinaryIO, expected_digest: str | None = None) -> ObjectInfo:
+        self._may_write_somewhere()
+        return self._uploaded(self._store.put_stream(stream, expected_digest))
+
+    def missing(self, digests: Iterable[str]) -> set[str]:
+        self._may_write_somewhere()
+        wanted = {check_digest(d) for d in digests}
+        held = self._scopes.held_objects(self.principal, wanted)
+        return (wanted - held) | self._store.missing(held)
+
+    def sizes(self, digests: Iterable[str]) -> dict[str, int]:
+        self._may_write_somewhere()
+        wanted = {check_digest(d) for d in digests}
+        return self._store.sizes(self._scopes.held_objects(self.principal, wanted))
+
+    def open(self, digest: str) -> AbstractContextManager[Iterator[bytes]]:
+        self._may_read(digest)
+        return self._store.open(digest)
+
+    def get_file(self, digest: str, dest: Path) -> None:
+        self._may_read(digest)
+        self._store.get_file(digest, dest)
 
     def _may_write_somewhere(self) -> None:
         p = self.principal
@@ -186,35 +234,20 @@ class AuthorizedArtifactStore:
                 "project (a role that grants it: contributor, maintainer, admin)"
             )
 
+    def _uploaded(self, info: ObjectInfo) -> ObjectInfo:
+        self._scopes.record_upload(info.digest, self.principal)
+        return info
+
     def _may_read(self, digest: str) -> None:
-        if self.principal.is_admin:
-            return
-        projects = self._scopes.digest_projects(digest)
-        if not any(self.principal.may(Permission.READ, project) for project in projects):
+        check_digest(digest)
+        if self._reads_held:
+            if self.missing([digest]):  # not the principal's, or not stored: the same
+                raise NotFound(not_stored(digest))
+        elif not self._scopes.readable_objects(self.principal, [digest]):
             raise PermissionDenied(
                 f"{self.principal.name} may not read object {digest}: it needs the 'read' "
-                "permission in a project whose runs hold it"
+                "permission in a project whose runs, datasets or models hold it"
             )
-
-    def put_file(self, path: Path) -> ObjectInfo:
-        self._may_write_somewhere()
-        return self._store.put_file(path)
-
-    def put_stream(self, stream: BinaryIO, expected_digest: str | None = None) -> ObjectInfo:
-        self._may_write_somewhere()
-        return self._store.put_stream(stream, expected_digest)
-
-    def missing(self, digests: Iterable[str]) -> set[str]:
-        self._may_write_somewhere()
-        return self._store.missing(digests)
-
-    def open(self, digest: str) -> AbstractContextManager[Iterator[bytes]]:
-        self._may_read(digest)
-        return self._store.open(digest)
-
-    def get_file(self, digest: str, dest: Path) -> None:
-        self._may_read(digest)
-        self._store.get_file(digest, dest)
 
 
 class AuthorizedAccounts:

@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 from queue import Queue
 from typing import Any
 
-from cairn.core.limits import check_key, metric_step, metric_value
+from cairn.core.limits import INT64_MAX, check_key, metric_step, metric_value
 from cairn.core.run import MetricBatch, MetricPoint, MetricSeries
 from cairn.errors import CairnError, InvalidInput, InvalidState, ServerUnavailable
 
-_INT64 = 2**63
+_INT64 = INT64_MAX + 1  # the hot path checks -_INT64 <= n < _INT64 inline
 _now_ns = time.time_ns
 
 

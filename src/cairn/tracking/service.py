@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cairn.core.artifact import ArtifactEntry, clean_artifact_path, list_children
+from cairn.core.artifact import (
+    ArtifactEntry,
+    check_artifact_path,
+    check_entries,
+    clean_artifact_path,
+    list_children,
+)
 from cairn.core.clock import now_ms
 from cairn.core.limits import check_name, check_tags
 from cairn.core.ports import ArtifactStore, MetadataStore
@@ -181,13 +187,14 @@ class TrackingService:
         self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
     ) -> ArtifactEntry:
         """Raises:
-        InvalidInput: the file does not exist, or ``artifact_path`` would leave the run.
+        InvalidInput: the file does not exist, or ``artifact_path`` would leave the run,
+            or the path it makes is not one a manifest records (see ``check_artifact_path``).
         """
         local = Path(local_path)
         if not local.is_file():
             raise InvalidInput(f"log_artifact: {str(local)!r} is not a file")
         path = _join(clean_artifact_path(artifact_path or ""), local.name)
-        return self.log_files(run_id, [(local, path)])[0]
+        return self.log_files(run_id, [(local, check_artifact_path(path, "artifact path"))])[0]
 
     def log_artifacts(
         self,
@@ -203,14 +210,17 @@ class TrackingService:
         if not folder.is_dir():
             raise InvalidInput(f"log_artifacts: {str(folder)!r} is not a folder")
         base = clean_artifact_path(artifact_path or "")
-        files = [(f, _join(base, f.relative_to(folder).as_posix())) for f in _walk(folder)]
+        files = [
+            (f, check_artifact_path(_join(base, f.relative_to(folder).as_posix()), "artifact path"))
+            for f in _walk(folder)
+        ]
         return self.log_files(run_id, files, progress)
 
     def list_artifacts(self, ref: str, path: str = "") -> list[ArtifactEntry]:
         """Files and folders directly under ``path`` in the run's artifacts."""
         folder = clean_artifact_path(path, "path")
         entries = self.metadata.list_artifacts(self.resolve(ref), folder)
-        exact = [e for e in entries if e.path == folder]
+        exact = [e for e in entries if folder and e.path == folder]
         return exact or list_children(entries, folder)
 
     def download_artifacts(
@@ -220,6 +230,8 @@ class TrackingService:
 
         Raises:
             NotFound: the run has no artifact at ``path``.
+            InvalidInput: a file cannot be written there, or the manifest names a path no
+                file may have (recorded before manifests were checked): nothing is written.
         """
         run_id = self.resolve(ref)
         wanted = clean_artifact_path(path, "path")
@@ -228,13 +240,20 @@ class TrackingService:
             raise NotFound(
                 f"run {run_id} has no artifact {wanted!r} (see `cairn artifacts list {ref}`)"
             )
+        try:
+            check_entries(entries)
+        except InvalidInput as exc:
+            raise InvalidInput(f"run {run_id} cannot be downloaded: {exc.message}") from None
         parent = wanted.rpartition("/")[0]
 
         def fetch(entry: ArtifactEntry) -> Path:
             relative = entry.path[len(parent) + 1 :] if parent else entry.path
             target = dest / relative
             assert entry.digest is not None  # manifests list files only
-            self.artifacts.get_file(entry.digest, target)
+            try:
+                self.artifacts.get_file(entry.digest, target)
+            except OSError as exc:  # the destination's disk: the caller's to fix
+                raise InvalidInput(f"cannot write {target}: {exc.strerror or exc}") from exc
             if progress is not None:
                 progress(entry.size)
             return target

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import getpass
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from cairn.core.actor import os_account
 
 
 def git_commit(cwd: Path | None = None) -> str | None:
@@ -43,7 +43,5 @@ def entry_point() -> str | None:
 
 
 def current_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return os.environ.get("USER", "unknown")
+    """Who starts a run here: the account the process runs as, not ``$USER``."""
+    return os_account()

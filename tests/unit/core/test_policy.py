@@ -3,6 +3,7 @@ gates and approvals as pure functions of the evidence."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -12,12 +13,20 @@ from cairn.core.access import Role
 from cairn.core.model import ModelCard
 from cairn.core.policy import (
     Approval,
+    Evaluation,
     Evidence,
     counted_approvals,
     parse_policy,
     run_gates,
 )
-from cairn.errors import InvalidInput
+from cairn.core.release import (
+    ApprovalRecord,
+    PromotionRequest,
+    RequestState,
+    Verdict,
+    check_approval,
+)
+from cairn.errors import InvalidInput, InvalidState, PermissionDenied
 
 POLICY = parse_policy(
     yaml.safe_load("""
@@ -159,8 +168,73 @@ def test_a_changed_policy_has_another_digest() -> None:
          "auto_promote: true"),
         ({"auto_promote": True, "approvals": {"required": 1}},
          r"auto_promote: true promotes with no approval"),
+        ({"gates": [{"evaluate": {"data": "h@1", "metrics": {"f1": ">= 0.5"}, "timeout": 0}}]},
+         r"gates\[0\].evaluate.timeout: expected a number of seconds, more than 0 and at most"),
+        ({"gates": [{"evaluate": {"data": "h@1", "metrics": {"f1": ">= 0.5"},
+                                  "timeout": "5m"}}]}, r"evaluate.timeout: expected a number"),
+        ({"gates": [{"evaluate": {"data": "h@1", "metrics": {"f1": ">= 0.5"},
+                                  "timeout": 86401}}]}, r"evaluate.timeout: .* at most 86400"),
     ],
 )  # fmt: skip
 def test_a_malformed_policy_names_the_field(document: Any, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         parse_policy(document)
+
+
+def test_an_evaluation_waits_five_minutes_unless_its_gate_says() -> None:
+    gates = parse_policy({"gates": [
+        {"evaluate": {"data": "h@1", "metrics": {"f1": ">= 0.5"}}},
+        {"evaluate": {"data": "h@1", "target": "y", "metrics": {"f1": ">= 0.5"}, "timeout": 2}},
+    ]}).gates  # fmt: skip
+    assert [Evaluation.of(g) for g in gates] == [
+        Evaluation("h@1", "target", ("f1",), 300.0),
+        Evaluation("h@1", "y", ("f1",), 2.0),
+    ]
+
+
+WAITING = PromotionRequest(
+    "3f9a2c1b00", "churn", 4, "blake3:p1", "production", "fraud", RequestState.WAITING, "ada",
+    "retrain", POLICY.digest, (), 1, 2, requesters=("ada", "mia"),
+)  # fmt: skip
+
+
+def _given(by: str, role: Role | None = Role.APPROVER, required: int = 1,
+           before: tuple[ApprovalRecord, ...] = ()) -> None:  # fmt: skip
+    policy = parse_policy({**POLICY.document, "approvals": {"required": required}})
+    approval = Approval(by, role, "blake3:p1", policy.digest)
+    request = dataclasses.replace(WAITING, policy_digest=policy.digest, approvals=before)
+    check_approval(policy, request, approval)
+
+
+def test_an_approval_that_counts_is_accepted() -> None:
+    _given("bob")
+    _given("carl", Role.ADMIN)
+
+
+@pytest.mark.parametrize("requester", ["ada", "mia"])
+def test_a_requester_is_refused_naming_who_may_approve(requester: str) -> None:
+    with pytest.raises(PermissionDenied) as refused:
+        _given(requester, Role.ADMIN)
+    assert refused.value.message.startswith(
+        f"{requester} may not approve request 3f9a2c1b (churn/4 → production): approvals must "
+        "come from someone other than who requested it (ada, mia); the policy asks for 1 "
+        "approval(s) by an approver or an admin of project 'fraud' who did not"
+    )
+
+
+def test_a_role_the_policy_does_not_ask_for_is_refused() -> None:
+    with pytest.raises(PermissionDenied, match="by an approver or an admin of project 'fraud'; "
+                       "carl is a contributor there"):  # fmt: skip
+        _given("carl", Role.CONTRIBUTOR)
+    with pytest.raises(PermissionDenied, match="dan has no role there"):
+        _given("dan", None)
+
+
+def test_a_second_approval_by_the_same_person_is_refused() -> None:
+    policy = parse_policy({**POLICY.document, "approvals": {"required": 2}})
+    bob = ApprovalRecord("bob", Role.APPROVER, Verdict.APPROVE, "", "blake3:p1", policy.digest, 1)
+    with pytest.raises(InvalidState, match=r"bob approved request 3f9a2c1b \(churn/4\) already: "
+                       "one approval each; it waits for 1 more"):  # fmt: skip
+        _given("bob", required=2, before=(bob,))
+    stale = dataclasses.replace(bob, package_digest="blake3:p0")  # for the package before
+    _given("bob", required=2, before=(stale,))

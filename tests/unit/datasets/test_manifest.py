@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
+import orjson
 import pytest
 
 from cairn.core.data import DataRef, FileEntry, parse_data_ref
-from cairn.datasets.manifest import build, walk
-from cairn.errors import InvalidInput
+from cairn.datasets.manifest import TREE_FORMAT, build, decode_tree, walk
+from cairn.errors import IntegrityError, InvalidInput
 
 FILES = [
     FileEntry("images/cats/a.jpg", "blake3:" + "1" * 64, 10, "blake3:" + "b" * 64, 0),
@@ -57,3 +60,42 @@ def test_references(text: str, expected: DataRef) -> None:
 def test_bad_references_say_what_was_expected(text: str) -> None:
     with pytest.raises(InvalidInput, match="expected"):
         parse_data_ref(text)
+
+
+D = "blake3:" + "1" * 64
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        [["a", "f", D, 1, ""]],  # a field short
+        [["a", "f", D, 1, "", 0, "extra"]],
+        [["a", "f", D, -1, "", 0]],
+        [["a", "f", D, True, "", 0]],
+        [["a", "f", D, 1, "", 1.5]],
+        [["a", "x", D, 1, "", 0]],
+        [["a", "d", D, 1, -2]],
+        [["a", "f", 7, 1, "", 0]],
+        [["a", "f", D, 1, "", 0], ["a", "d", D, 1, 1]],  # a file and a folder of one name
+        [[3, "f", D, 1, "", 0]],
+        ["a"],
+        {"a": 1},
+    ],
+)
+def test_a_listing_that_is_not_well_formed_is_damage_not_a_crash(entries: object) -> None:
+    data = orjson.dumps({"format": TREE_FORMAT, "entries": entries})
+    with pytest.raises(IntegrityError, match=r"object blake3:.* is not a data manifest"):
+        decode_tree(data, "blake3:" + "2" * 64)
+
+
+@pytest.mark.parametrize("name", ["..", ".", "", "../x", "a/b", "/abs", "a\\b", "a\x00b"])
+def test_a_listing_naming_anything_but_one_file_or_folder_is_refused(name: str) -> None:
+    data = orjson.dumps({"format": TREE_FORMAT, "entries": [[name, "f", D, 1, "", 0]]})
+    with pytest.raises(IntegrityError, match=f"entry {re.escape(repr(name))}"):
+        list(walk("root", lambda _digest: data))
+
+
+@pytest.mark.parametrize("name", ["back\\slash.csv", "caf\udce9.csv"])
+def test_a_file_whose_name_a_listing_cannot_hold_is_named_when_added(name: str) -> None:
+    with pytest.raises(InvalidInput, match=r"images/.*: cannot be versioned: .*rename it"):
+        build([*FILES, FileEntry(f"images/{name}", D, 1)])

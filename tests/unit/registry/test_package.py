@@ -1,5 +1,6 @@
 """Model packages: each flavor saved, verified and loaded back to the same predictions;
-tampered files and newer formats refused; pickle-based files scanned."""
+tampered files, newer formats and manifests that are not one refused; pickle-based files
+scanned."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 import yaml
 
 from cairn.core.model import ModelVersion
-from cairn.errors import IntegrityError, InvalidInput
+from cairn.errors import IntegrityError, InvalidInput, MissingExtra, UntrustedModel
 from cairn.registry.loaded import LoadedModel
 from cairn.registry.package import MANIFEST, Package, load_model, read_package, write_package
 
@@ -89,9 +90,9 @@ def _written(model: Any, tmp_path: Path, **options: Any) -> Package:
     return write_package(model, folder, input_example=X[:5], **options)
 
 
-def _loaded(package: Package) -> LoadedModel:
+def _loaded(package: Package, trust: bool = False) -> LoadedModel:
     again = read_package(package.folder, package.files)
-    flavor, native = load_model(again)
+    flavor, native = load_model(again, trust=trust)
     version = ModelVersion("m", 1, again.digest, flavor.name, again.files, again.manifest,
                            None, (), 0, "t")  # fmt: skip
     return LoadedModel(version, again, flavor, native)
@@ -100,7 +101,7 @@ def _loaded(package: Package) -> LoadedModel:
 @pytest.mark.parametrize(
     ("make", "flavor", "pickled"),
     [
-        (_sklearn, "sklearn", True),
+        (_sklearn, "sklearn", False),  # skops
         (_xgboost, "xgboost", False),
         (_lightgbm, "lightgbm", False),
         (_onnx, "onnx", False),
@@ -137,16 +138,18 @@ def test_a_custom_model_carries_its_files_and_is_flagged(tmp_path: Path) -> None
     assert package.flavor == "custom"
     assert [f.path for f in package.files] == [MANIFEST, "files/offset.txt", "model.pkl"]
     assert [f.imports for f in package.findings] == [(f"{__name__}.Doubler",)]
-    np.testing.assert_allclose(_loaded(package).predict(X), X[:, 0] * 2 + 0.5)
+    with pytest.raises(UntrustedModel, match=r"model\.pkl imports .*Doubler"):
+        _loaded(package)
+    np.testing.assert_allclose(_loaded(package, trust=True).predict(X), X[:, 0] * 2 + 0.5)
 
 
 def test_a_changed_file_is_refused_by_name(tmp_path: Path) -> None:
     package = _written(_sklearn(), tmp_path)
-    (package.folder / "model.pkl").write_bytes(b"\x80\x05N.")
-    with pytest.raises(IntegrityError, match=r"model\.pkl does not match the digest"):
+    (package.folder / "model.skops").write_bytes(b"PK\x05\x06" + bytes(18))
+    with pytest.raises(IntegrityError, match=r"model\.skops does not match the digest"):
         read_package(package.folder, package.files)
-    (package.folder / "model.pkl").unlink()
-    with pytest.raises(IntegrityError, match=r"model\.pkl is missing"):
+    (package.folder / "model.skops").unlink()
+    with pytest.raises(IntegrityError, match=r"model\.skops is missing"):
         read_package(package.folder, package.files)
 
 
@@ -253,6 +256,94 @@ def test_a_manifest_path_out_of_the_package_is_refused(tmp_path: Path) -> None:
     manifest.write_text(yaml.safe_dump(document))
     digest = store.put_file(manifest).digest
     (tmp_path / "fetch" / "here").mkdir(parents=True)
-    with pytest.raises(IntegrityError, match=r"'\.\./\.\./escaped' leads out of the package"):
+    with pytest.raises(InvalidInput, match=r"'\.\./\.\./escaped'\]: expected a relative path"):
         get_package(store, digest, tmp_path / "fetch" / "here")
     assert not (tmp_path / "escaped").exists()
+
+
+def test_lightgbms_scikit_learn_wrapper_is_stored_with_skops_and_loads_without_trust(
+    tmp_path: Path,
+) -> None:
+    lightgbm = pytest.importorskip("lightgbm")
+    model = lightgbm.LGBMClassifier(n_estimators=5, num_leaves=4, verbose=-1).fit(X, Y)
+    package = _written(model, tmp_path)
+    assert (package.flavor, package.manifest["flavor"]["format"]) == ("lightgbm", "skops")
+    assert (package.manifest["pickle"], package.findings) == ([], ())
+    np.testing.assert_array_equal(_loaded(package).predict(X), model.predict(X))
+
+
+def test_a_package_written_before_skops_loads_from_its_pickle(tmp_path: Path) -> None:
+    """A scikit-learn package of an earlier Cairn: ``model.pkl``, a manifest naming no
+    format. It still loads, its pickle scanned."""
+    from cairn.registry.flavors import Saved
+    from cairn.registry.package import package_from_files
+
+    model = _sklearn()
+    folder = tmp_path / "package"
+    folder.mkdir()
+    (folder / "model.pkl").write_bytes(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+    package = package_from_files(folder, "sklearn", Saved(("model.pkl",), ("model.pkl",)), [])
+    assert "format" not in package.manifest["flavor"]
+    np.testing.assert_array_equal(_loaded(package).predict(X), model.predict(X))
+
+
+def test_what_skops_cannot_persist_is_pickled_and_scanned(tmp_path: Path) -> None:
+    model = _sklearn()
+    model.calibration = complex(1, 2)  # skops writes no complex number
+    package = _written(model, tmp_path)
+    assert (package.manifest["flavor"]["format"], package.manifest["pickle"]) == (
+        "pickle",
+        ["model.pkl"],
+    )
+    assert package.findings == ()  # builtins.complex only builds a number
+    assert _loaded(package).native.calibration == complex(1, 2)
+
+
+def test_a_skops_model_without_skops_installed_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    package = _written(_sklearn(), tmp_path)
+    monkeypatch.setitem(sys.modules, "skops", None)
+    monkeypatch.setitem(sys.modules, "skops.io", None)
+    with pytest.raises(
+        MissingExtra, match=r"stored with skops: pip install 'cairn-mlops\[sklearn\]'"
+    ):
+        _loaded(package)
+
+
+def test_without_skops_an_estimator_is_pickled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "skops", None)  # import skops raises ImportError
+    monkeypatch.setitem(sys.modules, "skops.io", None)
+    package = _written(_sklearn(), tmp_path)
+    assert (package.manifest["flavor"]["format"], package.findings) == ("pickle", ())
+    np.testing.assert_array_equal(_loaded(package).predict(X), _sklearn().predict(X))
+
+
+def test_the_same_model_is_the_same_package_whenever_it_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """skops stamps write times and memory addresses into its files: the package's digest
+    must depend on the model alone, or a reproduced pipeline's model always "differs"."""
+    import copy
+    import time
+
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    encoded = make_pipeline(OneHotEncoder(handle_unknown="ignore"), KNeighborsClassifier(3))
+    model = encoded.fit(X.round(), Y)  # keeps a sparse matrix: a zip inside the zip
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    first = _written(model, tmp_path / "first")
+    an_hour_later = time.time() + 3600
+    monkeypatch.setattr(time, "time", lambda: an_hour_later)
+    second = _written(copy.deepcopy(model), tmp_path / "second")  # other objects, other ids
+    assert first.manifest["flavor"]["format"] == "skops"
+    assert first.digest == second.digest

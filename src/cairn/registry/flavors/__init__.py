@@ -1,11 +1,12 @@
 """Flavors: how each kind of model is saved into a package and loaded back.
 
 A flavor knows one library's models. It saves a model in that library's own portable
-format where there is one (XGBoost's JSON, LightGBM's text, ONNX, TorchScript), marks the
-files that rely on pickle where there is none (scikit-learn, a custom Python model), and
-loads a package back with the library's own loader — the only code loading runs. The
-flavor is found from the model object; a package names its flavor, and only flavors
-listed here can be named.
+format where there is one (XGBoost's JSON, LightGBM's text, ONNX, ``torch.export``),
+scikit-learn's secure format (skops) for estimators, and pickle only where neither will do
+(a custom Python model, an estimator skops cannot persist) — marking the files that rely
+on it — and loads a package back with the library's own loader, the only code loading
+runs. The flavor is found from the model object; a package names its flavor, and only
+flavors listed here can be named.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class Saved:
     pickled: tuple[str, ...] = ()  # those that rely on pickle
     libraries: tuple[str, ...] = ()  # distributions the model needs, pinned at save time
     details: Mapping[str, Any] = field(default_factory=dict)  # kept in the manifest
+    loaded: Any = None  # the model as read back from the files, where the flavor checked them
 
 
 class Flavor(Protocol):
@@ -38,8 +40,8 @@ class Flavor(Protocol):
         """Write the model into ``folder``; ``files`` are extra files it needs (custom),
         ``example`` an input it takes, or None (a PyTorch module is traced with it)."""
 
-    def load(self, folder: Path, details: Mapping[str, Any]) -> Any:
-        """The model saved in ``folder``."""
+    def load(self, folder: Path, details: Mapping[str, Any], trust: bool = False) -> Any:
+        """The model saved in ``folder`` (``trust``: build even the types the scan flags)."""
 
     def predict(self, model: Any, data: Any) -> Any:
         """The model's predictions for ``data``."""

@@ -37,7 +37,7 @@ class CustomFlavor:
             written.append(f"{FILES}/{name}")
         return Saved(tuple(written), pickled=(written[0],), details={"files": sorted(files)})
 
-    def load(self, folder: Path, details: Mapping[str, Any]) -> Any:
+    def load(self, folder: Path, details: Mapping[str, Any], trust: bool = False) -> Any:
         model = pickled.load(folder)
         load_context = getattr(model, "load_context", None)
         if callable(load_context):

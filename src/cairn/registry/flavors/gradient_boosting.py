@@ -1,7 +1,8 @@
 """XGBoost and LightGBM: each library's own model file (XGBoost's JSON, LightGBM's
 text), read back by the library. LightGBM's scikit-learn wrappers keep fitted state its
-text file does not hold (the classes, the label encoder), so they are pickled, as
-LightGBM documents for them."""
+text file does not hold (the classes, the label encoder), so they are stored as
+scikit-learn's estimators are: with skops (LightGBM's classes verified like
+scikit-learn's), pickled only where skops cannot (``cairn.registry.flavors.estimator``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cairn.errors import InvalidInput
-from cairn.registry.flavors import Saved, module_of, pickled
+from cairn.registry.flavors import Saved, estimator, module_of
 
 # The XGBoost classes a package may name: the loader makes one and reads the file into it.
 _XGBOOST_CLASSES = frozenset(
@@ -32,7 +33,7 @@ class XGBoostFlavor:
         details = {"class": type(model).__name__}
         return Saved((_XGBOOST_FILE,), libraries=("xgboost",), details=details)
 
-    def load(self, folder: Path, details: Mapping[str, Any]) -> Any:
+    def load(self, folder: Path, details: Mapping[str, Any], trust: bool = False) -> Any:
         import xgboost
 
         name = details.get("class")
@@ -60,18 +61,14 @@ class LightGBMFlavor:
         if type(model).__name__ == "Booster":
             model.save_model(str(folder / _LIGHTGBM_FILE))
             return Saved((_LIGHTGBM_FILE,), libraries=("lightgbm",), details={"format": "text"})
-        written = pickled.dump(model, folder)
-        return Saved(
-            (written,), pickled=(written,), libraries=("lightgbm", "scikit-learn"),
-            details={"format": "pickle"},
-        )  # fmt: skip
+        return estimator.save(model, folder, example, ("lightgbm", "scikit-learn"))
 
-    def load(self, folder: Path, details: Mapping[str, Any]) -> Any:
+    def load(self, folder: Path, details: Mapping[str, Any], trust: bool = False) -> Any:
         if details.get("format") == "text":
             import lightgbm
 
             return lightgbm.Booster(model_file=str(folder / _LIGHTGBM_FILE))
-        return pickled.load(folder)
+        return estimator.load(folder, details, trust)
 
     def predict(self, model: Any, data: Any) -> Any:
         return model.predict(data)

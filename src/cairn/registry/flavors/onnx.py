@@ -23,7 +23,7 @@ class OnnxFlavor:
         onnx.save_model(model, str(folder / _FILE))
         return Saved((_FILE,), libraries=("onnx", "onnxruntime"))
 
-    def load(self, folder: Path, details: Mapping[str, Any]) -> Any:
+    def load(self, folder: Path, details: Mapping[str, Any], trust: bool = False) -> Any:
         import onnxruntime
 
         path = str(folder / _FILE)

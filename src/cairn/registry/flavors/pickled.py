@@ -1,5 +1,6 @@
-"""Pickle, for the models that have no other format: written with the newest protocol,
-read back only after the package passed its scan (or was trusted)."""
+"""Pickle, for the models no safer format holds (a custom Python model, an estimator skops
+cannot persist): written with the newest protocol, read back only after the package passed
+its scan (or was trusted)."""
 
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ class PyTorchFlavor:
         torch.export.save(exported, str(folder / _FILE))
         return Saved((_FILE,), libraries=("torch",), details={"format": "torch.export"})
 
-    def load(self, folder: Path, details: Mapping[str, Any]) -> Any:
+    def load(self, folder: Path, details: Mapping[str, Any], trust: bool = False) -> Any:
         import torch
 
         return torch.export.load(str(folder / _FILE)).module()

@@ -1,5 +1,5 @@
-"""scikit-learn estimators and pipelines: pickle, scikit-learn's own way to persist them
-(it has no portable format), scanned before registration."""
+"""scikit-learn estimators and pipelines: stored with skops, scikit-learn's secure format,
+and pickled (then scanned) only where skops cannot (``cairn.registry.flavors.estimator``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cairn.registry.flavors import Saved, module_of, pickled
+from cairn.registry.flavors import Saved, estimator, module_of
 
 
 class SklearnFlavor:
@@ -17,11 +17,10 @@ class SklearnFlavor:
         return module_of(model).startswith("sklearn.") and hasattr(model, "predict")
 
     def save(self, model: Any, folder: Path, files: Mapping[str, Path], example: Any) -> Saved:
-        written = pickled.dump(model, folder)
-        return Saved((written,), pickled=(written,), libraries=("scikit-learn",))
+        return estimator.save(model, folder, example, ("scikit-learn",))
 
-    def load(self, folder: Path, details: Mapping[str, Any]) -> Any:
-        return pickled.load(folder)
+    def load(self, folder: Path, details: Mapping[str, Any], trust: bool = False) -> Any:
+        return estimator.load(folder, details, trust)
 
     def predict(self, model: Any, data: Any) -> Any:
         return model.predict(data)

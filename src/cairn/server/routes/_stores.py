@@ -40,6 +40,12 @@ async def _artifacts(request: Request, caller: Caller) -> ArtifactStore:
     return AuthorizedArtifactStore(state.artifacts, state.scopes, caller)
 
 
+async def _held_artifacts(request: Request, caller: Caller) -> ArtifactStore:
+    """What the server itself reads on the caller's behalf: the objects the caller holds."""
+    state = request.app.state
+    return AuthorizedArtifactStore(state.artifacts, state.scopes, caller).holding()
+
+
 async def _catalog(request: Request, caller: Caller) -> DataCatalog:
     catalog = request.app.state.catalog
     if catalog is None:
@@ -71,6 +77,7 @@ async def _accounts(request: Request, caller: Caller) -> Accounts:
 
 Metadata = Annotated[MetadataStore, Depends(_metadata)]
 Artifacts = Annotated[ArtifactStore, Depends(_artifacts)]
+HeldArtifacts = Annotated[ArtifactStore, Depends(_held_artifacts)]
 Catalog = Annotated[DataCatalog, Depends(_catalog)]
 AccountsStore = Annotated[Accounts, Depends(_accounts)]
 Models = Annotated[ModelRegistry, Depends(_models)]

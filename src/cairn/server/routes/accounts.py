@@ -4,14 +4,18 @@ accounts store and, for changes, inside their transaction (see ``docs/security.m
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from cairn.core.access import Role
 from cairn.core.identity import AccountKind
 from cairn.core.identity_codec import membership_to_dict, token_to_dict, user_to_dict
+from cairn.core.limits import MAX_NAME
 from cairn.errors import InvalidInput
 from cairn.server.auth import ADMIN, ADMINISTER, AUTHENTICATED, READ, Caller
+from cairn.server.fields import Text, Timestamp
 from cairn.server.responses import JsonResponse
 from cairn.server.routes._stores import AccountsStore
 
@@ -23,19 +27,19 @@ class _Body(BaseModel):
 
 
 class NewUserBody(_Body):
-    name: str
+    name: Text
     kind: AccountKind = AccountKind.USER
     admin: bool = False
 
 
 class NewTokenBody(_Body):
-    user: str | None = None  # default: the caller's own account
-    name: str = "token"
-    expires_at: int | None = None  # milliseconds since the epoch
+    user: Text | None = None  # default: the caller's own account
+    name: Annotated[Text, Field(min_length=1, max_length=MAX_NAME)] = "token"
+    expires_at: Timestamp | None = None
 
 
 class NewProjectBody(_Body):
-    name: str
+    name: Text
 
 
 class RoleBody(_Body):

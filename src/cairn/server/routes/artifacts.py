@@ -4,26 +4,29 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.responses import Response, StreamingResponse
 
-from cairn.core.artifact import ArtifactEntry, check_digest, clean_artifact_path
+from cairn.core.access import Permission, require
+from cairn.core.artifact import ArtifactEntry, check_entries, clean_artifact_path
 from cairn.core.codec import entry_to_dict
+from cairn.core.limits import INT64_MAX
 from cairn.errors import NotFound
-from cairn.server.auth import READ, WRITE
+from cairn.server.auth import READ, WRITE, Caller
 from cairn.server.responses import JsonResponse
 from cairn.server.routes._stores import Artifacts, Metadata
 from cairn.server.streams import object_response
+from cairn.tracking.stored import check_stored
 
 router = APIRouter(prefix="/runs", tags=["artifacts"])
 
 
 class EntryBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    path: str
+    path: str  # checked with the rest of the entry (check_entries), as the store checks it
     digest: str
-    size: StrictInt = Field(ge=0)
+    size: StrictInt = Field(ge=0, le=INT64_MAX)
 
 
 class EntriesBody(BaseModel):
@@ -32,12 +35,22 @@ class EntriesBody(BaseModel):
 
 
 @router.post("/{run_id}/artifacts", status_code=204, dependencies=[WRITE])
-def add_artifacts(run_id: str, body: EntriesBody, metadata: Metadata) -> Response:
-    """Add files to the manifest; a path logged again is replaced."""
-    entries = [
-        ArtifactEntry(clean_artifact_path(e.path, "path"), check_digest(e.digest), e.size)
-        for e in body.entries
-    ]
+def add_artifacts(
+    run_id: str,
+    body: EntriesBody,
+    metadata: Metadata,
+    artifacts: Artifacts,
+    request: Request,
+    caller: Caller,
+) -> Response:
+    """Add files to the manifest; a path logged again is replaced. Each file is an object
+    the caller has stored (or may read), with its size."""
+    entries = check_entries([ArtifactEntry(e.path, e.digest, e.size) for e in body.entries])
+    # Who may not write to the run is refused before the objects are looked at (and
+    # learns nothing of them); the store decides again as it records them.
+    project = request.app.state.scopes.run_project(run_id)
+    require(caller, Permission.WRITE, project, f"add artifacts to run {run_id}")
+    check_stored(artifacts, entries)
     metadata.add_artifacts(run_id, entries)
     return Response(status_code=204)
 

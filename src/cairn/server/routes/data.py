@@ -4,18 +4,24 @@ version, which the server refuses if its manifest or profile is not stored."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from cairn.core.data import DataKind, NewDataVersion, parse_data_ref
+from cairn.core.access import Permission, require
+from cairn.core.data import DataKind, DataRef, NewDataVersion, parse_data_ref
 from cairn.core.data_codec import data_version_to_dict
 from cairn.core.identity import DEFAULT_PROJECT
-from cairn.errors import InvalidInput
-from cairn.server.auth import READ, WRITE
+from cairn.datasets.manifest import check_new_version
+from cairn.datasets.materialize import read_object
+from cairn.errors import NotFound
+from cairn.server.auth import READ, WRITE, Caller
+from cairn.server.fields import Count, Text
 from cairn.server.responses import JsonResponse
-from cairn.server.routes._stores import Artifacts, Catalog
+from cairn.server.routes._stores import Artifacts, Catalog, HeldArtifacts
+from cairn.tracking.stored import require_stored
 
 router = APIRouter(prefix="/datasets", tags=["data"])
 
@@ -26,11 +32,11 @@ class NewVersionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     digest: str = Field(pattern=_DIGEST)
     kind: Literal["file", "directory"]
-    path: str = Field(max_length=4096)
-    files: int = Field(ge=0)
-    bytes: int = Field(ge=0)
-    message: str = Field(default="", max_length=10_000)
-    project: str = DEFAULT_PROJECT
+    path: Text = Field(max_length=4096)
+    files: Count
+    bytes: Count
+    message: Text = Field(default="", max_length=10_000)
+    project: Text = DEFAULT_PROJECT
     profile: str = Field(default="", pattern=rf"^$|{_DIGEST}")
     objects: list[Annotated[str, Field(pattern=_DIGEST)]] = Field(default=[], max_length=10_000_000)
 
@@ -59,22 +65,36 @@ def get_version(name: str, selector: str, catalog: Catalog) -> JsonResponse:
 
 @router.post("/{name}/versions", dependencies=[WRITE])
 def add_version(
-    name: str, body: NewVersionBody, catalog: Catalog, artifacts: Artifacts
+    name: str,
+    body: NewVersionBody,
+    catalog: Catalog,
+    artifacts: Artifacts,
+    held: HeldArtifacts,
+    request: Request,
+    caller: Caller,
 ) -> JsonResponse:
     """201 and the new version; or 200 and the newest one, which already has this manifest.
 
     ``objects`` lists every object the version is made of (listings, bundles, files):
-    whoever may read the dataset may then read them."""
-    needed = [d for d in (body.digest, body.profile, *body.objects) if d]
-    if absent := artifacts.missing(needed):
-        raise InvalidInput(
-            f"{len(absent)} of the version's objects are not stored here (such as "
-            f"{min(absent)}): upload them (PUT /objects/{{digest}}) before recording it"
-        )
+    whoever may read the dataset may then read them. Each must be stored, and held by the
+    caller: readable where another project holds it, or uploaded by the caller."""
+    # Who may not write there is refused before the objects are looked at (and learns
+    # nothing of them); the catalog decides again as it records the version.
+    try:
+        project = request.app.state.catalog.get_version(DataRef(name)).project
+    except NotFound:  # a new dataset
+        project = body.project
+    require(caller, Permission.WRITE, project, f"add a version of {name!r}")
+    named = [("digest", body.digest), ("profile", body.profile)]
+    named += [(f"objects[{index}]", digest) for index, digest in enumerate(body.objects)]
+    require_stored(artifacts, [(field, digest) for field, digest in named if digest])
     new = NewDataVersion(
         name, body.digest, DataKind(body.kind), body.path, body.files, body.bytes,
         body.message, body.project, body.profile, tuple(body.objects),
     )  # fmt: skip
+    # Whoever checks it out will write its files where its listings say: they must say
+    # nowhere outside the version's folder. The listings are the caller's (stored above).
+    check_new_version(new, partial(read_object, held))
     version, created = catalog.add_version(new)
     return JsonResponse(
         {"version": data_version_to_dict(version), "created": created},

@@ -10,6 +10,7 @@ from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.limits import check_name
 from cairn.errors import NotFound
 from cairn.server.auth import READ, WRITE
+from cairn.server.fields import Text
 from cairn.server.responses import JsonResponse
 from cairn.server.routes._stores import Metadata
 
@@ -18,8 +19,8 @@ router = APIRouter(prefix="/experiments", tags=["experiments"])
 
 class NewExperimentBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str
-    project: str = DEFAULT_PROJECT
+    name: Text
+    project: Text = DEFAULT_PROJECT
 
 
 @router.post("", status_code=201, dependencies=[WRITE])

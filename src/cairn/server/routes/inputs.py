@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from cairn.server.auth import READ, WRITE
+from cairn.server.fields import Text
 from cairn.server.responses import JsonResponse
 from cairn.server.routes._stores import Metadata
 
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/runs", tags=["runs"])
 
 class InputsBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    refs: list[str] = Field(max_length=1_000)  # "customers@2", or "customers" for the newest
+    refs: list[Text] = Field(max_length=1_000)  # "customers@2", or "customers" for the newest
 
 
 @router.post("/{run_id}/inputs", dependencies=[WRITE])
@@ -32,8 +33,8 @@ def get_run_inputs(run_id: str, metadata: Metadata) -> JsonResponse:
 
 class LineageBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    used: list[str] = Field(default=[], max_length=10_000)  # object digests
-    produced: list[str] = Field(default=[], max_length=10_000)
+    used: list[Text] = Field(default=[], max_length=10_000)  # object digests
+    produced: list[Text] = Field(default=[], max_length=10_000)
 
 
 @router.post("/{run_id}/lineage", status_code=204, dependencies=[WRITE])

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from cairn.core.codec import batch_from_dict, batch_to_dict
-from cairn.core.limits import check_params, check_tags
+from cairn.core.limits import check_optional_text, check_params, check_tags
 from cairn.core.ports import MetadataStore
 from cairn.errors import InvalidInput
 from cairn.server.auth import READ, WRITE
@@ -25,6 +25,7 @@ from cairn.server.routes._stores import Metadata
 router = APIRouter(prefix="/runs", tags=["metrics"])
 
 _BATCH_FIELDS = ("metrics", "params", "tags", "batch_id")
+MAX_BATCH_ID = 64  # what the store's column of batch ids holds
 _STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 _NUMBER = {
     "anyOf": [{"type": "number"}, {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]}]
@@ -62,6 +63,7 @@ _BATCH_SCHEMA = {
         "tags": _STRING_MAP,
         "batch_id": {
             "type": ["string", "null"],
+            "maxLength": MAX_BATCH_ID,
             "description": "A batch sent again with the same id is ignored (safe retries).",
         },
     },
@@ -102,7 +104,7 @@ def _log_batch(metadata: MetadataStore, run_id: str, body: bytes) -> None:
         metrics=batch_from_dict(batch.get("metrics") or {}),
         params=check_params(_string_map(batch.get("params"), "params")),
         tags=check_tags(_string_map(batch.get("tags"), "tags")),
-        batch_id=_batch_id(batch.get("batch_id")),
+        batch_id=check_optional_text(batch.get("batch_id"), "batch_id", MAX_BATCH_ID),
     )
 
 
@@ -111,10 +113,4 @@ def _string_map(value: Any, field: str) -> dict[str, str]:
         return {}
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise InvalidInput(f"{field}: expected an object whose values are strings")
-    return value
-
-
-def _batch_id(value: Any) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise InvalidInput(f"batch_id: expected a string or null, got {value!r}")
     return value

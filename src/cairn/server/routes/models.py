@@ -23,8 +23,9 @@ from cairn.core.model_codec import model_version_to_dict, registered_model_to_di
 from cairn.errors import NotFound, PermissionDenied
 from cairn.registry.service import stored_version
 from cairn.server.auth import MANAGE, READ, WRITE, Caller
+from cairn.server.fields import Text
 from cairn.server.responses import JsonResponse
-from cairn.server.routes._stores import Catalog, Graph, Metadata, Models
+from cairn.server.routes._stores import Catalog, Graph, HeldArtifacts, Metadata, Models
 
 router = APIRouter(tags=["models"])
 
@@ -34,9 +35,9 @@ _DIGEST = r"^blake3:[0-9a-f]{64}$"
 class NewVersionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     digest: str = Field(pattern=_DIGEST)  # of the stored package's manifest
-    run_id: str | None = None
-    description: str = Field(default="", max_length=10_000)
-    project: str = DEFAULT_PROJECT  # for a new model made by no run
+    run_id: Text | None = None
+    description: Text = Field(default="", max_length=10_000)
+    project: Text = DEFAULT_PROJECT  # for a new model made by no run
 
 
 class AliasBody(BaseModel):
@@ -74,30 +75,22 @@ def register_version(
     body: NewVersionBody,
     models: Models,
     metadata: Metadata,
+    held: HeldArtifacts,
     request: Request,
     caller: Caller,
 ) -> JsonResponse:
     """The next version, from the stored package whose manifest has ``digest`` (upload its
     files first); in the model's project, else — for a new model — the project of the run
-    that made it (which the caller must be able to read), else ``project``."""
-    state = request.app.state
+    that made it (which the caller must be able to read), else ``project``. The server
+    reads only objects the caller holds: any other is "not stored"."""
     project = body.project
     if body.run_id is not None:
         run = metadata.get_run(body.run_id)
         project = metadata.get_experiment(run.experiment_id).project
     with contextlib.suppress(NotFound):  # a new model: the run's project, or the one asked
-        project = state.models.get_model(name).project
+        project = request.app.state.models.get_model(name).project
     require(caller, Permission.WRITE, project, f"register a version of {name!r}")
-    # The server reads the package from its own store; objects some project holds already
-    # must be readable by the caller, or registering would hand them to its project.
-    new = stored_version(state.artifacts, name, body.digest, body.run_id, body.description)
-    for file in new.files:
-        held_by = state.scopes.digest_projects(file.digest)
-        if held_by and not any(caller.may(Permission.READ, p) for p in held_by):
-            raise PermissionDenied(
-                f"{caller.name} may not register {file.path} ({file.digest}): it needs the "
-                "'read' permission in a project that holds it"
-            )
+    new = stored_version(held, name, body.digest, body.run_id, body.description)
     version = models.register_version(new, project)
     return JsonResponse(model_version_to_dict(version), status_code=201)
 
@@ -137,22 +130,21 @@ def walk(
     caller: Caller,
     downstream: bool = False,
 ) -> JsonResponse:
-    """Every lineage edge reached from the node ``(kind, id)`` going one way; the caller
-    must be able to read the node it starts from."""
+    """Every lineage edge reached from the node ``(kind, id)`` going one way, through the
+    nodes the caller may read; the caller must be able to read the node it starts from."""
     if kind == MODEL_VERSION:
         models.resolve(parse_model_ref(node))
     elif kind == DATA_VERSION:
         catalog.get_version(parse_data_ref(node))
     elif kind == RUN:
         metadata.get_run(node)
-    else:  # an object: readable where a run, dataset or model the caller may read holds it
-        held_by = request.app.state.scopes.digest_projects(node)
-        if not any(caller.may(Permission.READ, p) for p in held_by) and not caller.is_admin:
-            raise PermissionDenied(
-                f"{caller.name} may not see the lineage of {node}: it needs the 'read' "
-                "permission in a project that holds it"
-            )
-    edges = graph.walk(Node(kind, node), downstream)
+    elif not request.app.state.scopes.readable_objects(caller, [node]):
+        # an object: readable where a run, dataset or model the caller may read holds it
+        raise PermissionDenied(
+            f"{caller.name} may not see the lineage of {node}: it needs the 'read' "
+            "permission in a project that holds it"
+        )
+    edges = graph.walk(Node(kind, node), downstream, reader=caller)
     return JsonResponse({
         "edges": [
             {"src": {"kind": e.src.kind, "id": e.src.id}, "relation": e.relation,

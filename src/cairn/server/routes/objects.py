@@ -1,4 +1,9 @@
-"""Content-addressed objects: upload, download, existence checks (the ArtifactStore port)."""
+"""Content-addressed objects: upload, download, existence checks (the ArtifactStore port).
+
+What exists is told only of the objects the caller holds (may read, or uploaded): any
+other is "missing", so a client uploads it, which proves it has the bytes and is recorded
+(see ``cairn.tracking.authorized.AuthorizedArtifactStore``).
+"""
 
 from __future__ import annotations
 
@@ -31,8 +36,15 @@ class DigestsBody(BaseModel):
 
 @router.post("/missing", dependencies=[WRITE])
 def missing_objects(body: DigestsBody, artifacts: Artifacts) -> JsonResponse:
-    """Which of these digests the store does not hold (one batched check)."""
+    """Which of these digests the store does not hold for the caller (one batched check):
+    every one the caller neither may read nor has uploaded is missing."""
     return JsonResponse({"missing": sorted(artifacts.missing(body.digests))})
+
+
+@router.post("/sizes", dependencies=[WRITE])
+def object_sizes(body: DigestsBody, artifacts: Artifacts) -> JsonResponse:
+    """The size of each of these objects the store holds for the caller (as ``missing``)."""
+    return JsonResponse({"sizes": artifacts.sizes(body.digests)})
 
 
 @router.put("/{digest}", status_code=201, openapi_extra=_RAW_BODY, dependencies=[WRITE])
@@ -57,7 +69,7 @@ def get_object(digest: str, artifacts: Artifacts) -> StreamingResponse:
 
 @router.head("/{digest}", dependencies=[WRITE])
 def head_object(digest: str, artifacts: Artifacts) -> Response:
-    """200 if the store holds the object, 404 if not."""
+    """200 if the store holds the object for the caller, 404 if not (as ``missing``)."""
     return Response(status_code=404 if artifacts.missing([digest]) else 200)
 
 

@@ -27,6 +27,7 @@ from cairn.core.release_codec import (
 )
 from cairn.errors import NotFound
 from cairn.server.auth import ADMIN, APPROVE, MANAGE, READ, Caller
+from cairn.server.fields import Text, TimestampParameter
 from cairn.server.responses import JsonResponse
 
 router = APIRouter(tags=["releases"])
@@ -50,44 +51,44 @@ class _Body(BaseModel):
 
 
 class NewEnvironmentBody(_Body):
-    name: str = Field(max_length=63)
-    policy: str | None = Field(default=None, max_length=100_000)  # the YAML text
+    name: Text = Field(max_length=63)
+    policy: Text | None = Field(default=None, max_length=100_000)  # the YAML text
 
 
 class PolicyBody(_Body):
-    policy: str = Field(max_length=100_000)
+    policy: Text = Field(max_length=100_000)
 
 
 class CheckBody(_Body):
-    ref: str = Field(max_length=300)
+    ref: Text = Field(max_length=300)
 
 
 class PromoteBody(_Body):
-    ref: str = Field(max_length=300)
-    environment: str = Field(max_length=63)
-    reason: str = Field(max_length=_TEXT)
+    ref: Text = Field(max_length=300)
+    environment: Text = Field(max_length=63)
+    reason: Text = Field(max_length=_TEXT)
 
 
 class ApproveBody(_Body):
-    comment: str = Field(default="", max_length=_TEXT)
+    comment: Text = Field(default="", max_length=_TEXT)
     version: int | None = Field(default=None, ge=1)  # the one reviewed
 
 
 class RejectBody(_Body):
-    reason: str = Field(max_length=_TEXT)
+    reason: Text = Field(max_length=_TEXT)
     version: int | None = Field(default=None, ge=1)
 
 
 class RollbackBody(_Body):
-    model: str = Field(max_length=128)
-    reason: str = Field(max_length=_TEXT)
+    model: Text = Field(max_length=128)
+    reason: Text = Field(max_length=_TEXT)
     to_version: int | None = Field(default=None, ge=1)
 
 
 class WebhookBody(_Body):
-    url: str = Field(max_length=2_000)
-    secret: str = Field(max_length=500)
-    environment: str | None = Field(default=None, max_length=63)
+    url: Text = Field(max_length=2_000)
+    secret: Text = Field(max_length=500)
+    environment: Text | None = Field(default=None, max_length=63)
 
 
 @router.get("/environments", dependencies=[READ])
@@ -120,7 +121,7 @@ def history(name: str, service: Service, model: str | None = None) -> JsonRespon
 
 
 @router.get("/environments/{name}/deployed", dependencies=[READ])
-def deployed_at(name: str, at: int, service: Service) -> JsonResponse:
+def deployed_at(name: str, at: TimestampParameter, service: Service) -> JsonResponse:
     """Per model, the history entry in force at ``at`` (milliseconds since the epoch)."""
     found = service.deployed_at(name, at)
     return JsonResponse({"deployments": [deployment_to_dict(d) for d in found]})

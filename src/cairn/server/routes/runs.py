@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 
 from cairn.core.codec import batch_from_dict, run_to_dict
-from cairn.core.limits import check_tags
 from cairn.core.run import NewRun, Run, RunRecord, RunStatus, ViewType
 from cairn.core.search import RunQuery
 from cairn.server.auth import READ, WRITE
+from cairn.server.fields import Int64, Text, Timestamp
 from cairn.server.responses import JsonResponse
 from cairn.server.routes._stores import Metadata
 
@@ -19,23 +19,24 @@ router = APIRouter(prefix="/runs", tags=["runs"])
 
 
 class NewRunBody(BaseModel):
-    """The shape of ``codec.new_run_to_dict``."""
+    """The shape of ``codec.new_run_to_dict``. The store checks each field's limits."""
 
     model_config = ConfigDict(extra="forbid")
-    experiment_id: str
-    name: str
-    start_time: StrictInt
-    user: str
-    parent_id: str | None = None
-    git_commit: str | None = None
-    source: str | None = None
+    experiment_id: Text
+    name: Text
+    start_time: Timestamp
+    # The run's user is the caller's account; a body may leave it out, or repeat it.
+    user: Text | None = None
+    parent_id: Text | None = None
+    git_commit: Text | None = None
+    source: Text | None = None
     tags: dict[str, str] = Field(default_factory=dict)
 
 
 class EndRunBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     status: RunStatus
-    end_time: StrictInt
+    end_time: Timestamp
 
 
 class RunRecordBody(BaseModel):
@@ -44,11 +45,11 @@ class RunRecordBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     run: NewRunBody
     status: RunStatus
-    end_time: StrictInt
+    end_time: Timestamp
     params: dict[str, str] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)  # a batch, as /log-batch takes
-    used: list[str] = Field(default_factory=list)
-    produced: list[str] = Field(default_factory=list)
+    used: list[Text] = Field(default_factory=list)
+    produced: list[Text] = Field(default_factory=list)
 
 
 class RecordRunsBody(BaseModel):
@@ -60,11 +61,11 @@ class SearchBody(BaseModel):
     """The fields of ``RunQuery``; ``filter`` and ``order_by`` as the user wrote them."""
 
     model_config = ConfigDict(extra="forbid")
-    experiment_ids: list[str] = Field(default_factory=list)
-    filter: str = ""
-    order_by: list[str] = Field(default_factory=list)
-    limit: StrictInt = 1000
-    page_token: str | None = None
+    experiment_ids: list[Text] = Field(default_factory=list)
+    filter: Text = ""
+    order_by: list[Text] = Field(default_factory=list)
+    limit: Int64 = 1000
+    page_token: Text | None = None
     view: ViewType = ViewType.ACTIVE
 
 
@@ -86,9 +87,8 @@ def _run(run: Run) -> JsonResponse:
 
 @router.post("", status_code=201, dependencies=[WRITE])
 def create_run(body: NewRunBody, metadata: Metadata) -> JsonResponse:
-    fields = body.model_dump()
-    new = NewRun(**{**fields, "tags": check_tags(fields["tags"])})
-    return JsonResponse(run_to_dict(metadata.create_run(new)), status_code=201)
+    run = metadata.create_run(NewRun(**body.model_dump()))
+    return JsonResponse(run_to_dict(run), status_code=201)
 
 
 @router.post("/record", status_code=201, dependencies=[WRITE])

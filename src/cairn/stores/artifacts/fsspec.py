@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, TypeVar
 
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
@@ -56,6 +56,7 @@ _EXISTS_WORKERS = 32
 # <root>/tmp: on the same filesystem as <root>/objects, so moving a finished object is atomic.
 _STAGING = "tmp"
 _EXTRAS = {"s3": "s3", "s3a": "s3"}  # fsspec protocol -> the Cairn extra that provides it
+_T = TypeVar("_T")
 
 
 class FsspecArtifactStore:
@@ -128,6 +129,17 @@ class FsspecArtifactStore:
         with self._boundary("check which objects exist"):
             present = self._exists_many(sorted(wanted))
         return wanted - present
+
+    def sizes(self, digests: Iterable[str]) -> dict[str, int]:
+        """The size of each of these objects the store holds (one batched check).
+
+        Raises:
+            InvalidInput: a digest is malformed.
+        """
+        wanted = sorted({check_digest(d) for d in digests})
+        with self._boundary("look up the objects' sizes"):
+            found = self._each(self._size_of, [self._object_path(d) for d in wanted])
+        return {d: size for d, size in zip(wanted, found, strict=True) if size is not None}
 
     @contextmanager
     def open(self, digest: str) -> Generator[Iterator[bytes], None, None]:
@@ -316,18 +328,24 @@ class FsspecArtifactStore:
             return bool(self._fs.exists(self._object_path(digest)))
 
     def _exists_many(self, digests: list[str]) -> set[str]:
-        paths = [self._object_path(d) for d in digests]
-        if self._local or len(paths) < 2:
-            found = [self._fs.exists(p) for p in paths]
-        else:
-            # One HEAD per object, 32 in flight: the cost grows with the request, not with
-            # the store (listing the key prefixes would page through every object stored
-            # under them), and it works for every fsspec backend, not only s3fs. The sync
-            # methods of fsspec's async filesystems are safe to call from threads.
-            workers = min(_EXISTS_WORKERS, len(paths))
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                found = list(pool.map(self._fs.exists, paths))
+        found = self._each(self._fs.exists, [self._object_path(d) for d in digests])
         return {d for d, ok in zip(digests, found, strict=True) if ok}
+
+    def _each(self, look_up: Callable[[str], _T], paths: list[str]) -> list[_T]:
+        if self._local or len(paths) < 2:
+            return [look_up(p) for p in paths]
+        # One HEAD per object, 32 in flight: the cost grows with the request, not with
+        # the store (listing the key prefixes would page through every object stored
+        # under them), and it works for every fsspec backend, not only s3fs. The sync
+        # methods of fsspec's async filesystems are safe to call from threads.
+        with ThreadPoolExecutor(max_workers=min(_EXISTS_WORKERS, len(paths))) as pool:
+            return list(pool.map(look_up, paths))
+
+    def _size_of(self, path: str) -> int | None:
+        try:
+            return int(self._fs.size(path))
+        except FileNotFoundError:
+            return None
 
     def _object_path(self, digest: str) -> str:
         return f"{self._root}/objects/{object_key(digest)}"

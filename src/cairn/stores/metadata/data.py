@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, func, insert, select
+from sqlalchemy import Connection, Engine, Row, func, insert, select, union
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from cairn.core.access import Permission
@@ -22,12 +22,14 @@ from cairn.core.data import (
     DataVersion,
     NewDataVersion,
     check_dataset_name,
+    check_version_path,
 )
+from cairn.core.limits import MAX_MESSAGE, check_optional_text
 from cairn.errors import AmbiguousReference, NotFound
 from cairn.stores.metadata import audit
 from cairn.stores.metadata import schema as t
 from cairn.stores.metadata.engine import dialect_insert, read_connection, write_transaction
-from cairn.stores.metadata.grants import authorize
+from cairn.stores.metadata.grants import authorize, authorize_objects
 
 _ATTEMPTS = 3  # numbering races between concurrent adds of one dataset
 _SHOWN_MATCHES = 5
@@ -43,11 +45,15 @@ class SqlDataCatalog:
         """The new version, True; or the newest one, False, if it has this manifest.
 
         Raises:
-            InvalidInput: the name is not a valid dataset name.
+            InvalidInput: the name is not a valid dataset name, or the path is not inside
+                the project folder.
             NotFound: the project does not exist (for a new dataset).
-            PermissionDenied: the caller may not write in the dataset's project.
+            PermissionDenied: the caller may not write in the dataset's project, or the
+                version names an object the caller does not hold (see ``grants``).
         """
         check_dataset_name(new.name)
+        check_version_path(new.path, new.kind)  # where every checkout of it will write
+        check_optional_text(new.message, "message", MAX_MESSAGE)
         for attempt in range(_ATTEMPTS):
             try:
                 with write_transaction(self.engine) as conn:
@@ -68,6 +74,8 @@ class SqlDataCatalog:
             conn.execute(insert(t.datasets).values(name=name, project=project, created_at=now_ms()))
         else:
             authorize(conn, Permission.WRITE, project, f"add a version of {name!r}")
+        held = {new.digest, new.profile, *new.objects} - {""}
+        authorize_objects(conn, held, f"add a version of {name!r}")
         newest = conn.execute(
             select(t.data_versions).where(v.dataset == name).order_by(v.version.desc()).limit(1)
         ).first()
@@ -93,10 +101,8 @@ class SqlDataCatalog:
                 profile=new.profile,
             )
         )
-        held = {*new.objects, new.profile} - {""}
-        if held:
-            rows = [{"digest": digest, "dataset": name} for digest in sorted(held)]
-            conn.execute(dialect_insert(conn, t.data_objects).on_conflict_do_nothing(), rows)
+        rows = [{"digest": digest, "dataset": name} for digest in sorted(held)]
+        conn.execute(dialect_insert(conn, t.data_objects).on_conflict_do_nothing(), rows)
         payload = {
             "path": new.path, "files": new.files, "bytes": new.bytes, "message": new.message,
             "profile": new.profile,
@@ -144,10 +150,16 @@ class SqlDataCatalog:
             return [_version(row, row.project) for row in conn.execute(statement).all()]
 
 
-def artifact_digests(engine: Engine) -> set[str]:
-    """Every object a run's artifacts refer to (kept by ``cairn data gc``)."""
+def recorded_objects(engine: Engine) -> set[str]:
+    """Every object a run's artifacts, a model version's package or a data version refer
+    to (what ``cairn data gc`` keeps)."""
+    recorded = union(
+        select(t.run_artifacts.c.digest),
+        select(t.model_objects.c.digest),
+        select(t.data_objects.c.digest),
+    )
     with read_connection(engine) as conn:
-        return set(conn.execute(select(t.run_artifacts.c.digest).distinct()).scalars())
+        return {str(digest) for digest in conn.execute(recorded).scalars() if digest}
 
 
 def find_version(conn: Connection, ref: DataRef) -> DataVersion:

@@ -1,21 +1,29 @@
-"""Opening a database: SQLite tuned for durable concurrent use, or PostgreSQL via psycopg 3."""
+"""Opening a database: SQLite tuned for durable concurrent use, or PostgreSQL via psycopg 3.
+
+This is the store's boundary with the database driver: the driver's errors that are the
+user's to fix (a database that cannot be opened or reached, a value it cannot store) are
+translated here, once, for every engine (``_driver_error``); the rest stay bugs.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Insert, Table, create_engine, event, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy import URL, Connection, Engine, Insert, Table, create_engine, event, text
+from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import ArgumentError, DataError, NoSuchModuleError
 
-from cairn.errors import InvalidInput, MissingExtra
+from cairn.errors import InvalidInput, MissingExtra, StoreUnavailable
 
 # Long enough for a concurrent writer's batch to commit; short enough to report a stuck lock.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _WRITE = "cairn_write"
+_CONNECT_S = 10
+logger = logging.getLogger("cairn.stores")
 
 
 def open_engine(url: str) -> Engine:
@@ -24,33 +32,112 @@ def open_engine(url: str) -> Engine:
     Raises:
         InvalidInput: the URL is not a database URL Cairn supports.
         MissingExtra: PostgreSQL was asked for without the ``postgres`` extra.
+        StoreUnavailable: the folder of a SQLite database cannot be made.
     """
+    engine = _engine(_parsed(url))
+    event.listen(engine, "handle_error", _driver_error)
+    return engine
+
+
+def _parsed(url: str) -> URL:
     try:
-        parsed = make_url(url)
+        return make_url(url)
     except ArgumentError as exc:
-        raise InvalidInput(f"database URL {url!r}: {exc}") from exc
+        raise InvalidInput(f"database URL {_hidden(url)!r}: {exc}") from exc
+
+
+def _hidden(url: str) -> str:
+    """The URL with its password hidden, for messages; a URL that does not parse is
+    cut at its host (what precedes it may hold a password)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://…@{rest.rpartition('@')[2]}" if "@" in rest else url
+
+
+def _engine(parsed: URL) -> Engine:
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         return _sqlite_engine(parsed.database or "")
     if backend == "postgresql":
         if parsed.drivername in ("postgresql", "postgres"):
             parsed = parsed.set(drivername="postgresql+psycopg")
+        # A server that does not answer is reported after this long, not the minutes a
+        # TCP connect may take; a connect_timeout in the URL wins.
+        waits = {} if "connect_timeout" in parsed.query else {"connect_timeout": _CONNECT_S}
         try:
-            return create_engine(parsed, pool_pre_ping=True, pool_size=8, max_overflow=8)
+            return create_engine(
+                parsed, pool_pre_ping=True, pool_size=8, max_overflow=8, connect_args=waits
+            )
         except (NoSuchModuleError, ModuleNotFoundError) as exc:
             raise MissingExtra(
                 "PostgreSQL needs psycopg 3: pip install 'cairn-mlops[postgres]'"
             ) from exc
-    raise InvalidInput(f"database URL {url!r}: expected sqlite:///PATH or postgresql://…")
+    shown = parsed.render_as_string(hide_password=True)
+    raise InvalidInput(f"database URL {shown!r}: expected sqlite:///PATH or postgresql://…")
 
 
 def _sqlite_engine(database: str) -> Engine:
     if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"metadata database sqlite:///{database} cannot be opened: its folder cannot "
+                f"be made ({exc}). {_what_to_check('sqlite', make_url(f'sqlite:///{database}'))}"
+            ) from exc
     engine = create_engine(f"sqlite:///{database}")
     event.listen(engine, "connect", _configure_sqlite_connection)
     event.listen(engine, "begin", _begin_sqlite_transaction)
     return engine
+
+
+def _driver_error(context: ExceptionContext) -> None:
+    """Raise the Cairn error for a driver error the user can act on; return (the error
+    goes on as it is) for the rest.
+
+    Raises:
+        StoreUnavailable: the database cannot be opened (a wrong URL, a file that is not a
+            database, a server that is down) or the connection to it was lost.
+        InvalidInput: a value the database cannot store (an integer beyond 64 bits, text
+            too long for its column, NUL in PostgreSQL text) got past the checks on input.
+    """
+    if context.is_pre_ping:  # the pool reconnects on its own; a failure is seen again
+        return
+    error = context.original_exception
+    reason = (str(error).strip() or type(error).__name__).splitlines()[0]
+    if context.connection is None or context.is_disconnect:
+        raise _unavailable(context, reason) from error
+    if isinstance(error, OverflowError) or isinstance(context.sqlalchemy_exception, DataError):
+        # Input should have been refused before it came this far: the operator is told.
+        logger.warning("a value the database cannot store reached it: %s", reason)
+        raise InvalidInput(
+            f"a value does not fit the metadata database ({reason}): a number beyond 64 "
+            "bits, text longer than its field allows, or a NUL character"
+        ) from error
+
+
+def _unavailable(context: ExceptionContext, reason: str) -> StoreUnavailable:
+    url = context.engine.url if context.engine is not None else None
+    shown = url.render_as_string(hide_password=True) if url is not None else "(unknown URL)"
+    doing = "reached" if context.is_disconnect else "opened"
+    hint = _what_to_check(context.dialect.name, url)
+    return StoreUnavailable(f"metadata database {shown} cannot be {doing}: {reason}. {hint}")
+
+
+def _what_to_check(dialect: str, url: URL | None) -> str:
+    if dialect == "sqlite":
+        path = url.database if url is not None and url.database else "the path"
+        return (
+            f"Check that {path} is a SQLite database file (or does not exist yet) and that "
+            "its folder is writable, or set CAIRN_DB to another URL."
+        )
+    at = f" at {url.host}:{url.port or 5432}" if url is not None and url.host else ""
+    return (
+        f"Check that PostgreSQL is running{at}, that the database exists and that the user "
+        "name and password are right (CAIRN_DB), then retry."
+    )
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:

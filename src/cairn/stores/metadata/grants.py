@@ -11,6 +11,8 @@ transaction as the write and the write's audit event.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import Connection, select
 
 from cairn.core.access import (
@@ -22,7 +24,8 @@ from cairn.core.access import (
     require_self_or_admin,
 )
 from cairn.core.actor import current
-from cairn.errors import Unauthenticated
+from cairn.errors import PermissionDenied, Unauthenticated
+from cairn.stores.metadata import objects
 from cairn.stores.metadata import schema as t
 
 
@@ -52,6 +55,28 @@ def authorize_self_or_admin(conn: Connection, user: str, what: str) -> None:
     principal = acting(conn)
     if principal is not None:
         require_self_or_admin(principal, user, what)
+
+
+def authorize_objects(conn: Connection, digests: Iterable[str], what: str) -> None:
+    """Recording an object in a project hands it to whoever may read there: the acting
+    principal must hold each one already (see ``cairn.stores.metadata.objects``).
+
+    Raises:
+        PermissionDenied: some digest is neither readable by the principal where a project
+            holds it nor uploaded by it; naming how many, and one of them.
+        Unauthenticated: its account has been disabled or removed meanwhile.
+    """
+    principal = acting(conn)
+    if principal is None or principal.is_admin:
+        return
+    wanted = set(digests)
+    foreign = wanted - objects.held(conn, principal, wanted)
+    if foreign:
+        raise PermissionDenied(
+            f"{principal.name} may not {what}: {len(foreign)} of its objects (such as "
+            f"{min(foreign)}) are neither in a project where it has the 'read' permission "
+            "nor uploaded by it; upload their bytes (PUT /objects/{digest}) first"
+        )
 
 
 def roles_of(conn: Connection, user: str) -> dict[str, Role]:

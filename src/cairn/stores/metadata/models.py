@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from cairn.core.access import Permission
 from cairn.core.actor import current
 from cairn.core.clock import now_ms
+from cairn.core.limits import MAX_MESSAGE, check_optional_text
 from cairn.core.model import (
     ModelCard,
     ModelRef,
@@ -45,7 +46,7 @@ from cairn.stores.metadata.engine import (
     serialize,
     write_transaction,
 )
-from cairn.stores.metadata.grants import authorize
+from cairn.stores.metadata.grants import authorize, authorize_objects
 
 _ATTEMPTS = 3  # numbering races between concurrent registrations of one model
 _SHOWN = 10  # versions or aliases named in a not-found message
@@ -59,6 +60,7 @@ class SqlModelRegistry:
 
     def register_version(self, new: NewModelVersion, project: str) -> ModelVersion:
         check_model_name(new.name)
+        check_optional_text(new.description, "description", MAX_MESSAGE)
         for attempt in range(_ATTEMPTS):
             try:
                 with write_transaction(self.engine) as conn:
@@ -83,6 +85,8 @@ class SqlModelRegistry:
         else:
             project = str(found)
             authorize(conn, Permission.WRITE, project, f"register a version of {name!r}")
+        held = sorted({f.digest for f in new.files})
+        authorize_objects(conn, held, f"register a version of {name!r}")
         if new.run_id is not None:
             _require_run(conn, new.run_id)
         newest = conn.execute(select(func.max(v.version)).where(v.model == name)).scalar()
@@ -97,7 +101,6 @@ class SqlModelRegistry:
                 created_by=created_by, created_at=created_at,
             )
         )  # fmt: skip
-        held = sorted({f.digest for f in new.files})
         rows = [{"digest": digest, "model": name} for digest in held]
         conn.execute(dialect_insert(conn, t.model_objects).on_conflict_do_nothing(), rows)
         ref = f"{name}/{number}"

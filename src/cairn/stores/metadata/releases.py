@@ -22,7 +22,7 @@ from cairn.core.access import Permission, Role
 from cairn.core.actor import current
 from cairn.core.clock import now_ms
 from cairn.core.ids import new_id
-from cairn.core.policy import GateResult, Policy, parse_policy
+from cairn.core.policy import Approval, GateResult, Policy, parse_policy
 from cairn.core.release import (
     Action,
     ApprovalRecord,
@@ -34,6 +34,7 @@ from cairn.core.release import (
     RequestState,
     Verdict,
     Webhook,
+    check_approval,
     check_environment_name,
     decide,
 )
@@ -197,6 +198,7 @@ class SqlReleaseLedger:
 
         Raises:
             InvalidState: the request is not waiting, or its package or policy changed.
+            PermissionDenied: an approval that would not count (``check_approval``).
         """
         with write_transaction(self.engine) as conn:
             request = _request(conn, request_id)
@@ -225,10 +227,14 @@ class SqlReleaseLedger:
                     updated_at=now_ms()))  # fmt: skip
             else:
                 _same_policy(env, request.policy_digest)
-            acting = current()
+            acting, role = current(), _role(conn, request.project)
+            if verdict is Verdict.APPROVE:  # one that would not count is refused, not kept
+                given = Approval(acting.actor, Role(role) if role else None, package_digest,
+                                 env.policy.digest)  # fmt: skip
+                check_approval(env.policy, request, given)
             conn.execute(
                 insert(t.request_approvals).values(
-                    request_id=request_id, by=acting.actor, role=_role(conn, request.project),
+                    request_id=request_id, by=acting.actor, role=role,
                     verdict=verdict.value, comment=comment, package_digest=package_digest,
                     policy_digest=env.policy.digest, at=now_ms(),
                 )

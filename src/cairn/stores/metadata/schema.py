@@ -129,6 +129,8 @@ run_artifacts = Table(
     Column("path", String(1024), primary_key=True),
     Column("digest", String(80), nullable=False),
     Column("size", BigInteger, nullable=False),
+    # Who may read or record an object is looked up by its digest (see objects.py).
+    Index("ix_run_artifacts_digest", "digest"),
 )
 
 # The audit trail: one event per state change, written in the change's own transaction and
@@ -161,6 +163,7 @@ audit_checkpoints = Table(
     Column("ts", BigInteger, nullable=False),
     Column("key_id", String(16), nullable=False),
     Column("signature", String(128), nullable=False),
+    Column("installation", String(32), nullable=True),  # None: signed before ids existed
 )
 
 # Identity: projects, accounts (people and services), their API tokens and roles.
@@ -312,6 +315,17 @@ model_objects = Table(
     Column("model", String(128), ForeignKey("models.name"), primary_key=True),
 )
 
+# Who uploaded the bytes of an object (server-side): proof of possession, so an account
+# may record an object another project holds only if it sent the bytes itself. Not a
+# foreign key to users: a server without authentication uploads as "anonymous".
+object_uploads = Table(
+    "object_uploads",
+    metadata,
+    Column("digest", String(80), primary_key=True),
+    Column("user_name", String(255), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
 # Releases: environments with their policy (the YAML as given, and its parsed canonical
 # JSON and digest), promotion requests with their gate results (JSON) and approvals, and
 # each environment's deployment history, which the environment's alias on each model
@@ -408,4 +422,13 @@ webhook_deliveries = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("delivered_at", BigInteger, nullable=True),
     Index("ix_webhook_deliveries_state", "state"),
+)
+
+# The installation this database is: one row, made by the migration that made the table.
+# Every audit checkpoint names it, so two installations' checkpoints are never mixed.
+installation = Table(
+    "installation",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -24,15 +24,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
-from cairn.core.access import Permission
-from cairn.core.artifact import ArtifactEntry, check_digest
+from cairn.core.access import Permission, Principal
+from cairn.core.actor import current
+from cairn.core.artifact import ArtifactEntry, check_digest, check_entries
 from cairn.core.audit import AuditEvent
 from cairn.core.clock import now_ms
 from cairn.core.codec import new_run_to_dict
 from cairn.core.data import parse_data_ref
 from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.ids import ID_LENGTH, check_id_reference, new_id
-from cairn.core.limits import check_key, check_params, check_tags
+from cairn.core.limits import check_int64, check_key, check_params, check_tags
 from cairn.core.packing import pack
 from cairn.core.run import (
     Experiment,
@@ -46,6 +47,8 @@ from cairn.core.run import (
     RunRecord,
     RunStatus,
     as_batch,
+    check_new_run,
+    run_user,
 )
 from cairn.core.search import RunPage, RunQuery
 from cairn.errors import (
@@ -57,9 +60,14 @@ from cairn.errors import (
     ParamConflict,
 )
 from cairn.localfs.digest import digest_of, hasher
-from cairn.stores.metadata import audit, summary
+from cairn.stores.metadata import audit, manifest, objects, summary
 from cairn.stores.metadata import schema as t
-from cairn.stores.metadata.audit import AuditLog, Checkpointer
+from cairn.stores.metadata.audit import (
+    CHECKPOINT_EVERY_EVENTS,
+    CHECKPOINT_EVERY_SECONDS,
+    AuditLog,
+    Checkpointer,
+)
 from cairn.stores.metadata.chunks import history
 from cairn.stores.metadata.data import find_version
 from cairn.stores.metadata.engine import (
@@ -68,7 +76,7 @@ from cairn.stores.metadata.engine import (
     read_connection,
     write_transaction,
 )
-from cairn.stores.metadata.grants import authorize
+from cairn.stores.metadata.grants import acting, authorize, authorize_objects
 from cairn.stores.metadata.migrate import ensure_schema
 from cairn.stores.metadata.search import compile_search, encode_page_token
 
@@ -98,11 +106,12 @@ class SqlMetadataStore:
         self,
         key: Callable[[], SigningKey],
         export_to: str,
-        every_events: int = 1_000,
-        every_seconds: float = 600.0,
+        every_events: int = CHECKPOINT_EVERY_EVENTS,
+        every_seconds: float = CHECKPOINT_EVERY_SECONDS,
     ) -> None:
-        """Sign and export the audit trail's head every so many events or seconds, with
-        the key ``key()`` returns (called when the first checkpoint is due)."""
+        """Sign and export the audit trail's head every so many events, so many seconds
+        after an unsigned write, and at close, with the key ``key()`` returns (called when
+        the first checkpoint is due)."""
         self._checkpointer = Checkpointer(
             AuditLog(self.engine), key, export_to, every_events, every_seconds
         )
@@ -116,6 +125,8 @@ class SqlMetadataStore:
         return f"SqlMetadataStore({_safe_url(self.url)!r})"
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()  # sign what was written since the last checkpoint
         self.engine.dispose()
 
     # experiments
@@ -170,9 +181,9 @@ class SqlMetadataStore:
     # runs
 
     def create_run(self, new: NewRun) -> Run:
-        run_id = new_id()
+        checked, run_id = check_new_run(new), new_id()
         with write_transaction(self.engine) as conn:
-            _, event = self._insert_run(conn, run_id, new)
+            _, event = self._insert_run(conn, run_id, checked)
         self._audited(event)
         self._count_new_runs(1)
         return self.get_run(run_id)
@@ -200,11 +211,13 @@ class SqlMetadataStore:
         return [found[run_id] for run_id in ids]
 
     def _insert_run(self, conn: Connection, run_id: str, new: NewRun) -> tuple[int, AuditEvent]:
-        """The new run's row (RUNNING) and its tags, once the principal may write there."""
+        """The new run's row (RUNNING) and its tags, once the principal may write there;
+        ``new`` has been checked (``check_new_run``). Its user is decided by ``run_user``."""
         project = self._experiment_project(conn, new.experiment_id)
         authorize(conn, Permission.WRITE, project, "start a run in this experiment")
         if new.parent_id is not None:
-            self._run_key(conn, new.parent_id, what="parent run")
+            self._check_parent(conn, new.parent_id)
+        new = dataclasses.replace(new, user=run_user(new.user, current()))
         inserted = conn.execute(
             t.runs.insert().values(
                 id=run_id,
@@ -226,6 +239,14 @@ class SqlMetadataStore:
             rows = [{"run_pk": pk, "key": k, "value": v} for k, v in new.tags.items()]
             conn.execute(t.tags.insert(), rows)
         return pk, audit.record(conn, "run.create", "run", run_id, new_run_to_dict(new))
+
+    def _check_parent(self, conn: Connection, parent_id: str) -> None:
+        """A parent must be a run the acting principal may read. One it may not read is
+        refused as one that does not exist: the answer tells nothing of other projects."""
+        project = self._run_project(conn, parent_id)
+        principal = acting(conn)
+        if project is None or not (principal is None or principal.may(Permission.READ, project)):
+            raise _run_not_found(parent_id, "parent run")
 
     def _count_new_runs(self, created: int) -> None:
         before = self._runs_created
@@ -263,6 +284,7 @@ class SqlMetadataStore:
         return str(found[0].id)
 
     def end_run(self, run_id: str, status: RunStatus, end_time: int) -> Run:
+        check_int64(end_time, "end_time")
         with write_transaction(self.engine) as conn:
             self._run_for_write(conn, run_id, f"end run {run_id}", active=False)
             event = self._set_ended(conn, run_id, status, end_time)
@@ -467,15 +489,11 @@ class SqlMetadataStore:
         return str(found)
 
     def run_project(self, run_id: str) -> str:
-        e, r = t.experiments.c, t.runs.c
-        statement = (
-            select(e.project).select_from(t.runs.join(t.experiments, e.id == r.experiment_id))
-        ).where(r.id == run_id)
         with read_connection(self.engine) as conn:
-            found = conn.execute(statement).scalar()
+            found = self._run_project(conn, run_id)
         if found is None:
             raise _run_not_found(run_id)
-        return str(found)
+        return found
 
     def experiments_in(self, projects: frozenset[str]) -> list[str]:
         e = t.experiments.c
@@ -483,43 +501,31 @@ class SqlMetadataStore:
             rows = conn.execute(select(e.id).where(e.project.in_(sorted(projects))))
             return [str(row.id) for row in rows]
 
-    def digest_projects(self, digest: str) -> set[str]:
-        e, r, a = t.experiments.c, t.runs.c, t.run_artifacts.c
-        statement = (
-            select(e.project)
-            .distinct()
-            .select_from(
-                t.run_artifacts.join(t.runs, r.pk == a.run_pk).join(
-                    t.experiments, e.id == r.experiment_id
-                )
-            )
-            .where(a.digest == digest)
-        )
-        d, o = t.datasets.c, t.data_objects.c
-        of_datasets = (
-            select(d.project)
-            .select_from(t.data_objects.join(t.datasets, d.name == o.dataset))
-            .where(o.digest == digest)
-        )
-        m, mo = t.models.c, t.model_objects.c
-        of_models = (
-            select(m.project)
-            .select_from(t.model_objects.join(t.models, m.name == mo.model))
-            .where(mo.digest == digest)
-        )
-        union = statement.union(of_datasets, of_models)
+    def readable_objects(self, principal: Principal, digests: Iterable[str]) -> set[str]:
         with read_connection(self.engine) as conn:
-            return {str(project) for project in conn.execute(union).scalars()}
+            return objects.readable(conn, principal, digests)
+
+    def held_objects(self, principal: Principal, digests: Iterable[str]) -> set[str]:
+        with read_connection(self.engine) as conn:
+            return objects.held(conn, principal, digests)
+
+    def record_upload(self, digest: str, principal: Principal) -> None:
+        with write_transaction(self.engine) as conn:
+            objects.record_upload(conn, check_digest(digest), principal.name)
 
     # artifacts
 
     def add_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
         # The last entry for a path wins, as it would in a directory.
         rows_by_path = {
-            e.path: {"path": e.path, "digest": e.digest, "size": e.size} for e in entries
+            e.path: {"path": e.path, "digest": e.digest, "size": e.size}
+            for e in check_entries(entries)
         }
         with write_transaction(self.engine) as conn:
-            pk = self._run_for_write(conn, run_id, f"add artifacts to run {run_id}")
+            what = f"add artifacts to run {run_id}"
+            pk = self._run_for_write(conn, run_id, what)
+            authorize_objects(conn, {str(row["digest"]) for row in rows_by_path.values()}, what)
+            manifest.check_clashes(conn, pk, rows_by_path)
             rows = [{"run_pk": pk, **row} for row in rows_by_path.values()]
             if rows:
                 self._upsert(conn, t.run_artifacts, ["run_pk", "path"], ["digest", "size"], rows)
@@ -544,7 +550,10 @@ class SqlMetadataStore:
         parsed = [parse_data_ref(ref) for ref in refs]
         with write_transaction(self.engine) as conn:
             self._run_for_write(conn, run_id, f"record the inputs of run {run_id}")
-            resolved = sorted({find_version(conn, ref).ref for ref in parsed})
+            versions = [find_version(conn, ref) for ref in parsed]
+            for version in versions:  # a run's lineage must not reach into unreadable data
+                authorize(conn, Permission.READ, version.project, f"record a use of {version.ref}")
+            resolved = sorted({version.ref for version in versions})
             now = now_ms()
             rows = [
                 {"src_kind": "run", "src_id": run_id, "relation": "used",
@@ -624,6 +633,14 @@ class SqlMetadataStore:
             raise NotFound(f"experiment {experiment_id!r} not found")
         return str(found)
 
+    def _run_project(self, conn: Connection, run_id: str) -> str | None:
+        e, r = t.experiments.c, t.runs.c
+        statement = (
+            select(e.project).select_from(t.runs.join(t.experiments, e.id == r.experiment_id))
+        ).where(r.id == run_id)
+        found = conn.execute(statement).scalar()
+        return None if found is None else str(found)
+
     def _run_key(self, conn: Connection, run_id: str, what: str = "run") -> int:
         pk = conn.execute(select(t.runs.c.pk).where(t.runs.c.id == run_id)).scalar()
         if pk is None:
@@ -668,7 +685,8 @@ def _checked_record(index: int, record: RunRecord) -> tuple[RunRecord, MetricBat
     try:
         if record.status is RunStatus.RUNNING:
             raise InvalidInput("status: a recorded run has ended: FINISHED, FAILED or KILLED")
-        new = dataclasses.replace(record.new, tags=check_tags(record.new.tags))
+        check_int64(record.end_time, "end_time")
+        new = check_new_run(record.new)
         batch = as_batch(record.metrics)
         for key in batch:
             check_key(key, "metrics")
