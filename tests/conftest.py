@@ -20,6 +20,16 @@ from sqlalchemy.engine import make_url
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A Cairn home for what starts before a test's own (module-scoped servers): nothing a
+    test does may reach the real ``~/.cairn``."""
+    home = tmp_path_factory.mktemp("session-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CAIRN_HOME", str(home))
+        yield home
+
+
 @pytest.fixture(autouse=True)
 def cairn_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Every test gets its own embedded store, and the SDK forgets it afterwards."""

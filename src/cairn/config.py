@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from cairn.core.yaml_text import parse_yaml
 from cairn.errors import InvalidInput
 
 CONFIG_FILE = "cairn.yaml"
@@ -23,6 +25,45 @@ HOME_DIR = ".cairn"
 DEFAULT_EXPERIMENT = "Default"
 # Keys of cairn.yaml this module reads; other top-level sections belong to other features.
 _FILE_KEYS = ("uri", "db", "artifacts", "experiment", "audit_key", "audit_checkpoints")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLimits:
+    """How much of a server one caller may hold; each is ``CAIRN_SERVER_<NAME>`` (e.g.
+    ``CAIRN_SERVER_UPLOADS=32``). See docs/security.md, "Input at the boundary"."""
+
+    threads: int = 40  # worker threads for blocking work (AnyIO's default)
+    uploads: int = 64  # uploads received at once; one more is answered 503
+    uploads_per_account: int = 16  # of those, what one account may hold
+    body_idle_seconds: float = 60.0  # a request body silent this long is dropped (408)
+    auth_failures: int = 20  # failed authentications audited per address and window
+    auth_window_seconds: float = 60.0
+    evaluations: int = 2  # gate evaluations at once, each a worker process (all callers')
+
+
+def server_limits(environ: Mapping[str, str]) -> ServerLimits:
+    """The server's limits, each from its ``CAIRN_SERVER_*`` variable or the default.
+
+    Raises:
+        InvalidInput: a variable is not a positive number (naming it).
+    """
+    given: dict[str, float] = {}
+    for limit in fields(ServerLimits):
+        variable = f"CAIRN_SERVER_{limit.name.upper()}"
+        if environ.get(variable):
+            kind = int if isinstance(limit.default, int) else float
+            given[limit.name] = _positive(environ[variable], kind, variable)
+    return ServerLimits(**given)  # type: ignore[arg-type]  # each parsed as its default's type
+
+
+def _positive(text: str, kind: type[float], variable: str) -> float:
+    try:
+        value = kind(text)
+    except ValueError:
+        value = 0
+    if not value > 0:
+        raise InvalidInput(f"{variable}: expected a positive {kind.__name__}, got {text!r}")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +77,7 @@ class Settings:
     project_root: Path | None
     audit_key: Path  # the installation's Ed25519 key, which signs audit checkpoints
     audit_checkpoints: str  # a folder or s3:// prefix outside the database
+    server: ServerLimits = ServerLimits()  # what `cairn server` lets one caller hold
 
     @property
     def is_remote(self) -> bool:
@@ -66,23 +108,19 @@ def load_settings(
             given".
 
     Raises:
-        InvalidInput: ``cairn.yaml`` is unreadable, or ``uri`` is not an http(s) URL.
+        InvalidInput: ``cairn.yaml`` is unreadable, a value holds a NUL character, or
+            ``uri`` is not an http(s) URL (each naming where the value came from).
     """
     env = os.environ if environ is None else environ
     root = find_project_root((cwd or Path.cwd()).resolve())
-    file_values = _read_config_file(root / CONFIG_FILE) if root else {}
-
-    def pick(name: str) -> str | None:
-        given = arguments.get(name)
-        if given is not None:
-            return given
-        return env.get(f"CAIRN_{name.upper()}") or file_values.get(name)
-
+    config = root / CONFIG_FILE if root else None
+    sources = _Sources(arguments, env, _read_config_file(config) if config else {}, config)
+    pick = sources.pick
     home = Path(pick("home") or (root / HOME_DIR if root else Path.home() / HOME_DIR))
     home = home.expanduser().resolve()
     uri = pick("uri")
     if uri is not None:
-        uri = check_server_uri(uri)
+        uri = check_server_uri(uri, sources.where("uri"))
     token = pick("token")
     if token is None and uri is not None:
         token = stored_tokens(env).get(uri)  # from `cairn login`
@@ -96,7 +134,43 @@ def load_settings(
         project_root=root,
         audit_key=Path(pick("audit_key") or home / "keys" / "audit-ed25519.pem"),
         audit_checkpoints=pick("audit_checkpoints") or str(home / "audit-checkpoints"),
+        server=server_limits(env),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Sources:
+    """Where a setting is looked for, in order: the arguments, the environment, the file."""
+
+    arguments: Mapping[str, str | None]
+    env: Mapping[str, str]
+    file_values: Mapping[str, str]
+    file: Path | None
+
+    def pick(self, name: str) -> str | None:
+        """The setting's value, if any source has one.
+
+        Raises:
+            InvalidInput: the value holds a NUL character, which no path, URL or name can
+                (the operating system would refuse it later, less clearly).
+        """
+        value = self._value(name)
+        if value is not None and "\0" in value:
+            raise InvalidInput(f"{self.where(name)} {value!r}: contains a NUL character")
+        return value
+
+    def where(self, name: str) -> str:
+        """Where the value of ``name`` came from, as a user would look for it."""
+        if self.arguments.get(name) is not None:
+            return name
+        variable = f"CAIRN_{name.upper()}"
+        return variable if self.env.get(variable) else f"{self.file}: {name}"
+
+    def _value(self, name: str) -> str | None:
+        given = self.arguments.get(name)
+        if given is not None:
+            return given
+        return self.env.get(f"CAIRN_{name.upper()}") or self.file_values.get(name)
 
 
 def credentials_file(environ: Mapping[str, str] | None = None) -> Path:
@@ -115,25 +189,39 @@ def stored_tokens(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     path = credentials_file(environ)
     if not path.is_file():
         return {}
-    import yaml
-
-    try:
-        loaded: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise InvalidInput(f"{path}: cannot read it as YAML ({exc})") from exc
+    loaded = _read_yaml(path) or {}
     servers = loaded.get("servers", {}) if isinstance(loaded, dict) else None
-    if not isinstance(servers, dict):
+    if not isinstance(servers, dict) or not all(isinstance(t, str) for t in servers.values()):
         raise InvalidInput(f"{path}: expected 'servers:' mapping each URL to its token")
-    return {str(url): str(token) for url, token in servers.items()}
+    return {str(url): token for url, token in servers.items()}
 
 
-def check_server_uri(uri: str) -> str:
-    if not uri.startswith(("http://", "https://")):
+def check_server_uri(uri: str, where: str = "CAIRN_URI") -> str:
+    """The address of a Cairn server, without a trailing slash.
+
+    Args:
+        uri: what the user gave.
+        where: where it was given, for the message.
+
+    Raises:
+        InvalidInput: ``uri`` is not an http(s) URL with a host (and a port from 0 to
+            65535, if it has one).
+    """
+    if not _is_server_address(uri):
         raise InvalidInput(
-            f"CAIRN_URI {uri!r}: expected the address of a Cairn server, "
+            f"{where} {uri!r}: expected the address of a Cairn server, "
             "such as http://127.0.0.1:5000"
         )
     return uri.rstrip("/")
+
+
+def _is_server_address(uri: str) -> bool:
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018  # raises for a port that is no number from 0 to 65535
+    except ValueError:  # an IPv6 host without its closing bracket, say
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def read_config_document(path: Path) -> dict[str, Any]:
@@ -145,17 +233,23 @@ def read_config_document(path: Path) -> dict[str, Any]:
     """
     if not path.is_file():
         return {}
-    import yaml  # only projects with a cairn.yaml pay for the import
-
-    try:
-        loaded: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise InvalidInput(f"{path}: cannot read it as YAML ({exc})") from exc
+    loaded = _read_yaml(path)
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
         raise InvalidInput(f"{path}: expected a mapping of settings at the top level")
     return loaded
+
+
+def _read_yaml(path: Path) -> Any:
+    """Raises:
+    InvalidInput: naming the file: it cannot be read, or is not YAML.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot read it ({exc.strerror or exc})") from exc
+    return parse_yaml(data, str(path))
 
 
 def _read_config_file(path: Path) -> dict[str, str]:

@@ -10,6 +10,7 @@
     ├── InvalidState (RuntimeError)        e.g. logging to a deleted run
     │   └── PolicyChanged                  an environment's policy changed under its gates
     ├── Unauthenticated (PermissionError)  no credentials, or ones that are not valid
+    │   └── TooManyFailures                too many failures from one address (429)
     ├── PermissionDenied (PermissionError) valid credentials, not allowed to do this
     ├── UntrustedModel (PermissionError)   a model's pickles import code outside the allow-list
     ├── StepFailed (RuntimeError)          a pipeline step raised, exited or was killed
@@ -19,6 +20,7 @@
     ├── SchemaError (RuntimeError)         metadata store schema newer than this code
     ├── MissingExtra (ImportError)         an optional dependency is not installed
     └── ServerUnavailable (ConnectionError)  the Cairn server cannot be reached
+        ├── ServerBusy                     at its limit of uploads (evaluations) at once
         └── StoreUnavailable               the metadata database cannot be opened or reached
 
 Each class carries a stable ``code`` and an HTTP status. ``ERRORS_BY_CODE`` is the one table
@@ -37,9 +39,11 @@ class CairnError(Exception):
     code: ClassVar[str] = "CAIRN_ERROR"
     http_status: ClassVar[int] = 500
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # Seconds after which the same request may succeed (a server sends Retry-After).
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         return self.message
@@ -91,6 +95,14 @@ class PolicyChanged(InvalidState):
 class Unauthenticated(CairnError, PermissionError):
     code = "UNAUTHENTICATED"
     http_status = 401
+
+
+class TooManyFailures(Unauthenticated):
+    """Too many failed authentications from one address: until its window ends, its further
+    failures are answered 429 and counted rather than audited one by one."""
+
+    code = "TOO_MANY_FAILURES"
+    http_status = 429
 
 
 class PermissionDenied(CairnError, PermissionError):
@@ -148,6 +160,13 @@ class MissingExtra(CairnError, ImportError):
 class ServerUnavailable(CairnError, ConnectionError):
     code = "SERVER_UNAVAILABLE"
     http_status = 503
+
+
+class ServerBusy(ServerUnavailable):
+    """The server is at a limit of what it takes at once (uploads, gate evaluations):
+    retry in a moment."""
+
+    code = "SERVER_BUSY"
 
 
 class StoreUnavailable(ServerUnavailable):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
-from cairn.config import Settings
+from cairn.config import Settings, credentials_file
 from cairn.core.access import Principal
 from cairn.core.actor import local_user
 from cairn.core.ports import (
@@ -209,7 +209,8 @@ def open_releases(opened: Platform, models: ModelService) -> Releases:
     local = _local()
     ledger = release_ledger_of(store)
     registry = AuthorizedModelRegistry(model_registry_of(store), local)
-    evaluate = Evaluator(models, open_platform_data(opened))
+    data = open_platform_data(opened)
+    evaluate = Evaluator(models, data, private_paths(settings), settings.server.evaluations)
 
     def notify() -> None:  # in this process, now (a command may exit right after), briefly:
         deliver(ledger, tries=2, pause=0.2, timeout=3.0)  # the next release tries again
@@ -243,7 +244,9 @@ def server_releases(
     models = ModelService(registry, lineage_graph_of(metadata), metadata, artifacts,
                           settings.home / "cache" / "models")  # fmt: skip
     data = DataService(lambda: data_catalog_of(metadata), artifacts, settings.home, settings.home)
-    evaluate = Evaluator(models, data)
+    # One evaluator for every caller: its bound on worker processes is the server's. It
+    # reads data as the model's project (the catalog here is the server's, unfiltered).
+    evaluate = Evaluator(models, data, private_paths(settings), settings.server.evaluations)
 
     one_at_a_time = threading.Lock()  # a delivery is posted by one deliverer
 
@@ -295,6 +298,26 @@ def data_catalog_of(metadata: MetadataStore) -> DataCatalog:
     engine = metadata.engine  # type: ignore[attr-defined]  # every database store has one
     found: DataCatalog = _construct("cairn.stores.metadata.data:SqlDataCatalog", engine)
     return found
+
+
+def private_paths(settings: Settings) -> tuple[Path, ...]:
+    """What code Cairn runs without trusting it (a model evaluated for a gate) must never
+    read: the home, the database file, the artifact store, the audit key and checkpoints,
+    the stored tokens and the project folder."""
+    stores = (settings.db_url, settings.artifacts_url, settings.audit_checkpoints)
+    local = [path for path in map(_local_path, stores) if path is not None]
+    project = [settings.project_root] if settings.project_root else []
+    return (settings.home, settings.audit_key, credentials_file(), *local, *project)
+
+
+def _local_path(url: str) -> Path | None:
+    """The file or folder a store's URL names on this machine; None for a remote one."""
+    parts = urlsplit(url)
+    if parts.scheme.startswith("sqlite"):  # sqlite:///relative, sqlite:////absolute
+        return Path(parts.path[1:]).resolve() if parts.path[1:] else None
+    if parts.scheme in ("", "file") or len(parts.scheme) == 1:  # a folder (C:\\… on Windows)
+        return Path(parts.path if parts.scheme == "file" else url).resolve()
+    return None
 
 
 def workspace(settings: Settings) -> Path:

@@ -201,9 +201,12 @@ def test_who_may_read_a_dataset_may_read_its_objects_and_no_one_else(
         reader.add_version(_new_on(writer_objects, name))
 
     outsider, outsider_objects = clients["outsider"], clients["outsider-objects"]
-    with pytest.raises(PermissionDenied, match="outsider may not read"):
+    # What the outsider may not read is not found, as what does not exist.
+    with pytest.raises(NotFound, match=rf"^dataset '{name}' not found \(see `cairn data list`\)$"):
         outsider.get_version(DataRef(name))
-    with pytest.raises(PermissionDenied, match="outsider may not read"):
+    with pytest.raises(NotFound, match=rf"^data version {name}@1 not found "):
+        outsider.get_version(DataRef(name, version=1))
+    with pytest.raises(NotFound, match=rf"^dataset '{name}' not found "):
         outsider.list_versions(name)
     assert name not in {v.dataset for v in outsider.list_datasets()}
     with (

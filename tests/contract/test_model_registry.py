@@ -59,7 +59,9 @@ def test_versions_are_numbered_per_model_and_found_by_reference(store: SqlMetada
         registry.set_alias("churn", "champion", 9)
     with pytest.raises(InvalidInput, match="reserved"):
         registry.set_alias("churn", "latest", 1)
-    with pytest.raises(NotFound, match=r"model 'nope' not found \(models: churn, fraud\)"):
+    # The store cannot know who asks: it names no model (the authorized registry suggests
+    # those the caller may read).
+    with pytest.raises(NotFound, match=r"^model 'nope' not found \(see `cairn models list`\)$"):
         registry.get_model("nope")
 
 
@@ -106,12 +108,42 @@ def test_readers_see_and_writers_register_as_their_role_allows(store: SqlMetadat
         as_viewer.set_alias("churn", "champion", 1)
     with pytest.raises(PermissionDenied):
         as_viewer.register_version(_new(), "default")
+    with pytest.raises(NotFound, match=r"model 'nope' not found \(models: churn\)"):
+        as_viewer.resolve(ModelRef("nope"))  # suggesting what the caller may read
     as_outsider = AuthorizedModelRegistry(registry, outsider)
     assert as_outsider.list_models() == []
-    with pytest.raises(PermissionDenied):
-        as_outsider.resolve(ModelRef("churn"))
     with on_behalf_of(viewer), pytest.raises(PermissionDenied):
         registry.delete_alias("churn", "champion")
+
+
+def test_a_model_the_caller_may_not_read_is_not_found_as_one_that_does_not_exist(
+    store: SqlMetadataStore,
+) -> None:
+    """Word for word, on reads (by name, alias or version) and on writes decided in the
+    store's transaction: the answer names no project and suggests no model."""
+    registry = SqlModelRegistry(store.engine)
+    registry.register_version(_new(), "default")
+    registry.set_alias("churn", "champion", 1)
+    outsider = Principal("olga", roles={})
+    as_outsider = AuthorizedModelRegistry(registry, outsider)
+    asks = {
+        "get": lambda name: as_outsider.get_model(name),
+        "resolve an alias": lambda name: as_outsider.resolve(ModelRef(name, alias="x")),
+        "resolve a version": lambda name: as_outsider.resolve(ModelRef(name, version=9)),
+        "versions": lambda name: as_outsider.list_versions(name),
+        "card": lambda name: as_outsider.get_card(name, 1),
+        "set an alias": lambda name: as_outsider.set_alias(name, "x", 1),
+        "delete an alias": lambda name: as_outsider.delete_alias(name, "champion"),
+        "set a card": lambda name: as_outsider.set_card(name, 1, ModelCard()),
+    }
+    for what, ask in asks.items():
+        answers = []
+        for name in ("churn", "nope"):
+            with pytest.raises(NotFound) as refused:
+                ask(name)
+            answers.append(refused.value.message.replace(name, "<name>"))
+        assert answers[0] == answers[1], what
+        assert "default" not in answers[0], what  # no project named
 
 
 def test_a_versions_card_is_replaced_whole_and_audited(store: SqlMetadataStore) -> None:

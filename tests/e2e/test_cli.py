@@ -193,6 +193,56 @@ def test_a_database_that_cannot_be_opened_is_one_line_naming_it(
     assert "hunter2" not in done.stderr
 
 
+def test_a_file_the_system_refuses_is_one_line_naming_it(tmp_path: Path) -> None:
+    """What the operating system says about a path the user gave (a folder where a file
+    goes, a file that is not there) is the user's to fix, not a bug of Cairn's."""
+    for given, said in ((tmp_path, "Is a directory"), (tmp_path / "nope", "No such file")):
+        done = cli("models", "card", "churn/1", "--edit", str(given), ok=False)
+        assert done.returncode == 1
+        assert done.stderr.startswith(f"error: {given}: {said}"), done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_an_os_error_raised_by_code_is_still_reported_as_a_bug(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An OSError without an errno is not the system refusing a path: it gets what a bug
+    gets, the traceback and "internal error" (exit code 2)."""
+    from cairn.cli.main import _report_system_error
+
+    try:
+        raise OSError("not the system")
+    except OSError as exc:
+        with pytest.raises(SystemExit) as exited:
+            _report_system_error(exc)
+    assert exited.value.code == 2
+    stderr = capsys.readouterr().err
+    assert "OSError: not the system" in stderr
+    assert "internal error: this is a bug in Cairn" in stderr
+
+
+class _Constant:
+    """A model with no library behind it: quick to register."""
+
+    def predict(self, rows: list[Any]) -> list[int]:
+        return [0 for _ in rows]
+
+
+def test_an_attestation_to_a_path_the_system_refuses_is_one_line(tmp_path: Path) -> None:
+    """`models attest -o` into a folder that is not there, or onto a folder: one line
+    naming the path; nothing is written."""
+    with cairn.start_run(experiment="churn") as run:
+        run.log_model(_Constant(), name="churn")
+    cairn.sdk.platform().close()
+    cairn.sdk._platform = None
+    for output, said in ((tmp_path / "missing" / "x.json", "No such file"), (tmp_path, "Is a")):
+        done = cli("models", "attest", "churn/1", "-o", str(output), ok=False)
+        assert done.returncode == 1
+        assert done.stderr.startswith(f"error: {output}: {said}"), done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["cairn-home"]
+
+
 def test_help_lists_every_command() -> None:
     shown = cli("--help").stdout
     for command in ("run", "sweep", "reproduce", "runs", "data", "audit", "pipelines", "login"):
@@ -385,8 +435,9 @@ def test_accounts_through_a_server_are_decided_for_the_callers_token(tmp_path: P
         members = json.loads(cli("projects", "members", "churn", "--json", env=as_lead).stdout)
         assert members == [{"user": "bob", "role": "viewer"}, {"user": "lead", "role": "admin"}]
         refused = cli("projects", "grant", "fraud", "bob", "viewer", env=as_lead, ok=False)
-        assert refused.returncode == 1
-        assert "needs the 'administer' permission in project 'fraud'" in refused.stderr
+        assert refused.returncode == 1  # a project lead cannot see is one that is not there
+        absent = cli("projects", "grant", "nope", "bob", "viewer", env=as_lead, ok=False)
+        assert refused.stderr == absent.stderr.replace("nope", "fraud")
         refused = cli("users", "add", "eve", env=as_lead, ok=False)
         assert "only installation admins may" in refused.stderr
         assert "Traceback" not in refused.stderr

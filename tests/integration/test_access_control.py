@@ -4,6 +4,10 @@ route × role × (own project | other project) cell is allowed or denied as the 
 The objects all live in project ``churn``. For each role there are two accounts: one
 holding the role in ``churn`` (own project) and one holding it in ``fraud`` (another
 project). Installation admins may do everything; callers without a valid token get 401.
+A caller refused for want of a permission is told which (403); but for a caller who may
+not read ``churn`` at all, churn's things are not there: it gets what a request naming
+nothing gets (404), unless the route's own gate refused it first (403, naming nothing of
+churn's).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +66,12 @@ class Case:
     permission: Permission | str
     on_object: bool  # checked on the object's project (else: held in any project)
     request: Callable[[httpx.Client, dict[str, Any]], httpx.Response]
+    # What a caller who may not read the object's project gets: what the request gets
+    # when it names nothing that exists (404; objects: 403 to whoever does not hold them;
+    # a version added to a name unique across projects: 409, the name is taken).
+    unseen: int = 404
+    absent: bool = False  # may name nothing there is: a 404 even to whoever may do it
+    private: bool = False  # another account's: not there for all but installation admins
 
 
 def _fresh_run(admin: httpx.Client, world: dict[str, Any]) -> str:
@@ -137,7 +148,7 @@ CASES = [
     Case("post object", Permission.WRITE, False, lambda c, w: c.post(
         "/api/v1/objects", content=uuid.uuid4().bytes)),
     Case("get object", Permission.READ, True, lambda c, w: c.get(
-        f"/api/v1/objects/{w['digest']}")),
+        f"/api/v1/objects/{w['digest']}"), unseen=403),
     Case("head object", Permission.WRITE, False, lambda c, w: c.head(
         f"/api/v1/objects/{w['digest']}")),
     Case("list datasets", Permission.READ, False, lambda c, w: c.get("/api/v1/datasets")),
@@ -148,11 +159,11 @@ CASES = [
     Case("list model versions", Permission.READ, True, lambda c, w: c.get(
         "/api/v1/models/m-churn/versions")),
     Case("register model version", Permission.WRITE, True, lambda c, w: c.post(
-        "/api/v1/models/m-churn/versions", json={"digest": w["package"]})),
+        "/api/v1/models/m-churn/versions", json={"digest": w["package"]}), unseen=409),
     Case("set alias", Permission.MANAGE, True, lambda c, w: c.put(
         "/api/v1/models/m-churn/aliases/champion", json={"version": 1})),
     Case("delete alias", Permission.MANAGE, True, lambda c, w: c.delete(
-        "/api/v1/models/m-churn/aliases/none-such")),
+        "/api/v1/models/m-churn/aliases/none-such"), absent=True),
     Case("get model card", Permission.READ, True, lambda c, w: c.get(
         "/api/v1/models/m-churn/versions/1/card")),
     Case("set model card", Permission.WRITE, True, lambda c, w: c.put(
@@ -165,7 +176,8 @@ CASES = [
         "/api/v1/datasets/d-churn/versions/1")),
     Case("add data version", Permission.WRITE, True, lambda c, w: c.post(
         "/api/v1/datasets/d-churn/versions", json={
-            "digest": w["digest"], "kind": "file", "path": "d.csv", "files": 1, "bytes": 5})),
+            "digest": w["digest"], "kind": "file", "path": "d.csv", "files": 1, "bytes": 5}),
+         unseen=409),
     Case("whoami", AUTHENTICATED, False, lambda c, w: c.get("/api/v1/whoami")),
     Case("list accounts", ADMIN, False, lambda c, w: c.get("/api/v1/users")),
     Case("add account", ADMIN, False, lambda c, w: c.post(
@@ -203,7 +215,8 @@ CASES = [
     Case("check gates", Permission.READ, True, lambda c, w: c.post(
         "/api/v1/environments/prod/check", json={"ref": "m-churn/1"})),
     Case("roll back", Permission.MANAGE, True, lambda c, w: c.post(
-        "/api/v1/environments/prod/rollback", json={"model": "m-churn", "reason": "r"})),
+        "/api/v1/environments/prod/rollback", json={"model": "m-churn", "reason": "r"}),
+         absent=True),  # before the approval below, prod runs nothing to roll back
     # To another environment: whoever joins the request approved below could not approve it.
     Case("promote", Permission.MANAGE, True, lambda c, w: c.post("/api/v1/promotions", json={
         "ref": "m-churn/1", "environment": "dev", "reason": "r"})),
@@ -217,7 +230,8 @@ CASES = [
     Case("list webhooks", ADMIN, False, lambda c, w: c.get("/api/v1/webhooks")),
     Case("add webhook", ADMIN, False, lambda c, w: c.post("/api/v1/webhooks", json={
         "url": "http://127.0.0.1:9/hook", "secret": "s" * 16, "environment": "prod"})),
-    Case("remove webhook", ADMIN, False, lambda c, w: c.delete(f"/api/v1/webhooks/{'0' * 32}")),
+    Case("remove webhook", ADMIN, False, lambda c, w: c.delete(f"/api/v1/webhooks/{'0' * 32}"),
+         absent=True),
 ]  # fmt: skip
 
 # Routes above, asked about another account: installation admins only.
@@ -227,9 +241,19 @@ OTHER_ACCOUNT_CASES = [
     Case("create a token for another", ADMIN, False, lambda c, w: c.post(
         "/api/v1/tokens", json={"user": BYSTANDER, "name": "t"})),
     Case("revoke another's token", ADMIN, False, lambda c, w: c.post(
-        f"/api/v1/tokens/{_bystanders_token(w['admin'])}/revoke")),
+        f"/api/v1/tokens/{_bystanders_token(w['admin'])}/revoke"), private=True),
 ]  # fmt: skip
 MATRIX = CASES + OTHER_ACCOUNT_CASES
+
+
+@contextmanager
+def _failures_audited_one_by_one() -> Iterator[None]:
+    """These tests fail to authenticate hundreds of times on purpose, from one address: a
+    server started here audits each failure rather than answer 429 past its budget (which
+    tests/security/test_server_limits.py tests)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CAIRN_SERVER_AUTH_FAILURES", "100000")
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -258,7 +282,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     version = NewDataVersion("d-churn", "blake3:" + "1" * 64, DataKind.FILE, "d.csv", 1, 1, "", OWN)
     SqlDataCatalog(store.engine).add_version(version)
     store.close()
-    with running_server(db, str(folder / "artifacts"), auth=True) as base_url:
+    with (
+        _failures_audited_one_by_one(),
+        running_server(db, str(folder / "artifacts"), auth=True) as base_url,
+    ):
         admin = httpx.Client(
             base_url=base_url,
             headers={"Authorization": f"Bearer {tokens['installation admin']}"},
@@ -326,38 +353,78 @@ def _expected(principal: str, case: Case) -> bool:
     return granted and (where.startswith("own") or not case.on_object)
 
 
+def _unseen(principal: str, case: Case) -> bool:
+    """The caller passes the route's gate (it holds the permission in its own project) but
+    may not read the object's project: for it, the object is not there."""
+    if principal == "installation admin":
+        return False
+    if case.private or not isinstance(case.permission, Permission):
+        return case.private
+    role_name, _, where = principal.partition(" in ")
+    granted = case.permission in ROLE_PERMISSIONS[Role(role_name)]
+    return granted and case.on_object and where.startswith("other")
+
+
+def _refused(answer: httpx.Response, case: Case) -> None:
+    """A 401 or 403 names what was missing (a HEAD answer has no body)."""
+    if answer.request.method == "HEAD":
+        return
+    error = answer.json()["error"]
+    assert error["code"] == "PERMISSION_DENIED"
+    needed = (
+        f"{case.permission.value!r} permission"
+        if isinstance(case.permission, Permission)
+        else "installation admins"
+    )
+    assert needed in error["message"], (case.name, error["message"])
+
+
+def _hidden(answer: httpx.Response, case: Case) -> None:
+    """Answered as a request naming nothing: no permission, no project of the object's."""
+    if answer.request.method == "HEAD" or case.unseen == 403:
+        return
+    error = answer.json()["error"]
+    assert error["code"] in ("NOT_FOUND", "ALREADY_EXISTS"), (case.name, error)
+    assert "permission" not in error["message"], (case.name, error["message"])
+
+
 def test_the_authorization_matrix(world: dict[str, Any]) -> None:
-    cells = unexpected_allows = denials = 0
+    cells = unexpected_allows = unexpected_denials = forbidden = hidden = 0
     wrong: list[str] = []
     for principal, token in world["tokens"].items():
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=world["base_url"], headers=headers) as client:
             for case in MATRIX:
-                answer = case.request(client, world)
-                allowed = answer.status_code not in (401, 403)
-                expected = _expected(principal, case)
-                cells += 1
-                denials += not allowed
-                if allowed != expected:
-                    unexpected_allows += allowed
-                    wrong.append(f"{principal} / {case.name}: {answer.status_code}")
-                if not allowed and answer.request.method != "HEAD":  # HEAD has no body
-                    error = answer.json()["error"]
-                    assert error["code"] == "PERMISSION_DENIED"
-                    needed = (  # the body names what was missing
-                        f"{case.permission.value!r} permission"
-                        if isinstance(case.permission, Permission)
-                        else "installation admins"
-                    )
-                    assert needed in error["message"], (case.name, error["message"])
-    print(f"\nauthorization matrix: {cells} cells, {unexpected_allows} unexpected allows")
+                answer, cells = case.request(client, world), cells + 1
+                status = answer.status_code
+                forbidden += status == 403  # what the audit trail must hold, one by one
+                if _unseen(principal, case):
+                    hidden += 1
+                    if status != case.unseen:
+                        unexpected_allows += status not in (401, 403, 404, 409)
+                        wrong.append(f"{principal} / {case.name}: {status}, not {case.unseen}")
+                    else:
+                        _hidden(answer, case)
+                elif _expected(principal, case):
+                    if status in (401, 403) or (status == 404 and not case.absent):
+                        unexpected_denials += 1
+                        wrong.append(f"{principal} / {case.name}: {status}")
+                elif status in (401, 403):
+                    _refused(answer, case)
+                else:
+                    unexpected_allows += 1
+                    wrong.append(f"{principal} / {case.name}: {status}")
+    print(
+        f"\nauthorization matrix: {cells} cells, {hidden} answered as not there, "
+        f"{unexpected_allows} unexpected allows, {unexpected_denials} unexpected denials"
+    )
     assert cells == len(world["tokens"]) * len(MATRIX)
-    assert wrong == []
-    assert unexpected_allows == 0
+    assert wrong == [], "\n".join(wrong)
+    assert (unexpected_allows, unexpected_denials) == (0, 0)
     store = SqlMetadataStore(world["db"])
     audited = AuditLog(store.engine).events(EventQuery(action="auth.denied", limit=10_000))
     store.close()
-    assert len(audited) == denials  # every refusal is in the audit trail, with who
+    assert len(audited) == forbidden  # every refusal is in the audit trail, with who
     assert {e.content.actor for e in audited} <= set(world["names"])
 
 

@@ -7,6 +7,9 @@ import contextlib
 import errno
 import io
 import os
+import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +21,7 @@ import cairn.datasets.profile as profile_module
 import cairn.datasets.snapshot as snapshot_module
 import cairn.datasets.stat_cache as stat_cache_module
 import cairn.localfs.links as links_module
+from cairn.config import load_settings
 from cairn.core.access import Role
 from cairn.core.actor import acting_as
 from cairn.core.data import LinkMode
@@ -25,6 +29,7 @@ from cairn.datasets.diff import TableShape
 from cairn.datasets.gc import collect
 from cairn.datasets.service import DataService
 from cairn.errors import IntegrityError, InvalidInput, InvalidState, NotFound, PermissionDenied
+from cairn.platform import open_data
 from cairn.stores.artifacts.fsspec import FsspecArtifactStore
 from cairn.stores.metadata.audit import AuditLog, EventQuery
 from cairn.stores.metadata.data import SqlDataCatalog
@@ -744,3 +749,81 @@ def test_get_gives_a_copy_holding_the_versions_files_and_nothing_else(
     got = data.get("images@1")
     assert _tree(got) == _tree(images)
     assert data.get("images@1") == got
+
+
+def test_a_file_where_a_checkout_needs_a_folder_is_one_clear_error(
+    data: DataService, workspace: Path, tmp_path: Path
+) -> None:
+    """A file where a version's path needs a folder, a --to through a file, a --to longer
+    than the system allows: one line naming the path and what to do; nothing written."""
+    data.add(workspace / "data" / "customers.csv", "customers")
+    data.add(workspace / "data" / "images", "images")
+    shutil.rmtree(workspace / "data")
+    (workspace / "data").write_text("a file of mine\n")
+    for force in (False, True):
+        with pytest.raises(InvalidState, match=r"project/data: a file where a folder goes; move"):
+            data.checkout("customers", force=force)
+    with pytest.raises(InvalidState, match=r"project/data: a file where a folder goes"):
+        data.checkout("images", to=workspace / "data" / "copy")
+    assert (workspace / "data").read_text() == "a file of mine\n"
+    too_long = tmp_path / "/".join(["x" * 200] * 25)
+    with pytest.raises(InvalidState, match=r"characters\): the path is longer than the file"):
+        data.checkout("images", to=too_long)
+
+
+def _as_an_ordinary_account() -> list[str]:
+    """What runs a command as an account file modes apply to: root passes them by its
+    capabilities, so as root the command runs without those."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root, without setpriv to drop the capabilities")
+    return [setpriv, "--bounding-set", "-dac_override,-dac_read_search"]
+
+
+def _cairn(project: Path, *args: str) -> list[str]:
+    """The lines ``cairn`` writes to stderr; it must exit 1, as for any user error."""
+    command = [*_as_an_ordinary_account(), sys.executable, "-m", "cairn", *args]
+    done = subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    return done.stderr.splitlines()
+
+
+@pytest.mark.slow
+def test_files_the_account_may_not_read_or_write_are_one_line_errors(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    folder = project / "d"
+    folder.mkdir(parents=True)
+    (project / "cairn.yaml").touch()
+    (folder / "a.csv").write_text("a\n")
+    (folder / "b.csv").write_text("b\n")
+    service = open_data(load_settings(), project)
+    try:
+        service.add(folder, "ds")
+    finally:
+        service.close()
+    denied = "permission denied; give this account access to it and its folder (`ls -ld`"
+    (folder / "b.csv").chmod(0)
+    for command in (["status"], ["checkout", "ds@1", "--force"]):
+        [line] = _cairn(project, "data", *command)
+        assert line.startswith(f"error: {folder / 'b.csv'}: {denied}")
+    (folder / "b.csv").chmod(0o644)
+    (folder / "a.csv").write_text("changed\n")
+    folder.chmod(0o555)
+    try:
+        [line] = _cairn(project, "data", "checkout", "ds@1", "--force")
+    finally:
+        folder.chmod(0o755)
+    assert line.startswith(f"error: {folder}: {denied}")
+    assert sorted(p.name for p in folder.iterdir()) == ["a.csv", "b.csv"]  # nothing left
+    if shutil.which("chattr") and _chattr("+i", folder / "a.csv"):  # only root may
+        try:
+            [line] = _cairn(project, "data", "checkout", "ds@1", "--force")
+        finally:
+            _chattr("-i", folder / "a.csv")
+        assert line.startswith(f"error: {folder / 'a.csv'}: not permitted (is it immutable?")
+
+
+def _chattr(change: str, path: Path) -> bool:
+    return subprocess.run(["chattr", change, str(path)], capture_output=True).returncode == 0

@@ -32,7 +32,7 @@ from cairn.errors import InvalidInput, InvalidState, NotFound, PermissionDenied
 from cairn.governance.evaluate import Evaluator
 from cairn.governance.service import ReleaseService
 from cairn.governance.webhooks import SIGNATURE_HEADER, deliver
-from cairn.platform import open_data
+from cairn.platform import open_data, private_paths
 from cairn.registry.authorized import AuthorizedModelRegistry
 from cairn.stores.metadata.models import SqlModelRegistry
 from cairn.stores.metadata.releases import SqlReleaseLedger
@@ -91,7 +91,8 @@ def world(cairn_home: Path) -> Iterator[World]:
     sdk.platform()  # the embedded store, made
     store = SqlMetadataStore(f"sqlite:///{cairn_home / 'cairn.db'}")
     ledger, registry = SqlReleaseLedger(store.engine), SqlModelRegistry(store.engine)
-    evaluate = Evaluator(sdk.models(), open_data(sdk.platform().settings, cairn_home))
+    settings = sdk.platform().settings
+    evaluate = Evaluator(sdk.models(), open_data(settings, cairn_home), private_paths(settings))
 
     def service(principal: Principal | None) -> ReleaseService:
         seen = AuthorizedModelRegistry(registry, principal) if principal else registry

@@ -13,7 +13,7 @@ import pytest
 from cairn.core.access import Principal, Role
 from cairn.core.actor import acting_as
 from cairn.core.run import NewRun, RunStatus
-from cairn.errors import PermissionDenied, Unauthenticated
+from cairn.errors import NotFound, PermissionDenied, Unauthenticated
 from cairn.stores.metadata.audit import AuditLog, EventQuery
 from cairn.stores.metadata.identity import IdentityStore
 from cairn.stores.metadata.sql import SqlMetadataStore
@@ -46,13 +46,19 @@ def test_a_role_taken_away_after_authentication_stops_the_next_write(
     carol = identity.principal("carol")  # what the server holds for this request
     experiment = _as(store, carol).create_experiment("e", "churn")
     run = _as(store, carol).create_run(NewRun(experiment.id, "r", 1, "carol"))
-    identity.set_role("churn", "carol", None)  # meanwhile, an admin removes her
+    identity.set_role("churn", "carol", Role.VIEWER)  # meanwhile, an admin demotes her
     before = _actions(store)
     with pytest.raises(PermissionDenied, match="'write' permission in project 'churn'"):
         _as(store, carol).log_batch(run.id, [("loss", 0.5, 1, 1)], {"lr": "0.1"})
-    with pytest.raises(PermissionDenied):
+    assert _actions(store) == before
+    identity.set_role("churn", "carol", None)  # then removes her
+    before = _actions(store)
+    # Churn is no longer hers to read: its run and experiment are not there, for her.
+    with pytest.raises(NotFound, match=f"^run '{run.id}' not found"):
+        _as(store, carol).log_batch(run.id, [("loss", 0.5, 1, 1)], {"lr": "0.1"})
+    with pytest.raises(NotFound, match=f"^run '{run.id}' not found"):
         _as(store, carol).end_run(run.id, RunStatus.FINISHED, 2)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound, match=f"^experiment '{experiment.id}' not found"):
         _as(store, carol).create_run(NewRun(experiment.id, "r2", 1, "carol"))
     assert store.get_metric_history(run.id, "loss") == []
     assert store.get_run(run.id).params == {}

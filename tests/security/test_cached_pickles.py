@@ -26,7 +26,11 @@ import pytest
 import cairn
 from cairn.core.access import Role
 from cairn.core.artifact import ArtifactEntry
-from cairn.pipelines.runner import OUTPUT_DIGEST, OUTPUT_FORMAT
+from cairn.core.clock import now_ms
+from cairn.core.run import NewRun, Run, RunRecord, RunStatus
+from cairn.core.search import RunQuery
+from cairn.errors import PermissionDenied
+from cairn.pipelines.trust import OUTPUT_DIGEST, OUTPUT_FORMAT, SEAL
 from cairn.sdk import platform
 from cairn.stores.metadata.identity import IdentityStore
 from cairn.stores.metadata.sql import SqlMetadataStore
@@ -106,16 +110,55 @@ class Members:
         return found
 
     def forge(self, name: str, step_run: str, value: Any) -> str:
-        """As ``name``, through the SDK: store ``value`` pickled, record it where the
-        project may read it, and point ``step_run``'s output at it; its digest."""
+        """As ``name``, through the SDK: store ``value`` pickled and record a step run of
+        their own under ``step_run``'s cache key (its tags), whose output is that pickle —
+        what anyone who may write the experiment can do; the pickle's digest."""
         self.teams[name].sdk(name)
         stores = platform()
         info = stores.artifacts.put_stream(io.BytesIO(pickle.dumps(value)))
+        found = stores.metadata.get_run(step_run)
+        tags = {k: v for k, v in found.tags.items() if k != SEAL}
+        tags |= {OUTPUT_DIGEST: info.digest, OUTPUT_FORMAT: "pickle"}
+        new = NewRun(found.experiment_id, found.name, now_ms(), None, tags=tags)
+        (forged,) = stores.metadata.record_runs([RunRecord(new, RunStatus.FINISHED, now_ms())])
         entry = ArtifactEntry("output/make.pickle", info.digest, info.size)
-        stores.metadata.add_artifacts(step_run, [entry])
+        stores.metadata.add_artifacts(forged.id, [entry])
+        return info.digest
+
+    def forge_pipeline_run(self, name: str, pipeline_run: str, value: Any) -> str:
+        """As ``name``: record a copy of ``pipeline_run`` and its step runs (tags and all),
+        whose ``make`` output is ``value`` pickled; the copy's id."""
+        self.teams[name].sdk(name)
+        stores = platform()
+        info = stores.artifacts.put_stream(io.BytesIO(pickle.dumps(value)))
+        found = stores.metadata.get_run(pipeline_run)
+        steps = stores.metadata.search_runs(
+            RunQuery((found.experiment_id,), f"attributes.parent_run_id = '{found.id}'")
+        ).runs
+
+        def copy(run: Run, parent: str | None, tags: dict[str, str]) -> RunRecord:
+            new = NewRun(run.experiment_id, run.name, now_ms(), None, parent, run.git_commit,
+                         tags=tags)  # fmt: skip
+            return RunRecord(new, RunStatus.FINISHED, now_ms())
+
+        (parent,) = stores.metadata.record_runs([copy(found, None, dict(found.tags))])
+        forged = {OUTPUT_DIGEST: info.digest, OUTPUT_FORMAT: "pickle"}
+        recorded = stores.metadata.record_runs([
+            copy(step, parent.id, {**step.tags, **(forged if step.name == "make" else {})})
+            for step in steps
+        ])  # fmt: skip
+        make = next(run.id for run in recorded if run.name == "make")
+        entry = ArtifactEntry("output/make.pickle", info.digest, info.size)
+        stores.metadata.add_artifacts(make, [entry])  # where the project may read it
+        return parent.id
+
+    def rewrite(self, name: str, step_run: str, value: Any) -> None:
+        """As ``name``, point ``step_run``'s output at ``value`` pickled."""
+        self.teams[name].sdk(name)
+        stores = platform()
+        info = stores.artifacts.put_stream(io.BytesIO(pickle.dumps(value)))
         tags = {OUTPUT_DIGEST: info.digest, OUTPUT_FORMAT: "pickle"}
         stores.metadata.log_batch(step_run, [], {}, tags)
-        return info.digest
 
 
 @pytest.fixture(scope="module")
@@ -174,28 +217,20 @@ def test_a_gadget_cached_by_another_account_is_not_loaded_and_the_step_runs_agai
     assert not marker.exists()
 
 
-def test_a_rewritten_output_of_ones_own_step_run_is_not_loaded(
+def test_another_account_cannot_rewrite_the_output_of_ones_own_step_run(
     team: Members, tmp_path: Path
 ) -> None:
-    """The run is alice's, but its tags are writable by every contributor: bob points her
-    step's output at his gadget. Her runner did not seal that output, so it is judged as
-    anyone's: refused — by ``--only`` (which needs it from the cache) with an error, by a
-    whole run with the step run again."""
+    """Tags under ``cairn.`` are written only by the run's own account while it runs: bob
+    cannot point alice's finished step at his gadget (a tampered database that did would
+    still meet her home's seal: ``tests/unit/pipelines/test_trust.py``)."""
     marker = tmp_path / "pwned"
     alices = team.run("alice", "rewrite")["by_step"]
-    team.forge("bob", alices["make"]["run_id"], Gadget(marker))
-    refused = "the cached output is a pickle recorded by alice (not sealed by this Cairn home) "
-    refused += "that imports builtins.exec; pickles are reused only from your own runs or when "
-    refused += "they pass the scan"
-    only = team.cli("alice", "run", "flow:churn", "--experiment", "rewrite", "--only", "total",
-                    ok=False)  # fmt: skip
-    assert only.stderr.strip() == (
-        f"error: --only: step make: {refused}; run the whole pipeline first"
-    )
+    with pytest.raises(PermissionDenied, match=f"tag '{OUTPUT_DIGEST}'"):
+        team.rewrite("bob", alices["make"]["run_id"], Gadget(marker))
     done = team.run("alice", "rewrite")
     assert not marker.exists()
-    assert done["by_step"]["make"]["state"] == "ran"
-    assert done["warnings"][0] == f"step make: {refused} — ran it again"
+    assert {s["state"] for s in done["steps"]} == {"cached"}
+    assert done["warnings"] == []
 
 
 def test_a_pickle_of_plain_data_passes_the_scan_and_is_reused(team: Members) -> None:
@@ -214,8 +249,8 @@ def test_reproducing_a_run_with_a_gadget_output_compares_its_bytes_only(
 ) -> None:
     marker = tmp_path / "pwned"
     bobs = team.run("bob", "reproduce")
-    team.forge("bob", bobs["by_step"]["make"]["run_id"], Gadget(marker))
-    done = team.cli("alice", "reproduce", bobs["run_id"], "--json", ok=False)
+    forged = team.forge_pipeline_run("bob", bobs["run_id"], Gadget(marker))
+    done = team.cli("alice", "reproduce", forged, "--json", ok=False)
     assert not marker.exists()
     steps = {s["step"]: s for s in json.loads(done.stdout)["steps"]}
     assert steps["total"]["verdict"] == "identical"

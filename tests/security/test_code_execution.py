@@ -9,9 +9,12 @@ written opcode by opcode, as an attacker writes them, not by ``pickle.dumps``.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import pickle
+import re
 import shutil
 import struct
 import subprocess
@@ -25,6 +28,7 @@ import numpy as np
 import pytest
 
 import cairn
+import cairn.sdk
 from cairn.core.identity import DEFAULT_PROJECT
 from cairn.errors import UntrustedModel
 from cairn.registry.flavors import Saved
@@ -195,6 +199,13 @@ GADGETS: dict[str, Callable[[Path], bytes]] = {
     "__setstate__ of the file's own class": lambda m: pickled(
         named(__name__, "Restores") + items() + NEWOBJ + text(str(m)) + BUILD
     ),
+    "a library's __setstate__ that execs its state (scipy.stats)": lambda m: pickled(
+        named("scipy.stats._continuous_distns", "norm_gen")
+        + items()
+        + NEWOBJ
+        + mapping({"_parse_arg_template": text(_touch(m))})
+        + BUILD
+    ),
 }
 
 
@@ -258,13 +269,18 @@ def test_every_gadget_runs_code_when_loaded_the_ordinary_way(tmp_path: Path) -> 
     assert [name for name, marker in markers.items() if not _made(marker)] == []
 
 
-def _register_as_sklearn(folder: Path, name: str, model_file: str = "model.pkl") -> str:
-    """Register the file as a scikit-learn model, the way a server does: stored, then
+# The flavor and format a file registers as, by its name.
+_REGISTERED_AS = {"model.pkl": ("sklearn", "pickle"), "model.skops": ("sklearn", "skops"),
+                  "model.pt2": ("pytorch", "torch.export")}  # fmt: skip
+
+
+def _register(folder: Path, name: str, model_file: str = "model.pkl") -> str:
+    """Register the file as a model of its flavor, the way a server does: stored, then
     scanned from the stored bytes (``stored_version``)."""
-    fmt = "skops" if model_file.endswith(".skops") else "pickle"
+    flavor, fmt = _REGISTERED_AS[model_file]
     pickles = (model_file,) if fmt == "pickle" else ()
     saved = Saved((model_file,), pickled=pickles, details={"format": fmt})
-    package = package_from_files(folder, "sklearn", saved, [])
+    package = package_from_files(folder, flavor, saved, [])
     models = cairn.sdk.models()
     store_package(package, models.artifacts)
     new = stored_version(models.artifacts, name, package.digest, None)
@@ -274,7 +290,7 @@ def _register_as_sklearn(folder: Path, name: str, model_file: str = "model.pkl")
 @pytest.mark.parametrize("gadget", list(GADGETS))
 def test_a_gadget_is_flagged_refused_and_runs_nothing(gadget: str, tmp_path: Path) -> None:
     marker = _gadget(gadget, tmp_path / "package")
-    ref = _register_as_sklearn(marker.parent, "gadget")
+    ref = _register(marker.parent, "gadget")
     version = cairn.models.get_version(ref)
     assert version.flagged, gadget
     with pytest.raises(UntrustedModel, match=r"gadget/1 is flagged: model\.pkl imports "):
@@ -324,7 +340,7 @@ def test_the_scan_imports_no_module_outside_the_allowed_libraries(tmp_path: Path
     )
     sys.path.insert(0, str(tmp_path))
     try:
-        ref = _register_as_sklearn(folder, "importer")
+        ref = _register(folder, "importer")
     finally:
         sys.path.remove(str(tmp_path))
     assert cairn.models.get_version(ref).flagged
@@ -361,19 +377,137 @@ def _skops_gadget(marker: Path) -> Path:
     return path
 
 
-def test_a_skops_file_naming_an_untrusted_type_is_flagged_refused_and_runs_nothing(
-    tmp_path: Path,
-) -> None:
+def _distribution_in_skops(marker: Path) -> Path:
+    """A scikit-learn model in skops' format that holds a scipy.stats distribution whose
+    argument-parser template — what its ``__setstate__`` execs — is the file's code."""
+    import copy
+
+    import scipy.stats
+    import skops.io
+    from sklearn.linear_model import LogisticRegression
+
+    distribution = copy.deepcopy(scipy.stats.norm)
+    distribution._parse_arg_template = _touch(marker)
+    model = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
+    model.prior_ = distribution  # an attribute an estimator may hold
+    path = marker.with_name("model.skops")
+    skops.io.dump(model, path)
+    return path
+
+
+SKOPS_GADGETS: dict[str, tuple[Callable[[Path], Path], tuple[str, ...]]] = {
+    "a schema calling os.system": (_skops_gadget, ("os.system",)),
+    # skops trusts what it is told to: the class is scipy's own, and its __setstate__
+    # (Python, not audited) execs a string of the file's.
+    "a library class that execs its state (scipy.stats)": (
+        _distribution_in_skops, ("scipy.stats._continuous_distns.norm_gen",)
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("gadget", list(SKOPS_GADGETS))
+def test_a_skops_gadget_is_flagged_refused_and_runs_nothing(gadget: str, tmp_path: Path) -> None:
     skops_io = pytest.importorskip("skops.io")
+    write, flagged = SKOPS_GADGETS[gadget]
     folder = tmp_path / "package"
     folder.mkdir()
     marker = folder / "marker"
-    path = _skops_gadget(marker)
-    ref = _register_as_sklearn(folder, "skopsed", model_file="model.skops")
+    path = write(marker)
+    ref = _register(folder, "skopsed", model_file="model.skops")
     [finding] = cairn.models.get_version(ref).findings
-    assert (finding.path, finding.imports) == ("model.skops", ("os.system",))
-    with pytest.raises(UntrustedModel, match=r"skopsed/1 is flagged: model\.skops imports os"):
+    assert (finding.path, finding.imports) == ("model.skops", flagged)
+    with pytest.raises(UntrustedModel, match=r"skopsed/1 is flagged: model\.skops imports "):
         cairn.models.load(ref)
     assert not marker.exists()
-    skops_io.load(path, trusted=skops_io.get_untrusted_types(file=path))  # trusting it runs it
-    assert marker.exists()
+    with contextlib.suppress(Exception):  # what the gadget leaves undefined fails after
+        skops_io.load(path, trusted=skops_io.get_untrusted_types(file=path))
+    assert marker.exists()  # trusting it runs it
+
+
+def _exported_members() -> dict[str, bytes]:
+    """The members of a torch.export archive of a small module, batch dimension free, as
+    Cairn's PyTorch flavor writes one."""
+    torch = pytest.importorskip("torch")
+    free_batch = ({0: torch.export.Dim.DYNAMIC},)
+    exported = torch.export.export(torch.nn.Linear(2, 1), (torch.zeros(3, 2),),
+                                   dynamic_shapes=free_batch)  # fmt: skip
+    buffer = io.BytesIO()
+    torch.export.save(exported, buffer)
+    with zipfile.ZipFile(buffer) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def _member(members: dict[str, bytes], suffix: str) -> str:
+    return next(name for name in members if name.endswith(suffix))
+
+
+def _pickled_weight(marker: Path) -> dict[str, bytes]:
+    """The bias marked ``use_pickle``: torch.export.load unpickles it with
+    ``weights_only=False`` — and the file holds a pickle of ``os.system``."""
+    members = _exported_members()
+    config_name = _member(members, "data/weights/model_weights_config.json")
+    config = json.loads(members[config_name])
+    config["config"]["bias"]["use_pickle"] = True
+    members[config_name] = json.dumps(config).encode()
+    weight = config["config"]["bias"]["path_name"]
+    members[_member(members, f"data/weights/{weight}")] = _system(marker)
+    return members
+
+
+def _evaluated_shape(marker: Path) -> dict[str, bytes]:
+    """A symbolic shape of the program, which torch.export.load parses with
+    ``sympy.sympify`` — an ``eval`` — rewritten to run a command first. No pickle."""
+    members = _exported_members()
+    program = _member(members, "models/model.json")
+    document = members[program].decode()
+    found = re.search(r'"expr_str": ("(?:[^"\\]|\\.)*")', document)
+    assert found is not None, "the exported program has no symbolic shape"
+    symbol = json.loads(found[1])
+    evaluated = f"__import__('os').system('touch {marker}') + {symbol}"
+    members[program] = document.replace(found[1], json.dumps(evaluated), 1).encode()
+    return members
+
+
+TORCH_GADGETS: dict[str, Callable[[Path], dict[str, bytes]]] = {
+    "a weight marked use_pickle": _pickled_weight,
+    "a symbolic shape sympy evaluates": _evaluated_shape,
+}
+
+
+def _torch_gadget(name: str, folder: Path) -> Path:
+    """The gadget's marker, its archive written as ``folder/model.pt2``."""
+    folder.mkdir(parents=True)
+    marker = folder / "marker"
+    with zipfile.ZipFile(folder / "model.pt2", "w") as archive:
+        for member, data in TORCH_GADGETS[name](marker).items():
+            archive.writestr(member, data)
+    return marker
+
+
+@pytest.mark.slow
+def test_every_torch_gadget_runs_code_when_loaded_the_ordinary_way(tmp_path: Path) -> None:
+    """Each archive is real: ``torch.export.load`` (in a process of its own) runs it."""
+    if not shutil.which("touch"):
+        pytest.skip("the gadgets' payload runs `touch`")
+    markers = [_torch_gadget(name, tmp_path / f"t{i}") for i, name in enumerate(TORCH_GADGETS)]
+    loads = "".join(
+        f"try: torch.export.load({str(m.with_name('model.pt2'))!r})\nexcept Exception: pass\n"
+        for m in markers
+    )
+    done = subprocess.run([sys.executable, "-c", f"import torch\n{loads}"], capture_output=True,
+                          text=True, timeout=240, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert [m.parent.name for m in markers if not m.exists()] == []
+
+
+@pytest.mark.parametrize("gadget", list(TORCH_GADGETS))
+def test_a_torch_gadget_is_flagged_refused_and_runs_nothing(gadget: str, tmp_path: Path) -> None:
+    """No scan of an archive covers what torch.export.load runs: every PyTorch package is
+    flagged, and loads only with trust."""
+    marker = _torch_gadget(gadget, tmp_path / "package")
+    ref = _register(marker.parent, "exported", model_file="model.pt2")
+    [finding] = cairn.models.get_version(ref).findings
+    assert finding.path == "model.pt2"
+    with pytest.raises(UntrustedModel, match=r"exported/1 is flagged: model\.pt2 imports <torch"):
+        cairn.models.load(ref)
+    assert not marker.exists()

@@ -1,20 +1,30 @@
-"""A data version cannot make anyone write outside the folder it is checked out into.
+"""A data version cannot make anyone write outside the folder it is checked out into, nor
+into what runs code inside it.
 
 Where a checkout writes comes from a version's recorded path and from the names in its
 listings, and both come from elsewhere: a catalog, a server, a remote, a committed
-``cairn.lock``. Each is tried hostile here, at both ends:
+``cairn.lock``; where those names lead comes from the working copy, links and all, which
+may come from a repository someone else committed. Each is tried hostile here, at both
+ends:
 
 - a server refuses to record a version whose path leaves the project folder, or whose
   listings name ``..``, an absolute path, a separator or NUL (a 400 naming the field);
 - a client refuses to check out, pull or ``get`` such a version from a tampered store,
   a tampered server database, a hostile server or a tampered remote (an IntegrityError
-  naming the entry), and writes nothing, anywhere.
+  naming the entry), and writes nothing, anywhere;
+- a store refuses a version recorded through a hidden folder (``.venv``, ``.git``) or at
+  another path than its dataset's, so that a contributor cannot point a teammate's
+  ``cairn data checkout customers`` at their virtual environment; and a checkout refuses
+  to write into a Python environment or a ``.git`` folder whatever the version says, or
+  through a link that leads out of the project.
 """
 
 from __future__ import annotations
 
 import http.server
 import io
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,7 +44,7 @@ from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.ports import ArtifactStore
 from cairn.datasets.manifest import TREE_FORMAT
 from cairn.datasets.service import DataService
-from cairn.errors import IntegrityError, InvalidInput
+from cairn.errors import IntegrityError, InvalidInput, InvalidState
 from cairn.stores.artifacts.fsspec import FsspecArtifactStore
 from cairn.stores.metadata import schema as t
 from cairn.stores.metadata.data import SqlDataCatalog
@@ -180,6 +190,214 @@ def test_a_lock_file_naming_a_path_outside_the_project_is_refused(
         data.status()
 
 
+# a version cannot be turned against whoever checks it out
+
+HIDDEN_PATHS = [".venv/lib/python3.11/site-packages", ".git/hooks", "data/.github/workflows"]
+PTH = "zz_cairn_data.pth"  # a .pth file in site-packages: Python runs its import lines
+
+
+@pytest.fixture
+def team(database_url: str, tmp_path: Path) -> Iterator[tuple[DataService, DataService]]:
+    """Two working copies of one project, sharing a store: a contributor's and a
+    teammate's (on each database backend)."""
+    store = SqlMetadataStore(database_url)
+    catalog = SqlDataCatalog(store.engine)
+    artifacts = FsspecArtifactStore(str(tmp_path / "objects"))
+    copies = []
+    for who in ("contributor", "teammate"):
+        workspace = tmp_path / who / "project"
+        workspace.mkdir(parents=True)
+        copies.append(DataService(lambda: catalog, artifacts, workspace, tmp_path / who / "home"))
+    yield copies[0], copies[1]
+    store.close()
+
+
+def _files(folder: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    return folder
+
+
+def test_a_dataset_lives_at_one_path_so_no_version_can_move_a_teammates_checkout(
+    team: tuple[DataService, DataService],
+) -> None:
+    contributor, teammate = team
+    customers = _files(contributor.workspace / "data" / "customers", {"a.csv": "id\n1\n"})
+    first = contributor.add(customers, "customers").version
+    teammate.checkout("customers")
+    moved = _files(contributor.workspace / "lib" / "site-packages", {PTH: "import os\n"})
+    expected = r"path 'lib/site-packages': dataset 'customers' lives at 'data/customers'"
+    with pytest.raises(InvalidInput, match=expected):
+        contributor.add(moved, "customers")
+    elsewhere = NewDataVersion(
+        "customers", first.digest, first.kind, "lib/site-packages", first.files, first.bytes,
+        objects=(first.digest,),
+    )  # fmt: skip
+    with pytest.raises(InvalidInput, match=expected):  # the store decides, whoever asks
+        contributor.catalog.add_version(elsewhere)
+    assert [v.path for v in contributor.log("customers")] == ["data/customers"]
+    (customers / "a.csv").write_text("id\n1\n2\n")
+    contributor.add(customers, "customers")  # where it lives, a new version is welcome
+    assert teammate.checkout("customers").target == teammate.workspace / "data" / "customers"
+    assert not (teammate.workspace / "lib").exists()
+
+
+def test_versions_recorded_at_another_path_before_the_rule_keep_working(
+    team: tuple[DataService, DataService],
+) -> None:
+    contributor, teammate = team
+    old = _files(contributor.workspace / "data" / "old", {"a.csv": "1\n"})
+    contributor.add(old, "moved")
+    (old / "a.csv").write_text("2\n")
+    contributor.add(old, "moved")
+    with contributor.catalog.engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(update(t.data_versions).where(t.data_versions.c.version == 2)
+                     .values(path="data/new"))  # fmt: skip
+    assert teammate.checkout("moved@1").target == teammate.workspace / "data" / "old"
+    assert teammate.checkout("moved@2").target == teammate.workspace / "data" / "new"
+    new = _files(contributor.workspace / "data" / "new", {"a.csv": "3\n"})
+    assert contributor.add(new, "moved").version.version == 3  # where its newest lives
+    with pytest.raises(InvalidInput, match="lives at 'data/new'"):
+        contributor.add(old, "moved")
+
+
+@pytest.mark.parametrize("path", HIDDEN_PATHS)
+def test_a_path_through_a_hidden_folder_is_refused_by_the_store_and_the_checkout(
+    local: tuple[DataService, SqlDataCatalog], tmp_path: Path, path: str
+) -> None:
+    data, catalog = local
+    made = hostile(PTH)
+    _store(made.objects, data.artifacts)
+    with pytest.raises(InvalidInput, match=rf"path '{path}': '\.[a-z]+' is hidden"):
+        _record(catalog, "set", made, path)
+    _files(data.workspace / path, {PTH: "import os\n"})
+    with pytest.raises(InvalidInput, match="is hidden"):  # before anything is read or stored
+        data.add(data.workspace / path, "hidden")
+    _record(catalog, "set", made)
+    with catalog.engine.begin() as conn:  # recorded by an older Cairn, or tampered with
+        conn.execute(update(t.data_versions).values(path=path))
+    with pytest.raises(IntegrityError, match="set@1 cannot be checked out where it was added"):
+        data.checkout("set@1")
+    assert (data.workspace / path / PTH).read_text() == "import os\n"
+    data.checkout("set@1", to=tmp_path / "copy")  # elsewhere, on purpose
+    assert (tmp_path / "copy" / PTH).read_bytes() == CONTENT
+
+
+def test_names_inside_a_version_may_be_hidden(
+    local: tuple[DataService, SqlDataCatalog],
+) -> None:
+    data, _ = local
+    dotfiles = _files(data.workspace / "dotfiles", {".bashrc": "x\n", ".config/app": "y\n"})
+    data.add(dotfiles, "dotfiles")
+    (dotfiles / ".bashrc").unlink()
+    assert data.checkout("dotfiles@1").written == 1
+    assert (dotfiles / ".bashrc").read_text() == "x\n"
+
+
+def _virtual_environment(folder: Path) -> Path:
+    """A real one (``python -m venv``), and its site-packages, where ``.pth`` files run."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
+    return next((folder / "lib").glob("python3*/site-packages"))
+
+
+def test_a_checkout_never_writes_into_a_python_environment(
+    team: tuple[DataService, DataService], tmp_path: Path
+) -> None:
+    contributor, teammate = team
+    site = _virtual_environment(teammate.workspace / "venv")  # no dot: `python -m venv venv`
+    where = site.relative_to(teammate.workspace)
+    marker = tmp_path / "code-ran"
+    hook = f"import pathlib; pathlib.Path({str(marker)!r}).write_text('ran')\n"
+    contributor.add(_files(contributor.workspace / where, {PTH: hook}), "packages")
+    with pytest.raises(InvalidState, match=r"venv: a Python environment \(it holds pyvenv.cfg"):
+        teammate.checkout("packages")
+    linked = teammate.workspace / "data" / "packages"  # whatever the path says
+    linked.parent.mkdir()
+    linked.symlink_to(site)
+    contributor.add(_files(contributor.workspace / "data" / "packages", {PTH: hook}), "linked")
+    with pytest.raises(InvalidState, match="a Python environment"):
+        teammate.checkout("linked")
+    assert not (site / PTH).exists()
+    subprocess.run([str(teammate.workspace / "venv" / "bin" / "python"), "-c", "pass"], check=True)
+    assert not marker.exists()
+
+
+def test_a_checkout_never_writes_into_a_git_folder_or_a_conda_environment(
+    team: tuple[DataService, DataService], tmp_path: Path
+) -> None:
+    contributor, teammate = team
+    (teammate.workspace / ".git" / "hooks").mkdir(parents=True)
+    hook = {".git/hooks/post-checkout": "#!/bin/sh\necho ran\n", "README": "data\n"}
+    contributor.add(_files(contributor.workspace, hook), "everything")  # the project folder
+    with pytest.raises(InvalidState, match=r"\.git: a git repository's own folder"):
+        teammate.checkout("everything")
+    contributor.add(_files(contributor.workspace / "data" / "set", hook), "nested")
+    for to in (None, tmp_path / "copy"):  # a repository of its own, here or elsewhere
+        with pytest.raises(InvalidState, match=r"set/\.git: a git repository's own folder"):
+            teammate.checkout("nested", to=to / "set" if to else None)
+    (teammate.workspace / "env" / "conda-meta").mkdir(parents=True)
+    contributor.add(_files(contributor.workspace / "env" / "lib", {"x.py": "\n"}), "conda")
+    with pytest.raises(InvalidState, match=r"env: a Python environment \(it holds conda-meta"):
+        teammate.checkout("conda")
+    assert not (teammate.workspace / "README").exists()
+    assert list((teammate.workspace / ".git" / "hooks").iterdir()) == []
+    assert not (teammate.workspace / "env" / "lib").exists()
+
+
+def test_a_link_in_the_working_copy_cannot_carry_a_checkout_out_of_the_project(
+    team: tuple[DataService, DataService], tmp_path: Path
+) -> None:
+    """A repository may commit a link (``cfg -> ~/.ssh``) where a version's folder is."""
+    contributor, teammate = team
+    keys = _files(contributor.workspace / "cfg", {"authorized_keys": "ssh-ed25519 AAAA x\n"})
+    contributor.add(keys / "authorized_keys", "keys")
+    ssh = tmp_path / "victim-ssh"
+    ssh.mkdir()
+    (teammate.workspace / "cfg").symlink_to(ssh)
+    with pytest.raises(
+        InvalidState, match=r"project/cfg: a link to .*victim-ssh, outside the project folder"
+    ):
+        teammate.checkout("keys")
+    assert list(ssh.iterdir()) == []
+    done = teammate.checkout("keys", to=teammate.workspace / "cfg")  # said on purpose
+    assert (ssh / "authorized_keys").read_text() == "ssh-ed25519 AAAA x\n"
+    assert [s.clean for s in teammate.status()] == [True]  # and tracked: it is its place
+    assert done.version.ref == "keys@1"
+
+
+def test_a_link_cannot_carry_a_checkout_out_to_remove_files_either(
+    team: tuple[DataService, DataService], tmp_path: Path
+) -> None:
+    contributor, teammate = team
+    folder = _files(contributor.workspace / "data" / "set", {"a.csv": "a\n", "sub/b.csv": "b\n"})
+    contributor.add(folder, "set")
+    (folder / "sub" / "b.csv").unlink()
+    contributor.add(folder, "set")
+    teammate.checkout("set@1")
+    outside = _files(tmp_path / "outside", {"b.csv": "b\n"})  # the same bytes, tracked
+    mine = teammate.workspace / "data" / "set" / "sub"
+    (mine / "b.csv").unlink()
+    mine.rmdir()
+    mine.symlink_to(outside)
+    with pytest.raises(InvalidState, match=r"set/sub: a link to .*outside, outside the project"):
+        teammate.checkout("set@2")
+    assert (outside / "b.csv").read_text() == "b\n"
+    copy = tmp_path / "copy"
+    teammate.checkout("set@1", to=copy)
+    (copy / "sub").rename(tmp_path / "moved")
+    (copy / "sub").symlink_to(outside)
+    (outside / "b.csv").write_text("not the version's\n")
+    with pytest.raises(InvalidState, match=r"copy/sub: a link to .*outside, outside its --to"):
+        teammate.checkout("set@1", to=copy, force=True)
+    assert (outside / "b.csv").read_text() == "not the version's\n"
+    inside = teammate.workspace / "shared"  # a link that stays inside the project is fine
+    (tmp_path / "moved").rename(inside)
+    mine.unlink()
+    mine.symlink_to(inside)
+    assert teammate.checkout("set@1", force=True).unchanged == 2
+
+
 # through a server
 
 
@@ -248,6 +466,21 @@ def test_a_server_refuses_to_record_a_path_outside_the_project(
     answer = _post(server, "outside", _version_of(made, path))
     assert answer.status_code == 400, answer.text
     assert answer.json()["error"]["message"].startswith("path")  # the field, then why
+
+
+def test_a_server_refuses_to_move_a_dataset_or_to_record_it_in_a_hidden_folder(
+    server: Server, client: DataService
+) -> None:
+    made = hostile("fine.txt")
+    _store(made.objects, client.artifacts)
+    assert _post(server, "placed", _version_of(made)).status_code == 201
+    for path in ("elsewhere/set", ".venv/lib/python3.11/site-packages"):
+        answer = _post(server, "placed", _version_of(made, path))
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"]["message"].startswith(f"path {path!r}: ")
+    answer = _post(server, "new", _version_of(made, ".git/hooks"))
+    assert answer.status_code == 400, answer.text
+    assert "is hidden" in answer.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(

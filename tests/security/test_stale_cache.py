@@ -46,6 +46,11 @@ def lr_read(code: str) -> tuple[str, str, tuple[str, str, str]]:
     return "LR = 0.1", code, ("config", "LR = 0.1", "LR = 0.2")
 
 
+def settings_read(code: str) -> tuple[str, str, tuple[str, str, str]]:
+    """A case where pkg/settings.py holds ``LR = 0.1`` and the user makes it 0.2."""
+    return "", code, ("pkg/settings", "LR = 0.1", "LR = 0.2")
+
+
 class Project:
     """A project folder whose modules are imported from scratch for each run."""
 
@@ -64,10 +69,12 @@ class Project:
         path.write_text(text.replace(old, new))
 
     def forget(self) -> None:
-        """Unload the project's modules: the next import reads the files again."""
+        """Unload the modules written for the test (the project's, and a sibling folder's):
+        the next import reads the files again."""
+        around = str(self.folder.parent)
         for name, module in list(sys.modules.items()):
-            file = getattr(module, "__file__", None) or ""
-            if file.startswith(str(self.folder)):
+            places = [getattr(module, "__file__", None) or "", *getattr(module, "__path__", [])]
+            if any(place.startswith(around) for place in places):
                 del sys.modules[name]
         importlib.invalidate_caches()
 
@@ -88,6 +95,9 @@ class Project:
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
     folder = tmp_path / "project"
     folder.mkdir()
+    # A folder beside the project on sys.path, as an editable install of a team's library
+    # (or a .pth file) puts it: its code is no installed distribution's.
+    monkeypatch.syspath_prepend(str(tmp_path / "shared"))
     monkeypatch.syspath_prepend(str(folder))
     # Edits within one second keep a file's size and mtime: no bytecode cache to go stale.
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
@@ -95,6 +105,24 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project
     yield made
     made.forget()
 
+
+# A callable object of the project: functools.update_wrapper sets its __wrapped__.
+SCALED = """
+import functools
+
+class Scaled:
+    def __init__(self, function, factor):
+        functools.update_wrapper(self, function)
+        self.factor = factor
+
+    def __call__(self, v):
+        return self.__wrapped__(v) * self.factor
+
+def raw(v):
+    return v
+
+SCALE = Scaled(raw, {factor})
+"""
 
 # name → (config.py, the step's code in flow.py, the edit: file, old, new)
 CHANGES: dict[str, tuple[str, str, tuple[str, str, str]]] = {
@@ -247,10 +275,77 @@ CHANGES: dict[str, tuple[str, str, tuple[str, str, str]]] = {
         plain_step("return float(x * config.WEIGHTS[0])"),
         ("config", "[0.1, 0.5]", "[0.2, 0.5]"),
     ),
-    "a constant of a module inside a package (pkg.settings.LR)": (
+    "a constant of a module inside a package (pkg.settings.LR)": settings_read(
+        plain_step("return x * pkg.settings.LR", before="import pkg.settings")
+    ),
+    "a module imported in the step's body (import pkg.settings)": settings_read(
+        plain_step("import pkg.settings\n\n    return x * pkg.settings.LR")
+    ),
+    "a constant imported in the step's body (from pkg.settings import LR)": settings_read(
+        plain_step("from pkg.settings import LR\n\n    return x * LR")
+    ),
+    "a helper imported in the step's body": (
         "",
-        plain_step("return x * pkg.settings.LR", before="import pkg.settings"),
-        ("pkg/settings", "LR = 0.1", "LR = 0.2"),
+        plain_step("from tools import scale\n\n    return scale(x)"),
+        ("tools", "0.1", "0.2"),
+    ),
+    "an import in a function nested in the step's body": settings_read(
+        plain_step(
+            "def rate():\n        from pkg.settings import LR\n\n        return LR\n\n"
+            "    return x * rate()"
+        ),
+    ),
+    "a relative import in the body of a helper of a package": settings_read(
+        plain_step("return x * rate()", before="from pkg.tools import rate")
+    ),
+    "a module in a folder beside the project on sys.path (an editable install)": (
+        "",
+        plain_step("return x * team_lib.rate()", before="import team_lib"),
+        ("../shared/team_lib", "0.1", "0.2"),
+    ),
+    "a constant of a module in a namespace package (no __init__.py)": (
+        "",
+        plain_step("return x * nspkg.settings.LR", before="import nspkg.settings"),
+        ("nspkg/settings", "LR = 0.1", "LR = 0.2"),
+    ),
+    "a helper made to look like an installed function (functools.wraps)": (
+        "",
+        plain_step(
+            "return x * rate()",
+            before="import math\n\n@functools.wraps(math.floor)\ndef rate():\n    return 0.1",
+        ),
+        ("flow", "return 0.1", "return 0.2"),
+    ),
+    "a callable object's own state (a wrapper with __wrapped__)": (
+        SCALED.format(factor="0.1"),
+        plain_step("return config.SCALE(x)"),
+        ("config", "Scaled(raw, 0.1)", "Scaled(raw, 0.2)"),
+    ),
+    "the code of a callable object's class": (
+        SCALED.format(factor="0.1"),
+        plain_step("return config.SCALE(x)"),
+        ("config", "* self.factor", "* self.factor * 2"),
+    ),
+    "a method made by exec": (
+        "class Model:\n    pass\n\nexec('def scale(self, v):\\n    return v * 0.1', globals())\n"
+        "Model.scale = scale\ndel scale",
+        plain_step("return config.Model().scale(x)"),
+        ("config", "v * 0.1", "v * 0.2"),
+    ),
+    "a function made by exec in a namespace of its own": (
+        "made = {}\nexec('def scale(v):\\n    return v * 0.1', made)\nscale = made['scale']",
+        plain_step("return config.scale(x)"),
+        ("config", "v * 0.1", "v * 0.2"),
+    ),
+    "a constant read through the module's __dict__": lr_read(
+        plain_step("return x * config.__dict__['LR']")
+    ),
+    "a constant read through vars(module)": lr_read(plain_step("return x * vars(config)['LR']")),
+    "a constant read by getattr, its name written out": lr_read(
+        plain_step("return x * getattr(config, 'LR')")
+    ),
+    "a module imported by importlib.import_module, its name written out": settings_read(
+        plain_step("import importlib\n\n    return x * importlib.import_module('pkg.settings').LR")
     ),
 }
 
@@ -264,11 +359,91 @@ def test_a_changed_value_the_step_reads_runs_it_again(project: Project, case: st
     )
     project.write("pkg/__init__", "")
     project.write("pkg/settings", "LR = 0.1\n")
+    project.write("pkg/tools", "def rate():\n    from .settings import LR\n\n    return LR\n")
+    project.write("nspkg/settings", "LR = 0.1\n")
+    project.write("tools", "def scale(v):\n    return v * 0.1\n")
+    project.write("../shared/team_lib", "def rate():\n    return 0.1\n")
     project.write("flow", PIPELINE.format(code=code))
     assert project.outcome() == ("ran", 1.0)
     assert project.outcome() == ("cached", 1.0)  # nothing changed: the key is stable
     project.edit(file, old, new)
     assert project.outcome() == ("ran", 2.0)
+
+
+@pytest.fixture
+def library_settings() -> Iterator[None]:
+    """Decimal's context and NumPy's print options are the process's: put them back."""
+    import decimal
+
+    import numpy as np
+
+    context, printing = decimal.getcontext().copy(), np.get_printoptions()
+    yield
+    decimal.setcontext(context)
+    np.set_printoptions(**printing)
+
+
+# name → (effects.py, where it is imported, the step's code, the edit, outputs before/after)
+EFFECTS: dict[str, tuple[str, str, str, tuple[str, str], tuple[Any, Any]]] = {
+    "decimal's precision, set by a module the pipeline imports for its effects": (
+        "import decimal\n\ndecimal.getcontext().prec = 1\n",
+        "flow",
+        "return float(decimal.Decimal(x) / decimal.Decimal(8))",
+        ("prec = 1", "prec = 2"),
+        (1.0, 1.2),
+    ),
+    "NumPy's print options, set by a module that config.py imports for its effects": (
+        "import numpy as np\n\nnp.set_printoptions(precision=1)\n",
+        "config",
+        "return str(np.array([x / 3]))",
+        ("precision=1", "precision=3"),
+        ("[3.3]", "[3.333]"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(EFFECTS))
+@pytest.mark.usefixtures("library_settings")
+def test_a_module_imported_for_its_effects_is_part_of_the_key(project: Project, case: str) -> None:
+    """``import effects  # noqa: F401``: what importing it sets (a library's settings) is
+    what the step computes with, though no code names the module again."""
+    effects, importer, code, (old, new), (before, after) = EFFECTS[case]
+    project.write("effects", effects)
+    project.write(
+        "config", "LR = 0.1\n" + ("import effects  # noqa: F401\n" * (importer == "config"))
+    )
+    imports = "import decimal\nimport numpy as np\n" + "import effects  # noqa: F401\n" * (
+        importer == "flow"
+    )
+    project.write("flow", PIPELINE.format(code=plain_step(code + " or config.LR", before=imports)))
+    assert project.outcome() == ("ran", before)
+    assert project.outcome() == ("cached", before)
+    project.edit("effects", old, new)
+    assert project.outcome() == ("ran", after)
+
+
+def test_a_module_the_step_imports_that_cannot_be_imported_yet_is_named(
+    project: Project,
+) -> None:
+    """A module that imports only once the step has prepared for it: when the key is
+    computed, what it defines cannot be read, and every run says so."""
+    project.write("config", "READY = False\n")
+    project.write(
+        "late", "import config\n\nif not config.READY:\n    raise RuntimeError('not ready')\n"
+    )
+    project.write(
+        "flow",
+        PIPELINE.format(
+            code=plain_step("config.READY = True\n    import late  # noqa: F401\n\n    return x")
+        ),
+    )
+    for state in ("ran", "cached"):
+        done = project.run().step("train")
+        assert done.state == state
+        assert (
+            "flow.train imports late, which could not be imported (RuntimeError: not ready): "
+            "what it defines is not part of the cache key"
+        ) in done.warning
 
 
 # name → (config.py, the step's code, what the warning must say)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -50,5 +51,56 @@ def test_bad_configuration_is_named(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="'uri' must be a string"):
         load_settings(cwd=tmp_path, environ={})
     (tmp_path / "cairn.yaml").write_text("uri: : :\n")
-    with pytest.raises(InvalidInput, match="cannot read it as YAML"):
+    with pytest.raises(InvalidInput, match=r"not valid YAML \(line 1, column 6\)"):
         load_settings(cwd=tmp_path, environ={})
+
+
+DEEP = b"[" * 5000 + b"]" * 5000  # deeper than a parser that recurses once a level can go
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"experiment: caf\xe9\n", r"not UTF-8 text \(byte 0xe9 at offset 15\)"),
+        (DEEP, "not valid YAML.*: exceeded maximum nesting depth"),
+        (b"experiment: 2024-13-45\n", "not valid YAML: month must be in 1..12"),
+        (b'audit_key: "/tmp/\\0x"\n', r"audit_key '/tmp/\\x00x': contains a NUL character"),
+        (b'uri: "http://[::1"\n', "uri 'http://\\[::1': expected the address of a Cairn server"),
+        (b"uri: http://127.0.0.1:99999\n", "uri 'http://127.0.0.1:99999': expected the address"),
+    ],
+)
+def test_a_hostile_cairn_yaml_is_one_error_naming_the_file(
+    tmp_path: Path, content: bytes, problem: str
+) -> None:
+    (tmp_path / "cairn.yaml").write_bytes(content)
+    with pytest.raises(
+        InvalidInput, match=f"^{re.escape(str(tmp_path / 'cairn.yaml'))}: {problem}"
+    ):
+        load_settings(cwd=tmp_path, environ={})
+
+
+def test_a_nul_in_a_setting_names_where_it_came_from(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match=r"^home 'a\\x00b': contains a NUL character"):
+        load_settings(cwd=tmp_path, environ={}, home="a\0b")
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"\xff\xfe", r"not UTF-8 text \(byte 0xff at offset 0\)"),
+        (DEEP, "not valid YAML.*: exceeded maximum nesting depth"),
+        (
+            b"servers: {'http://h:1': {'a': 1}}\n",
+            "expected 'servers:' mapping each URL to its token",
+        ),
+    ],
+)
+def test_a_broken_credentials_file_is_one_error_naming_it(
+    tmp_path: Path, content: bytes, problem: str
+) -> None:
+    kept = tmp_path / "config" / "cairn" / "credentials.yaml"
+    kept.parent.mkdir(parents=True)
+    kept.write_bytes(content)
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "CAIRN_URI": "http://h:1"}
+    with pytest.raises(InvalidInput, match=f"^{re.escape(str(kept))}: {problem}"):
+        load_settings(cwd=tmp_path, environ=env)

@@ -8,6 +8,7 @@ import typer
 
 from cairn.cli.output import console
 from cairn.config import check_server_uri, credentials_file, stored_tokens
+from cairn.core.yaml_text import dump_yaml
 from cairn.localfs.atomic import write_atomically
 
 
@@ -22,7 +23,7 @@ def login(
     The token is kept in ~/.config/cairn/credentials.yaml (readable by you only) and used
     whenever CAIRN_URI names that server and CAIRN_TOKEN is not set.
     """
-    server = check_server_uri(url)
+    server = check_server_uri(url, "URL")
     secret = token or typer.prompt("API token", hide_input=True)
     from cairn.client.transport import HttpTransport  # httpx: only for this command
 
@@ -34,9 +35,7 @@ def login(
     tokens = {**stored_tokens(), server: secret.strip()}
     path = credentials_file()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    import yaml
-
-    text = yaml.safe_dump({"servers": tokens}, sort_keys=True)
+    text = dump_yaml({"servers": tokens}, sort_keys=True)
     write_atomically([text.encode()], path)  # created 0600, and stays so
     roles = ", ".join(f"{role} in {project}" for project, role in me["roles"].items())
     status = "an installation admin" if me["admin"] else (roles or "no role in any project")

@@ -1,16 +1,20 @@
 """The ``cairn`` entry point: sub-command groups and the one place errors are printed.
 
-A ``CairnError`` is the user's to fix: one line on stderr, exit code 1. Anything else is
-Cairn's fault: "internal error" with the traceback, exit code 2.
+A ``CairnError`` is the user's to fix: one line on stderr, exit code 1. So is an error the
+operating system reports about a file (``OSError`` with an errno: a file no one may read, a
+folder that does not exist, a full disk): one line naming the path and what the system
+said, exit code 1. Anything else is Cairn's fault: "internal error" with the traceback,
+exit code 2.
 """
 
 from __future__ import annotations
 
 import gc
 import importlib
+import os
 import sys
 import traceback
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -123,12 +127,33 @@ def _run_command() -> None:
         else:
             print(f"Error: {exc.message}", file=sys.stderr)
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        _report_system_error(exc)
     except Exception:  # noqa: BLE001  # the last resort: report a bug, never hide it
-        traceback.print_exc()
-        print(
-            "internal error: this is a bug in Cairn; please report it with the traceback above",
-            file=sys.stderr,
-        )
-        sys.exit(2)
+        _report_bug()
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _report_system_error(exc: OSError) -> NoReturn:
+    """One line for what the operating system refused; an ``OSError`` without an errno
+    was raised by code, not by the system, and is reported as a bug."""
+    if exc.errno is None:
+        _report_bug()
+    paths = [os.fsdecode(name) for name in (exc.filename, exc.filename2) if _is_path(name)]
+    where = f"{' -> '.join(paths)}: " if paths else ""
+    print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+    sys.exit(1)
+
+
+def _is_path(name: object) -> bool:
+    return isinstance(name, str | bytes)  # not None, nor the number of a file descriptor
+
+
+def _report_bug() -> NoReturn:
+    traceback.print_exc()
+    print(
+        "internal error: this is a bug in Cairn; please report it with the traceback above",
+        file=sys.stderr,
+    )
+    sys.exit(2)

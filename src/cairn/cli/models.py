@@ -13,6 +13,7 @@ from rich.markup import escape
 from cairn.cli.output import console, format_size, format_time, print_json, table
 from cairn.core.model import ModelVersion, parse_model_ref
 from cairn.core.model_codec import model_version_to_dict, registered_model_to_dict
+from cairn.core.yaml_text import parse_yaml
 from cairn.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -86,16 +87,10 @@ def card(
 ) -> None:
     """Show a version's model card as Markdown (intended use, limitations, training data,
     ethical considerations, metrics), or replace it with --edit FILE."""
-    import yaml
-
     from cairn import models
 
     if edit is not None:
-        try:
-            fields = yaml.safe_load(edit.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise InvalidInput(f"--edit {edit}: not a readable YAML or JSON file ({exc})") from None
-        found = models.set_card(ref, fields)
+        found = models.set_card(ref, parse_yaml(edit.read_bytes(), f"--edit {edit}"))
     else:
         found = models.get_card(ref)
     version = models.get_version(ref)

@@ -8,6 +8,7 @@ verifies what arrives, whatever the server did.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,7 +40,7 @@ from cairn.core.run import (
     RunStatus,
 )
 from cairn.core.search import RunPage, RunQuery
-from cairn.errors import IntegrityError, InvalidInput, NotFound
+from cairn.errors import IntegrityError, InvalidInput, NotFound, ServerBusy
 from cairn.localfs.atomic import write_atomically
 from cairn.localfs.digest import CHUNK_SIZE, hash_file, read_chunks, verified
 
@@ -158,6 +159,12 @@ class HttpMetadataStore(ServerStore):
         return [entry_from_dict(e) for e in data["artifacts"]]
 
 
+# A server at its limit of uploads at once answers 503 with Retry-After: a file upload
+# waits that long (at most _BUSY_WAIT_SECONDS) and tries again, this many times in all.
+_BUSY_TRIES = 5
+_BUSY_WAIT_SECONDS = 10
+
+
 class HttpArtifactStore(ServerStore):
     """The :class:`~cairn.core.ports.ArtifactStore` of a Cairn server."""
 
@@ -172,9 +179,16 @@ class HttpArtifactStore(ServerStore):
         digest = hash_file(path)
         if not self.missing([digest]):
             return ObjectInfo(digest, size)
-        with path.open("rb") as stream:  # httpx reads it in chunks and sends its length
-            data = self._http.call("PUT", api_path("objects", digest), content=stream)
-        return object_from_dict(data)
+        for attempt in range(_BUSY_TRIES):
+            try:
+                with path.open("rb") as stream:  # httpx reads it in chunks, sends its length
+                    data = self._http.call("PUT", api_path("objects", digest), content=stream)
+                return object_from_dict(data)
+            except ServerBusy as busy:  # at its limit of uploads at once: a file can wait
+                if attempt == _BUSY_TRIES - 1:
+                    raise
+                time.sleep(min(busy.retry_after or 1, _BUSY_WAIT_SECONDS))
+        raise AssertionError("unreachable")
 
     def put_stream(self, stream: BinaryIO, expected_digest: str | None = None) -> ObjectInfo:
         """Upload a stream in chunks; the server hashes it.

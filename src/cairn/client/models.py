@@ -14,9 +14,9 @@ from cairn.core.model import (
     ModelVersion,
     NewModelVersion,
     RegisteredModel,
-    card_from_dict,
     check_alias,
     check_model_name,
+    stored_card,
 )
 from cairn.core.model_codec import model_version_from_dict, registered_model_from_dict
 
@@ -53,11 +53,11 @@ class HttpModelRegistry(ServerStore):
 
     def set_card(self, name: str, version: int, card: ModelCard) -> ModelCard:
         path = api_path("models", check_model_name(name), "versions", str(version), "card")
-        return card_from_dict(self._http.call("PUT", path, json=card.to_dict()))
+        return stored_card(self._http.call("PUT", path, json=card.to_dict()))
 
     def get_card(self, name: str, version: int) -> ModelCard:
         path = api_path("models", check_model_name(name), "versions", str(version), "card")
-        return card_from_dict(self._http.call("GET", path))
+        return stored_card(self._http.call("GET", path))
 
 
 class HttpLineageGraph(ServerStore):

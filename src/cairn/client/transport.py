@@ -101,7 +101,10 @@ def raise_for_error(response: httpx.Response, base_url: str) -> None:
         return
     error = _error_body(response)
     if error is not None:
-        raise error_from_code(*error)
+        found = error_from_code(*error)
+        if (retry_after := response.headers.get("retry-after", "")).isdigit():
+            found.retry_after = int(retry_after)
+        raise found
     status = response.status_code
     if status in _GATEWAY_ERRORS:
         raise ServerUnavailable(

@@ -1,9 +1,15 @@
 """Who may do what: roles per project, the permissions they carry, and the one decision.
 
-Projects group experiments (and later datasets, models and environments). A user holds at
-most one role per project; installation admins may do everything everywhere. Every entry
-point (the server's routes, the CLI, the SDK) asks ``require`` the same question, so a
-decision is made in one place.
+Projects group experiments, datasets and models. A user holds at most one role per
+project; installation admins may do everything everywhere. Every entry point (the server's
+routes, the CLI, the SDK) asks ``require`` the same question, so a decision is made in one
+place.
+
+What a principal may not read does not exist for it: a request reaching something of a
+project the principal has no ``read`` permission in is answered as the same request naming
+nothing would be (``require_visible``: 404, the message of ``cairn.core.missing``), so
+the answer names no project and tells nothing of what is there. A principal who may read
+there but lacks the permission the request needs is told which (``require``: 403).
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from cairn.errors import PermissionDenied
+from cairn.core import missing
+from cairn.errors import CairnError, PermissionDenied
 
 
 class Permission(StrEnum):
@@ -82,6 +89,50 @@ def require(principal: Principal, permission: Permission, project_id: str, what:
             f"in project {project_id!r} (a role that grants it: "
             f"{', '.join(_roles_granting(permission))})"
         )
+
+
+def require_visible(principal: Principal, project: str, hidden: CairnError) -> None:
+    """``hidden`` is what the request gets when it names nothing that exists (see
+    ``cairn.core.missing``), raised when ``principal`` may not read in ``project``.
+
+    Raises:
+        CairnError: ``hidden`` — NotFound, or AlreadyExists for a name that is unique
+            across projects.
+    """
+    if not principal.may(Permission.READ, project):
+        raise hidden
+
+
+def require_on(
+    principal: Principal, permission: Permission, project: str, what: str, hidden: CairnError
+) -> None:
+    """``permission`` on something of ``project``, which the principal must see first.
+
+    Raises:
+        CairnError: ``hidden``, when the principal may not read in ``project``.
+        PermissionDenied: it may read there, but lacks ``permission``; naming it.
+    """
+    require_visible(principal, project, hidden)
+    require(principal, permission, project, what)
+
+
+def require_to_add(
+    principal: Principal, kind: str, name: str, owner: str | None, project: str
+) -> None:
+    """Adding a version to the ``kind`` (dataset, model) named ``name``: to the one of
+    project ``owner``, or — none having that name (``owner`` None) — to a new one in
+    ``project``.
+
+    Raises:
+        NotFound: a new one, in a project the principal may not read (or none).
+        AlreadyExists: the name is held in a project the principal may not read.
+        PermissionDenied: the principal may read there, but not write.
+    """
+    what = f"add a version of the {kind} {name!r}"
+    if owner is None:
+        require_on(principal, Permission.WRITE, project, what, missing.project(project))
+    else:
+        require_on(principal, Permission.WRITE, owner, what, missing.taken(kind, name))
 
 
 def require_admin(principal: Principal, what: str) -> None:

@@ -198,10 +198,47 @@ def version_path_problem(path: object, kind: DataKind) -> str | None:
     return f"{problem}; expected a path inside the project folder, such as data/customers.csv"
 
 
+def recorded_path_problem(path: object, kind: DataKind) -> str | None:
+    """Why ``path`` cannot be recorded as where a version lives, or None if it can: inside
+    the project folder (``version_path_problem``), and through no hidden folder or file.
+
+    A checkout writes a version where it was recorded, for whoever checks it out, and
+    hidden folders hold what tools run: a virtual environment (``.venv``: a ``.pth`` file
+    runs when Python starts), a repository's hooks (``.git``), CI workflows (``.github``).
+    Names inside a version's listings may start with "." (a dataset of dotfiles is fine).
+    """
+    problem = version_path_problem(path, kind)
+    if problem is not None or not isinstance(path, str) or path == PROJECT_FOLDER:
+        return problem
+    hidden = next((part for part in path.split("/") if part.startswith(".")), None)
+    if hidden is None:
+        return None
+    return (
+        f"{hidden!r} is hidden (it starts with '.'): a version is recorded at no hidden "
+        "folder or file, such as .git or .venv, whose files tools run; expected a path "
+        "such as data/customers.csv"
+    )
+
+
 def check_version_path(path: str, kind: DataKind) -> str:
     """Raises:
-    InvalidInput: ``path`` is not inside the project folder (naming the field).
+    InvalidInput: ``path`` is not one a version may be recorded at (naming the field).
     """
-    if (problem := version_path_problem(path, kind)) is not None:
+    if (problem := recorded_path_problem(path, kind)) is not None:
         raise InvalidInput(f"path {path!r}: {problem}")
     return path
+
+
+def check_same_place(name: str, lives_at: str, path: str) -> None:
+    """A dataset lives at one path (``lives_at``: its newest version's), so that a checkout
+    of its newest version writes where every version before it did: a contributor cannot
+    send a teammate's ``cairn data checkout customers`` somewhere new.
+
+    Raises:
+        InvalidInput: ``path`` is another path (naming the field).
+    """
+    if path != lives_at:
+        raise InvalidInput(
+            f"path {path!r}: dataset {name!r} lives at {lives_at!r}; add this one under "
+            f"a new name (--name), or from {lives_at}"
+        )

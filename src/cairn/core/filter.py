@@ -10,6 +10,12 @@ Metrics compare with numbers; params and tags with strings (``= != LIKE ILIKE IN
 The stores compile the parsed form to their own query language; nothing here runs a query.
 A malformed filter raises :class:`FilterSyntaxError` whose message quotes the filter and
 puts a caret under the offending token.
+
+A search is one SQL query, so a filter and an ordering are bounded by what a database
+compiles: each metric, param or tag named is a join (SQLite joins at most 64 tables),
+each comparison a term of one ``AND`` (SQLite nests expressions at most 1000 deep), each
+value a bound parameter. Past one of the ``MAX_*`` limits below the parser refuses the
+search, naming the limit, on the client and the server alike.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from cairn.core.limits import MAX_TAG_VALUE, text_problem
 from cairn.errors import FilterSyntaxError
 
 
@@ -47,6 +54,13 @@ _ENTITY_NAMES = {
 NUMERIC_ATTRIBUTES = frozenset({"start_time", "end_time"})
 STRING_ATTRIBUTES = frozenset({"run_id", "run_name", "status", "user", "parent_run_id"})
 _ATTRIBUTE_ALIASES = {"id": "run_id", "name": "run_name", "user_id": "user"}
+
+MAX_FILTER_LENGTH = 100_000  # characters of a filter, or of an ordering clause
+MAX_FILTER_KEYS = 32  # distinct metrics, params and tags one filter names
+MAX_COMPARISONS = 100  # comparisons joined by `and`
+MAX_FILTER_VALUES = 1000  # values compared with, those of IN lists included
+MAX_VALUE_LENGTH = MAX_TAG_VALUE  # no stored value is longer
+MAX_ORDER_BY = 8  # ordering clauses; each is a join too
 
 NUMERIC_OPS = ("=", "!=", "<", "<=", ">", ">=")
 STRING_OPS = ("=", "!=", "LIKE", "ILIKE", "IN", "NOT IN")
@@ -112,15 +126,35 @@ def _tokenize(text: str, what: str) -> list[_Token]:
 
 
 def _error(text: str, pos: int, problem: str, what: str) -> FilterSyntaxError:
-    return FilterSyntaxError(f"{what}: {problem} at position {pos}\n  {text}\n  {' ' * pos}^")
+    # Quote at most _SHOWN characters either side of the token: a filter may be long.
+    start, end = max(0, pos - _SHOWN), pos + _SHOWN
+    before, after = ("…" if start else ""), ("…" if end < len(text) else "")
+    shown, caret = f"{before}{text[start:end]}{after}", len(before) + pos - start
+    return FilterSyntaxError(f"{what}: {problem} at position {pos}\n  {shown}\n  {' ' * caret}^")
+
+
+_SHOWN = 60
+
+
+def _check_text(text: str, what: str) -> None:
+    if len(text) > MAX_FILTER_LENGTH:
+        raise FilterSyntaxError(
+            f"{what}: {len(text)} characters; a search takes at most {MAX_FILTER_LENGTH}"
+        )
+    problem = text_problem(text)  # no stored value holds such text: bound, it would fail
+    if problem is not None:
+        raise FilterSyntaxError(f"{what}: {problem}")
 
 
 class _Parser:
     def __init__(self, text: str, what: str) -> None:
         self.text = text
         self.what = what
+        _check_text(text, what)
         self.tokens = _tokenize(text, what)
         self.i = 0
+        self.keys: set[tuple[Entity, str]] = set()
+        self.values = 0
 
     @property
     def current(self) -> _Token:
@@ -142,10 +176,31 @@ class _Parser:
         comparisons = [self.comparison()]
         while self.word_is("AND"):
             self.advance()
+            if len(comparisons) == MAX_COMPARISONS:
+                raise self.fail(f"more than {MAX_COMPARISONS} comparisons, the most a filter takes")
             comparisons.append(self.comparison())
         if self.current.kind != "END":
             raise self.fail(f"expected 'and' or the end of the filter, found {self.shown()}")
         return comparisons
+
+    def count_value(self, token: _Token) -> None:
+        """Count a value the filter compares with, against the limits of a query."""
+        self.values += 1
+        if self.values > MAX_FILTER_VALUES:
+            raise self.fail(f"more than {MAX_FILTER_VALUES} values, the most a filter takes")
+        if len(token.text) - 2 > MAX_VALUE_LENGTH:
+            raise self.fail(f"a value longer than {MAX_VALUE_LENGTH} characters", token)
+
+    def count_key(self, entity: Entity, key: str, token: _Token) -> None:
+        if entity is Entity.ATTRIBUTE:  # a column of the run: no join
+            return
+        self.keys.add((entity, key))
+        if len(self.keys) > MAX_FILTER_KEYS:
+            raise self.fail(
+                f"more than {MAX_FILTER_KEYS} distinct metrics, params and tags, the most a "
+                "filter names",
+                token,
+            )
 
     def parse_order_by(self) -> OrderBy:
         entity, key = self.identifier()
@@ -197,7 +252,9 @@ class _Parser:
         return name
 
     def comparison(self) -> Comparison:
+        named = self.current
         entity, key = self.identifier()
+        self.count_key(entity, key, named)
         numeric = entity is Entity.METRIC or (
             entity is Entity.ATTRIBUTE and key in NUMERIC_ATTRIBUTES
         )
@@ -235,6 +292,7 @@ class _Parser:
         token = self.current
         if token.kind != "NUMBER":
             raise self.fail(f"expected a number, found {self.shown()}")
+        self.count_value(token)
         self.advance()
         return float(token.text)
 
@@ -242,6 +300,7 @@ class _Parser:
         token = self.current
         if token.kind != "STRING":
             raise self.fail(f"expected a quoted string such as '0.1', found {self.shown()}")
+        self.count_value(token)
         self.advance()
         return _unquote(token.text)
 
@@ -270,7 +329,8 @@ def parse_filter(text: str | None) -> list[Comparison]:
     """Parse a filter string; an empty or missing filter matches everything.
 
     Raises:
-        FilterSyntaxError: the filter is malformed; the message points at the token.
+        FilterSyntaxError: the filter is malformed, or beyond a limit of a search (see
+            the module); the message points at the token.
     """
     if text is None or not text.strip():
         return []
@@ -281,8 +341,12 @@ def parse_order_by(clauses: list[str] | tuple[str, ...] | None) -> tuple[OrderBy
     """Parse ``["metrics.val_auc DESC", "params.lr"]``; none means newest first.
 
     Raises:
-        FilterSyntaxError: a clause is malformed.
+        FilterSyntaxError: a clause is malformed, or there are more than ``MAX_ORDER_BY``.
     """
     if not clauses:
         return DEFAULT_ORDER
+    if len(clauses) > MAX_ORDER_BY:
+        raise FilterSyntaxError(
+            f"order_by: {len(clauses)} clauses; a search orders by at most {MAX_ORDER_BY}"
+        )
     return tuple(_Parser(clause, "order_by").parse_order_by() for clause in clauses)

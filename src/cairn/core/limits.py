@@ -193,3 +193,11 @@ def _json_default(value: Any) -> Any:
     """Inside a mapping or list: numpy values as the numbers they hold, else ``str``."""
     to_list = getattr(value, "tolist", None)
     return to_list() if callable(to_list) else str(value)
+
+
+def finite(number: float) -> bool:
+    """Whether ``number`` is a finite float (a whole number no float can hold is not)."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False

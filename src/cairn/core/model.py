@@ -11,12 +11,13 @@ models URI too (``models:/churn@champion``, ``models:/churn/3``).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cairn.core.limits import check_text
+from cairn.core.limits import MAX_KEY, check_text, text_problem
 from cairn.errors import InvalidInput
 
 MODELS_URI = "models:/"
@@ -175,6 +176,10 @@ def parse_model_ref(text: str) -> ModelRef:
 # A model card's fields, in the order a card shows them.
 CARD_TEXT_FIELDS = ("intended_use", "limitations", "training_data", "ethical_considerations")
 CARD_FIELDS = (*CARD_TEXT_FIELDS, "metrics")
+# Pages of prose a field, and more metrics than any card shows: a card is read with every
+# gate check of its version, so it stays small.
+MAX_CARD_TEXT = 64 * 1024  # characters
+MAX_CARD_METRICS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,8 +220,14 @@ class ModelCard:
 
 
 def card_from_dict(data: Any, where: str = "card") -> ModelCard:
-    """Raises:
-    InvalidInput: an unknown field, text that is not a string, a metric not a number.
+    """A card from what someone wrote (a mapping, as JSON or YAML gives it).
+
+    Raises:
+        InvalidInput: naming the field: an unknown one; text that is not a string, is
+            longer than ``MAX_CARD_TEXT`` or cannot be stored; more than
+            ``MAX_CARD_METRICS`` metrics, a metric name that is empty, longer than
+            ``MAX_KEY`` or cannot be stored, or a value that is not a finite number a
+            64-bit float holds (a NaN would be stored as null).
     """
     if not isinstance(data, Mapping):
         raise InvalidInput(f"{where}: expected a mapping of {', '.join(CARD_FIELDS)}")
@@ -226,15 +237,65 @@ def card_from_dict(data: Any, where: str = "card") -> ModelCard:
             f"{where}: unknown field(s) {', '.join(map(str, unknown))}; a card has "
             f"{', '.join(CARD_FIELDS)}"
         )
-    for name in CARD_TEXT_FIELDS:
-        if not isinstance(data.get(name, ""), str):
-            raise InvalidInput(f"{where}.{name}: expected text")
-        check_text(data.get(name, ""), f"{where}.{name}")
-    metrics = data.get("metrics") or {}
-    if not isinstance(metrics, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool)
-        for k, v in metrics.items()
-    ):
-        raise InvalidInput(f"{where}.metrics: expected a mapping of metric names to numbers")
-    text = {name: str(data.get(name, "")).strip() for name in CARD_TEXT_FIELDS}
-    return ModelCard(**text, metrics={k: float(v) for k, v in metrics.items()})
+    text = {name: _card_text(data.get(name, ""), f"{where}.{name}") for name in CARD_TEXT_FIELDS}
+    return ModelCard(**text, metrics=_card_metrics(data.get("metrics") or {}, f"{where}.metrics"))
+
+
+def stored_card(data: Any) -> ModelCard:
+    """A card as it was stored, whichever Cairn stored it: what an older one let through
+    is left out (a NaN metric, stored as null) or kept (a longer text), never refused —
+    a card once accepted must not make every read and gate check of its version fail."""
+    if not isinstance(data, Mapping):
+        return ModelCard()
+    text = {name: value for name in CARD_TEXT_FIELDS if isinstance(value := data.get(name), str)}
+    found = data.get("metrics")
+    metrics = {
+        key: number
+        for key, value in (found.items() if isinstance(found, Mapping) else ())
+        if isinstance(key, str) and (number := _finite(value)) is not None
+    }
+    return ModelCard(**text, metrics=metrics)
+
+
+def _card_text(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field}: expected text")
+    if len(value) > MAX_CARD_TEXT:
+        raise InvalidInput(f"{field}: longer than {MAX_CARD_TEXT} characters ({len(value)})")
+    return check_text(value, field).strip()
+
+
+def _card_metrics(metrics: Any, field: str) -> dict[str, float]:
+    if not isinstance(metrics, Mapping):
+        raise InvalidInput(f"{field}: expected a mapping of metric names to numbers")
+    if len(metrics) > MAX_CARD_METRICS:
+        raise InvalidInput(f"{field}: {len(metrics)} metrics; a card has at most "
+                           f"{MAX_CARD_METRICS}")  # fmt: skip
+    found = {}
+    for key, value in metrics.items():
+        if not isinstance(key, str) or not key or len(key) > MAX_KEY or text_problem(key):
+            raise InvalidInput(f"{field}: {_shown(key)} is no metric name (text of 1 to "
+                               f"{MAX_KEY} characters, without NUL)")  # fmt: skip
+        number = _finite(value)
+        if number is None:
+            raise InvalidInput(f"{field}[{key!r}]: expected a finite number a 64-bit float "
+                               f"holds, got {_shown(value)}")  # fmt: skip
+        found[key] = number
+    return found
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**1024:
+        return "an integer beyond 1.8e308"  # and maybe beyond what repr() will write
+    return f"{value!r:.60}"
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a float if it is a finite number a 64-bit float holds, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond 1.8e308
+        return None
+    return number if math.isfinite(number) else None

@@ -234,10 +234,24 @@ def comparison(condition: Any, where: str) -> tuple[str, float]:
     Raises:
         InvalidInput: not a comparison with a number.
     """
-    match = _COMPARISON.match(str(condition)) if isinstance(condition, str) else None
-    if match is None:
-        raise InvalidInput(f"{where}: expected a comparison such as '>= 0.85', got {condition!r}")
-    return match.group(1), float(match.group(2))
+    match = _COMPARISON.match(condition) if isinstance(condition, str) else None
+    bound = _float(match.group(2)) if match else None
+    if match is None or bound is None:
+        raise InvalidInput(
+            f"{where}: expected a comparison such as '>= 0.85' (of a finite number), got "
+            f"{condition!r:.80}"
+        )
+    return match.group(1), bound
+
+
+def _float(text: str) -> float | None:
+    """The number ``text`` writes if it is finite: the pattern lets through ``1.2.3``
+    (no number) and ``1e400`` (infinity, which no bound means)."""
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def compares(value: float, operator: str, bound: float) -> bool:
@@ -266,10 +280,13 @@ def _timeout(value: Any, where: str) -> float:
 
 
 def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInput(f"{where}: expected a number")
+    # A whole number is bounded first: one beyond a float's range cannot become one.
     if isinstance(value, int) and abs(value) > _LARGEST_WHOLE:  # beyond what JSON carries
         raise InvalidInput(f"{where}: expected a number between -2**53 and 2**53")
+    if not math.isfinite(value):
+        raise InvalidInput(f"{where}: expected a finite number, got {value}")
     return float(value)
 
 

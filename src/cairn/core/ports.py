@@ -191,9 +191,17 @@ class ProjectScopes(Protocol):
     def experiments_in(self, projects: frozenset[str]) -> list[str]:
         """Ids of the experiments of these projects."""
 
+    def resolve_run_id(self, ref: str, projects: frozenset[str] | None = None) -> str:
+        """The full id of the run of ``projects`` (any: None) that an id or a unique prefix
+        names; raises NotFound, AmbiguousReference."""
+
     def readable_objects(self, principal: Principal, digests: Iterable[str]) -> set[str]:
         """Of these digests, those a run, dataset or model of a project the principal may
         read holds (every one, for an installation admin)."""
+
+    def readable_nodes(self, principal: Principal, nodes: Iterable[Node]) -> set[Node]:
+        """Of these lineage nodes, those of a project the principal may read (objects: held
+        by one)."""
 
     def held_objects(self, principal: Principal, digests: Iterable[str]) -> set[str]:
         """Of these digests, those the principal may read, or whose bytes it uploaded."""

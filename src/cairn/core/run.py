@@ -18,7 +18,7 @@ from cairn.core.limits import (
     check_tags,
     check_text,
 )
-from cairn.errors import PermissionDenied
+from cairn.errors import InvalidInput, PermissionDenied
 
 MAX_GIT_COMMIT = 64
 MAX_SOURCE = 4096
@@ -159,6 +159,22 @@ def check_new_run(new: NewRun) -> NewRun:
     check_optional_text(new.git_commit, "git_commit", MAX_GIT_COMMIT)
     check_optional_text(new.source, "source", MAX_SOURCE)
     return dataclasses.replace(new, tags=check_tags(new.tags))
+
+
+def check_ending(status: RunStatus, end_time: int, start_time: int) -> None:
+    """How a run may end: in a final status, no earlier than it started.
+
+    Raises:
+        InvalidInput: naming ``status`` or ``end_time``.
+    """
+    if status == RunStatus.RUNNING:
+        raise InvalidInput("status: a run ends FINISHED, FAILED or KILLED, not RUNNING")
+    check_int64(end_time, "end_time")
+    if end_time < start_time:
+        raise InvalidInput(
+            f"end_time: {end_time} is before the run's start_time {start_time} "
+            "(both in milliseconds since the epoch)"
+        )
 
 
 def run_user(claimed: str | None, acting: Acting) -> str:

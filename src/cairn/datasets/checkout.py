@@ -197,6 +197,19 @@ def _clear(path: str) -> None:
             os.remove(path)
 
 
+def folders_touched(done: Plan, version: DataVersion, root: str) -> set[str]:
+    """Every folder the plan writes a file into or removes one from (each once: a checkout
+    of many files has few folders)."""
+    if version.kind == DataKind.FILE:
+        touched = {os.path.dirname(root)} if done.writes else set()
+    else:
+        keys = {entry.path.rpartition("/")[0] for entry in done.writes}
+        touched = {f"{root}/{key}" if key else root for key in keys}
+    touched.update(os.path.dirname(here.path) for here in done.removals)
+    touched.update(os.path.dirname(f"{root}/{key}" if key else root) for key in done.in_the_way)
+    return touched
+
+
 def placer(version: DataVersion, root: str) -> Callable[[FileEntry], str]:
     """Where each file of the version goes (a string: a checkout makes one per file)."""
     if version.kind == DataKind.FILE:

@@ -16,7 +16,7 @@ from typing import Any
 
 from cairn.core.data import FileEntry
 from cairn.core.ports import ArtifactStore
-from cairn.datasets.materialize import read_object
+from cairn.datasets.materialize import read_bundle
 from cairn.datasets.profile import profile_table, table_format
 from cairn.errors import InvalidInput
 
@@ -115,7 +115,7 @@ class _Stored:
         try:
             if entry.bundle:
                 if entry.bundle not in self._bundles:
-                    self._bundles[entry.bundle] = read_object(self._artifacts, entry.bundle)
+                    self._bundles[entry.bundle] = read_bundle(self._artifacts, entry.bundle)
                 data = self._bundles[entry.bundle][entry.offset : entry.offset + entry.size]
                 return profile_table(data, fmt)
             with tempfile.TemporaryDirectory(prefix="cairn-diff-") as folder:

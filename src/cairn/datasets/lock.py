@@ -17,6 +17,7 @@ from typing import Any
 
 from cairn.core.artifact import check_digest
 from cairn.core.data import DataKind, check_dataset_name, version_path_problem
+from cairn.core.yaml_text import dump_yaml, parse_yaml
 from cairn.errors import InvalidInput
 from cairn.localfs.atomic import write_atomically
 
@@ -40,15 +41,13 @@ def read_lock(workspace: Path) -> dict[str, Locked]:
     path = workspace / LOCK_FILE
     if not path.is_file():
         return {}
-    import yaml
-
     try:
-        document: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        document: Any = parse_yaml(path.read_bytes(), LOCK_FILE) or {}
         return {
             check_dataset_name(str(name)): _locked(str(name), e)
             for name, e in (document.get("datasets") or {}).items()
         }
-    except (OSError, yaml.YAMLError, AttributeError, KeyError, TypeError, ValueError) as exc:
+    except (OSError, AttributeError, KeyError, TypeError, ValueError) as exc:  # InvalidInput too
         raise InvalidInput(f"{path}: not a readable lock file ({exc}); fix or delete it") from exc
 
 
@@ -63,13 +62,11 @@ def _locked(name: str, entry: dict[str, Any]) -> Locked:
 
 
 def write_lock(workspace: Path, locked: dict[str, Locked]) -> None:
-    import yaml
-
     document = {
         "datasets": {
             name: {"path": e.path, "version": e.version, "digest": e.digest}
             for name, e in sorted(locked.items())
         }
     }
-    text = _HEADER + yaml.safe_dump(document, sort_keys=False)
+    text = _HEADER + dump_yaml(document, sort_keys=False)
     write_atomically([text.encode()], workspace / LOCK_FILE)

@@ -18,16 +18,54 @@ from typing import TypeVar
 
 from cairn.core.data import FileEntry
 from cairn.core.ports import ArtifactStore
+from cairn.datasets.manifest import MAX_LISTING_BYTES
+from cairn.datasets.snapshot import MAX_BUNDLE_BYTES
 from cairn.errors import IntegrityError, InvalidInput, NotFound
 from cairn.localfs.atomic import write_atomically
 
 _T = TypeVar("_T")
 
 
-def read_object(artifacts: ArtifactStore, digest: str) -> bytes:
-    """A whole object, verified (small ones: manifests and bundles)."""
+def read_object(artifacts: ArtifactStore, digest: str, limit: int, what: str) -> bytes:
+    """A whole object, verified, held in memory: one that may be at most ``limit`` bytes
+    (``what`` it is, for the message). Reading stops past it, so a store or a server
+    cannot make Cairn hold more than that by naming a larger object.
+
+    Raises:
+        IntegrityError: the object is larger than ``limit``, or does not match its digest.
+        NotFound: the store lacks it.
+    """
+    parts: list[bytes] = []
+    size = 0
     with artifacts.open(digest) as chunks:
-        return b"".join(chunks)
+        for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                raise IntegrityError(
+                    f"object {digest} is over {limit} bytes, more than {what} may be"
+                )
+            parts.append(chunk)
+    return b"".join(parts)
+
+
+def read_listing(artifacts: ArtifactStore, digest: str) -> bytes:
+    """One listing of a version's manifest (see ``cairn.datasets.manifest``).
+
+    Raises:
+        IntegrityError: larger than any listing may be, or not matching its digest.
+        NotFound: the store lacks it.
+    """
+    return read_object(artifacts, digest, MAX_LISTING_BYTES, "a listing")
+
+
+def read_bundle(artifacts: ArtifactStore, digest: str) -> bytes:
+    """One bundle of small files, read whole (see ``cairn.datasets.snapshot``).
+
+    Raises:
+        IntegrityError: larger than any bundle may be, or not matching its digest.
+        NotFound: the store lacks it.
+    """
+    return read_object(artifacts, digest, MAX_BUNDLE_BYTES, "a bundle")
 
 
 Linker = Callable[[FileEntry, str], "os.stat_result | None"]
@@ -67,7 +105,7 @@ def write_files(
                 written.append((entry, target, linked))
                 step(entry.size)
             continue
-        data = _guarded(partial(read_object, artifacts, bundle), what, members[0])
+        data = _guarded(partial(read_bundle, artifacts, bundle), what, members[0])
         view = memoryview(data)
         for entry in members:
             target = dest(entry)

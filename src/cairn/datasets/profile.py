@@ -28,6 +28,9 @@ BINS = 10
 TOP_CATEGORIES = 20
 MAX_DISTINCT = 1_000  # past this many distinct values a text column is an identifier
 MAX_TABLES = 1_000  # tables profiled per version (the rest are counted, not read)
+# A profile is read whole: a stored one past this is refused, not held in memory. It is a
+# few hundred bytes per column (more for long text values): this is millions of columns.
+MAX_PROFILE_BYTES = 1 << 30
 _BATCH_ROWS = 65_536
 _CSV_BLOCK = 4 << 20
 

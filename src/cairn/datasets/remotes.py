@@ -20,6 +20,7 @@ from typing import Any
 
 from cairn.config import CONFIG_FILE, read_config_document
 from cairn.core.data import check_dataset_name
+from cairn.core.yaml_text import dump_yaml
 from cairn.errors import InvalidInput, NotFound
 from cairn.localfs.atomic import write_atomically
 
@@ -76,9 +77,7 @@ def add_remote(workspace: Path, name: str, url: str, default: bool = False) -> N
     if default:
         section["default_remote"] = name
     document["data"] = section
-    import yaml
-
-    write_atomically([yaml.safe_dump(document, sort_keys=False).encode()], path)
+    write_atomically([dump_yaml(document, sort_keys=False).encode()], path)
 
 
 def _data_section(document: dict[str, Any], path: Path) -> dict[str, Any]:

@@ -11,13 +11,13 @@ directory are each a clear error naming the path.
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 from pathlib import Path
 from typing import NamedTuple
 
 from cairn.core.data import DataKind
+from cairn.datasets.file_error import described
 from cairn.errors import InvalidInput
 
 
@@ -52,7 +52,7 @@ def scan(root: Path) -> Scanned:
     try:
         st = os.stat(root)
     except OSError as exc:
-        raise InvalidInput(_message(root, exc)) from exc
+        raise InvalidInput(described(exc, str(root))) from exc
     if stat.S_ISREG(st.st_mode):
         return Scanned(DataKind.FILE, [Found(root.name, str(root), st)], [], [])
     if not stat.S_ISDIR(st.st_mode):
@@ -73,13 +73,13 @@ def scan(root: Path) -> Scanned:
                     try:
                         st = entry.stat()  # follows links
                     except OSError as exc:
-                        raise InvalidInput(_message(Path(entry.path), exc)) from exc
+                        raise InvalidInput(described(exc, entry.path)) from exc
                     if is_file(st.st_mode):
                         take(_found(Found, (folder.prefix + entry.name, entry.path, st)))
                     else:
                         pending.append(_inside(folder, entry, st))
         except OSError as exc:
-            raise InvalidInput(_message(Path(folder.path), exc)) from exc
+            raise InvalidInput(described(exc, folder.path)) from exc
         if (len(found), len(pending)) == before:
             result.empty.append(folder.prefix[:-1])
     found.sort(key=lambda f: f.rel)
@@ -107,15 +107,3 @@ def _inside(folder: _Folder, entry: os.DirEntry[str], st: os.stat_result) -> _Fo
             f"{entry.path}: a symbolic link loop (it leads back to a folder above it)"
         )
     return _Folder(entry.path, f"{folder.prefix}{entry.name}/", folder.chain | {key})
-
-
-def _message(path: Path, exc: OSError) -> str:
-    if exc.errno == errno.ENOENT:
-        if os.path.islink(path):
-            return f"{path}: a symbolic link to something that does not exist"
-        return f"{path}: no such file or directory"
-    if exc.errno == errno.ELOOP:
-        return f"{path}: a symbolic link loop"
-    if exc.errno == errno.EACCES:
-        return f"{path}: permission denied"
-    return f"{path}: cannot read it ({exc.strerror or exc})"

@@ -26,8 +26,10 @@ from cairn.core.data import (
     LinkMode,
     NewDataVersion,
     check_dataset_name,
+    check_same_place,
+    check_version_path,
     parse_data_ref,
-    version_path_problem,
+    recorded_path_problem,
 )
 from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.ports import ArtifactStore, DataCatalog, LocalObjects
@@ -36,6 +38,7 @@ from cairn.datasets.checkout import (
     clear_the_way,
     conflict_message,
     file_name,
+    folders_touched,
     keyed,
     placer,
     plan,
@@ -43,9 +46,11 @@ from cairn.datasets.checkout import (
 )
 from cairn.datasets.clean import CleanMarks
 from cairn.datasets.diff import DataDiff, Side, diff
+from cairn.datasets.fence import Fence
+from cairn.datasets.file_error import translated
 from cairn.datasets.lock import Locked, read_lock, write_lock
-from cairn.datasets.materialize import Linker, read_object, write_files
-from cairn.datasets.profile import MAX_TABLES, profile_files, table_format
+from cairn.datasets.materialize import Linker, read_listing, read_object, write_files
+from cairn.datasets.profile import MAX_PROFILE_BYTES, MAX_TABLES, profile_files, table_format
 from cairn.datasets.scan import Found, scan_present
 from cairn.datasets.snapshot import Advance, Snapshot, empty_folders_warning, snapshot
 from cairn.datasets.stat_cache import StatCache
@@ -122,6 +127,7 @@ class DataService:
 
     # add
 
+    @translated
     def add(
         self,
         path: Path,
@@ -137,11 +143,18 @@ class DataService:
         files of 1 MiB and more are linked into a local store instead of copied.
 
         Raises:
-            InvalidInput: the path cannot be read or changed while read; a bad name.
+            InvalidInput: the path cannot be read or changed while read; a bad name; the
+                path is not one a version may be recorded at, or not where the dataset
+                lives (checked before anything is read).
+            InvalidState: a file cannot be used (naming it, and what to do).
         """
         source = Path(os.path.abspath(path))
         name = check_dataset_name(name if name is not None else source.name)
         where = self._relative(source)
+        check_version_path(where, DataKind.DIRECTORY if source.is_dir() else DataKind.FILE)
+        newest = self._newest(name)
+        if newest is not None:
+            check_same_place(name, newest.path, where)
         cache = StatCache(self._cache_path)
         try:
             taken = snapshot(source, self.artifacts, cache, advance, link)
@@ -150,7 +163,7 @@ class DataService:
         built = manifest.build(taken.entries)
         self._store_trees(built)
         held = {*built.trees, *(e.bundle or e.digest for e in taken.entries)}
-        profiled, warnings = self._profile(name, source, taken) if profile else ("", [])
+        profiled, warnings = self._profile(newest, source, taken) if profile else ("", [])
         warnings += empty_folders_warning(source, taken.empty) + self._unprotected(taken.copied)
         new = NewDataVersion(
             name, built.root, taken.kind, where, built.files, built.bytes,
@@ -163,16 +176,18 @@ class DataService:
         marks.save()
         return Added(version, created, taken.read, tuple(warnings), taken.linked)
 
-    def _profile(self, name: str, source: Path, taken: Snapshot) -> tuple[str, list[str]]:
+    def _profile(
+        self, newest: DataVersion | None, source: Path, taken: Snapshot
+    ) -> tuple[str, list[str]]:
         """The stored profile of the snapshot's tables ("" if none), and what could not
-        be profiled; tables unchanged since the newest version keep their profile."""
+        be profiled; tables unchanged since the ``newest`` version keep their profile."""
         located = (
             (e.path, e.digest, str(source) if taken.kind == DataKind.FILE else f"{source}/{e.path}")
             for e in taken.entries
             if table_format(e.path) is not None
         )
         try:
-            found = profile_files(located, self._tables_profiled(name))
+            found = profile_files(located, self._tables_profiled(newest))
         except MissingExtra as exc:
             return "", [f"tables not profiled: {exc.message}"]
         if found is None:
@@ -184,11 +199,18 @@ class DataService:
         data = orjson.dumps(found, option=orjson.OPT_SORT_KEYS)
         return self.artifacts.put_stream(io.BytesIO(data)).digest, warnings
 
-    def _tables_profiled(self, name: str) -> dict[str, Any]:
-        """The newest version's table profiles, by path (none if there is none)."""
+    def _newest(self, name: str) -> DataVersion | None:
         try:
-            newest = self.catalog.get_version(DataRef(name))
-            return dict(self.profile(newest)["tables"]) if newest.profile else {}
+            return self.catalog.get_version(DataRef(name))
+        except NotFound:
+            return None
+
+    def _tables_profiled(self, newest: DataVersion | None) -> dict[str, Any]:
+        """The newest version's table profiles, by path (none if there is none)."""
+        if newest is None or not newest.profile:
+            return {}
+        try:
+            return dict(self.profile(newest)["tables"])
         except NotFound:
             return {}
 
@@ -197,13 +219,15 @@ class DataService:
 
         Raises:
             NotFound: the version has no profile, or this store lacks it.
+            IntegrityError: the stored profile is damaged, or larger than any may be.
         """
         if not version.profile:
             raise NotFound(
                 f"{version.ref} has no profile: it holds no tables (CSV, TSV, Parquet), or "
                 "was added with --no-profile"
             )
-        found: dict[str, Any] = orjson.loads(read_object(self.artifacts, version.profile))
+        stored = read_object(self.artifacts, version.profile, MAX_PROFILE_BYTES, "a profile")
+        found: dict[str, Any] = orjson.loads(stored)
         return found
 
     def _store_trees(self, built: manifest.Manifest) -> None:
@@ -212,11 +236,13 @@ class DataService:
 
     # status
 
+    @translated
     def status(self, name: str | None = None) -> list[Status]:
         """What differs between the working copy and the versions ``cairn.lock`` names.
 
         Raises:
             NotFound: ``name`` is not tracked in this working copy.
+            InvalidState: a file cannot be read (naming it, and what to do).
         """
         locked = read_lock(self.workspace)
         if name is not None:
@@ -261,6 +287,7 @@ class DataService:
 
     # checkout
 
+    @translated
     def checkout(
         self,
         ref: str,
@@ -275,18 +302,28 @@ class DataService:
         to them where the file system can (see ``cairn.localfs.links``), and copied where
         it cannot.
 
+        It writes only inside the project folder (inside ``to``, with ``to``), and never
+        into a Python environment or a ``.git`` folder there (see ``cairn.datasets.fence``).
+        ``to`` naming the folder the version was added from (through a link, say) is a
+        checkout there: ``cairn.lock`` is updated.
+
         Raises:
             NotFound, AmbiguousReference: no such version.
             InvalidState: a file there has local changes (not in the tracked version), or
-                is in the way of the version's files, and ``force`` is not set; nothing
-                was written.
+                is in the way of the version's files, and ``force`` is not set; a folder
+                it would write into leads out of its folder (a link), or into a Python
+                environment or a ``.git`` folder; a file cannot be written (naming it, and
+                what to do). Nothing was written, but in the last case.
             IntegrityError: the version's recorded path or manifest would write outside
                 its folder, or its stored bytes are damaged.
         """
         version = self.version(ref)
         root = os.path.abspath(self._target(version, to))
-        wanted = keyed(version, self.files(version.digest, version.ref))
-        known = self._known(version, wanted) if to is None else {}
+        own = to is None or self._is_its_place(version, root)
+        fence = self._fence(version, root, to)
+        fence.check([root if version.kind == DataKind.DIRECTORY else os.path.dirname(root)])
+        wanted = keyed(version, self.files_of(version))
+        known = self._known(version, wanted) if own else {}
         # Loaded before the scan: loading a large cache briefly takes several times its
         # size, and the scan's results need not be held while it does.
         cache = StatCache(self._cache_path)
@@ -295,6 +332,7 @@ class DataService:
             done = plan(wanted, found, folders, known, cache, force)
             if done.conflicts:
                 raise InvalidState(conflict_message(version, done.conflicts, root))
+            fence.check(folders_touched(done, version, root))
             clear_the_way(done, root)
             links = _Links(link)
             written = write_files(
@@ -305,7 +343,7 @@ class DataService:
                 cache.put(path, stat, entry.digest, entry.bundle, entry.offset)
         finally:
             cache.save()
-        if to is None:
+        if own:
             self._lock(version.dataset, version)
         removed = len(done.removals) + sum(key in found for key in done.in_the_way)  # files
         warnings = (UNPROTECTED,) if links.refused else ()
@@ -317,17 +355,34 @@ class DataService:
         """Where the version goes: where it was added from, or into ``to``.
 
         Raises:
-            IntegrityError: its recorded path is outside the project folder.
+            IntegrityError: its recorded path is not one a version may be recorded at
+                (outside the project folder, or through a hidden folder).
         """
         if to is not None:
             return Path(to) / file_name(version) if version.kind == DataKind.FILE else Path(to)
-        problem = version_path_problem(version.path, version.kind)
+        problem = recorded_path_problem(version.path, version.kind)
         if problem is not None:
             raise IntegrityError(
                 f"{version.ref} cannot be checked out where it was added from: its path "
                 f"{version.path!r}: {problem}; check it out elsewhere with --to DIR"
             )
         return self.workspace / version.path
+
+    def _is_its_place(self, version: DataVersion, root: str) -> bool:
+        """Whether ``root`` is where the version was added from, links followed."""
+        if recorded_path_problem(version.path, version.kind) is not None:
+            return False
+        return os.path.realpath(root) == os.path.realpath(self.workspace / version.path)
+
+    def _fence(self, version: DataVersion, root: str, to: Path | None) -> Fence:
+        """What bounds the checkout of ``version`` into ``root``: the project folder, or
+        ``to``."""
+        project = os.path.abspath(self.workspace)
+        if to is not None:
+            hint = "remove the link, or check out into the folder it leads to"
+            return Fence(os.path.abspath(to), project, hint)
+        place = root if version.kind == DataKind.DIRECTORY else os.path.dirname(root)
+        return Fence(project, project, f"to write through the link, name it: --to {place}")
 
     def _known(self, version: DataVersion, wanted: dict[str, FileEntry]) -> dict[str, str]:
         """The digests of the files of the version cairn.lock names, by key (``wanted``:
@@ -341,7 +396,7 @@ class DataService:
                 tracked, entries = version, wanted
             else:
                 tracked = self.catalog.get_version(DataRef(version.dataset, locked.version))
-                entries = keyed(tracked, self.files(tracked.digest, tracked.ref))
+                entries = keyed(tracked, self.files_of(tracked))
         except (NotFound, IntegrityError):
             return {}
         if tracked.digest != locked.digest:
@@ -424,7 +479,7 @@ class DataService:
         for ref in (before, after):
             version = self.version(ref)
             profiles = self.profile(version)["tables"] if version.profile else {}
-            sides.append(Side(version.ref, self.files(version.digest, version.ref), profiles))
+            sides.append(Side(version.ref, self.files_of(version), profiles))
         return diff(sides[0], sides[1], self.artifacts)
 
     def live_objects(self) -> set[str]:
@@ -463,20 +518,36 @@ class DataService:
         version = self.version(ref)
         prefix = prefix.strip("/")
         entries = [
-            e for e in self.files(version.digest, version.ref)
+            e for e in self.files_of(version)
             if not prefix or e.path == prefix or e.path.startswith(f"{prefix}/")
         ]  # fmt: skip
         return version, entries
 
-    def files(self, digest: str, what: str = "the data version") -> list[FileEntry]:
-        """Every file of the manifest ``digest``, in path order.
+    def files_of(self, version: DataVersion) -> list[FileEntry]:
+        """Every file of ``version``, in path order: no more than it claims to hold.
 
         Raises:
-            IntegrityError: a listing is damaged (the message names ``what``).
+            IntegrityError: a listing is damaged, or they hold more files or bytes than the
+                version claims.
+            NotFound: the store lacks a listing.
+        """
+        return self.files(version.digest, version.ref, manifest.Bound(version.files, version.bytes))
+
+    def files(
+        self, digest: str, what: str = "the data version", bound: manifest.Bound = manifest.NO_CLAIM
+    ) -> list[FileEntry]:
+        """Every file of the manifest ``digest``, in path order; the walk stops at the first
+        file past ``bound`` (always at ``manifest.MAX_ENTRIES``).
+
+        Raises:
+            IntegrityError: a listing is damaged, or they hold more than ``bound`` (the
+                message names ``what``).
             NotFound: the store lacks a listing.
         """
         try:
-            return list(manifest.walk(digest, lambda d: read_object(self.artifacts, d)))
+            return list(
+                manifest.walk(digest, functools.partial(read_listing, self.artifacts), bound)
+            )
         except IntegrityError as exc:
             raise IntegrityError(f"{what}: its manifest is damaged ({exc.message})") from exc
         except NotFound as exc:
@@ -485,6 +556,7 @@ class DataService:
                 f"{what}` ({exc.message})"
             ) from exc
 
+    @translated
     def get(self, ref: str) -> Path:
         """A local copy of the version (made once, then reused): its folder, or its file.
 

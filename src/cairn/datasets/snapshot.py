@@ -33,6 +33,7 @@ from cairn.localfs.digest import digest_of, hasher
 
 BUNDLE_BELOW = 1 << 20  # files smaller than this travel in bundles
 BUNDLE_SIZE = 64 << 20  # a bundle is stored once it holds this many bytes
+MAX_BUNDLE_BYTES = BUNDLE_SIZE + BUNDLE_BELOW  # no bundle is larger: it is read whole
 READ_AHEAD = 256  # small files opened, and their reads started, ahead of their turn
 _ADVISE = getattr(os, "posix_fadvise", None)  # not on every platform
 _WILLNEED = getattr(os, "POSIX_FADV_WILLNEED", 3)

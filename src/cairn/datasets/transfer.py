@@ -3,7 +3,8 @@
 Only what the destination lacks moves: one batched existence check for all of a version's
 objects (its listings, bundles and large files), then parallel transfers, each streamed
 and verified against its digest on arrival (the destination refuses bytes that do not
-match). Listings are read from the source to find the rest.
+match). Listings are read from the source to find the rest, each once however often it is
+named: what they name is a set of objects, not a walk of the files.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import BinaryIO, cast
 from cairn.core.data import DataVersion
 from cairn.core.ports import ArtifactStore
 from cairn.datasets import manifest
-from cairn.datasets.materialize import read_object
+from cairn.datasets.materialize import read_listing
+from cairn.errors import NotFound
 
 WORKERS = 8  # transfers at once: object stores answer each request in tens of ms
 
@@ -32,14 +34,17 @@ class Moved:
 def objects_of(root: str, source: ArtifactStore) -> dict[str, int]:
     """Every object a version needs, with its size: listings first, then the bytes."""
     needed: dict[str, int] = {}
+    listings = {root}  # each read once: a listing may name one sub-listing many times
     pending = [root]
     while pending:
         digest = pending.pop()
-        data = read_object(source, digest)
+        data = read_listing(source, digest)
         needed[digest] = len(data)
         for entry in manifest.decode_tree(data, digest):
             if entry[1] == "d":
-                pending.append(entry[2])
+                if entry[2] not in listings:
+                    listings.add(entry[2])
+                    pending.append(entry[2])
             elif entry[4]:  # inside a bundle: the bundle reaches at least this far
                 needed[entry[4]] = max(needed.get(entry[4], 0), entry[5] + entry[3])
             else:
@@ -48,10 +53,18 @@ def objects_of(root: str, source: ArtifactStore) -> dict[str, int]:
 
 
 def objects_of_version(version: DataVersion, source: ArtifactStore) -> dict[str, int]:
-    """Every object a data version needs: its manifest's, and its profile."""
+    """Every object a data version needs: its manifest's, and its profile.
+
+    Raises:
+        NotFound: ``source`` lacks a listing, or the profile.
+        IntegrityError: a listing is damaged.
+    """
     needed = objects_of(version.digest, source)
     if version.profile:
-        needed[version.profile] = len(read_object(source, version.profile))
+        sized = source.sizes([version.profile])  # its size, not its bytes: it is not read
+        if version.profile not in sized:
+            raise NotFound(f"{version.ref}: the store lacks its profile {version.profile}")
+        needed[version.profile] = sized[version.profile]
     return needed
 
 

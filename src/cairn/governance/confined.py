@@ -2,47 +2,48 @@
 job and answer with JSON lines.
 
 Before anything of the job is read (and before a library that starts threads is
-imported: Landlock binds the calling thread and what it starts), the worker:
+imported: a namespace, a seccomp filter and Landlock bind the calling thread and what it
+starts), the worker:
 
 - dies with the process that started it (no orphan left running when a server stops);
 - lowers its limits: address space (allocations beyond fail), CPU time (a backstop for
   the wall-clock deadline), no core files;
-- where Linux has Landlock, restricts itself to reading Python's folders, its import
-  path and a few system files (shared libraries, time zones, CPU counts) and to writing
-  its scratch folder, with no TCP connections and no signals to processes outside it.
+- leaves the network: a network namespace of its own where the kernel allows one
+  (:mod:`cairn.governance.netns`: no internet protocol reaches anything), and a seccomp
+  filter (:mod:`cairn.governance.seccomp`) that refuses to make a socket of any family —
+  a Unix-domain socket names a file that no namespace hides (a database's, a server's)
+  — and io_uring, which makes and connects sockets without those calls;
+- drops every capability (:mod:`cairn.governance.capabilities`);
+- where Linux has Landlock, restricts itself to reading the paths it was given
+  (:mod:`cairn.governance.readable`) and writing its scratch folder, with no TCP
+  connections and no signals to processes outside it.
 
 Its stdout is kept for the answers; what the job's code prints goes to stderr, the log.
 """
 
 from __future__ import annotations
 
-import ctypes
 import math
 import os
 import resource
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from cairn.errors import CairnError
-from cairn.governance import landlock
+from cairn.governance import capabilities, landlock, netns, seccomp
+from cairn.governance.libc import libc
 
 Send = Callable[[Mapping[str, Any]], None]
 _PR_SET_PDEATHSIG = 1
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 _SAID = 2000
-# Read-only, beside Python's own folders: what shared libraries, the standard library and
-# numerical libraries read at run time. No user's files, no /proc of other processes.
-_SYSTEM = ("/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc/ld.so.cache",
-           "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime",
-           "/etc/timezone", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/ssl/certs",
-           "/etc/mime.types", "/proc/self", "/proc/cpuinfo", "/proc/meminfo", "/proc/stat",
-           "/sys/devices/system/cpu", "/sys/fs/cgroup", "/dev/urandom", "/dev/random",
-           "/dev/zero")  # fmt: skip
+# Refused to the worker: making a socket of any family, and io_uring (see the docstring).
+REFUSED = ("socket", "io_uring_setup")
 
 
 def serve(handle: Callable[[Mapping[str, Any], Send], None]) -> int:
@@ -58,7 +59,9 @@ def serve(handle: Callable[[Mapping[str, Any], Send], None]) -> int:
     try:
         job_file = Path(sys.argv[1])
         document = orjson.loads(job_file.read_bytes())
-        send({"confined": confine(job_file.parent, document["limits"], document["parent"])})
+        walls = confine(job_file.parent, document["limits"], document["parent"],
+                        document["readable"])  # fmt: skip
+        send({"confined": walls})
         handle(document["job"], send)
     except CairnError as exc:
         send({"error": exc.message[:_SAID], "code": exc.code})
@@ -67,19 +70,36 @@ def serve(handle: Callable[[Mapping[str, Any], Send], None]) -> int:
     return 0
 
 
-def confine(scratch: Path, limits: Mapping[str, Any], parent: int) -> str:
-    """Confine this process (see the module's docstring); what Landlock did, in words."""
+def confine(
+    scratch: Path, limits: Mapping[str, Any], parent: int,
+    readable: Sequence[str] | None = None,
+) -> list[str]:  # fmt: skip
+    """Confine this process (see the module's docstring) to reading ``readable`` (by
+    default, :mod:`cairn.governance.readable`'s paths, with nothing private) and
+    writing ``scratch``; what each wall did, in words ("landlock v6", "network namespace"
+    …), or why it was not built ("no seccomp: …")."""
     _die_with(parent)
     _lower(resource.RLIMIT_CORE, 0)
     _lower(resource.RLIMIT_AS, int(limits["memory"]))
     # Every CPU busy for the whole deadline, and a second more: SIGXCPU, then SIGKILL.
     _lower(resource.RLIMIT_CPU, math.ceil(limits["seconds"] * _cpus()) + 1, grace=1)
-    return landlock.restrict(_readable(), [scratch.resolve(), Path("/dev/null")])
+    # The namespace first: making it takes the capabilities dropped next.
+    walls = [netns.enter(), capabilities.drop_all(), seccomp.refuse(REFUSED)]
+    writable = [scratch.resolve(), Path("/dev/null")]
+    return [landlock.restrict(_readable(readable), writable), *walls]
+
+
+def _readable(given: Sequence[str] | None) -> list[Path]:
+    if given is not None:
+        return [Path(p) for p in given]
+    from cairn.governance.readable import import_folders, readable_paths  # only here
+
+    return readable_paths((), import_folders(()))  # nothing private is known here
 
 
 def _die_with(parent: int) -> None:
     if sys.platform.startswith("linux"):
-        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # it ended before the line above: end too
         os._exit(1)
 
@@ -97,10 +117,3 @@ def _cpus() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
-
-
-def _readable() -> list[Path]:
-    python = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-              os.path.dirname(os.path.realpath(sys.executable))}  # fmt: skip
-    imports = [p for p in sys.path if os.path.isabs(p)]
-    return [Path(p) for p in (*_SYSTEM, *sorted(python), *imports)]

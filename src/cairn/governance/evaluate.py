@@ -7,8 +7,14 @@ credentials, signing keys and webhook secrets: a flagged package is refused befo
 process starts; otherwise its files (fetched by their registered digests, each verified)
 and the table are copied into a scratch folder, and a worker process
 (``cairn.governance.worker``, in the sandbox of ``cairn.governance.sandbox``) predicts,
-within the gate's time limit. The metrics are computed here, against the truth column the
-worker sent before the model's code ran.
+within the gate's time limit, reading none of the private paths the evaluator is given
+(the home, the database, keys, the project). The metrics are computed here, against the
+truth column the worker sent before the model's code ran.
+
+A model is measured only on data of its own project: whoever may read the model reads the
+gate's answer, so data of any other project is "not in the model's project", whether it
+exists or not, and is looked at no further. A few evaluations run at once, and each
+measurement is made once (``cairn.governance.measurements``).
 """
 
 from __future__ import annotations
@@ -18,59 +24,92 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cairn.core.data import DataVersion, FileEntry
+from cairn.core.access import Principal, Role
+from cairn.core.data import DataVersion, FileEntry, parse_data_ref
 from cairn.core.model import ModelVersion
 from cairn.core.model_codec import model_version_to_dict
 from cairn.core.policy import Evaluation
+from cairn.datasets.authorized import AuthorizedDataCatalog
 from cairn.datasets.service import DataService
 from cairn.errors import (
     CairnError,
     InvalidInput,
     MissingExtra,
     ModelFailed,
+    NotFound,
     UntrustedModel,
     error_from_code,
 )
-from cairn.governance.sandbox import Limits, run_worker
+from cairn.governance.measurements import Measurements
+from cairn.governance.sandbox import Limits, run_worker, said
 from cairn.registry.package import check_package_path
 from cairn.registry.service import ModelService
 
 _TABLES = (".csv", ".parquet")
 _PROBABILITIES = {"roc_auc", "log_loss"}  # the metrics computed from predict_proba
 WORKER = "cairn.governance.worker"
+EVALUATIONS = 2  # evaluations (worker processes) at once, unless the evaluator is told
+# What a measurement is made of: the package, the table (its digest and its format), the
+# target column and the metrics.
+Measured = tuple[str, str, str, str, tuple[str, ...]]
 
 
 class Evaluator:
-    """``Evaluate`` (``cairn.governance.evidence``) over the model and data services."""
+    """``Evaluate`` (``cairn.governance.evidence``) over the model and data services;
+    its workers read no folder that holds one of the ``private`` paths, and at most
+    ``evaluations`` of them run at once."""
 
-    def __init__(self, models: ModelService, data: DataService) -> None:
-        self.models, self.data = models, data
+    def __init__(
+        self, models: ModelService, data: DataService, private: Sequence[Path],
+        evaluations: int = EVALUATIONS,
+    ) -> None:  # fmt: skip
+        self.models, self.data, self.private = models, data, tuple(private)
+        self.measurements: Measurements[Measured, dict[str, float]] = Measurements(evaluations)
 
     def __call__(
         self, version: ModelVersion, evaluation: Evaluation
     ) -> tuple[str, dict[str, float]]:
-        """The data version used, and each metric measured on it.
+        """The data version used, and each metric measured on it (or remembered: the same
+        package on the same table, scored the same way, is measured once).
 
         Raises:
+            NotFound: the model's project has no such data version (data of another
+                project is not looked at).
             InvalidInput: the data version has no single table, or no ``target`` column.
             UntrustedModel: the package is flagged by its scan (no process is started).
             ModelFailed: the model raised, crashed, ran out of time or memory, or
                 answered with something that is not predictions.
+            ServerBusy: no evaluation could start (or end) within the gate's timeout.
             MissingExtra: scikit-learn (which computes the metrics) is not installed.
         """
-        found, table = self._table(evaluation.data)
+        found, table = self._table(evaluation.data, self._project_of(version))
         if version.flagged:
             findings = "; ".join(str(f) for f in version.findings)
             raise UntrustedModel(f"model {version.ref} is flagged ({findings}): an evaluation "
                                  "does not run a flagged package's code")  # fmt: skip
+        key = (version.digest, table.digest, Path(table.path).suffix, evaluation.target,
+               tuple(sorted(evaluation.metrics)))  # fmt: skip
+
+        def fresh() -> dict[str, float]:
+            return self._measured(version, evaluation, found.ref, table)
+
+        return found.ref, self.measurements.get(key, fresh, evaluation.timeout)
+
+    def _measured(
+        self, version: ModelVersion, evaluation: Evaluation, data: str, table: FileEntry
+    ) -> dict[str, float]:
         # Whatever the worker left there (read-only folders …) must not fail the request.
         with tempfile.TemporaryDirectory(
             prefix="cairn-evaluate-", ignore_cleanup_errors=True
         ) as folder:
-            job = self._staged(version, evaluation, found.ref, table, Path(folder))
-            answers = run_worker(WORKER, job, Path(folder), Limits(seconds=evaluation.timeout))
+            job = self._staged(version, evaluation, data, table, Path(folder))
+            limits = Limits(seconds=evaluation.timeout)
+            answers = run_worker(WORKER, job, Path(folder), limits, self.private)
         truth, predicted, scores = _unpacked(answers)
-        return found.ref, _scored(evaluation.metrics, truth, predicted, scores)
+        return _scored(evaluation.metrics, truth, predicted, scores)
+
+    def _project_of(self, version: ModelVersion) -> str:
+        return self.models.registry.get_model(version.name).project
 
     def _staged(
         self, version: ModelVersion, evaluation: Evaluation, data: str, table: FileEntry,
@@ -83,8 +122,9 @@ class Evaluator:
                 "target": evaluation.target,
                 "probabilities": bool(_PROBABILITIES & set(evaluation.metrics))}  # fmt: skip
 
-    def _table(self, data_ref: str) -> tuple[DataVersion, FileEntry]:
-        found, entries = self.data.ls(data_ref)
+    def _table(self, data_ref: str, project: str) -> tuple[DataVersion, FileEntry]:
+        found = self._version_in(project, data_ref)
+        entries = self.data.files(found.digest, found.ref)
         tables = [e for e in entries if e.path.endswith(_TABLES)]
         if len(tables) != 1:
             listed = ", ".join(e.path for e in tables) or "none"
@@ -93,6 +133,24 @@ class Evaluator:
                 f"{len(tables)} ({listed})"
             )
         return found, tables[0]
+
+    def _version_in(self, project: str, data_ref: str) -> DataVersion:
+        """The data version, read as a member of ``project`` only would read it: one of
+        another project is not found, word for word as one that does not exist.
+
+        Raises:
+            NotFound: ``project`` has no such data version.
+        """
+        member = Principal(f"project {project}", roles={project: Role.VIEWER})
+        try:
+            return AuthorizedDataCatalog(self.data.catalog, member).get_version(
+                parse_data_ref(data_ref)
+            )
+        except NotFound:
+            raise NotFound(
+                f"{data_ref} is not in the model's project ({project!r}): a model is "
+                "evaluated only on data of its own project"
+            ) from None
 
     def _stage_model(self, version: ModelVersion, folder: Path) -> Path:
         """The version's files in ``folder``, each fetched by its registered digest (the
@@ -116,7 +174,7 @@ def _unpacked(answers: Sequence[Mapping[str, Any]]) -> tuple[Any, Any, Any]:
     """
     failed = next((a for a in answers if "error" in a), None)
     if failed is not None:
-        raise error_from_code(str(failed.get("code")), str(failed["error"])[:2000])
+        raise error_from_code(str(failed.get("code")), said(str(failed["error"])))
     if len(answers) < 2 or "truth" not in answers[0] or "predicted" not in answers[1]:
         raise ModelFailed("the worker process ended without predictions")
     return answers[0]["truth"], answers[1]["predicted"], answers[1].get("scores")
@@ -134,7 +192,8 @@ def _scored(wanted: Sequence[str], truth: Any, predicted: Any, scores: Any) -> d
     except CairnError:
         raise
     except (ValueError, TypeError, IndexError) as exc:  # scikit-learn's word on them
-        raise ModelFailed(f"its predictions could not be scored: {exc}") from None
+        # It may quote the predictions (labels): words of the model's, bounded as such.
+        raise ModelFailed(f"its predictions could not be scored: {said(str(exc))}") from None
 
 
 def measure(

@@ -1,7 +1,15 @@
 """Gathering what a policy's gates decide on, for one model version: the metrics of the
 run that made it, the versions it would be compared with, fresh evaluations, its
 signature, provenance, scan findings and card — each read from the registry and the
-tracking store, never taken from whoever asks."""
+tracking store, never taken from whoever asks.
+
+Whoever may read the model reads its gates' evidence, so evidence comes only from what the
+model's project holds: a run of another project (a version may name one its registrant
+could read) counts as no run, and an evaluation reads only the project's data (the
+evaluator sees to it). Provenance is read from system tags (``cairn.*``), which only a
+run's own account writes, while it runs (``cairn.stores.metadata.system_tags``); a step
+run counts only inside a pipeline run of the same account.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +34,8 @@ def gather(
 ) -> Evidence:
     """The evidence the policy's gates need, and only that: an evaluation runs only when a
     gate asks for one. A failed evaluation is kept as its reason (the gate fails with it)."""
-    run = metadata.get_run(version.run_id) if version.run_id else None
+    project = registry.get_model(version.name).project
+    run = _run_of(metadata, version, project)
     kinds = {gate.kind for gate in policy.gates}
     compared = {g.spec["champion"] for g in policy.gates if g.kind == "champion"} | {
         g.spec["environment"] for g in policy.gates if g.kind == "signature_compatible_with"
@@ -39,7 +48,7 @@ def gather(
             continue
         theirs = registry.resolve(ModelRef(version.name, version=number))
         champions[environment] = theirs.ref
-        champion_metrics[environment] = _metrics(metadata, theirs)
+        champion_metrics[environment] = _metrics(_run_of(metadata, theirs, project))
         champion_signatures[environment] = theirs.manifest.get("signature")
     evaluations, evaluated, errors = {}, {}, {}
     for gate in policy.gates:
@@ -55,7 +64,7 @@ def gather(
     commit, dirty, pipeline = _provenance(metadata, run) if "provenance" in kinds else (
         None, None, False)  # fmt: skip
     return Evidence(
-        metrics={k: m.value for k, m in run.metrics.items()} if run else {},
+        metrics=_metrics(run),
         champion_metrics=champion_metrics,
         evaluations=evaluations,
         signature=version.manifest.get("signature"),
@@ -65,21 +74,26 @@ def gather(
         git_dirty=dirty,
         unsafe_imports=[str(f) for f in version.findings],
         card=registry.get_card(version.name, version.version),
-        run_id=version.run_id,
+        run_id=run.id if run else None,
         champions=champions,
         evaluated=evaluated,
         evaluation_errors=errors,
     )
 
 
-def _metrics(metadata: MetadataStore, version: ModelVersion) -> Mapping[str, float]:
+def _run_of(metadata: MetadataStore, version: ModelVersion, project: str) -> Run | None:
+    """The run that made the version, if it is one of ``project``'s."""
     if version.run_id is None:
-        return {}
+        return None
     try:
         run = metadata.get_run(version.run_id)
     except NotFound:
-        return {}
-    return {k: m.value for k, m in run.metrics.items()}
+        return None
+    return run if metadata.get_experiment(run.experiment_id).project == project else None
+
+
+def _metrics(run: Run | None) -> Mapping[str, float]:
+    return {k: m.value for k, m in run.metrics.items()} if run else {}
 
 
 def _provenance(metadata: MetadataStore, run: Run | None) -> tuple[str | None, bool | None, bool]:
@@ -92,7 +106,10 @@ def _provenance(metadata: MetadataStore, run: Run | None) -> tuple[str | None, b
         pipeline = run
     elif "cairn.step" in run.tags and run.parent_id:
         parent = metadata.get_run(run.parent_id)
-        pipeline = parent if parent.tags.get("cairn.run.kind") == "pipeline" else None
+        # A pipeline's step runs are its runner's: another account's run nested in it
+        # (whose tags are its own to write) borrows nothing from it.
+        ours = parent.user == run.user and parent.tags.get("cairn.run.kind") == "pipeline"
+        pipeline = parent if ours else None
     if pipeline is None:
         return run.git_commit, None, False
     dirty = {"true": True, "false": False}.get(pipeline.tags.get("cairn.git.dirty", ""))

@@ -16,12 +16,13 @@ to the calling thread and what it starts afterwards: restrict before starting th
 from __future__ import annotations
 
 import ctypes
-import functools
 import os
 import stat
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+
+from cairn.governance.libc import checked, libc, syscall
 
 # <linux/landlock.h>; the system calls have one number on every architecture.
 _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446
@@ -56,7 +57,7 @@ def abi() -> int:
     if not sys.platform.startswith("linux"):
         return 0
     try:
-        found = _syscall(_CREATE_RULESET, None, 0, _CREATE_RULESET_VERSION)
+        found = syscall(_CREATE_RULESET, None, 0, _CREATE_RULESET_VERSION)
     except OSError:
         return 0
     return max(found, 0)
@@ -74,13 +75,13 @@ def restrict(readable: Iterable[Path], writable: Iterable[Path]) -> str:
     attr = _RulesetAttr(handled, _NET_TCP if version >= 4 else 0, _SCOPED if version >= 6 else 0)
     size = 8 if version < 4 else (16 if version < 6 else 24)  # the struct as that kernel knows it
     try:
-        ruleset = _syscall(_CREATE_RULESET, ctypes.byref(attr), size, 0)
+        ruleset = syscall(_CREATE_RULESET, ctypes.byref(attr), size, 0)
         try:
             for paths, rights in ((readable, READ), (writable, handled)):
                 for path in paths:
                     _allow(ruleset, path, rights & handled)
             _prctl_no_new_privs()
-            _syscall(_RESTRICT_SELF, ruleset, 0)
+            syscall(_RESTRICT_SELF, ruleset, 0)
         finally:
             os.close(ruleset)
     except OSError as exc:
@@ -105,7 +106,7 @@ def _allow(ruleset: int, path: Path, rights: int) -> None:
         if not stat.S_ISDIR(os.fstat(fd).st_mode):
             rights &= _FILE_RIGHTS  # a folder's rights on a file are refused (EINVAL)
         rule = _PathBeneathAttr(rights, fd)
-        _syscall(_ADD_RULE, ruleset, _RULE_PATH_BENEATH, ctypes.byref(rule), 0)
+        syscall(_ADD_RULE, ruleset, _RULE_PATH_BENEATH, ctypes.byref(rule), 0)
     finally:
         os.close(fd)
 
@@ -113,24 +114,4 @@ def _allow(ruleset: int, path: Path, rights: int) -> None:
 def _prctl_no_new_privs() -> None:
     """Required before restricting without privileges: nothing started later gains any
     (no set-user-id programs)."""
-    _checked(_libc().prctl(_PR_SET_NO_NEW_PRIVS, *map(ctypes.c_ulong, (1, 0, 0, 0))))
-
-
-def _syscall(number: int, *arguments: object) -> int:
-    # Whole registers: a variadic call would pass a Python int as a 32-bit C int.
-    words = [ctypes.c_long(a) if isinstance(a, int) else a for a in arguments]
-    return _checked(_libc().syscall(ctypes.c_long(number), *words))
-
-
-def _checked(found: int) -> int:
-    if found < 0:
-        error = ctypes.get_errno()
-        raise OSError(error, os.strerror(error))
-    return int(found)
-
-
-@functools.cache
-def _libc() -> ctypes.CDLL:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.syscall.restype = ctypes.c_long
-    return libc
+    checked(libc().prctl(_PR_SET_NO_NEW_PRIVS, *map(ctypes.c_ulong, (1, 0, 0, 0))))

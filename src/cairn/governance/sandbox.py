@@ -5,19 +5,23 @@ this process's secrets, and that is killed when its time is up.
 :func:`cairn.governance.confined.serve`):
 
 - with a clean environment: the locale, ``PATH``, the thread-count variables, ``HOME`` and
-  ``TMPDIR`` inside its scratch folder and ``PYTHONPATH`` for Cairn's import path —
-  nothing else, so no ``CAIRN_*`` (token, database URL, key paths), ``AWS_*`` or webhook
-  secret reaches it;
+  ``TMPDIR`` inside its scratch folder and ``PYTHONPATH`` for the folders it imports from
+  (:mod:`cairn.governance.readable`: the installation's, never this process's working
+  directory or script folder) — nothing else, so no ``CAIRN_*`` (token, database URL, key
+  paths), ``AWS_*`` or webhook secret reaches it;
 - with no file descriptor of this process but its pipes (no database connection, no open
   key file), in its own session (a timeout kills everything it started), started fresh
   (never forked from a server holding secrets in memory);
 - with its job in a file in the scratch folder, which the caller fills with what the job
-  reads (copied and verified there: the worker reaches no store);
+  reads (copied and verified there: the worker reaches no store), beside the paths it may
+  read, none holding one of the caller's private paths;
 - answering with JSON lines on its stdout, at most ``Limits.output`` bytes of them.
 
 The worker confines itself before it reads its job (``cairn.governance.confined``): lower
-limits, death with its parent, and where Linux has Landlock, no reads outside Python's
-folders, no writes outside its scratch folder, no TCP and no signals out.
+limits, death with its parent, no network, no capabilities, and where Linux has Landlock,
+no reads but the paths it was given and no writes outside its scratch folder. What it says
+(an error, its last words on stderr) comes from a model's code: a message carries at most
+its first line, :data:`SAID` characters of it.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -38,13 +42,15 @@ from typing import IO, Any
 import orjson
 
 from cairn.errors import ModelFailed
+from cairn.governance import readable
 
 _log = logging.getLogger(__name__)
 # Variables a worker is given from this process's environment: none is a secret.
 _PASSED = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_NUMERIC", "TZ",
            "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")  # fmt: skip
 _CHUNK = 1 << 16
-_SAID = 2000  # characters of a worker's error or log kept in a failure's message
+_LOG = 2000  # bytes of the end of a worker's log kept, to find its last words in
+SAID = 200  # characters of what a worker says kept in a message
 JOB = "job.json"
 
 
@@ -63,20 +69,25 @@ class Limits:
 
 
 def run_worker(
-    module: str, job: Mapping[str, Any], scratch: Path, limits: Limits
-) -> list[dict[str, Any]]:
+    module: str, job: Mapping[str, Any], scratch: Path, limits: Limits,
+    private: Sequence[Path],
+) -> list[dict[str, Any]]:  # fmt: skip
     """Run ``python -m module`` on ``job`` in the folder ``scratch`` and return its answers
-    (JSON objects, in the order sent), once it has ended.
+    (JSON objects, in the order sent), once it has ended. It may read no folder that holds
+    one of the ``private`` paths (the home, the database, keys, the project).
 
     Raises:
         ModelFailed: it did not end in time (it was killed), crashed, answered more than
             the limit or with something other than JSON objects.
     """
-    document = {"job": job, "limits": asdict(limits), "parent": os.getpid()}
+    imports = readable.import_folders(private)
+    paths = [str(p) for p in readable.readable_paths(private, imports)]
+    document = {"job": job, "limits": asdict(limits), "parent": os.getpid(),
+                "readable": paths}  # fmt: skip
     (scratch / JOB).write_bytes(orjson.dumps(document))
     deadline = time.monotonic() + limits.seconds
     try:
-        process = _start(module, scratch)
+        process = _start(module, scratch, imports)
     except OSError as exc:
         raise ModelFailed(f"the worker process could not start: {exc}") from None
     try:
@@ -91,27 +102,21 @@ def run_worker(
     return _answers(answer, log, process.returncode)
 
 
-def _start(module: str, scratch: Path) -> subprocess.Popen[bytes]:
+def _start(module: str, scratch: Path, imports: Sequence[Path]) -> subprocess.Popen[bytes]:
     for folder in ("home", "tmp"):
         (scratch / folder).mkdir(exist_ok=True)
     command = [sys.executable, "-P", "-s", "-B", "-m", module, str(scratch / JOB)]
     return subprocess.Popen(  # this interpreter, a module of Cairn's
         command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        cwd=scratch, env=_environment(scratch), close_fds=True, start_new_session=True,
+        cwd=scratch, env=_environment(scratch, imports), close_fds=True,
+        start_new_session=True,
     )  # fmt: skip
 
 
-def _environment(scratch: Path) -> dict[str, str]:
+def _environment(scratch: Path, imports: Sequence[Path]) -> dict[str, str]:
     passed = {name: os.environ[name] for name in _PASSED if name in os.environ}
     return {**passed, "HOME": str(scratch / "home"), "TMPDIR": str(scratch / "tmp"),
-            "PYTHONPATH": os.pathsep.join(import_path())}  # fmt: skip
-
-
-def import_path() -> list[str]:
-    """Where this process imports from, less its working directory (which may be
-    anything: a worker gets only the folders that hold code)."""
-    here = os.getcwd()
-    return [p for p in sys.path if os.path.isabs(p) and os.path.exists(p) and p != here]
+            "PYTHONPATH": os.pathsep.join(map(str, imports))}  # fmt: skip
 
 
 def _collect(
@@ -141,7 +146,7 @@ def _collect(
                 if not chunk:
                     selector.unregister(key.fd)
                 key.data.extend(chunk)
-            del log[:-_SAID]  # only its end is shown
+            del log[:-_LOG]  # only its last words are shown
             if len(answer) > limits.output:
                 raise ModelFailed(f"the worker process answered more than "
                                   f"{limits.output >> 20} MiB: it was stopped")  # fmt: skip
@@ -168,10 +173,15 @@ def _answers(answer: bytes, log: bytes, code: int | None) -> list[dict[str, Any]
                           f"objects{_tail(log)}")  # fmt: skip
     if code != 0 and not any("error" in f for f in found):
         raise ModelFailed(f"the worker process {_ended(code)}{_tail(log)}")
-    confined = next((str(f.pop("confined")) for f in found[:1] if "confined" in f), "")
-    if not confined.startswith("landlock"):
-        _log.warning("a worker process ran with no filesystem confinement: %s", confined)
+    _warn_of_missing_walls(next((f.pop("confined") for f in found[:1] if "confined" in f), None))
     return [f for f in found if f]
+
+
+def _warn_of_missing_walls(walls: Any) -> None:
+    """Log each wall the worker said it could not build ("no seccomp: …")."""
+    for wall in walls if isinstance(walls, list) else ["no confinement: it said none"]:
+        if str(wall).startswith("no "):  # "no landlock: …", "no network namespace: …"
+            _log.warning("a worker process ran with %s", said(str(wall)))
 
 
 def _ended(code: int | None) -> str:
@@ -185,4 +195,12 @@ def _ended(code: int | None) -> str:
 
 def _tail(log: bytes) -> str:
     lines = log.decode(errors="replace").strip().splitlines()
-    return f"; its last words: {lines[-1][:_SAID]}" if lines else ""
+    return f"; its last words: {said(lines[-1])}" if lines else ""
+
+
+def said(words: str) -> str:
+    """What a worker said, as a message may carry it: its first line, at most
+    :data:`SAID` characters. A worker runs a model's code, and a gate's reason is shown
+    to whoever reads the project: it must not carry out what the model could read."""
+    first = next(iter(words.strip().splitlines()), "")
+    return first if len(first) <= SAID else f"{first[: SAID - 1]}…"

@@ -10,9 +10,8 @@ import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator
 
-import yaml
-
-from cairn.core.access import Permission, Principal, Role, require
+from cairn.core import missing
+from cairn.core.access import Permission, Principal, Role, require_on, require_visible
 from cairn.core.actor import current, on_behalf_of
 from cairn.core.limits import check_text
 from cairn.core.model import ModelRef, ModelVersion, parse_model_ref
@@ -28,7 +27,8 @@ from cairn.core.release import (
     Webhook,
     check_approval,
 )
-from cairn.errors import InvalidInput, InvalidState, PolicyChanged
+from cairn.core.yaml_text import parse_yaml
+from cairn.errors import InvalidInput, InvalidState, NotFound, PolicyChanged
 from cairn.governance.evidence import Evaluate, gather
 from cairn.governance.webhooks import check_url
 
@@ -43,12 +43,7 @@ def load_policy(text: str, where: str = "policy") -> Policy:
     Raises:
         InvalidInput: not YAML, or not a policy (naming the field).
     """
-    try:
-        document = yaml.safe_load(text) if text.strip() else {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise InvalidInput(f"{where}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+    document = parse_yaml(text, where) if text.strip() else {}
     return parse_policy(document, where)
 
 
@@ -98,6 +93,18 @@ class ReleaseService:
     # requests
 
     def check(self, ref: str, environment: str) -> GateCheck:
+        """Every gate's result for ``ref`` in ``environment``, recording nothing.
+
+        It needs only ``read`` (a CI job's token), yet may start fresh evaluations: what
+        a reader can name is what writers registered, the evaluator runs a few at once for
+        everyone and answers a measurement made before from memory
+        (``cairn.governance.measurements``), and the ``promote`` that follows a check
+        starts none again.
+
+        Raises:
+            InvalidInput: ``ref`` names no version (the newest is not released).
+            NotFound: no such version or environment.
+        """
         version = self._version(ref)
         policy = self.ledger.get_environment(environment).policy
         gates = self._gates(version, policy)
@@ -114,7 +121,8 @@ class ReleaseService:
         """
         reason = _required(reason, "reason")
         name = parse_model_ref(ref).name
-        self._require(Permission.MANAGE, self.ledger.project_of(name), f"promote {name!r}")
+        project = self.ledger.project_of(name)
+        self._require(Permission.MANAGE, project, f"promote {name!r}", missing.model(name))
         version = self._version(ref)
 
         def record(policy: Policy) -> PromotionRequest:
@@ -141,8 +149,9 @@ class ReleaseService:
         return self._verdict(request_id, Verdict.APPROVE, comment, version)
 
     def reject(self, request_id: str, reason: str, version: int | None = None) -> PromotionRequest:
-        """Reject the request (whoever may approve it may stop it, its requester too: a
-        rejection releases nothing).
+        """Reject the request: whoever holds the ``approve`` permission in the model's
+        project may stop it, whatever the policy's role (a rejection releases nothing) —
+        its requester too, when they hold it; a requester without it cannot withdraw.
 
         Raises:
             InvalidInput: no reason given.
@@ -153,7 +162,8 @@ class ReleaseService:
 
     def get_request(self, request_id: str) -> PromotionRequest:
         request = self.ledger.get_request(request_id)
-        self.registry.get_model(request.model)  # the caller may read the model, or not
+        if self.principal is not None:
+            require_visible(self.principal, request.project, missing.request(request_id))
         return request
 
     def list_requests(
@@ -208,7 +218,7 @@ class ReleaseService:
         check_text(comment, "comment")
         request = self.ledger.get_request(request_id)
         what = f"{verdict.value} promotion requests of {request.model!r}"
-        self._require(Permission.APPROVE, request.project, what)
+        self._require(Permission.APPROVE, request.project, what, missing.request(request_id))
         if version is not None and version != request.version:
             raise InvalidState(
                 f"request {request.id[:8]} is for {request.ref} now, not {request.model}/"
@@ -272,11 +282,12 @@ class ReleaseService:
             for e in environments
         ]
 
-    def _require(self, permission: Permission, project: str, what: str) -> None:
-        """Refuse early, naming the permission the action needs (the ledger decides again
-        in its transaction)."""
+    def _require(self, permission: Permission, project: str, what: str, hidden: NotFound) -> None:
+        """Refuse early, naming the permission the action needs — or, to a caller who may
+        not read the project, as if nothing were there (``hidden``); the ledger decides
+        again in its transaction."""
         if self.principal is not None:
-            require(self.principal, permission, project, what)
+            require_on(self.principal, permission, project, what, hidden)
 
     def _giver(self, project: str) -> tuple[str, Role | None]:
         """Who gives a verdict, and their role in ``project`` (the local user: an admin)."""

@@ -8,7 +8,9 @@ ranges and slices; enum members; dataclass instances and their fields; instances
 project's own classes (their attributes); ``functools.partial`` (its function, arguments
 and keywords); bound methods (the function and its object); NumPy arrays and scalars and
 pandas objects (their bytes, hashed with BLAKE3); paths, patterns, dates, decimals,
-fractions, UUIDs, typing constructs; loggers (their name).
+fractions, UUIDs, typing constructs; loggers (their name); callable objects that wrap a
+function (``functools.update_wrapper``, ``functools.cache``): their state, the wrapped
+function in it.
 
 Functions, classes and modules are encoded by name, and handed to ``reach``: the code
 fingerprint follows the project's own (``cairn.pipelines.fingerprint``). Anything else —
@@ -230,13 +232,12 @@ class Encoder:
             self._typing(value)
         elif kind.__module__ == "logging" and hasattr(value, "getChild"):  # a logger
             self._tagged(b"L", value, value.name)
-        elif callable(value) and hasattr(value, "__wrapped__"):  # functools.cache …
-            self._out += b"W" + _name(kind) + b";"
-            self._child(".__wrapped__", value.__wrapped__)
         elif dataclasses.is_dataclass(value):
             self._attributes(value, [(f.name, getattr(value, f.name))
                                      for f in dataclasses.fields(value)])  # fmt: skip
-        elif self.reach(kind):  # an instance of the project's own class
+        elif self.reach(kind) or (callable(value) and hasattr(value, "__wrapped__")):
+            # An instance of the project's own class (its class's code is followed), or a
+            # wrapper (functools.cache …): its state, the function it wraps included.
             self._attributes(value, _state(value))
         else:
             self._unfollowed(value)

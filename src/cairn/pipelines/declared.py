@@ -31,14 +31,16 @@ tail; a declared output it did not write is an error naming it.
 from __future__ import annotations
 
 import inspect
+import os
 import re
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from cairn.core.artifact import ArtifactEntry
-from cairn.errors import InvalidInput
+from cairn.core.artifact import ArtifactEntry, check_digest, clean_artifact_path
+from cairn.datasets.fence import Fence
+from cairn.errors import IntegrityError, InvalidInput
 from cairn.localfs.digest import digest_of, hash_file, hasher
 from cairn.pipelines import notebooks
 from cairn.pipelines.definition import (
@@ -205,7 +207,7 @@ def _command_step(name: str, declared: _DeclaredStep) -> Step[..., Any]:
     step: Step[..., Any] = Step(run_command)
     step.code = "cmd/1"  # the command itself is a parameter of the step
     step.key_parts = lambda: {"deps": _digests(root, declared.deps, name)}
-    step.on_cached = lambda value, artifacts: _restore_outs(root, value, artifacts)
+    step.on_cached = lambda value, artifacts: _restore_outs(declared, value, artifacts)
     return step
 
 
@@ -230,7 +232,7 @@ def _notebook_step(declared: _DeclaredStep) -> Step[..., Any]:
         "notebook": notebooks.source_digest(path),
         "deps": _digests(root, declared.deps, name),
     }
-    step.on_cached = lambda value, artifacts: _restore_outs(root, value, artifacts)
+    step.on_cached = lambda value, artifacts: _restore_outs(declared, value, artifacts)
     return step
 
 
@@ -299,11 +301,49 @@ def _store_outs(root: Path, outs: list[str], step: str) -> dict[str, str]:
     return stored
 
 
-def _restore_outs(root: Path, value: Any, artifacts: Any) -> None:
-    for relative, digest in (value.get("outs") or {}).items():
+def _restore_outs(declared: _DeclaredStep, value: Any, artifacts: Any) -> None:
+    """Write back the files of a cached run's declared outputs. The cached value is a
+    record anyone who may write in the experiment could have made: only files of the
+    outputs the step declares are written, each a clean path inside the project, into
+    folders that lead nowhere else (no link out, no Python environment, no ``.git``).
+
+    Raises:
+        IntegrityError: the cached value names a file the step does not declare, or a
+            path no output may have.
+    """
+    root, outs = declared.root, declared.outs
+    recorded = value.get("outs") if isinstance(value, dict) else None
+    files = _restored_files(recorded if isinstance(recorded, dict) else {}, outs, declared.name)
+    project = str(root)
+    Fence(project, project, "declare outputs inside the project").check(
+        {os.path.dirname(os.path.join(project, relative)) for relative in files}
+    )
+    for relative, digest in files.items():
         target = root / relative
         if not target.is_file() or hash_file(target) != digest:
             artifacts.get_file(digest, target)
+
+
+def _restored_files(recorded: dict[Any, Any], outs: list[str], step: str) -> dict[str, str]:
+    files: dict[str, str] = {}
+    for relative, digest in recorded.items():
+        try:
+            if clean_artifact_path(str(relative), "outs") != relative:
+                raise InvalidInput("not a clean relative path")
+            if not any(_is_within(relative, out) for out in outs):
+                raise InvalidInput(f"not under a declared output ({', '.join(outs) or 'none'})")
+            files[relative] = check_digest(digest)
+        except InvalidInput as exc:
+            raise IntegrityError(
+                f"step {step}: the cached run lists {str(relative)[:200]!r}, which it may "
+                f"not write ({exc.message}); run the step again with --force"
+            ) from None
+    return files
+
+
+def _is_within(relative: str, out: str) -> bool:
+    out = out.strip("/")
+    return relative == out or relative.startswith(f"{out}/")
 
 
 def _filled(value: Any, params: dict[str, Any]) -> Any:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from cairn.core.artifact import ArtifactEntry
+from cairn.core.limits import finite
 from cairn.core.ports import ArtifactStore
 from cairn.errors import InvalidInput, InvalidState
 
@@ -111,7 +112,7 @@ class Step(Generic[P, R]):
         backoff: float = 1.0,
         register: str | None = None,
     ) -> None:
-        if retries < 0 or not math.isfinite(backoff) or backoff < 0:
+        if retries < 0 or not finite(backoff) or backoff < 0:
             raise InvalidInput(
                 f"step {function.__name__!r}: retries must be 0 or more and backoff a "
                 f"number of seconds, got retries={retries!r}, backoff={backoff!r}"

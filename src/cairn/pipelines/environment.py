@@ -34,9 +34,7 @@ def installed() -> dict[str, str]:
     Read from the package folders once per process, or from the remembered listing while
     none of those folders changed (installing or removing a package changes its folder).
     """
-    # The interpreter's own package folders, not all of sys.path: a library that adds its
-    # vendored copies to sys.path once imported (Ray does) must not change the answer.
-    folders = [*site.getsitepackages(), site.getusersitepackages()]
+    folders = package_folders()
     stamp = orjson.dumps([[f, _mtime(f)] for f in folders] + [sys.executable])
     remembered = _remembered(stamp)
     if remembered is not None:
@@ -54,6 +52,13 @@ def installed() -> dict[str, str]:
             document = orjson.dumps({"stamp": stamp.decode(), "installed": listing})
             write_atomically([document], _cache_folder / "environment.json")
     return listing
+
+
+def package_folders() -> list[str]:
+    """The folders whose distributions' versions the environment's digest holds."""
+    # The interpreter's own package folders, not all of sys.path: a library that adds its
+    # vendored copies to sys.path once imported (Ray does) must not change the answer.
+    return [*site.getsitepackages(), site.getusersitepackages()]
 
 
 def _name_and_version(distribution: Any) -> tuple[str, str]:

@@ -366,7 +366,7 @@ class Runner:
         code = step.code
         unfollowed: tuple[str, ...] = ()
         if code is None:
-            fingerprint = code_fingerprint(step.origin or step.function, self.root)
+            fingerprint = code_fingerprint(step.origin or step.function)
             code, unfollowed = fingerprint.digest, fingerprint.unfollowed
         document = {
             "step": f"{step.function.__module__}.{step.function.__qualname__}",

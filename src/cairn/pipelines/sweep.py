@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cairn.core.limits import finite
 from cairn.core.run import RunStatus
 from cairn.errors import InvalidInput, MissingExtra, StepFailed
 from cairn.pipelines.definition import Graph, Pipeline
@@ -67,7 +68,7 @@ def parse_dimension(spec: str) -> Dimension:
         low, high = (int(p) if kind in ("int", "logint") else float(p) for p in parts)
     except ValueError:
         raise InvalidInput(f"{expected}; {kind} takes two numbers, low and high") from None
-    if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
+    if not (finite(low) and finite(high)) or low >= high:
         raise InvalidInput(f"--param {spec!r}: expected low < high, got {low} and {high}")
     if kind.startswith("log") and low <= 0:
         raise InvalidInput(f"--param {spec!r}: a log scale needs low > 0, got {low}")

@@ -1,7 +1,7 @@
 """What a model file may name, and what loading it may do with each name.
 
 Loading a pickle (or a skops file) imports every global the file names and does one of
-four things with it, which the readers of both formats report as a ``Use``:
+these things with it, which the readers of both formats report as a ``Use``:
 
 - **call** it with arguments the file chose (pickle's REDUCE, INST and OBJ; a skops
   ``ReduceNode``; the reconstructors below that call one of their arguments): the
@@ -10,17 +10,14 @@ four things with it, which the readers of both formats report as a ``Use``:
   plain data. ``pandas.core.computation.expr.Expr`` is a class of an allowed library, and
   calling it evaluates Python: being a class is not enough to be called.
 - **create** an instance with ``cls.__new__`` and restore its state (pickle's NEWOBJ then
-  BUILD; a skops ``ObjectNode``): the class's ``__new__`` and state methods run, nothing
-  else. A verified class (below) may be created if its ``__new__`` and every method pickle
-  calls to restore state — ``__setstate__``, ``__setattr__``, ``__setitem__``, ``append``,
-  ``extend``, ``add``, ``update`` (and ``__getattr__``, which looks them up) — are C code
-  or Python of the allowed libraries; where NEWOBJ hands ``__new__`` the file's arguments,
-  no ``__new__`` along the MRO may be Python (C and Cython types take them as data;
-  ``numpy.memmap.__new__`` opens the file it is given).
+  BUILD; a skops ``ObjectNode``), or apply BUILD's slot state, APPENDS, SETITEMS or
+  ADDITEMS to one: only its class's hooks run, and every hook each of these runs must be
+  C code or on the audited list (``cairn.registry.restore_hooks``); where NEWOBJ hands
+  ``__new__`` the file's arguments, no ``__new__`` along the MRO may be Python.
 - **name** it as a value (an argument, a dtype an encoder keeps, a class another
   reconstructor receives): an exact name, a verified class, or a ufunc NumPy or SciPy
-  exports. A function is never a verified class: an estimator may call a function it
-  holds with arguments the file chose.
+  exports. A function off the exact list is never named: an estimator may call a
+  function it holds with arguments the file chose.
 - **patch** it: BUILD, SETITEMS or APPENDS applied to the global itself sets attributes
   on a library's class or module. Never allowed.
 
@@ -31,30 +28,38 @@ type)``) whose real ``__module__`` is inside the allowed libraries too — a fun
 re-exported from elsewhere, such as ``lightgbm.basic.NamedTemporaryFile`` (``tempfile``'s),
 fails — and whose module and name contain none of the denied words (``eval``, ``exec``,
 ``compile``, ``parse``, ``pickle``, ``load`` …). Where an allowed library is not
-installed, its names cannot be verified and are refused.
+installed, its names cannot be verified and are refused. A class on the exact list is
+judged by the same hooks when it is created.
 
 To allow another library, add it to ``ALLOWED_LIBRARIES``; to allow another function,
-add it to ``CONSTRUCTORS`` with the positions of the arguments it calls or creates.
+add it to ``CONSTRUCTORS`` with the positions of the arguments it calls or creates; to
+allow another Python hook, read it and add it to ``restore_hooks.AUDITED``.
 """
 
 from __future__ import annotations
 
 import enum
 import importlib
-import inspect
 import re
-import types
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
+
+from cairn.registry import restore_hooks
 
 
 class Use(enum.Enum):
     NAME = "named"
     CALL = "called"
-    CREATE = "created"  # cls.__new__(cls), then its state restored
+    CREATE = "created"  # cls.__new__(cls), then its state restored from a dict
     CREATE_WITH_ARGS = "created with arguments"  # cls.__new__(cls, *args) with the file's args
+    RESTORE_FROM_VALUE = "restored from a value that is not a dict"
+    SET_ATTRIBUTES = "given attributes by setattr"  # BUILD's slot state
+    APPENDED = "appended to"
+    ITEMS_SET = "given items"
+    ADDED_TO = "added to"
     PATCH = "patched"
 
 
@@ -73,12 +78,20 @@ class Constructor:
     """A callable that may be called with a file's arguments; ``calls`` and ``creates`` are
     the positions of the arguments it calls, or makes an instance of with ``__new__``
     (handing it the file's other arguments where ``with_args``); ``calls_state``: the
-    first item of the state BUILD restores into what it made is called too."""
+    first item of the state BUILD restores into what it made is called too; ``makes``: the
+    position of the class whose instance it returns, where not its own (or what it
+    creates)."""
 
     calls: tuple[int, ...] = ()
     creates: tuple[int, ...] = ()
     with_args: bool = False
     calls_state: bool = False
+    makes: int | None = None
+
+    @property
+    def instance_of(self) -> int | None:
+        """The position of the argument whose instance a call returns; None: the callee's."""
+        return self.makes if self.makes is not None else next(iter(self.creates), None)
 
 
 _BUILDS = Constructor()
@@ -101,10 +114,14 @@ CONSTRUCTORS: dict[str, Constructor] = {
     "copyreg._reconstructor": Constructor(calls=(1,), creates=(0,)),
     # NumPy's arrays, scalars, dtypes and random states.
     **{f"numpy.{core}.{n}": _BUILDS for core in ("core", "_core") for n in (
-        "multiarray._reconstruct", "multiarray.scalar", "numeric._frombuffer")},
+        "multiarray.scalar", "numeric._frombuffer")},
+    # _reconstruct(subtype, shape, dtype) makes an empty array of the subtype, which BUILD
+    # then restores: the subtype is created.
+    **{f"numpy.{core}.multiarray._reconstruct": Constructor(creates=(0,))
+       for core in ("core", "_core")},
     "numpy.dtype": _BUILDS,
     "numpy.ndarray": _BUILDS,
-    "numpy.random._pickle.__bit_generator_ctor": Constructor(calls=(0,)),
+    "numpy.random._pickle.__bit_generator_ctor": Constructor(calls=(0,), makes=0),
     "numpy.random._pickle.__generator_ctor": Constructor(calls=(1,)),
     "numpy.random._pickle.__randomstate_ctor": Constructor(calls=(1,)),
     "numpy.random.bit_generator.__pyx_unpickle_SeedSequence": Constructor(creates=(0,)),
@@ -117,12 +134,30 @@ CONSTRUCTORS: dict[str, Constructor] = {
     "sklearn.utils._bunch.Bunch": _BUILDS,  # a dict whose keys are attributes too
     # Validates and converts an array: what HistGradientBoosting's partial calls.
     "sklearn.utils.validation.check_array": _BUILDS,
-    # The metrics a fitted scorer holds (TunedThresholdClassifierCV's): each computes a
-    # number from arrays.
+    # The functions fitted estimators hold, each computing arrays or numbers from arrays:
+    # univariate selectors' score functions, BisectingKMeans' k-means step,
+    # FeatureAgglomeration's pooling, the array conversion SciPy's B-splines keep.
+    **{f"sklearn.feature_selection._univariate_selection.{n}": _BUILDS for n in (
+        "chi2", "f_classif", "f_oneway", "f_regression", "r_regression")},
+    **{f"sklearn.feature_selection._mutual_info.{n}": _BUILDS for n in (
+        "mutual_info_classif", "mutual_info_regression")},
+    **{f"sklearn.cluster._kmeans.{n}": _BUILDS for n in (
+        "_kmeans_single_elkan", "_kmeans_single_lloyd")},
+    "numpy.mean": _BUILDS,
+    "scipy._lib.array_api_compat.numpy._aliases.asarray": _BUILDS,
+    # The metrics a fitted scorer holds (every scorer scikit-learn names by a string): each
+    # computes a number from arrays.
     **{f"sklearn.metrics._classification.{n}": _BUILDS for n in (
         "accuracy_score", "balanced_accuracy_score", "brier_score_loss", "cohen_kappa_score",
-        "f1_score", "fbeta_score", "hamming_loss", "hinge_loss", "jaccard_score", "log_loss",
-        "matthews_corrcoef", "precision_score", "recall_score", "zero_one_loss")},
+        "d2_brier_score", "d2_log_loss_score", "f1_score", "fbeta_score", "hamming_loss",
+        "hinge_loss", "jaccard_score", "log_loss", "matthews_corrcoef", "precision_score",
+        "recall_score", "zero_one_loss")},
+    **{f"sklearn.metrics._scorer.{n}": _BUILDS for n in (
+        "negative_likelihood_ratio", "positive_likelihood_ratio")},
+    **{f"sklearn.metrics.cluster._supervised.{n}": _BUILDS for n in (
+        "adjusted_mutual_info_score", "adjusted_rand_score", "completeness_score",
+        "fowlkes_mallows_score", "homogeneity_score", "mutual_info_score",
+        "normalized_mutual_info_score", "rand_score", "v_measure_score")},
     **{f"sklearn.metrics._ranking.{n}": _BUILDS for n in (
         "average_precision_score", "dcg_score", "ndcg_score", "roc_auc_score",
         "top_k_accuracy_score")},
@@ -163,25 +198,31 @@ DENIED_COMPONENTS = frozenset({"io", "os", "sys"})  # whole words only
 _WORD = re.compile(r"[._]+|(?<=[a-z0-9])(?=[A-Z])")
 # Where each library exports its ufuncs (a ufunc named elsewhere is not verified).
 _UFUNC_HOMES = {"numpy": "numpy", "scipy": "scipy.special"}
-# What pickle calls on an instance to restore its state (and looks the calls up with).
-_STATE_METHODS = ("__setstate__", "__setattr__", "__setitem__", "append", "extend", "add",
-                  "update", "__getattr__", "__getattribute__")  # fmt: skip
+# What each use of an instance runs of its class, and whether that is C or audited code.
+_SAFE_FOR: dict[Use, Callable[[type], bool]] = {
+    Use.CREATE: restore_hooks.creates_safely,
+    Use.CREATE_WITH_ARGS: lambda cls: (
+        restore_hooks.creates_safely(cls) and restore_hooks.takes_arguments_safely(cls)
+    ),
+    Use.RESTORE_FROM_VALUE: restore_hooks.restores_from_any_value,
+    Use.SET_ATTRIBUTES: restore_hooks.sets_attributes_safely,
+    Use.APPENDED: restore_hooks.appends_safely,
+    Use.ITEMS_SET: restore_hooks.sets_items_safely,
+    Use.ADDED_TO: restore_hooks.adds_safely,
+}
 
 
 def refused(name: Name, use: Use) -> bool:
     """Whether a file may not do ``use`` with the global ``name``."""
     if use is Use.PATCH:
         return True
-    if str(name) in CONSTRUCTORS:
-        return False
+    listed = str(name) in CONSTRUCTORS
     if use is Use.CALL:
-        return True
-    if use is Use.NAME and _verified_ufunc(name):
-        return False
-    found = verified_class(name)
-    if found is None or use is Use.NAME:
-        return found is None
-    return not _creates_safely(found, with_args=use is Use.CREATE_WITH_ARGS)
+        return not listed
+    if use is Use.NAME:
+        return not (listed or _verified_ufunc(name) or verified_class(name) is not None)
+    found = verified_class(name) or _listed_class(name)
+    return found is None or not _SAFE_FOR[use](found)
 
 
 def verified_class(name: Name) -> type | None:
@@ -194,6 +235,20 @@ def verified_class(name: Name) -> type | None:
     return found if _allowed_path(found.__module__) and _allowed_path(real) else None
 
 
+def _listed_class(name: Name) -> type | None:
+    """A class on the exact list (``builtins.list``, ``collections.OrderedDict`` …): what
+    it makes may be restored and filled like any instance."""
+    if str(name) not in CONSTRUCTORS:
+        return None
+    try:  # the list's own modules: the standard library's and the allowed libraries'
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # deprecated aliases (numpy.core) still resolve
+            found = getattr(importlib.import_module(name.module), name.name, None)
+    except ImportError:
+        return None
+    return found if isinstance(found, type) else None
+
+
 def _verified_ufunc(name: Name) -> bool:
     """A NumPy or SciPy ufunc, as the library exports it: element-wise arithmetic (as
     skops trusts them), not a ufunc ``numpy.frompyfunc`` made around any function."""
@@ -202,33 +257,6 @@ def _verified_ufunc(name: Name) -> bool:
     if home is None or type(found).__name__ != "ufunc":
         return False
     return getattr(_imported(home), getattr(found, "__name__", ""), None) is found
-
-
-def _creates_safely(cls: type, with_args: bool) -> bool:
-    """``__new__`` is the library's (and C code, where the file's arguments reach it), and
-    so is every method that restores state."""
-    if with_args and any(_in_python(vars(c).get("__new__")) for c in cls.__mro__):
-        return False
-    return all(_library_code(cls, m) for m in ("__new__", *_STATE_METHODS))
-
-
-def _in_python(method: Any) -> bool:
-    return isinstance(getattr(method, "__func__", method), types.FunctionType)
-
-
-def _library_code(cls: type, method: str) -> bool:
-    """Whether ``method`` of ``cls`` is C code, or Python of the allowed libraries: the
-    class that defines it, and the function it is, both inside them."""
-    owner = next((c for c in cls.__mro__ if method in vars(c)), None)
-    if owner is None or owner.__module__ == "builtins":
-        return True  # absent, or object's, dict's, list's …
-    raw = vars(owner)[method]
-    function = inspect.unwrap(getattr(raw, "__func__", None) or getattr(raw, "fget", None) or raw)
-    if not _allowed_path(f"{owner.__module__}.{owner.__qualname__}"):
-        return False
-    if not isinstance(function, types.FunctionType):
-        return True  # C or Cython code of the class
-    return _allowed_path(f"{function.__module__}.{function.__qualname__}")
 
 
 @lru_cache(maxsize=4096)  # a file chooses the names: the cache stays bounded

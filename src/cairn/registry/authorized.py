@@ -1,13 +1,17 @@
 """The model registry as one principal may use it (what a server hands each request).
 
-Reads check the ``read`` permission on the model's project; the list keeps only readable
-models. Writes are decided by the registry inside their own transaction (see
-``cairn.stores.metadata.grants``), on the principal's behalf.
+Reads need the ``read`` permission on the model's project; a model of a project the
+principal may not read is not found, word for word as one that does not exist, and is
+looked at no further (its aliases and versions are resolved only in a model the principal
+may read). Both answers suggest the models the principal may read, and no other. The list
+keeps only readable models. Writes are decided by the registry inside their own
+transaction (see ``cairn.stores.metadata.grants``), on the principal's behalf.
 """
 
 from __future__ import annotations
 
-from cairn.core.access import Permission, Principal, require
+from cairn.core import missing
+from cairn.core.access import Permission, Principal
 from cairn.core.actor import on_behalf_of
 from cairn.core.model import (
     ModelCard,
@@ -17,6 +21,9 @@ from cairn.core.model import (
     RegisteredModel,
 )
 from cairn.core.ports import ModelRegistry
+from cairn.errors import NotFound
+
+_SUGGESTED = 10  # model names a not-found message suggests
 
 
 class AuthorizedModelRegistry:
@@ -28,8 +35,17 @@ class AuthorizedModelRegistry:
             return self._registry.register_version(new, project)
 
     def get_model(self, name: str) -> RegisteredModel:
-        found = self._registry.get_model(name)
-        require(self.principal, Permission.READ, found.project, f"see the model {name!r}")
+        """Raises:
+        NotFound: no model of a project the principal may read has this name; suggesting
+            some that do.
+        """
+        try:
+            found = self._registry.get_model(name)
+        except NotFound:
+            found = None
+        if found is None or not self.principal.may(Permission.READ, found.project):
+            known = [m.name for m in self.list_models()][:_SUGGESTED]
+            raise missing.model(name, known)
         return found
 
     def list_models(self) -> list[RegisteredModel]:

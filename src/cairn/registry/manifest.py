@@ -5,20 +5,30 @@ an object can choose: the bytes are checked field by field before anything else 
 them — a mapping, in a format this Cairn reads, of a flavor it knows, listing files by
 relative paths inside the package with their digests and sizes — and whatever is wrong is
 an error naming the field, not a failure deep inside registration or loading.
+
+A file's path is where a server or a user writes the file when it fetches the package:
+it must be one any file system can create inside the package's folder (``path_problem``),
+and no path may name a file that another path needs as a folder, or the manifest itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
-
-import yaml
 
 from cairn._version import __version__
 from cairn.core.artifact import check_digest
+from cairn.core.limits import text_problem
+from cairn.core.yaml_text import parse_yaml
 from cairn.errors import InvalidInput
 from cairn.registry.flavors import named
 
 FORMAT = 1  # of the package; a package in a newer format is refused, not misread
+MANIFEST = "cairn-model.yaml"  # the manifest's own path in the package
+# A longer name no common file system stores (ext4, XFS, APFS, NTFS: 255), and a longer
+# path leaves too little of PATH_MAX (4,096) for the folder a package is fetched into.
+LONGEST_NAME = 255  # bytes of UTF-8
+LONGEST_PATH = 1024
 _SPEC_TYPES = ("columns", "tensor", "tensors")
 
 
@@ -33,12 +43,11 @@ def parse_manifest(data: bytes, digest: str) -> dict[str, Any]:
         InvalidInput: the bytes are not a package manifest (naming the field and what was
             expected), or one in a newer format than this Cairn reads.
     """
+    manifest = parse_yaml(data, f"digest: {digest} is not a model package manifest")
     try:
-        manifest = yaml.safe_load(data)
         _check(manifest)
-    except (yaml.YAMLError, RecursionError, _NotAManifest) as exc:  # nesting too deep: not one
-        reason = exc if isinstance(exc, _NotAManifest) else "not YAML"
-        raise InvalidInput(f"digest: {digest} is not a model package manifest ({reason})") from None
+    except _NotAManifest as exc:
+        raise InvalidInput(f"digest: {digest} is not a model package manifest ({exc})") from None
     if manifest["format"] > FORMAT:
         raise InvalidInput(
             f"model package: written in format {manifest['format']} by Cairn "
@@ -49,10 +58,26 @@ def parse_manifest(data: bytes, digest: str) -> dict[str, Any]:
     return dict(manifest)
 
 
-def escapes(path: str) -> bool:
-    """Whether a package file path is not a relative path inside the package."""
-    parts = path.split("/")
-    return path.startswith("/") or "\\" in path or any(p in ("", ".", "..") for p in parts)
+def path_problem(path: str) -> str | None:
+    """What makes ``path`` unfit as the path of a file inside a package, or None.
+
+    A path is relative: names separated by ``/``, none empty, ``.`` or ``..``, without
+    ``\\`` or a control character (NUL ends a path where the system reads it), each name
+    at most ``LONGEST_NAME`` bytes and the whole at most ``LONGEST_PATH``.
+    """
+    problem = text_problem(path)
+    if problem is not None:
+        return problem
+    if any(c < " " or c == "\x7f" for c in path):
+        return "must not contain a control character"
+    names = path.split("/")
+    if "\\" in path or any(name in ("", ".", "..") for name in names):
+        return "expected a relative path inside the package ('/' between names, none '.' or '..')"
+    if max(len(name.encode()) for name in names) > LONGEST_NAME:
+        return f"a name in it is longer than {LONGEST_NAME} bytes"
+    if len(path.encode()) > LONGEST_PATH:
+        return f"longer than {LONGEST_PATH} bytes"
+    return None
 
 
 def _check(manifest: Any) -> None:
@@ -65,6 +90,7 @@ def _check(manifest: Any) -> None:
     _expect(isinstance(files, dict), "files", "a mapping of path to digest and size")
     for path, described in files.items():
         _check_file(path, described)
+    _check_layout(files)
     for field in ("pickle", "requirements"):
         listed = manifest.get(field, [])
         _expect(isinstance(listed, list) and all(isinstance(x, str) for x in listed),
@@ -75,8 +101,10 @@ def _check(manifest: Any) -> None:
 
 
 def _check_file(path: Any, described: Any) -> None:
-    _expect(isinstance(path, str) and not escapes(path), f"files[{path!r}]",
-            "a relative path inside the package")  # fmt: skip
+    _expect(isinstance(path, str), f"files[{path!r}]", "a path")
+    problem = path_problem(path)
+    if problem is not None:
+        raise _NotAManifest(f"files[{path!r}]: {problem}")
     _expect(isinstance(described, dict), f"files[{path!r}]", "a mapping with digest and size")
     try:
         check_digest(described.get("digest"))
@@ -84,6 +112,21 @@ def _check_file(path: Any, described: Any) -> None:
         raise _NotAManifest(f"files[{path!r}].digest: expected 'blake3:' and 64 hex") from None
     size = described.get("size")
     _expect(_is_int(size) and size >= 0, f"files[{path!r}].size", "a whole number of bytes")
+
+
+def _check_layout(paths: Collection[str]) -> None:
+    """Each path is a file: neither the manifest, nor a folder another path is inside."""
+    if MANIFEST in paths:
+        raise _NotAManifest(f"files[{MANIFEST!r}]: the manifest itself; list the other files")
+    files = {*paths, MANIFEST}
+    for path in paths:
+        folder = path.rpartition("/")[0]
+        while folder:
+            if folder in files:
+                raise _NotAManifest(
+                    f"files[{path!r}]: inside {folder!r}, which is a file of the package"
+                )
+            folder = folder.rpartition("/")[0]
 
 
 def _check_signature(signature: Any) -> None:

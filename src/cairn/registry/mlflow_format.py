@@ -20,13 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from cairn.core.yaml_text import dump_yaml, parse_yaml
 from cairn.errors import InvalidInput
 from cairn.registry.flavors import Saved
 from cairn.registry.flavors.estimator import SKOPS
 from cairn.registry.flavors.pickled import MODEL_FILE
-from cairn.registry.manifest import escapes
+from cairn.registry.manifest import path_problem
 from cairn.registry.package import Package, package_from_files
 
 MLMODEL = "MLmodel"
@@ -62,7 +61,7 @@ def import_mlflow(source: Path, folder: Path) -> Package:
             "cloudpickle"
         )
     named = str(sklearn.get("pickled_model", MODEL_FILE))
-    if escapes(named):  # an MLmodel must not point Cairn at a file outside its folder
+    if path_problem(named):  # an MLmodel must not point Cairn at a file outside its folder
         raise InvalidInput(f"{source}: pickled_model {named!r}: expected a file in the folder")
     pickled = source / named
     if not pickled.is_file():
@@ -133,11 +132,11 @@ def export_mlflow(package: Package, dest: Path, load: Callable[[], Any]) -> Path
             "outputs": json.dumps(_spec_to_mlflow(outputs)) if outputs else None,
             "params": None,
         }
-    (dest / MLMODEL).write_text(yaml.safe_dump(described, sort_keys=False))
+    (dest / MLMODEL).write_text(dump_yaml(described, sort_keys=False))
     (dest / "requirements.txt").write_text("".join(f"{r}\n" for r in requirements))
     environment = {"python": python, "build_dependencies": ["pip"],
                    "dependencies": ["-r requirements.txt"]}  # fmt: skip
-    (dest / "python_env.yaml").write_text(yaml.safe_dump(environment, sort_keys=False))
+    (dest / "python_env.yaml").write_text(dump_yaml(environment, sort_keys=False))
     return dest
 
 
@@ -145,10 +144,7 @@ def _mlmodel(source: Path) -> Mapping[str, Any]:
     path = source / MLMODEL
     if not path.is_file():
         raise InvalidInput(f"{source}: not an MLflow model folder (it has no {MLMODEL} file)")
-    try:
-        found = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"{path}: not YAML ({exc})") from None
+    found = parse_yaml(path.read_bytes(), str(path))
     if not isinstance(found, Mapping):
         raise InvalidInput(f"{path}: expected a mapping")
     return found

@@ -23,23 +23,17 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cairn._version import __version__
 from cairn.core.model import Finding, NewModelVersion, PackageFile
+from cairn.core.yaml_text import dump_yaml
 from cairn.errors import IntegrityError, InvalidInput, UntrustedModel
 from cairn.localfs.digest import hash_file
 from cairn.registry import signature
-from cairn.registry.flavors import Flavor, Saved, detect, named
+from cairn.registry.flavors import Flavor, Saved, detect, flavors, named
 from cairn.registry.flavors.pickled import MODEL_FILE
-from cairn.registry.manifest import FORMAT, escapes, parse_manifest
+from cairn.registry.manifest import FORMAT, MANIFEST, parse_manifest, path_problem
 from cairn.registry.scan import unsafe_imports
 from cairn.registry.skops_uses import is_skops
-
-MANIFEST = "cairn-model.yaml"
-# What the scan reports for a custom model whose pickle names nothing else outside the
-# allow-list: its class is the user's code, and loading runs it.
-CUSTOM_CODE = "code of a custom model"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +121,8 @@ def scan_package(package: Package) -> tuple[Finding, ...]:
     """What the scan finds in the package's pickle and skops files (``cairn.registry.scan``):
     the pickles the manifest lists, and — whatever the manifest says — ``model.pkl``, the
     file every pickle-based flavor loads, any file that starts like a pickle, and any skops
-    archive. A custom model is always flagged: its class is the user's code."""
+    archive. A flavor whose loader runs code the files choose is always flagged: a custom
+    model (its class is the user's code), a PyTorch archive (``flavors.pytorch``)."""
     listed = set(package.manifest.get("pickle", []))
     scanned = sorted(
         f.path for f in package.files
@@ -137,8 +132,10 @@ def scan_package(package: Package) -> tuple[Finding, ...]:
         )
     )  # fmt: skip
     found = {path: unsafe_imports(package.folder / path) for path in scanned}
-    if package.flavor == "custom" and not found.get(MODEL_FILE):
-        found[MODEL_FILE] = (CUSTOM_CODE,)
+    flavor = flavors().get(package.flavor)
+    if flavor is not None and flavor.code_on_load is not None:
+        path, why = flavor.code_on_load
+        found[path] = found.get(path) or (why,)
     return tuple(Finding(path, imports) for path, imports in sorted(found.items()) if imports)
 
 
@@ -158,19 +155,21 @@ def _starts_like_a_pickle(path: Path) -> bool:
 
 
 def check_package_path(path: str) -> str:
-    """A file's path inside a package: relative, without ``..``, not escaping the folder.
+    """A file's path inside a package, once it is one (``manifest.path_problem``).
 
     Raises:
-        IntegrityError: the path would lead out of the package (a forged manifest).
+        IntegrityError: the path is none a package holds (a forged manifest): it would
+            lead out of the package, or no file system can create it.
     """
-    if escapes(path):
-        raise IntegrityError(f"model package: file path {path!r} leads out of the package")
+    problem = path_problem(path)
+    if problem is not None:
+        raise IntegrityError(f"model package: file path {path!r}: {problem}")
     return path
 
 
 def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
     """The manifest as written into a package (so the same manifest has the same digest)."""
-    return yaml.safe_dump(dict(manifest), sort_keys=True).encode()
+    return dump_yaml(dict(manifest), sort_keys=True).encode()
 
 
 def read_package(folder: Path, registered: tuple[PackageFile, ...]) -> Package:

@@ -19,7 +19,7 @@ import pickletools
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from cairn.registry.allowlist import CONSTRUCTORS, Name, Use
+from cairn.registry.allowlist import CONSTRUCTORS, Constructor, Name, Use
 
 
 @dataclass
@@ -39,9 +39,11 @@ class _Items:
 
 @dataclass(frozen=True)
 class _Made:
-    """What calling a global made."""
+    """What calling a global (or NEWOBJ) made: ``made`` is its class as far as the replay
+    knows — the class a reconstructor created, else the callee."""
 
     by: Name
+    made: Name
 
 
 @dataclass
@@ -53,9 +55,23 @@ class _Dict:
 
 _VALUE = object()  # any value the replay does not follow
 
+
+def _item(items: tuple[Any, ...] | None, position: int | None) -> Any:
+    if items is None or position is None or position >= len(items):
+        return None
+    return items[position]
+
+
+def _is_dict(value: Any) -> bool:
+    return isinstance(value, _Dict) or (
+        isinstance(value, _Made) and str(value.by) in ("builtins.dict", "collections.OrderedDict")
+    )
+
+
 _TEXT_OPS = frozenset({"UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "STRING",
                        "BINSTRING", "SHORT_BINSTRING"})  # fmt: skip
-_CONTAINER_OPS = frozenset({"APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS"})
+_FILLS = {"APPEND": Use.APPENDED, "APPENDS": Use.APPENDED, "SETITEM": Use.ITEMS_SET,
+          "SETITEMS": Use.ITEMS_SET, "ADDITEMS": Use.ADDED_TO}  # fmt: skip
 _GET_OPS = frozenset({"GET", "BINGET", "LONG_BINGET"})
 _PUT_OPS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
 
@@ -88,7 +104,7 @@ class _Replay:
             handler(arg)
         elif name in _TEXT_OPS:
             self.stack.append(arg)
-        elif name in _CONTAINER_OPS:
+        elif name in _FILLS:
             self._fill(opcode)
         elif name in _GET_OPS:
             self.stack.append(self.memo[arg])
@@ -150,11 +166,16 @@ class _Replay:
             self.found.unreadable.add("<a call of a value the pickle built>")
             self.stack.append(_VALUE)
             return
-        self.stack.append(_Made(callee))
         self.found.uses.add((callee, Use.CALL))
         roles = CONSTRUCTORS.get(str(callee))
-        if roles is None or not (roles.calls or roles.creates):
-            return
+        if roles is not None and (roles.calls or roles.creates):
+            self._arguments(callee, roles, args)
+        position = roles.instance_of if roles is not None else None
+        made = _item(args, position)
+        self.stack.append(_Made(callee, made if isinstance(made, Name) else callee))
+
+    def _arguments(self, callee: Name, roles: Constructor, args: tuple[Any, ...] | None) -> None:
+        """What a reconstructor calls and creates of its arguments."""
         if args is None:
             self.found.unreadable.add(f"{callee} (its arguments cannot be read)")
             return
@@ -167,11 +188,12 @@ class _Replay:
                     self.found.unreadable.add(f"{callee} (given a value the pickle built)")
 
     def _create(self, cls: Any, with_args: bool) -> None:
-        self.stack.append(_VALUE)
         if isinstance(cls, Name):
             self.found.uses.add((cls, Use.CREATE_WITH_ARGS if with_args else Use.CREATE))
+            self.stack.append(_Made(cls, cls))
         else:
             self.found.unreadable.add("<an instance of a value the pickle built>")
+            self.stack.append(_VALUE)
 
     def _op_build(self, _arg: None) -> None:
         state = self.stack.pop()
@@ -179,13 +201,26 @@ class _Replay:
         if isinstance(target, Name):
             self.found.uses.add((target, Use.PATCH))
             return
-        roles = CONSTRUCTORS.get(str(target.by)) if isinstance(target, _Made) else None
+        if not isinstance(target, _Made):
+            return
+        self._restored(target.made, state)
+        roles = CONSTRUCTORS.get(str(target.by))
         if roles is None or not roles.calls_state:
             return
         if isinstance(state, _Items) and state.items and isinstance(state.items[0], Name):
             self.found.uses.add((state.items[0], Use.CALL))
         else:
             self.found.unreadable.add(f"{target.by} (what its state calls cannot be read)")
+
+    def _restored(self, made: Name, state: Any) -> None:
+        """What BUILD does with ``state`` on an instance of ``made``: a ``__setstate__``
+        gets it whole; otherwise a 2-tuple's second item is set with ``setattr``."""
+        if state is None or _is_dict(state):
+            return
+        self.found.uses.add((made, Use.RESTORE_FROM_VALUE))
+        pair = isinstance(state, _Items) and len(state.items) == 2
+        if not pair or state.items[1] is not None:  # a value the replay did not follow may be one
+            self.found.uses.add((made, Use.SET_ATTRIBUTES))
 
     def _fill(self, opcode: pickletools.OpcodeInfo) -> None:
         """APPEND(S), SETITEM(S) and ADDITEMS: the target stays on the stack."""
@@ -196,6 +231,8 @@ class _Replay:
         target = self.stack[-1]
         if isinstance(target, Name):
             self.found.uses.add((target, Use.PATCH))
+        elif isinstance(target, _Made):
+            self.found.uses.add((target.made, _FILLS[opcode.name]))
         elif isinstance(target, _Dict):
             target.filled = True
 

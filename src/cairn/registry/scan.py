@@ -10,7 +10,9 @@ allowed libraries may be created and named; everything else is flagged.
 For a skops file, skops decides the types it trusts by default (scikit-learn's estimators,
 NumPy's and SciPy's ufuncs, containers, arrays); every other type the file names is
 judged by the same rule, and those that pass are the ``trusted`` list the loader hands to
-``skops.io.load``, which refuses to build anything else.
+``skops.io.load``, which refuses to build anything else. Every type skops would create
+with ``__new__`` and its state is judged too, trusted by default or not: what runs then
+is the class's own hooks (``cairn.registry.restore_hooks``).
 
 A flagged package is registered with its findings, shown with the version, and loads only
 with an explicit ``trust=True``. Nothing in a file is run, and nothing outside the allowed
@@ -23,12 +25,15 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
+from cairn.errors import InvalidInput, MissingExtra
 from cairn.localfs.digest import hash_file
 from cairn.registry.allowlist import Name, Use, refused
 from cairn.registry.pickle_uses import walk
-from cairn.registry.skops_uses import is_skops, skops_io, type_uses
+from cairn.registry.skops_uses import is_skops, read_schema, skops_io
 
 UNREADABLE_SKOPS = "<unreadable skops file>"
+# What skops does to a type it trusts by default that runs the class's own hooks.
+_ALWAYS_JUDGED = frozenset({Use.CREATE, Use.RESTORE_FROM_VALUE})
 
 
 def unsafe_imports(path: Path) -> tuple[str, ...]:
@@ -37,6 +42,7 @@ def unsafe_imports(path: Path) -> tuple[str, ...]:
 
     Raises:
         MissingExtra: the file is a skops file, and skops is not installed here.
+        InvalidInput: the file is a skops archive that would inflate beyond bounds.
     """
     if is_skops(path):
         return skops_verdict(path)[1]
@@ -53,19 +59,24 @@ def skops_verdict(path: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
     Raises:
         MissingExtra: skops is not installed here (it is what reads the file).
+        InvalidInput: the archive would inflate beyond bounds (``skops_uses.read_schema``).
     """
     return _skops_verdict(hash_file(path), path)
 
 
 @lru_cache(maxsize=64)
 def _skops_verdict(_digest: str, path: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    skops = skops_io()
     try:
-        untrusted = skops.get_untrusted_types(file=path)
-        uses = type_uses(path)
+        schema = read_schema(path)  # before skops is imported: a bomb costs nothing
+        # Asked of the schema alone: which types skops trusts does not depend on an array.
+        untrusted = skops_io().get_untrusted_types(data=schema.as_archive())
+    except (InvalidInput, MissingExtra):
+        raise
     except Exception:  # noqa: BLE001  # whatever a malformed archive raises, it is unreadable
         return (), (UNREADABLE_SKOPS,)
-    flagged = _refused_names((n, u) for n, u in uses if str(n) in untrusted)
+    uses = schema.type_uses()
+    judged = ((n, u) for n, u in uses if str(n) in untrusted or u in _ALWAYS_JUDGED)
+    flagged = _refused_names(judged)
     flagged |= set(untrusted) - {str(n) for n, _use in uses}  # named where we did not look
     return tuple(t for t in untrusted if t not in flagged), tuple(sorted(flagged))
 

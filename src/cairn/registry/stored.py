@@ -1,5 +1,11 @@
 """Model packages in the content-addressed store: put one (each file an object, the
-manifest's digest naming the whole) and read one back, verified, into a folder."""
+manifest's digest naming the whole) and read one back, verified, into a folder.
+
+A package read back may have been written by anyone who can upload objects: before a file
+is fetched, the size its manifest declares must be the stored object's, and the bytes
+fetched again for an object listed under several paths are bounded (``REPEATED_LIMIT``),
+so that a small manifest cannot make a server copy one large object thousands of times.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +16,16 @@ from typing import Any
 
 from cairn.core.model import PackageFile
 from cairn.core.ports import ArtifactStore
+from cairn.core.yaml_text import MAX_YAML_BYTES
 from cairn.errors import IntegrityError, InvalidInput, NotFound
-from cairn.registry.manifest import parse_manifest
-from cairn.registry.package import MANIFEST, Package, read_package, write_package
+from cairn.registry.manifest import MANIFEST, parse_manifest
+from cairn.registry.package import Package, read_package, write_package
 
-# Larger than any manifest Cairn writes (a few hundred bytes a file): an object this size
-# is not read as one.
-MANIFEST_LIMIT = 4 * 1024 * 1024
+# An object larger than any YAML document Cairn reads is not fetched to be read as one.
+MANIFEST_LIMIT = MAX_YAML_BYTES
+# Identical files under several paths (empty ``__init__.py`` files, say) are fetched once
+# per path: beyond the first copy of each, at most this many bytes.
+REPEATED_LIMIT = 64 * 1024 * 1024
 
 
 def put_package(
@@ -53,7 +62,9 @@ def package_files(
 
     Raises:
         NotFound: the manifest or a file is not stored.
-        InvalidInput: the object ``manifest_digest`` names is not a package manifest.
+        InvalidInput: the object ``manifest_digest`` names is not a package manifest, or
+            one whose files are not the stored objects' sizes, or repeat more than
+            ``REPEATED_LIMIT`` bytes of them.
         IntegrityError: a stored object does not match its digest.
     """
     manifest_path = folder / MANIFEST
@@ -65,10 +76,31 @@ def package_files(
         PackageFile(path, described["digest"], described["size"])
         for path, described in sorted(manifest["files"].items())
     ]
+    _check_stored(artifacts, files[1:], manifest_digest)
     for file in files[1:]:
         if not (folder / file.path).is_file():
             artifacts.get_file(file.digest, folder / file.path)
     return tuple(files)
+
+
+def _check_stored(artifacts: ArtifactStore, files: list[PackageFile], manifest_digest: str) -> None:
+    """Every file is a stored object of the size declared for it, and repeats are few."""
+    stored = artifacts.sizes({f.digest for f in files})
+    where = f"model package {manifest_digest}"
+    for file in files:
+        size = stored.get(file.digest)
+        if size is None:
+            raise NotFound(f"{where}: files[{file.path!r}]: no stored object {file.digest} "
+                           "(upload the package's files first)")  # fmt: skip
+        if size != file.size:
+            raise InvalidInput(f"{where}: files[{file.path!r}].size is {file.size}, but the "
+                               f"stored object {file.digest} holds {size} bytes")  # fmt: skip
+    repeated = sum(f.size for f in files) - sum(stored[d] for d in {f.digest for f in files})
+    if repeated > REPEATED_LIMIT:
+        raise InvalidInput(
+            f"{where}: files: lists the same objects under several paths, {repeated} bytes "
+            f"again; a package repeats at most {REPEATED_LIMIT // 2**20} MiB of its files"
+        )
 
 
 def _fetch_manifest(artifacts: ArtifactStore, digest: str, path: Path) -> None:

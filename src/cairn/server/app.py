@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 
 from cairn._version import __version__
+from cairn.config import ServerLimits
 from cairn.core.access import Principal
 from cairn.core.ports import (
     ArtifactStore,
@@ -20,6 +21,7 @@ from cairn.core.ports import (
 from cairn.server.context import RequestContext
 from cairn.server.errors import install_error_handlers
 from cairn.server.fields import plain_parameters
+from cairn.server.limits import install_limits, lifespan
 from cairn.server.responses import JsonResponse
 from cairn.server.routes import (
     accounts,
@@ -35,6 +37,7 @@ from cairn.server.routes import (
     runs,
 )
 from cairn.server.routes import artifacts as artifact_routes
+from cairn.server.streams import BodyIdleTimeout
 
 API_PREFIX = "/api/v1"
 # Every router the app serves under API_PREFIX (health is served at the root).
@@ -65,6 +68,7 @@ def create_app(
     registry: ModelRegistry | None = None,
     lineage: LineageGraph | None = None,
     release_service: Callable[[Principal], Releases] | None = None,
+    limits: ServerLimits | None = None,
 ) -> FastAPI:
     """A Cairn server over these stores; the caller owns them and closes them.
 
@@ -75,15 +79,19 @@ def create_app(
     ``catalog`` keeps the datasets the ``/datasets`` routes serve, ``registry`` the models
     of ``/models``, and ``lineage`` the graph ``/lineage/walk`` walks; ``release_service``
     makes the release service of ``/environments``, ``/promotions`` and ``/webhooks`` for
-    each caller.
+    each caller. ``limits`` bounds what one caller may hold of the server
+    (``cairn.server.limits``; default: ``ServerLimits()``).
     The REST API lives under ``/api/v1``, the OpenAPI document at ``/openapi.json``.
     """
+    limits = limits or ServerLimits()
     app = FastAPI(
         title="Cairn",
         version=__version__,
         default_response_class=JsonResponse,
         dependencies=[Depends(plain_parameters)],
+        lifespan=lifespan,
     )
+    install_limits(app, limits)
     app.state.metadata = metadata
     app.state.scopes = metadata
     app.state.artifacts = artifacts
@@ -94,6 +102,7 @@ def create_app(
     app.state.lineage = lineage
     app.state.releases = release_service
     install_error_handlers(app)
+    app.add_middleware(BodyIdleTimeout, seconds=limits.body_idle_seconds)
     app.add_middleware(RequestContext)
     app.include_router(health.router)
     for router in API_ROUTERS:

@@ -10,18 +10,24 @@ and fails on any without a declaration, so the server denies by default.
 Without an ``Authorization: Bearer <token>`` header a declared route answers 401; with a
 token that lacks the permission, 403. Both bodies name what was missing. A server started
 with ``--no-auth`` treats every caller as an admin named ``anonymous``.
+
+Tokens are checked in a thread pool of their own, so authentication never waits behind
+uploads or slow routes; an address that keeps failing is answered 429 for a while (see
+``cairn.server.limits``).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
+from anyio import to_thread
 from fastapi import Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from cairn.core.access import Permission, Principal, require_admin
 from cairn.core.actor import set_principal
 from cairn.errors import PermissionDenied, Unauthenticated
+from cairn.server.limits import audit_throttled
 
 ANONYMOUS = Principal("anonymous", is_admin=True)  # every caller, when auth is off
 _DECLARED = "cairn_permission"
@@ -30,18 +36,40 @@ _DECLARED = "cairn_permission"
 async def principal(request: Request) -> Principal:
     """The caller, authenticated once per request (FastAPI caches a dependency's result)."""
     identity = request.app.state.identity
-    if identity is None:
-        found = ANONYMOUS
-    else:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated(
-                "this server needs an API token: send 'Authorization: Bearer <token>' "
-                "(set CAIRN_TOKEN; an admin makes one with `cairn tokens create`)"
-            )
-        found = await run_in_threadpool(identity.authenticate, token.strip())
+    found = ANONYMOUS if identity is None else await _authenticated(request, identity)
     set_principal(found)
     return found
+
+
+async def _authenticated(request: Request, identity: Any) -> Principal:
+    token = _bearer_token(request)
+    state = request.app.state
+    await audit_throttled(request.app)
+    failures, source = state.auth_failures, request.client.host if request.client else "?"
+    held = failures.admit(source)
+    check = partial(identity.authenticate, token, audit_failure=held is not None)
+    failed = False
+    try:
+        found: Principal = await to_thread.run_sync(check, limiter=state.auth_threads)
+    except Unauthenticated:
+        failed = True
+        if held is None:
+            raise failures.refuse(source) from None
+        raise
+    finally:
+        if held is not None and not failed:  # good, or not checked at all: not a failure
+            failures.release(held)
+    return found
+
+
+def _bearer_token(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated(
+            "this server needs an API token: send 'Authorization: Bearer <token>' "
+            "(set CAIRN_TOKEN; an admin makes one with `cairn tokens create`)"
+        )
+    return token.strip()
 
 
 Caller = Annotated[Principal, Depends(principal)]

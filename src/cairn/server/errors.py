@@ -27,7 +27,12 @@ INTERNAL = "INTERNAL"
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
 # A 400 of Starlette's own is a body it could not parse (nested too deep for the JSON
 # decoder, say): bad input like any other.
-_HTTP_CODES = {400: InvalidInput.code, 404: "NO_ROUTE", 405: "METHOD_NOT_ALLOWED"}
+_HTTP_CODES = {
+    400: InvalidInput.code,
+    404: "NO_ROUTE",
+    405: "METHOD_NOT_ALLOWED",
+    408: "REQUEST_TIMEOUT",  # a request body that stopped arriving (BodyIdleTimeout)
+}
 _NO_ROUTE = {404, 405}
 logger = logging.getLogger("cairn.server")
 
@@ -60,7 +65,8 @@ async def _cairn_error(request: Request, exc: Exception) -> Response:
         # An authenticated caller was refused: the trail records who tried what.
         what = f"{request.method} {request.url.path}"
         await run_in_threadpool(identity.record_denial, what, exc.message)
-    return error_response(exc.code, message, exc.http_status)
+    retry = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return error_response(exc.code, message, exc.http_status, retry)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

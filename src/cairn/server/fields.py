@@ -35,6 +35,8 @@ TimestampParameter = Annotated[
 ]
 # A count or a size: 0 or more.
 Count = Annotated[Int64, Field(ge=0)]
+# A model version's number: 1 or more (not true, nor the text "1").
+VersionNumber = Annotated[Int64, Field(ge=1)]
 Text = Annotated[str, AfterValidator(_storable)]
 
 

@@ -53,6 +53,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 5000, auth: b
             metadata, artifacts, identity, auth=auth, catalog=data_catalog_of(metadata),
             registry=model_registry_of(metadata), lineage=lineage_graph_of(metadata),
             release_service=server_releases(settings, metadata, artifacts),
+            limits=settings.server,
         )  # fmt: skip
         banner = f"Cairn server on http://{host}:{port}\n  metadata:  {metadata!r}\n"
         print(f"{banner}  artifacts: {artifacts!r}", file=sys.stderr, flush=True)

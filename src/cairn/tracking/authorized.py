@@ -1,8 +1,11 @@
 """The stores as one principal may use them.
 
-Reads check the permission they need on the project of what they touch, then delegate;
-lists keep only what the principal may read. Writes delegate on the principal's behalf:
-the metadata store decides them inside the write's own transaction (see
+Reads check that the principal may read the project of what they touch, then delegate;
+lists keep only what the principal may read. What it may not read is not found, exactly as
+what does not exist (``cairn.core.access.require_visible``): a run id, an id prefix or an
+experiment of another project gets the answer a made-up one gets, and a run's inputs list
+only the data versions it may read. Writes delegate on the principal's behalf: the
+metadata store decides them inside the write's own transaction (see
 ``cairn.stores.metadata.grants``), so a role taken away between a check and the write
 cannot be outrun. The server wraps its stores in these for each request's principal, so a
 route cannot reach a store without a decision.
@@ -16,17 +19,19 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import BinaryIO
 
+from cairn.core import missing
 from cairn.core.access import (
     Permission,
     Principal,
     Role,
-    require,
     require_admin,
     require_self_or_admin,
+    require_visible,
 )
 from cairn.core.actor import on_behalf_of
 from cairn.core.artifact import ArtifactEntry, ObjectInfo, check_digest
 from cairn.core.identity import DEFAULT_PROJECT, AccountKind, Membership, Token, User
+from cairn.core.lineage import DATA_VERSION, Node
 from cairn.core.ports import Accounts, ArtifactStore, MetadataStore, ProjectScopes
 from cairn.core.run import (
     Experiment,
@@ -59,9 +64,10 @@ class AuthorizedMetadataStore:
         if self._owned:
             self._store.close()
 
-    def _on_run(self, permission: Permission, run_id: str, what: str) -> None:
+    def _see_run(self, run_id: str) -> None:
         if not self.principal.is_admin:  # an admin needs no lookup of the run's project
-            require(self.principal, permission, self._scopes.run_project(run_id), what)
+            project = self._scopes.run_project(run_id)
+            require_visible(self.principal, project, missing.run(run_id))
 
     # experiments
 
@@ -71,13 +77,13 @@ class AuthorizedMetadataStore:
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         experiment = self._store.get_experiment(experiment_id)
-        require(self.principal, Permission.READ, experiment.project, "see this experiment")
+        require_visible(self.principal, experiment.project, missing.experiment(experiment_id))
         return experiment
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         experiment = self._store.get_experiment_by_name(name)
-        if experiment is not None:
-            require(self.principal, Permission.READ, experiment.project, f"see {name!r}")
+        if experiment is None or not self.principal.may(Permission.READ, experiment.project):
+            return None
         return experiment
 
     def list_experiments(self) -> list[Experiment]:
@@ -91,13 +97,15 @@ class AuthorizedMetadataStore:
             return self._store.create_run(new)
 
     def get_run(self, run_id: str) -> Run:
-        self._on_run(Permission.READ, run_id, f"see run {run_id}")
+        self._see_run(run_id)
         return self._store.get_run(run_id)
 
     def resolve_run_id(self, ref: str) -> str:
-        run_id = self._store.resolve_run_id(ref)
-        self._on_run(Permission.READ, run_id, f"see run {run_id}")
-        return run_id
+        """Among the runs the principal may read only: a prefix names no other run."""
+        readable = self.principal.readable_projects()
+        if readable is None:  # an admin
+            return self._store.resolve_run_id(ref)
+        return self._scopes.resolve_run_id(ref, readable)
 
     def end_run(self, run_id: str, status: RunStatus, end_time: int) -> Run:
         with on_behalf_of(self.principal):
@@ -123,7 +131,7 @@ class AuthorizedMetadataStore:
             self._store.log_batch(run_id, metrics, params, tags, batch_id)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        self._on_run(Permission.READ, run_id, f"see run {run_id}")
+        self._see_run(run_id)
         return self._store.get_metric_history(run_id, key)
 
     def search_runs(self, query: RunQuery) -> RunPage:
@@ -133,7 +141,7 @@ class AuthorizedMetadataStore:
         if query.experiment_ids:
             for experiment_id in query.experiment_ids:
                 project = self._scopes.experiment_project(experiment_id)
-                require(self.principal, Permission.READ, project, "search this experiment")
+                require_visible(self.principal, project, missing.experiment(experiment_id))
             return self._store.search_runs(query)
         visible = self._scopes.experiments_in(readable)
         if not visible:
@@ -147,15 +155,21 @@ class AuthorizedMetadataStore:
             return self._store.log_inputs(run_id, refs)
 
     def get_run_inputs(self, run_id: str) -> list[str]:
-        self._on_run(Permission.READ, run_id, f"see run {run_id}")
-        return self._store.get_run_inputs(run_id)
+        """The data versions the run used that the principal may read (someone who may
+        read both projects may record that a run used another project's data)."""
+        self._see_run(run_id)
+        found = self._store.get_run_inputs(run_id)
+        if self.principal.is_admin:
+            return found
+        shown = self._scopes.readable_nodes(self.principal, [Node(DATA_VERSION, r) for r in found])
+        return [ref for ref in found if Node(DATA_VERSION, ref) in shown]
 
     def log_lineage(self, run_id: str, used: Sequence[str], produced: Sequence[str]) -> None:
         with on_behalf_of(self.principal):
             self._store.log_lineage(run_id, used, produced)
 
     def get_run_lineage(self, run_id: str) -> tuple[list[str], list[str]]:
-        self._on_run(Permission.READ, run_id, f"see run {run_id}")
+        self._see_run(run_id)
         return self._store.get_run_lineage(run_id)
 
     # artifacts
@@ -165,7 +179,7 @@ class AuthorizedMetadataStore:
             self._store.add_artifacts(run_id, entries)
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactEntry]:
-        self._on_run(Permission.READ, run_id, f"see run {run_id}")
+        self._see_run(run_id)
         return self._store.list_artifacts(run_id, prefix)
 
 
@@ -306,5 +320,5 @@ class AuthorizedAccounts:
             return self._accounts.set_role(project, user, role)
 
     def members(self, project: str) -> list[Membership]:
-        require(self.principal, Permission.READ, project, f"see the members of {project!r}")
+        require_visible(self.principal, project, missing.project(project))
         return self._accounts.members(project)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cairn.core import missing
 from cairn.core.artifact import (
     ArtifactEntry,
     check_artifact_path,
@@ -89,7 +90,7 @@ class TrackingService:
             if known is None:
                 found = self.metadata.get_experiment_by_name(name)
                 if found is None:
-                    raise NotFound(f"experiment {name!r} not found (see `cairn experiments list`)")
+                    raise missing.experiment(name)
                 # An experiment keeps its name and id for good (there is no rename and no
                 # hard delete), so a name once found need not be asked for again.
                 known = self._experiment_ids[name] = found.id

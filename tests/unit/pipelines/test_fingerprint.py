@@ -3,6 +3,7 @@ the code and its values, in every process; a different one when anything read di
 
 from __future__ import annotations
 
+import importlib
 import os
 import string
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 
 from cairn.pipelines.canonical import Encoder
 from cairn.pipelines.fingerprint import code_fingerprint
+from cairn.pipelines.origin import followed_module
 
 HERE = Path(__file__).resolve().parent
 NAMES = {"beta", "alpha", "gamma", "delta"}
@@ -26,6 +28,19 @@ OTHER = 1
 
 def reads_sets() -> Any:
     return sorted(NAMES), TABLE
+
+
+def _made_by_exec() -> Any:
+    namespace: dict[str, Any] = {"__name__": __name__}
+    exec("def made(word):\n    return word in {'beta', 'alpha', 'gamma', 'delta'}", namespace)  # noqa: S102
+    return namespace["made"]
+
+
+made = _made_by_exec()  # no source to read: its compiled code is fingerprinted
+
+
+def calls_code_made_by_exec() -> Any:
+    return made("alpha")
 
 
 def reads_a_loop() -> Any:
@@ -47,8 +62,8 @@ def test_the_fingerprint_is_the_same_in_every_process() -> None:
     """Sets of strings iterate in another order in each process (hash randomization)."""
     script = (
         "import sys; sys.path.insert(0, sys.argv[1]); import test_fingerprint as t; "
-        "from pathlib import Path; "
-        "print(t.code_fingerprint(t.reads_sets, Path(sys.argv[1])).digest)"
+        "print(t.code_fingerprint(t.reads_sets).digest, "
+        "t.code_fingerprint(t.calls_code_made_by_exec).digest)"
     )
     digests = {
         subprocess.run(
@@ -58,15 +73,25 @@ def test_the_fingerprint_is_the_same_in_every_process() -> None:
         for seed in ("1", "2", "3")
     }  # fmt: skip
     assert len(digests) == 1
-    assert digests == {code_fingerprint(reads_sets, HERE).digest}
+    here = (code_fingerprint(reads_sets).digest, code_fingerprint(calls_code_made_by_exec).digest)
+    assert digests == {" ".join(here)}
+
+
+def test_code_without_source_has_one_fingerprint_whatever_else_holds_its_constants() -> None:
+    """Code made by ``exec`` is fingerprinted by its compiled form; ``marshal`` would write a
+    constant that something else also holds differently (another process, another key)."""
+    one, other = _made_by_exec(), _made_by_exec()
+    held = list(other.__code__.co_consts)  # a second reference to each constant
+    assert code_fingerprint(one).digest == code_fingerprint(other).digest
+    assert held
 
 
 def test_a_value_that_holds_itself_is_encoded_and_its_changes_seen() -> None:
-    before = code_fingerprint(reads_a_loop, HERE)
-    assert before == code_fingerprint(reads_a_loop, HERE)
+    before = code_fingerprint(reads_a_loop)
+    assert before == code_fingerprint(reads_a_loop)
     LOOP[0] = 2
     try:
-        assert code_fingerprint(reads_a_loop, HERE).digest != before.digest
+        assert code_fingerprint(reads_a_loop).digest != before.digest
     finally:
         LOOP[0] = 1
 
@@ -74,11 +99,11 @@ def test_a_value_that_holds_itself_is_encoded_and_its_changes_seen() -> None:
 def test_a_global_the_code_does_not_name_leaves_the_digest_alone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    before = code_fingerprint(reads_names_only, HERE).digest
+    before = code_fingerprint(reads_names_only).digest
     monkeypatch.setattr(sys.modules[__name__], "OTHER", 2)
-    assert code_fingerprint(reads_names_only, HERE).digest == before
+    assert code_fingerprint(reads_names_only).digest == before
     monkeypatch.setattr(sys.modules[__name__], "NAMES", {"alpha"})
-    assert code_fingerprint(reads_names_only, HERE).digest != before
+    assert code_fingerprint(reads_names_only).digest != before
 
 
 def test_modules_that_import_each_other_are_followed_to_the_end(
@@ -100,9 +125,9 @@ def test_modules_that_import_each_other_are_followed_to_the_end(
         monkeypatch.delitem(sys.modules, name, raising=False)
     import use  # type: ignore[import-not-found]
 
-    before = code_fingerprint(use.read, tmp_path).digest
+    before = code_fingerprint(use.read).digest
     monkeypatch.setattr(sys.modules["ping"], "VALUE", 2)
-    assert code_fingerprint(use.read, tmp_path).digest != before
+    assert code_fingerprint(use.read).digest != before
     for name in ("ping", "pong", "use"):
         del sys.modules[name]
 
@@ -153,10 +178,39 @@ def uses_the_standard_library() -> str:
     return string.capwords("a b")
 
 
-def test_the_standard_library_is_not_project_code_even_below_the_project_folder(
+def test_the_standard_library_is_covered_by_pythons_version_not_followed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A project folder that holds the Python installation (a home folder with pyenv)."""
-    before = code_fingerprint(uses_the_standard_library, Path("/")).digest
+    before = code_fingerprint(uses_the_standard_library).digest
     monkeypatch.setattr(string, "capwords", lambda text: text)
-    assert code_fingerprint(uses_the_standard_library, Path("/")).digest == before
+    assert code_fingerprint(uses_the_standard_library).digest == before
+
+
+def imports_a_module_of_the_standard_library() -> Any:
+    import tabnanny  # imported by nothing else
+
+    return tabnanny.check
+
+
+def test_a_module_a_version_covers_is_not_imported_to_be_fingerprinted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Importing an installed package a step imports in its body can take seconds: the
+    environment's digest covers it, so a fully cached run does not pay for it."""
+    monkeypatch.delitem(sys.modules, "tabnanny", raising=False)
+    assert code_fingerprint(imports_a_module_of_the_standard_library).unfollowed == ()
+    assert "tabnanny" not in sys.modules
+
+
+@pytest.mark.parametrize(
+    ("name", "followed"),
+    [
+        ("json", False),  # the standard library: Python's version
+        ("_decimal", False),  # a compiled module of the standard library (lib-dynload)
+        ("numpy", False),  # an installed distribution: its version
+        ("cairn.pipelines.runner", False),  # Cairn: its version, though an editable install
+        (__name__, True),  # a folder on sys.path that no version covers
+    ],
+)
+def test_what_a_version_covers_is_not_followed_and_the_rest_is(name: str, followed: bool) -> None:
+    assert followed_module(importlib.import_module(name)) is followed

@@ -31,8 +31,17 @@ def test_each_kind_of_dimension_is_understood() -> None:
         ("lr=loguniform(0,1)", "a log scale needs low > 0"),
         ("depth=int(1.5,3)", "int takes two numbers"),
         ("kind=choice()", "choice(…) needs at least one value"),
+        (f"depth=int(1,{10**400})", "expected low < high"),  # no float holds it
     ],
 )
 def test_a_bad_dimension_says_what_was_expected(spec: str, message: str) -> None:
     with pytest.raises(InvalidInput, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_dimension(spec)
+
+
+@pytest.mark.parametrize("backoff", [float("inf"), -1.0, 10**400])
+def test_a_step_backoff_must_be_a_finite_number_of_seconds(backoff: float) -> None:
+    from cairn.pipelines.definition import Step
+
+    with pytest.raises(InvalidInput, match="backoff a number of seconds"):
+        Step(print, retries=1, backoff=backoff)

@@ -99,25 +99,28 @@ def _loaded(package: Package, trust: bool = False) -> LoadedModel:
 
 
 @pytest.mark.parametrize(
-    ("make", "flavor", "pickled"),
+    ("make", "flavor", "flagged"),
     [
         (_sklearn, "sklearn", False),  # skops
         (_xgboost, "xgboost", False),
         (_lightgbm, "lightgbm", False),
         (_onnx, "onnx", False),
-        (_pytorch, "pytorch", False),
+        (_pytorch, "pytorch", True),  # torch.export.load runs what an archive holds
     ],
 )
 def test_each_flavor_round_trips_to_the_same_predictions(
-    make: Any, flavor: str, pickled: bool, tmp_path: Path
+    make: Any, flavor: str, flagged: bool, tmp_path: Path
 ) -> None:
     made = make()
     model = made.model if isinstance(made, _Converted) else made
     package = _written(model, tmp_path)
     assert package.flavor == flavor
-    assert bool(package.manifest["pickle"]) is pickled
-    assert package.findings == ()  # the library's own classes are on the allow-list
-    loaded = _loaded(package)
+    assert package.manifest["pickle"] == []
+    assert bool(package.findings) is flagged
+    if flagged:
+        with pytest.raises(UntrustedModel, match=r"model\.pt2 imports <torch\.export: "):
+            _loaded(package)
+    loaded = _loaded(package, trust=flagged)
     # What the object in hand predicts (the estimator an ONNX model was converted from).
     if isinstance(made, _Converted):
         expected = made.estimator.predict(X)
@@ -347,3 +350,80 @@ def test_the_same_model_is_the_same_package_whenever_it_is_written(
     second = _written(copy.deepcopy(model), tmp_path / "second")  # other objects, other ids
     assert first.manifest["flavor"]["format"] == "skops"
     assert first.digest == second.digest
+
+
+def test_a_method_an_estimator_keeps_bound_to_itself_is_left_out_and_put_back(
+    tmp_path: Path,
+) -> None:
+    """HistGradientBoosting, early stopping on a scorer, keeps its own ``_raw_predict`` in
+    its ``__dict__``: skops could not write it, and pickle would write it as a ``getattr``
+    call the scan refuses. Saved without it, the model loads unflagged; the object in hand
+    is as it was."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    model = HistGradientBoostingClassifier(max_iter=3, early_stopping=True, scoring="accuracy")
+    model.fit(np.vstack([X] * 3), np.concatenate([Y] * 3))
+    kept = vars(model)["_raw_predict"]
+    package = _written(model, tmp_path)
+    assert (package.manifest["flavor"]["format"], package.findings) == ("skops", ())
+    assert vars(model)["_raw_predict"] is kept
+    np.testing.assert_array_equal(_loaded(package).predict(X), model.predict(X))
+
+
+def test_a_search_over_scipy_distributions_is_flagged_and_its_best_estimator_is_not(
+    tmp_path: Path,
+) -> None:
+    """A fitted RandomizedSearchCV keeps its scipy.stats distributions, whose
+    ``__setstate__`` execs a template of their state: flagged. Log ``best_estimator_``."""
+    from scipy.stats import loguniform
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import RandomizedSearchCV
+
+    space = {"C": loguniform(1e-2, 1e2)}
+    search = RandomizedSearchCV(LogisticRegression(), space, n_iter=2, cv=2, random_state=0)
+    search.fit(X, Y)
+    [finding] = _written(search, tmp_path).findings
+    assert finding.imports == ("scipy.stats._continuous_distns.reciprocal_gen",)
+    (tmp_path / "best").mkdir()
+    assert _written(search.best_estimator_, tmp_path / "best").findings == ()
+
+
+def test_a_function_transformer_of_a_function_off_the_list_stays_flagged(tmp_path: Path) -> None:
+    """An estimator calls the function it holds with arguments the file chose: only
+    ufuncs and the exact list pass (numpy.clip is neither)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    clipped = FunctionTransformer(np.clip, kw_args={"a_min": -1, "a_max": 1})
+    model = make_pipeline(clipped, LogisticRegression()).fit(X, Y)
+    [finding] = _written(model, tmp_path).findings
+    assert finding.imports == ("numpy.clip",)
+
+
+def _garbage(folder: Path, name: str) -> Path:
+    folder.mkdir()
+    (folder / name).write_bytes(b"not a model\x00\xff")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("library", "flavor", "file", "details"),
+    [
+        ("xgboost", "xgboost", "model.json", {"class": "XGBClassifier"}),
+        ("lightgbm", "lightgbm", "model.txt", {"format": "text"}),
+        ("onnxruntime", "onnx", "model.onnx", {}),
+        ("torch", "pytorch", "model.pt2", {}),
+    ],
+)
+def test_a_file_its_library_cannot_load_is_invalid_input_naming_it(
+    library: str, flavor: str, file: str, details: dict[str, Any], tmp_path: Path
+) -> None:
+    """Each library raises its own errors (torch a RuntimeError, ONNX Runtime its pybind11
+    classes): a trusted load of bytes that are no such model says so, as Cairn's error."""
+    from cairn.registry.flavors import named
+
+    pytest.importorskip(library)
+    folder = _garbage(tmp_path / "package", file)
+    with pytest.raises(InvalidInput, match=rf"^{file}: .* cannot load it \("):
+        named(flavor).load(folder, details, trust=True)

@@ -23,9 +23,10 @@ def _manifest(**fields: object) -> bytes:
 
 
 NOT_MANIFESTS = {
-    "binary bytes": (b"\x80\x05\x95\x00\xff\xfe", "not YAML"),
+    "binary bytes": (b"\x80\x05\x95\x00\xff\xfe", "not UTF-8 text"),
     "a CSV file": (b"x,y\n1,2\n", "expected a mapping"),
-    "YAML nested deeper than a parser recurses": (b"[" * 5000 + b"]" * 5000, "not YAML"),
+    "YAML nested deeper than a parser recurses": (b"[" * 5000 + b"]" * 5000, "not valid YAML"),
+    "a date that is no date": (b"format: 2024-13-45\n", "not valid YAML"),
     "a YAML list": (b"- 1\n- 2\n", "expected a mapping"),
     "no format": (yaml.safe_dump({"files": {}}).encode(), "format: expected a number"),
     "no files": (_manifest(files=None), "files: expected a mapping"),

@@ -32,6 +32,9 @@ class Saved:
 
 class Flavor(Protocol):
     name: str
+    # A file its loader runs code of the file's choosing from, whatever the scan finds in
+    # it, and why: such a package is always flagged.
+    code_on_load: tuple[str, str] | None
 
     def detects(self, model: Any) -> bool:
         """Whether ``model`` is of this flavor's library."""
@@ -89,6 +92,13 @@ def named(name: str) -> Flavor:
             "Cairn may need an upgrade (pip install -U cairn-mlops)"
         )
     return known[name]
+
+
+def unloadable(path: str, library: str, exc: Exception) -> InvalidInput:
+    """The error for a package file its library's loader refuses: the bytes are the ones
+    registered (checked before), so they are not a model this library reads."""
+    cause = " ".join(str(exc).split())[:300]
+    return InvalidInput(f"{path}: {library} cannot load it ({type(exc).__name__}: {cause})")
 
 
 def module_of(model: Any) -> str:

@@ -15,12 +15,14 @@ from typing import Any
 
 from cairn.errors import InvalidInput
 from cairn.registry.flavors import Saved, pickled
+from cairn.registry.manifest import path_problem
 
 FILES = "files"
 
 
 class CustomFlavor:
     name = "custom"
+    code_on_load: tuple[str, str] | None = (pickled.MODEL_FILE, "code of a custom model")
 
     def detects(self, model: Any) -> bool:
         return callable(getattr(model, "predict", None))
@@ -32,6 +34,8 @@ class CustomFlavor:
                 raise InvalidInput(f"files[{name!r}]: {source} is not a file")
             if "/" in name or name.startswith("."):
                 raise InvalidInput(f"files[{name!r}]: a file name, without '/' or a leading '.'")
+            if (problem := path_problem(f"{FILES}/{name}")) is not None:
+                raise InvalidInput(f"files[{name!r}]: {problem}")
             (folder / FILES).mkdir(exist_ok=True)
             shutil.copyfile(source, folder / FILES / name)
             written.append(f"{FILES}/{name}")

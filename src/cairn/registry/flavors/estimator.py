@@ -5,7 +5,8 @@ skops writes the object tree as JSON plus NumPy arrays, and loading builds only 
 the loader trusts. At save, the file is read back and, with an input example, asked to
 predict the same as the object in hand: a model skops cannot persist (it raises), cannot
 read back, or reads back differently is pickled instead (``model.pkl``, scanned like any
-pickle). Without skops installed, every estimator is pickled.
+pickle). Without skops installed, every estimator is pickled. Either way, a method an
+estimator keeps bound to itself among its attributes is left out (``own_methods``).
 
 At load, the types handed to ``skops.io.load`` as trusted are those the scan accepts
 (``cairn.registry.scan.skops_verdict``); with ``trust=True``, every type in the file.
@@ -21,6 +22,7 @@ from typing import Any
 
 from cairn.errors import MissingExtra, UntrustedModel
 from cairn.registry.flavors import Saved, pickled
+from cairn.registry.flavors.own_methods import without_own_methods
 from cairn.registry.flavors.skops_bytes import canonical
 from cairn.registry.scan import skops_verdict
 from cairn.registry.skops_uses import skops_io
@@ -35,13 +37,14 @@ def save(model: Any, folder: Path, example: Any, libraries: tuple[str, ...]) -> 
     Raises:
         InvalidInput: skops cannot persist the model and it cannot be pickled either.
     """
-    loaded = _saved_with_skops(model, folder, example)
-    if loaded is not None:
-        return Saved(
-            (SKOPS_FILE,), libraries=(*libraries, "skops"), details={"format": SKOPS},
-            loaded=loaded,
-        )  # fmt: skip
-    written = pickled.dump(model, folder)
+    with without_own_methods(model):
+        loaded = _saved_with_skops(model, folder, example)
+        if loaded is not None:
+            return Saved(
+                (SKOPS_FILE,), libraries=(*libraries, "skops"), details={"format": SKOPS},
+                loaded=loaded,
+            )  # fmt: skip
+        written = pickled.dump(model, folder)
     return Saved((written,), pickled=(written,), libraries=libraries, details={"format": PICKLE})
 
 

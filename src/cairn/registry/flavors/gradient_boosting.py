@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cairn.errors import InvalidInput
-from cairn.registry.flavors import Saved, estimator, module_of
+from cairn.registry.flavors import Saved, estimator, module_of, unloadable
 
 # The XGBoost classes a package may name: the loader makes one and reads the file into it.
 _XGBOOST_CLASSES = frozenset(
@@ -24,6 +24,7 @@ _LIGHTGBM_FILE = "model.txt"
 
 class XGBoostFlavor:
     name = "xgboost"
+    code_on_load: tuple[str, str] | None = None
 
     def detects(self, model: Any) -> bool:
         return module_of(model).startswith("xgboost.") and type(model).__name__ in _XGBOOST_CLASSES
@@ -34,13 +35,19 @@ class XGBoostFlavor:
         return Saved((_XGBOOST_FILE,), libraries=("xgboost",), details=details)
 
     def load(self, folder: Path, details: Mapping[str, Any], trust: bool = False) -> Any:
+        """Raises:
+        InvalidInput: the package names an unknown class, or XGBoost refuses the file.
+        """
         import xgboost
 
         name = details.get("class")
         if name not in _XGBOOST_CLASSES:
             raise InvalidInput(f"xgboost package: unknown model class {name!r}")
         model = getattr(xgboost, str(name))()
-        model.load_model(str(folder / _XGBOOST_FILE))
+        try:
+            model.load_model(str(folder / _XGBOOST_FILE))
+        except xgboost.core.XGBoostError as exc:
+            raise unloadable(_XGBOOST_FILE, "XGBoost", exc) from None
         return model
 
     def predict(self, model: Any, data: Any) -> Any:
@@ -53,6 +60,7 @@ class XGBoostFlavor:
 
 class LightGBMFlavor:
     name = "lightgbm"
+    code_on_load: tuple[str, str] | None = None
 
     def detects(self, model: Any) -> bool:
         return module_of(model).startswith("lightgbm.") and hasattr(model, "predict")
@@ -64,11 +72,18 @@ class LightGBMFlavor:
         return estimator.save(model, folder, example, ("lightgbm", "scikit-learn"))
 
     def load(self, folder: Path, details: Mapping[str, Any], trust: bool = False) -> Any:
-        if details.get("format") == "text":
-            import lightgbm
+        """Raises:
+        InvalidInput: LightGBM refuses its model text.
+        UntrustedModel: a wrapper's skops file names a type the scan flags, without trust.
+        """
+        if details.get("format") != "text":
+            return estimator.load(folder, details, trust)
+        import lightgbm
 
+        try:
             return lightgbm.Booster(model_file=str(folder / _LIGHTGBM_FILE))
-        return estimator.load(folder, details, trust)
+        except lightgbm.basic.LightGBMError as exc:
+            raise unloadable(_LIGHTGBM_FILE, "LightGBM", exc) from None
 
     def predict(self, model: Any, data: Any) -> Any:
         return model.predict(data)

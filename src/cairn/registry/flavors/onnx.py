@@ -6,13 +6,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cairn.registry.flavors import Saved, module_of
+from cairn.registry.flavors import Saved, module_of, unloadable
 
 _FILE = "model.onnx"
 
 
 class OnnxFlavor:
     name = "onnx"
+    code_on_load: tuple[str, str] | None = None
 
     def detects(self, model: Any) -> bool:
         return module_of(model).startswith("onnx") and type(model).__name__ == "ModelProto"
@@ -24,10 +25,17 @@ class OnnxFlavor:
         return Saved((_FILE,), libraries=("onnx", "onnxruntime"))
 
     def load(self, folder: Path, details: Mapping[str, Any], trust: bool = False) -> Any:
+        """Raises:
+        InvalidInput: ONNX Runtime refuses the file (not ONNX, or external data it will not
+            read: outside the package folder, or absent).
+        """
         import onnxruntime
 
         path = str(folder / _FILE)
-        return onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        try:
+            return onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001  # its errors are its own pybind11 classes
+            raise unloadable(_FILE, "ONNX Runtime", exc) from None
 
     def predict(self, model: Any, data: Any) -> Any:
         """The first output, for the model's first input fed with ``data`` (an array, or a

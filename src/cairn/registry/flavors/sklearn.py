@@ -12,6 +12,7 @@ from cairn.registry.flavors import Saved, estimator, module_of
 
 class SklearnFlavor:
     name = "sklearn"
+    code_on_load: tuple[str, str] | None = None
 
     def detects(self, model: Any) -> bool:
         return module_of(model).startswith("sklearn.") and hasattr(model, "predict")

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.responses import Response, StreamingResponse
 
-from cairn.core.access import Permission, require
+from cairn.core import missing
+from cairn.core.access import Permission, require_on
 from cairn.core.artifact import ArtifactEntry, check_entries, clean_artifact_path
 from cairn.core.codec import entry_to_dict
 from cairn.core.limits import INT64_MAX
@@ -49,7 +50,8 @@ def add_artifacts(
     # Who may not write to the run is refused before the objects are looked at (and
     # learns nothing of them); the store decides again as it records them.
     project = request.app.state.scopes.run_project(run_id)
-    require(caller, Permission.WRITE, project, f"add artifacts to run {run_id}")
+    what = f"add artifacts to run {run_id}"
+    require_on(caller, Permission.WRITE, project, what, missing.run(run_id))
     check_stored(artifacts, entries)
     metadata.add_artifacts(run_id, entries)
     return Response(status_code=204)

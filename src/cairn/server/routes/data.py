@@ -10,12 +10,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from cairn.core.access import Permission, require
+from cairn.core.access import require_to_add
 from cairn.core.data import DataKind, DataRef, NewDataVersion, parse_data_ref
 from cairn.core.data_codec import data_version_to_dict
 from cairn.core.identity import DEFAULT_PROJECT
 from cairn.datasets.manifest import check_new_version
-from cairn.datasets.materialize import read_object
+from cairn.datasets.materialize import read_listing
 from cairn.errors import NotFound
 from cairn.server.auth import READ, WRITE, Caller
 from cairn.server.fields import Count, Text
@@ -81,10 +81,10 @@ def add_version(
     # Who may not write there is refused before the objects are looked at (and learns
     # nothing of them); the catalog decides again as it records the version.
     try:
-        project = request.app.state.catalog.get_version(DataRef(name)).project
+        owner: str | None = request.app.state.catalog.get_version(DataRef(name)).project
     except NotFound:  # a new dataset
-        project = body.project
-    require(caller, Permission.WRITE, project, f"add a version of {name!r}")
+        owner = None
+    require_to_add(caller, "dataset", name, owner, body.project)
     named = [("digest", body.digest), ("profile", body.profile)]
     named += [(f"objects[{index}]", digest) for index, digest in enumerate(body.objects)]
     require_stored(artifacts, [(field, digest) for field, digest in named if digest])
@@ -93,8 +93,9 @@ def add_version(
         body.message, body.project, body.profile, tuple(body.objects),
     )  # fmt: skip
     # Whoever checks it out will write its files where its listings say: they must say
-    # nowhere outside the version's folder. The listings are the caller's (stored above).
-    check_new_version(new, partial(read_object, held))
+    # nowhere outside the version's folder, and hold what the version claims. The listings
+    # are the caller's (stored above); each is read once, however often it is named.
+    check_new_version(new, partial(read_listing, held))
     version, created = catalog.add_version(new)
     return JsonResponse(
         {"version": data_version_to_dict(version), "created": created},

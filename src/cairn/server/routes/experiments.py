@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
+from cairn.core import missing
 from cairn.core.codec import experiment_to_dict
 from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.limits import check_name
-from cairn.errors import NotFound
 from cairn.server.auth import READ, WRITE
 from cairn.server.fields import Text
 from cairn.server.responses import JsonResponse
@@ -40,8 +40,8 @@ def list_experiments(metadata: Metadata) -> JsonResponse:
 def get_experiment_by_name(name: str, metadata: Metadata) -> JsonResponse:
     """404 NOT_FOUND when no experiment has this name (the port returns None)."""
     experiment = metadata.get_experiment_by_name(name)
-    if experiment is None:
-        raise NotFound(f"experiment {name!r} not found (see `cairn experiments list`)")
+    if experiment is None:  # or one the caller may not read: the same answer
+        raise missing.experiment(name)
     return JsonResponse(experiment_to_dict(experiment))
 
 

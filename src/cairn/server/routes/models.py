@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from cairn.core.access import Permission, require
+from cairn.core.access import require_to_add
 from cairn.core.data import parse_data_ref
 from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.lineage import DATA_VERSION, MODEL_VERSION, RUN, Node
@@ -23,7 +23,7 @@ from cairn.core.model_codec import model_version_to_dict, registered_model_to_di
 from cairn.errors import NotFound, PermissionDenied
 from cairn.registry.service import stored_version
 from cairn.server.auth import MANAGE, READ, WRITE, Caller
-from cairn.server.fields import Text
+from cairn.server.fields import Text, VersionNumber
 from cairn.server.responses import JsonResponse
 from cairn.server.routes._stores import Catalog, Graph, HeldArtifacts, Metadata, Models
 
@@ -42,7 +42,7 @@ class NewVersionBody(BaseModel):
 
 class AliasBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    version: int = Field(ge=1)
+    version: VersionNumber
 
 
 @router.get("/models", dependencies=[READ])
@@ -83,13 +83,14 @@ def register_version(
     files first); in the model's project, else — for a new model — the project of the run
     that made it (which the caller must be able to read), else ``project``. The server
     reads only objects the caller holds: any other is "not stored"."""
-    project = body.project
+    project: str = body.project
+    owner: str | None = None
     if body.run_id is not None:
         run = metadata.get_run(body.run_id)
         project = metadata.get_experiment(run.experiment_id).project
     with contextlib.suppress(NotFound):  # a new model: the run's project, or the one asked
-        project = request.app.state.models.get_model(name).project
-    require(caller, Permission.WRITE, project, f"register a version of {name!r}")
+        owner = request.app.state.models.get_model(name).project
+    require_to_add(caller, "model", name, owner, project)
     new = stored_version(held, name, body.digest, body.run_id, body.description)
     version = models.register_version(new, project)
     return JsonResponse(model_version_to_dict(version), status_code=201)

@@ -7,17 +7,21 @@ other is "missing", so a client uploads it, which proves it has the bytes and is
 
 from __future__ import annotations
 
+from functools import partial
+from typing import BinaryIO, cast
+
+from anyio import to_thread
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
+from cairn.core.access import Principal
 from cairn.core.codec import object_to_dict
 from cairn.core.ports import ArtifactStore
-from cairn.server.auth import READ, WRITE
+from cairn.server.auth import READ, WRITE, Caller
 from cairn.server.responses import JsonResponse
 from cairn.server.routes._stores import Artifacts
-from cairn.server.streams import object_response, request_body_file
+from cairn.server.streams import object_response, spooled_body
 
 router = APIRouter(prefix="/objects", tags=["objects"])
 
@@ -48,16 +52,20 @@ def object_sizes(body: DigestsBody, artifacts: Artifacts) -> JsonResponse:
 
 
 @router.put("/{digest}", status_code=201, openapi_extra=_RAW_BODY, dependencies=[WRITE])
-async def put_object(digest: str, request: Request, artifacts: Artifacts) -> JsonResponse:
+async def put_object(
+    digest: str, request: Request, artifacts: Artifacts, caller: Caller
+) -> JsonResponse:
     """Store the streamed body under ``digest``; 500 INTEGRITY_ERROR, and nothing kept, if
-    the bytes hash to something else."""
-    return await _put(artifacts, request, digest)
+    the bytes hash to something else. 503 SERVER_BUSY (Retry-After) when the server or the
+    caller's account is receiving all the uploads it may at once; 408 when the body stops
+    arriving."""
+    return await _put(artifacts, request, caller, digest)
 
 
 @router.post("", status_code=201, openapi_extra=_RAW_BODY, dependencies=[WRITE])
-async def post_object(request: Request, artifacts: Artifacts) -> JsonResponse:
+async def post_object(request: Request, artifacts: Artifacts, caller: Caller) -> JsonResponse:
     """Store the streamed body and answer its digest (for senders that do not know it)."""
-    return await _put(artifacts, request, None)
+    return await _put(artifacts, request, caller, None)
 
 
 @router.get("/{digest}", response_class=StreamingResponse, dependencies=[READ])
@@ -73,7 +81,16 @@ def head_object(digest: str, artifacts: Artifacts) -> Response:
     return Response(status_code=404 if artifacts.missing([digest]) else 200)
 
 
-async def _put(artifacts: ArtifactStore, request: Request, digest: str | None) -> JsonResponse:
-    stream = request_body_file(request)
-    info = await run_in_threadpool(artifacts.put_stream, stream, expected_digest=digest)
+async def _put(
+    artifacts: ArtifactStore, request: Request, caller: Principal, digest: str | None
+) -> JsonResponse:
+    """Receive the body on the event loop, then store it in a worker thread, holding one of
+    the caller's upload slots throughout (``cairn.server.limits``)."""
+    state = request.app.state
+    with state.upload_slots.taken(caller.name if caller.account else None):
+        body = await spooled_body(request, state.upload_threads)
+        with body:
+            stream = cast(BinaryIO, body)  # a binary file, though typeshed does not say so
+            store = partial(artifacts.put_stream, stream, expected_digest=digest)
+            info = await to_thread.run_sync(store, limiter=state.upload_threads)
     return JsonResponse(object_to_dict(info), status_code=201)

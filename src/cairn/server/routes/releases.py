@@ -27,7 +27,7 @@ from cairn.core.release_codec import (
 )
 from cairn.errors import NotFound
 from cairn.server.auth import ADMIN, APPROVE, MANAGE, READ, Caller
-from cairn.server.fields import Text, TimestampParameter
+from cairn.server.fields import Text, TimestampParameter, VersionNumber
 from cairn.server.responses import JsonResponse
 
 router = APIRouter(tags=["releases"])
@@ -71,18 +71,18 @@ class PromoteBody(_Body):
 
 class ApproveBody(_Body):
     comment: Text = Field(default="", max_length=_TEXT)
-    version: int | None = Field(default=None, ge=1)  # the one reviewed
+    version: VersionNumber | None = None  # the one reviewed
 
 
 class RejectBody(_Body):
     reason: Text = Field(max_length=_TEXT)
-    version: int | None = Field(default=None, ge=1)
+    version: VersionNumber | None = None
 
 
 class RollbackBody(_Body):
     model: Text = Field(max_length=128)
     reason: Text = Field(max_length=_TEXT)
-    to_version: int | None = Field(default=None, ge=1)
+    to_version: VersionNumber | None = None
 
 
 class WebhookBody(_Body):

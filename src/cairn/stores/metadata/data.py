@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, func, insert, select, union
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
-from cairn.core.access import Permission
+from cairn.core import missing
+from cairn.core.access import Principal, require_visible
 from cairn.core.actor import current
 from cairn.core.clock import now_ms
 from cairn.core.data import (
@@ -22,14 +23,15 @@ from cairn.core.data import (
     DataVersion,
     NewDataVersion,
     check_dataset_name,
+    check_same_place,
     check_version_path,
 )
 from cairn.core.limits import MAX_MESSAGE, check_optional_text
-from cairn.errors import AmbiguousReference, NotFound
+from cairn.errors import AmbiguousReference
 from cairn.stores.metadata import audit
 from cairn.stores.metadata import schema as t
 from cairn.stores.metadata.engine import dialect_insert, read_connection, write_transaction
-from cairn.stores.metadata.grants import authorize, authorize_objects
+from cairn.stores.metadata.grants import authorize_objects, authorize_to_add
 
 _ATTEMPTS = 3  # numbering races between concurrent adds of one dataset
 _SHOWN_MATCHES = 5
@@ -45,9 +47,12 @@ class SqlDataCatalog:
         """The new version, True; or the newest one, False, if it has this manifest.
 
         Raises:
-            InvalidInput: the name is not a valid dataset name, or the path is not inside
-                the project folder.
-            NotFound: the project does not exist (for a new dataset).
+            InvalidInput: the name is not a valid dataset name; the path is not inside the
+                project folder, or passes through a hidden folder (``.venv``), or is not
+                where the dataset's newest version lives.
+            NotFound: the project does not exist, or the caller may not read it (for a
+                new dataset).
+            AlreadyExists: the name is a dataset's of a project the caller may not read.
             PermissionDenied: the caller may not write in the dataset's project, or the
                 version names an object the caller does not hold (see ``grants``).
         """
@@ -66,21 +71,21 @@ class SqlDataCatalog:
     def _add_version(self, conn: Connection, new: NewDataVersion) -> tuple[DataVersion, bool]:
         d, v = t.datasets.c, t.data_versions.c
         name = new.name
-        project = conn.execute(select(d.project).where(d.name == name).with_for_update()).scalar()
-        if project is None:
-            project = new.project
+        owner = conn.execute(select(d.project).where(d.name == name).with_for_update()).scalar()
+        authorize_to_add(conn, "dataset", name, owner, new.project)
+        project = new.project if owner is None else str(owner)
+        if owner is None:
             require_project(conn, project)
-            authorize(conn, Permission.WRITE, project, f"add the dataset {name!r}")
             conn.execute(insert(t.datasets).values(name=name, project=project, created_at=now_ms()))
-        else:
-            authorize(conn, Permission.WRITE, project, f"add a version of {name!r}")
         held = {new.digest, new.profile, *new.objects} - {""}
         authorize_objects(conn, held, f"add a version of {name!r}")
         newest = conn.execute(
             select(t.data_versions).where(v.dataset == name).order_by(v.version.desc()).limit(1)
         ).first()
-        if newest is not None and newest.digest == new.digest:
-            return _version(newest, project), False
+        if newest is not None:
+            check_same_place(name, newest.path, new.path)
+            if newest.digest == new.digest:
+                return _version(newest, project), False
         number = 1 if newest is None else newest.version + 1
         created = DataVersion(
             name, number, project, new.digest, DataKind(new.kind), new.path, new.files,
@@ -124,7 +129,7 @@ class SqlDataCatalog:
         with read_connection(self.engine) as conn:
             project = conn.execute(select(d.project).where(d.name == name)).scalar()
             if project is None:
-                raise NotFound(f"dataset {name!r} not found (see `cairn data list`)")
+                raise missing.dataset(name)
             rows = conn.execute(
                 select(t.data_versions).where(v.dataset == name).order_by(v.version.desc())
             ).all()
@@ -162,38 +167,41 @@ def recorded_objects(engine: Engine) -> set[str]:
         return {str(digest) for digest in conn.execute(recorded).scalars() if digest}
 
 
-def find_version(conn: Connection, ref: DataRef) -> DataVersion:
-    """The version ``ref`` names, read on ``conn`` (so inside a caller's transaction too).
+def find_version(conn: Connection, ref: DataRef, reader: Principal | None = None) -> DataVersion:
+    """The version ``ref`` names, read on ``conn`` (so inside a caller's transaction too);
+    for a ``reader``, only in a dataset it may read: another is not found, before the
+    reference is resolved, so the answer tells nothing of its versions.
 
     Raises:
-        NotFound: no such dataset or version.
+        NotFound: no such dataset or version (or none the reader may read).
         AmbiguousReference: a digest prefix matches several versions.
     """
     d, v = t.datasets.c, t.data_versions.c
-    statement = (
-        select(t.data_versions, d.project)
-        .select_from(t.data_versions.join(t.datasets, d.name == v.dataset))
-        .where(v.dataset == ref.name)
-    )
+    project = conn.execute(select(d.project).where(d.name == ref.name)).scalar()
+    if project is None:
+        raise missing.data_version(ref)
+    if reader is not None:
+        require_visible(reader, str(project), missing.data_version(ref))
+    statement = select(t.data_versions).where(v.dataset == ref.name)
     if ref.version is not None:
         statement = statement.where(v.version == ref.version)
     elif ref.digest_prefix is not None:
         statement = statement.where(v.digest.startswith(f"blake3:{ref.digest_prefix}"))
     rows = conn.execute(statement.order_by(v.version.desc()).limit(_SHOWN_MATCHES + 1)).all()
     if not rows:
-        raise NotFound(_not_found(ref))
+        raise missing.data_version(ref)
     if ref.digest_prefix is not None and len({r.digest for r in rows}) > 1:
         shown = ", ".join(f"{r.dataset}@{r.version}" for r in rows[:_SHOWN_MATCHES])
         raise AmbiguousReference(
             f"{ref}: the digest prefix matches several versions ({shown}); give more digits"
         )
-    return _version(rows[0], rows[0].project)
+    return _version(rows[0], str(project))
 
 
 def require_project(conn: Connection, project: str) -> None:
     p = t.projects.c
     if conn.execute(select(p.name).where(p.name == project)).first() is None:
-        raise NotFound(f"project {project!r} not found (see `cairn projects list`)")
+        raise missing.project(project)
 
 
 def _version(row: Row[Any], project: str) -> DataVersion:
@@ -211,9 +219,3 @@ def _version(row: Row[Any], project: str) -> DataVersion:
         row.created_at,
         row.profile,
     )
-
-
-def _not_found(ref: DataRef) -> str:
-    if ref.version is None and ref.digest_prefix is None:
-        return f"dataset {ref.name!r} not found (see `cairn data list`)"
-    return f"data version {ref} not found (see `cairn data log {ref.name}`)"

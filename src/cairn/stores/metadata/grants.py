@@ -4,9 +4,13 @@ A check made before the transaction leaves a gap: a role taken away, or an accou
 disabled, between the check and the write would not stop it. Every write in the metadata
 store calls one of these on the connection of its transaction, after reading what it
 changes (and so which project it belongs to), before changing anything; the decision
-itself is ``cairn.core.access.require``. The principal is the one acting in the current
+itself is ``cairn.core.access.require_on``. The principal is the one acting in the current
 context (``cairn.core.actor``); an account's standing is read again here, in the same
 transaction as the write and the write's audit event.
+
+Each check is given ``hidden``: the error the write gets when what it names does not exist
+(``cairn.core.missing``). A principal who may not read the project raises that instead of
+PermissionDenied, so a write names no project and tells nothing of what it holds.
 """
 
 from __future__ import annotations
@@ -19,24 +23,45 @@ from cairn.core.access import (
     Permission,
     Principal,
     Role,
-    require,
     require_admin,
+    require_on,
     require_self_or_admin,
+    require_to_add,
 )
 from cairn.core.actor import current
-from cairn.errors import PermissionDenied, Unauthenticated
+from cairn.errors import CairnError, PermissionDenied, Unauthenticated
 from cairn.stores.metadata import objects
 from cairn.stores.metadata import schema as t
 
 
-def authorize(conn: Connection, permission: Permission, project: str, what: str) -> None:
+def authorize(
+    conn: Connection, permission: Permission, project: str, what: str, hidden: CairnError
+) -> None:
     """Raises:
-    PermissionDenied: the acting principal lacks ``permission`` in ``project``.
+    CairnError: ``hidden``, when the acting principal may not read in ``project``.
+    PermissionDenied: it may read there, but lacks ``permission``.
     Unauthenticated: its account has been disabled or removed meanwhile.
     """
     principal = acting(conn)
     if principal is not None:
-        require(principal, permission, project, what)
+        require_on(principal, permission, project, what, hidden)
+
+
+def authorize_to_add(
+    conn: Connection, kind: str, name: str, owner: str | None, project: str
+) -> None:
+    """Adding a version to the ``kind`` ``name`` (of project ``owner``; None: a new one in
+    ``project``), as ``cairn.core.access.require_to_add`` decides.
+
+    Raises:
+        NotFound: a new one, in a project the acting principal may not read.
+        AlreadyExists: the name is held in a project it may not read.
+        PermissionDenied: it may read there, but not write.
+        Unauthenticated: its account has been disabled or removed meanwhile.
+    """
+    principal = acting(conn)
+    if principal is not None:
+        require_to_add(principal, kind, name, owner, project)
 
 
 def authorize_admin(conn: Connection, what: str) -> None:
@@ -48,13 +73,25 @@ def authorize_admin(conn: Connection, what: str) -> None:
         require_admin(principal, what)
 
 
-def authorize_self_or_admin(conn: Connection, user: str, what: str) -> None:
-    """Raises:
-    PermissionDenied: the acting principal is neither ``user`` nor an installation admin.
+def authorize_self_or_admin(
+    conn: Connection, user: str, what: str, hidden: CairnError | None = None
+) -> None:
+    """``hidden``: what to raise instead of PermissionDenied, for what only ``user`` and
+    the admins may know exists (their token, by its id).
+
+    Raises:
+        PermissionDenied: the acting principal is neither ``user`` nor an installation admin.
+        CairnError: ``hidden`` then, when given.
     """
     principal = acting(conn)
-    if principal is not None:
+    if principal is None:
+        return
+    try:
         require_self_or_admin(principal, user, what)
+    except PermissionDenied:
+        if hidden is None:
+            raise
+        raise hidden from None
 
 
 def authorize_objects(conn: Connection, digests: Iterable[str], what: str) -> None:

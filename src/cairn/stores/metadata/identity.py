@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
+from cairn.core import missing
 from cairn.core.access import Permission, Principal, Role
 from cairn.core.actor import current
 from cairn.core.clock import now_ms
@@ -137,9 +138,10 @@ class IdentityStore:
         with write_transaction(self.engine) as conn:
             c = t.api_tokens.c
             row = conn.execute(select(t.api_tokens).where(c.id == token_id)).first()
+            hidden = missing.token(token_id)  # another's token is no business of the caller's
             if row is None:
-                raise NotFound(f"token {token_id!r} not found (see `cairn tokens list`)")
-            authorize_self_or_admin(conn, row.user_name, f"revoke token {token_id}")
+                raise hidden
+            authorize_self_or_admin(conn, row.user_name, f"revoke token {token_id}", hidden)
             if row.revoked_at is None:
                 conn.execute(
                     update(t.api_tokens).where(c.id == token_id).values(revoked_at=now_ms())
@@ -147,12 +149,15 @@ class IdentityStore:
                 audit.record(conn, "token.revoke", "token", token_id, {"user": row.user_name})
             return _token(conn.execute(select(t.api_tokens).where(c.id == token_id)).one())
 
-    def authenticate(self, text: str) -> Principal:
+    def authenticate(self, text: str, audit_failure: bool = True) -> Principal:
         """The principal a presented token stands for.
+
+        ``audit_failure=False``: a server that has audited enough failures from the caller's
+        address counts the rest itself (``record_throttled``).
 
         Raises:
             Unauthenticated: the token is malformed, unknown, wrong, expired or revoked, or
-                its account is disabled; the attempt is audited.
+                its account is disabled; the attempt is audited (see ``audit_failure``).
         """
         token_id: str | None = None
         try:
@@ -169,10 +174,18 @@ class IdentityStore:
                 roles = roles_of(conn, row.user_name)
             return Principal(row.user_name, bool(row.is_admin), roles, account=True)
         except Unauthenticated as exc:
-            with write_transaction(self.engine) as conn:
-                payload = {"reason": exc.message}
-                audit.record(conn, "auth.failed", "token", token_id or "-", payload)
+            if audit_failure:
+                with write_transaction(self.engine) as conn:
+                    payload = {"reason": exc.message}
+                    audit.record(conn, "auth.failed", "token", token_id or "-", payload)
             raise
+
+    def record_throttled(self, source: str, refused: int, seconds: float) -> None:
+        """Audit the failed authentications from ``source`` that a server refused unaudited
+        in one window of ``seconds`` (``auth.throttled``)."""
+        with write_transaction(self.engine) as conn:
+            payload = {"refused": refused, "window_seconds": seconds}
+            audit.record(conn, "auth.throttled", "address", source[:250], payload)
 
     def record_login(self) -> None:
         """Audit that the current actor signed in (``auth.login``: ``cairn login``)."""
@@ -224,12 +237,14 @@ class IdentityStore:
         """
         m = t.project_members.c
         with write_transaction(self.engine) as conn:
+            hidden = missing.project(project)
             if (
                 conn.execute(select(t.projects.c.name).where(t.projects.c.name == project)).first()
                 is None
             ):
-                raise NotFound(f"project {project!r} not found (see `cairn projects list`)")
-            authorize(conn, Permission.ADMINISTER, project, f"change the members of {project!r}")
+                raise hidden
+            what = f"change the members of {project!r}"
+            authorize(conn, Permission.ADMINISTER, project, what, hidden)
             self._require_user(conn, user)
             conn.execute(
                 t.project_members.delete().where(m.project == project, m.user_name == user)

@@ -15,19 +15,21 @@ import orjson
 from sqlalchemy import Connection, Engine, Row, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
+from cairn.core import missing
 from cairn.core.access import Permission
 from cairn.core.actor import current
 from cairn.core.clock import now_ms
 from cairn.core.limits import MAX_MESSAGE, check_optional_text
+from cairn.core.lineage import RUN, Node
 from cairn.core.model import (
     ModelCard,
     ModelRef,
     ModelVersion,
     NewModelVersion,
     RegisteredModel,
-    card_from_dict,
     check_alias,
     check_model_name,
+    stored_card,
 )
 from cairn.core.model_codec import (
     files_from_list,
@@ -46,7 +48,13 @@ from cairn.stores.metadata.engine import (
     serialize,
     write_transaction,
 )
-from cairn.stores.metadata.grants import authorize, authorize_objects
+from cairn.stores.metadata.grants import (
+    acting,
+    authorize,
+    authorize_objects,
+    authorize_to_add,
+)
+from cairn.stores.metadata.lineage import readable_nodes
 
 _ATTEMPTS = 3  # numbering races between concurrent registrations of one model
 _SHOWN = 10  # versions or aliases named in a not-found message
@@ -73,18 +81,17 @@ class SqlModelRegistry:
     def _register(self, conn: Connection, new: NewModelVersion, project: str) -> ModelVersion:
         m, v = t.models.c, t.model_versions.c
         name = new.name
-        found = conn.execute(select(m.project).where(m.name == name).with_for_update()).scalar()
-        if found is None:
+        owner = conn.execute(select(m.project).where(m.name == name).with_for_update()).scalar()
+        authorize_to_add(conn, "model", name, owner, project)
+        if owner is None:
             require_project(conn, project)
-            authorize(conn, Permission.WRITE, project, f"register the model {name!r}")
             conn.execute(
                 insert(t.models).values(
                     name=name, project=project, created_by=current().actor, created_at=now_ms()
                 )
             )
         else:
-            project = str(found)
-            authorize(conn, Permission.WRITE, project, f"register a version of {name!r}")
+            project = str(owner)
         held = sorted({f.digest for f in new.files})
         authorize_objects(conn, held, f"register a version of {name!r}")
         if new.run_id is not None:
@@ -189,7 +196,8 @@ class SqlModelRegistry:
         with write_transaction(self.engine) as conn:
             _not_an_environment(conn, alias)
             model = self._model(conn, name)
-            authorize(conn, Permission.MANAGE, model.project, f"delete the alias {alias!r}")
+            what = f"delete the alias {alias!r}"
+            authorize(conn, Permission.MANAGE, model.project, what, missing.model(name))
             if alias not in model.aliases:
                 known = ", ".join(sorted(model.aliases)[:_SHOWN]) or "none"
                 raise NotFound(f"model {name!r} has no alias {alias!r} (its aliases: {known})")
@@ -224,7 +232,7 @@ class SqlModelRegistry:
             found = conn.execute(
                 select(c.card).where(c.model == name, c.version == version)
             ).scalar()
-        return card_from_dict(orjson.loads(found)) if found is not None else ModelCard()
+        return stored_card(orjson.loads(found)) if found is not None else ModelCard()
 
     # helpers
 
@@ -236,7 +244,8 @@ class SqlModelRegistry:
         permission: Permission = Permission.WRITE,
     ) -> ModelVersion:
         model = self._model(conn, ref.name)
-        authorize(conn, permission, model.project, f"{what} on {ref.name!r}")
+        what = f"{what} on {ref.name!r}"
+        authorize(conn, permission, model.project, what, missing.model(ref.name))
         if ref.version is None or not 1 <= ref.version <= model.latest_version:
             raise NotFound(
                 f"model {ref.name!r} has no version {ref.version} (its versions: 1 to "
@@ -247,10 +256,8 @@ class SqlModelRegistry:
     def _model(self, conn: Connection, name: str) -> RegisteredModel:
         m, v = t.models.c, t.model_versions.c
         row = conn.execute(select(t.models).where(m.name == name)).first()
-        if row is None:
-            known = conn.execute(select(m.name).order_by(m.name).limit(_SHOWN)).scalars().all()
-            listed = ", ".join(known) or "none yet"
-            raise NotFound(f"model {name!r} not found (models: {listed})")
+        if row is None:  # not listing the models there are: some are others' to see
+            raise missing.model(name)
         latest = conn.execute(select(func.max(v.version)).where(v.model == name)).scalar()
         return RegisteredModel(
             row.name, row.project, row.created_at, int(latest or 0), _aliases(conn, name)
@@ -277,8 +284,11 @@ def _not_an_environment(conn: Connection, alias: str) -> None:
 
 
 def _require_run(conn: Connection, run_id: str) -> None:
-    if conn.execute(select(t.runs.c.pk).where(t.runs.c.id == run_id)).first() is None:
-        raise NotFound(f"run {run_id!r} not found")
+    """The run that made a version: one its registrar may read (another is not found)."""
+    found = conn.execute(select(t.runs.c.pk).where(t.runs.c.id == run_id)).first()
+    reader = acting(conn)
+    if found is None or (reader and not readable_nodes(conn, reader, [Node(RUN, run_id)])):
+        raise missing.run(run_id)
 
 
 def _aliases(conn: Connection, name: str) -> dict[str, int]:

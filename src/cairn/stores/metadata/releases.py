@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, Row, delete, func, insert, select, update
 
+from cairn.core import missing
 from cairn.core.access import Permission, Role
 from cairn.core.actor import current
 from cairn.core.clock import now_ms
@@ -131,7 +132,7 @@ class SqlReleaseLedger:
         with read_connection(self.engine) as conn:
             found = conn.execute(select(m.project).where(m.name == model)).scalar()
         if found is None:
-            raise NotFound(f"model {model!r} not found")
+            raise missing.model(model)
         return str(found)
 
     def open_request(
@@ -148,7 +149,8 @@ class SqlReleaseLedger:
         that waits; deploys at once when nothing more is needed."""
         with write_transaction(self.engine) as conn:
             project = _lock_model(conn, model)
-            authorize(conn, Permission.MANAGE, project, f"request a promotion of {model!r}")
+            what = f"request a promotion of {model!r}"
+            authorize(conn, Permission.MANAGE, project, what, missing.model(model))
             env = _environment(conn, environment)
             _same_policy(env, policy_digest)
             digest = _version_digest(conn, model, version)
@@ -201,12 +203,13 @@ class SqlReleaseLedger:
             PermissionDenied: an approval that would not count (``check_approval``).
         """
         with write_transaction(self.engine) as conn:
+            hidden = missing.request(request_id)  # as the caller named it
             request = _request(conn, request_id)
             request_id = request.id
             _lock_model(conn, request.model)
             request = _request(conn, request_id)  # as it stands under the lock
             what = f"{verdict.value} promotion requests of {request.model!r}"
-            authorize(conn, Permission.APPROVE, request.project, what)
+            authorize(conn, Permission.APPROVE, request.project, what, hidden)
             if request.state is not RequestState.WAITING:
                 raise InvalidState(
                     f"request {request_id} is {request.state.value}: only a waiting request "
@@ -273,7 +276,8 @@ class SqlReleaseLedger:
         d = t.deployments.c
         with write_transaction(self.engine) as conn:
             project = _lock_model(conn, model)
-            authorize(conn, Permission.MANAGE, project, f"roll back {model!r}")
+            hidden = missing.model(model)
+            authorize(conn, Permission.MANAGE, project, f"roll back {model!r}", hidden)
             env = _environment(conn, environment)
             now = env.deployed.get(model)
             if now is None:
@@ -459,7 +463,7 @@ def _lock_model(conn: Connection, model: str) -> str:
     m = t.models.c
     project = conn.execute(select(m.project).where(m.name == model).with_for_update()).scalar()
     if project is None:  # not listing the models there are: some are others' to see
-        raise NotFound(f"model {model!r} not found (`cairn models list`)")
+        raise missing.model(model)
     return str(project)
 
 
@@ -525,7 +529,7 @@ def _request_id(conn: Connection, ref: str) -> str:
         raise InvalidInput(f"request {ref!r}: expected its id, or its first 8 characters or more")
     found = conn.execute(select(r.id).where(r.id.startswith(ref)).limit(2)).scalars().all()
     if not found:
-        raise NotFound(f"promotion request {ref!r} not found (`cairn requests list`)")
+        raise missing.request(ref)
     if len(found) > 1:
         raise AmbiguousReference(f"request {ref!r}: several requests start so; give more of it")
     return str(found[0])

@@ -4,6 +4,11 @@ Each metric, param or tag the filter or the ordering names becomes a join on its
 primary key, so the database filters and sorts with indexes and returns one page. The page
 token records the sort values of the last row returned; the next page starts strictly
 after it (keyset pagination), so deep pages cost what the first does.
+
+A token is the caller's to read and to forge: it holds what the caller has seen and no
+more. Its last row is named by the run's id, never by the table's internal key (which
+counts the runs of every project); the next page looks that key up among the runs the
+search covers only, so the id of a run from elsewhere finds nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +34,7 @@ from sqlalchemy import (
 )
 
 from cairn.core.filter import Comparison, Entity, OrderBy, parse_filter, parse_order_by
+from cairn.core.limits import INT64_MAX, INT64_MIN, text_problem
 from cairn.core.run import Lifecycle, ViewType
 from cairn.core.search import RunQuery
 from cairn.errors import InvalidInput
@@ -43,6 +50,7 @@ _ATTRIBUTE_COLUMNS = {
     "end_time": runs.c.end_time,
 }
 _KEYED_TABLES = {Entity.METRIC: latest_metrics, Entity.PARAM: params, Entity.TAG: tags}
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +133,11 @@ def compile_search(query: RunQuery, dialect: str) -> tuple[Select[Any], str]:
     fingerprint = _fingerprint(query)
     if query.page_token:
         after = decode_page_token(query.page_token, fingerprint, len(sort_keys))
-        conditions.append(_after(sort_keys, after))
+        _check_sort_values(after[:-1], sort_keys[:-1])
+        conditions.append(_after(sort_keys, _at_run(after, query)))
     statement = (
-        select(runs.c.pk, *(k.expression for k in sort_keys))
+        # the key, then what a page token records: the sort values, ending with the run id
+        select(runs.c.pk, *(k.expression for k in sort_keys[:-1]), runs.c.id)
         .select_from(compiler.source)
         .where(*conditions)
         .order_by(*(k.expression.desc() if k.descending else k.expression for k in sort_keys))
@@ -136,15 +146,30 @@ def compile_search(query: RunQuery, dialect: str) -> tuple[Select[Any], str]:
     return statement, fingerprint
 
 
-def _scope(query: RunQuery) -> list[ColumnElement[bool]]:
+def _scope(query: RunQuery, table: FromClause = runs) -> list[ColumnElement[bool]]:
     scope: list[ColumnElement[bool]] = []
     if query.experiment_ids:
-        scope.append(runs.c.experiment_id.in_(list(query.experiment_ids)))
+        scope.append(table.c.experiment_id.in_(list(query.experiment_ids)))
     if query.view is ViewType.ACTIVE:
-        scope.append(runs.c.lifecycle == Lifecycle.ACTIVE.value)
+        scope.append(table.c.lifecycle == Lifecycle.ACTIVE.value)
     elif query.view is ViewType.DELETED:
-        scope.append(runs.c.lifecycle == Lifecycle.DELETED.value)
+        scope.append(table.c.lifecycle == Lifecycle.DELETED.value)
     return scope
+
+
+def _at_run(values: list[Any], query: RunQuery) -> list[Any]:
+    """A token's values, its last — the id of the last run shown — replaced by that run's
+    key, looked up among the runs ``query`` covers (none, for a run of elsewhere).
+
+    Raises:
+        InvalidInput: the last value is not a run id.
+    """
+    run_id = values[-1]
+    if not (isinstance(run_id, str) and _RUN_ID.fullmatch(run_id)):
+        raise InvalidInput("page_token: not a token Cairn issued (it ends with no run id)")
+    last = runs.alias("last_run")
+    key = select(last.c.pk).where(last.c.id == run_id, *_scope(query, last))
+    return [*values[:-1], key.scalar_subquery()]
 
 
 def _after(keys: list[_SortKey], last: list[Any]) -> ColumnElement[bool]:
@@ -158,8 +183,12 @@ def _after(keys: list[_SortKey], last: list[Any]) -> ColumnElement[bool]:
             continue
         beyond = expression < value if key.descending else expression > value
         branches.append(and_(*equal_so_far, beyond))
-        equal_so_far.append(expression == literal(value))
+        equal_so_far.append(expression == _bound(value))
     return or_(*branches) if branches else false()
+
+
+def _bound(value: Any) -> ColumnElement[Any]:
+    return value if isinstance(value, ColumnElement) else literal(value)
 
 
 def _fingerprint(query: RunQuery) -> str:
@@ -176,11 +205,53 @@ def decode_page_token(token: str, fingerprint: str, width: int) -> list[Any]:
     try:
         padded = token + "=" * (-len(token) % 4)
         found, values = json.loads(base64.urlsafe_b64decode(padded))
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput(f"page_token {token!r}: not a token Cairn issued") from exc
+    except (ValueError, TypeError, RecursionError) as exc:  # nested too deep: forged
+        raise InvalidInput(f"page_token {token[:100]!r}: not a token Cairn issued") from exc
     if found != fingerprint or not isinstance(values, list) or len(values) != width:
         raise InvalidInput(
             "page_token: it belongs to another search; repeat the same filter, order and "
             "experiments, or start again without a token"
         )
     return values
+
+
+def _check_sort_values(values: list[Any], keys: list[_SortKey]) -> None:
+    """A token's sort values are bound as query parameters: each must be of its key's
+    type, and storable, or the token was not issued here.
+
+    Raises:
+        InvalidInput: naming ``page_token``.
+    """
+    for value, key in zip(values, keys, strict=True):
+        kind = _python_type(key.expression)
+        if value is not None and not _fits(value, kind):
+            raise InvalidInput(
+                f"page_token: not a token Cairn issued (it holds {json.dumps(value)[:40]} "
+                f"where the search sorts by {_TYPE_NAMES[kind]})"
+            )
+
+
+def _python_type(expression: ColumnElement[Any]) -> type | None:
+    try:
+        found: type = expression.type.python_type
+    except NotImplementedError:  # a type SQLAlchemy cannot name: any scalar will do
+        return None
+    return found if found in _TYPE_NAMES else None
+
+
+def _fits(value: Any, kind: type | None) -> bool:
+    whole = type(value) is int and INT64_MIN <= value <= INT64_MAX  # bool is not a number
+    if kind is int:
+        return whole
+    if kind is float:
+        return whole or type(value) is float
+    text = type(value) is str and text_problem(value) is None
+    return text if kind is str else whole or text or type(value) is float
+
+
+_TYPE_NAMES: dict[type | None, str] = {
+    int: "a whole number",
+    float: "a number",
+    str: "text",
+    None: "a number or text",
+}

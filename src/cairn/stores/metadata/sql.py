@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
+from cairn.core import missing
 from cairn.core.access import Permission, Principal
 from cairn.core.actor import current
 from cairn.core.artifact import ArtifactEntry, check_digest, check_entries
@@ -34,6 +35,7 @@ from cairn.core.data import parse_data_ref
 from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.ids import ID_LENGTH, check_id_reference, new_id
 from cairn.core.limits import check_int64, check_key, check_params, check_tags
+from cairn.core.lineage import Node
 from cairn.core.packing import pack
 from cairn.core.run import (
     Experiment,
@@ -47,6 +49,7 @@ from cairn.core.run import (
     RunRecord,
     RunStatus,
     as_batch,
+    check_ending,
     check_new_run,
     run_user,
 )
@@ -56,7 +59,6 @@ from cairn.errors import (
     AmbiguousReference,
     InvalidInput,
     InvalidState,
-    NotFound,
     ParamConflict,
 )
 from cairn.localfs.digest import digest_of, hasher
@@ -69,7 +71,7 @@ from cairn.stores.metadata.audit import (
     Checkpointer,
 )
 from cairn.stores.metadata.chunks import history
-from cairn.stores.metadata.data import find_version
+from cairn.stores.metadata.data import find_version, require_project
 from cairn.stores.metadata.engine import (
     dialect_insert,
     open_engine,
@@ -77,8 +79,10 @@ from cairn.stores.metadata.engine import (
     write_transaction,
 )
 from cairn.stores.metadata.grants import acting, authorize, authorize_objects
+from cairn.stores.metadata.lineage import readable_nodes
 from cairn.stores.metadata.migrate import ensure_schema
 from cairn.stores.metadata.search import compile_search, encode_page_token
+from cairn.stores.metadata.system_tags import check_system_tags
 
 if TYPE_CHECKING:  # the key is only passed through; cryptography loads when used
     from cairn.localfs.signing import SigningKey
@@ -135,10 +139,9 @@ class SqlMetadataStore:
         experiment = Experiment(new_id(), name, now_ms(), Lifecycle.ACTIVE, project)
         try:
             with write_transaction(self.engine) as conn:
-                found = select(t.projects.c.name).where(t.projects.c.name == project)
-                if conn.execute(found).first() is None:
-                    raise NotFound(f"project {project!r} not found (see `cairn projects list`)")
-                authorize(conn, Permission.WRITE, project, f"create experiment {name!r}")
+                require_project(conn, project)
+                what = f"create experiment {name!r}"
+                authorize(conn, Permission.WRITE, project, what, missing.project(project))
                 conn.execute(
                     t.experiments.insert().values(
                         id=experiment.id,
@@ -163,7 +166,7 @@ class SqlMetadataStore:
                 select(t.experiments).where(t.experiments.c.id == experiment_id)
             ).first()
         if row is None:
-            raise NotFound(f"experiment {experiment_id!r} not found (see `cairn experiments list`)")
+            raise missing.experiment(experiment_id)
         return _experiment(row)
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
@@ -214,7 +217,8 @@ class SqlMetadataStore:
         """The new run's row (RUNNING) and its tags, once the principal may write there;
         ``new`` has been checked (``check_new_run``). Its user is decided by ``run_user``."""
         project = self._experiment_project(conn, new.experiment_id)
-        authorize(conn, Permission.WRITE, project, "start a run in this experiment")
+        hidden = missing.experiment(new.experiment_id)
+        authorize(conn, Permission.WRITE, project, "start a run in this experiment", hidden)
         if new.parent_id is not None:
             self._check_parent(conn, new.parent_id)
         new = dataclasses.replace(new, user=run_user(new.user, current()))
@@ -243,10 +247,10 @@ class SqlMetadataStore:
     def _check_parent(self, conn: Connection, parent_id: str) -> None:
         """A parent must be a run the acting principal may read. One it may not read is
         refused as one that does not exist: the answer tells nothing of other projects."""
-        project = self._run_project(conn, parent_id)
-        principal = acting(conn)
-        if project is None or not (principal is None or principal.may(Permission.READ, project)):
-            raise _run_not_found(parent_id, "parent run")
+        project, hidden = self._run_project(conn, parent_id), missing.run(parent_id, "parent run")
+        if project is None:
+            raise hidden
+        authorize(conn, Permission.READ, project, "name this parent run", hidden)
 
     def _count_new_runs(self, created: int) -> None:
         before = self._runs_created
@@ -258,25 +262,38 @@ class SqlMetadataStore:
         with read_connection(self.engine) as conn:
             row = conn.execute(select(t.runs).where(t.runs.c.id == run_id)).first()
             if row is None:
-                raise _run_not_found(run_id)
+                raise missing.run(run_id)
             return summary.run_from_row(row)
 
-    def resolve_run_id(self, ref: str) -> str:
-        prefix = check_id_reference(ref)
+    def resolve_run_id(self, ref: str, projects: frozenset[str] | None = None) -> str:
+        """The run an id or a unique prefix names, among the runs of ``projects`` (every
+        run: None), so the answer names no run of any other project.
+
+        Raises:
+            InvalidInput: not an id or a prefix of 8 characters or more.
+            NotFound: no run (of those projects) has it.
+            AmbiguousReference: several do; naming a few.
+        """
+        prefix, r, e = check_id_reference(ref), t.runs.c, t.experiments.c
+        if len(prefix) == ID_LENGTH:
+            statement = select(r.id).where(r.id == prefix)
+        else:
+            statement = (
+                select(r.id)
+                .where(r.id.startswith(prefix, autoescape=True))
+                .order_by(r.id)
+                .limit(_SHOWN_MATCHES + 1)
+            )
+        if projects is not None:
+            statement = statement.join(t.experiments, e.id == r.experiment_id).where(
+                e.project.in_(sorted(projects))
+            )
         with read_connection(self.engine) as conn:
-            if len(prefix) == ID_LENGTH:
-                found = conn.execute(select(t.runs.c.id).where(t.runs.c.id == prefix)).all()
-            else:
-                found = conn.execute(
-                    select(t.runs.c.id)
-                    .where(t.runs.c.id.startswith(prefix, autoescape=True))
-                    .order_by(t.runs.c.id)
-                    .limit(_SHOWN_MATCHES + 1)
-                ).all()
+            found = conn.execute(statement).all()
         if not found:
-            raise _run_not_found(ref)
+            raise missing.run(ref)
         if len(found) > 1:
-            shown = ", ".join(r.id for r in found[:_SHOWN_MATCHES])
+            shown = ", ".join(row.id for row in found[:_SHOWN_MATCHES])
             more = " …" if len(found) > _SHOWN_MATCHES else ""
             raise AmbiguousReference(
                 f"run id prefix {ref!r} matches several runs ({shown}{more}); give more characters"
@@ -286,7 +303,9 @@ class SqlMetadataStore:
     def end_run(self, run_id: str, status: RunStatus, end_time: int) -> Run:
         check_int64(end_time, "end_time")
         with write_transaction(self.engine) as conn:
-            self._run_for_write(conn, run_id, f"end run {run_id}", active=False)
+            pk = self._run_for_write(conn, run_id, f"end run {run_id}", active=False)
+            started = conn.execute(select(t.runs.c.start_time).where(t.runs.c.pk == pk))
+            check_ending(status, end_time, started.scalar_one())
             event = self._set_ended(conn, run_id, status, end_time)
         self._audited(event)
         return self.get_run(run_id)
@@ -333,6 +352,7 @@ class SqlMetadataStore:
             pk = self._run_for_write(conn, run_id, f"log to run {run_id}")
             if batch_id is not None and not self._claim_batch(conn, pk, batch_id):
                 return  # this batch was stored before; its retry changes nothing
+            check_system_tags(conn, pk, run_id, tags)
             event = self._write_batch(conn, pk, run_id, batch, params, tags, batch_id)
         self._audited(event)
 
@@ -481,18 +501,14 @@ class SqlMetadataStore:
     # project scopes (see cairn.core.ports.ProjectScopes)
 
     def experiment_project(self, experiment_id: str) -> str:
-        e = t.experiments.c
         with read_connection(self.engine) as conn:
-            found = conn.execute(select(e.project).where(e.id == experiment_id)).scalar()
-        if found is None:
-            raise NotFound(f"experiment {experiment_id!r} not found")
-        return str(found)
+            return self._experiment_project(conn, experiment_id)
 
     def run_project(self, run_id: str) -> str:
         with read_connection(self.engine) as conn:
             found = self._run_project(conn, run_id)
         if found is None:
-            raise _run_not_found(run_id)
+            raise missing.run(run_id)
         return found
 
     def experiments_in(self, projects: frozenset[str]) -> list[str]:
@@ -504,6 +520,10 @@ class SqlMetadataStore:
     def readable_objects(self, principal: Principal, digests: Iterable[str]) -> set[str]:
         with read_connection(self.engine) as conn:
             return objects.readable(conn, principal, digests)
+
+    def readable_nodes(self, principal: Principal, nodes: Iterable[Node]) -> set[Node]:
+        with read_connection(self.engine) as conn:
+            return readable_nodes(conn, principal, nodes)
 
     def held_objects(self, principal: Principal, digests: Iterable[str]) -> set[str]:
         with read_connection(self.engine) as conn:
@@ -550,10 +570,10 @@ class SqlMetadataStore:
         parsed = [parse_data_ref(ref) for ref in refs]
         with write_transaction(self.engine) as conn:
             self._run_for_write(conn, run_id, f"record the inputs of run {run_id}")
-            versions = [find_version(conn, ref) for ref in parsed]
-            for version in versions:  # a run's lineage must not reach into unreadable data
-                authorize(conn, Permission.READ, version.project, f"record a use of {version.ref}")
-            resolved = sorted({version.ref for version in versions})
+            # A run's lineage must not reach into data its writer may not read: such a
+            # version is not found, before its reference is resolved to a number.
+            reader = acting(conn)
+            resolved = sorted({find_version(conn, ref, reader).ref for ref in parsed})
             now = now_ms()
             rows = [
                 {"src_kind": "run", "src_id": run_id, "relation": "used",
@@ -630,7 +650,7 @@ class SqlMetadataStore:
         e = t.experiments.c
         found = conn.execute(select(e.project).where(e.id == experiment_id)).scalar()
         if found is None:
-            raise NotFound(f"experiment {experiment_id!r} not found")
+            raise missing.experiment(experiment_id)
         return str(found)
 
     def _run_project(self, conn: Connection, run_id: str) -> str | None:
@@ -644,7 +664,7 @@ class SqlMetadataStore:
     def _run_key(self, conn: Connection, run_id: str, what: str = "run") -> int:
         pk = conn.execute(select(t.runs.c.pk).where(t.runs.c.id == run_id)).scalar()
         if pk is None:
-            raise _run_not_found(run_id, what)
+            raise missing.run(run_id, what)
         return int(pk)
 
     def _run_for_write(self, conn: Connection, run_id: str, what: str, active: bool = True) -> int:
@@ -662,8 +682,8 @@ class SqlMetadataStore:
             .with_for_update(of=t.runs)
         ).first()
         if row is None:
-            raise _run_not_found(run_id)
-        authorize(conn, Permission.WRITE, row.project, what)
+            raise missing.run(run_id)
+        authorize(conn, Permission.WRITE, row.project, what, missing.run(run_id))
         if active and row.lifecycle == Lifecycle.DELETED.value:
             raise InvalidState(
                 f"run {run_id} is deleted; restore it first (`cairn runs restore {run_id}`)"
@@ -683,10 +703,8 @@ def _checked_record(index: int, record: RunRecord) -> tuple[RunRecord, MetricBat
         InvalidInput: naming the record (``records[2]``) and what is wrong with it.
     """
     try:
-        if record.status is RunStatus.RUNNING:
-            raise InvalidInput("status: a recorded run has ended: FINISHED, FAILED or KILLED")
-        check_int64(record.end_time, "end_time")
         new = check_new_run(record.new)
+        check_ending(record.status, record.end_time, new.start_time)
         batch = as_batch(record.metrics)
         for key in batch:
             check_key(key, "metrics")
@@ -722,10 +740,6 @@ def _keyed_rows(pk: int, values: Mapping[str, str]) -> list[dict[str, Any]]:
 
 def _experiment(row: Row[Any]) -> Experiment:
     return Experiment(row.id, row.name, row.created_at, Lifecycle(row.lifecycle), row.project)
-
-
-def _run_not_found(ref: str, what: str = "run") -> NotFound:
-    return NotFound(f"{what} {ref!r} not found (see `cairn runs list`)")
 
 
 def _stored(value: float) -> float | None:
