@@ -657,20 +657,21 @@ def exits(x: int = 1):
 def _signalled(project: Path, signum: int, *args: str) -> tuple[int, str, str]:
     """``cairn run ARGS``, sent ``signum`` once its step wrote ``started``: its exit
     code, output and errors."""
-    running = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "cairn", "run", *args], cwd=project,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
+    ) as running:  # fmt: skip
         for _ in range(1200):  # until the step is under way
             if (project / "started").exists() or running.poll() is not None:
                 break
             time.sleep(0.05)
         running.send_signal(signum)
-        out, err = running.communicate(timeout=60)
-    finally:
-        if running.poll() is None:
+        try:
+            out, err = running.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
             running.kill()
+            out, err = running.communicate()
+            pytest.fail(f"cairn run did not stop within 60 s of the signal:\n{out}\n{err}")
     return running.returncode, out, err
 
 

@@ -73,8 +73,11 @@ class Project:
         the next import reads the files again."""
         around = str(self.folder.parent)
         for name, module in list(sys.modules.items()):
-            places = [getattr(module, "__file__", None) or "", *getattr(module, "__path__", [])]
-            if any(place.startswith(around) for place in places):
+            # Read from the module's namespace: a module with a ``__getattr__`` (torch's
+            # ``torch.classes``) answers any attribute, ``__path__`` included.
+            namespace = getattr(module, "__dict__", {})
+            places = [namespace.get("__file__") or "", *(namespace.get("__path__") or [])]
+            if any(isinstance(place, str) and place.startswith(around) for place in places):
                 del sys.modules[name]
         importlib.invalidate_caches()
 
