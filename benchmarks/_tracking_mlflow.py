@@ -64,7 +64,12 @@ def log_metric(args: dict) -> dict:
             t0 = perf()
             mlflow.flush_async_logging()
             flush_s = (perf() - t0) / 1e9
-    return {"per_call_ns": per_call_ns, "mean_ns": loop_ns / calls, "flush_s": flush_s}
+    return {
+        "per_call_ns": per_call_ns,
+        "mean_ns": loop_ns / calls,
+        "flush_s": flush_s,
+        "calls": calls,
+    }
 
 
 def ingest(args: dict) -> dict:

@@ -7,15 +7,15 @@ transaction); the other runs ``--baseline``, a commit from before the audit trai
 out into a temporary git worktree and run with the same interpreter and packages. The
 client is this checkout's SDK in both cases, as in benchmarks/tracking.py's ingest
 measurement: 1,000,000 points through ``log_metric`` and ``flush()``, timed from the first
-call to the return of ``flush()``. Rounds alternate baseline, audited, baseline … after a
-warm-up of each. The target: the audited server keeps at least 90% of the baseline's rate.
+call to the return of ``flush()``. Rounds alternate after a warm-up of each, the order
+turning each round (benchmarks/_method.py). The target: the audited server keeps at least
+90% of the baseline's rate.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from _method import Spread, alternate, machine, ratios, source_state, verdict
 from tracking import (
     CAIRN_PYTHON,
     CAIRN_START_TIMEOUT,
@@ -32,8 +33,6 @@ from tracking import (
     Server,
     Tool,
     admin_token,
-    alternate,
-    cairn_source,
     free_port,
     worker_env,
 )
@@ -102,11 +101,14 @@ def main() -> int:
             for s in servers
         }
 
-        def step(name: str) -> Callable[[], dict[str, Any]]:
-            return lambda: tools[name].run("ingest", 600, points=args.points)
+        def step(name: str) -> Callable[[int], dict[str, Any]]:
+            named = name == "baseline"
+            return lambda _index: tools[name].run(
+                "ingest", 600, points=args.points, name_user=named
+            )
 
         results = alternate(
-            args.rounds, [("baseline", step("baseline")), ("audited", step("audited"))], "ingest"
+            [("baseline", step("baseline")), ("audited", step("audited"))], args.rounds, "ingest"
         )
     finally:
         for server in servers:
@@ -116,18 +118,19 @@ def main() -> int:
     rates = {name: [r["points_per_s"] for r in runs] for name, runs in results.items()}
     for name, runs in results.items():
         assert all(r["stored_first_key"] == r["expected_first_key"] for r in runs), name
-    base, audited = (statistics.median(rates[n]) for n in ("baseline", "audited"))
-    kept = audited / base
-    verdict = "met" if kept >= TARGET_KEPT else "MISSED"
+    kept = ratios(rates["audited"], rates["baseline"])
     print(
         f"\nCairn ingest through the server, {args.points:,} points a round, "
-        f"{args.rounds} alternating rounds after a warm-up"
+        f"medians of {args.rounds} rounds after a warm-up (range), the order turning each round"
     )
-    print(f"source: {cairn_source()} (audited) against {args.baseline} (baseline)")
+    print(f"{machine(WORK)}")
+    print(f"source: {source_state()} (audited) against {args.baseline} (baseline)")
     for name in ("baseline", "audited"):
-        shown = ", ".join(f"{r:,.0f}" for r in rates[name])
-        print(f"  {name:9} median {statistics.median(rates[name]):>10,.0f} points/s  ({shown})")
-    print(f"audited / baseline: {kept:.1%} kept (target ≥ {TARGET_KEPT:.0%}: {verdict})")
+        print(f"  {name:9} {Spread.of(rates[name]).show(',.0f')} points/s")
+    met = kept.median >= TARGET_KEPT
+    print(
+        f"audited / baseline: {kept.show('.1%')} kept (target ≥ {TARGET_KEPT:.0%}: {verdict(met)})"
+    )
     return 0
 
 

@@ -1,35 +1,56 @@
 """Pipeline benchmark: Cairn against Metaflow and Kedro, side by side, on the same pipelines.
 
     .venv/bin/python benchmarks/pipelines.py            # the figures in docs/benchmarks.md
+    .venv/bin/python benchmarks/pipelines.py --quick    # one run "again" a round, no Ray
 
 Two pipelines of 10 steps in a line, written for each tool: one whose steps add 1 to a
 number, one that passes a 100 MB NumPy array from step to step (each step adds 1 to
 it). For each, the wall time of the tool's own command line (``cairn run …`` under
 .venv, ``python flow.py run`` under benchmarks/.venv-metaflow, ``kedro run --pipeline …``
-under benchmarks/.venv-kedro, both venvs created when missing): the first run, and a
-second run with nothing changed — which Cairn takes from its cache; Metaflow and Kedro
-have no step cache, so their second run runs every step again. Kedro runs a minimal
-project written here (what ``kedro new`` makes, cut down: 10 nodes in a line, outputs
-passed between nodes in Kedro's default MemoryDataset, its telemetry switched off).
-Then, with a local Ray instance up, the overhead per step of Cairn's Ray executor
-against its local one.
+under benchmarks/.venv-kedro, both venvs created when missing): the first run in a fresh
+project folder, and runs again with nothing changed (the round's figure: their median) —
+which Cairn takes from its cache; Metaflow and Kedro have no step cache, so their second
+run runs every step again. Kedro runs a minimal project written here (what ``kedro new``
+makes, cut down: 10 nodes in a line, outputs passed between nodes in Kedro's default
+MemoryDataset, its telemetry switched off).
 
-Targets (docs/benchmarks.md): a fully cached re-run of 10 steps under 0.5 s and a first
-run of 10 trivial steps under 1 s, command line included; Ray overhead per step under
-100 ms once the cluster is up.
+Each round makes fresh project folders for every tool and times each row for every tool,
+the order turning each round, after a warm-up round (benchmarks/_method.py); figures are
+medians over the rounds with their range. The page cache is warm: the tools' code was read
+in the warm-up, and nothing is evicted. Then, with a local Ray instance up, the overhead
+per step of Cairn's Ray executor against its local one, alternated the same way.
+
+Targets (/work/shared/BENCHMARKS.md): a fully cached re-run of 10 steps, command line
+included, at most 0.3 s (median); a first run of 10 trivial steps no slower than Kedro's,
+of steps passing 100 MB arrays at most 1.5× Kedro's.
 """
 
 from __future__ import annotations
 
-import os
+import argparse
+import json
 import shutil
+import statistics
 import subprocess
 import sys
 import textwrap
-import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from _method import (
+    ROUNDS,
+    WARMUP,
+    Spread,
+    Timed,
+    clean_environment,
+    machine,
+    ratios,
+    run_timed,
+    source_state,
+    turn,
+    verdict,
+)
 from _peers import ensure_venv
 
 HERE = Path(__file__).resolve().parent
@@ -45,11 +66,14 @@ KEDRO_REQUIREMENT = [f"kedro=={KEDRO_VERSION}", "numpy"]
 WORK = HERE / ".work"
 STEPS = 10
 ARRAY_BYTES = 100 << 20
-REPEATS = 3
+AGAIN = 3  # runs with nothing changed, per round; the round's figure is their median
+KINDS = ("trivial", "arrays")
 
-TARGET_CACHED_S = 0.5
-TARGET_FIRST_S = 1.0
-TARGET_RAY_OVERHEAD_S = 0.1
+# From /work/shared/BENCHMARKS.md.
+TARGET_CACHED_S = 0.3
+TARGET_FIRST_OF_KEDRO = {"trivial": 1.0, "arrays": 1.5}
+
+Command = Callable[[str], Timed]  # runs one of a project's pipelines, timed
 
 CAIRN_FLOW = """
 import numpy as np
@@ -151,26 +175,6 @@ def metaflow_flow(kind: str) -> str:
     return "\n".join(body) + "\n"
 
 
-def tool_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment each tool runs in: as installed on a user's machine, Python keeps
-    its bytecode cache, so PYTHONDONTWRITEBYTECODE (set on some CI machines) is dropped —
-    with it, every start would compile the tool's own modules again."""
-    found = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    return {**found, **(extra or {})}
-
-
-def timed(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
-    started = time.perf_counter()
-    done = subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, env=tool_environment(env),
-        check=False,
-    )  # fmt: skip
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
-    return seconds
-
-
 def ensure_metaflow() -> None:
     ensure_venv(METAFLOW_VENV, METAFLOW_REQUIREMENT, "metaflow")
 
@@ -186,113 +190,150 @@ def write_kedro_project(space: Path) -> None:
         path.write_text(textwrap.dedent(text).lstrip())
 
 
-def measure_cairn(work: Path) -> dict[str, float]:
-    space = work / "cairn"
+def cairn_project(space: Path) -> Command:
     (space / ".cairn").mkdir(parents=True)
     flow = CAIRN_FLOW.format(rest=STEPS - 1, megabytes=ARRAY_BYTES >> 20)
     (space / "bench.py").write_text(textwrap.dedent(flow))
-    env = {"CAIRN_HOME": str(space / ".home")}
-    found: dict[str, float] = {}
-    for kind in ("trivial", "arrays"):
-        command = [str(CAIRN), "run", f"bench:{kind}"]
-        found[f"{kind} first"] = timed(command, space, env)
-        found[f"{kind} again"] = min(timed(command, space, env) for _ in range(REPEATS))
-    # Ray: the same trivial steps, forced to run, on a local Ray instance the script keeps
-    # up (started once), against the local executor.
-    script = textwrap.dedent(
-        f"""
-        import time, ray, cairn
-        from bench import trivial
-        from cairn.sdk import run_pipeline
-        ray.init(include_dashboard=False, log_to_driver=False)
-        graph = trivial.build()
-        run_pipeline(graph, executor="ray", force=True)  # workers warm up
-        timings = {{}}
-        for executor in ("local", "ray"):
-            started = time.perf_counter()
-            for _ in range({REPEATS}):
-                run_pipeline(trivial.build(), executor=executor, force=True)
-            timings[executor] = (time.perf_counter() - started) / {REPEATS}
-        print(timings["local"], timings["ray"])
-        """
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=space, capture_output=True, text=True,
-        env=tool_environment(env), check=True,
-    )  # fmt: skip
-    local, ray = (float(v) for v in done.stdout.split()[-2:])
-    found["ray overhead per step"] = (ray - local) / STEPS
-    found["local run, 10 steps forced (in process)"] = local
-    found["ray run, 10 steps forced (in process)"] = ray
-    return found
+    env = clean_environment({"CAIRN_HOME": str(space / ".home")})
+    return lambda kind: run_timed([str(CAIRN), "run", f"bench:{kind}"], space, env)
 
 
-def measure_metaflow(work: Path) -> dict[str, float]:
-    space = work / "metaflow"
+def metaflow_project(space: Path) -> Command:
     space.mkdir(parents=True)
-    env = {"USERNAME": "bench", "METAFLOW_DEFAULT_DATASTORE": "local"}
-    found: dict[str, float] = {}
-    for kind in ("trivial", "arrays"):
-        flow = space / f"{kind}.py"
-        flow.write_text(metaflow_flow(kind))
-        command = [str(METAFLOW_PYTHON), flow.name, "--quiet", "run"]
-        found[f"{kind} first"] = timed(command, space, env)
-        found[f"{kind} again"] = min(timed(command, space, env) for _ in range(REPEATS))
-    return found
+    for kind in KINDS:
+        (space / f"{kind}.py").write_text(metaflow_flow(kind))
+    env = clean_environment({"USERNAME": "bench", "METAFLOW_DEFAULT_DATASTORE": "local"})
+    return lambda kind: run_timed(
+        [str(METAFLOW_PYTHON), f"{kind}.py", "--quiet", "run"], space, env
+    )
 
 
-def measure_kedro(work: Path) -> dict[str, float]:
-    space = work / "kedro"
+def kedro_project(space: Path) -> Command:
     write_kedro_project(space)
     # Off, or each run would try to send usage data to Kedro's analytics — time spent on the
     # network (failing, offline), not on the pipeline.
-    env = {"KEDRO_DISABLE_TELEMETRY": "1"}
-    found: dict[str, float] = {}
-    for kind in ("trivial", "arrays"):
-        command = [str(KEDRO), "run", "--pipeline", kind]
-        found[f"{kind} first"] = timed(command, space, env)
-        found[f"{kind} again"] = min(timed(command, space, env) for _ in range(REPEATS))
+    env = clean_environment({"KEDRO_DISABLE_TELEMETRY": "1"})
+    return lambda kind: run_timed([str(KEDRO), "run", "--pipeline", kind], space, env)
+
+
+PROJECTS: dict[str, Callable[[Path], Command]] = {
+    "cairn": cairn_project,
+    "metaflow": metaflow_project,
+    "kedro": kedro_project,
+}
+ROWS = [(f"{kind} {when}", kind, when) for kind in KINDS for when in ("first", "again")]
+
+
+def measure(work: Path, rounds: int, again: int) -> dict[str, dict[str, list[float]]]:
+    """Every row by every tool, in fresh project folders each round, the order turning."""
+    found: dict[str, dict[str, list[float]]] = {row: {t: [] for t in PROJECTS} for row, *_ in ROWS}
+    for index in range(WARMUP, rounds + 1):
+        order = turn(list(PROJECTS), index)
+        commands = {tool: PROJECTS[tool](work / f"round{index}" / tool) for tool in order}
+        for row, kind, when in ROWS:
+            for tool in order:
+                repeat = 1 if when == "first" else again
+                seconds = statistics.median(commands[tool](kind).seconds for _ in range(repeat))
+                if index != WARMUP:
+                    found[row][tool].append(seconds)
+        what = "warm-up" if index == WARMUP else f"round {index}/{rounds}"
+        print(f"  {what} done ({' '.join(order)})", flush=True)
     return found
 
 
+RAY_SCRIPT = """
+import json, statistics, sys, time, ray
+from bench import trivial
+from cairn.sdk import run_pipeline
+sys.path.insert(0, {benchmarks!r})
+from _method import alternate
+ray.init(include_dashboard=False, log_to_driver=False)
+
+def timed(executor):
+    def step(_index):
+        started = time.perf_counter()
+        run_pipeline(trivial.build(), executor=executor, force=True)
+        return time.perf_counter() - started
+    return step
+
+found = alternate([("local", timed("local")), ("ray", timed("ray"))], {rounds}, "ray")
+print(json.dumps(found))
+"""
+
+
+def measure_ray(work: Path, rounds: int) -> dict[str, list[float]]:
+    """The same trivial steps, forced to run, on the local executor and on a local Ray
+    instance started once, in one process: seconds per run of 10 steps, by executor."""
+    space = work / "ray"
+    cairn_project(space)
+    script = RAY_SCRIPT.format(benchmarks=str(HERE), rounds=rounds)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=space, capture_output=True, text=True,
+        env=clean_environment({"CAIRN_HOME": str(space / ".home")}), check=True,
+    )  # fmt: skip
+    found: dict[str, list[float]] = json.loads(done.stdout.splitlines()[-1])
+    return found
+
+
+def report(found: dict[str, dict[str, list[float]]], ray: dict[str, list[float]] | None) -> str:
+    lines = [
+        f"{'measurement':18} {'Cairn s':>18} {'Metaflow s':>18} {'ratio':>16} "
+        f"{'Kedro s':>18} {'ratio':>16}  target",
+        "-" * 136,
+    ]
+    for row, kind, when in ROWS:
+        cairn, metaflow, kedro = (found[row][tool] for tool in PROJECTS)
+        lines.append(
+            f"{row:18} {Spread.of(cairn).show():>18} {Spread.of(metaflow).show():>18} "
+            f"{ratios(metaflow, cairn).show('.1f', '×'):>16} {Spread.of(kedro).show():>18} "
+            f"{ratios(kedro, cairn).show('.1f', '×'):>16}  {target(kind, when, cairn, kedro)}"
+        )
+    if ray is not None:
+        overhead = [
+            (r - local) / STEPS * 1000 for r, local in zip(ray["ray"], ray["local"], strict=True)
+        ]
+        lines += [
+            "",
+            f"Ray executor overhead per step, ms: {Spread.of(overhead).show('.1f')}; "
+            f"10 forced steps in one process, s: local {Spread.of(ray['local']).show()}, "
+            f"ray {Spread.of(ray['ray']).show()}",
+        ]
+    return "\n".join(lines)
+
+
+def target(kind: str, when: str, cairn: list[float], kedro: list[float]) -> str:
+    """The verdict of BENCHMARKS.md's target for this row, if it has one."""
+    if when == "again":
+        return f"≤ {TARGET_CACHED_S:g} s: {verdict(statistics.median(cairn) <= TARGET_CACHED_S)}"
+    limit = TARGET_FIRST_OF_KEDRO[kind]
+    met = ratios(cairn, kedro).median <= limit
+    return f"Cairn ≤ {limit:g}× Kedro: {verdict(met)}"
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="measured rounds")
+    args = parser.parse_args()
     ensure_metaflow()
     ensure_kedro()
     work = WORK / f"pipelines-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    started, commit = datetime.now(UTC), source_state()
     try:
-        print("measuring Cairn …", flush=True)
-        cairn = measure_cairn(work)
-        print("measuring Metaflow …", flush=True)
-        metaflow = measure_metaflow(work)
-        print("measuring Kedro …", flush=True)
-        kedro = measure_kedro(work)
+        found = measure(work, args.rounds, 1 if args.quick else AGAIN)
+        ray = None if args.quick else measure_ray(work, args.rounds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     version = subprocess.run([str(CAIRN), "--version"], capture_output=True, text=True).stdout
     print(f"\nCairn {version.split()[-1]} vs Metaflow {METAFLOW_REQUIREMENT[0].split('==')[1]} "
-          f"and Kedro {KEDRO_VERSION} "
-          f"— {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")  # fmt: skip
-    print(f"{STEPS} steps in a line; 'again': best of {REPEATS}, nothing changed; "
-          "ratio: the tool's time over Cairn's\n")  # fmt: skip
-    print(f"{'measurement':34} {'Cairn s':>9} {'Metaflow s':>11} {'ratio':>8} "
-          f"{'Kedro s':>9} {'ratio':>8}  target")  # fmt: skip
-    print("-" * 110)
-    targets = {
-        "trivial first": ("< 1 s", TARGET_FIRST_S),
-        "trivial again": ("< 0.5 s (cached)", TARGET_CACHED_S),
-        "arrays again": ("< 0.5 s (cached)", TARGET_CACHED_S),
-    }
-    for label in ("trivial first", "trivial again", "arrays first", "arrays again"):
-        ours, metaflow_s, kedro_s = cairn[label], metaflow[label], kedro[label]
-        shown, limit = targets.get(label, ("", None))
-        verdict = f"{shown}: {'met' if ours < limit else 'MISSED'}" if limit else ""
-        print(f"{label:34} {ours:>9.2f} {metaflow_s:>11.2f} {metaflow_s / ours:>7.1f}× "
-              f"{kedro_s:>9.2f} {kedro_s / ours:>7.1f}×  {verdict}")  # fmt: skip
-    overhead = cairn["ray overhead per step"]
-    met = "met" if overhead < TARGET_RAY_OVERHEAD_S else "MISSED"
-    print(f"\nRay executor overhead per step: {overhead * 1000:.0f} ms (< 100 ms: {met}); "
-          f"10 forced steps: local {cairn['local run, 10 steps forced (in process)']:.2f} s, "
-          f"ray {cairn['ray run, 10 steps forced (in process)']:.2f} s")  # fmt: skip
+          f"and Kedro {KEDRO_VERSION} — {machine(WORK)}")  # fmt: skip
+    print(f"command: .venv/bin/python benchmarks/pipelines.py {' '.join(sys.argv[1:])}".rstrip())
+    print(f"source: {commit}; started {started:%Y-%m-%d %H:%M} UTC")
+    print(f"{STEPS} steps in a line; medians of {args.rounds} rounds after a warm-up (range), "
+          "the order turning each round, fresh project folders each round; 'again': the median "
+          f"of {1 if args.quick else AGAIN} runs with nothing changed; ratio: the tool's time "
+          "over Cairn's, median of the rounds' ratios; page cache warm\n")  # fmt: skip
+    print(report(found, ray))
     return 0
 
 

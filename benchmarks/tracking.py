@@ -6,17 +6,21 @@
 What is measured (see docs/benchmarks.md for the method and the latest figures):
 
 1. one ``log_metric`` call in a training loop (median µs): Cairn's buffered
-   ``run.log_metric`` against MLflow's ``client.log_metric`` (one HTTP request per call),
-   plus MLflow's ``mlflow.log_metric(..., synchronous=False)`` as an extra row;
-2. metric ingest through the server (points/s): Cairn's ``log_metric`` loop + ``flush()``
-   against MLflow's ``client.log_batch`` of 1,000 metrics at a time;
+   ``run.log_metric`` against both of MLflow's: ``client.log_metric`` (synchronous, one
+   HTTP request per call) and ``mlflow.log_metric(..., synchronous=False)`` (queued, sent by
+   a background thread); and the time until every point is stored (the loop, then
+   ``flush()`` / ``flush_async_logging()``), per point;
+2. metric ingest through the server (points/s), the same 1,000,000 points for both:
+   Cairn's ``log_metric`` loop + ``flush()`` against MLflow's ``client.log_batch`` of 1,000
+   metrics at a time;
 3. ``search_runs`` over 10,000 runs of 20 params and 20 metrics, filtered on a metric and a
    param and ordered by a metric, 1,000 results at most (median latency).
 
 MLflow is installed into its own virtualenv (benchmarks/.venv-mlflow) when missing. Each
 tool's client code runs in a subprocess of that tool's interpreter (_tracking_cairn.py,
 _tracking_mlflow.py); both generate the same data (_tracking_data.py), and the digests they
-report are compared. Measurements alternate Cairn, MLflow, Cairn, MLflow … after a warm-up.
+report are compared. Measurements alternate after a warm-up, the order turning each round
+(benchmarks/_method.py); figures are medians of the rounds, with their range.
 Both servers bind to 127.0.0.1 on free ports and every process started is stopped by pid.
 """
 
@@ -40,6 +44,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from _method import (
+    Spread,
+    alternate,
+    clean_environment,
+    machine,
+    ratios,
+    source_state,
+    verdict,
+)
 from _peers import ensure_venv
 
 HERE = Path(__file__).resolve().parent
@@ -62,10 +75,11 @@ CAIRN_START_TIMEOUT = 60.0
 MLFLOW_START_TIMEOUT = 180.0  # seconds; BENCHMARKS.md saw 14–32 s
 STOP_TIMEOUT = 20.0
 
-TARGET_LOG_METRIC_US = 5.0
-TARGET_INGEST_RATIO = 100.0
-TARGET_SEARCH_RATIO = 20.0
-TARGET_SEARCH_MS = 100.0
+# From /work/shared/BENCHMARKS.md.
+TARGET_LOG_METRIC_US = 1.0
+TARGET_INGEST_RATIO = 200.0
+TARGET_SEARCH_RATIO = 30.0
+TARGET_SEARCH_MS = 50.0
 
 
 @dataclass(frozen=True)
@@ -74,15 +88,20 @@ class Sizes:
     cairn_calls: int  # log_metric calls per Cairn round (timed in blocks of BLOCK)
     mlflow_sync_calls: int  # client.log_metric calls per MLflow round (each timed)
     mlflow_async_calls: int  # mlflow.log_metric(synchronous=False) calls per round
-    cairn_points: int  # ingest: points per Cairn round
-    mlflow_points: int  # ingest: points per MLflow round
+    points: int  # ingest: points per round, the same for both
     runs: int  # search: runs in the searched experiment
     search_reps: int  # timed searches per round, after one warm-up search
 
 
-FULL = Sizes(3, 200_000, 500, 2_000, 1_000_000, 200_000, 10_000, 5)
-QUICK = Sizes(3, 20_000, 100, 500, 100_000, 20_000, 1_000, 5)
+FULL = Sizes(3, 200_000, 500, 2_000, 1_000_000, 10_000, 5)
+QUICK = Sizes(3, 20_000, 100, 500, 20_000, 1_000, 5)
 BLOCK = 100  # buffered calls timed together; their mean is one sample
+WARMUP_SHARE = 10  # a warm-up round does a tenth of a round's work: it only loads code
+
+
+def share(count: int, round_index: int) -> int:
+    """How much of ``count`` a round does: all, or a tenth in the warm-up (round 0)."""
+    return count if round_index else max(1, count // WARMUP_SHARE)
 
 
 # processes ------------------------------------------------------------------------------
@@ -239,26 +258,9 @@ def ensure_mlflow_venv() -> None:
     ensure_venv(MLFLOW_VENV, [MLFLOW_REQUIREMENT], "mlflow")
 
 
-def cairn_source() -> str:
-    """The commit of the Cairn source the editable install runs, and whether src/ differs."""
-    git = ["git", "-C", str(ROOT)]
-    done = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    if done.returncode != 0:
-        return "unknown (not a git work tree)"
-    dirty = subprocess.run(
-        [*git, "status", "--porcelain", "--", "src"], capture_output=True, text=True
-    ).stdout.strip()
-    return f"{done.stdout.strip()}{' + uncommitted changes in src/' if dirty else ''}"
-
-
 def worker_env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CAIRN_", "MLFLOW_"))}
-    env.pop("PYTHONPATH", None)
-    env.pop("VIRTUAL_ENV", None)
     # No telemetry from MLflow: nothing may leave the machine.
-    env.update({"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"})
-    env.update(extra)
-    return env
+    return clean_environment({"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", **extra})
 
 
 class Tool:
@@ -288,73 +290,62 @@ class Tool:
 # measurements ---------------------------------------------------------------------------
 
 
-def alternate(
-    rounds: int, steps: list[tuple[str, Callable[[], dict[str, Any]]]], title: str
-) -> dict[str, list[dict[str, Any]]]:
-    """A warm-up of each step, then ``rounds`` rounds of A B (C …); results by step name."""
-    results: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in steps}
-    for name, step in steps:
-        step()
-        print(f"  {title}: warm-up {name} done", flush=True)
-    for index in range(rounds):
-        for name, step in steps:
-            results[name].append(step())
-        print(f"  {title}: round {index + 1}/{rounds} done", flush=True)
-    return results
-
-
 def measure_log_metric(cairn: Tool, mlflow: Tool, sizes: Sizes) -> dict[str, Any]:
-    def cairn_step(calls: int) -> Callable[[], dict[str, Any]]:
-        return lambda: cairn.run("log_metric", 600, calls=calls, block=BLOCK)
+    def cairn_step(calls: int) -> Callable[[int], dict[str, Any]]:
+        return lambda index: cairn.run("log_metric", 600, calls=share(calls, index), block=BLOCK)
 
-    def mlflow_step(mode: str, calls: int, block: int) -> Callable[[], dict[str, Any]]:
-        return lambda: mlflow.run("log_metric", 900, calls=calls, block=block, mode=mode)
+    def mlflow_step(mode: str, calls: int, block: int) -> Callable[[int], dict[str, Any]]:
+        return lambda index: mlflow.run(
+            "log_metric", 900, calls=share(calls, index), block=block, mode=mode
+        )
 
     steps = [
         ("cairn", cairn_step(sizes.cairn_calls)),
         ("mlflow_sync", mlflow_step("sync", sizes.mlflow_sync_calls, 1)),
         ("mlflow_async", mlflow_step("async", sizes.mlflow_async_calls, BLOCK)),
     ]
-    rounds = alternate(sizes.rounds, steps, "log_metric")
+    rounds = alternate(steps, sizes.rounds, "log_metric")
     summary: dict[str, Any] = {}
     for name, results in rounds.items():
-        samples = [ns for r in results for ns in r["per_call_ns"]]
+        per_call = [statistics.median(r["per_call_ns"]) / 1000 for r in results]
+        stored = [r["mean_ns"] / 1000 + r["flush_s"] * 1e6 / r["calls"] for r in results]
         summary[name] = {
-            "median_us": statistics.median(samples) / 1000,
-            "p99_us": _quantile(samples, 0.99) / 1000,
-            "round_medians_us": [statistics.median(r["per_call_ns"]) / 1000 for r in results],
-            "mean_us": statistics.median(r["mean_ns"] for r in results) / 1000,
-            "flush_s": statistics.median(r["flush_s"] for r in results),
+            "us": per_call,
+            "p99_us": [_quantile(r["per_call_ns"], 0.99) / 1000 for r in results],
+            "stored_us": stored,
+            "flush_s": [r["flush_s"] for r in results],
+            "calls": results[0]["calls"],
         }
-    summary["ratio_sync"] = summary["mlflow_sync"]["median_us"] / summary["cairn"]["median_us"]
-    summary["ratio_async"] = summary["mlflow_async"]["median_us"] / summary["cairn"]["median_us"]
+    for peer in ("mlflow_sync", "mlflow_async"):
+        summary[f"ratio_{peer}"] = ratios(summary[peer]["us"], summary["cairn"]["us"])
+        summary[f"stored_ratio_{peer}"] = ratios(
+            summary[peer]["stored_us"], summary["cairn"]["stored_us"]
+        )
     return summary
 
 
 def measure_ingest(cairn: Tool, mlflow: Tool, sizes: Sizes) -> dict[str, Any]:
-    steps = [
-        ("cairn", lambda: cairn.run("ingest", 900, points=sizes.cairn_points)),
-        ("mlflow", lambda: mlflow.run("ingest", 1800, points=sizes.mlflow_points)),
-    ]
-    rounds = alternate(sizes.rounds, steps, "ingest")
-    summary: dict[str, Any] = {}
+    def step(tool: Tool, timeout: float) -> Callable[[int], dict[str, Any]]:
+        return lambda index: tool.run("ingest", timeout, points=share(sizes.points, index))
+
+    rounds = alternate([("cairn", step(cairn, 900)), ("mlflow", step(mlflow, 3600))],
+                       sizes.rounds, "ingest")  # fmt: skip
     for name, results in rounds.items():
         for r in results:
             if r["stored_first_key"] != r["expected_first_key"]:
                 raise AssertionError(f"{name} ingest stored {r['stored_first_key']} points")
-        summary[name] = {
-            "points": results[0]["points"],
-            "points_per_s": statistics.median(r["points_per_s"] for r in results),
-            "round_rates": [r["points_per_s"] for r in results],
-            "seconds": statistics.median(r["seconds"] for r in results),
-        }
-    summary["cairn"]["loop_seconds"] = statistics.median(r["loop_seconds"] for r in rounds["cairn"])
-    # Same seed, same generator: the MLflow data is the first part of the Cairn data.
-    reference = rounds["mlflow"][0]["digest"]
-    check = cairn.run("digest_points", 120, points=sizes.mlflow_points)
-    if check["digest"] != reference:
+    if rounds["cairn"][0]["digest"] != rounds["mlflow"][0]["digest"]:
         raise AssertionError("the two workers generated different metric data")
-    summary["ratio"] = summary["cairn"]["points_per_s"] / summary["mlflow"]["points_per_s"]
+    summary: dict[str, Any] = {
+        name: {
+            "points": results[0]["points"],
+            "rates": [r["points_per_s"] for r in results],
+            "seconds": [r["seconds"] for r in results],
+        }
+        for name, results in rounds.items()
+    }
+    summary["cairn"]["loop_seconds"] = [r["loop_seconds"] for r in rounds["cairn"]]
+    summary["ratio"] = ratios(summary["cairn"]["rates"], summary["mlflow"]["rates"])
     return summary
 
 
@@ -367,14 +358,13 @@ def measure_search(cairn: Tool, mlflow: Tool, sizes: Sizes) -> dict[str, Any]:
     if populated["cairn"]["digest"] != populated["mlflow"]["digest"]:
         raise AssertionError("the two workers generated different runs")
     steps = [(tool.name, _search_step(tool, sizes.search_reps)) for tool in (cairn, mlflow)]
-    rounds = alternate(sizes.rounds, steps, "search")
+    rounds = alternate(steps, sizes.rounds, "search")
     summary: dict[str, Any] = {}
     for name, results in rounds.items():
-        samples = [s for r in results for s in r["seconds"]]
         summary[name] = {
-            "median_ms": statistics.median(samples) * 1000,
-            "min_ms": min(samples) * 1000,
-            "max_ms": max(samples) * 1000,
+            "ms": [statistics.median(r["seconds"]) * 1000 for r in results],
+            "min_ms": min(s for r in results for s in r["seconds"]) * 1000,
+            "max_ms": max(s for r in results for s in r["seconds"]) * 1000,
             "count": results[0]["count"],
             "params_per_run": results[0]["params_per_run"],
             "metrics_per_run": results[0]["metrics_per_run"],
@@ -386,12 +376,12 @@ def measure_search(cairn: Tool, mlflow: Tool, sizes: Sizes) -> dict[str, Any]:
         raise AssertionError(f"the searches returned different numbers of runs: {found}")
     if summary["cairn"]["digest"] != summary["mlflow"]["digest"]:
         raise AssertionError("the searches returned different runs or a different order")
-    summary["ratio"] = summary["mlflow"]["median_ms"] / summary["cairn"]["median_ms"]
+    summary["ratio"] = ratios(summary["mlflow"]["ms"], summary["cairn"]["ms"])
     return summary
 
 
-def _search_step(tool: Tool, reps: int) -> Callable[[], dict[str, Any]]:
-    return lambda: tool.run("search", 1800, warmup=1, reps=reps)
+def _search_step(tool: Tool, reps: int) -> Callable[[int], dict[str, Any]]:
+    return lambda _index: tool.run("search", 1800, warmup=1, reps=reps)
 
 
 def _quantile(samples: list[float], q: float) -> float:
@@ -402,128 +392,80 @@ def _quantile(samples: list[float], q: float) -> float:
 # report ---------------------------------------------------------------------------------
 
 
-def verdict(met: bool) -> str:
-    return "met" if met else "MISSED"
-
-
 def report(results: dict[str, Any]) -> str:
     lm, ing, se = results["log_metric"], results["ingest"], results["search"]
     v, s = results["versions"], results["sizes"]
+    cairn_us = Spread.of(lm["cairn"]["us"])
+    lm_verdict = (
+        f"≤ {TARGET_LOG_METRIC_US:g} µs: {verdict(cairn_us.median <= TARGET_LOG_METRIC_US)}"
+    )
+    ingest_met = ing["ratio"].median >= TARGET_INGEST_RATIO
+    search_ms = Spread.of(se["cairn"]["ms"])
+    search_met = se["ratio"].median >= TARGET_SEARCH_RATIO and search_ms.median < TARGET_SEARCH_MS
     lines = [
         "",
-        f"Cairn {v['cairn']} vs MLflow {v['mlflow']} — Python {v['python']}, "
-        f"SQLite {v['sqlite']}, {os.cpu_count()} cores, {results['date']}",
-        f"command: {results['command']}   Cairn source: {results['cairn_source']}",
+        f"Cairn {v['cairn']} vs MLflow {v['mlflow']} — SQLite {v['sqlite']}, {results['machine']}",
+        f"command: {results['command']}   source: {results['cairn_source']}   "
+        f"started {results['date']}",
         f"servers on 127.0.0.1, SQLite backends; MLflow server with {results['mlflow_workers']} "
         "worker process(es), Cairn's with one",
+        f"medians of {s['rounds']} rounds after a warm-up (rounds' range in brackets), the order "
+        "turning each round; ratios: medians of the per-round ratios",
         "",
-        f"{'measurement':<52} {'Cairn':>12} {'MLflow':>12} {'ratio':>9}  target",
-        "-" * 104,
-        _row(
-            "log_metric, one call, median µs",
-            f"{lm['cairn']['median_us']:.2f}",
-            f"{lm['mlflow_sync']['median_us']:,.0f}",
-            f"{lm['ratio_sync']:,.0f}×",
-            f"≤ {TARGET_LOG_METRIC_US:g} µs: "
-            f"{verdict(lm['cairn']['median_us'] <= TARGET_LOG_METRIC_US)}",
-        ),
-        _row(
-            "  extra: MLflow log_metric(synchronous=False), µs",
-            f"{lm['cairn']['median_us']:.2f}",
-            f"{lm['mlflow_async']['median_us']:,.1f}",
-            f"{lm['ratio_async']:,.1f}×",
-            "(no target)",
-        ),
-        _row(
-            "  p99 of call, µs (Cairn / MLflow sync)",
-            f"{lm['cairn']['p99_us']:.2f}",
-            f"{lm['mlflow_sync']['p99_us']:,.0f}",
-            "",
-            "",
-        ),
-        _row(
-            f"ingest, points/s (Cairn {s['cairn_points']:,} / MLflow {s['mlflow_points']:,} pts)",
-            f"{ing['cairn']['points_per_s']:,.0f}",
-            f"{ing['mlflow']['points_per_s']:,.0f}",
-            f"{ing['ratio']:,.0f}×",
-            f"≥ {TARGET_INGEST_RATIO:g}×: {verdict(ing['ratio'] >= TARGET_INGEST_RATIO)}",
-        ),
-        _row(
-            f"search_runs over {s['runs']:,} runs, median ms",
-            f"{se['cairn']['median_ms']:,.1f}",
-            f"{se['mlflow']['median_ms']:,.0f}",
-            f"{se['ratio']:,.0f}×",
-            f"≥ {TARGET_SEARCH_RATIO:g}× and < {TARGET_SEARCH_MS:g} ms: "
-            + verdict(
-                se["ratio"] >= TARGET_SEARCH_RATIO and se["cairn"]["median_ms"] < TARGET_SEARCH_MS
-            ),
-        ),
-        _row(
-            "  runs returned (limit 1000), same runs in same order",
-            f"{se['cairn']['count']}",
-            f"{se['mlflow']['count']}",
-            "",
-            "",
-        ),
-        _row(
-            f"  populating {s['runs']:,} runs (once), s",
-            f"{se['cairn']['populate_s']:,.1f}",
-            f"{se['mlflow']['populate_s']:,.1f}",
-            f"{se['mlflow']['populate_s'] / se['cairn']['populate_s']:,.1f}×",
-            "",
-        ),
-    ]
+        f"{'measurement':<46} {'Cairn':>21} {'MLflow':>27} {'ratio':>24}  target",
+        "-" * 140,
+        _row("log_metric, one call, µs: MLflow synchronous", cairn_us.show(),
+             Spread.of(lm["mlflow_sync"]["us"]).show(",.0f"),
+             lm["ratio_mlflow_sync"].show(",.0f", "×"), lm_verdict),
+        _row("log_metric, one call, µs: MLflow asynchronous", cairn_us.show(),
+             Spread.of(lm["mlflow_async"]["us"]).show(",.1f"),
+             lm["ratio_mlflow_async"].show(",.1f", "×"), lm_verdict),
+        _row("  until stored, µs a point: MLflow synchronous",
+             Spread.of(lm["cairn"]["stored_us"]).show(),
+             Spread.of(lm["mlflow_sync"]["stored_us"]).show(",.0f"),
+             lm["stored_ratio_mlflow_sync"].show(",.0f", "×"), ""),
+        _row("  until stored, µs a point: MLflow asynchronous",
+             Spread.of(lm["cairn"]["stored_us"]).show(),
+             Spread.of(lm["mlflow_async"]["stored_us"]).show(",.0f"),
+             lm["stored_ratio_mlflow_async"].show(",.0f", "×"), ""),
+        _row(f"ingest of {ing['cairn']['points']:,} points, points/s",
+             Spread.of(ing["cairn"]["rates"]).show(",.0f"),
+             Spread.of(ing["mlflow"]["rates"]).show(",.0f"), ing["ratio"].show(",.0f", "×"),
+             f"≥ {TARGET_INGEST_RATIO:g}×: {verdict(ingest_met)}"),
+        _row(f"search_runs over {s['runs']:,} runs, ms", search_ms.show(".1f"),
+             Spread.of(se["mlflow"]["ms"]).show(",.0f"), se["ratio"].show(".1f", "×"),
+             f"≥ {TARGET_SEARCH_RATIO:g}× and < {TARGET_SEARCH_MS:g} ms: {verdict(search_met)}"),
+    ]  # fmt: skip
     srv = results["servers"]
     lines += [
-        _row(
-            "server start to healthy, s",
-            f"{srv['cairn']['start_s']:.1f}",
-            f"{srv['mlflow']['start_s']:.1f}",
-            "",
-            "",
-        ),
-        _row(
-            "server RSS idle / peak, MiB",
-            f"{srv['cairn']['idle_mib']:,.0f} / {srv['cairn']['peak_mib']:,.0f}",
-            f"{srv['mlflow']['idle_mib']:,.0f} / {srv['mlflow']['peak_mib']:,.0f}",
-            "",
-            "",
-        ),
         "",
-        f"Medians over {s['rounds']} alternating rounds after a warm-up round. "
-        f"Cairn log_metric: blocks of {BLOCK} calls, "
-        f"{s['cairn_calls']:,} calls a round; MLflow sync: {s['mlflow_sync_calls']} calls, "
-        f"each timed; MLflow async: {s['mlflow_async_calls']:,} calls in blocks of {BLOCK}.",
-        f"Round medians, µs — Cairn: {_fmt(lm['cairn']['round_medians_us'], '.2f')}; "
-        f"MLflow sync: {_fmt(lm['mlflow_sync']['round_medians_us'], ',.0f')}; "
-        f"MLflow async: {_fmt(lm['mlflow_async']['round_medians_us'], ',.1f')}.",
-        f"Cairn flush after the log_metric loop: {lm['cairn']['flush_s'] * 1000:.0f} ms; "
-        f"MLflow flush_async_logging: {lm['mlflow_async']['flush_s'] * 1000:.0f} ms.",
-        f"Ingest rates per round — Cairn: {_fmt(ing['cairn']['round_rates'], ',.0f')}; "
-        f"MLflow: {_fmt(ing['mlflow']['round_rates'], ',.0f')} (MLflow "
-        + (
-            f"measured on {s['mlflow_points']:,} points, not {s['cairn_points']:,}: "
-            "at its rate a million takes minutes a round)"
-            if s["mlflow_points"] != s["cairn_points"]
-            else "on the same number of points)"
-        ),
-        f"Cairn ingest: {ing['cairn']['seconds']:.2f} s in all, of which the log_metric loop "
-        f"{ing['cairn']['loop_seconds']:.2f} s.",
-        f"Search range, ms — Cairn {se['cairn']['min_ms']:.1f}–{se['cairn']['max_ms']:.1f}; "
-        f"MLflow {se['mlflow']['min_ms']:,.0f}–{se['mlflow']['max_ms']:,.0f}. Each run "
-        f"returned carries {se['cairn']['params_per_run']} params and "
-        f"{se['cairn']['metrics_per_run']} metrics (MLflow: {se['mlflow']['params_per_run']} "
-        f"and {se['mlflow']['metrics_per_run']}).",
+        f"runs returned by the search (limit 1000): {se['cairn']['count']} and "
+        f"{se['mlflow']['count']}, the same runs in the same order; each with "
+        f"{se['cairn']['params_per_run']} params and {se['cairn']['metrics_per_run']} metrics "
+        f"(MLflow: {se['mlflow']['params_per_run']} and {se['mlflow']['metrics_per_run']}); "
+        f"single searches ranged {se['cairn']['min_ms']:.1f}–{se['cairn']['max_ms']:.1f} ms "
+        f"(Cairn) and {se['mlflow']['min_ms']:,.0f}–{se['mlflow']['max_ms']:,.0f} ms (MLflow)",
+        f"populating {s['runs']:,} runs (once, not alternated): Cairn "
+        f"{se['cairn']['populate_s']:,.1f} s, MLflow {se['mlflow']['populate_s']:,.1f} s",
+        f"log_metric calls a round: Cairn {s['cairn_calls']:,} (timed in blocks of {BLOCK}), "
+        f"MLflow synchronous {s['mlflow_sync_calls']:,} (each timed), asynchronous "
+        f"{s['mlflow_async_calls']:,} (blocks of {BLOCK}); p99 of a call, µs: Cairn "
+        f"{Spread.of(lm['cairn']['p99_us']).show()}, MLflow synchronous "
+        f"{Spread.of(lm['mlflow_sync']['p99_us']).show(',.0f')}",
+        f"flush after the log_metric loop, s: Cairn {Spread.of(lm['cairn']['flush_s']).show()}, "
+        f"MLflow flush_async_logging {Spread.of(lm['mlflow_async']['flush_s']).show()}",
+        f"Cairn ingest: {Spread.of(ing['cairn']['seconds']).show()} s in all, of which the "
+        f"log_metric loop {Spread.of(ing['cairn']['loop_seconds']).show()} s",
+        f"server start to healthy, s: Cairn {srv['cairn']['start_s']:.1f}, MLflow "
+        f"{srv['mlflow']['start_s']:.1f}; RSS idle / peak, MiB: Cairn "
+        f"{srv['cairn']['idle_mib']:,.0f} / {srv['cairn']['peak_mib']:,.0f}, MLflow "
+        f"{srv['mlflow']['idle_mib']:,.0f} / {srv['mlflow']['peak_mib']:,.0f}",
     ]
     return "\n".join(lines)
 
 
 def _row(label: str, a: str, b: str, ratio: str, target: str) -> str:
-    return f"{label:<52} {a:>12} {b:>12} {ratio:>9}  {target}"
-
-
-def _fmt(values: list[float], spec: str) -> str:
-    return ", ".join(format(value, spec) for value in values)
+    return f"{label:<46} {a:>21} {b:>27} {ratio:>24}  {target}"
 
 
 # main -----------------------------------------------------------------------------------
@@ -615,9 +557,9 @@ def main() -> int:
         "command": command,
         "date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "sizes": asdict(sizes),
-        "cpus": os.cpu_count(),
+        "machine": machine(WORK),
         "mlflow_workers": args.mlflow_workers,
-        "cairn_source": cairn_source(),
+        "cairn_source": source_state(),
     }
     try:
         with servers(work, args.mlflow_workers) as (cairn_server, mlflow_server):
@@ -660,11 +602,11 @@ def main() -> int:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    ended_on = cairn_source()
+    ended_on = source_state()
     if ended_on != results["cairn_source"]:
         results["cairn_source"] += f" (changed during the run, now {ended_on}: run it again)"
     WORK.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
+    RESULTS.write_text(json.dumps(results, indent=2, default=asdict))
     print(report(results))
     print(f"\n(raw results: {RESULTS.relative_to(ROOT)})")
     return 0

@@ -654,12 +654,20 @@ def exits(x: int = 1):
 """
 
 
+def _as_in_a_terminal() -> None:
+    """Ctrl-C as a terminal's foreground command has it: a suite started in the background
+    (``pytest &``) runs with SIGINT ignored, which its children inherit, and Python leaves
+    an ignored SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _signalled(project: Path, signum: int, *args: str) -> tuple[int, str, str]:
     """``cairn run ARGS``, sent ``signum`` once its step wrote ``started``: its exit
     code, output and errors."""
     with subprocess.Popen(
         [sys.executable, "-m", "cairn", "run", *args], cwd=project,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_as_in_a_terminal,
     ) as running:  # fmt: skip
         for _ in range(1200):  # until the step is under way
             if (project / "started").exists() or running.poll() is not None:
