@@ -9,6 +9,7 @@ server answers they are skipped with the reason, unless ``CAIRN_REQUIRE_POSTGRES
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,10 +41,9 @@ def cairn_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     yield home
     from cairn import sdk
 
-    sdk._forget_models()
-    if sdk._platform is not None:
-        sdk._platform.close()
-        sdk._platform = None
+    sdk.close()
+    if "cairn.cli.context" in sys.modules:  # the sessions of commands given --db
+        sys.modules["cairn.cli.context"].close_direct()
 
 
 @pytest.fixture(scope="session")

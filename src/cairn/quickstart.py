@@ -20,7 +20,6 @@ from typing import Any
 from cairn import sdk
 from cairn.core.release import PromotionRequest
 from cairn.errors import MissingExtra, NotFound
-from cairn.platform import open_platform_data
 from cairn.tracking.run import ActiveRun
 
 EXPERIMENT = "quickstart"
@@ -110,7 +109,7 @@ def _release(model_ref: str) -> PromotionRequest:
 def _version(data: Data) -> str:
     """Write the data set as a CSV file in the Cairn home and version it: the quickstart's
     own folder keeps its cairn.lock, so the user's working directory is left alone."""
-    folder = sdk.platform().settings.home / "quickstart"
+    folder = sdk.session().settings.home / "quickstart"
     table = folder / "breast_cancer.csv"
     folder.mkdir(parents=True, exist_ok=True)
     rows = [",".join([*data.features, "target"])]
@@ -119,7 +118,7 @@ def _version(data: Data) -> str:
     text = "\n".join(rows) + "\n"
     if not table.exists() or table.read_text() != text:
         table.write_text(text)
-    added = open_platform_data(sdk.platform(), folder).add(table, DATA_NAME, "scikit-learn's copy")
+    added = sdk.session().data_in(folder).add(table, DATA_NAME, "scikit-learn's copy")
     return added.version.ref
 
 

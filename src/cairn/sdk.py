@@ -1,7 +1,8 @@
-"""The Python API users import as ``cairn``: module-level functions over one platform.
+"""The Python API users import as ``cairn``: module-level functions over one session.
 
-The platform (settings, stores, services) is opened on first use from the configuration
-(see ``cairn.config``) and kept for the process; ``configure()`` replaces it.
+The session (settings, stores, services: ``cairn.session``) is opened on first use from
+the configuration (see ``cairn.config``) and kept for the process; ``configure()``
+replaces it.
 """
 
 from __future__ import annotations
@@ -46,16 +47,7 @@ from cairn.pipelines.runner import (
 )
 from cairn.pipelines.sweep import SweepResult, SweepRuns, Trial, parse_dimension, run_sweep
 from cairn.pipelines.trust import Vetting, home_secret
-from cairn.platform import (
-    Platform,
-    artifact_store_opener,
-    open_lineage,
-    open_models,
-    open_platform,
-    open_platform_data,
-    open_releases,
-    workspace,
-)
+from cairn.session import Session, workspace
 from cairn.tracking.run import ActiveRun
 from cairn.tracking.service import RunStart
 from cairn.tracking.source import git_commit, git_dirty
@@ -68,10 +60,7 @@ if TYPE_CHECKING:  # the registry loads when a model is first logged or loaded
 __all__ = ["Pipeline", "Step", "pipeline", "step"]  # re-exported as cairn.pipeline, cairn.step
 
 _lock = threading.Lock()
-_platform: Platform | None = None
-_models: tuple[Platform, ModelService] | None = None  # and the platform it is over
-_releases: tuple[ModelService, Releases] | None = None  # and the model service it uses
-_data: tuple[Platform, DataService] | None = None  # and the platform it is over
+_session: Session | None = None
 
 
 class RunList(list[Run]):
@@ -91,74 +80,49 @@ def configure(
 ) -> None:
     """Point the SDK somewhere else; values not given come from the environment and
     ``cairn.yaml`` as usual (see ``cairn.config``)."""
-    global _platform
+    global _session
     settings = load_settings(
         home=home, uri=uri, token=token, db=db, artifacts=artifacts, experiment=experiment
     )
     with _lock:
-        if _platform is not None:
-            _platform.close()
-        _forget_models()
-        _platform = open_platform(settings)
+        if _session is not None:
+            _session.close()
+        _session = Session(settings)
 
 
-def platform() -> Platform:
-    """The platform the SDK uses, opened from the configuration on first use."""
-    global _platform
+def session() -> Session:
+    """The session the SDK uses (its stores and services), opened from the configuration
+    on first use and kept until ``configure()`` replaces it."""
+    global _session
     with _lock:
-        if _platform is None:
-            _platform = open_platform(load_settings())
-        return _platform
+        if _session is None:
+            _session = Session(load_settings())
+        return _session
+
+
+def close() -> None:
+    """Close the SDK's session, if one is open (the next call opens it again)."""
+    global _session
+    with _lock:
+        opened, _session = _session, None
+    if opened is not None:
+        opened.close()
 
 
 def models() -> ModelService:
-    """The model registry's service over the SDK's platform, opened on first use."""
-    global _models
-    opened = platform()
-    with _lock:
-        if _models is None or _models[0] is not opened:
-            _forget_models()
-            _models = (opened, open_models(opened))
-        return _models[1]
+    """The model registry's service of the SDK's session."""
+    return session().models
 
 
 def releases() -> Releases:
-    """Release governance over the SDK's platform (environments, promotions, approvals,
-    rollbacks), opened on first use."""
-    global _releases
-    opened, service = platform(), models()
-    with _lock:
-        if _releases is None or _releases[0] is not service:
-            if _releases is not None:
-                _releases[1].close()
-            _releases = (service, open_releases(opened, service))
-        return _releases[1]
+    """Release governance of the SDK's session (environments, promotions, approvals,
+    rollbacks)."""
+    return session().releases
 
 
 def data() -> DataService:
-    """Data versioning over the SDK's platform (``cairn.data.get`` …), opened on first use
-    and replaced with the platform."""
-    global _data
-    opened = platform()
-    with _lock:
-        if _data is None or _data[0] is not opened:
-            _data = (opened, open_platform_data(opened))
-        return _data[1]
-
-
-def _forget_models() -> None:
-    """Close the model service and what uses it, and forget the data service (they belong
-    to a platform being replaced or closed)."""
-    global _models, _releases, _data
-    if _data is not None:
-        _data[1].close()
-        _data = None
-    if _releases is not None:
-        _releases[1].close()
-        _releases = None
-    if _models is not None:
-        _models[1].close()
-        _models = None
+    """Data versioning of the SDK's session, in its workspace."""
+    return session().data
 
 
 def lineage(ref: str, downstream: bool = False) -> Lineage:
@@ -166,10 +130,7 @@ def lineage(ref: str, downstream: bool = False) -> Lineage:
     built on it (``downstream``): the runs, pipeline steps, data versions, outputs and
     model versions, with each run's commit, dirty flag and environment."""
 
-    def resolve_data(ref: str) -> str:
-        return data().version(ref).ref
-
-    return open_lineage(models(), resolve_data).lineage(ref, downstream)
+    return session().lineage().lineage(ref, downstream)
 
 
 def attest_model(ref: str) -> dict[str, Any]:
@@ -183,7 +144,7 @@ def attest_model(ref: str) -> dict[str, Any]:
     from cairn.registry.attest import provenance_of, sign, statement
     from cairn.registry.package import read_package
 
-    opened, service = platform(), models()
+    opened, service = session(), models()
     version = service.registry.resolve(parse_model_ref(ref))
     folder = service.fetch(version)
     read_package(folder, version.files)  # what is attested is what was registered
@@ -205,7 +166,7 @@ def verify_attestation(envelope: Mapping[str, Any], package: Path | None = None)
     from cairn.localfs.signing import load_verify_key
     from cairn.registry.attest import mismatched_subjects, opened
 
-    settings = platform().settings
+    settings = session().settings
     found = opened(envelope, load_verify_key(settings.audit_key))
     attested = found["predicate"]["buildDefinition"]["externalParameters"]
     ref = f"{attested['model']}/{attested['version']}"
@@ -236,7 +197,7 @@ def start_run(
         InvalidInput: a name, key or value breaks the limits.
         NotFound: the parent run does not exist.
     """
-    tracking = platform().tracking
+    tracking = session().tracking
     parent_id = None
     if parent is not None:
         parent_id = tracking.resolve(parent if isinstance(parent, str) else parent.id)
@@ -261,7 +222,7 @@ def search_runs(
         FilterSyntaxError: the filter or an ordering is malformed (the message points at it).
         NotFound: an experiment name does not exist.
     """
-    page = platform().tracking.search_runs(
+    page = session().tracking.search_runs(
         experiment, filter, order_by, limit, page_token, ViewType(view)
     )
     found = RunList(page.runs)
@@ -271,24 +232,24 @@ def search_runs(
 
 def get_run(run_id: str) -> Run:
     """A run by id or unique id prefix (8+ characters)."""
-    return platform().tracking.get_run(run_id)
+    return session().tracking.get_run(run_id)
 
 
 def get_metric_history(run_id: str, key: str) -> list[Metric]:
     """Every recorded point of one metric of a run, by step."""
-    return platform().tracking.get_metric_history(run_id, key)
+    return session().tracking.get_metric_history(run_id, key)
 
 
 def list_experiments() -> list[Experiment]:
-    return platform().tracking.list_experiments()
+    return session().tracking.list_experiments()
 
 
 def delete_run(run_id: str) -> Run:
-    return platform().tracking.delete_run(run_id)
+    return session().tracking.delete_run(run_id)
 
 
 def restore_run(run_id: str) -> Run:
-    return platform().tracking.restore_run(run_id)
+    return session().tracking.restore_run(run_id)
 
 
 def run_pipeline(
@@ -316,7 +277,7 @@ def run_pipeline(
         Interrupted: Ctrl-C, SIGTERM or SIGHUP stopped the run (a KeyboardInterrupt,
             raised once the runs it stopped are recorded KILLED).
     """
-    opened = platform()
+    opened = session()
     remember_in(opened.settings.home / "cache")
 
     def resolve(ref: str) -> str | None:
@@ -365,7 +326,7 @@ def sweep(
         Interrupted: Ctrl-C or a signal stopped a trial; the sweep run is recorded KILLED.
     """
     dimensions = [parse_dimension(spec) for spec in space]
-    tracking = platform().tracking
+    tracking = session().tracking
     where = experiment or pipeline.name
 
     def run_graph(graph: Graph, parent_id: str, tags: dict[str, str]) -> PipelineResult:
@@ -416,7 +377,7 @@ def reproduce(
         StepFailed: a step failed this time.
     """
     check_tolerance(tolerance)
-    opened = platform()
+    opened = session()
     tracking = opened.tracking
     run = _pipeline_run_of_model(ref) if _names_a_model(ref) else tracking.get_run(ref)
     if run.tags.get("cairn.run.kind") != "pipeline":
@@ -463,7 +424,7 @@ def reproduce(
 
 
 def _executor(
-    opened: Platform, root: Path, name: str, workers: int, ray_address: str | None
+    opened: Session, root: Path, name: str, workers: int, ray_address: str | None
 ) -> Executor:
     """Raises:
     InvalidInput: an unknown executor, a bad worker count, an unreachable Ray address.
@@ -472,9 +433,9 @@ def _executor(
     if name == "local":
         if ray_address is not None:
             raise InvalidInput("--ray-address goes with --executor ray")
-        return LocalExecutor(opened.artifacts, workers, artifact_store_opener(opened.settings))
+        return LocalExecutor(opened.artifacts, workers, opened.artifact_store_opener())
     if name == "ray":
-        return RayExecutor(artifact_store_opener(opened.settings), root, ray_address)
+        return RayExecutor(opened.artifact_store_opener(), root, ray_address)
     raise InvalidInput(f"--executor {name!r}: expected one of {', '.join(EXECUTORS)}")
 
 
@@ -491,14 +452,14 @@ def _pipeline_run_of_model(ref: str) -> Run:
     version = models().registry.resolve(parse_model_ref(ref))
     if version.run_id is None:
         raise InvalidInput(f"model {version.ref} records no run that made it: nothing to reproduce")
-    run = platform().tracking.get_run(version.run_id)
+    run = session().tracking.get_run(version.run_id)
     if run.parent_id is not None and run.tags.get("cairn.step"):
-        return platform().tracking.get_run(run.parent_id)
+        return session().tracking.get_run(run.parent_id)
     return run
 
 
 def _recorded_environment(run_id: str) -> dict[str, str] | None:
-    opened = platform()
+    opened = session()
     found_at = [e.digest for e in opened.tracking.list_artifacts(run_id) if e.path == ENVIRONMENT]
     if not found_at or found_at[0] is None:
         return None

@@ -52,8 +52,7 @@ def runs(tmp_path: Path) -> list[str]:
             if i == 0:
                 run.log_artifacts(tmp_path / "reports", artifact_path="reports")
         ids.append(run.id)
-    cairn.sdk.platform().close()
-    cairn.sdk._platform = None
+    cairn.sdk.close()
     return ids
 
 
@@ -233,8 +232,7 @@ def test_an_attestation_to_a_path_the_system_refuses_is_one_line(tmp_path: Path)
     naming the path; nothing is written."""
     with cairn.start_run(experiment="churn") as run:
         run.log_model(_Constant(), name="churn")
-    cairn.sdk.platform().close()
-    cairn.sdk._platform = None
+    cairn.sdk.close()
     for output, said in ((tmp_path / "missing" / "x.json", "No such file"), (tmp_path, "Is a")):
         done = cli("models", "attest", "churn/1", "-o", str(output), ok=False)
         assert done.returncode == 1
@@ -269,7 +267,7 @@ def test_quickstart_logs_a_sweep_and_shows_the_best(cairn_home: Path) -> None:
     [parent] = cairn.search_runs(
         experiment="quickstart", filter="attributes.name = 'quickstart-sweep'"
     )
-    assert cairn.sdk.platform().metadata.get_run_inputs(parent.id) == ["breast-cancer@1"]
+    assert cairn.sdk.session().metadata.get_run_inputs(parent.id) == ["breast-cancer@1"]
     profile = json.loads(cli("data", "profile", "breast-cancer@1", "--json").stdout)
     table = profile["breast_cancer.csv"]
     assert (table["rows"], len(table["columns"])) == (569, 31)  # 30 features and the target
@@ -525,7 +523,7 @@ def test_sdk_gets_a_data_version_and_a_run_records_it_as_input(tmp_path: Path) -
         first = cairn.data.get("customers@1")
         with cairn.start_run(experiment="churn") as run:
             used = [run.log_input("customers@1"), run.log_input("customers")]
-        inputs = cairn.sdk.platform().metadata.get_run_inputs(run.id)
+        inputs = cairn.sdk.session().metadata.get_run_inputs(run.id)
         print(json.dumps({"text": first.read_text(), "used": used, "inputs": inputs}))
         """
     )

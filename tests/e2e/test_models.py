@@ -19,7 +19,6 @@ from sklearn.ensemble import RandomForestClassifier
 
 import cairn
 from cairn.errors import IntegrityError, InvalidInput, NotFound, UntrustedModel
-from cairn.platform import open_data
 from cli_process import cairn_cli
 
 X, Y = load_breast_cancer(return_X_y=True)
@@ -68,7 +67,7 @@ def test_a_logged_model_is_registered_aliased_and_loaded_in_a_fresh_process() ->
     expected = first.predict(X[:50]).tolist()
     assert _predicted_elsewhere("churn@champion") == expected
     assert _predicted_elsewhere("models:/churn/1") == expected
-    listed = cairn.sdk.platform().metadata.list_artifacts(run.id, "models/churn/1")
+    listed = cairn.sdk.session().metadata.list_artifacts(run.id, "models/churn/1")
     assert {e.path for e in listed} == {
         "models/churn/1/cairn-model.yaml",
         "models/churn/1/model.skops",
@@ -157,7 +156,7 @@ def test_a_package_file_changed_after_registration_is_refused_by_name(cairn_home
     cairn.models.load("churn/1")  # a damaged local copy is fetched again, verified
     assert cached.read_bytes() != other
     saved = next(f for f in version.files if f.path == "model.skops")
-    stored = Path(cairn.sdk.platform().artifacts.local_path(saved.digest))  # type: ignore[attr-defined]
+    stored = Path(cairn.sdk.session().artifacts.local_path(saved.digest))  # type: ignore[attr-defined]
     stored.chmod(0o644)
     stored.write_bytes(other)  # the stored object itself, tampered with
     cached.write_bytes(other)
@@ -227,7 +226,7 @@ def test_an_attestation_verifies_and_a_changed_subject_or_statement_does_not(
     import shutil
 
     (tmp_path / "customers.csv").write_text("x,y\n1,0\n")
-    data = open_data(cairn.sdk.platform().settings, tmp_path)
+    data = cairn.sdk.session().data_in(tmp_path)
     data.add(tmp_path / "customers.csv", "customers")
     with cairn.start_run(experiment="churn") as run:
         run.log_input("customers@1")
@@ -312,7 +311,7 @@ def _register_what_is_not_a_manifest(base_url: str, token: str, tmp_path: Path) 
 
     table = tmp_path / "table.csv"
     table.write_text("x,y\n1,2\n")
-    digest = cairn.sdk.platform().artifacts.put_file(table).digest
+    digest = cairn.sdk.session().artifacts.put_file(table).digest
     answer = httpx.post(
         f"{base_url}/api/v1/models/churn/versions", json={"digest": digest},
         headers={"Authorization": f"Bearer {token}"}, timeout=30,

@@ -541,7 +541,7 @@ def test_lineage_links_each_steps_inputs_to_its_output(project: Path) -> None:
         """
         import json, sys
         import cairn.sdk
-        store = cairn.sdk.platform().metadata
+        store = cairn.sdk.session().metadata
         runs = json.loads(sys.argv[1])
         print(json.dumps({name: store.get_run_lineage(run) for name, run in runs.items()}))
         """

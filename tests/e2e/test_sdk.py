@@ -76,7 +76,7 @@ def test_the_issue_walkthrough(mode: str, workdir: Path) -> None:
     assert fold.parent_id == run.id
     assert fold.experiment_id == found.experiment_id
 
-    tracking = cairn.sdk.platform().tracking
+    tracking = cairn.sdk.session().tracking
     listed = {e.path: e.size for e in tracking.list_artifacts(run.id[:8])}
     assert listed == {"confusion.png": 15, "reports": 18}
     written = tracking.download_artifacts(run.id, "reports", workdir / "out")
@@ -133,7 +133,7 @@ def test_bad_input_is_refused_before_anything_is_written(mode: str, workdir: Pat
             run.log_artifact("missing.png")
     stored = cairn.get_run(run.id)
     assert stored.metrics == {}
-    assert cairn.sdk.platform().tracking.list_artifacts(run.id) == []
+    assert cairn.sdk.session().tracking.list_artifacts(run.id) == []
 
 
 def test_values_the_store_cannot_hold_are_refused_at_the_call(mode: str) -> None:
@@ -204,7 +204,7 @@ def test_unknown_references(mode: str) -> None:
 
 def test_run_left_open_is_flushed_and_ended_at_exit(mode: str, tmp_path: Path) -> None:
     """A script that never ends its run still stores every point (atexit)."""
-    settings = cairn.sdk.platform().settings
+    settings = cairn.sdk.session().settings
     script = textwrap.dedent(
         """
         import cairn, sys

@@ -29,7 +29,7 @@ from cairn.datasets.diff import TableShape
 from cairn.datasets.gc import collect
 from cairn.datasets.service import DataService
 from cairn.errors import IntegrityError, InvalidInput, InvalidState, NotFound, PermissionDenied
-from cairn.platform import open_data
+from cairn.session import Session
 from cairn.stores.artifacts.fsspec import FsspecArtifactStore
 from cairn.stores.metadata.audit import AuditLog, EventQuery
 from cairn.stores.metadata.data import SqlDataCatalog
@@ -798,11 +798,8 @@ def test_files_the_account_may_not_read_or_write_are_one_line_errors(tmp_path: P
     (project / "cairn.yaml").touch()
     (folder / "a.csv").write_text("a\n")
     (folder / "b.csv").write_text("b\n")
-    service = open_data(load_settings(), project)
-    try:
-        service.add(folder, "ds")
-    finally:
-        service.close()
+    with Session(load_settings()) as session:
+        session.data_in(project).add(folder, "ds")
     denied = "permission denied; give this account access to it and its folder (`ls -ld`"
     (folder / "b.csv").chmod(0)
     for command in (["status"], ["checkout", "ds@1", "--force"]):

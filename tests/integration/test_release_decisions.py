@@ -32,8 +32,8 @@ from cairn.errors import InvalidInput, InvalidState, NotFound, PermissionDenied
 from cairn.governance.evaluate import Evaluator
 from cairn.governance.service import ReleaseService
 from cairn.governance.webhooks import SIGNATURE_HEADER, deliver
-from cairn.platform import open_data, private_paths
 from cairn.registry.authorized import AuthorizedModelRegistry
+from cairn.session import private_paths
 from cairn.stores.metadata.models import SqlModelRegistry
 from cairn.stores.metadata.releases import SqlReleaseLedger
 from cairn.stores.metadata.sql import SqlMetadataStore
@@ -88,11 +88,11 @@ class World:
 
 @pytest.fixture
 def world(cairn_home: Path) -> Iterator[World]:
-    sdk.platform()  # the embedded store, made
+    sdk.session()  # the embedded store, made
     store = SqlMetadataStore(f"sqlite:///{cairn_home / 'cairn.db'}")
     ledger, registry = SqlReleaseLedger(store.engine), SqlModelRegistry(store.engine)
-    settings = sdk.platform().settings
-    evaluate = Evaluator(sdk.models(), open_data(settings, cairn_home), private_paths(settings))
+    settings = sdk.session().settings
+    evaluate = Evaluator(sdk.models(), sdk.session().data_in(cairn_home), private_paths(settings))
 
     def service(principal: Principal | None) -> ReleaseService:
         seen = AuthorizedModelRegistry(registry, principal) if principal else registry
@@ -379,7 +379,7 @@ def test_a_fresh_evaluation_on_a_held_out_data_version(world: World, tmp_path: P
         ",".join(map(str, [*map(float, x), int(y)])) for x, y in zip(X[400:], Y[400:], strict=True)
     ]
     (holdout / "holdout.csv").write_text("\n".join(rows) + "\n")
-    open_data(sdk.platform().settings, tmp_path).add(holdout, name="holdout")
+    sdk.session().data_in(tmp_path).add(holdout, name="holdout")
     policy = ("gates:\n  - evaluate:\n      data: holdout@latest\n      target: label\n"
               "      metrics: {accuracy: '>= 0.85', roc_auc: '>= 0.9'}\n"
               "  - evaluate:\n      data: holdout@latest\n      target: nope\n"

@@ -10,7 +10,6 @@ import pytest
 
 import cairn
 from cairn.core.actor import local_user
-from cairn.platform import open_audit_log
 from cairn.stores.metadata.audit import EventQuery
 
 REAL = pwd.getpwuid(os.getuid()).pw_name
@@ -31,7 +30,7 @@ def test_the_audit_actor_and_the_run_user_are_the_real_account() -> None:
         run.log_param("lr", "0.1")
     stored = cairn.get_run(run.id)
     assert stored.user == REAL
-    trail = open_audit_log(cairn.sdk.platform().settings.db_url)
+    trail = cairn.sdk.session().audit_log
     actors = {e.content.actor for e in trail.events(EventQuery(limit=100))}
     assert actors == {f"local:{REAL}"}
 

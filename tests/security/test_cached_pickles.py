@@ -31,7 +31,7 @@ from cairn.core.run import NewRun, Run, RunRecord, RunStatus
 from cairn.core.search import RunQuery
 from cairn.errors import PermissionDenied
 from cairn.pipelines.trust import OUTPUT_DIGEST, OUTPUT_FORMAT, SEAL
-from cairn.sdk import platform
+from cairn.sdk import session
 from cairn.stores.metadata.identity import IdentityStore
 from cairn.stores.metadata.sql import SqlMetadataStore
 from cli_process import cairn_cli
@@ -114,7 +114,7 @@ class Members:
         their own under ``step_run``'s cache key (its tags), whose output is that pickle —
         what anyone who may write the experiment can do; the pickle's digest."""
         self.teams[name].sdk(name)
-        stores = platform()
+        stores = session()
         info = stores.artifacts.put_stream(io.BytesIO(pickle.dumps(value)))
         found = stores.metadata.get_run(step_run)
         tags = {k: v for k, v in found.tags.items() if k != SEAL}
@@ -129,7 +129,7 @@ class Members:
         """As ``name``: record a copy of ``pipeline_run`` and its step runs (tags and all),
         whose ``make`` output is ``value`` pickled; the copy's id."""
         self.teams[name].sdk(name)
-        stores = platform()
+        stores = session()
         info = stores.artifacts.put_stream(io.BytesIO(pickle.dumps(value)))
         found = stores.metadata.get_run(pipeline_run)
         steps = stores.metadata.search_runs(
@@ -155,7 +155,7 @@ class Members:
     def rewrite(self, name: str, step_run: str, value: Any) -> None:
         """As ``name``, point ``step_run``'s output at ``value`` pickled."""
         self.teams[name].sdk(name)
-        stores = platform()
+        stores = session()
         info = stores.artifacts.put_stream(io.BytesIO(pickle.dumps(value)))
         tags = {OUTPUT_DIGEST: info.digest, OUTPUT_FORMAT: "pickle"}
         stores.metadata.log_batch(step_run, [], {}, tags)

@@ -102,8 +102,7 @@ def a_finished_run() -> str:
     """A run in this test's store, which this process then lets go of."""
     with cairn.start_run(experiment="churn") as run:
         run.log_metric("auc", 0.9)
-    cairn.sdk.platform().close()
-    cairn.sdk._platform = None
+    cairn.sdk.close()
     return run.id
 
 

@@ -306,13 +306,13 @@ def test_the_same_artifact_in_two_projects(team: Team, tmp_path: Path) -> None:
         run.log_artifact(shared)
     churn_run = run.id
     team.sdk("mallory")
-    objects = cairn.sdk.platform().artifacts
+    objects = cairn.sdk.session().artifacts
     digest = _digest(shared.read_bytes())
     assert objects.missing([digest]) == {digest}  # stored, but not mallory's: upload it
     with cairn.start_run(experiment=f"e-{OTHER}") as run:
         entry = run.log_artifact(shared)
     assert entry.digest == digest
-    tracking = cairn.sdk.platform().tracking
+    tracking = cairn.sdk.session().tracking
     written = tracking.download_artifacts(run.id, "metrics.csv", tmp_path / "mallory")
     assert [p.read_bytes() for p in written] == [shared.read_bytes()]
     with pytest.raises(NotFound):  # churn's run stays churn's: for mallory it is not there

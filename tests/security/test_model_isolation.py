@@ -36,7 +36,6 @@ import cairn
 from cairn import sdk
 from cairn.governance import evaluate, landlock, readable, seccomp
 from cairn.governance.sandbox import SAID
-from cairn.platform import open_data
 
 ATTEMPT = """
 import ctypes, errno, json, os, resource, socket
@@ -186,7 +185,7 @@ def _holdout(folder: Path) -> None:
     folder.mkdir()
     rows = ["x,label"] + [f"{i},{i % 2}" for i in range(20)]
     (folder / "holdout.csv").write_text("\n".join(rows) + "\n")
-    open_data(sdk.platform().settings, folder.parent).add(folder, name="holdout")
+    sdk.session().data_in(folder.parent).add(folder, name="holdout")
 
 
 def _policy(timeout: float) -> str:
@@ -235,9 +234,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         _holdout(root / "holdout")
         cairn.releases.create_environment("production", _policy(60))
         cairn.releases.create_environment("staging", _policy(2))
-        sdk._forget_models()
-        sdk._platform.close()  # type: ignore[union-attr]
-        sdk._platform = None
+        sdk.close()
         for name, value in {**SECRETS, "CAIRN_AUDIT_KEY": str(key)}.items():
             patch.setenv(name, value)
         # The server imports the blinding folder; it makes the server's workers import it.
@@ -367,7 +364,7 @@ raise RuntimeError("read " + json.dumps({name: attempt(path) for name, path in P
 def _embedded(
     name: str, code: str, cairn_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> str:
-    sdk.platform()
+    sdk.session()
     blind, found = _blind_scan(tmp_path / "blind"), readable.import_folders
     monkeypatch.setattr(readable, "import_folders", lambda private: [*found(private), blind])
     _holdout(tmp_path / "holdout")
@@ -543,7 +540,7 @@ def test_each_wall_alone_keeps_a_worker_off_the_network(
 def test_a_flagged_package_is_refused_before_any_process_starts(
     cairn_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sdk.platform()
+    sdk.session()
     _holdout(tmp_path / "holdout")
     cairn.releases.create_environment("production", _policy(60))
     version = sdk.models().register(Gadget("raise SystemExit"), "flagged")

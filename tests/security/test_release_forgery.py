@@ -35,7 +35,6 @@ from cairn.core.actor import on_behalf_of
 from cairn.core.run import NewRun, RunRecord, RunStatus
 from cairn.errors import ModelFailed, PermissionDenied, ServerBusy
 from cairn.governance.measurements import Measurements
-from cairn.platform import open_data
 from cairn.stores.metadata.identity import IdentityStore
 from cairn.stores.metadata.sql import SqlMetadataStore
 from security.test_model_isolation import _workers
@@ -92,7 +91,7 @@ def _holdout(workspace: Path, project: str) -> None:
     folder = workspace / f"{project}-holdout"
     folder.mkdir()
     ROWS.to_csv(folder / "holdout.csv", index=False)
-    open_data(sdk.platform().settings, workspace).add(folder, project=project)
+    sdk.session().data_in(workspace).add(folder, project=project)
 
 
 def _runs(store: SqlMetadataStore, experiment: str) -> dict[str, str]:
@@ -144,9 +143,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         for name, policy in ENVIRONMENTS.items():
             cairn.releases.create_environment(name, policy)
         store.close()
-        sdk._forget_models()
-        sdk._platform.close()  # type: ignore[union-attr]
-        sdk._platform = None
+        sdk.close()
         patch.setenv("CAIRN_SERVER_EVALUATIONS", "1")
         log = (root / "server.log").open("w+b")
         process, url = start_server(db, artifacts, log, auth=True)

@@ -22,7 +22,7 @@ import cairn
 from cairn.pipelines import canonical
 from cairn.pipelines.executors import load
 from cairn.pipelines.runner import CACHE_WARNING, PipelineResult
-from cairn.sdk import platform, run_pipeline
+from cairn.sdk import run_pipeline, session
 
 PIPELINE = """
 import dataclasses, enum, functools, os
@@ -90,7 +90,7 @@ class Project:
         """How the step ``train`` went in a new run, and what it returned."""
         done = self.run().step("train")
         assert done.output is not None
-        value = load(platform().artifacts, done.output)
+        value = load(session().artifacts, done.output)
         return done.state, round(value, 6) if isinstance(value, float) else value
 
 

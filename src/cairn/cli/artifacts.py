@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cairn.cli.context import platform
+from cairn.cli.context import session
 from cairn.cli.output import byte_progress, console, format_size, print_json, table
 from cairn.core.artifact import clean_artifact_path
 from cairn.core.codec import entry_to_dict
@@ -25,7 +25,7 @@ def list_artifacts(
     json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List the files and folders under a path of a run's artifacts."""
-    entries = platform().tracking.list_artifacts(run_ref, path)
+    entries = session().tracking.list_artifacts(run_ref, path)
     if json:
         print_json([{**entry_to_dict(e), "is_dir": e.is_dir} for e in entries])
         return
@@ -50,7 +50,7 @@ def get(
             f"path is empty: name a file or folder of the run's artifacts, or '.' for all "
             f"of them (see `cairn artifacts list {run_ref}`)"
         )
-    tracking = platform().tracking
+    tracking = session().tracking
     run_id = tracking.resolve(run_ref)
     entries = tracking.metadata.list_artifacts(run_id, clean_artifact_path(path, "path"))
     total = sum(e.size for e in entries)

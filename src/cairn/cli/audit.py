@@ -12,12 +12,13 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from cairn.cli.context import session
 from cairn.cli.output import console, format_time, print_json, table
-from cairn.config import Settings, load_settings
+from cairn.config import load_settings
 from cairn.core.audit import AuditEvent, Verification
 from cairn.core.clock import parse_time
 from cairn.errors import InvalidInput
-from cairn.platform import open_audit_log
+from cairn.session import Session
 
 app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 
@@ -28,14 +29,14 @@ Db = Annotated[
 ]
 
 
-def _settings(db: str | None) -> Settings:
-    settings = load_settings(db=db)
-    if settings.uri is not None and db is None:
+def _session(db: str | None) -> Session:
+    """The audit trail is read in the database itself, never through a server."""
+    if db is None and load_settings().uri is not None:
         raise InvalidInput(
             "the audit trail is read from the database, not through a server: pass "
             "--db postgresql://… (the server's database)"
         )
-    return settings
+    return session(db)
 
 
 @app.command("log")
@@ -65,7 +66,7 @@ def log(
         until=_time(until, "--until"),
         limit=limit,
     )
-    events = open_audit_log(_settings(db).db_url).events(query)
+    events = _session(db).audit_log.events(query)
     if json:
         print_json([_event_dict(e) for e in events])
         return
@@ -89,9 +90,9 @@ def checkpoint(db: Db = None, json: Json = False) -> None:
     from cairn.localfs.signing import load_or_create
     from cairn.stores.metadata.audit import installation_folder
 
-    settings = _settings(db)
+    opened = _session(db)
+    settings, audit_log = opened.settings, opened.audit_log
     key = load_or_create(settings.audit_key)
-    audit_log = open_audit_log(settings.db_url)
     signed = audit_log.checkpoint(key, settings.audit_checkpoints)
     if json:
         print_json(signed.to_dict() if signed else None)
@@ -128,10 +129,10 @@ def verify(
     from cairn.localfs.signing import KeyRing, load_verify_key
     from cairn.stores.metadata.audit import installation_folder
 
-    settings = _settings(db)
+    opened = _session(db)
+    settings, audit_log = opened.settings, opened.audit_log
     default_key = [settings.audit_key] if settings.audit_key.exists() else []
     keys = KeyRing(tuple(load_verify_key(path) for path in public_key or default_key))
-    audit_log = open_audit_log(settings.db_url)
     location = checkpoints or settings.audit_checkpoints
     result = audit_log.verify(keys, location)
     installation = audit_log.installation()

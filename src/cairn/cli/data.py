@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
+from cairn.backends import open_artifact_store
+from cairn.cli.context import session
 from cairn.cli.output import (
     byte_progress,
     console,
@@ -18,12 +20,12 @@ from cairn.cli.output import (
     print_json,
     table,
 )
-from cairn.config import Settings, load_settings
+from cairn.config import load_settings
 from cairn.core.data import LinkMode
 from cairn.core.data_codec import data_version_to_dict
 from cairn.datasets.remotes import add_remote, read_remotes
 from cairn.errors import InvalidInput
-from cairn.platform import collect_garbage, open_artifact_store, open_data, workspace
+from cairn.session import workspace
 
 if TYPE_CHECKING:  # imported by the commands that run: every other command starts faster
     from cairn.core.ports import ArtifactStore
@@ -41,15 +43,8 @@ Ref = Annotated[
 ]
 
 
-def _settings(db: str | None) -> Settings:
-    settings = load_settings(db=db)
-    if db is not None:
-        settings = dataclasses.replace(settings, uri=None)  # the database itself
-    return settings
-
-
 def _service(db: str | None) -> DataService:
-    return open_data(_settings(db))
+    return session(db).data
 
 
 @app.command("add")
@@ -337,14 +332,14 @@ def remote_add(
     default: Annotated[bool, typer.Option("--default", help="Make it the default.")] = False,
 ) -> None:
     """Name a remote in cairn.yaml (commit it to share it)."""
-    add_remote(workspace(_settings(None)), name, url, default)
+    add_remote(workspace(load_settings()), name, url, default)
     console.print(f"remote {name} → {url}{' (default)' if default else ''}")
 
 
 @remote.command("list")
 def remote_list(json: Json = False) -> None:
     """The remotes cairn.yaml names."""
-    found = read_remotes(workspace(_settings(None)))
+    found = read_remotes(workspace(load_settings()))
     rows = [(n, u, "yes" if n == found.default else "") for n, u in sorted(found.urls.items())]
     if json:
         print_json([{"name": n, "url": u, "default": d == "yes"} for n, u, d in rows])
@@ -400,7 +395,7 @@ def gc(
     """Remove stored objects that no data version and no run artifact refers to."""
     if grace_minutes < 0:
         raise InvalidInput("--grace-minutes: expected 0 or more")
-    done = collect_garbage(_settings(db), dry_run, grace_minutes * 60)
+    done = session(db).collect_garbage(dry_run, grace_minutes * 60)
     if json:
         print_json(dataclasses.asdict(done))
         return

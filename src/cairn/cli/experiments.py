@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cairn.cli.context import platform
+from cairn.cli.context import session
 from cairn.cli.output import format_time, print_json, table
 from cairn.core.codec import experiment_to_dict
 
@@ -18,7 +18,7 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a tabl
 @app.command("list")
 def list_experiments(json: Json = False) -> None:
     """List every experiment."""
-    found = platform().tracking.list_experiments()
+    found = session().tracking.list_experiments()
     if json:
         print_json([experiment_to_dict(e) for e in found])
         return

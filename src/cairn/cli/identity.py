@@ -14,14 +14,13 @@ from typing import Annotated
 
 import typer
 
+from cairn.cli.context import session
 from cairn.cli.output import console, format_time, print_json, table
-from cairn.config import load_settings
 from cairn.core.access import Role
 from cairn.core.identity import AccountKind, Token, User
 from cairn.core.identity_codec import token_to_dict, user_to_dict
 from cairn.core.ports import Accounts
 from cairn.errors import InvalidInput
-from cairn.platform import open_accounts
 
 users = typer.Typer(help="Accounts: people and services.", no_args_is_help=True)
 tokens = typer.Typer(help="API tokens: shown once, stored as digests.", no_args_is_help=True)
@@ -38,7 +37,7 @@ Db = Annotated[
 
 
 def _store(db: str | None) -> Accounts:
-    return open_accounts(load_settings(db=db), direct=db is not None)
+    return session(db).accounts
 
 
 @users.command("add")

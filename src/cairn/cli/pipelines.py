@@ -19,7 +19,7 @@ from cairn.pipelines.interruption import Interrupted
 from cairn.pipelines.loading import declared, load_pipeline, parse_params
 from cairn.pipelines.runner import PipelineResult, StepResult
 from cairn.pipelines.sweep import Trial
-from cairn.platform import workspace
+from cairn.session import workspace
 
 app = typer.Typer(help="Pipelines: their steps and how they connect.", no_args_is_help=True)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cairn.cli import runs
-from cairn.cli.context import platform
+from cairn.cli.context import session
 from cairn.cli.output import console
 from cairn.quickstart import (
     CHAMPION,
@@ -18,7 +18,7 @@ from cairn.quickstart import (
 
 def quickstart() -> None:
     """Train a few scikit-learn models, log them to Cairn, and show the best."""
-    settings = platform().settings
+    settings = session().settings
     where = settings.uri or str(settings.home)
     console.print(f"[bold]Cairn quickstart[/bold]: logging to {where}")
 
@@ -40,7 +40,7 @@ def quickstart() -> None:
         limit=3,
     )
     best = (
-        platform()
+        session()
         .tracking.search_runs(EXPERIMENT, f"attributes.parent_run_id = '{parent_id}'", [order], 1)
         .runs[0]
     )

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from cairn.cli.context import platform
+from cairn.cli.context import session
 from cairn.cli.output import (
     console,
     format_duration,
@@ -49,7 +49,7 @@ def list_runs(
     json: Json = False,
 ) -> None:
     """List runs, filtered and ordered by the store."""
-    tracking = platform().tracking
+    tracking = session().tracking
     page = tracking.search_runs(experiment, filter, order_by or (), limit, None, view)
     if json:
         print_json(
@@ -99,7 +99,7 @@ def _status(run: Run) -> Text:
 @app.command("show")
 def show(run_ref: RunRef, json: Json = False) -> None:
     """Show one run: its attributes, params, latest metrics, tags, children and artifacts."""
-    tracking = platform().tracking
+    tracking = session().tracking
     run = tracking.get_run(run_ref)
     children = tracking.search_runs(
         None, f"attributes.parent_run_id = '{run.id}'", (), 1000, None, ViewType.ALL
@@ -159,7 +159,7 @@ def compare(
     json: Json = False,
 ) -> None:
     """Params and latest metrics of runs side by side; differences are highlighted."""
-    tracking = platform().tracking
+    tracking = session().tracking
     runs = [tracking.get_run(ref) for ref in run_refs]
     rows = [r for r in compare_runs(runs) if r.differs or not only_differences]
     if json:
@@ -204,7 +204,7 @@ def _json_value(value: str | float | None) -> str | float | None:
 @app.command("delete")
 def delete(run_ref: RunRef) -> None:
     """Delete a run (it can be restored)."""
-    run = platform().tracking.delete_run(run_ref)
+    run = session().tracking.delete_run(run_ref)
     console.print(
         f"deleted run {run.id} ({run.name}); `cairn runs restore {run.id[:12]}` undoes it"
     )
@@ -213,5 +213,5 @@ def delete(run_ref: RunRef) -> None:
 @app.command("restore")
 def restore(run_ref: RunRef) -> None:
     """Restore a deleted run."""
-    run = platform().tracking.restore_run(run_ref)
+    run = session().tracking.restore_run(run_ref)
     console.print(f"restored run {run.id} ({run.name})")

@@ -158,15 +158,19 @@ class ServerStore:
     """A store that lives on a Cairn server.
 
     Args:
-        base_url: the server, e.g. ``http://127.0.0.1:5000`` (``CAIRN_URI``).
-        token: sent as ``Authorization: Bearer <token>`` when given.
+        server: the server's URL, e.g. ``http://127.0.0.1:5000`` (``CAIRN_URI``), over a
+            connection pool of this store's own; or an open transport shared with other
+            stores (a session's), which its owner closes.
+        token: with a URL, sent as ``Authorization: Bearer <token>`` when given.
     """
 
-    def __init__(self, base_url: str, token: str | None = None) -> None:
-        self._http = HttpTransport(base_url, token)
+    def __init__(self, server: str | HttpTransport, token: str | None = None) -> None:
+        self._owned = not isinstance(server, HttpTransport)
+        self._http = HttpTransport(server, token) if isinstance(server, str) else server
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._http.base_url!r})"
 
     def close(self) -> None:
-        self._http.close()
+        if self._owned:
+            self._http.close()

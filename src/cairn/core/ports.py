@@ -5,7 +5,7 @@ Implementations: ``cairn.stores.metadata.sql`` (SQLite, PostgreSQL) and
 ``cairn.stores.artifacts.fsspec`` (local, S3, memory) and ``cairn.client.http`` for
 :class:`ArtifactStore`; ``cairn.stores.metadata.identity`` and ``cairn.client.accounts``
 for :class:`Accounts`. One contract suite in ``tests/contract/`` runs against each of them.
-To add a backend, implement the protocol and register it in ``cairn.platform``.
+To add a backend, implement the protocol and register it in ``cairn.backends``.
 """
 
 from __future__ import annotations

@@ -19,18 +19,11 @@ from typing import Any
 # missing module into "pip install 'cairn-mlops[server]'".
 import uvicorn
 
+from cairn.backends import in_database
 from cairn.config import Settings, load_settings
 from cairn.core.actor import acting_as
-from cairn.platform import (
-    data_catalog_of,
-    identity_store_of,
-    lineage_graph_of,
-    model_registry_of,
-    open_artifact_store,
-    open_audited_metadata_store,
-    server_releases,
-)
 from cairn.server.app import create_app
+from cairn.session import Session
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 5000, auth: bool = True) -> None:
@@ -45,15 +38,14 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 5000, auth: b
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    metadata = open_audited_metadata_store(settings.db_url, settings)
+    session = Session(settings)
     try:
-        artifacts = open_artifact_store(settings.artifacts_url)
-        identity = identity_store_of(metadata)
+        # The server decides for each caller: it serves the stores themselves, unwrapped.
+        metadata, artifacts, identity = session.database, session.artifacts, session.accounts
         app = create_app(
-            metadata, artifacts, identity, auth=auth, catalog=data_catalog_of(metadata),
-            registry=model_registry_of(metadata), lineage=lineage_graph_of(metadata),
-            release_service=server_releases(settings, metadata, artifacts),
-            limits=settings.server,
+            metadata, artifacts, identity, auth=auth, catalog=in_database(metadata, "catalog"),
+            registry=in_database(metadata, "registry"), lineage=session.graph,
+            release_service=session.releases_for_callers(), limits=settings.server,
         )  # fmt: skip
         banner = f"Cairn server on http://{host}:{port}\n  metadata:  {metadata!r}\n"
         print(f"{banner}  artifacts: {artifacts!r}", file=sys.stderr, flush=True)
@@ -73,7 +65,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 5000, auth: b
         # "auto" picks uvloop and httptools when installed (uvicorn[standard]).
         uvicorn.run(app, host=host, port=port, loop="auto", http="auto", log_level="warning")
     finally:
-        metadata.close()
+        session.close()
 
 
 def _exit_cleanly(signum: int, frame: Any) -> None:

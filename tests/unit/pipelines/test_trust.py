@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cairn.backends import open_artifact_store
 from cairn.core.ports import ArtifactStore
 from cairn.errors import InvalidInput, PermissionDenied
 from cairn.pipelines.executors import Stored, load
 from cairn.pipelines.reproduce import DIFFERENT, WITHIN, compare
 from cairn.pipelines.trust import Recorded, Vetting, home_secret
-from cairn.platform import open_artifact_store
 
 
 @pytest.fixture

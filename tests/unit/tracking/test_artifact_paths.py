@@ -32,7 +32,7 @@ def test_a_file_name_no_manifest_may_hold_is_refused_naming_it(workdir: Path, na
             run.log_artifact(name)
         with pytest.raises(InvalidInput, match="artifact path"):
             run.log_artifacts("folder")
-    assert cairn.sdk.platform().tracking.list_artifacts(run.id) == []
+    assert cairn.sdk.session().tracking.list_artifacts(run.id) == []
 
 
 def test_artifact_paths_given_loosely_are_recorded_clean(workdir: Path) -> None:
@@ -40,7 +40,7 @@ def test_artifact_paths_given_loosely_are_recorded_clean(workdir: Path) -> None:
     with cairn.start_run() as run:
         run.log_artifact("a.txt", artifact_path="./reports//daily/")
         run.log_artifact("a.txt", artifact_path=".")
-    paths = [e.path for e in cairn.sdk.platform().tracking.metadata.list_artifacts(run.id)]
+    paths = [e.path for e in cairn.sdk.session().tracking.metadata.list_artifacts(run.id)]
     assert paths == ["a.txt", "reports/daily/a.txt"]
 
 
@@ -58,7 +58,7 @@ def test_a_manifest_recorded_before_paths_were_checked_is_never_written_half(
         row = {"run_pk": pk, "path": "", "digest": entry.digest, "size": 1}
         conn.execute(insert(t.run_artifacts).values(**row))
     store.close()
-    tracking = cairn.sdk.platform().tracking
+    tracking = cairn.sdk.session().tracking
     assert [e.path for e in tracking.list_artifacts(run.id)] == ["", "a.txt"]
     with pytest.raises(InvalidInput, match="cannot be downloaded: entries"):
         tracking.download_artifacts(run.id, ".", workdir / "out")

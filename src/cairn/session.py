@@ -1,0 +1,372 @@
+"""The composition root: settings in, every store and service out, each built once.
+
+A :class:`Session` holds one configuration's connections, either one database store (the
+embedded default, or the database ``CAIRN_DB`` names) or one HTTP transport to a server
+(``CAIRN_URI``), and hands out the ports and services over them, each built on first use
+and then kept. The SDK keeps one session per process (``cairn.configure()`` replaces it),
+the CLI works on the SDK's, and a server is built from one. Because everything over a
+database shares its store, a process opens, migrates and pools each database once.
+
+Embedded use has one user, the local account, an installation admin: the same access
+decisions are made for it as for a server's callers, and the audit trail names it.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
+
+from cairn.backends import (
+    THROUGH_SERVER,
+    TRANSPORT,
+    artifact_store_opener,
+    construct,
+    in_database,
+    local_path,
+    open_artifact_store,
+    open_metadata_store,
+)
+from cairn.config import Settings, credentials_file
+from cairn.core.access import Principal
+from cairn.core.actor import local_user
+from cairn.core.ports import (
+    Accounts,
+    ArtifactStore,
+    Collectable,
+    DataCatalog,
+    LineageGraph,
+    MetadataStore,
+    ModelRegistry,
+    Releases,
+)
+from cairn.errors import InvalidInput
+
+if TYPE_CHECKING:  # each capability is imported when first used
+    from cairn.datasets.gc import Collected
+    from cairn.datasets.service import DataService
+    from cairn.registry.lineage import LineageService
+    from cairn.registry.service import ModelService
+    from cairn.stores.metadata.audit import AuditLog
+    from cairn.tracking.service import TrackingService
+
+T = TypeVar("T")
+
+
+class built_once(Generic[T]):  # noqa: N801  # used as a decorator, like property
+    """A session attribute built on first use, under the session's lock, then kept."""
+
+    def __init__(self, build: Callable[[Session], T]) -> None:
+        self._build = build
+        self._name = build.__name__
+        self.__doc__ = build.__doc__
+
+    @overload
+    def __get__(self, session: None, owner: type) -> built_once[T]: ...
+    @overload
+    def __get__(self, session: Session, owner: type) -> T: ...
+    def __get__(self, session: Session | None, owner: type) -> built_once[T] | T:
+        if session is None:
+            return self
+        found = session._built.get(self._name)
+        if found is None:
+            with session._lock:
+                found = session._built.get(self._name)
+                if found is None:
+                    found = session._built[self._name] = self._build(session)
+        return cast(T, found)
+
+
+class Session:
+    """One configuration's stores and services (see the module's docstring)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.RLock()  # reentrant: a service is built from others
+        self._built: dict[str, Any] = {}
+        self._closers: list[Callable[[], None]] = []  # in the order things were opened
+
+    def __repr__(self) -> str:
+        where = self.settings.uri or self.settings.db_url
+        return f"Session({where!r})"
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def remote(self) -> bool:
+        """Whether this session works through a server (``CAIRN_URI``)."""
+        return self.settings.uri is not None
+
+    def close(self) -> None:
+        """Close what was opened, newest first (the database last but one: closing it
+        signs the audit trail's tail), and forget it."""
+        with self._lock:
+            closers, self._closers, self._built = self._closers, [], {}
+        for close in reversed(closers):
+            close()
+
+    def _opened(self, thing: T, close: Callable[[], None] | None = None) -> T:
+        self._closers.append(close or thing.close)  # type: ignore[attr-defined]
+        return thing
+
+    # connections
+
+    @built_once
+    def transport(self) -> Any:
+        """The one HTTP transport (an ``HttpTransport``) every client of the server shares."""
+        if not self.remote:
+            raise InvalidInput("this session works on a database, not through a server")
+        return self._opened(construct(TRANSPORT, self.settings.uri, self.settings.token))
+
+    @built_once
+    def database(self) -> MetadataStore:
+        """The database store, unwrapped: its own connections serve every store in the
+        same database. It also signs and exports the audit trail's head now and then, with
+        the installation's key (created on first use).
+
+        Raises:
+            InvalidInput: the session works through a server, which has the database.
+        """
+        if self.remote:
+            raise InvalidInput("this session works through a server: it has no database")
+        store = self._opened(open_metadata_store(self.settings.db_url))
+        enable_checkpoints = getattr(store, "enable_checkpoints", None)
+        if enable_checkpoints is not None:  # only database stores sign
+            key = self.settings.audit_key
+            if not key.exists():
+                _installation_key(key)  # made now: verifying needs its public half
+            enable_checkpoints(functools.partial(_installation_key, key),
+                               self.settings.audit_checkpoints)  # fmt: skip
+        return store
+
+    def _client(self, kind: str) -> Any:
+        """The server's client for a port (a key of ``THROUGH_SERVER``), on the transport."""
+        return construct(THROUGH_SERVER[kind], self.transport)
+
+    @property
+    def principal(self) -> Principal:
+        """Who in-process calls act as: the local account, an installation admin. (Through
+        a server, the server decides who the token's holder is.)"""
+        return Principal(local_user(), is_admin=True)
+
+    # ports
+
+    @built_once
+    def metadata(self) -> MetadataStore:
+        if self.remote:
+            found: MetadataStore = self._client("metadata")
+            return found
+        from cairn.tracking.authorized import AuthorizedMetadataStore
+
+        database = self.database
+        return AuthorizedMetadataStore(database, database, self.principal)  # type: ignore[arg-type]
+
+    @built_once
+    def artifacts(self) -> ArtifactStore:
+        if self.remote:
+            found: ArtifactStore = self._client("artifacts")
+            return found
+        return self._opened(open_artifact_store(self.settings.artifacts_url))
+
+    @built_once
+    def catalog(self) -> DataCatalog:
+        if self.remote:
+            found: DataCatalog = self._client("catalog")
+            return found
+        from cairn.datasets.authorized import AuthorizedDataCatalog
+
+        return AuthorizedDataCatalog(in_database(self.database, "catalog"), self.principal)
+
+    @built_once
+    def registry(self) -> ModelRegistry:
+        if self.remote:
+            found: ModelRegistry = self._client("registry")
+            return found
+        from cairn.registry.authorized import AuthorizedModelRegistry
+
+        return AuthorizedModelRegistry(in_database(self.database, "registry"), self.principal)
+
+    @built_once
+    def graph(self) -> LineageGraph:
+        kind = "graph"
+        found: LineageGraph = (
+            self._client(kind) if self.remote else in_database(self.database, kind)
+        )
+        return found
+
+    @built_once
+    def accounts(self) -> Accounts:
+        """Accounts, tokens and projects: through the server, as the caller's token
+        allows; in a database, whoever can open it is trusted as an installation admin."""
+        kind = "accounts"
+        found: Accounts = self._client(kind) if self.remote else in_database(self.database, kind)
+        return found
+
+    @built_once
+    def audit_log(self) -> AuditLog:
+        """The audit trail, read in the database itself: verifying it must not depend on
+        trusting a server that wrote it.
+
+        Raises:
+            InvalidInput: the session works through a server.
+        """
+        found: AuditLog = in_database(self.database, "audit")
+        return found
+
+    # services
+
+    @built_once
+    def tracking(self) -> TrackingService:
+        from cairn.tracking.service import TrackingService
+
+        return TrackingService(self.metadata, self.artifacts, self.settings.experiment)
+
+    @built_once
+    def data(self) -> DataService:
+        """Data versioning in the workspace (the project folder, else the working
+        directory), where its ``cairn.lock`` is kept."""
+        return self.data_in(workspace(self.settings))
+
+    def data_in(self, folder: Path) -> DataService:
+        """Data versioning over this session's stores, in another working copy."""
+        from cairn.datasets.service import DataService
+
+        return DataService(lambda: self.catalog, self.artifacts, folder, self.settings.home)
+
+    @built_once
+    def models(self) -> ModelService:
+        """The model registry and lineage graph, loading into ``<home>/cache/models``."""
+        from cairn.registry.service import ModelService
+
+        cache = self.settings.home / "cache" / "models"
+        return ModelService(self.registry, self.graph, self.metadata, self.artifacts, cache)
+
+    @built_once
+    def releases(self) -> Releases:
+        """Release governance (through a server, the server gathers the evidence); fresh
+        evaluations load models through :attr:`models`. Webhooks are posted after each
+        release, in this process."""
+        if self.remote:
+            found: Releases = self._client("releases")
+            return found
+        from cairn.governance.service import ReleaseService
+        from cairn.governance.webhooks import deliver
+
+        ledger = in_database(self.database, "ledger")
+
+        def notify() -> None:  # in this process, now (a command may exit right after), briefly:
+            deliver(ledger, tries=2, pause=0.2, timeout=3.0)  # the next release tries again
+
+        return ReleaseService(ledger, self.registry, self.metadata, self._evaluator,
+                              self.principal, notify)  # fmt: skip
+
+    @built_once
+    def _evaluator(self) -> Any:
+        """What gathers a gate's evidence (an ``Evaluator``): one per session, so its bound
+        on worker processes holds for every caller."""
+        from cairn.governance.evaluate import Evaluator
+
+        limit = self.settings.server.evaluations
+        return Evaluator(self.models, self.data, private_paths(self.settings), limit)
+
+    def lineage(self) -> LineageService:
+        """Lineage questions over the registry and the graph, data versions named as
+        data versioning resolves them."""
+        from cairn.registry.lineage import LineageService
+
+        def resolve_data(ref: str) -> str:
+            return self.data.version(ref).ref
+
+        return LineageService(self.graph, self.metadata, self.registry, resolve_data)
+
+    def releases_for_callers(self) -> Callable[[Principal], Releases]:
+        """What a server hands each caller: release governance over this session's
+        database, deciding for that caller. Evidence is gathered with the server's own
+        stores (the catalog unfiltered: data is read as the model's project); webhooks are
+        posted in the background, after each release and now (what an earlier run left
+        pending)."""
+        from cairn.datasets.service import DataService
+        from cairn.governance.evaluate import Evaluator
+        from cairn.governance.service import ReleaseService
+        from cairn.governance.webhooks import deliver
+        from cairn.registry.authorized import AuthorizedModelRegistry
+        from cairn.registry.service import ModelService
+
+        database, artifacts, home = self.database, self.artifacts, self.settings.home
+        registry, ledger = in_database(database, "registry"), in_database(database, "ledger")
+        graph = in_database(database, "graph")
+        models = ModelService(registry, graph, database, artifacts, home / "cache" / "models")
+        data = DataService(lambda: in_database(database, "catalog"), artifacts, home, home)
+        limit = self.settings.server.evaluations
+        evaluate = Evaluator(models, data, private_paths(self.settings), limit)
+        one_at_a_time = threading.Lock()  # a delivery is posted by one deliverer
+
+        def delivering() -> None:
+            with one_at_a_time:
+                deliver(ledger)
+
+        def notify() -> None:
+            threading.Thread(target=delivering, name="cairn-webhooks", daemon=True).start()
+
+        def for_caller(principal: Principal) -> Releases:
+            authorized = AuthorizedModelRegistry(registry, principal)
+            return ReleaseService(ledger, authorized, database, evaluate, principal, notify)
+
+        notify()
+        return for_caller
+
+    def artifact_store_opener(self) -> Callable[[], ArtifactStore]:
+        """A picklable function that opens this session's artifact store again, in
+        another process (a Ray task)."""
+        return artifact_store_opener(self.settings)
+
+    def collect_garbage(self, dry_run: bool = False, grace_seconds: float = 3600.0) -> Collected:
+        """Remove the artifact store's objects that no data version and no run refers to.
+
+        Raises:
+            InvalidInput: the session works through a server (its administrator collects
+                its store), or the artifact store cannot list its objects.
+        """
+        if self.remote:
+            raise InvalidInput(
+                "cairn data gc runs where the objects are stored, not through a server: on "
+                "the server's machine, unset CAIRN_URI and pass --db (its database)"
+            )
+        from cairn.datasets.gc import collect
+
+        store = self.artifacts
+        if not hasattr(store, "stored"):
+            raise InvalidInput(f"{store!r} cannot list its objects; run gc where it is stored")
+        referenced = self.data.live_objects() | in_database(self.database, "recorded")
+        return collect(cast(Collectable, store), referenced, grace_seconds, dry_run)
+
+
+def _installation_key(path: Path) -> Any:
+    """The installation's ``SigningKey`` (created if there is none yet), loaded when a
+    checkpoint is due: loading it imports the cryptography library, which a command that
+    signs nothing need not pay for."""
+    from cairn.localfs.signing import load_or_create
+
+    return load_or_create(path)
+
+
+def private_paths(settings: Settings) -> tuple[Path, ...]:
+    """What code Cairn runs without trusting it (a model evaluated for a gate) must never
+    read: the home, the database file, the artifact store, the audit key and checkpoints,
+    the stored tokens and the project folder."""
+    stores = (settings.db_url, settings.artifacts_url, settings.audit_checkpoints)
+    local = [path for path in map(local_path, stores) if path is not None]
+    project = [settings.project_root] if settings.project_root else []
+    return (settings.home, settings.audit_key, credentials_file(), *local, *project)
+
+
+def workspace(settings: Settings) -> Path:
+    """The working copy data versioning works in: the project folder, else the working
+    directory (where ``cairn.lock`` and the remotes of ``cairn.yaml`` live)."""
+    return settings.project_root or Path.cwd()
