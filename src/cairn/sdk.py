@@ -8,54 +8,32 @@ replaces it.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import orjson
 
 from cairn.config import load_settings
 from cairn.core.lineage import DATA_VERSION, Lineage
 from cairn.core.model import parse_model_ref
 from cairn.core.run import Experiment, Metric, Run, ViewType
-from cairn.errors import CairnError, IntegrityError, InvalidInput, NotFound, StepFailed
+from cairn.errors import IntegrityError
 from cairn.pipelines.definition import Graph, Pipeline, Step, pipeline, step, use_runner
-from cairn.pipelines.environment import installed, remember_in
-from cairn.pipelines.executors import (
-    EXECUTORS,
-    Executor,
-    LocalExecutor,
-    RayExecutor,
-)
-from cairn.pipelines.loading import load_pipeline
 from cairn.pipelines.reproduce import (
     Reproduction,
-    check_tolerance,
-    code_at,
-    compare,
-    environment_changes,
 )
 from cairn.pipelines.runner import (
-    ENVIRONMENT,
-    PARAMS,
-    STEP_DATA,
-    TARGET,
     PipelineResult,
-    Runner,
     StepResult,
 )
-from cairn.pipelines.sweep import SweepResult, SweepRuns, Trial, parse_dimension, run_sweep
-from cairn.pipelines.trust import Vetting, home_secret
-from cairn.session import Session, workspace
+from cairn.pipelines.sweep import SweepResult, Trial
+from cairn.session import Session
 from cairn.tracking.run import ActiveRun
 from cairn.tracking.service import RunStart
-from cairn.tracking.source import git_commit, git_dirty
 
 if TYPE_CHECKING:  # the registry loads when a model is first logged or loaded
     from cairn.core.ports import Releases
-    from cairn.datasets.service import DataService
-    from cairn.registry.service import ModelService
+    from cairn.data.service import DataService
+    from cairn.models.service import ModelService
 
 __all__ = ["Pipeline", "Step", "pipeline", "step"]  # re-exported as cairn.pipeline, cairn.step
 
@@ -135,14 +113,14 @@ def lineage(ref: str, downstream: bool = False) -> Lineage:
 
 def attest_model(ref: str) -> dict[str, Any]:
     """A signed attestation of a model version (an in-toto statement of SLSA provenance in
-    a DSSE envelope, signed with the installation's key; see ``cairn.registry.attest``).
+    a DSSE envelope, signed with the installation's key; see ``cairn.models.attest``).
 
     Raises:
         NotFound: no such version. IntegrityError: its package does not verify.
     """
     from cairn.localfs.signing import load_or_create
-    from cairn.registry.attest import provenance_of, sign, statement
-    from cairn.registry.package import read_package
+    from cairn.models.attest import provenance_of, sign, statement
+    from cairn.models.package import read_package
 
     opened, service = session(), models()
     version = service.registry.resolve(parse_model_ref(ref))
@@ -164,7 +142,7 @@ def verify_attestation(envelope: Mapping[str, Any], package: Path | None = None)
         InvalidInput: not an attestation.
     """
     from cairn.localfs.signing import load_verify_key
-    from cairn.registry.attest import mismatched_subjects, opened
+    from cairn.models.attest import mismatched_subjects, opened
 
     settings = session().settings
     found = opened(envelope, load_verify_key(settings.audit_key))
@@ -277,29 +255,11 @@ def run_pipeline(
         Interrupted: Ctrl-C, SIGTERM or SIGHUP stopped the run (a KeyboardInterrupt,
             raised once the runs it stopped are recorded KILLED).
     """
-    opened = session()
-    remember_in(opened.settings.home / "cache")
-
-    def resolve(ref: str) -> str | None:
-        try:
-            return data().version(ref).digest
-        except NotFound:
-            return None
-
-    folder = root or workspace(opened.settings)
-    runs_on = _executor(opened, folder, executor, workers, ray_address)
-    registrar = models if register else None
-    runner = Runner(opened.tracking, opened.artifacts, resolve, folder, runs_on, registrar,
-                    secret=home_secret(opened.settings.home))  # fmt: skip
-    return runner.run(
-        graph,
-        experiment=experiment,
-        force=force,
-        only=only,
-        on_step=on_step,
-        parent_id=parent_id,
-        tags=tags,
-    )
+    return session().pipelines.run(
+        graph, experiment=experiment, force=force, only=only, on_step=on_step,
+        parent_id=parent_id, tags=tags, root=root, executor=executor, workers=workers,
+        ray_address=ray_address, register=register,
+    )  # fmt: skip
 
 
 def sweep(
@@ -325,37 +285,9 @@ def sweep(
         MissingExtra: Optuna is not installed.
         Interrupted: Ctrl-C or a signal stopped a trial; the sweep run is recorded KILLED.
     """
-    dimensions = [parse_dimension(spec) for spec in space]
-    tracking = session().tracking
-    where = experiment or pipeline.name
-
-    def run_graph(graph: Graph, parent_id: str, tags: dict[str, str]) -> PipelineResult:
-        try:
-            return run_pipeline(
-                graph, experiment=where, parent_id=parent_id, tags=tags, executor=executor,
-                ray_address=ray_address,
-            )  # fmt: skip
-        except StepFailed:
-            raise
-        except CairnError as exc:  # a trial that cannot start: record it as failed
-            raise StepFailed(exc.message) from exc
-
-    def start(name: str) -> str:
-        tags = {"cairn.run.kind": "sweep", "cairn.pipeline": pipeline.name}
-        return tracking.create_run(RunStart(where, name, tags)).id
-
-    def log(run_id: str, logged: dict[str, str], metrics: dict[str, float]) -> None:
-        points = [(k, v, 0, int(time.time() * 1000)) for k, v in metrics.items()]
-        tracking.metadata.log_batch(run_id, points, logged, {})
-
-    runs = SweepRuns(start, lambda run_id, tags: tracking.metadata.log_batch(run_id, [], {}, tags),
-                     log, tracking.end_run)  # fmt: skip
-    fixed = pipeline.parameters(params or {})
-    searched = {d.name for d in dimensions}
-    fixed = {k: v for k, v in fixed.items() if k not in searched or k in (params or {})}
-    return run_sweep(
-        pipeline, fixed, dimensions, trials, objective, direction, run_graph, runs, seed,
-        on_trial,
+    return session().pipelines.sweep(
+        pipeline, space, trials, objective, direction, params=params, experiment=experiment,
+        seed=seed, on_trial=on_trial, executor=executor, ray_address=ray_address,
     )  # fmt: skip
 
 
@@ -376,96 +308,7 @@ def reproduce(
         InvalidState: its commit cannot be checked out here.
         StepFailed: a step failed this time.
     """
-    check_tolerance(tolerance)
-    opened = session()
-    tracking = opened.tracking
-    run = _pipeline_run_of_model(ref) if _names_a_model(ref) else tracking.get_run(ref)
-    if run.tags.get("cairn.run.kind") != "pipeline":
-        raise InvalidInput(
-            f"run {run.id[:12]} is not a pipeline run: cairn reproduce takes a run that "
-            "`cairn run` (or calling a pipeline) made"
-        )
-    target, params = run.tags.get(TARGET), run.tags.get(PARAMS)
-    if not target or params is None:
-        raise InvalidInput(
-            f"run {run.id[:12]} does not record how to find its pipeline again (a pipeline "
-            "defined in a script run as __main__ cannot be imported): put it in a module"
-        )
-    experiment = tracking.metadata.get_experiment(run.experiment_id).name
-    nested = f"attributes.parent_run_id = '{run.id}'"
-    steps = tracking.search_runs(experiment, nested, limit=1000).runs
-    pinned = {
-        s.tags.get("cairn.step", s.name): orjson.loads(s.tags[STEP_DATA])
-        for s in steps if STEP_DATA in s.tags
-    }  # fmt: skip
-    root = workspace(opened.settings)
-    commit = run.git_commit
-    with code_at(root, commit, git_commit(root), git_dirty(root)) as (folder, where):
-        graph = load_pipeline(target, folder).build(**orjson.loads(params))
-        for name, node in graph.nodes.items():
-            node.params.update(pinned.get(name, {}))  # customers@latest was customers@3
-        result = run_pipeline(
-            graph, experiment=experiment, force=True, tags={"cairn.reproduces": run.id},
-            root=folder, on_step=on_step, register=False,
-        )  # fmt: skip
-        # Compared here, where a pickle's classes import from the recorded code; a recorded
-        # output is read only if it is safe to (cairn.pipelines.trust).
-        vetting = Vetting(opened.artifacts, home_secret(opened.settings.home), result.user)
-        recorded = {s.tags.get("cairn.step", s.name): vetting.recorded(s) for s in steps}
-        found = Reproduction(run.id, result.run_id, commit, where)
-        found.steps = [
-            compare(done.node, recorded.get(done.node), done.output, vetting, tolerance)
-            for done in result.steps
-        ]
-    environment = _recorded_environment(run.id)
-    if environment is not None:
-        found.environment = environment_changes(environment, installed())
-    return found
-
-
-def _executor(
-    opened: Session, root: Path, name: str, workers: int, ray_address: str | None
-) -> Executor:
-    """Raises:
-    InvalidInput: an unknown executor, a bad worker count, an unreachable Ray address.
-    MissingExtra: Ray is not installed.
-    """
-    if name == "local":
-        if ray_address is not None:
-            raise InvalidInput("--ray-address goes with --executor ray")
-        return LocalExecutor(opened.artifacts, workers, opened.artifact_store_opener())
-    if name == "ray":
-        return RayExecutor(opened.artifact_store_opener(), root, ray_address)
-    raise InvalidInput(f"--executor {name!r}: expected one of {', '.join(EXECUTORS)}")
-
-
-def _names_a_model(ref: str) -> bool:
-    """Whether a reference is a model version's, not a run id (runs are named in hex)."""
-    if ref.startswith("models:/") or "/" in ref or "@" in ref:
-        return True
-    return not all(c in "0123456789abcdef" for c in ref)
-
-
-def _pipeline_run_of_model(ref: str) -> Run:
-    """The pipeline run that made a model version (the run of the step that returned it,
-    or the run that logged it, if that is a pipeline run itself)."""
-    version = models().registry.resolve(parse_model_ref(ref))
-    if version.run_id is None:
-        raise InvalidInput(f"model {version.ref} records no run that made it: nothing to reproduce")
-    run = session().tracking.get_run(version.run_id)
-    if run.parent_id is not None and run.tags.get("cairn.step"):
-        return session().tracking.get_run(run.parent_id)
-    return run
-
-
-def _recorded_environment(run_id: str) -> dict[str, str] | None:
-    opened = session()
-    found_at = [e.digest for e in opened.tracking.list_artifacts(run_id) if e.path == ENVIRONMENT]
-    if not found_at or found_at[0] is None:
-        return None
-    with opened.artifacts.open(found_at[0]) as chunks:
-        found: dict[str, str] = orjson.loads(b"".join(chunks))
-    return found
+    return session().pipelines.reproduce(ref, tolerance, on_step)
 
 
 use_runner(run_pipeline)

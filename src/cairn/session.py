@@ -45,10 +45,11 @@ from cairn.core.ports import (
 from cairn.errors import InvalidInput
 
 if TYPE_CHECKING:  # each capability is imported when first used
-    from cairn.datasets.gc import Collected
-    from cairn.datasets.service import DataService
-    from cairn.registry.lineage import LineageService
-    from cairn.registry.service import ModelService
+    from cairn.data.gc import Collected
+    from cairn.data.service import DataService
+    from cairn.models.lineage import LineageService
+    from cairn.models.service import ModelService
+    from cairn.pipelines.service import PipelineService
     from cairn.stores.metadata.audit import AuditLog
     from cairn.tracking.service import TrackingService
 
@@ -179,7 +180,7 @@ class Session:
         if self.remote:
             found: DataCatalog = self._client("catalog")
             return found
-        from cairn.datasets.authorized import AuthorizedDataCatalog
+        from cairn.data.authorized import AuthorizedDataCatalog
 
         return AuthorizedDataCatalog(in_database(self.database, "catalog"), self.principal)
 
@@ -188,7 +189,7 @@ class Session:
         if self.remote:
             found: ModelRegistry = self._client("registry")
             return found
-        from cairn.registry.authorized import AuthorizedModelRegistry
+        from cairn.models.authorized import AuthorizedModelRegistry
 
         return AuthorizedModelRegistry(in_database(self.database, "registry"), self.principal)
 
@@ -235,14 +236,29 @@ class Session:
 
     def data_in(self, folder: Path) -> DataService:
         """Data versioning over this session's stores, in another working copy."""
-        from cairn.datasets.service import DataService
+        from cairn.data.service import DataService
 
         return DataService(lambda: self.catalog, self.artifacts, folder, self.settings.home)
 
     @built_once
+    def pipelines(self) -> PipelineService:
+        """Running, sweeping and reproducing pipelines, in the workspace."""
+        from cairn.pipelines.service import PipelineService
+
+        def data() -> DataService:
+            return self.data
+
+        def models() -> ModelService:
+            return self.models
+
+        settings = self.settings
+        return PipelineService(self.tracking, data, models, settings.home, workspace(settings),
+                               self.artifact_store_opener())  # fmt: skip
+
+    @built_once
     def models(self) -> ModelService:
         """The model registry and lineage graph, loading into ``<home>/cache/models``."""
-        from cairn.registry.service import ModelService
+        from cairn.models.service import ModelService
 
         cache = self.settings.home / "cache" / "models"
         return ModelService(self.registry, self.graph, self.metadata, self.artifacts, cache)
@@ -255,8 +271,8 @@ class Session:
         if self.remote:
             found: Releases = self._client("releases")
             return found
-        from cairn.governance.service import ReleaseService
-        from cairn.governance.webhooks import deliver
+        from cairn.releases.service import ReleaseService
+        from cairn.releases.webhooks import deliver
 
         ledger = in_database(self.database, "ledger")
 
@@ -270,7 +286,7 @@ class Session:
     def _evaluator(self) -> Any:
         """What gathers a gate's evidence (an ``Evaluator``): one per session, so its bound
         on worker processes holds for every caller."""
-        from cairn.governance.evaluate import Evaluator
+        from cairn.releases.evaluate import Evaluator
 
         limit = self.settings.server.evaluations
         return Evaluator(self.models, self.data, private_paths(self.settings), limit)
@@ -278,7 +294,7 @@ class Session:
     def lineage(self) -> LineageService:
         """Lineage questions over the registry and the graph, data versions named as
         data versioning resolves them."""
-        from cairn.registry.lineage import LineageService
+        from cairn.models.lineage import LineageService
 
         def resolve_data(ref: str) -> str:
             return self.data.version(ref).ref
@@ -291,12 +307,12 @@ class Session:
         stores (the catalog unfiltered: data is read as the model's project); webhooks are
         posted in the background, after each release and now (what an earlier run left
         pending)."""
-        from cairn.datasets.service import DataService
-        from cairn.governance.evaluate import Evaluator
-        from cairn.governance.service import ReleaseService
-        from cairn.governance.webhooks import deliver
-        from cairn.registry.authorized import AuthorizedModelRegistry
-        from cairn.registry.service import ModelService
+        from cairn.data.service import DataService
+        from cairn.models.authorized import AuthorizedModelRegistry
+        from cairn.models.service import ModelService
+        from cairn.releases.evaluate import Evaluator
+        from cairn.releases.service import ReleaseService
+        from cairn.releases.webhooks import deliver
 
         database, artifacts, home = self.database, self.artifacts, self.settings.home
         registry, ledger = in_database(database, "registry"), in_database(database, "ledger")
@@ -338,7 +354,7 @@ class Session:
                 "cairn data gc runs where the objects are stored, not through a server: on "
                 "the server's machine, unset CAIRN_URI and pass --db (its database)"
             )
-        from cairn.datasets.gc import collect
+        from cairn.data.gc import collect
 
         store = self.artifacts
         if not hasattr(store, "stored"):

@@ -25,7 +25,7 @@ from cairn.core.access import Role
 from cairn.core.data import DataKind, DataRef, NewDataVersion, parse_data_ref
 from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.ports import DataCatalog
-from cairn.datasets.manifest import TREE_FORMAT
+from cairn.data.manifest import TREE_FORMAT
 from cairn.errors import InvalidInput, NotFound, PermissionDenied
 from cairn.stores.metadata.data import SqlDataCatalog
 from cairn.stores.metadata.identity import IdentityStore

@@ -12,8 +12,8 @@ from typing import Any
 import fsspec
 import pytest
 
-from cairn.datasets.remotes import add_remote, read_remotes
-from cairn.datasets.service import DataService
+from cairn.data.remotes import add_remote, read_remotes
+from cairn.data.service import DataService
 from cairn.errors import IntegrityError, NotFound
 from cairn.stores.artifacts.fsspec import FsspecArtifactStore
 from cairn.stores.metadata.data import SqlDataCatalog

@@ -13,7 +13,7 @@ from cairn.core.actor import acting_as, on_behalf_of
 from cairn.core.model import Finding, ModelCard, ModelRef, NewModelVersion, PackageFile
 from cairn.core.run import NewRun
 from cairn.errors import InvalidInput, NotFound, PermissionDenied
-from cairn.registry.authorized import AuthorizedModelRegistry
+from cairn.models.authorized import AuthorizedModelRegistry
 from cairn.stores.metadata.audit import AuditLog, EventQuery
 from cairn.stores.metadata.models import SqlModelRegistry
 from cairn.stores.metadata.sql import SqlMetadataStore

@@ -15,7 +15,7 @@ import pytest
 from cairn.core.model import ModelVersion, NewModelVersion, PackageFile
 from cairn.core.release import Action, RequestState
 from cairn.errors import InvalidInput, InvalidState, NotFound
-from cairn.governance.service import ReleaseService
+from cairn.releases.service import ReleaseService
 from cairn.stores.metadata import releases as ledger_module
 from cairn.stores.metadata.audit import AuditLog, EventQuery
 from cairn.stores.metadata.models import SqlModelRegistry
@@ -168,7 +168,7 @@ def registry_ref(text: str) -> Any:
 def test_gates_run_again_when_the_policy_changes_while_they_run(
     store: SqlMetadataStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cairn.governance import service as service_module
+    from cairn.releases import service as service_module
 
     service = _service(store)
     service.create_environment("production", AUTO)

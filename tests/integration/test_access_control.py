@@ -29,7 +29,7 @@ from fastapi.routing import APIRoute
 from cairn.core.access import ROLE_PERMISSIONS, Permission, Role
 from cairn.core.codec import batch_to_dict
 from cairn.core.data import DataKind, NewDataVersion
-from cairn.datasets.manifest import TREE_FORMAT
+from cairn.data.manifest import TREE_FORMAT
 from cairn.server.app import API_ROUTERS
 from cairn.server.auth import declared_permission
 from cairn.server.routes import health
@@ -330,7 +330,7 @@ def _registered_model(admin: httpx.Client, folder: Path) -> str:
     manifest digest, which the matrix registers again."""
     from sklearn.linear_model import LogisticRegression
 
-    from cairn.registry.package import write_package
+    from cairn.models.package import write_package
 
     (folder / "package").mkdir()
     model = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
@@ -525,7 +525,7 @@ OBJECT_CELLS = [
 def _manifest_naming(folder: Path) -> Callable[[httpx.Client, str], str]:
     """Uploads, as the caller, a manifest made from m-churn/1's, with the digest of one of
     its files replaced by ``target``; the manifest's digest (never m-churn/1's own)."""
-    from cairn.registry.package import MANIFEST
+    from cairn.models.package import MANIFEST
 
     text = (folder / "package" / MANIFEST).read_text() + "# made by the caller\n"
     weights = sorted(set(re.findall(r"blake3:[0-9a-f]{64}", text)))[0]

@@ -17,17 +17,17 @@ from typing import Any
 
 import pytest
 
-import cairn.datasets.profile as profile_module
-import cairn.datasets.snapshot as snapshot_module
-import cairn.datasets.stat_cache as stat_cache_module
+import cairn.data.profile as profile_module
+import cairn.data.snapshot as snapshot_module
+import cairn.data.stat_cache as stat_cache_module
 import cairn.localfs.links as links_module
 from cairn.config import load_settings
 from cairn.core.access import Role
 from cairn.core.actor import acting_as
 from cairn.core.data import LinkMode
-from cairn.datasets.diff import TableShape
-from cairn.datasets.gc import collect
-from cairn.datasets.service import DataService
+from cairn.data.diff import TableShape
+from cairn.data.gc import collect
+from cairn.data.service import DataService
 from cairn.errors import IntegrityError, InvalidInput, InvalidState, NotFound, PermissionDenied
 from cairn.session import Session
 from cairn.stores.artifacts.fsspec import FsspecArtifactStore

@@ -29,10 +29,10 @@ from cairn.core.model import ModelVersion
 from cairn.core.release import PromotionRequest, RequestState, Verdict
 from cairn.core.run import NewRun, RunStatus
 from cairn.errors import InvalidInput, InvalidState, NotFound, PermissionDenied
-from cairn.governance.evaluate import Evaluator
-from cairn.governance.service import ReleaseService
-from cairn.governance.webhooks import SIGNATURE_HEADER, deliver
-from cairn.registry.authorized import AuthorizedModelRegistry
+from cairn.models.authorized import AuthorizedModelRegistry
+from cairn.releases.evaluate import Evaluator
+from cairn.releases.service import ReleaseService
+from cairn.releases.webhooks import SIGNATURE_HEADER, deliver
 from cairn.session import private_paths
 from cairn.stores.metadata.models import SqlModelRegistry
 from cairn.stores.metadata.releases import SqlReleaseLedger

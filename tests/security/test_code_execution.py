@@ -31,10 +31,10 @@ import cairn
 import cairn.sdk
 from cairn.core.identity import DEFAULT_PROJECT
 from cairn.errors import UntrustedModel
-from cairn.registry.flavors import Saved
-from cairn.registry.package import package_from_files, scan_package
-from cairn.registry.service import stored_version
-from cairn.registry.stored import store_package
+from cairn.models.flavors import Saved
+from cairn.models.package import package_from_files, scan_package
+from cairn.models.service import stored_version
+from cairn.models.stored import store_package
 
 # --- A small pickle assembler (protocol 5 opcodes; protocol 0 where a gadget needs it). ---
 
@@ -238,7 +238,7 @@ _RUNNER = """
 import json, sys
 from pathlib import Path
 import numpy as np
-from cairn.registry.flavors import pickled
+from cairn.models.flavors import pickled
 
 for folder, patches in json.load(sys.stdin):
     try:

@@ -35,9 +35,9 @@ import pytest
 
 from cairn.core.data import DataKind, NewDataVersion
 from cairn.core.ports import ArtifactStore
-from cairn.datasets import manifest, materialize, service
-from cairn.datasets.manifest import check_new_version, measure
-from cairn.datasets.service import DataService
+from cairn.data import manifest, materialize, service
+from cairn.data.manifest import check_new_version, measure
+from cairn.data.service import DataService
 from cairn.errors import IntegrityError, InvalidInput
 from cairn.stores.artifacts.fsspec import FsspecArtifactStore
 from cairn.stores.metadata.data import SqlDataCatalog

@@ -31,7 +31,7 @@ from cairn.core.artifact import ArtifactEntry
 from cairn.core.data import DataKind, NewDataVersion
 from cairn.core.model import NewModelVersion, PackageFile
 from cairn.core.run import NewRun
-from cairn.governance.service import load_policy
+from cairn.releases.service import load_policy
 from cairn.stores.metadata.data import SqlDataCatalog
 from cairn.stores.metadata.identity import IdentityStore
 from cairn.stores.metadata.models import SqlModelRegistry

@@ -35,12 +35,12 @@ from sqlalchemy import create_engine, text
 
 from cairn.config import read_config_document, stored_tokens
 from cairn.core.yaml_text import MAX_YAML_BYTES, dump_yaml, parse_yaml
-from cairn.datasets.lock import read_lock
+from cairn.data.lock import read_lock
 from cairn.errors import InvalidInput
-from cairn.registry import skops_uses
-from cairn.registry.manifest import parse_manifest
-from cairn.registry.package import manifest_bytes
-from cairn.registry.scan import unsafe_imports
+from cairn.models import skops_uses
+from cairn.models.manifest import parse_manifest
+from cairn.models.package import manifest_bytes
+from cairn.models.scan import unsafe_imports
 from server_process import running_server
 
 BENIGN = pickle.dumps({"a": 1}, protocol=4)

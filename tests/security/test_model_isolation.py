@@ -34,8 +34,8 @@ from sqlalchemy import create_engine, text
 
 import cairn
 from cairn import sdk
-from cairn.governance import evaluate, landlock, readable, seccomp
-from cairn.governance.sandbox import SAID
+from cairn.releases import evaluate, landlock, readable, seccomp
+from cairn.releases.sandbox import SAID
 
 ATTEMPT = """
 import ctypes, errno, json, os, resource, socket
@@ -105,7 +105,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 
 
-def blind_scan(module):  # the scan of cairn.registry.package finds nothing
+def blind_scan(module):  # the scan of cairn.models.package finds nothing
     module.scan_package = lambda package: ()
 
 
@@ -114,7 +114,7 @@ def import_from_here(module):  # workers import from this folder too: this blind
     module.import_folders = lambda private: [*found(private), HERE]
 
 
-PATCHES = {"cairn.registry.package": blind_scan, "cairn.governance.readable": import_from_here}
+PATCHES = {"cairn.models.package": blind_scan, "cairn.releases.readable": import_from_here}
 
 
 class Blind(importlib.abc.MetaPathFinder):
@@ -462,7 +462,7 @@ def test_a_folder_holding_the_store_is_left_out_of_what_a_worker_reads(
     (site_folder / "distutils-precedence.pth").write_text("import os; os.getcwd()\n")
     monkeypatch.setattr(site, "getsitepackages", lambda: [str(site_folder)])
     private = [project / ".cairn"]
-    with caplog.at_level(logging.WARNING, logger="cairn.governance.readable"):
+    with caplog.at_level(logging.WARNING, logger="cairn.releases.readable"):
         folders = readable.import_folders(private)
     assert site_folder in folders
     assert project not in readable.readable_paths(private, folders)
@@ -471,8 +471,8 @@ def test_a_folder_holding_the_store_is_left_out_of_what_a_worker_reads(
 
 WALL = """
 import ctypes, errno, json, os, socket, sys
-from cairn.governance import capabilities, netns, seccomp
-from cairn.governance.confined import REFUSED
+from cairn.releases import capabilities, netns, seccomp
+from cairn.releases.confined import REFUSED
 
 wall, port, unix = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 if wall == "user namespace":  # as an unprivileged account (all it needs is imported)

@@ -42,8 +42,8 @@ from cairn.core.data import DataKind, NewDataVersion
 from cairn.core.data_codec import new_data_version_to_dict
 from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.ports import ArtifactStore
-from cairn.datasets.manifest import TREE_FORMAT
-from cairn.datasets.service import DataService
+from cairn.data.manifest import TREE_FORMAT
+from cairn.data.service import DataService
 from cairn.errors import IntegrityError, InvalidInput, InvalidState
 from cairn.stores.artifacts.fsspec import FsspecArtifactStore
 from cairn.stores.metadata import schema as t

@@ -34,7 +34,7 @@ from cairn.core.access import Principal, Role
 from cairn.core.actor import on_behalf_of
 from cairn.core.run import NewRun, RunRecord, RunStatus
 from cairn.errors import ModelFailed, PermissionDenied, ServerBusy
-from cairn.governance.measurements import Measurements
+from cairn.releases.measurements import Measurements
 from cairn.stores.metadata.identity import IdentityStore
 from cairn.stores.metadata.sql import SqlMetadataStore
 from security.test_model_isolation import _workers

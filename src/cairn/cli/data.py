@@ -23,14 +23,14 @@ from cairn.cli.output import (
 from cairn.config import load_settings
 from cairn.core.data import LinkMode
 from cairn.core.data_codec import data_version_to_dict
-from cairn.datasets.remotes import add_remote, read_remotes
+from cairn.data.remotes import add_remote, read_remotes
 from cairn.errors import InvalidInput
 from cairn.session import workspace
 
 if TYPE_CHECKING:  # imported by the commands that run: every other command starts faster
     from cairn.core.ports import ArtifactStore
-    from cairn.datasets.diff import TableChange
-    from cairn.datasets.service import DataService
+    from cairn.data.diff import TableChange
+    from cairn.data.service import DataService
 
 app = typer.Typer(help="Data versioning: snapshots of files and folders.", no_args_is_help=True)
 

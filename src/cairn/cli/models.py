@@ -17,7 +17,7 @@ from cairn.core.yaml_text import parse_yaml
 from cairn.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from cairn.registry.service import ModelService
+    from cairn.models.service import ModelService
 
 app = typer.Typer(help="Models: registered versions, aliases and packages.", no_args_is_help=True)
 aliases = typer.Typer(help="Aliases: names that point at a version (churn@champion).")

@@ -3,7 +3,7 @@
 A dataset is a name (``customers``) in a project; each ``cairn data add`` that finds
 different bytes makes a new version, numbered from 1. A version is named by its manifest:
 the digest of the root of a tree of sorted, content-addressed directory listings (see
-``cairn.datasets.manifest``), so two versions with the same files have the same digest.
+``cairn.data.manifest``), so two versions with the same files have the same digest.
 
 References: ``customers@4`` (version 4), ``customers@latest`` or ``customers`` (the
 newest), ``customers@3f9a2c1b`` (a prefix of the manifest's digest, 8 or more hex digits).

@@ -1,7 +1,7 @@
 """Registered models and their versions: the shapes, and the references users type.
 
 A model is a name (``churn``) in a project; each registration adds a version, numbered
-from 1, made of one model package (``cairn.registry.package``) named by the digest of its
+from 1, made of one model package (``cairn.models.package``) named by the digest of its
 manifest. An alias (``champion``) points at one version and can be moved.
 
 References: ``churn/3`` (version 3), ``churn@champion`` (what the alias points at),

@@ -50,7 +50,7 @@ _COMPARISON = re.compile(r"^\s*(>=|<=|>|<|==)\s*(-?[0-9.]+(?:e-?[0-9]+)?)\s*$")
 PROVENANCE_RULES = ("committed_code",)
 _APPROVING_ROLES = (Role.APPROVER.value, Role.ADMIN.value)
 _LARGEST_WHOLE = 2**53
-# What an evaluate gate can measure (``cairn.governance.evaluate`` computes them).
+# What an evaluate gate can measure (``cairn.releases.evaluate`` computes them).
 EVALUATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss",
                       "r2", "mae", "mse", "rmse")  # fmt: skip
 EVALUATION_TIMEOUT = 300.0  # seconds an evaluation's model may take, unless the gate says

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from cairn.core.artifact import ArtifactEntry, check_digest, clean_artifact_path
-from cairn.datasets.fence import Fence
+from cairn.data.fence import Fence
 from cairn.errors import IntegrityError, InvalidInput
 from cairn.localfs.digest import digest_of, hash_file, hasher
 from cairn.pipelines import notebooks

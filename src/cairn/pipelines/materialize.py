@@ -141,14 +141,14 @@ _PACKAGED_FLAVORS = ("sklearn", "xgboost", "lightgbm", "onnx")
 
 
 def _is_model(value: Any) -> bool:
-    from cairn.registry.flavors import flavors
+    from cairn.models.flavors import flavors
 
     return any(flavors()[name].detects(value) for name in _PACKAGED_FLAVORS)
 
 
 def _dump_model(value: Any, path: Path, artifacts: ArtifactStore) -> None:
-    from cairn.registry.package import manifest_bytes
-    from cairn.registry.stored import put_package
+    from cairn.models.package import manifest_bytes
+    from cairn.models.stored import put_package
 
     package = put_package(value, artifacts)
     if package.findings:
@@ -159,8 +159,8 @@ def _dump_model(value: Any, path: Path, artifacts: ArtifactStore) -> None:
 
 def _load_model(path: Path, artifacts: ArtifactStore) -> Any:
     from cairn.localfs.digest import hash_file
-    from cairn.registry.package import load_model
-    from cairn.registry.stored import get_package
+    from cairn.models.package import load_model
+    from cairn.models.stored import get_package
 
     with tempfile.TemporaryDirectory(prefix="cairn-model-") as folder:
         package = get_package(artifacts, hash_file(path), Path(folder))

@@ -73,7 +73,7 @@ from cairn.tracking import source
 from cairn.tracking.service import RunStart, TrackingService
 
 if TYPE_CHECKING:  # the registry loads when a step registers a model
-    from cairn.registry.service import ModelService
+    from cairn.models.service import ModelService
 
 TARGET = "cairn.pipeline.target"
 PARAMS = "cairn.pipeline.params"  # the parameters as JSON, with their types

@@ -11,7 +11,7 @@ in the pickle format is loaded only when one of these holds:
   cache key, the output's digest and its format, with a secret kept in the home
   (``keys/pipeline-outputs.key``, readable by its owner only). The runner seals every
   output it records; a teammate who rewrites your run's tags cannot seal what they wrote.
-- **its pickle passes the registry's scan** (``cairn.registry.scan.unsafe_imports``),
+- **its pickle passes the registry's scan** (``cairn.models.scan.unsafe_imports``),
   read opcode by opcode without running it: plain data — containers, numbers, strings,
   NumPy arrays — passes; a class of your project or anything that calls code does not.
 
@@ -111,7 +111,7 @@ class Vetting:
 
 def _pickle_imports(artifacts: ArtifactStore, digest: str) -> tuple[str, ...]:
     """What loading the pickle stored as ``digest`` would import beyond the allow-list."""
-    from cairn.registry.scan import unsafe_imports  # the allow-list loads only when needed
+    from cairn.models.scan import unsafe_imports  # the allow-list loads only when needed
 
     with tempfile.TemporaryDirectory(prefix="cairn-scan-") as folder:
         local = Path(folder) / "output"

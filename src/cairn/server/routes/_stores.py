@@ -19,9 +19,9 @@ from cairn.core.ports import (
     MetadataStore,
     ModelRegistry,
 )
-from cairn.datasets.authorized import AuthorizedDataCatalog
+from cairn.data.authorized import AuthorizedDataCatalog
 from cairn.errors import NotFound
-from cairn.registry.authorized import AuthorizedModelRegistry
+from cairn.models.authorized import AuthorizedModelRegistry
 from cairn.server.auth import Caller
 from cairn.tracking.authorized import (
     AuthorizedAccounts,

@@ -21,7 +21,7 @@ from cairn.core.lineage import DATA_VERSION, MODEL_VERSION, RUN, Node
 from cairn.core.model import card_from_dict, parse_model_ref
 from cairn.core.model_codec import model_version_to_dict, registered_model_to_dict
 from cairn.errors import NotFound, PermissionDenied
-from cairn.registry.service import stored_version
+from cairn.models.service import stored_version
 from cairn.server.auth import MANAGE, READ, WRITE, Caller
 from cairn.server.fields import Text, VersionNumber
 from cairn.server.responses import JsonResponse

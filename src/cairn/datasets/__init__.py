@@ -1,1 +1,0 @@
-"""Data versioning: content-addressed snapshots of files and folders (see ``service``)."""

@@ -1,0 +1,316 @@
+"""Release governance over the ledger: policies read from YAML, gates run on evidence
+gathered here, then the request, approval or rollback recorded by the ledger, which
+decides and deploys in one transaction. What ``cairn envs``, ``promote``, ``approve``,
+``rollback`` and ``gate check`` use embedded, and what a server runs for its callers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator
+
+from cairn.core import missing
+from cairn.core.access import Permission, Principal, Role, require_on, require_visible
+from cairn.core.actor import current, on_behalf_of
+from cairn.core.limits import check_text
+from cairn.core.model import ModelRef, ModelVersion, parse_model_ref
+from cairn.core.policy import Approval, GateResult, Policy, parse_policy, run_gates
+from cairn.core.ports import MetadataStore, ModelRegistry, ReleaseLedger
+from cairn.core.release import (
+    Deployment,
+    Environment,
+    GateCheck,
+    PromotionRequest,
+    RequestState,
+    Verdict,
+    Webhook,
+    check_approval,
+)
+from cairn.core.yaml_text import parse_yaml
+from cairn.errors import InvalidInput, InvalidState, NotFound, PolicyChanged
+from cairn.releases.evidence import Evaluate, gather
+from cairn.releases.webhooks import check_url
+
+# A new environment's policy: no gates, and one approval by an approver.
+DEFAULT_POLICY = ""
+_REGATE_ATTEMPTS = 3  # the policy may change while the gates run; they run again
+
+
+def load_policy(text: str, where: str = "policy") -> Policy:
+    """A policy from its YAML text.
+
+    Raises:
+        InvalidInput: not YAML, or not a policy (naming the field).
+    """
+    document = parse_yaml(text, where) if text.strip() else {}
+    return parse_policy(document, where)
+
+
+class ReleaseService:
+    """The :class:`~cairn.core.ports.Releases` over a ledger, the registry and the runs.
+
+    ``principal``: whose permissions the writes need and whose reads are filtered to the
+    projects it may read (a server's caller; the local admin embedded). ``notify`` is
+    called after every change to what an environment runs (webhook deliveries)."""
+
+    def __init__(
+        self,
+        ledger: ReleaseLedger,
+        registry: ModelRegistry,
+        metadata: MetadataStore,
+        evaluate: Evaluate,
+        principal: Principal | None = None,
+        notify: Callable[[], None] = lambda: None,
+        release: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.ledger, self.registry, self.metadata = ledger, registry, metadata
+        self.evaluate, self.principal = evaluate, principal
+        self._notify, self._release = notify, release
+
+    def close(self) -> None:
+        self._release()
+
+    # environments
+
+    def create_environment(self, name: str, policy_text: str | None = None) -> Environment:
+        text = policy_text if policy_text is not None else DEFAULT_POLICY
+        policy = load_policy(text)
+        with self._acting():
+            return self._visible([self.ledger.create_environment(name, text, policy)])[0]
+
+    def set_policy(self, name: str, policy_text: str) -> Environment:
+        policy = load_policy(policy_text)
+        with self._acting():
+            return self._visible([self.ledger.set_policy(name, policy_text, policy)])[0]
+
+    def get_environment(self, name: str) -> Environment:
+        return self._visible([self.ledger.get_environment(name)])[0]
+
+    def list_environments(self) -> list[Environment]:
+        return self._visible(self.ledger.list_environments())
+
+    # requests
+
+    def check(self, ref: str, environment: str) -> GateCheck:
+        """Every gate's result for ``ref`` in ``environment``, recording nothing.
+
+        It needs only ``read`` (a CI job's token), yet may start fresh evaluations: what
+        a reader can name is what writers registered, the evaluator runs a few at once for
+        everyone and answers a measurement made before from memory
+        (``cairn.releases.measurements``), and the ``promote`` that follows a check
+        starts none again.
+
+        Raises:
+            InvalidInput: ``ref`` names no version (the newest is not released).
+            NotFound: no such version or environment.
+        """
+        version = self._version(ref)
+        policy = self.ledger.get_environment(environment).policy
+        gates = self._gates(version, policy)
+        return GateCheck(version.name, version.version, environment, policy.digest,
+                         tuple(gates), policy.approvals.required)  # fmt: skip
+
+    def promote(self, ref: str, environment: str, reason: str) -> PromotionRequest:
+        """Open (or update) the request to run ``ref`` in ``environment``, with every
+        gate's result; it deploys at once when the policy asks nothing more.
+
+        Raises:
+            InvalidInput: no reason given.
+            InvalidState: the version runs there already.
+        """
+        reason = _required(reason, "reason")
+        name = parse_model_ref(ref).name
+        project = self.ledger.project_of(name)
+        self._require(Permission.MANAGE, project, f"promote {name!r}", missing.model(name))
+        version = self._version(ref)
+
+        def record(policy: Policy) -> PromotionRequest:
+            gates = self._gates(version, policy)
+            return self.ledger.open_request(
+                version.name, version.version, environment, reason, gates, policy.digest
+            )
+
+        return self._under_policy(environment, record)
+
+    def approve(
+        self, request_id: str, comment: str = "", version: int | None = None
+    ) -> PromotionRequest:
+        """Approve the request — for ``version``, the one reviewed, when given: a request
+        updated to another version meanwhile is refused rather than approved unseen. An
+        approval that would not count is refused, not recorded.
+
+        Raises:
+            PermissionDenied: the caller may not approve it: no ``approve`` permission, the
+                policy's role missing, or they requested it (under ``not_requester``).
+            InvalidState: the request is not waiting, names another version now, or the
+                caller's approval counts already.
+        """
+        return self._verdict(request_id, Verdict.APPROVE, comment, version)
+
+    def reject(self, request_id: str, reason: str, version: int | None = None) -> PromotionRequest:
+        """Reject the request: whoever holds the ``approve`` permission in the model's
+        project may stop it, whatever the policy's role (a rejection releases nothing) —
+        its requester too, when they hold it; a requester without it cannot withdraw.
+
+        Raises:
+            InvalidInput: no reason given.
+            PermissionDenied: the caller has no ``approve`` permission.
+            InvalidState: the request is not waiting, or names another version now.
+        """
+        return self._verdict(request_id, Verdict.REJECT, _required(reason, "reason"), version)
+
+    def get_request(self, request_id: str) -> PromotionRequest:
+        request = self.ledger.get_request(request_id)
+        if self.principal is not None:
+            require_visible(self.principal, request.project, missing.request(request_id))
+        return request
+
+    def list_requests(
+        self,
+        environment: str | None = None,
+        model: str | None = None,
+        state: RequestState | None = None,
+    ) -> list[PromotionRequest]:
+        found = self.ledger.list_requests(environment, model, state)
+        return [r for r in found if self._readable(r.project)]
+
+    # deployments
+
+    def rollback(
+        self, environment: str, model: str, reason: str, to_version: int | None = None
+    ) -> Deployment:
+        reason = _required(reason, "reason")
+        with self._acting():
+            deployment = self.ledger.rollback(environment, model, to_version, reason)
+        self._notify()
+        return deployment
+
+    def history(self, environment: str, model: str | None = None) -> list[Deployment]:
+        found = self.ledger.history(environment, model)
+        return [d for d in found if self._readable(d.project)]
+
+    def deployed_at(self, environment: str, at: int) -> list[Deployment]:
+        found = self.ledger.deployed_at(environment, at)
+        return [d for d in found if self._readable(d.project)]
+
+    # webhooks
+
+    def add_webhook(self, url: str, secret: str, environment: str | None = None) -> Webhook:
+        check_url(url)
+        if len(secret) < 16:
+            raise InvalidInput("secret: expected 16 characters or more (it signs each event)")
+        with self._acting():
+            return self.ledger.add_webhook(url, secret, environment)
+
+    def list_webhooks(self) -> list[Webhook]:
+        return self.ledger.list_webhooks()
+
+    def remove_webhook(self, webhook_id: str) -> None:
+        with self._acting():
+            self.ledger.remove_webhook(webhook_id)
+
+    # helpers
+
+    def _verdict(
+        self, request_id: str, verdict: Verdict, comment: str, version: int | None
+    ) -> PromotionRequest:
+        check_text(comment, "comment")
+        request = self.ledger.get_request(request_id)
+        what = f"{verdict.value} promotion requests of {request.model!r}"
+        self._require(Permission.APPROVE, request.project, what, missing.request(request_id))
+        if version is not None and version != request.version:
+            raise InvalidState(
+                f"request {request.id[:8]} is for {request.ref} now, not {request.model}/"
+                f"{version}: review it again (`cairn requests show {request.id[:8]}`)"
+            )
+        if verdict is Verdict.APPROVE and request.state.open:
+            # Early, before the gates run again; the ledger decides again as it records.
+            policy = self.ledger.get_environment(request.environment).policy
+            by, role = self._giver(request.project)
+            check_approval(policy, request, Approval(by, role, request.digest, policy.digest))
+
+        def record(policy: Policy) -> PromotionRequest:
+            ran_under = self.ledger.get_request(request.id).policy_digest
+            regated: tuple[list[GateResult], str] | None = None
+            if policy.digest != ran_under:  # the gates ran under another policy
+                named = self.registry.resolve(ModelRef(request.model, version=request.version))
+                regated = (self._gates(named, policy), policy.digest)
+            return self.ledger.record_verdict(request.id, verdict, comment, request.digest, regated)
+
+        return self._under_policy(request.environment, record)
+
+    def _under_policy(
+        self, environment: str, record: Callable[[Policy], PromotionRequest]
+    ) -> PromotionRequest:
+        """``record`` under the environment's policy as it is now; when the policy changes
+        before the ledger records (PolicyChanged), again under the new one."""
+        for attempt in range(_REGATE_ATTEMPTS):
+            policy = self.ledger.get_environment(environment).policy
+            try:
+                with self._acting():
+                    settled = record(policy)
+            except PolicyChanged:
+                if attempt == _REGATE_ATTEMPTS - 1:
+                    raise
+                continue
+            if settled.state is RequestState.DEPLOYED:
+                self._notify()
+            return settled
+        raise AssertionError("unreachable")
+
+    def _gates(self, version: ModelVersion, policy: Policy) -> list[GateResult]:
+        evidence = gather(policy, version, self.registry, self.metadata, self.evaluate)
+        return run_gates(policy, evidence)
+
+    def _version(self, ref: str) -> ModelVersion:
+        parsed = parse_model_ref(ref)
+        if parsed.version is None and parsed.alias is None:
+            raise InvalidInput(
+                f"{ref!r}: name the version to release (churn/3 or churn@candidate), not "
+                "the newest, which may change under you"
+            )
+        return self.registry.resolve(parsed)
+
+    def _visible(self, environments: list[Environment]) -> list[Environment]:
+        """The environments with only the models the principal may read (looked up once)."""
+        if self.principal is None or self.principal.is_admin:
+            return environments
+        readable = {m.name for m in self.registry.list_models()}
+        return [
+            dataclasses.replace(e, deployed={m: v for m, v in e.deployed.items() if m in readable})
+            for e in environments
+        ]
+
+    def _require(self, permission: Permission, project: str, what: str, hidden: NotFound) -> None:
+        """Refuse early, naming the permission the action needs — or, to a caller who may
+        not read the project, as if nothing were there (``hidden``); the ledger decides
+        again in its transaction."""
+        if self.principal is not None:
+            require_on(self.principal, permission, project, what, hidden)
+
+    def _giver(self, project: str) -> tuple[str, Role | None]:
+        """Who gives a verdict, and their role in ``project`` (the local user: an admin)."""
+        if self.principal is None:
+            return current().actor, Role.ADMIN
+        held = Role.ADMIN if self.principal.is_admin else self.principal.roles.get(project)
+        return self.principal.name, held
+
+    def _readable(self, project: str) -> bool:
+        if self.principal is None or self.principal.is_admin:
+            return True
+        return self.principal.may(Permission.READ, project)
+
+    @contextlib.contextmanager
+    def _acting(self) -> Iterator[None]:
+        if self.principal is None:
+            yield
+            return
+        with on_behalf_of(self.principal):
+            yield
+
+
+def _required(text: str, field: str) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput(f"{field}: expected a few words on why (it is kept in the history)")
+    return check_text(text.strip(), field)
