@@ -29,7 +29,7 @@ from cairn.core.release_codec import (
 from cairn.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from cairn.core.policy import GateResult
+    from cairn.core.gates.base import GateResult
     from cairn.core.ports import Releases
 
 envs = typer.Typer(help="Environments: their policies, what they run, and their history.",

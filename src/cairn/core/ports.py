@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # annotations only: a command imports the domain types it use
     from cairn.core.access import Principal, Role
     from cairn.core.artifact import ArtifactEntry, ObjectInfo, StoredObject
     from cairn.core.data import DataRef, DataVersion, LinkMode, NewDataVersion
+    from cairn.core.gates.base import GateResult
     from cairn.core.identity import Membership, Token, User
     from cairn.core.lineage import Edge, Node
     from cairn.core.model import (
@@ -32,7 +33,7 @@ if TYPE_CHECKING:  # annotations only: a command imports the domain types it use
         NewModelVersion,
         RegisteredModel,
     )
-    from cairn.core.policy import GateResult, Policy
+    from cairn.core.policy import Policy
     from cairn.core.release import (
         Delivery,
         Deployment,

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from cairn.core.access import Role
+from cairn.core.gates.base import GateResult
 from cairn.core.policy import (
     Approval,
     Approvals,
-    GateResult,
     Policy,
     Uncounted,
     counted_approvals,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from cairn.core.access import Role
-from cairn.core.policy import GateResult, parse_policy
+from cairn.core.gates.base import GateResult
+from cairn.core.policy import parse_policy
 from cairn.core.release import (
     Action,
     ApprovalRecord,

@@ -26,9 +26,9 @@ from typing import Any
 
 from cairn.core.access import Principal, Role
 from cairn.core.data import DataVersion, FileEntry, parse_data_ref
+from cairn.core.gates.base import Evaluation
 from cairn.core.model import ModelVersion
 from cairn.core.model_codec import model_version_to_dict
-from cairn.core.policy import Evaluation
 from cairn.data.authorized import AuthorizedDataCatalog
 from cairn.data.service import DataService
 from cairn.errors import (

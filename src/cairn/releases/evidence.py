@@ -1,7 +1,7 @@
-"""Gathering what a policy's gates decide on, for one model version: the metrics of the
-run that made it, the versions it would be compared with, fresh evaluations, its
-signature, provenance, scan findings and card — each read from the registry and the
-tracking store, never taken from whoever asks.
+"""What a policy's gates decide on, for one model version (the gates' ``Facts``): the
+metrics of the run that made it, the versions it would be compared with, fresh
+evaluations, its signature, provenance, scan findings and card — each read from the
+registry and the tracking store when a gate first asks, never taken from whoever asks.
 
 Whoever may read the model reads its gates' evidence, so evidence comes only from what the
 model's project holds: a run of another project (a version may name one its registrant
@@ -13,72 +13,96 @@ run counts only inside a pipeline run of the same account.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
+from typing import Any
 
-from cairn.core.model import ModelRef, ModelVersion
-from cairn.core.policy import Evaluation, Evidence, Policy, evaluation_key
+from cairn.core.gates.base import Evaluation, Provenance
+from cairn.core.model import ModelCard, ModelRef, ModelVersion
 from cairn.core.ports import MetadataStore, ModelRegistry
 from cairn.core.run import Run
-from cairn.errors import CairnError, NotFound
+from cairn.errors import NotFound
 
 # (the version, what the gate asks for) -> (the data version used, {metric: value})
 Evaluate = Callable[[ModelVersion, Evaluation], tuple[str, dict[str, float]]]
 
 
-def gather(
-    policy: Policy,
-    version: ModelVersion,
-    registry: ModelRegistry,
-    metadata: MetadataStore,
-    evaluate: Evaluate,
-) -> Evidence:
-    """The evidence the policy's gates need, and only that: an evaluation runs only when a
-    gate asks for one. A failed evaluation is kept as its reason (the gate fails with it)."""
-    project = registry.get_model(version.name).project
-    run = _run_of(metadata, version, project)
-    kinds = {gate.kind for gate in policy.gates}
-    compared = {g.spec["champion"] for g in policy.gates if g.kind == "champion"} | {
-        g.spec["environment"] for g in policy.gates if g.kind == "signature_compatible_with"
-    }
-    aliases = registry.get_model(version.name).aliases if compared else {}
-    champions, champion_metrics, champion_signatures = {}, {}, {}
-    for environment in sorted(compared):
-        number = aliases.get(environment)
-        if number is None:
-            continue
-        theirs = registry.resolve(ModelRef(version.name, version=number))
-        champions[environment] = theirs.ref
-        champion_metrics[environment] = _metrics(_run_of(metadata, theirs, project))
-        champion_signatures[environment] = theirs.manifest.get("signature")
-    evaluations, evaluated, errors = {}, {}, {}
-    for gate in policy.gates:
-        if gate.kind != "evaluate":
-            continue
-        asked, key = Evaluation.of(gate), evaluation_key(gate.spec)
-        try:
-            used, measured = evaluate(version, asked)
-        except CairnError as exc:  # the model's failure too: a failed gate, never a crash
-            errors[key] = f"could not evaluate on {asked.data}: {exc.message}"
-            continue
-        evaluations[key], evaluated[key] = measured, used
-    commit, dirty, pipeline = _provenance(metadata, run) if "provenance" in kinds else (
-        None, None, False)  # fmt: skip
-    return Evidence(
-        metrics=_metrics(run),
-        champion_metrics=champion_metrics,
-        evaluations=evaluations,
-        signature=version.manifest.get("signature"),
-        champion_signatures=champion_signatures,
-        pipeline_run=pipeline,
-        git_commit=commit,
-        git_dirty=dirty,
-        unsafe_imports=[str(f) for f in version.findings],
-        card=registry.get_card(version.name, version.version),
-        run_id=run.id if run else None,
-        champions=champions,
-        evaluated=evaluated,
-        evaluation_errors=errors,
-    )
+class CandidateFacts:
+    """The facts about one candidate, each looked up once, when a gate first asks: an
+    evaluation runs only when an evaluate gate asks for one."""
+
+    def __init__(
+        self,
+        version: ModelVersion,
+        registry: ModelRegistry,
+        metadata: MetadataStore,
+        evaluate: Evaluate,
+    ) -> None:
+        self.version = version
+        self._registry, self._metadata, self._evaluate = registry, metadata, evaluate
+        self._champions: dict[str, ModelVersion | None] = {}
+
+    @functools.cached_property
+    def _project(self) -> str:
+        return self._registry.get_model(self.version.name).project
+
+    @functools.cached_property
+    def _run(self) -> Run | None:
+        return _run_of(self._metadata, self.version, self._project)
+
+    @property
+    def run_id(self) -> str | None:
+        return self._run.id if self._run else None
+
+    @functools.cached_property
+    def metrics(self) -> Mapping[str, float]:
+        return _metrics(self._run)
+
+    @property
+    def signature(self) -> Mapping[str, Any] | None:
+        found: Mapping[str, Any] | None = self.version.manifest.get("signature")
+        return found
+
+    @property
+    def unsafe_imports(self) -> tuple[str, ...]:
+        return tuple(str(f) for f in self.version.findings)
+
+    @functools.cached_property
+    def card(self) -> ModelCard:
+        return self._registry.get_card(self.version.name, self.version.version)
+
+    @functools.cached_property
+    def provenance(self) -> Provenance:
+        return _provenance(self._metadata, self._run)
+
+    def champion(self, environment: str) -> str | None:
+        found = self._champion(environment)
+        return found.ref if found else None
+
+    def metrics_in(self, environment: str) -> Mapping[str, float]:
+        found = self._champion(environment)
+        return _metrics(_run_of(self._metadata, found, self._project)) if found else {}
+
+    def signature_in(self, environment: str) -> Mapping[str, Any] | None:
+        found = self._champion(environment)
+        signature: Mapping[str, Any] | None = found.manifest.get("signature") if found else None
+        return signature
+
+    def evaluate(self, asked: Evaluation) -> tuple[str, Mapping[str, float]]:
+        return self._evaluate(self.version, asked)
+
+    def _champion(self, environment: str) -> ModelVersion | None:
+        """The version in ``environment`` now (the model's alias of that name)."""
+        if environment not in self._champions:
+            number = self._aliases.get(environment)
+            found = None if number is None else self._registry.resolve(
+                ModelRef(self.version.name, version=number))  # fmt: skip
+            self._champions[environment] = found
+        return self._champions[environment]
+
+    @functools.cached_property
+    def _aliases(self) -> Mapping[str, int]:
+        return self._registry.get_model(self.version.name).aliases
 
 
 def _run_of(metadata: MetadataStore, version: ModelVersion, project: str) -> Run | None:
@@ -96,11 +120,11 @@ def _metrics(run: Run | None) -> Mapping[str, float]:
     return {k: m.value for k, m in run.metrics.items()} if run else {}
 
 
-def _provenance(metadata: MetadataStore, run: Run | None) -> tuple[str | None, bool | None, bool]:
+def _provenance(metadata: MetadataStore, run: Run | None) -> Provenance:
     """The commit, whether the tree was dirty, and whether a pipeline made it: a pipeline
     step's run has the commit; the pipeline's run (its parent) has the dirty flag."""
     if run is None:
-        return None, None, False
+        return Provenance()
     pipeline: Run | None = None
     if run.tags.get("cairn.run.kind") == "pipeline":
         pipeline = run
@@ -111,6 +135,6 @@ def _provenance(metadata: MetadataStore, run: Run | None) -> tuple[str | None, b
         ours = parent.user == run.user and parent.tags.get("cairn.run.kind") == "pipeline"
         pipeline = parent if ours else None
     if pipeline is None:
-        return run.git_commit, None, False
+        return Provenance(git_commit=run.git_commit)
     dirty = {"true": True, "false": False}.get(pipeline.tags.get("cairn.git.dirty", ""))
-    return run.git_commit or pipeline.git_commit, dirty, True
+    return Provenance(True, run.git_commit or pipeline.git_commit, dirty)

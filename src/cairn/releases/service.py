@@ -13,9 +13,11 @@ from collections.abc import Callable, Iterator
 from cairn.core import missing
 from cairn.core.access import Permission, Principal, Role, require_on, require_visible
 from cairn.core.actor import current, on_behalf_of
+from cairn.core.gates import run_gates
+from cairn.core.gates.base import GateResult
 from cairn.core.limits import check_text
 from cairn.core.model import ModelRef, ModelVersion, parse_model_ref
-from cairn.core.policy import Approval, GateResult, Policy, parse_policy, run_gates
+from cairn.core.policy import Approval, Policy, parse_policy
 from cairn.core.ports import MetadataStore, ModelRegistry, ReleaseLedger
 from cairn.core.release import (
     Deployment,
@@ -29,7 +31,7 @@ from cairn.core.release import (
 )
 from cairn.core.yaml_text import parse_yaml
 from cairn.errors import InvalidInput, InvalidState, NotFound, PolicyChanged
-from cairn.releases.evidence import Evaluate, gather
+from cairn.releases.evidence import CandidateFacts, Evaluate
 from cairn.releases.webhooks import check_url
 
 # A new environment's policy: no gates, and one approval by an approver.
@@ -260,8 +262,8 @@ class ReleaseService:
         raise AssertionError("unreachable")
 
     def _gates(self, version: ModelVersion, policy: Policy) -> list[GateResult]:
-        evidence = gather(policy, version, self.registry, self.metadata, self.evaluate)
-        return run_gates(policy, evidence)
+        facts = CandidateFacts(version, self.registry, self.metadata, self.evaluate)
+        return run_gates(policy.gates, facts)
 
     def _version(self, ref: str) -> ModelVersion:
         parsed = parse_model_ref(ref)

@@ -10,14 +10,15 @@ import pytest
 import yaml
 
 from cairn.core.access import Role
+from cairn.core.gates import KINDS, run_gates
+from cairn.core.gates import evaluate as evaluate_gate
+from cairn.core.gates.base import Evaluation, Provenance
 from cairn.core.model import ModelCard
 from cairn.core.policy import (
     Approval,
-    Evaluation,
     Evidence,
     counted_approvals,
     parse_policy,
-    run_gates,
 )
 from cairn.core.release import (
     ApprovalRecord,
@@ -56,15 +57,17 @@ GOOD = Evidence(
     evaluations={"holdout@latest -> target": {"accuracy": 0.9}},
     signature=SIGNATURE,
     champion_signatures={"production": SIGNATURE},
-    pipeline_run=True,
-    git_commit="a" * 40,
-    git_dirty=False,
+    provenance=Provenance(pipeline_run=True, git_commit="a" * 40, git_dirty=False),
+    champions={"production": "churn/1"},
     card=ModelCard(intended_use="retention", limitations="EU only"),
 )
 
 
+PROVENANCE = "trained by a pipeline run from a clean git tree (committed code)"
+
+
 def _failed(evidence: Evidence) -> dict[str, str]:
-    return {r.gate: r.reason for r in run_gates(POLICY, evidence) if not r.passed}
+    return {r.gate: r.reason for r in run_gates(POLICY.gates, evidence) if not r.passed}
 
 
 def _with(**changes: Any) -> Evidence:
@@ -74,7 +77,7 @@ def _with(**changes: Any) -> Evidence:
 
 
 def test_a_passing_candidate_passes_every_gate() -> None:
-    results = run_gates(POLICY, GOOD)
+    results = run_gates(POLICY.gates, GOOD)
     assert [r.passed for r in results] == [True] * 7
     assert results[1].evidence["challenger"] == 0.91
     assert results[1].evidence["champion"] == 0.912
@@ -93,10 +96,10 @@ def test_a_passing_candidate_passes_every_gate() -> None:
          "accuracy 0.8 (want >= 0.85)"),
         (_with(signature={"inputs": {"type": "tensor", "dtype": "float64", "shape": [-1, 29]}}),
          "signature compatible with the version in production", "[-1, 29]"),
-        (_with(git_dirty=True), "trained by a pipeline run from a clean git tree "
-         "(committed code)", "had uncommitted changes"),
-        (_with(pipeline_run=False), "trained by a pipeline run from a clean git tree "
-         "(committed code)", "not made by a pipeline run"),
+        (_with(provenance=Provenance(True, "a" * 40, git_dirty=True)), PROVENANCE,
+         "had uncommitted changes"),
+        (_with(provenance=Provenance(False, "a" * 40, False)), PROVENANCE,
+         "not made by a pipeline run"),
         (_with(unsafe_imports=("posix.system",)), "no pickle imports outside the allow-list",
          "imports posix.system"),
         (_with(card=ModelCard(intended_use="retention")),
@@ -110,7 +113,7 @@ def test_each_failing_gate_says_which_and_why(evidence: Evidence, gate: str, rea
 
 
 def test_with_nothing_in_production_there_is_no_champion_to_beat() -> None:
-    first = _with(champion_metrics={}, champion_signatures={})
+    first = _with(champions={}, champion_metrics={}, champion_signatures={})
     assert _failed(first) == {}
 
 
@@ -186,7 +189,7 @@ def test_an_evaluation_waits_five_minutes_unless_its_gate_says() -> None:
         {"evaluate": {"data": "h@1", "metrics": {"f1": ">= 0.5"}}},
         {"evaluate": {"data": "h@1", "target": "y", "metrics": {"f1": ">= 0.5"}, "timeout": 2}},
     ]}).gates  # fmt: skip
-    assert [Evaluation.of(g) for g in gates] == [
+    assert [evaluate_gate.evaluation(g.spec) for g in gates] == [
         Evaluation("h@1", "target", ("f1",), 300.0),
         Evaluation("h@1", "y", ("f1",), 2.0),
     ]
@@ -238,3 +241,15 @@ def test_a_second_approval_by_the_same_person_is_refused() -> None:
         _given("bob", required=2, before=(bob,))
     stale = dataclasses.replace(bob, package_digest="blake3:p0")  # for the package before
     _given("bob", required=2, before=(stale,))
+
+
+def test_every_gate_kind_is_a_module_with_the_names_a_gate_needs() -> None:
+    for key, kind in KINDS.items():
+        assert key == kind.KEY
+        assert all(callable(getattr(kind, f)) for f in ("parse", "describe", "check"))
+
+
+def test_an_evaluation_that_cannot_be_made_fails_its_gate_with_the_reason() -> None:
+    cannot = _with(evaluation_errors={"holdout@latest -> target": "holdout@9 does not exist"})
+    reason = _failed(cannot)["evaluated on holdout@latest (target target): accuracy >= 0.85"]
+    assert reason == "could not evaluate on holdout@latest: holdout@9 does not exist"

@@ -22,8 +22,9 @@ from cairn.core import missing
 from cairn.core.access import Permission, Role
 from cairn.core.actor import current
 from cairn.core.clock import now_ms
+from cairn.core.gates.base import GateResult
 from cairn.core.ids import new_id
-from cairn.core.policy import Approval, GateResult, Policy, parse_policy
+from cairn.core.policy import Approval, Policy, parse_policy
 from cairn.core.release import (
     Action,
     ApprovalRecord,
