@@ -339,7 +339,7 @@ def _workers(server_pid: int) -> list[int]:
         except OSError:
             continue
         parent = re.search(r"^PPid:\s+(\d+)", status, re.M)
-        if parent and int(parent.group(1)) == server_pid and b"governance.worker" in command:
+        if parent and int(parent.group(1)) == server_pid and b"releases.worker" in command:
             found.append(int(entry.name))
     return found
 
