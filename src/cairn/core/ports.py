@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from cairn.core.identity import AccountKind  # a default value below
+from cairn.core.release_api import Releases as Releases  # the port beside its operations
 
 if TYPE_CHECKING:  # annotations only: a command imports the domain types it uses
     from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -38,7 +39,6 @@ if TYPE_CHECKING:  # annotations only: a command imports the domain types it use
         Delivery,
         Deployment,
         Environment,
-        GateCheck,
         PromotionRequest,
         RequestState,
         Verdict,
@@ -378,61 +378,6 @@ class ReleaseLedger(Protocol):
     def mark_delivery(
         self, delivery_id: int, delivered: bool, error: str, give_up: bool
     ) -> None: ...
-
-
-class Releases(Protocol):
-    """Release governance as a user drives it (``cairn envs``, ``promote``, ``approve``,
-    ``rollback``, ``gate check``): gates run on evidence gathered where the registry is —
-    in process, or by the server, never taken from the client."""
-
-    def create_environment(self, name: str, policy_text: str | None = None) -> Environment:
-        """With no policy: no gates, one approval by an approver."""
-
-    def set_policy(self, name: str, policy_text: str) -> Environment: ...
-
-    def get_environment(self, name: str) -> Environment: ...
-
-    def list_environments(self) -> list[Environment]: ...
-
-    def check(self, ref: str, environment: str) -> GateCheck:
-        """Run the environment's gates on the version, recording nothing."""
-
-    def promote(self, ref: str, environment: str, reason: str) -> PromotionRequest: ...
-
-    def approve(
-        self, request_id: str, comment: str = "", version: int | None = None
-    ) -> PromotionRequest:
-        """Approve (for ``version``, the one reviewed, when given); InvalidState when the
-        request names another version now, or is not waiting."""
-
-    def reject(
-        self, request_id: str, reason: str, version: int | None = None
-    ) -> PromotionRequest: ...
-
-    def get_request(self, request_id: str) -> PromotionRequest: ...
-
-    def list_requests(
-        self,
-        environment: str | None = None,
-        model: str | None = None,
-        state: RequestState | None = None,
-    ) -> list[PromotionRequest]: ...
-
-    def rollback(
-        self, environment: str, model: str, reason: str, to_version: int | None = None
-    ) -> Deployment: ...
-
-    def history(self, environment: str, model: str | None = None) -> list[Deployment]: ...
-
-    def deployed_at(self, environment: str, at: int) -> list[Deployment]: ...
-
-    def add_webhook(self, url: str, secret: str, environment: str | None = None) -> Webhook: ...
-
-    def list_webhooks(self) -> list[Webhook]: ...
-
-    def remove_webhook(self, webhook_id: str) -> None: ...
-
-    def close(self) -> None: ...
 
 
 class LineageGraph(Protocol):

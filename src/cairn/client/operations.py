@@ -1,0 +1,45 @@
+"""A capability's port over a Cairn server, made from its table of operations
+(``cairn.core.operations``): each method places its arguments in the path, the query or
+the JSON body as the table says, and decodes the answer with the result's codec — the
+same table the server's routes are made from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from enum import Enum
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from cairn.client.transport import API, ServerStore
+from cairn.core.operations import Operation, Place
+
+
+class OperationClient(ServerStore):
+    """Calls the server's operations by their method names (``client.promote(...)``)."""
+
+    operations: ClassVar[Mapping[str, Operation]]
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        op = type(self).operations.get(name)
+        if op is None:
+            raise AttributeError(f"{type(self).__name__} has no operation {name!r}")
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._call(op, op.bind(args, kwargs))
+
+        call.__name__ = name
+        return call
+
+    def _call(self, op: Operation, values: Mapping[str, Any]) -> Any:
+        by_key = {a.key: _wire(values[a.name]) for a in op.args}
+        path = op.path.format(**{a.key: quote(str(by_key[a.key]), safe=":")
+                                 for a in op.placed(Place.PATH)})  # fmt: skip
+        params = {a.key: str(by_key[a.key]) for a in op.placed(Place.QUERY)
+                  if by_key[a.key] is not None}  # fmt: skip
+        body = {a.key: by_key[a.key] for a in op.placed(Place.BODY)}
+        found = self._http.call(op.verb, API + path, json=body or None, params=params)
+        return op.result.decode(found)
+
+
+def _wire(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value

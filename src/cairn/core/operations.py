@@ -1,0 +1,142 @@
+"""A capability's operations as data: for each, the service method it calls, its verb and
+path, its arguments (where each travels and what it must be), the codec of its answer and
+who may reach it. The server's routes (``cairn.server.operations``) and the HTTP client
+(``cairn.client.operations``) are both made from one table, so a wire shape is written
+once: adding an operation is a method on the service and a row in its capability's table.
+
+The arguments are listed in the order of the service method's parameters (a test holds
+each table to its port), so a client call binds positional arguments as the method would.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from typing import Any
+
+
+class Place(StrEnum):
+    PATH = "path"  # a segment of the path: always text
+    QUERY = "query"
+    BODY = "body"  # a property of the JSON object sent
+
+
+class Kind(StrEnum):
+    """What an argument's value must be, checked where it enters the server."""
+
+    TEXT = "text"  # storable text: no NUL, no lone surrogate
+    VERSION = "version"  # a model version's number: 1 or more, 64 bits
+    TIMESTAMP = "timestamp"  # milliseconds since the epoch, 64 bits
+
+
+class Access(StrEnum):
+    """Who may call an operation at all: any valid token (the service decides on the
+    objects it reaches), installation admins, or a permission held in some project."""
+
+    AUTHENTICATED = "authenticated"
+    ADMIN = "admin"
+    READ = "read"
+    WRITE = "write"
+    MANAGE = "manage"
+    APPROVE = "approve"
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    name: str
+    place: Place = Place.BODY
+    kind: Kind | type[Enum] = Kind.TEXT
+    required: bool = True
+    default: Any = None  # what the method takes when the argument is left out
+    max_length: int | None = None  # of text
+    wire: str | None = None  # its name in the request, when not the parameter's
+
+    @property
+    def key(self) -> str:
+        return self.wire or self.name
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """How an answer travels: ``encode`` on the server, ``decode`` in the client."""
+
+    encode: Callable[[Any], Any]
+    decode: Callable[[Any], Any]
+    status: int = 200
+
+
+NOTHING = Result(lambda _: None, lambda _: None, status=204)
+
+
+def one(
+    to_dict: Callable[[Any], dict[str, Any]],
+    from_dict: Callable[[dict[str, Any]], Any],
+    status: int = 200,
+) -> Result:
+    """One object, as its codec writes it."""
+    return Result(to_dict, from_dict, status)
+
+
+def listed(
+    key: str,
+    to_dict: Callable[[Any], dict[str, Any]],
+    from_dict: Callable[[dict[str, Any]], Any],
+) -> Result:
+    """A list, as ``{key: [...]}`` (an object, so a field can be added beside it later)."""
+    return Result(
+        lambda found: {key: [to_dict(item) for item in found]},
+        lambda data: [from_dict(item) for item in data[key]],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    name: str  # the service method's, and the route's
+    verb: str
+    path: str  # under the API's prefix, e.g. "/environments/{name}/check"
+    access: Access
+    result: Result
+    args: tuple[Arg, ...] = ()
+    summary: str = ""
+
+    def placed(self, place: Place) -> tuple[Arg, ...]:
+        return tuple(a for a in self.args if a.place is place)
+
+    def bind(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """The arguments of a call, by name, with the method's defaults filled in.
+
+        Raises:
+            TypeError: as the method would, for an argument too many or unknown, or a
+                required one missing.
+        """
+        bound = self.signature().bind(*args, **kwargs)
+        bound.apply_defaults()
+        return dict(bound.arguments)
+
+    def signature(self) -> inspect.Signature:
+        """The service method's parameters (after ``self``), as the table declares them."""
+        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        return inspect.Signature([
+            inspect.Parameter(a.name, kind, default=inspect.Parameter.empty if a.required
+                              else a.default)
+            for a in self.args
+        ])  # fmt: skip
+
+
+def table(*operations: Operation) -> Mapping[str, Operation]:
+    """Operations by name.
+
+    Raises:
+        ValueError: two of one name, or a path argument the path does not hold.
+    """
+    found: dict[str, Operation] = {}
+    for op in operations:
+        if op.name in found:
+            raise ValueError(f"two operations named {op.name!r}")
+        for arg in op.placed(Place.PATH):
+            if "{" + arg.key + "}" not in op.path:
+                raise ValueError(f"{op.name}: {arg.key!r} is not in the path {op.path!r}")
+        found[op.name] = op
+    return found
