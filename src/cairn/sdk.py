@@ -13,10 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cairn.config import load_settings
-from cairn.core.lineage import DATA_VERSION, Lineage
-from cairn.core.model import parse_model_ref
+from cairn.core.lineage import Lineage
 from cairn.core.run import Experiment, Metric, Run, ViewType
-from cairn.errors import IntegrityError
 from cairn.pipelines.definition import Graph, Pipeline, Step, pipeline, step, use_runner
 from cairn.pipelines.reproduce import (
     Reproduction,
@@ -118,19 +116,7 @@ def attest_model(ref: str) -> dict[str, Any]:
     Raises:
         NotFound: no such version. IntegrityError: its package does not verify.
     """
-    from cairn.localfs.signing import load_or_create
-    from cairn.models.attest import provenance_of, sign, statement
-    from cairn.models.package import read_package
-
-    opened, service = session(), models()
-    version = service.registry.resolve(parse_model_ref(ref))
-    folder = service.fetch(version)
-    read_package(folder, version.files)  # what is attested is what was registered
-    found = lineage(version.ref)
-    digests = {n.id: data().version(n.id).digest for n in found.nodes if n.kind == DATA_VERSION}
-    run = opened.metadata.get_run(version.run_id) if version.run_id else None
-    provenance = provenance_of(version, run, found, digests)
-    return sign(statement(version, folder, provenance), load_or_create(opened.settings.audit_key))
+    return session().attestations.attest(ref)
 
 
 def verify_attestation(envelope: Mapping[str, Any], package: Path | None = None) -> dict[str, Any]:
@@ -141,20 +127,7 @@ def verify_attestation(envelope: Mapping[str, Any], package: Path | None = None)
         IntegrityError: a signature that does not verify, or subjects that differ (named).
         InvalidInput: not an attestation.
     """
-    from cairn.localfs.signing import load_verify_key
-    from cairn.models.attest import mismatched_subjects, opened
-
-    settings = session().settings
-    found = opened(envelope, load_verify_key(settings.audit_key))
-    attested = found["predicate"]["buildDefinition"]["externalParameters"]
-    ref = f"{attested['model']}/{attested['version']}"
-    folder = package or models().fetch(models().registry.resolve(parse_model_ref(ref)))
-    changed = mismatched_subjects(found, folder, ref)
-    if changed:
-        raise IntegrityError(
-            f"attestation of {ref}: {', '.join(changed)} differ from what was attested"
-        )
-    return found
+    return session().attestations.verify(envelope, package)
 
 
 def start_run(

@@ -45,8 +45,10 @@ from cairn.core.ports import (
 from cairn.errors import InvalidInput
 
 if TYPE_CHECKING:  # each capability is imported when first used
+    from cairn.core.lineage import Lineage
     from cairn.data.gc import Collected
     from cairn.data.service import DataService
+    from cairn.models.attestations import Attestations
     from cairn.models.lineage import LineageService
     from cairn.models.service import ModelService
     from cairn.pipelines.service import PipelineService
@@ -262,6 +264,20 @@ class Session:
 
         cache = self.settings.home / "cache" / "models"
         return ModelService(self.registry, self.graph, self.metadata, self.artifacts, cache)
+
+    @built_once
+    def attestations(self) -> Attestations:
+        """Signed provenance of model versions, with the installation's key."""
+        from cairn.models.attestations import Attestations
+
+        def upstream(ref: str) -> Lineage:
+            return self.lineage().lineage(ref)
+
+        def data_digest(ref: str) -> str:
+            return self.data.version(ref).digest
+
+        key = self.settings.audit_key
+        return Attestations(self.models, self.metadata, upstream, data_digest, key)
 
     @built_once
     def releases(self) -> Releases:

@@ -18,6 +18,7 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import RandomForestClassifier
 
 import cairn
+import cairn.sdk
 from cairn.errors import IntegrityError, InvalidInput, NotFound, UntrustedModel
 from cli_process import cairn_cli
 
@@ -507,6 +508,7 @@ _ZOO_LOADER = """
 import json, sys
 import numpy as np, pandas as pd
 import cairn
+import cairn.sdk
 
 def rows(given):
     if "array" in given:
