@@ -508,7 +508,6 @@ _ZOO_LOADER = """
 import json, sys
 import numpy as np, pandas as pd
 import cairn
-import cairn.sdk
 
 def rows(given):
     if "array" in given:
