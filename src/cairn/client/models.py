@@ -41,6 +41,7 @@ class HttpModelRegistry(ServerStore):
         return [model_version_from_dict(v) for v in data["versions"]]
 
     def resolve(self, ref: ModelRef) -> ModelVersion:
+        check_model_name(ref.name)  # a name holding '/' or '@' would read as another ref
         data = self._http.call("GET", api_path("models", "resolve"), params={"ref": str(ref)})
         return model_version_from_dict(data)
 
@@ -64,7 +65,8 @@ class HttpLineageGraph(ServerStore):
     def walk(
         self, start: Node, downstream: bool, max_hops: int = 64, reader: Principal | None = None
     ) -> list[Edge]:
-        params = {"kind": start.kind, "id": start.id, "downstream": str(downstream).lower()}
+        params = {"kind": start.kind, "id": start.id, "downstream": str(downstream).lower(),
+                  "max_hops": str(max_hops)}  # fmt: skip
         data = self._http.call("GET", api_path("lineage", "walk"), params=params)
         return [
             Edge(Node(e["src"]["kind"], e["src"]["id"]), e["relation"],

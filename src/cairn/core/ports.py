@@ -386,9 +386,11 @@ class LineageGraph(Protocol):
     def walk(
         self, start: Node, downstream: bool, max_hops: int = 64, reader: Principal | None = None
     ) -> list[Edge]:
-        """Every edge reached from ``start`` going one way, each once, sorted; for a
-        ``reader``, only through the nodes it may read (a server decides this for the
-        caller's account, whatever a client passes)."""
+        """Every edge reached from ``start`` going one way in at most ``max_hops`` steps
+        (through a server, 64 at most), each once, sorted; for a ``reader``, only through
+        the nodes it may read (a server decides this for the caller's account, whatever a
+        client passes). Raises NotFound when ``start`` is a run, data version or model
+        version there is none of, InvalidInput when it is no reference of its kind."""
 
 
 class LocalObjects(Protocol):

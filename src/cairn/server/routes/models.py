@@ -30,6 +30,7 @@ from cairn.server.routes._stores import Catalog, Graph, HeldArtifacts, Metadata,
 router = APIRouter(tags=["models"])
 
 _DIGEST = r"^blake3:[0-9a-f]{64}$"
+MAX_HOPS = 64  # the longest walk one request may ask for
 
 
 class NewVersionBody(BaseModel):
@@ -130,9 +131,11 @@ def walk(
     request: Request,
     caller: Caller,
     downstream: bool = False,
+    max_hops: Annotated[int, Query(ge=0, le=MAX_HOPS)] = MAX_HOPS,
 ) -> JsonResponse:
-    """Every lineage edge reached from the node ``(kind, id)`` going one way, through the
-    nodes the caller may read; the caller must be able to read the node it starts from."""
+    """Every lineage edge reached from the node ``(kind, id)`` going one way, at most
+    ``max_hops`` steps, through the nodes the caller may read; the caller must be able to
+    read the node it starts from."""
     if kind == MODEL_VERSION:
         models.resolve(parse_model_ref(node))
     elif kind == DATA_VERSION:
@@ -145,7 +148,7 @@ def walk(
             f"{caller.name} may not see the lineage of {node}: it needs the 'read' "
             "permission in a project that holds it"
         )
-    edges = graph.walk(Node(kind, node), downstream, reader=caller)
+    edges = graph.walk(Node(kind, node), downstream, max_hops, reader=caller)
     return JsonResponse({
         "edges": [
             {"src": {"kind": e.src.kind, "id": e.src.id}, "relation": e.relation,

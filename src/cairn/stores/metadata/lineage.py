@@ -17,7 +17,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
+from cairn.core import missing
 from cairn.core.access import Principal
+from cairn.core.data import parse_data_ref
 from cairn.core.lineage import (
     DATA_VERSION,
     MODEL_VERSION,
@@ -29,8 +31,11 @@ from cairn.core.lineage import (
     Edge,
     Node,
 )
+from cairn.core.model import parse_model_ref
+from cairn.errors import InvalidInput
 from cairn.stores.metadata import objects
 from cairn.stores.metadata import schema as t
+from cairn.stores.metadata.data import find_version
 from cairn.stores.metadata.engine import read_connection
 
 _BATCH = 500  # ids per IN (…): well under every database's limit on bound parameters
@@ -46,7 +51,14 @@ class SqlLineage:
         self, start: Node, downstream: bool, max_hops: int = 64, reader: Principal | None = None
     ) -> list[Edge]:
         """Every edge reached from ``start`` going one way, each once; for a ``reader``,
-        only the edges between nodes it may read, and the walk goes on only through them."""
+        only the edges between nodes it may read, and the walk goes on only through them.
+
+        Raises:
+            NotFound: ``start`` is a run, data version or model version there is none of
+                (an object is named by its digest alone: one nothing holds has no edges).
+            InvalidInput: ``start`` is of no kind of node, or no reference of its kind.
+        """
+        self._require(start)
         seen, edges = {start}, set[Edge]()
         frontier = {start}
         for _ in range(max_hops):
@@ -64,6 +76,24 @@ class SqlLineage:
             }  # fmt: skip
             seen |= reached
         return sorted(edges)
+
+    def _require(self, start: Node) -> None:
+        """Raise what a server answers for a start that does not exist."""
+        if start.kind == MODEL_VERSION:
+            from cairn.stores.metadata.models import SqlModelRegistry  # which imports this
+
+            SqlModelRegistry(self.engine).resolve(parse_model_ref(start.id))
+        elif start.kind == DATA_VERSION:
+            with read_connection(self.engine) as conn:
+                find_version(conn, parse_data_ref(start.id))
+        elif start.kind == RUN:
+            with read_connection(self.engine) as conn:
+                found = conn.execute(select(t.runs.c.id).where(t.runs.c.id == start.id))
+                if found.first() is None:
+                    raise missing.run(start.id)
+        elif start.kind != OBJECT:
+            kinds = ", ".join((RUN, DATA_VERSION, MODEL_VERSION, OBJECT))
+            raise InvalidInput(f"node kind {start.kind!r}: expected one of {kinds}")
 
     def _readable(self, found: set[Edge], reader: Principal) -> set[Edge]:
         ends = {e.src for e in found} | {e.dst for e in found}

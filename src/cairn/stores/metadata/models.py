@@ -27,6 +27,7 @@ from cairn.core.model import (
     ModelVersion,
     NewModelVersion,
     RegisteredModel,
+    card_from_dict,
     check_alias,
     check_model_name,
     stored_card,
@@ -206,6 +207,10 @@ class SqlModelRegistry:
             audit.record(conn, "model.alias.delete", "model", name, payload)
 
     def set_card(self, name: str, version: int, card: ModelCard) -> ModelCard:
+        """Raises:
+        InvalidInput: the card holds what cannot be kept (as ``card_from_dict`` says).
+        """
+        card = card_from_dict(card.to_dict())  # its text trimmed, as a server keeps it
         c = t.model_cards.c
         with write_transaction(self.engine) as conn:
             target = self._for_write(conn, ModelRef(name, version=version), "write the card")
@@ -254,6 +259,11 @@ class SqlModelRegistry:
         return self._version(conn, ref.name, ref.version)
 
     def _model(self, conn: Connection, name: str) -> RegisteredModel:
+        """Raises:
+        InvalidInput: ``name`` cannot be a model's (no model is looked up).
+        NotFound: there is no such model.
+        """
+        check_model_name(name)
         m, v = t.models.c, t.model_versions.c
         row = conn.execute(select(t.models).where(m.name == name)).first()
         if row is None:  # not listing the models there are: some are others' to see
