@@ -15,8 +15,8 @@ import pytest
 from cairn.core.model import ModelVersion, NewModelVersion, PackageFile
 from cairn.core.release import Action, RequestState
 from cairn.errors import InvalidInput, InvalidState, NotFound
+from cairn.releases import workflow
 from cairn.releases.service import ReleaseService
-from cairn.stores.metadata import releases as ledger_module
 from cairn.stores.metadata.audit import AuditLog, EventQuery
 from cairn.stores.metadata.models import SqlModelRegistry
 from cairn.stores.metadata.releases import SqlReleaseLedger
@@ -124,7 +124,7 @@ def test_what_ran_at_a_time_follows_a_scripted_history(
         (4_000, lambda: service.promote("churn/3", "production", "fixed")),
     ]
     for moment, step in script:
-        monkeypatch.setattr(ledger_module, "now_ms", lambda moment=moment: moment)
+        monkeypatch.setattr(workflow, "now_ms", lambda moment=moment: moment)
         step()
 
     def ran(at: int) -> dict[str, int]:

@@ -33,6 +33,7 @@ from cairn.models.authorized import AuthorizedModelRegistry
 from cairn.releases.evaluate import Evaluator
 from cairn.releases.service import ReleaseService
 from cairn.releases.webhooks import SIGNATURE_HEADER, deliver
+from cairn.releases.workflow import record_verdict
 from cairn.session import private_paths
 from cairn.stores.metadata.models import SqlModelRegistry
 from cairn.stores.metadata.releases import SqlReleaseLedger
@@ -198,8 +199,8 @@ def test_a_requester_cannot_approve_their_own_request(world: World) -> None:
     with (
         pytest.raises(PermissionDenied, match="must come from someone other than who"),
         on_behalf_of(Principal("ada", is_admin=True)),
-    ):  # the ledger decides it again
-        world.admin.ledger.record_verdict(request.id, Verdict.APPROVE, "", request.digest)
+    ):  # the workflow decides it again, in the ledger's transaction
+        record_verdict(world.admin.ledger, request.id, Verdict.APPROVE, "", request.digest)
     again = world.as_("mia").promote(request.ref, "production", "asked again, by someone else")
     assert again.requesters == ("ada", "mia")  # whoever asked for it once may not approve it
     with pytest.raises(PermissionDenied, match=r"other than who requested it \(ada, mia\)"):

@@ -32,6 +32,7 @@ from cairn.core.data import DataKind, NewDataVersion
 from cairn.core.model import NewModelVersion, PackageFile
 from cairn.core.run import NewRun
 from cairn.releases.service import load_policy
+from cairn.releases.workflow import open_request
 from cairn.stores.metadata.data import SqlDataCatalog
 from cairn.stores.metadata.identity import IdentityStore
 from cairn.stores.metadata.models import SqlModelRegistry
@@ -78,7 +79,7 @@ def _things(store: SqlMetadataStore, identity: IdentityStore) -> dict[str, str]:
     registry.set_alias("retention", "champion", 1)
     ledger = SqlReleaseLedger(store.engine)
     staging = ledger.create_environment("staging", "", load_policy(""))
-    request = ledger.open_request("retention", 1, "staging", "try", [], staging.policy.digest)
+    request = open_request(ledger, "retention", 1, "staging", "try", [], staging.policy.digest)
     identity.add_user("alpha-owner")
     identity.set_role(OWNER, "alpha-owner", Role.CONTRIBUTOR)
     token = identity.create_token("alpha-owner", "laptop")[0].id

@@ -24,7 +24,6 @@ if TYPE_CHECKING:  # annotations only: a command imports the domain types it use
     from cairn.core.access import Principal, Role
     from cairn.core.artifact import ArtifactEntry, ObjectInfo, StoredObject
     from cairn.core.data import DataRef, DataVersion, LinkMode, NewDataVersion
-    from cairn.core.gates.base import GateResult
     from cairn.core.identity import Membership, Token, User
     from cairn.core.lineage import Edge, Node
     from cairn.core.model import (
@@ -36,12 +35,12 @@ if TYPE_CHECKING:  # annotations only: a command imports the domain types it use
     )
     from cairn.core.policy import Policy
     from cairn.core.release import (
+        ApprovalRecord,
         Delivery,
         Deployment,
         Environment,
         PromotionRequest,
         RequestState,
-        Verdict,
         Webhook,
     )
     from cairn.core.run import (
@@ -300,13 +299,73 @@ class ModelRegistry(Protocol):
         """The version's card (an empty one if none was written). Raises NotFound."""
 
 
+class ReleaseWork(Protocol):
+    """One change to a model's releases as a unit of work of a :class:`ReleaseLedger`: what
+    it reads and writes, in one transaction that took the model's lock first and commits
+    everything together or nothing. It decides nothing: ``cairn.releases.workflow`` does,
+    on what it reads here."""
+
+    @property
+    def project(self) -> str:
+        """The model's project, read as its lock was taken."""
+
+    def acting(self) -> Principal | None:
+        """The principal acting in the current context, as its account stands now (read
+        in this transaction); None for a trusted caller. Raises Unauthenticated: its
+        account was disabled or removed meanwhile."""
+
+    def environment(self, name: str) -> Environment:
+        """Raises NotFound (naming the environments there are)."""
+
+    def request(self, ref: str) -> PromotionRequest:
+        """By its id or its first 8 characters or more; raises NotFound, InvalidInput,
+        AmbiguousReference."""
+
+    def waiting_request(self, model: str, environment: str) -> PromotionRequest | None:
+        """The request to run the model in the environment that waits, if one does."""
+
+    def version_digest(self, model: str, version: int) -> str:
+        """The version's package digest; raises NotFound."""
+
+    def running(self, environment: str, model: str) -> int | None:
+        """The version of the model the environment's alias names now."""
+
+    def history(self, environment: str, model: str) -> list[Deployment]:
+        """The model's entries of the environment's history, newest first."""
+
+    def save_request(self, request: PromotionRequest) -> None:
+        """Write the request, new or changed (its approvals are added one by one)."""
+
+    def add_approval(self, request_id: str, given: ApprovalRecord) -> None:
+        """Append an approval or a rejection to the request."""
+
+    def move_alias(self, model: str, environment: str, version: int, by: str, at: int) -> None:
+        """Point the environment's alias of the model (``churn@production``) at ``version``."""
+
+    def append_history(self, entry: Deployment) -> Deployment:
+        """Append the entry to the environment's history; returns it with its id."""
+
+    def queue_event(self, environment: str, event: str, body: Mapping[str, object]) -> None:
+        """Queue a delivery of the event to each webhook of the environment or of every
+        environment (posted after the commit: ``cairn.releases.webhooks``)."""
+
+    def audit(
+        self,
+        action: str,
+        object_type: str,
+        object_id: str,
+        payload: Mapping[str, object],
+        object_digest: str | None = None,
+    ) -> None:
+        """Append the audit event of a change, after what it records."""
+
+
 class ReleaseLedger(Protocol):
     """Environments, promotion requests, approvals and deployment histories, as recorded
-    (``cairn.core.release``). A change to what an environment runs — its alias, history
-    entry, audit event and webhook deliveries — is one transaction, serialised per model.
-    Writes are decided and audited in their own transaction: environments, policies and
-    webhooks by installation admins; requests and rollbacks need ``manage`` in the model's
-    project, approvals and rejections ``approve``."""
+    (``cairn.core.release``). A change to what an environment runs is one unit of work,
+    serialised per model (:meth:`transaction`), in which the release workflow
+    (``cairn.releases.workflow``) decides and records it. Writes are decided and audited in
+    their own transaction: environments, policies and webhooks by installation admins."""
 
     def create_environment(self, name: str, policy_text: str, policy: Policy) -> Environment:
         """Raises InvalidInput (a bad name, or one models use as an alias), AlreadyExists."""
@@ -321,29 +380,11 @@ class ReleaseLedger(Protocol):
     def project_of(self, model: str) -> str:
         """The project a model belongs to (whose roles decide its releases); NotFound."""
 
-    def open_request(
-        self,
-        model: str,
-        version: int,
-        environment: str,
-        reason: str,
-        gates: Sequence[GateResult],
-        policy_digest: str,
-    ) -> PromotionRequest:
-        """A request with the gates' results (or the waiting one for this model and
-        environment, updated); deployed at once when the policy needs nothing more.
-        Raises InvalidState: the version runs there already, or the policy changed."""
-
-    def record_verdict(
-        self,
-        request_id: str,
-        verdict: Verdict,
-        comment: str,
-        package_digest: str,
-        regated: tuple[Sequence[GateResult], str] | None = None,
-    ) -> PromotionRequest:
-        """Approve or reject a waiting request for the package its giver reviewed; deploys
-        when the approvals suffice. Raises InvalidState."""
+    def transaction(self, model: str) -> AbstractContextManager[ReleaseWork]:
+        """A unit of work on the model's releases that locks the model first, so racing
+        changes of one model queue on that lock and each reads what the one before it
+        committed; committed when the block ends, rolled back when it raises. Raises
+        NotFound (no such model)."""
 
     def get_request(self, request_id: str) -> PromotionRequest: ...
 
@@ -354,12 +395,6 @@ class ReleaseLedger(Protocol):
         state: RequestState | None = None,
     ) -> list[PromotionRequest]:
         """Newest first."""
-
-    def rollback(
-        self, environment: str, model: str, to_version: int | None, reason: str
-    ) -> Deployment:
-        """Back to ``to_version`` (one the environment ran), else to the version the
-        current one replaced. Raises NotFound, InvalidState."""
 
     def history(self, environment: str, model: str | None = None) -> list[Deployment]:
         """Newest first."""

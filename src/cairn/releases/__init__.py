@@ -12,9 +12,10 @@
 The same calls work against a server (``CAIRN_URI``), which gathers the evidence and
 decides; see ``docs/governance.md``.
 
-The modules of this package are release governance itself: the release service, the
-evidence a policy's gates decide on, fresh evaluations in a confined worker, and webhook
-deliveries (``service``).
+The modules of this package are release governance itself: the release service
+(``service``), the workflow that decides and records each request, approval, rejection and
+rollback in one unit of work of the ledger (``workflow``), the evidence a policy's gates
+decide on, fresh evaluations in a confined worker, and webhook deliveries.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Release governance over the ledger: policies read from YAML, gates run on evidence
-gathered here, then the request, approval or rollback recorded by the ledger, which
-decides and deploys in one transaction. What ``cairn envs``, ``promote``, ``approve``,
-``rollback`` and ``gate check`` use embedded, and what a server runs for its callers.
+gathered here, then the request, approval or rollback decided and recorded by the
+workflow (``cairn.releases.workflow``) in one unit of work of the ledger. What
+``cairn envs``, ``promote``, ``approve``, ``rollback`` and ``gate check`` use embedded,
+and what a server runs for its callers.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from cairn.core.release import (
 )
 from cairn.core.yaml_text import parse_yaml
 from cairn.errors import InvalidInput, InvalidState, NotFound, PolicyChanged
+from cairn.releases import workflow
 from cairn.releases.evidence import CandidateFacts, Evaluate
 from cairn.releases.webhooks import check_url
 
@@ -129,9 +131,8 @@ class ReleaseService:
 
         def record(policy: Policy) -> PromotionRequest:
             gates = self._gates(version, policy)
-            return self.ledger.open_request(
-                version.name, version.version, environment, reason, gates, policy.digest
-            )
+            return workflow.open_request(self.ledger, version.name, version.version,
+                                         environment, reason, gates, policy.digest)  # fmt: skip
 
         return self._under_policy(environment, record)
 
@@ -184,7 +185,7 @@ class ReleaseService:
     ) -> Deployment:
         reason = _required(reason, "reason")
         with self._acting():
-            deployment = self.ledger.rollback(environment, model, to_version, reason)
+            deployment = workflow.rollback(self.ledger, environment, model, to_version, reason)
         self._notify()
         return deployment
 
@@ -227,7 +228,7 @@ class ReleaseService:
                 f"{version}: review it again (`cairn requests show {request.id[:8]}`)"
             )
         if verdict is Verdict.APPROVE and request.state.open:
-            # Early, before the gates run again; the ledger decides again as it records.
+            # Early, before the gates run again; the workflow decides again as it records.
             policy = self.ledger.get_environment(request.environment).policy
             by, role = self._giver(request.project)
             check_approval(policy, request, Approval(by, role, request.digest, policy.digest))
@@ -238,7 +239,8 @@ class ReleaseService:
             if policy.digest != ran_under:  # the gates ran under another policy
                 named = self.registry.resolve(ModelRef(request.model, version=request.version))
                 regated = (self._gates(named, policy), policy.digest)
-            return self.ledger.record_verdict(request.id, verdict, comment, request.digest, regated)
+            return workflow.record_verdict(self.ledger, request.id, verdict, comment,
+                                           request.digest, regated)  # fmt: skip
 
         return self._under_policy(request.environment, record)
 
@@ -246,7 +248,7 @@ class ReleaseService:
         self, environment: str, record: Callable[[Policy], PromotionRequest]
     ) -> PromotionRequest:
         """``record`` under the environment's policy as it is now; when the policy changes
-        before the ledger records (PolicyChanged), again under the new one."""
+        before the workflow records (PolicyChanged), again under the new one."""
         for attempt in range(_REGATE_ATTEMPTS):
             policy = self.ledger.get_environment(environment).policy
             try:
@@ -286,8 +288,8 @@ class ReleaseService:
 
     def _require(self, permission: Permission, project: str, what: str, hidden: NotFound) -> None:
         """Refuse early, naming the permission the action needs — or, to a caller who may
-        not read the project, as if nothing were there (``hidden``); the ledger decides
-        again in its transaction."""
+        not read the project, as if nothing were there (``hidden``); the workflow decides
+        again in the ledger's transaction."""
         if self.principal is not None:
             require_on(self.principal, permission, project, what, hidden)
 

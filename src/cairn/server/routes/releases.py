@@ -5,8 +5,8 @@ rollbacks, deployment history and webhooks — the routes of its table of operat
 The server gathers every gate's evidence itself, from its own registry, runs and data;
 a client only names the version and the environment. Each operation declares the
 permission of its action (request and rollback: ``manage``; approve and reject: ``approve``;
-environments, policies and webhooks: installation admins); the ledger decides again, in
-the model's project, inside the write's transaction.
+environments, policies and webhooks: installation admins); it is decided again, in the
+model's project, inside the write's transaction.
 """
 
 from __future__ import annotations

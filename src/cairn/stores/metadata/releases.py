@@ -1,54 +1,46 @@
 """Releases in the metadata store: environments, promotion requests, approvals, the
 deployment history, and the webhook outbox.
 
-Every change to what an environment runs is one transaction that locks the model's row
-first: the alias (``churn@production``), the history entry, the audit event and the
-webhook deliveries are written together, and racing promotions and rollbacks of one model
-queue on that lock, so each reads the version it replaces as the one before committed it.
-The decision itself (``cairn.core.release.decide``) is made inside the same transaction,
-on the approvals and the policy as they stand then.
+Every change to what an environment runs is decided by the release workflow
+(``cairn.releases.workflow``) in a unit of work this ledger opens (``transaction``): one
+write transaction that locks the model's row first, so racing promotions and rollbacks of
+one model queue on that lock, and in which the alias (``churn@production``), the history
+entry, the webhook deliveries and the audit event are written together. The unit of work
+(``SqlReleaseWork``) only reads and writes; environments, webhooks and the history's
+queries are this ledger's own.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, Row, Table, delete, func, insert, select, update
 
 from cairn.core import missing
-from cairn.core.access import Permission, Role
+from cairn.core.access import Principal, Role
 from cairn.core.actor import current
 from cairn.core.clock import now_ms
-from cairn.core.gates.base import GateResult
 from cairn.core.ids import new_id
-from cairn.core.policy import Approval, Policy, parse_policy
+from cairn.core.policy import Policy, parse_policy
 from cairn.core.release import (
     Action,
     ApprovalRecord,
     Delivery,
     Deployment,
     Environment,
-    Outcome,
     PromotionRequest,
     RequestState,
     Verdict,
     Webhook,
-    check_approval,
     check_environment_name,
-    decide,
 )
 from cairn.core.release_codec import gate_from_dict, gate_to_dict
-from cairn.errors import (
-    AlreadyExists,
-    AmbiguousReference,
-    InvalidInput,
-    InvalidState,
-    NotFound,
-    PolicyChanged,
-)
+from cairn.errors import AlreadyExists, AmbiguousReference, InvalidInput, NotFound
 from cairn.stores.metadata import audit
 from cairn.stores.metadata import schema as t
 from cairn.stores.metadata.engine import (
@@ -58,7 +50,7 @@ from cairn.stores.metadata.engine import (
     serialize,
     write_transaction,
 )
-from cairn.stores.metadata.grants import acting, authorize, authorize_admin
+from cairn.stores.metadata.grants import acting, authorize_admin
 
 _SHOWN = 10
 _REQUEST_ID = re.compile(r"^[0-9a-f]{8,32}$")
@@ -136,118 +128,11 @@ class SqlReleaseLedger:
             raise missing.model(model)
         return str(found)
 
-    def open_request(
-        self,
-        model: str,
-        version: int,
-        environment: str,
-        reason: str,
-        gates: Sequence[GateResult],
-        policy_digest: str,
-    ) -> PromotionRequest:
-        """Record a request for ``model/version`` with the gates' results (run under the
-        policy ``policy_digest``), or update the request for that model and environment
-        that waits; deploys at once when nothing more is needed."""
+    @contextmanager
+    def transaction(self, model: str) -> Iterator[SqlReleaseWork]:
+        """A write transaction that locks the model's row first (``_lock_model``)."""
         with write_transaction(self.engine) as conn:
-            project = _lock_model(conn, model)
-            what = f"request a promotion of {model!r}"
-            authorize(conn, Permission.MANAGE, project, what, missing.model(model))
-            env = _environment(conn, environment)
-            _same_policy(env, policy_digest)
-            digest = _version_digest(conn, model, version)
-            if env.deployed.get(model) == version:
-                raise InvalidState(f"{model}/{version} is what {environment} runs already")
-            r = t.promotion_requests.c
-            waiting = conn.execute(
-                select(r.id, r.requesters).where(r.model == model, r.environment == environment,
-                                                 r.state == RequestState.WAITING.value)
-            ).first()  # fmt: skip
-            at, by = now_ms(), current().actor
-            results = [gate_to_dict(g) for g in gates]
-            asked = [] if waiting is None else orjson.loads(waiting.requesters)
-            requesters = [*asked, by] if by not in asked else asked
-            row = {"model": model, "version": version, "digest": digest, "project": project,
-                   "requester": by, "requesters": _json(requesters), "reason": reason,
-                   "policy_digest": policy_digest,
-                   "gates": _json(results), "updated_at": at,
-                   "state": RequestState.WAITING.value, "decision": ""}  # fmt: skip
-            if waiting is None:
-                request_id = new_id()
-                conn.execute(insert(t.promotion_requests).values(
-                    id=request_id, environment=environment, created_at=at, **row))  # fmt: skip
-                action = "release.request.open"
-            else:
-                request_id = str(waiting.id)
-                conn.execute(update(t.promotion_requests).where(r.id == request_id).values(**row))
-                action = "release.request.update"
-            payload = {"model": model, "version": version, "environment": environment,
-                       "reason": reason, "policy_digest": policy_digest,
-                       "gates": results}  # fmt: skip
-            audit.record(conn, action, "promotion_request", request_id, payload, digest)
-            return self._settle(conn, request_id, env.policy)
-
-    def record_verdict(
-        self,
-        request_id: str,
-        verdict: Verdict,
-        comment: str,
-        package_digest: str,
-        regated: tuple[Sequence[GateResult], str] | None = None,
-    ) -> PromotionRequest:
-        """Record an approval or a rejection of the request for the package
-        ``package_digest`` (the one its giver saw), under the environment's policy as it
-        is now; with ``regated``, the gates' results under that policy first (they ran
-        under another). Deploys when the approvals now suffice.
-
-        Raises:
-            InvalidState: the request is not waiting, or its package or policy changed.
-            PermissionDenied: an approval that would not count (``check_approval``).
-        """
-        with write_transaction(self.engine) as conn:
-            hidden = missing.request(request_id)  # as the caller named it
-            request = _request(conn, request_id)
-            request_id = request.id
-            _lock_model(conn, request.model)
-            request = _request(conn, request_id)  # as it stands under the lock
-            what = f"{verdict.value} promotion requests of {request.model!r}"
-            authorize(conn, Permission.APPROVE, request.project, what, hidden)
-            if request.state is not RequestState.WAITING:
-                raise InvalidState(
-                    f"request {request_id} is {request.state.value}: only a waiting request "
-                    f"is approved or rejected ({request.decision})"
-                )
-            if package_digest != request.digest:
-                raise InvalidState(
-                    f"request {request_id} is for {request.ref} ({request.digest}) now, not the "
-                    "package you reviewed: look at it again (`cairn requests show`)"
-                )
-            env = _environment(conn, request.environment)
-            r = t.promotion_requests.c
-            if regated is not None:
-                gates, digest = regated
-                _same_policy(env, digest)
-                conn.execute(update(t.promotion_requests).where(r.id == request_id).values(
-                    gates=_json([gate_to_dict(g) for g in gates]), policy_digest=digest,
-                    updated_at=now_ms()))  # fmt: skip
-            else:
-                _same_policy(env, request.policy_digest)
-            acting, role = current(), _role(conn, request.project)
-            if verdict is Verdict.APPROVE:  # one that would not count is refused, not kept
-                given = Approval(acting.actor, Role(role) if role else None, package_digest,
-                                 env.policy.digest)  # fmt: skip
-                check_approval(env.policy, request, given)
-            conn.execute(
-                insert(t.request_approvals).values(
-                    request_id=request_id, by=acting.actor, role=role,
-                    verdict=verdict.value, comment=comment, package_digest=package_digest,
-                    policy_digest=env.policy.digest, at=now_ms(),
-                )
-            )  # fmt: skip
-            payload = {"verdict": verdict.value, "comment": comment,
-                       "policy_digest": env.policy.digest}  # fmt: skip
-            audit.record(conn, f"release.request.{verdict.value}", "promotion_request",
-                         request_id, payload, package_digest)  # fmt: skip
-            return self._settle(conn, request_id, env.policy)
+            yield SqlReleaseWork(conn, _lock_model(conn, model))
 
     def get_request(self, request_id: str) -> PromotionRequest:
         with read_connection(self.engine) as conn:
@@ -271,54 +156,11 @@ class SqlReleaseLedger:
 
     # deployments
 
-    def rollback(
-        self, environment: str, model: str, to_version: int | None, reason: str
-    ) -> Deployment:
-        d = t.deployments.c
-        with write_transaction(self.engine) as conn:
-            project = _lock_model(conn, model)
-            hidden = missing.model(model)
-            authorize(conn, Permission.MANAGE, project, f"roll back {model!r}", hidden)
-            env = _environment(conn, environment)
-            now = env.deployed.get(model)
-            if now is None:
-                raise NotFound(f"{environment} runs no version of {model!r}: nothing to roll back")
-            ran = set(
-                conn.execute(select(d.version).where(d.environment == environment,
-                                                     d.model == model)).scalars()
-            )  # fmt: skip
-            if to_version is None:
-                to_version = conn.execute(
-                    select(d.previous).where(
-                        d.environment == environment, d.model == model, d.version == now,
-                        d.action == Action.PROMOTE.value,
-                    ).order_by(d.id.desc()).limit(1)
-                ).scalar()  # fmt: skip
-                if to_version is None:
-                    raise InvalidState(
-                        f"{environment} ran no version of {model!r} before {model}/{now} was "
-                        "promoted: nothing to roll back to (give --to VERSION)"
-                    )
-            if to_version == now:
-                raise InvalidState(f"{environment} runs {model}/{now} already")
-            if to_version not in ran:
-                raise InvalidState(
-                    f"{model}/{to_version} never ran in {environment}: a rollback returns to a "
-                    f"version it ran ({', '.join(map(str, sorted(ran)))}); promote it instead"
-                )
-            return _deploy(conn, environment, model, to_version, project, Action.ROLLBACK,
-                           reason, None)  # fmt: skip
-
     def history(self, environment: str, model: str | None = None) -> list[Deployment]:
         """Newest first."""
-        d = t.deployments.c
-        query = select(t.deployments).where(d.environment == environment)
-        if model is not None:
-            query = query.where(d.model == model)
         with read_connection(self.engine) as conn:
             _environment(conn, environment)
-            rows = conn.execute(query.order_by(d.id.desc())).all()
-        return [_deployment(row) for row in rows]
+            return _history(conn, environment, model)
 
     def deployed_at(self, environment: str, at: int) -> list[Deployment]:
         """For each model, the history entry in force at ``at`` (ms), by model name."""
@@ -384,78 +226,111 @@ class SqlReleaseLedger:
                 state=state, attempts=w.attempts + 1, last_error=error,
                 delivered_at=now_ms() if delivered else None))  # fmt: skip
 
-    # helpers
 
-    def _settle(self, conn: Connection, request_id: str, policy: Policy) -> PromotionRequest:
-        """Decide the request as it stands, write its state, deploy if it is decided so."""
-        request = _request(conn, request_id)
-        outcome = decide(policy, policy.digest, request.gates, request.approvals,
-                         request.requesters, request.digest)  # fmt: skip
-        if outcome.state is RequestState.DEPLOYED and _running(conn, request) == request.version:
-            # Put there meanwhile by a rollback: there is nothing to deploy.
-            already = f"{request.ref} runs in {request.environment} already (a rollback)"
-            outcome = Outcome(RequestState.BLOCKED, already)
+class SqlReleaseWork:
+    """The :class:`~cairn.core.ports.ReleaseWork` of one write transaction, which holds the
+    lock of the model's row."""
+
+    def __init__(self, conn: Connection, project: str) -> None:
+        self.conn, self.project = conn, project
+
+    def acting(self) -> Principal | None:
+        return acting(self.conn)
+
+    def environment(self, name: str) -> Environment:
+        return _environment(self.conn, name)
+
+    def request(self, ref: str) -> PromotionRequest:
+        return _request(self.conn, ref)
+
+    def waiting_request(self, model: str, environment: str) -> PromotionRequest | None:
         r = t.promotion_requests.c
-        decided_by = current().actor if outcome.state is not RequestState.WAITING else None
-        conn.execute(
-            update(t.promotion_requests).where(r.id == request_id).values(
-                state=outcome.state.value, decision=outcome.decision, decided_by=decided_by,
+        found = self.conn.execute(
+            select(r.id).where(r.model == model, r.environment == environment,
+                               r.state == RequestState.WAITING.value)
+        ).scalar()  # fmt: skip
+        return None if found is None else _request(self.conn, str(found))
+
+    def version_digest(self, model: str, version: int) -> str:
+        v = t.model_versions.c
+        query = select(v.digest).where(v.model == model, v.version == version)
+        found = self.conn.execute(query).scalar()
+        if found is None:
+            raise NotFound(f"model {model!r} has no version {version}")
+        return str(found)
+
+    def running(self, environment: str, model: str) -> int | None:
+        a = t.model_aliases.c
+        query = select(a.version).where(a.model == model, a.alias == environment)
+        found = self.conn.execute(query).scalar()
+        return int(found) if found is not None else None
+
+    def history(self, environment: str, model: str) -> list[Deployment]:
+        return _history(self.conn, environment, model)
+
+    def save_request(self, request: PromotionRequest) -> None:
+        row = {"id": request.id, "model": request.model, "version": request.version,
+               "digest": request.digest, "environment": request.environment,
+               "project": request.project, "state": request.state.value,
+               "requester": request.requester, "requesters": _json(list(request.requesters)),
+               "reason": request.reason, "policy_digest": request.policy_digest,
+               "gates": _json([gate_to_dict(g) for g in request.gates]),
+               "created_at": request.created_at, "updated_at": request.updated_at,
+               "decided_by": request.decided_by, "decision": request.decision}  # fmt: skip
+        self._upsert(t.promotion_requests, ["id"], row)
+
+    def add_approval(self, request_id: str, given: ApprovalRecord) -> None:
+        self.conn.execute(
+            insert(t.request_approvals).values(
+                request_id=request_id, by=given.by, role=given.role.value if given.role else None,
+                verdict=given.verdict.value, comment=given.comment,
+                package_digest=given.package_digest, policy_digest=given.policy_digest,
+                at=given.at,
             )
         )  # fmt: skip
-        if outcome.state is RequestState.DEPLOYED:
-            _deploy(conn, request.environment, request.model, request.version, request.project,
-                    Action.PROMOTE, request.reason, request_id)  # fmt: skip
-        return _request(conn, request_id)
 
+    def move_alias(self, model: str, environment: str, version: int, by: str, at: int) -> None:
+        row = {"model": model, "alias": environment, "version": version, "updated_by": by,
+               "updated_at": at}  # fmt: skip
+        self._upsert(t.model_aliases, ["model", "alias"], row)
 
-def _deploy(
-    conn: Connection,
-    environment: str,
-    model: str,
-    version: int,
-    project: str,
-    action: Action,
-    reason: str,
-    request_id: str | None,
-) -> Deployment:
-    """Move the environment's alias, append the history entry and the audit event, and
-    queue the webhooks' deliveries — in the caller's transaction, under the model's lock."""
-    a = t.model_aliases.c
-    previous = conn.execute(
-        select(a.version).where(a.model == model, a.alias == environment)
-    ).scalar()
-    at, by = now_ms(), current().actor
-    row = {"model": model, "alias": environment, "version": version, "updated_by": by,
-           "updated_at": at}  # fmt: skip
-    statement = dialect_insert(conn, t.model_aliases)
-    conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["model", "alias"],
-            set_={c: statement.excluded[c] for c in ("version", "updated_by", "updated_at")},
-        ),
-        [row],
-    )
-    entry = {"environment": environment, "model": model, "version": version,
-             "previous": previous, "action": action.value, "by": by, "at": at,
-             "reason": reason, "project": project, "request_id": request_id}  # fmt: skip
-    inserted = conn.execute(insert(t.deployments).values(**entry)).inserted_primary_key
-    deployment_id = int(inserted[0]) if inserted is not None else 0
-    event = {**entry, "deployment": deployment_id}
-    h = t.webhooks.c
-    hooks = conn.execute(
-        select(h.id).where((h.environment == environment) | h.environment.is_(None))
-    ).scalars().all()  # fmt: skip
-    if hooks:
-        body = _json({"event": f"release.{action.value}", **event})
-        conn.execute(insert(t.webhook_deliveries), [
-            {"webhook_id": hook, "event": f"release.{action.value}", "body": body,
-             "state": "pending", "attempts": 0, "last_error": "", "created_at": at}
+    def append_history(self, entry: Deployment) -> Deployment:
+        row = {"environment": entry.environment, "model": entry.model,
+               "version": entry.version, "previous": entry.previous,
+               "action": entry.action.value, "by": entry.by, "at": entry.at,
+               "reason": entry.reason, "project": entry.project,
+               "request_id": entry.request_id}  # fmt: skip
+        inserted = self.conn.execute(insert(t.deployments).values(**row)).inserted_primary_key
+        return dataclasses.replace(entry, id=int(inserted[0]) if inserted is not None else 0)
+
+    def queue_event(self, environment: str, event: str, body: Mapping[str, object]) -> None:
+        h = t.webhooks.c
+        hooks = self.conn.execute(
+            select(h.id).where((h.environment == environment) | h.environment.is_(None))
+        ).scalars().all()  # fmt: skip
+        if not hooks:
+            return
+        text, at = _json({"event": event, **body}), now_ms()
+        self.conn.execute(insert(t.webhook_deliveries), [
+            {"webhook_id": hook, "event": event, "body": text, "state": "pending",
+             "attempts": 0, "last_error": "", "created_at": at}
             for hook in hooks
         ])  # fmt: skip
-    digest = _version_digest(conn, model, version)
-    audit.record(conn, f"release.{action.value}", "environment", environment, event, digest)
-    return Deployment(int(deployment_id), environment, model, version, previous, action, by, at,
-                      reason, project, request_id)  # fmt: skip
+
+    def audit(
+        self,
+        action: str,
+        object_type: str,
+        object_id: str,
+        payload: Mapping[str, object],
+        object_digest: str | None = None,
+    ) -> None:
+        audit.record(self.conn, action, object_type, object_id, dict(payload), object_digest)
+
+    def _upsert(self, table: Table, key: list[str], row: dict[str, Any]) -> None:
+        statement = dialect_insert(self.conn, table)
+        changed = {c: statement.excluded[c] for c in row if c not in key}
+        self.conn.execute(statement.on_conflict_do_update(index_elements=key, set_=changed), [row])
 
 
 def _lock_model(conn: Connection, model: str) -> str:
@@ -468,37 +343,13 @@ def _lock_model(conn: Connection, model: str) -> str:
     return str(project)
 
 
-def _running(conn: Connection, request: PromotionRequest) -> int | None:
-    a = t.model_aliases.c
-    found = conn.execute(
-        select(a.version).where(a.model == request.model, a.alias == request.environment)
-    ).scalar()
-    return int(found) if found is not None else None
-
-
-def _version_digest(conn: Connection, model: str, version: int) -> str:
-    v = t.model_versions.c
-    found = conn.execute(select(v.digest).where(v.model == model, v.version == version)).scalar()
-    if found is None:
-        raise NotFound(f"model {model!r} has no version {version}")
-    return str(found)
-
-
-def _same_policy(env: Environment, digest: str) -> None:
-    if env.policy.digest != digest:
-        raise PolicyChanged(
-            f"the policy of {env.name} changed while its gates ran (now {env.policy.digest}): "
-            "run them again"
-        )
-
-
-def _role(conn: Connection, project: str) -> str | None:
-    """The acting principal's role in ``project`` as it stands now (an admin's: admin)."""
-    principal = acting(conn)
-    if principal is None or principal.is_admin:
-        return Role.ADMIN.value
-    held = principal.roles.get(project)
-    return held.value if held else None
+def _history(conn: Connection, environment: str, model: str | None) -> list[Deployment]:
+    """Newest first."""
+    d = t.deployments.c
+    query = select(t.deployments).where(d.environment == environment)
+    if model is not None:
+        query = query.where(d.model == model)
+    return [_deployment(row) for row in conn.execute(query.order_by(d.id.desc())).all()]
 
 
 def _environment(conn: Connection, name: str) -> Environment:
