@@ -32,6 +32,7 @@ from cairn.backends import (
 from cairn.config import Settings, credentials_file
 from cairn.core.access import Principal
 from cairn.core.actor import local_user
+from cairn.core.authorizer import Authorizer
 from cairn.core.ports import (
     Accounts,
     ArtifactStore,
@@ -296,7 +297,7 @@ class Session:
             deliver(ledger, tries=2, pause=0.2, timeout=3.0)  # the next release tries again
 
         return ReleaseService(ledger, self.registry, self.metadata, self._evaluator,
-                              self.principal, notify)  # fmt: skip
+                              Authorizer(self.principal), notify)  # fmt: skip
 
     @built_once
     def _evaluator(self) -> Any:
@@ -348,7 +349,8 @@ class Session:
 
         def for_caller(principal: Principal) -> Releases:
             authorized = AuthorizedModelRegistry(registry, principal)
-            return ReleaseService(ledger, authorized, database, evaluate, principal, notify)
+            authorizer = Authorizer(principal)
+            return ReleaseService(ledger, authorized, database, evaluate, authorizer, notify)
 
         notify()
         return for_caller

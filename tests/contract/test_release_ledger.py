@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from cairn.core.authorizer import Authorizer
 from cairn.core.model import ModelVersion, NewModelVersion, PackageFile
 from cairn.core.release import Action, RequestState
 from cairn.errors import InvalidInput, InvalidState, NotFound
@@ -38,7 +39,7 @@ def _not_evaluated(*_: Any) -> Any:
 
 def _service(store: SqlMetadataStore) -> ReleaseService:
     return ReleaseService(SqlReleaseLedger(store.engine), SqlModelRegistry(store.engine), store,
-                          _not_evaluated)  # fmt: skip
+                          _not_evaluated, Authorizer.local_admin())  # fmt: skip
 
 
 def _versions(store: SqlMetadataStore, name: str, count: int) -> list[ModelVersion]:

@@ -24,6 +24,7 @@ import cairn
 from cairn import sdk
 from cairn.core.access import Principal, Role
 from cairn.core.actor import on_behalf_of
+from cairn.core.authorizer import Authorizer
 from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.model import ModelVersion
 from cairn.core.release import PromotionRequest, RequestState, Verdict
@@ -97,7 +98,8 @@ def world(cairn_home: Path) -> Iterator[World]:
 
     def service(principal: Principal | None) -> ReleaseService:
         seen = AuthorizedModelRegistry(registry, principal) if principal else registry
-        return ReleaseService(ledger, seen, store, evaluate, principal,
+        authorizer = Authorizer(principal) if principal else Authorizer.local_admin()
+        return ReleaseService(ledger, seen, store, evaluate, authorizer,
                               notify=lambda: deliver(ledger, pause=0.01))  # fmt: skip
 
     services = {

@@ -7,13 +7,12 @@ and what a server runs for its callers.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from cairn.core import missing
-from cairn.core.access import Permission, Principal, Role, require_on, require_visible
-from cairn.core.actor import current, on_behalf_of
+from cairn.core.access import Permission
+from cairn.core.authorizer import Authorizer
 from cairn.core.gates import run_gates
 from cairn.core.gates.base import GateResult
 from cairn.core.limits import check_text
@@ -31,7 +30,7 @@ from cairn.core.release import (
     check_approval,
 )
 from cairn.core.yaml_text import parse_yaml
-from cairn.errors import InvalidInput, InvalidState, NotFound, PolicyChanged
+from cairn.errors import InvalidInput, InvalidState, PolicyChanged
 from cairn.releases import workflow
 from cairn.releases.evidence import CandidateFacts, Evaluate
 from cairn.releases.webhooks import check_url
@@ -54,9 +53,10 @@ def load_policy(text: str, where: str = "policy") -> Policy:
 class ReleaseService:
     """The :class:`~cairn.core.ports.Releases` over a ledger, the registry and the runs.
 
-    ``principal``: whose permissions the writes need and whose reads are filtered to the
-    projects it may read (a server's caller; the local admin embedded). ``notify`` is
-    called after every change to what an environment runs (webhook deliveries)."""
+    ``authorizer`` decides each call for its caller (a server's; embedded, the local admin):
+    what it may see — the rest is answered as not there — and what it may do; writes are
+    decided again on the caller's standing inside their transaction. ``notify`` is called
+    after every change to what an environment runs (webhook deliveries)."""
 
     def __init__(
         self,
@@ -64,12 +64,12 @@ class ReleaseService:
         registry: ModelRegistry,
         metadata: MetadataStore,
         evaluate: Evaluate,
-        principal: Principal | None = None,
+        authorizer: Authorizer,
         notify: Callable[[], None] = lambda: None,
         release: Callable[[], None] = lambda: None,
     ) -> None:
         self.ledger, self.registry, self.metadata = ledger, registry, metadata
-        self.evaluate, self.principal = evaluate, principal
+        self.evaluate, self.auth = evaluate, authorizer
         self._notify, self._release = notify, release
 
     def close(self) -> None:
@@ -80,12 +80,14 @@ class ReleaseService:
     def create_environment(self, name: str, policy_text: str | None = None) -> Environment:
         text = policy_text if policy_text is not None else DEFAULT_POLICY
         policy = load_policy(text)
-        with self._acting():
+        self.auth.admin(f"create the environment {name!r}")
+        with self.auth.writing():
             return self._visible([self.ledger.create_environment(name, text, policy)])[0]
 
     def set_policy(self, name: str, policy_text: str) -> Environment:
         policy = load_policy(policy_text)
-        with self._acting():
+        self.auth.admin(f"set the policy of {name!r}")
+        with self.auth.writing():
             return self._visible([self.ledger.set_policy(name, policy_text, policy)])[0]
 
     def get_environment(self, name: str) -> Environment:
@@ -126,7 +128,7 @@ class ReleaseService:
         reason = _required(reason, "reason")
         name = parse_model_ref(ref).name
         project = self.ledger.project_of(name)
-        self._require(Permission.MANAGE, project, f"promote {name!r}", missing.model(name))
+        self.auth.require(Permission.MANAGE, project, f"promote {name!r}", missing.model(name))
         version = self._version(ref)
 
         def record(policy: Policy) -> PromotionRequest:
@@ -165,8 +167,7 @@ class ReleaseService:
 
     def get_request(self, request_id: str) -> PromotionRequest:
         request = self.ledger.get_request(request_id)
-        if self.principal is not None:
-            require_visible(self.principal, request.project, missing.request(request_id))
+        self.auth.see(request.project, missing.request(request_id))
         return request
 
     def list_requests(
@@ -176,7 +177,7 @@ class ReleaseService:
         state: RequestState | None = None,
     ) -> list[PromotionRequest]:
         found = self.ledger.list_requests(environment, model, state)
-        return [r for r in found if self._readable(r.project)]
+        return [r for r in found if self.auth.readable(r.project)]
 
     # deployments
 
@@ -184,18 +185,20 @@ class ReleaseService:
         self, environment: str, model: str, reason: str, to_version: int | None = None
     ) -> Deployment:
         reason = _required(reason, "reason")
-        with self._acting():
+        project = self.ledger.project_of(model)
+        self.auth.require(Permission.MANAGE, project, f"roll back {model!r}", missing.model(model))
+        with self.auth.writing():
             deployment = workflow.rollback(self.ledger, environment, model, to_version, reason)
         self._notify()
         return deployment
 
     def history(self, environment: str, model: str | None = None) -> list[Deployment]:
         found = self.ledger.history(environment, model)
-        return [d for d in found if self._readable(d.project)]
+        return [d for d in found if self.auth.readable(d.project)]
 
     def deployed_at(self, environment: str, at: int) -> list[Deployment]:
         found = self.ledger.deployed_at(environment, at)
-        return [d for d in found if self._readable(d.project)]
+        return [d for d in found if self.auth.readable(d.project)]
 
     # webhooks
 
@@ -203,14 +206,17 @@ class ReleaseService:
         check_url(url)
         if len(secret) < 16:
             raise InvalidInput("secret: expected 16 characters or more (it signs each event)")
-        with self._acting():
+        self.auth.admin("add a webhook")
+        with self.auth.writing():
             return self.ledger.add_webhook(url, secret, environment)
 
     def list_webhooks(self) -> list[Webhook]:
+        self.auth.admin("list the webhooks")
         return self.ledger.list_webhooks()
 
     def remove_webhook(self, webhook_id: str) -> None:
-        with self._acting():
+        self.auth.admin("remove a webhook")
+        with self.auth.writing():
             self.ledger.remove_webhook(webhook_id)
 
     # helpers
@@ -221,7 +227,7 @@ class ReleaseService:
         check_text(comment, "comment")
         request = self.ledger.get_request(request_id)
         what = f"{verdict.value} promotion requests of {request.model!r}"
-        self._require(Permission.APPROVE, request.project, what, missing.request(request_id))
+        self.auth.require(Permission.APPROVE, request.project, what, missing.request(request_id))
         if version is not None and version != request.version:
             raise InvalidState(
                 f"request {request.id[:8]} is for {request.ref} now, not {request.model}/"
@@ -230,7 +236,7 @@ class ReleaseService:
         if verdict is Verdict.APPROVE and request.state.open:
             # Early, before the gates run again; the workflow decides again as it records.
             policy = self.ledger.get_environment(request.environment).policy
-            by, role = self._giver(request.project)
+            by, role = self.auth.name, self.auth.role_in(request.project)
             check_approval(policy, request, Approval(by, role, request.digest, policy.digest))
 
         def record(policy: Policy) -> PromotionRequest:
@@ -252,7 +258,7 @@ class ReleaseService:
         for attempt in range(_REGATE_ATTEMPTS):
             policy = self.ledger.get_environment(environment).policy
             try:
-                with self._acting():
+                with self.auth.writing():
                     settled = record(policy)
             except PolicyChanged:
                 if attempt == _REGATE_ATTEMPTS - 1:
@@ -277,41 +283,14 @@ class ReleaseService:
         return self.registry.resolve(parsed)
 
     def _visible(self, environments: list[Environment]) -> list[Environment]:
-        """The environments with only the models the principal may read (looked up once)."""
-        if self.principal is None or self.principal.is_admin:
+        """The environments with only the models the caller may read (looked up once)."""
+        if self.auth.readable_projects() is None:  # an admin
             return environments
         readable = {m.name for m in self.registry.list_models()}
         return [
             dataclasses.replace(e, deployed={m: v for m, v in e.deployed.items() if m in readable})
             for e in environments
         ]
-
-    def _require(self, permission: Permission, project: str, what: str, hidden: NotFound) -> None:
-        """Refuse early, naming the permission the action needs — or, to a caller who may
-        not read the project, as if nothing were there (``hidden``); the workflow decides
-        again in the ledger's transaction."""
-        if self.principal is not None:
-            require_on(self.principal, permission, project, what, hidden)
-
-    def _giver(self, project: str) -> tuple[str, Role | None]:
-        """Who gives a verdict, and their role in ``project`` (the local user: an admin)."""
-        if self.principal is None:
-            return current().actor, Role.ADMIN
-        held = Role.ADMIN if self.principal.is_admin else self.principal.roles.get(project)
-        return self.principal.name, held
-
-    def _readable(self, project: str) -> bool:
-        if self.principal is None or self.principal.is_admin:
-            return True
-        return self.principal.may(Permission.READ, project)
-
-    @contextlib.contextmanager
-    def _acting(self) -> Iterator[None]:
-        if self.principal is None:
-            yield
-            return
-        with on_behalf_of(self.principal):
-            yield
 
 
 def _required(text: str, field: str) -> str:

@@ -3,10 +3,11 @@ rollbacks, deployment history and webhooks — the routes of its table of operat
 (``cairn.core.release_api``).
 
 The server gathers every gate's evidence itself, from its own registry, runs and data;
-a client only names the version and the environment. Each operation declares the
-permission of its action (request and rollback: ``manage``; approve and reject: ``approve``;
-environments, policies and webhooks: installation admins); it is decided again, in the
-model's project, inside the write's transaction.
+a client only names the version and the environment. Any valid token reaches a route; the
+service decides the call for its caller, on the objects it reaches (request and rollback:
+``manage`` in the model's project; approve and reject: ``approve``; environments, policies
+and webhooks: installation admins), and a write again on the caller's standing inside its
+transaction.
 """
 
 from __future__ import annotations
