@@ -24,12 +24,13 @@ import cairn
 from cairn import sdk
 from cairn.core.access import Principal, Role
 from cairn.core.actor import on_behalf_of
+from cairn.core.authorizer import Authorizer
 from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.model import ModelVersion
 from cairn.core.release import PromotionRequest, RequestState, Verdict
 from cairn.core.run import NewRun, RunStatus
 from cairn.errors import InvalidInput, InvalidState, NotFound, PermissionDenied
-from cairn.models.authorized import AuthorizedModelRegistry
+from cairn.models.registry import RegistryService
 from cairn.releases.evaluate import Evaluator
 from cairn.releases.service import ReleaseService
 from cairn.releases.webhooks import SIGNATURE_HEADER, deliver
@@ -95,7 +96,11 @@ def world(cairn_home: Path) -> Iterator[World]:
     evaluate = Evaluator(sdk.models(), sdk.session().data_in(cairn_home), private_paths(settings))
 
     def service(principal: Principal | None) -> ReleaseService:
-        seen = AuthorizedModelRegistry(registry, principal) if principal else registry
+        seen = (
+            RegistryService(registry, Authorizer(principal), store, sdk.session().artifacts)
+            if principal
+            else registry
+        )
         return ReleaseService(ledger, seen, store, evaluate, principal,
                               notify=lambda: deliver(ledger, pause=0.01))  # fmt: skip
 
