@@ -40,13 +40,14 @@ from cairn.core.ports import (
     DataCatalog,
     LineageGraph,
     MetadataStore,
-    ModelRegistry,
+    ProjectScopes,
     Releases,
 )
 from cairn.errors import InvalidInput
 
 if TYPE_CHECKING:  # each capability is imported when first used
     from cairn.core.lineage import Lineage
+    from cairn.core.model_api import Registry
     from cairn.data.gc import Collected
     from cairn.data.service import DataService
     from cairn.models.attestations import Attestations
@@ -149,6 +150,12 @@ class Session:
                                self.settings.audit_checkpoints)  # fmt: skip
         return store
 
+    @property
+    def _scopes(self) -> ProjectScopes:
+        """The database store, as what access decisions are made on (which project a run
+        belongs to, which objects a principal holds)."""
+        return cast(ProjectScopes, self.database)
+
     def _client(self, kind: str) -> Any:
         """The server's client for a port (a key of ``THROUGH_SERVER``), on the transport."""
         return construct(THROUGH_SERVER[kind], self.transport)
@@ -188,13 +195,17 @@ class Session:
         return AuthorizedDataCatalog(in_database(self.database, "catalog"), self.principal)
 
     @built_once
-    def registry(self) -> ModelRegistry:
+    def registry(self) -> Registry:
+        """The model registry: through a server, as the server decides for the token's
+        holder; in a database, as the local account (an installation admin)."""
         if self.remote:
-            found: ModelRegistry = self._client("registry")
+            found: Registry = self._client("registry")
             return found
-        from cairn.models.authorized import AuthorizedModelRegistry
+        from cairn.core.authorizer import Authorizer
+        from cairn.models.registry import RegistryService
 
-        return AuthorizedModelRegistry(in_database(self.database, "registry"), self.principal)
+        store, scopes = in_database(self.database, "registry"), self._scopes
+        return RegistryService(store, Authorizer.local_admin(), scopes, self.artifacts)
 
     @built_once
     def graph(self) -> LineageGraph:
@@ -325,7 +336,6 @@ class Session:
         posted in the background, after each release and now (what an earlier run left
         pending)."""
         from cairn.data.service import DataService
-        from cairn.models.authorized import AuthorizedModelRegistry
         from cairn.models.service import ModelService
         from cairn.releases.evaluate import Evaluator
         from cairn.releases.service import ReleaseService
@@ -347,12 +357,30 @@ class Session:
         def notify() -> None:
             threading.Thread(target=delivering, name="cairn-webhooks", daemon=True).start()
 
+        registry_for = self.registry_for_callers()
+
         def for_caller(principal: Principal) -> Releases:
-            authorized = AuthorizedModelRegistry(registry, principal)
-            authorizer = Authorizer(principal)
-            return ReleaseService(ledger, authorized, database, evaluate, authorizer, notify)
+            seen = registry_for(principal)
+            return ReleaseService(ledger, seen, database, evaluate, Authorizer(principal), notify)
 
         notify()
+        return for_caller
+
+    def registry_for_callers(self) -> Callable[[Principal], Registry]:
+        """What a server hands each caller: the model registry over this session's
+        database, deciding for that caller, reading a package only from the objects the
+        caller holds."""
+        from cairn.core.authorizer import Authorizer
+        from cairn.models.registry import RegistryService
+        from cairn.tracking.authorized import AuthorizedArtifactStore
+
+        store, scopes = in_database(self.database, "registry"), self._scopes
+        artifacts = self.artifacts
+
+        def for_caller(principal: Principal) -> Registry:
+            held = AuthorizedArtifactStore(artifacts, scopes, principal).holding()
+            return RegistryService(store, Authorizer(principal), scopes, held)
+
         return for_caller
 
     def artifact_store_opener(self) -> Callable[[], ArtifactStore]:

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from cairn.core.access import Principal, Role
 from cairn.core.actor import acting_as, on_behalf_of
+from cairn.core.authorizer import Authorizer
 from cairn.core.model import Finding, ModelCard, ModelRef, NewModelVersion, PackageFile
 from cairn.core.run import NewRun
 from cairn.errors import InvalidInput, NotFound, PermissionDenied
-from cairn.models.authorized import AuthorizedModelRegistry
+from cairn.models.registry import RegistryService
+from cairn.stores.artifacts.fsspec import FsspecArtifactStore
 from cairn.stores.metadata.audit import AuditLog, EventQuery
+from cairn.stores.metadata.identity import IdentityStore
 from cairn.stores.metadata.models import SqlModelRegistry
 from cairn.stores.metadata.sql import SqlMetadataStore
 
@@ -26,6 +30,12 @@ def store(database_url: str) -> Iterator[SqlMetadataStore]:
     opened = SqlMetadataStore(database_url)
     yield opened
     opened.close()
+
+
+def _as(principal: Principal, store: SqlMetadataStore, objects: Path) -> RegistryService:
+    """The registry service, deciding for ``principal``."""
+    registry, held = SqlModelRegistry(store.engine), FsspecArtifactStore(str(objects))
+    return RegistryService(registry, Authorizer(principal), store, held)
 
 
 def _new(name: str = "churn", run_id: str | None = None, **extra: object) -> NewModelVersion:
@@ -59,7 +69,7 @@ def test_versions_are_numbered_per_model_and_found_by_reference(store: SqlMetada
         registry.set_alias("churn", "champion", 9)
     with pytest.raises(InvalidInput, match="reserved"):
         registry.set_alias("churn", "latest", 1)
-    # The store cannot know who asks: it names no model (the authorized registry suggests
+    # The store cannot know who asks: it names no model (the registry service suggests
     # those the caller may read).
     with pytest.raises(NotFound, match=r"^model 'nope' not found \(see `cairn models list`\)$"):
         registry.get_model("nope")
@@ -97,12 +107,14 @@ def test_racing_registrations_take_distinct_numbers(store: SqlMetadataStore) -> 
     assert sorted(made) == [2, 3, 4, 5, 6, 7]
 
 
-def test_readers_see_and_writers_register_as_their_role_allows(store: SqlMetadataStore) -> None:
+def test_readers_see_and_writers_register_as_their_role_allows(
+    store: SqlMetadataStore, tmp_path: Path
+) -> None:
     registry = SqlModelRegistry(store.engine)
     registry.register_version(_new(), "default")
     viewer = Principal("vic", roles={"default": Role.VIEWER})
     outsider = Principal("olga", roles={})
-    as_viewer = AuthorizedModelRegistry(registry, viewer)
+    as_viewer = _as(viewer, store, tmp_path)
     assert as_viewer.resolve(ModelRef("churn")).version == 1
     with pytest.raises(PermissionDenied):
         as_viewer.set_alias("churn", "champion", 1)
@@ -110,22 +122,22 @@ def test_readers_see_and_writers_register_as_their_role_allows(store: SqlMetadat
         as_viewer.register_version(_new(), "default")
     with pytest.raises(NotFound, match=r"model 'nope' not found \(models: churn\)"):
         as_viewer.resolve(ModelRef("nope"))  # suggesting what the caller may read
-    as_outsider = AuthorizedModelRegistry(registry, outsider)
+    as_outsider = _as(outsider, store, tmp_path)
     assert as_outsider.list_models() == []
     with on_behalf_of(viewer), pytest.raises(PermissionDenied):
         registry.delete_alias("churn", "champion")
 
 
 def test_a_model_the_caller_may_not_read_is_not_found_as_one_that_does_not_exist(
-    store: SqlMetadataStore,
+    store: SqlMetadataStore, tmp_path: Path
 ) -> None:
-    """Word for word, on reads (by name, alias or version) and on writes decided in the
-    store's transaction: the answer names no project and suggests no model."""
+    """Word for word, on reads (by name, alias or version) and on writes: the answer names
+    no project and suggests no model."""
     registry = SqlModelRegistry(store.engine)
     registry.register_version(_new(), "default")
     registry.set_alias("churn", "champion", 1)
     outsider = Principal("olga", roles={})
-    as_outsider = AuthorizedModelRegistry(registry, outsider)
+    as_outsider = _as(outsider, store, tmp_path)
     asks = {
         "get": lambda name: as_outsider.get_model(name),
         "resolve an alias": lambda name: as_outsider.resolve(ModelRef(name, alias="x")),
@@ -160,3 +172,24 @@ def test_a_versions_card_is_replaced_whole_and_audited(store: SqlMetadataStore) 
         registry.get_card("churn", 2)
     with pytest.raises(NotFound, match="no version 2"):
         registry.set_card("churn", 2, ModelCard())
+
+
+def test_the_services_writes_are_decided_again_in_their_transaction(
+    store: SqlMetadataStore, tmp_path: Path
+) -> None:
+    """The service decides on the principal it was given; the store, inside the write's
+    transaction, on the account as it stands then: a role taken away meanwhile counts."""
+    identity = IdentityStore(store.engine)
+    identity.add_project("churn")
+    identity.add_user("mia")
+    identity.set_role("churn", "mia", Role.MAINTAINER)
+    SqlModelRegistry(store.engine).register_version(_new(), "churn")
+    as_mia = _as(identity.principal("mia"), store, tmp_path)  # as a server holds her
+    assert as_mia.set_alias("churn", "champion", 1).aliases == ("champion",)
+    identity.set_role("churn", "mia", Role.VIEWER)  # meanwhile, an admin demotes her
+    with pytest.raises(PermissionDenied, match="'manage' permission in project 'churn'"):
+        as_mia.set_alias("churn", "challenger", 1)
+    with pytest.raises(PermissionDenied, match="'write' permission in project 'churn'"):
+        as_mia.register_version(_new(), "churn")
+    model = as_mia.get_model("churn")
+    assert (model.aliases, model.latest_version) == ({"champion": 1}, 1)

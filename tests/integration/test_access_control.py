@@ -7,13 +7,14 @@ project). Installation admins may do everything; callers without a valid token g
 A caller refused for want of a permission is told which (403); but for a caller who may
 not read ``churn`` at all, churn's things are not there: it gets what a request naming
 nothing gets (404), unless the route's own gate refused it first (403, naming nothing of
-churn's).
+churn's). Routes served from a capability's table whose service alone decides on the
+objects (the model registry's) have no such gate: whatever its role, a caller who may not
+read ``churn`` gets the answer of nothing there.
 """
 
 from __future__ import annotations
 
 import dataclasses
-
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -74,10 +75,10 @@ class Case:
     unseen: int = 404
     absent: bool = False  # may name nothing there is: a 404 even to whoever may do it
     private: bool = False  # another account's: not there for all but installation admins
-    # Decided by the capability's service on the objects it reaches, with no route-level
-    # check first: whoever may not read the object's project finds nothing there, whatever
-    # permissions it holds elsewhere.
-    by_service: bool = False
+    # The route lets any valid token through and its service decides on the object (else
+    # the route's own gate first wants the permission in some project): whoever may not
+    # read the object's project finds nothing there, whatever it may do elsewhere.
+    service: bool = False
 
 
 def _fresh_run(admin: httpx.Client, world: dict[str, Any]) -> str:
@@ -158,22 +159,26 @@ CASES = [
     Case("head object", Permission.WRITE, False, lambda c, w: c.head(
         f"/api/v1/objects/{w['digest']}")),
     Case("list datasets", Permission.READ, False, lambda c, w: c.get("/api/v1/datasets")),
-    Case("list models", Permission.READ, False, lambda c, w: c.get("/api/v1/models")),
+    Case("list models", AUTHENTICATED, False, lambda c, w: c.get("/api/v1/models"),
+         service=True),  # the models the caller may read
     Case("resolve model", Permission.READ, True, lambda c, w: c.get(
-        "/api/v1/models/resolve", params={"ref": "m-churn@latest"})),
-    Case("get model", Permission.READ, True, lambda c, w: c.get("/api/v1/models/m-churn")),
+        "/api/v1/models/resolve", params={"ref": "m-churn@latest"}), service=True),
+    Case("get model", Permission.READ, True, lambda c, w: c.get("/api/v1/models/m-churn"),
+         service=True),
     Case("list model versions", Permission.READ, True, lambda c, w: c.get(
-        "/api/v1/models/m-churn/versions")),
+        "/api/v1/models/m-churn/versions"), service=True),
     Case("register model version", Permission.WRITE, True, lambda c, w: c.post(
-        "/api/v1/models/m-churn/versions", json={"digest": w["package"]}), unseen=409),
+        "/api/v1/models/m-churn/versions", json={"digest": w["package"]}), unseen=409,
+         service=True),
     Case("set alias", Permission.MANAGE, True, lambda c, w: c.put(
-        "/api/v1/models/m-churn/aliases/champion", json={"version": 1})),
+        "/api/v1/models/m-churn/aliases/champion", json={"version": 1}), service=True),
     Case("delete alias", Permission.MANAGE, True, lambda c, w: c.delete(
-        "/api/v1/models/m-churn/aliases/none-such"), absent=True),
+        "/api/v1/models/m-churn/aliases/none-such"), absent=True, service=True),
     Case("get model card", Permission.READ, True, lambda c, w: c.get(
-        "/api/v1/models/m-churn/versions/1/card")),
+        "/api/v1/models/m-churn/versions/1/card"), service=True),
     Case("set model card", Permission.WRITE, True, lambda c, w: c.put(
-        "/api/v1/models/m-churn/versions/1/card", json={"intended_use": "tests"})),
+        "/api/v1/models/m-churn/versions/1/card", json={"intended_use": "tests"}),
+         service=True),
     Case("walk lineage", Permission.READ, True, lambda c, w: c.get(
         "/api/v1/lineage/walk", params={"kind": "model_version", "id": "m-churn/1"})),
     Case("list data versions", Permission.READ, True, lambda c, w: c.get(
@@ -252,7 +257,8 @@ OTHER_ACCOUNT_CASES = [
 # Release governance is decided by its service alone (cairn.core.release_api).
 _RELEASES = ("environment", "gates", "roll back", "promote", "request", "approve", "reject",
              "webhook", "deployed at", "policy")  # fmt: skip
-CASES = [dataclasses.replace(c, by_service=any(w in c.name for w in _RELEASES)) for c in CASES]
+CASES = [dataclasses.replace(c, service=c.service or any(w in c.name for w in _RELEASES))
+         for c in CASES]  # fmt: skip
 MATRIX = CASES + OTHER_ACCOUNT_CASES
 
 
@@ -364,15 +370,16 @@ def _expected(principal: str, case: Case) -> bool:
 
 
 def _unseen(principal: str, case: Case) -> bool:
-    """The caller passes the route's gate (it holds the permission in its own project) but
-    may not read the object's project: for it, the object is not there."""
+    """The caller may not read the object's project, and passes the route's gate (it holds
+    the permission in its own project, or the route has none): for it, the object is not
+    there."""
     if principal == "installation admin":
         return False
     if case.private or not isinstance(case.permission, Permission):
         return case.private
     role_name, _, where = principal.partition(" in ")
-    granted = case.by_service or case.permission in ROLE_PERMISSIONS[Role(role_name)]
-    return granted and case.on_object and where.startswith("other")
+    granted = case.permission in ROLE_PERMISSIONS[Role(role_name)]
+    return (granted or case.service) and case.on_object and where.startswith("other")
 
 
 def _refused(answer: httpx.Response, case: Case) -> None:

@@ -30,7 +30,7 @@ from cairn.core.model import ModelVersion
 from cairn.core.release import PromotionRequest, RequestState, Verdict
 from cairn.core.run import NewRun, RunStatus
 from cairn.errors import InvalidInput, InvalidState, NotFound, PermissionDenied
-from cairn.models.authorized import AuthorizedModelRegistry
+from cairn.models.registry import RegistryService
 from cairn.releases.evaluate import Evaluator
 from cairn.releases.service import ReleaseService
 from cairn.releases.webhooks import SIGNATURE_HEADER, deliver
@@ -97,8 +97,8 @@ def world(cairn_home: Path) -> Iterator[World]:
     evaluate = Evaluator(sdk.models(), sdk.session().data_in(cairn_home), private_paths(settings))
 
     def service(principal: Principal | None) -> ReleaseService:
-        seen = AuthorizedModelRegistry(registry, principal) if principal else registry
         authorizer = Authorizer(principal) if principal else Authorizer.local_admin()
+        seen = RegistryService(registry, authorizer, store, sdk.session().artifacts)
         return ReleaseService(ledger, seen, store, evaluate, authorizer,
                               notify=lambda: deliver(ledger, pause=0.01))  # fmt: skip
 

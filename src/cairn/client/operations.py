@@ -1,7 +1,8 @@
 """A capability's port over a Cairn server, made from its table of operations
-(``cairn.core.operations``): each method places its arguments in the path, the query or
-the JSON body as the table says, and decodes the answer with the result's codec — the
-same table the server's routes are made from."""
+(``cairn.core.operations``): each method writes its arguments (through their codecs,
+where they have one) in the path, the query or the JSON body as the table says, and
+decodes the answer with the result's codec — the same table the server's routes are made
+from."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from cairn.client.transport import API, ServerStore
-from cairn.core.operations import Operation, Place
+from cairn.core.operations import Arg, Operation, Place
 
 
 class OperationClient(ServerStore):
@@ -31,15 +32,24 @@ class OperationClient(ServerStore):
         return call
 
     def _call(self, op: Operation, values: Mapping[str, Any]) -> Any:
-        by_key = {a.key: _wire(values[a.name]) for a in op.args}
+        by_key = {a.key: _wire(a, values[a.name]) for a in op.args}
         path = op.path.format(**{a.key: quote(str(by_key[a.key]), safe=":")
                                  for a in op.placed(Place.PATH)})  # fmt: skip
         params = {a.key: str(by_key[a.key]) for a in op.placed(Place.QUERY)
                   if by_key[a.key] is not None}  # fmt: skip
-        body = {a.key: by_key[a.key] for a in op.placed(Place.BODY)}
-        found = self._http.call(op.verb, API + path, json=body or None, params=params)
+        whole = op.placed(Place.WHOLE_BODY)
+        body = (by_key[whole[0].key] if whole
+                else {a.key: by_key[a.key] for a in op.placed(Place.BODY)} or None)  # fmt: skip
+        found = self._http.call(op.verb, API + path, json=body, params=params)
         return op.result.decode(found)
 
 
-def _wire(value: Any) -> Any:
+def _wire(arg: Arg, value: Any) -> Any:
+    """Raises:
+    InvalidInput: the argument's codec refuses the value (nothing is sent).
+    """
+    if value is None:
+        return None
+    if arg.codec is not None:
+        value = arg.codec.encode(value)
     return value.value if isinstance(value, Enum) else value

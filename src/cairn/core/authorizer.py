@@ -23,6 +23,7 @@ from cairn.core.access import (
     require_admin,
     require_on,
     require_self_or_admin,
+    require_to_add,
     require_visible,
 )
 from cairn.core.actor import Acting, local_user, on_behalf_of
@@ -81,6 +82,18 @@ class Authorizer:
         PermissionDenied: it may read there but lacks ``permission``; naming it.
         """
         require_on(self.principal, permission, project, what, hidden)
+
+    def require_to_add(self, kind: str, name: str, owner: str | None, project: str) -> None:
+        """Adding a version to the ``kind`` (dataset, model) named ``name``: to the one of
+        project ``owner``, or — none having that name (``owner`` None) — to a new one in
+        ``project``.
+
+        Raises:
+            NotFound: a new one, in a project the caller may not read.
+            AlreadyExists: the name is held in a project the caller may not read.
+            PermissionDenied: it may read there, but not write; naming the permission.
+        """
+        require_to_add(self.principal, kind, name, owner, project)
 
     def admin(self, what: str) -> None:
         """Raises:

@@ -6,6 +6,9 @@ once: adding an operation is a method on the service and a row in its capability
 
 The arguments are listed in the order of the service method's parameters (a test holds
 each table to its port), so a client call binds positional arguments as the method would.
+An argument whose value is no plain JSON value (a model reference, a model card) travels
+through its ``Codec``: written by the client, read back by the server before the service
+sees it.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ from typing import Any
 
 
 class Place(StrEnum):
-    PATH = "path"  # a segment of the path: always text
+    PATH = "path"  # a segment of the path
     QUERY = "query"
     BODY = "body"  # a property of the JSON object sent
+    WHOLE_BODY = "whole_body"  # the JSON object sent is the argument (its only one there)
 
 
 class Kind(StrEnum):
@@ -29,6 +33,7 @@ class Kind(StrEnum):
     TEXT = "text"  # storable text: no NUL, no lone surrogate
     VERSION = "version"  # a model version's number: 1 or more, 64 bits
     TIMESTAMP = "timestamp"  # milliseconds since the epoch, 64 bits
+    DIGEST = "digest"  # a content digest: "blake3:" and 64 hex characters
 
 
 class Access(StrEnum):
@@ -44,14 +49,26 @@ class Access(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Codec:
+    """How a value that is no plain JSON value travels: ``encode`` writes it for the wire
+    (in the client), ``decode`` reads it back (on the server, before the service). Either
+    may refuse a value with InvalidInput, so a client refuses before sending what the
+    server would refuse."""
+
+    encode: Callable[[Any], Any]
+    decode: Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Arg:
     name: str
     place: Place = Place.BODY
-    kind: Kind | type[Enum] = Kind.TEXT
+    kind: Kind | type[Enum] = Kind.TEXT  # of the value on the wire
     required: bool = True
     default: Any = None  # what the method takes when the argument is left out
     max_length: int | None = None  # of text
     wire: str | None = None  # its name in the request, when not the parameter's
+    codec: Codec | None = None  # for a value that is no plain JSON value (None passes as is)
 
     @property
     def key(self) -> str:
@@ -129,7 +146,8 @@ def table(*operations: Operation) -> Mapping[str, Operation]:
     """Operations by name.
 
     Raises:
-        ValueError: two of one name, or a path argument the path does not hold.
+        ValueError: two of one name, a path argument the path does not hold, or a whole
+            body beside another argument in the body.
     """
     found: dict[str, Operation] = {}
     for op in operations:
@@ -138,5 +156,8 @@ def table(*operations: Operation) -> Mapping[str, Operation]:
         for arg in op.placed(Place.PATH):
             if "{" + arg.key + "}" not in op.path:
                 raise ValueError(f"{op.name}: {arg.key!r} is not in the path {op.path!r}")
+        whole = op.placed(Place.WHOLE_BODY)
+        if whole and len(whole) + len(op.placed(Place.BODY)) > 1:
+            raise ValueError(f"{op.name}: a whole body is the only argument in the body")
         found[op.name] = op
     return found

@@ -98,6 +98,9 @@ _NAME = 63  # an environment's name
 _MODEL = 128  # a model's name
 _REF = 300  # a model version's reference
 
+# Any valid token reaches an operation: the service decides for the caller on the objects
+# it reaches (installation admins for environments, policies and webhooks).
+_DECIDED = Access.AUTHENTICATED
 _ENVIRONMENT = Arg("name", Place.PATH)
 _IN_ENVIRONMENT = Arg("environment", Place.PATH, wire="name")
 _REQUEST = Arg("request_id", Place.PATH)
@@ -108,52 +111,52 @@ _REQUEST_ = one(request_to_dict, request_from_dict)
 _DEPLOYMENTS = listed("deployments", deployment_to_dict, deployment_from_dict)
 
 OPERATIONS = table(
-    Operation("list_environments", "GET", "/environments", Access.AUTHENTICATED,
+    Operation("list_environments", "GET", "/environments", _DECIDED,
               listed("environments", environment_to_dict, environment_from_dict)),
-    Operation("create_environment", "POST", "/environments", Access.AUTHENTICATED,
+    Operation("create_environment", "POST", "/environments", _DECIDED,
               one(environment_to_dict, environment_from_dict, status=201),
               (Arg("name", max_length=_NAME), replace(_POLICY, required=False))),
-    Operation("get_environment", "GET", "/environments/{name}", Access.AUTHENTICATED, _ENVIRONMENT_,
+    Operation("get_environment", "GET", "/environments/{name}", _DECIDED, _ENVIRONMENT_,
               (_ENVIRONMENT,)),
-    Operation("set_policy", "PUT", "/environments/{name}/policy", Access.AUTHENTICATED, _ENVIRONMENT_,
+    Operation("set_policy", "PUT", "/environments/{name}/policy", _DECIDED, _ENVIRONMENT_,
               (_ENVIRONMENT, _POLICY)),
-    Operation("check", "POST", "/environments/{name}/check", Access.AUTHENTICATED,
+    Operation("check", "POST", "/environments/{name}/check", _DECIDED,
               one(gate_check_to_dict, gate_check_from_dict),
               (Arg("ref", max_length=_REF), _IN_ENVIRONMENT),
               "Run the environment's gates on a version, recording nothing."),
-    Operation("promote", "POST", "/promotions", Access.AUTHENTICATED,
+    Operation("promote", "POST", "/promotions", _DECIDED,
               one(request_to_dict, request_from_dict, status=201),
               (Arg("ref", max_length=_REF), Arg("environment", max_length=_NAME),
                Arg("reason", max_length=_TEXT))),
-    Operation("approve", "POST", "/promotions/{request_id}/approve", Access.AUTHENTICATED, _REQUEST_,
+    Operation("approve", "POST", "/promotions/{request_id}/approve", _DECIDED, _REQUEST_,
               (_REQUEST, Arg("comment", required=False, default="", max_length=_TEXT),
                _REVIEWED)),
-    Operation("reject", "POST", "/promotions/{request_id}/reject", Access.AUTHENTICATED, _REQUEST_,
+    Operation("reject", "POST", "/promotions/{request_id}/reject", _DECIDED, _REQUEST_,
               (_REQUEST, Arg("reason", max_length=_TEXT), _REVIEWED)),
-    Operation("get_request", "GET", "/promotions/{request_id}", Access.AUTHENTICATED, _REQUEST_,
+    Operation("get_request", "GET", "/promotions/{request_id}", _DECIDED, _REQUEST_,
               (_REQUEST,)),
-    Operation("list_requests", "GET", "/promotions", Access.AUTHENTICATED,
+    Operation("list_requests", "GET", "/promotions", _DECIDED,
               listed("requests", request_to_dict, request_from_dict),
               (Arg("environment", Place.QUERY, required=False, max_length=_NAME),
                Arg("model", Place.QUERY, required=False, max_length=_MODEL),
                Arg("state", Place.QUERY, RequestState, required=False)),
               "Newest first."),
-    Operation("rollback", "POST", "/environments/{name}/rollback", Access.AUTHENTICATED,
+    Operation("rollback", "POST", "/environments/{name}/rollback", _DECIDED,
               one(deployment_to_dict, deployment_from_dict),
               (_IN_ENVIRONMENT, Arg("model", max_length=_MODEL), Arg("reason", max_length=_TEXT),
                Arg("to_version", kind=Kind.VERSION, required=False))),
-    Operation("history", "GET", "/environments/{name}/history", Access.AUTHENTICATED, _DEPLOYMENTS,
+    Operation("history", "GET", "/environments/{name}/history", _DECIDED, _DEPLOYMENTS,
               (_IN_ENVIRONMENT, Arg("model", Place.QUERY, required=False, max_length=_MODEL)),
               "Newest first."),
-    Operation("deployed_at", "GET", "/environments/{name}/deployed", Access.AUTHENTICATED, _DEPLOYMENTS,
+    Operation("deployed_at", "GET", "/environments/{name}/deployed", _DECIDED, _DEPLOYMENTS,
               (_IN_ENVIRONMENT, Arg("at", Place.QUERY, Kind.TIMESTAMP)),
               "Per model, the history entry in force at `at` (milliseconds since the epoch)."),
-    Operation("add_webhook", "POST", "/webhooks", Access.AUTHENTICATED,
+    Operation("add_webhook", "POST", "/webhooks", _DECIDED,
               one(webhook_to_dict, webhook_from_dict, status=201),
               (Arg("url", max_length=2_000), Arg("secret", max_length=500),
                Arg("environment", required=False, max_length=_NAME))),
-    Operation("list_webhooks", "GET", "/webhooks", Access.AUTHENTICATED,
+    Operation("list_webhooks", "GET", "/webhooks", _DECIDED,
               listed("webhooks", webhook_to_dict, webhook_from_dict)),
-    Operation("remove_webhook", "DELETE", "/webhooks/{webhook_id}", Access.AUTHENTICATED, NOTHING,
+    Operation("remove_webhook", "DELETE", "/webhooks/{webhook_id}", _DECIDED, NOTHING,
               (Arg("webhook_id", Place.PATH),)),
 )  # fmt: skip

@@ -37,6 +37,10 @@ TimestampParameter = Annotated[
 Count = Annotated[Int64, Field(ge=0)]
 # A model version's number: 1 or more (not true, nor the text "1").
 VersionNumber = Annotated[Int64, Field(ge=1)]
+# The same in a path or a query string, where it is parsed from text.
+VersionParameter = Annotated[int, Field(ge=1, le=INT64_MAX)]
+# A content digest, as the artifact store names objects.
+Digest = Annotated[str, Strict(), Field(pattern=r"^blake3:[0-9a-f]{64}$")]
 Text = Annotated[str, AfterValidator(_storable)]
 
 

@@ -44,7 +44,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 5000, auth: b
         metadata, artifacts, identity = session.database, session.artifacts, session.accounts
         app = create_app(
             metadata, artifacts, identity, auth=auth, catalog=in_database(metadata, "catalog"),
-            registry=in_database(metadata, "registry"), lineage=session.graph,
+            registry_service=session.registry_for_callers(), lineage=session.graph,
             release_service=session.releases_for_callers(), limits=settings.server,
         )  # fmt: skip
         banner = f"Cairn server on http://{host}:{port}\n  metadata:  {metadata!r}\n"

@@ -1,7 +1,8 @@
 """Routes made from a capability's table of operations (``cairn.core.operations``): each
 checks its arguments where they enter (text storable and within its length, numbers in 64
-bits, a body with no property it does not know — a 400 naming the field), calls the
-service method of its name for the request's caller, and answers with the result's codec.
+bits, digests well formed, a body with no property it does not know — a 400 naming the
+field), reads each through its codec when it has one, calls the service method of its
+name for the request's caller, and answers with the result's codec.
 """
 
 from __future__ import annotations
@@ -11,14 +12,22 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.params import Depends
 from pydantic import ConfigDict, Field, create_model
 from starlette.responses import Response
 
 from cairn.core.operations import NOTHING, Access, Arg, Kind, Operation, Place
-from cairn.server.auth import ADMIN, APPROVE, AUTHENTICATED, MANAGE, READ, WRITE
-from cairn.server.fields import Text, Timestamp, TimestampParameter, VersionNumber
+from cairn.errors import NotFound
+from cairn.server.auth import ADMIN, APPROVE, AUTHENTICATED, MANAGE, READ, WRITE, Caller
+from cairn.server.fields import (
+    Digest,
+    Text,
+    Timestamp,
+    TimestampParameter,
+    VersionNumber,
+    VersionParameter,
+)
 from cairn.server.responses import JsonResponse
 
 _ACCESS = {
@@ -27,6 +36,25 @@ _ACCESS = {
 }  # fmt: skip
 _SERVICE, _BODY = "service", "body"  # parameter names no argument takes (see mount)
 _POSITIONAL = inspect.Parameter.POSITIONAL_OR_KEYWORD
+_PARSED: dict[Any, Any] = {Kind.VERSION: VersionParameter, Kind.TIMESTAMP: TimestampParameter}
+
+
+def per_caller(name: str, none_kept: str) -> Depends:
+    """A dependency: the service that ``app.state.<name>`` (a function of the caller) makes
+    for the request's caller.
+
+    Raises:
+        NotFound: ``none_kept``, when the server keeps no such service.
+    """
+
+    async def service(request: Request, caller: Caller) -> Any:
+        make = getattr(request.app.state, name)
+        if make is None:
+            raise NotFound(none_kept)
+        return make(caller)
+
+    service.__name__ = name
+    return Depends(service)
 
 
 def mount(router: APIRouter, operations: Mapping[str, Operation], service: Depends) -> None:
@@ -46,9 +74,8 @@ def _endpoint(op: Operation, service: Depends) -> Any:
 
     def endpoint(**given: Any) -> Response:
         found = given.pop(_SERVICE)
-        sent = given.pop(_BODY).model_dump() if body is not None else {}
-        values = {**given, **sent}
-        result = getattr(found, op.name)(**{a.name: values[a.key] for a in op.args})
+        values = {**given, **_sent(op, given.pop(_BODY, None))}
+        result = getattr(found, op.name)(**{a.name: _read(a, values[a.key]) for a in op.args})
         if op.result is NOTHING:
             return Response(status_code=op.result.status)
         return JsonResponse(op.result.encode(result), status_code=op.result.status)
@@ -64,10 +91,26 @@ def _endpoint(op: Operation, service: Depends) -> Any:
     return endpoint
 
 
+def _sent(op: Operation, body: Any) -> dict[str, Any]:
+    """The body's arguments by their keys."""
+    if body is None:
+        return {}
+    whole = op.placed(Place.WHOLE_BODY)
+    return {whole[0].key: body} if whole else dict(body.model_dump())
+
+
+def _read(arg: Arg, value: Any) -> Any:
+    """Raises:
+    InvalidInput: the argument's codec refuses the value.
+    """
+    return value if arg.codec is None or value is None else arg.codec.decode(value)
+
+
 def _parameter(arg: Arg) -> inspect.Parameter:
+    # In a path or a query string every value is text: a number is parsed from it.
+    kind = _PARSED.get(arg.kind) or _type(arg)
     if arg.place is Place.PATH:
-        return inspect.Parameter(arg.key, _POSITIONAL, annotation=Annotated[str, Path()])
-    kind = TimestampParameter if arg.kind is Kind.TIMESTAMP else _type(arg)
+        return inspect.Parameter(arg.key, _POSITIONAL, annotation=Annotated[kind, Path()])
     where = Query(max_length=arg.max_length)
     if arg.required:
         return inspect.Parameter(arg.key, _POSITIONAL, annotation=Annotated[kind, where])
@@ -76,7 +119,10 @@ def _parameter(arg: Arg) -> inspect.Parameter:
 
 
 def _body_model(op: Operation) -> Any:
-    """The pydantic model of the operation's JSON body, or None when it takes none."""
+    """The pydantic model of the operation's JSON body (for a whole body: any JSON
+    object, which the argument's codec reads), or None when it takes none."""
+    if op.placed(Place.WHOLE_BODY):
+        return dict[str, object]
     args = op.placed(Place.BODY)
     if not args:
         return None
@@ -96,4 +142,6 @@ def _or_none(kind: Any, arg: Arg) -> Any:
 def _type(arg: Arg) -> Any:
     if isinstance(arg.kind, type) and issubclass(arg.kind, Enum):
         return arg.kind
-    return {Kind.TEXT: Text, Kind.VERSION: VersionNumber, Kind.TIMESTAMP: Timestamp}[arg.kind]
+    kinds = {Kind.TEXT: Text, Kind.VERSION: VersionNumber, Kind.TIMESTAMP: Timestamp,
+             Kind.DIGEST: Digest}  # fmt: skip
+    return kinds[arg.kind]

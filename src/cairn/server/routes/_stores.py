@@ -17,11 +17,9 @@ from cairn.core.ports import (
     DataCatalog,
     LineageGraph,
     MetadataStore,
-    ModelRegistry,
 )
 from cairn.data.authorized import AuthorizedDataCatalog
 from cairn.errors import NotFound
-from cairn.models.authorized import AuthorizedModelRegistry
 from cairn.server.auth import Caller
 from cairn.tracking.authorized import (
     AuthorizedAccounts,
@@ -53,13 +51,6 @@ async def _catalog(request: Request, caller: Caller) -> DataCatalog:
     return AuthorizedDataCatalog(catalog, caller)
 
 
-async def _models(request: Request, caller: Caller) -> ModelRegistry:
-    registry = request.app.state.models
-    if registry is None:
-        raise NotFound("this server keeps no model registry")
-    return AuthorizedModelRegistry(registry, caller)
-
-
 async def _graph(request: Request) -> LineageGraph:
     graph = request.app.state.lineage
     if graph is None:
@@ -80,5 +71,4 @@ Artifacts = Annotated[ArtifactStore, Depends(_artifacts)]
 HeldArtifacts = Annotated[ArtifactStore, Depends(_held_artifacts)]
 Catalog = Annotated[DataCatalog, Depends(_catalog)]
 AccountsStore = Annotated[Accounts, Depends(_accounts)]
-Models = Annotated[ModelRegistry, Depends(_models)]
 Graph = Annotated[LineageGraph, Depends(_graph)]

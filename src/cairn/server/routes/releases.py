@@ -12,23 +12,11 @@ transaction.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 
-from cairn.core.ports import Releases
 from cairn.core.release_api import OPERATIONS
-from cairn.errors import NotFound
-from cairn.server.auth import Caller
-from cairn.server.operations import mount
+from cairn.server.operations import mount, per_caller
 
 router = APIRouter(tags=["releases"])
 
-
-async def _releases(request: Request, caller: Caller) -> Releases:
-    factory = request.app.state.releases
-    if factory is None:
-        raise NotFound("this server keeps no releases")
-    found: Releases = factory(caller)
-    return found
-
-
-mount(router, OPERATIONS, Depends(_releases))
+mount(router, OPERATIONS, per_caller("releases", "this server keeps no releases"))
