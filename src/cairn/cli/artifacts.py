@@ -2,38 +2,52 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cairn.cli.context import session
-from cairn.cli.output import byte_progress, console, format_size, print_json, table
+from cairn.cli.options import Json, RunRef
+from cairn.cli.output import byte_progress, console, format_size
+from cairn.cli.report import Report, Table, View, render
 from cairn.core.artifact import clean_artifact_path
 from cairn.core.codec import entry_to_dict
 from cairn.errors import InvalidInput
 
-app = typer.Typer(help="Artifacts: the files a run logged.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from cairn.tracking.service import TrackingService
 
-RunRef = Annotated[str, typer.Argument(help="Run id, or a unique prefix of 8+ characters.")]
+app = typer.Typer(help="Artifacts: the files a run logged.", no_args_is_help=True)
 
 
 @app.command("list")
 def list_artifacts(
     run_ref: RunRef,
     path: Annotated[str, typer.Argument(help="A folder of the run's artifacts.")] = "",
-    json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    json: Json = False,
 ) -> None:
     """List the files and folders under a path of a run's artifacts."""
-    entries = session().tracking.list_artifacts(run_ref, path)
-    if json:
-        print_json([{**entry_to_dict(e), "is_dir": e.is_dir} for e in entries])
-        return
+    render(list_report(session().tracking, run_ref, path), json)
+
+
+def list_report(
+    tracking: TrackingService, run_ref: str, path: str = ""
+) -> Report[list[dict[str, Any]]]:
+    """The files and folders directly under a path of a run's artifacts."""
+    entries = tracking.list_artifacts(run_ref, path)
+    data = [{**entry_to_dict(e), "is_dir": e.is_dir} for e in entries]
+    return Report(data, partial(_list_views, f"Artifacts of {run_ref} /{path}"))
+
+
+def _list_views(title: str, entries: list[dict[str, Any]]) -> Iterator[View]:
     rows = [
-        (e.path + ("/" if e.is_dir else ""), format_size(e.size), (e.digest or "")[:19])
+        (e["path"] + ("/" if e["is_dir"] else ""), format_size(e["size"]), (e["digest"] or "")[:19])
         for e in entries
     ]
-    table(f"Artifacts of {run_ref} /{path}", ("path", "size", "digest"), rows)
+    yield Table(title, ("path", "size", "digest"), rows)
 
 
 @app.command("get")

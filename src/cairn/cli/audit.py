@@ -6,27 +6,28 @@ server: verification must not depend on trusting the process that wrote the trai
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 
 from cairn.cli.context import session
-from cairn.cli.output import console, format_time, print_json, table
+from cairn.cli.options import Db, Json
+from cairn.cli.output import format_time
+from cairn.cli.report import Line, Report, Table, View, render
 from cairn.config import load_settings
-from cairn.core.audit import AuditEvent, Verification
+from cairn.core.audit import AuditEvent, Verification, canonical_json
 from cairn.core.clock import parse_time
 from cairn.errors import InvalidInput
 from cairn.session import Session
 
-app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from cairn.stores.metadata.audit import EventQuery
 
-Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-Db = Annotated[
-    str | None,
-    typer.Option(help="The metadata database (default: the embedded store)."),
-]
+app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 
 
 def _session(db: str | None) -> Session:
@@ -66,44 +67,50 @@ def log(
         until=_time(until, "--until"),
         limit=limit,
     )
-    events = _session(db).audit_log.events(query)
-    if json:
-        print_json([_event_dict(e) for e in events])
-        return
+    render(log_report(_session(db), query), json)
+
+
+def log_report(opened: Session, query: EventQuery) -> Report[list[dict[str, Any]]]:
+    """The audit events a query selects, oldest first, each with its payload parsed."""
+    return Report([_event_dict(e) for e in opened.audit_log.events(query)], _log_views)
+
+
+def _log_views(events: list[dict[str, Any]]) -> Iterator[View]:
     rows = [
-        (
-            e.seq,
-            format_time(e.content.ts),
-            e.content.actor,
-            e.content.action,
-            f"{e.content.object_type}:{e.content.object_id}",
-            _short(e.content.payload),
-        )
+        (e["seq"], format_time(e["ts"]), e["actor"], e["action"],
+         f"{e['object_type']}:{e['object_id']}", _short(canonical_json(e["payload"])))
         for e in events
-    ]
-    table("Audit events", ("seq", "time", "actor", "action", "object", "what"), rows)
+    ]  # fmt: skip
+    yield Table("Audit events", ("seq", "time", "actor", "action", "object", "what"), rows)
 
 
 @app.command("checkpoint")
 def checkpoint(db: Db = None, json: Json = False) -> None:
     """Sign the head of the chain with the installation's key and export it."""
+    render(checkpoint_report(_session(db)), json)
+
+
+def checkpoint_report(opened: Session) -> Report[dict[str, Any] | None]:
+    """Sign the head of the chain and export it: the checkpoint (None: the trail is
+    empty)."""
     from cairn.localfs.signing import load_or_create
     from cairn.stores.metadata.audit import installation_folder
 
-    opened = _session(db)
     settings, audit_log = opened.settings, opened.audit_log
     key = load_or_create(settings.audit_key)
     signed = audit_log.checkpoint(key, settings.audit_checkpoints)
-    if json:
-        print_json(signed.to_dict() if signed else None)
-    elif signed is None:
-        console.print("the audit trail is empty: nothing to sign")
-    else:
-        folder = installation_folder(settings.audit_checkpoints, audit_log.installation())
-        console.print(
-            f"checkpoint at seq {signed.seq} ({signed.hash[:16]}…), key {signed.key_id}, "
-            f"exported to {folder}"
-        )
+    folder = installation_folder(settings.audit_checkpoints, audit_log.installation())
+    return Report(signed.to_dict() if signed else None, partial(_checkpoint_views, folder))
+
+
+def _checkpoint_views(folder: str, signed: Mapping[str, Any] | None) -> Iterator[View]:
+    if signed is None:
+        yield Line("the audit trail is empty: nothing to sign")
+        return
+    yield Line(
+        f"checkpoint at seq {signed['seq']} ({signed['hash'][:16]}…), key {signed['key_id']}, "
+        f"exported to {folder}"
+    )
 
 
 @app.command("verify")
@@ -126,25 +133,35 @@ def verify(
     json: Json = False,
 ) -> None:
     """Recompute the chain and check every checkpoint; exit 1 at the first problem."""
+    found = verify_report(_session(db), checkpoints, public_key or ())
+    render(found, json)
+    if not found.data["ok"]:
+        raise typer.Exit(1)
+
+
+def verify_report(
+    opened: Session, checkpoints: str | None = None, public_keys: Sequence[Path] = ()
+) -> Report[dict[str, Any]]:
+    """Recompute the chain and check every checkpoint (exported to ``checkpoints``, by
+    default the configured place) with the public keys given (by default the
+    installation's): whether all is intact, how much the checkpoints cover, and the
+    first problem."""
     from cairn.localfs.signing import KeyRing, load_verify_key
     from cairn.stores.metadata.audit import installation_folder
 
-    opened = _session(db)
     settings, audit_log = opened.settings, opened.audit_log
     default_key = [settings.audit_key] if settings.audit_key.exists() else []
-    keys = KeyRing(tuple(load_verify_key(path) for path in public_key or default_key))
+    keys = KeyRing(tuple(load_verify_key(path) for path in public_keys or default_key))
     location = checkpoints or settings.audit_checkpoints
     result = audit_log.verify(keys, location)
     installation = audit_log.installation()
-    if json:
-        print_json({"installation": installation, **_verification_dict(result)})
-    else:
-        folder = installation_folder(location, installation)
-        console.print(f"installation {installation}: checkpoints from the database and {folder}")
-        for line in _report(result):
-            console.print(line)
-    if not result.ok:
-        raise typer.Exit(1)
+    data = {"installation": installation, **_verification_dict(result)}
+    return Report(data, partial(_verify_views, installation_folder(location, installation)))
+
+
+def _verify_views(folder: str, result: Mapping[str, Any]) -> Iterator[View]:
+    yield Line(f"installation {result['installation']}: checkpoints from the database and {folder}")
+    yield from map(Line, _report(result))
 
 
 def _verification_dict(result: Verification) -> dict[str, Any]:
@@ -162,33 +179,34 @@ def _verification_dict(result: Verification) -> dict[str, Any]:
     }
 
 
-def _report(result: Verification) -> list[str]:
-    problem = result.problem
+def _report(result: Mapping[str, Any]) -> list[str]:
+    problem = result["problem"]
     if problem is not None:
-        lines = [f"TAMPERED at seq {problem.seq} ({problem.kind}): {problem.detail}"]
+        lines = [f"TAMPERED at seq {problem['seq']} ({problem['kind']}): {problem['detail']}"]
     else:
-        lines = [f"ok: {_count(result.events, 'event')}, {_covered(result)}"]
+        lines = [f"ok: {_count(result['events'], 'event')}, {_covered(result)}"]
     lines += [
         f"not checked: {_count(n, 'checkpoint')} signed by key {key_id}, which was not given "
         "(pass its public key with --public-key)"
-        for key_id, n in result.unknown_keys
+        for key_id, n in result["unknown_keys"].items()
     ]
     return lines
 
 
-def _covered(result: Verification) -> str:
+def _covered(result: Mapping[str, Any]) -> str:
     """How much of an intact trail the checkpoints vouch for."""
-    checkpoints = _count(result.checkpoints, "checkpoint")
-    if result.events == 0:
+    checkpoints = _count(result["checkpoints"], "checkpoint")
+    unsigned = result["unsigned_events"]
+    if result["events"] == 0:
         return checkpoints
-    if result.checkpoints == 0:
+    if result["checkpoints"] == 0:
         return f"{checkpoints}: no signed checkpoint covers them, only the chain"
-    if result.unsigned == 0:
+    if unsigned == 0:
         return f"{checkpoints}; the newest signs the last event"
-    verb = "is" if result.unsigned == 1 else "are"
+    verb = "is" if unsigned == 1 else "are"
     return (
-        f"{checkpoints}; {_count(result.unsigned, 'event')} after the newest "
-        f"(seq {result.signed_through:,}) {verb} covered by the chain only"
+        f"{checkpoints}; {_count(unsigned, 'event')} after the newest "
+        f"(seq {result['signed_through']:,}) {verb} covered by the chain only"
     )
 
 

@@ -9,13 +9,17 @@ way to create the first admin of a new server, before any token exists.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from functools import partial
+from typing import Annotated, Any
 
 import typer
 
 from cairn.cli.context import session
-from cairn.cli.output import console, format_time, print_json, table
+from cairn.cli.options import Db, Json
+from cairn.cli.output import console, format_time
+from cairn.cli.report import Line, Report, Table, View, render
 from cairn.core.access import Role
 from cairn.core.identity import AccountKind, Token, User
 from cairn.core.identity_codec import token_to_dict, user_to_dict
@@ -25,15 +29,6 @@ from cairn.errors import InvalidInput
 users = typer.Typer(help="Accounts: people and services.", no_args_is_help=True)
 tokens = typer.Typer(help="API tokens: shown once, stored as digests.", no_args_is_help=True)
 projects = typer.Typer(help="Projects and the roles people have in them.", no_args_is_help=True)
-
-Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-Db = Annotated[
-    str | None,
-    typer.Option(
-        help="Work in this metadata database directly (default: through CAIRN_URI's "
-        "server if set, else in the embedded store)."
-    ),
-]
 
 
 def _store(db: str | None) -> Accounts:
@@ -56,15 +51,21 @@ def add_user(
 @users.command("list")
 def list_users(db: Db = None, json: Json = False) -> None:
     """List every account."""
-    found: list[User] = _store(db).list_users()
-    if json:
-        print_json([user_to_dict(u) for u in found])
-        return
+    render(users_report(_store(db)), json)
+
+
+def users_report(accounts: Accounts) -> Report[list[dict[str, Any]]]:
+    """Every account."""
+    found: list[User] = accounts.list_users()
+    return Report([user_to_dict(u) for u in found], _users_views)
+
+
+def _users_views(users: list[dict[str, Any]]) -> Iterator[View]:
     rows = [
-        (u.name, u.kind.value, "yes" if u.is_admin else "", "disabled" if u.disabled else "")
-        for u in found
+        (u["name"], u["kind"], "yes" if u["admin"] else "", "disabled" if u["disabled"] else "")
+        for u in users
     ]
-    table("Accounts", ("name", "kind", "admin", "state"), rows)
+    yield Table("Accounts", ("name", "kind", "admin", "state"), rows)
 
 
 @users.command("disable")
@@ -95,10 +96,12 @@ def create_token(
         expires = datetime.now(UTC) + timedelta(days=expires_in_days)
         expires_at = int(expires.timestamp() * 1000)
     token, text = _store(db).create_token(user, name, expires_at)
-    if json:
-        print_json({**token_to_dict(token), "token": text})
-        return
-    console.print(f"token {token.id} for {user} (shown once, keep it safe):\n{text}")
+    render(Report({**token_to_dict(token), "token": text}, _created_token_views), json)
+
+
+def _created_token_views(token: Mapping[str, Any]) -> Iterator[View]:
+    yield Line(f"token {token['id']} for {token['user']} (shown once, keep it safe):")
+    yield Line(token["token"])
 
 
 @tokens.command("list")
@@ -108,22 +111,23 @@ def list_tokens(
     json: Json = False,
 ) -> None:
     """List tokens (never their secrets)."""
-    found: list[Token] = _store(db).list_tokens(user)
-    if json:
-        print_json([token_to_dict(t) for t in found])
-        return
+    render(tokens_report(_store(db), user), json)
+
+
+def tokens_report(accounts: Accounts, user: str | None = None) -> Report[list[dict[str, Any]]]:
+    """The tokens of every account (or one's), never their secrets."""
+    found: list[Token] = accounts.list_tokens(user)
+    return Report([token_to_dict(t) for t in found], _tokens_views)
+
+
+def _tokens_views(tokens: list[dict[str, Any]]) -> Iterator[View]:
     rows = [
-        (
-            t.id,
-            t.user,
-            t.name,
-            format_time(t.created_at),
-            format_time(t.expires_at) if t.expires_at else "never",
-            "revoked" if t.revoked_at else "",
-        )
-        for t in found
-    ]
-    table("API tokens", ("id", "user", "name", "created", "expires", "state"), rows)
+        (t["id"], t["user"], t["name"], format_time(t["created_at"]),
+         format_time(t["expires_at"]) if t["expires_at"] else "never",
+         "revoked" if t["revoked_at"] else "")
+        for t in tokens
+    ]  # fmt: skip
+    yield Table("API tokens", ("id", "user", "name", "created", "expires", "state"), rows)
 
 
 @tokens.command("revoke")
@@ -143,21 +147,33 @@ def add_project(name: str, db: Db = None) -> None:
 @projects.command("list")
 def list_projects(db: Db = None, json: Json = False) -> None:
     """List projects."""
-    found: list[str] = _store(db).list_projects()
-    if json:
-        print_json(found)
-        return
-    table("Projects", ("name",), [(name,) for name in found])
+    render(projects_report(_store(db)), json)
+
+
+def projects_report(accounts: Accounts) -> Report[list[str]]:
+    """Every project's name."""
+    found: list[str] = accounts.list_projects()
+    return Report(found, _projects_views)
+
+
+def _projects_views(names: list[str]) -> Iterator[View]:
+    yield Table("Projects", ("name",), [(name,) for name in names])
 
 
 @projects.command("members")
 def members(project: str, db: Db = None, json: Json = False) -> None:
     """Who has which role in a project."""
-    found = _store(db).members(project)
-    if json:
-        print_json([{"user": m.user, "role": m.role.value} for m in found])
-        return
-    table(f"Members of {project}", ("user", "role"), [(m.user, m.role.value) for m in found])
+    render(members_report(_store(db), project), json)
+
+
+def members_report(accounts: Accounts, project: str) -> Report[list[dict[str, Any]]]:
+    """Who has which role in a project."""
+    found = [{"user": m.user, "role": m.role.value} for m in accounts.members(project)]
+    return Report(found, partial(_members_views, project))
+
+
+def _members_views(project: str, found: list[dict[str, Any]]) -> Iterator[View]:
+    yield Table(f"Members of {project}", ("user", "role"), [(m["user"], m["role"]) for m in found])
 
 
 @projects.command("grant")

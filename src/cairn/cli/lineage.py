@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.tree import Tree
+from rich.text import Text
 
-from cairn.cli.output import console, print_json
+from cairn.cli.options import Json
+from cairn.cli.report import Outline, Report, Verbatim, View, render
 from cairn.core.lineage import PART_OF, PRODUCED, RUN, USED, Edge, Lineage, Node
 
 
@@ -17,42 +18,53 @@ def lineage(
     downstream: Annotated[
         bool, typer.Option("--downstream", help="What was built on it, not where it came from.")
     ] = False,
-    json: Annotated[bool, typer.Option("--json", help="Print JSON: nodes and edges.")] = False,
+    json: Json = False,
     dot: Annotated[bool, typer.Option("--dot", help="Print the graph in Graphviz DOT.")] = False,
     mermaid: Annotated[bool, typer.Option("--mermaid", help="Print a Mermaid flowchart.")] = False,
 ) -> None:
     """Walk the lineage graph: model version → runs → pipeline steps → data versions, with
     each run's commit, dirty flag and environment (or, with --downstream, every run and
     model version that used a data version)."""
+    drawing = "dot" if dot else "mermaid" if mermaid else "tree"
+    render(lineage_report(ref, downstream, drawing), json)
+
+
+def lineage_report(
+    ref: str, downstream: bool = False, drawing: str = "tree"
+) -> Report[dict[str, Any]]:
+    """The lineage graph from ``ref``: its nodes and edges, drawn as a tree, in DOT or as
+    a Mermaid flowchart."""
     from cairn.sdk import lineage as walk  # the registry loads only for this command
 
-    found = walk(ref, downstream=downstream)
-    if json:
-        print_json(found.to_dict())
-    elif dot:
-        console.out(found.to_dot(), end="")
-    elif mermaid:
-        console.out(found.to_mermaid(), end="")
-    else:
-        console.print(_tree(found))
+    views = {"dot": _dot_views, "mermaid": _mermaid_views}.get(drawing, _tree_views)
+    return Report(walk(ref, downstream=downstream).to_dict(), views)
 
 
-def _tree(found: Lineage) -> Tree:
+def _dot_views(graph: Mapping[str, Any]) -> Iterator[View]:
+    yield Verbatim(Lineage.from_dict(graph).to_dot())
+
+
+def _mermaid_views(graph: Mapping[str, Any]) -> Iterator[View]:
+    yield Verbatim(Lineage.from_dict(graph).to_mermaid())
+
+
+def _tree_views(graph: Mapping[str, Any]) -> Iterator[View]:
+    found = Lineage.from_dict(graph)
     way = "built on" if found.downstream else "lineage of"
-    root = Tree(f"[bold]{way} {escape(found.label(found.start))}[/bold]")
-    shown: set[Node] = set()
-    _grow(root, found.start, found, shown)
-    return root
+    title = Text(f"{way} {found.label(found.start)}", style="bold")
+    yield Outline(title, _branches(found.start, found, {found.start}))
 
 
-def _grow(branch: Tree, node: Node, found: Lineage, shown: set[Node]) -> None:
-    shown.add(node)
+def _branches(node: Node, found: Lineage, shown: set[Node]) -> list[Outline]:
+    branches = []
     for verb, neighbour in _next(node, found):
-        text = f"{verb} {escape(_described(neighbour, found))}"
+        text = f"{verb} {_described(neighbour, found)}"
         if neighbour in shown:
-            branch.add(f"{text} [dim](above)[/dim]")
+            branches.append(Outline(Text.assemble(text, " ", ("(above)", "dim"))))
             continue
-        _grow(branch.add(text), neighbour, found, shown)
+        shown.add(neighbour)
+        branches.append(Outline(text, _branches(neighbour, found, shown)))
+    return branches
 
 
 def _next(node: Node, found: Lineage) -> list[tuple[str, Node]]:

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 from rich.markup import escape
 
-from cairn.cli.output import console, format_size, format_time, print_json, table
-from cairn.core.model import ModelVersion, parse_model_ref
-from cairn.core.model_codec import model_version_to_dict, registered_model_to_dict
+from cairn.cli.options import Json, ModelRef
+from cairn.cli.output import console, format_size, format_time, print_json
+from cairn.cli.report import Fields, Line, Report, Table, Verbatim, View, render
+from cairn.core.model import parse_model_ref, stored_card
+from cairn.core.model_codec import (
+    model_version_from_dict,
+    model_version_to_dict,
+    registered_model_to_dict,
+)
 from cairn.core.yaml_text import parse_yaml
 from cairn.errors import InvalidInput
 
@@ -24,7 +31,6 @@ aliases = typer.Typer(help="Aliases: names that point at a version (churn@champi
 app.add_typer(aliases, name="alias", no_args_is_help=True)
 
 _SHOWN_COLUMNS = 6
-Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 def _models() -> ModelService:
@@ -36,49 +42,61 @@ def _models() -> ModelService:
 @app.command("list")
 def list_models(json: Json = False) -> None:
     """List every registered model with its newest version and aliases."""
-    found = _models().registry.list_models()
-    if json:
-        print_json([registered_model_to_dict(m) for m in found])
-        return
+    render(list_report(_models()), json)
+
+
+def list_report(models: ModelService) -> Report[list[dict[str, Any]]]:
+    """Every registered model, its newest version and aliases."""
+    found = [registered_model_to_dict(m) for m in models.registry.list_models()]
+    return Report(found, _list_views)
+
+
+def _list_views(found: list[dict[str, Any]]) -> Iterator[View]:
     rows = [
-        (m.name, m.project, m.latest_version, _aliases(m.aliases), format_time(m.created_at))
+        (m["name"], m["project"], m["latest_version"], _aliases(m["aliases"]),
+         format_time(m["created_at"]))
         for m in found
-    ]
-    table("Models", ("name", "project", "latest", "aliases", "created"), rows)
+    ]  # fmt: skip
+    yield Table("Models", ("name", "project", "latest", "aliases", "created"), rows)
 
 
 @app.command("versions")
 def list_versions(name: str, json: Json = False) -> None:
     """List a model's versions, newest first."""
-    found = _models().registry.list_versions(name)
-    if json:
-        print_json([model_version_to_dict(v) for v in found])
-        return
+    render(versions_report(_models(), name), json)
+
+
+def versions_report(models: ModelService, name: str) -> Report[list[dict[str, Any]]]:
+    """A model's versions, newest first."""
+    found = [model_version_to_dict(v) for v in models.registry.list_versions(name)]
+    return Report(found, partial(_versions_views, name))
+
+
+def _versions_views(name: str, found: list[dict[str, Any]]) -> Iterator[View]:
     rows = [
-        (v.version, v.flavor, ", ".join(v.aliases), v.run_id or "—",
-         "flagged" if v.flagged else "ok", format_time(v.created_at), v.created_by)
+        (v["version"], v["flavor"], ", ".join(v["aliases"]), v["run_id"] or "—",
+         "flagged" if v["findings"] else "ok", format_time(v["created_at"]), v["created_by"])
         for v in found
     ]  # fmt: skip
-    table(f"Versions of {name}", ("version", "flavor", "aliases", "run", "scan", "created", "by"),
-          rows)  # fmt: skip
+    columns = ("version", "flavor", "aliases", "run", "scan", "created", "by")
+    yield Table(f"Versions of {name}", columns, rows)
 
 
 @app.command("show")
-def show(
-    ref: Annotated[str, typer.Argument(help="churn (the newest), churn/3 or churn@champion")],
-    json: Json = False,
-) -> None:
+def show(ref: ModelRef, json: Json = False) -> None:
     """Show a version: its package's files, signature, requirements and scan findings."""
-    version = _models().registry.resolve(parse_model_ref(ref))
-    if json:
-        print_json(model_version_to_dict(version))
-        return
-    _print_version(version)
+    render(show_report(_models(), ref), json)
+
+
+def show_report(models: ModelService, ref: str) -> Report[dict[str, Any]]:
+    """A version: its package's files, manifest (signature, requirements) and findings."""
+    version = models.registry.resolve(parse_model_ref(ref))
+    return Report(model_version_to_dict(version), _show_views)
 
 
 @app.command("card")
 def card(
-    ref: Annotated[str, typer.Argument(help="churn/3 or churn@champion")],
+    ref: ModelRef,
     edit: Annotated[
         Path | None,
         typer.Option("--edit", help="Replace the card with this YAML or JSON file's fields."),
@@ -94,15 +112,16 @@ def card(
     else:
         found = models.get_card(ref)
     version = models.get_version(ref)
-    if json:
-        print_json({"model": version.ref, **found.to_dict()})
-        return
-    console.out(found.to_markdown(version.ref), end="")
+    render(Report({"model": version.ref, **found.to_dict()}, _card_views), json)
+
+
+def _card_views(data: Mapping[str, Any]) -> Iterator[View]:
+    yield Verbatim(stored_card(data).to_markdown(data["model"]))
 
 
 @app.command("attest")
 def attest(
-    ref: Annotated[str, typer.Argument(help="churn/3 or churn@champion")],
+    ref: ModelRef,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write it here, not to stdout.")
     ] = None,
@@ -140,10 +159,12 @@ def verify(
     found = verify_attestation(envelope, package)
     attested = found["predicate"]["buildDefinition"]["externalParameters"]
     ref = f"{attested['model']}/{attested['version']}"
-    if json:
-        print_json({"verified": True, "model": ref, "statement": found})
-        return
-    console.print(f"verified: {ref}, {len(found['subject'])} files, signed by this installation")
+    render(Report({"verified": True, "model": ref, "statement": found}, _verified_views), json)
+
+
+def _verified_views(data: Mapping[str, Any]) -> Iterator[View]:
+    files = len(data["statement"]["subject"])
+    yield Line(f"verified: {data['model']}, {files} files, signed by this installation")
 
 
 @app.command("import-mlflow")
@@ -160,7 +181,7 @@ def import_mlflow(
 
 @app.command("export")
 def export(
-    ref: Annotated[str, typer.Argument(help="churn/3 or churn@champion")],
+    ref: ModelRef,
     output: Annotated[Path, typer.Option("--output", "-o", help="A new folder to write.")],
     to: Annotated[
         str, typer.Option("--format", help="The format to write: mlflow (scikit-learn models).")
@@ -187,7 +208,8 @@ def delete_alias(name: str, alias: str) -> None:
     console.print(f"{name}@{alias} deleted")
 
 
-def _print_version(version: ModelVersion) -> None:
+def _show_views(data: Mapping[str, Any]) -> Iterator[View]:
+    version = model_version_from_dict(data)
     manifest = version.manifest
     rows = [
         ("version", version.ref),
@@ -202,11 +224,13 @@ def _print_version(version: ModelVersion) -> None:
         ("signature", _signature(manifest.get("signature"))),
         ("scan", "; ".join(str(f) for f in version.findings) or "no findings"),
     ]
-    table(None, ("field", "value"), rows)
-    files = [(f.path, format_size(f.size), f.digest) for f in version.files]
+    yield Fields(None, rows, header=("field", "value"))
     pickled = set(manifest.get("pickle", []))
-    table("Files", ("path", "size", "digest"),
-          [(p + (" (pickle)" if p in pickled else ""), s, d) for p, s, d in files])  # fmt: skip
+    files = [
+        (f.path + (" (pickle)" if f.path in pickled else ""), format_size(f.size), f.digest)
+        for f in version.files
+    ]
+    yield Table("Files", ("path", "size", "digest"), files)
 
 
 def _signature(found: object) -> str:

@@ -1,17 +1,16 @@
-"""Printing for the CLI: rich tables for people, ``--json`` for scripts, one-line errors."""
+"""The CLI's consoles, its JSON, the words for numbers, times and sizes, and progress bars."""
 
 from __future__ import annotations
 
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import orjson
 from rich.console import Console
-from rich.table import Table
 
 # Piped output is read by people in logs and CI too: do not fold it at 80 columns.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -22,24 +21,10 @@ def print_json(data: Any) -> None:
     sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
-def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    shown = Table(title=title, title_justify="left", header_style="bold")
-    for column in columns:
-        shown.add_column(column, overflow="fold")
-    for row in rows:
-        shown.add_row(*(cell if hasattr(cell, "__rich__") else _text(cell) for cell in row))
-    console.print(shown)
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return format_number(value)
-    return str(value)
-
-
-def format_number(value: float) -> str:
+def format_number(value: float | str) -> str:
+    """A number as a table shows it; JSON's words for NaN and ±inf are read as them."""
+    if isinstance(value, str):
+        return {"Infinity": "inf", "-Infinity": "-inf"}.get(value, value)
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
@@ -54,9 +39,14 @@ def format_time(ms: int | None) -> str:
 
 
 def format_duration(start_ms: int, end_ms: int | None) -> str:
-    if end_ms is None:
+    return format_elapsed(None if end_ms is None else end_ms - start_ms)
+
+
+def format_elapsed(ms: int | None) -> str:
+    """How long something took (``None``: it is still running)."""
+    if ms is None:
         return "running"
-    seconds = max(0, end_ms - start_ms) / 1000
+    seconds = max(0, ms) / 1000
     if seconds < 60:
         return f"{seconds:.1f}s"
     minutes, seconds = divmod(int(seconds), 60)

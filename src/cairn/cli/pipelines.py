@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
+from rich.text import Text
 
-from cairn.cli.output import console, errors, print_json, table
+from cairn.cli.options import Json
+from cairn.cli.output import console, errors, print_json
+from cairn.cli.report import Line, Report, Table, View, render
 from cairn.config import load_settings
 from cairn.errors import StepFailed
 from cairn.pipelines.definition import Graph
 from cairn.pipelines.interruption import Interrupted
 from cairn.pipelines.loading import declared, load_pipeline, parse_params
+from cairn.pipelines.reproduce import Reproduction
 from cairn.pipelines.runner import PipelineResult, StepResult
-from cairn.pipelines.sweep import Trial
+from cairn.pipelines.sweep import SweepResult, Trial
 from cairn.session import workspace
 
 app = typer.Typer(help="Pipelines: their steps and how they connect.", no_args_is_help=True)
@@ -27,7 +32,13 @@ Target = Annotated[
     str, typer.Argument(help="A name from cairn.yaml, module:name, or path/to/file.py:name.")
 ]
 Params = Annotated[list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE (repeatable).")]
-Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+Experiment = Annotated[
+    str | None, typer.Option(help="The experiment (default: the pipeline's name).")
+]
+Executor = Annotated[str, typer.Option(help="Where steps run: local or ray.")]
+RayAddress = Annotated[
+    str | None, typer.Option(help="ray: the cluster (HOST:PORT); default: a local one.")
+]
 
 _STATE_STYLE = {"ran": "green", "cached": "cyan", "failed": "red", "killed": "red",
                 "skipped": "dim"}  # fmt: skip
@@ -41,16 +52,12 @@ def run(
         list[str] | None,
         typer.Option("--only", help="Run only this step (repeatable); the rest must be cached."),
     ] = None,
-    experiment: Annotated[
-        str | None, typer.Option(help="The experiment (default: the pipeline's name).")
-    ] = None,
-    executor: Annotated[str, typer.Option(help="Where steps run: local or ray.")] = "local",
+    experiment: Experiment = None,
+    executor: Executor = "local",
     workers: Annotated[
         int, typer.Option(help="local: how many independent steps may run at once, in processes.")
     ] = 1,
-    ray_address: Annotated[
-        str | None, typer.Option(help="ray: the cluster (HOST:PORT); default: a local one.")
-    ] = None,
+    ray_address: RayAddress = None,
     json: Json = False,
 ) -> None:
     """Run a pipeline: each step runs, or is taken from the cache when nothing it depends
@@ -73,7 +80,7 @@ def run(
             shown.add(done.warning)
 
     if not json:
-        console.print(f"[bold]{escape(graph.pipeline)}[/bold] {_shown_params(graph)}")
+        console.print(Text.assemble((graph.pipeline, "bold"), " ", _shown_params(graph.params)))
     try:
         with _stops_reported(graph.pipeline, json):
             result = run_pipeline(
@@ -89,17 +96,24 @@ def run(
     except StepFailed as exc:
         _stopped(graph.pipeline, json, f"error: {exc.message}")
         raise typer.Exit(1) from None
-    if json:
-        print_json(_result_dict(result))
-        return
     for warning in result.warnings:
-        if warning not in shown:
+        if warning not in shown and not json:
             _warn(warning)
-    ran = sum(s.state == "ran" for s in result.steps)
-    cached = sum(s.state == "cached" for s in result.steps)
-    console.print(
-        f"run {result.run_id[:12]}: {ran} ran, {cached} cached in {result.seconds:.2f} s "
-        f"(cairn runs show {result.run_id[:12]})"
+    render(run_report(result), json)
+
+
+def run_report(result: PipelineResult) -> Report[dict[str, Any]]:
+    """A pipeline run: per step its state, time, run and output."""
+    return Report(_result_dict(result), _run_views)
+
+
+def _run_views(result: Mapping[str, Any]) -> Iterator[View]:
+    run_id = result["run_id"][:12]
+    ran = sum(s["state"] == "ran" for s in result["steps"])
+    cached = sum(s["state"] == "cached" for s in result["steps"])
+    yield Line(
+        f"run {run_id}: {ran} ran, {cached} cached in {result['seconds']:.2f} s "
+        f"(cairn runs show {run_id})"
     )
 
 
@@ -120,13 +134,9 @@ def sweep(
         list[str] | None, typer.Option("--set", "-p", help="A fixed NAME=VALUE (repeatable).")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed the sampler (repeatable sweeps).")] = None,
-    experiment: Annotated[
-        str | None, typer.Option(help="The experiment (default: the pipeline's name).")
-    ] = None,
-    executor: Annotated[str, typer.Option(help="Where steps run: local or ray.")] = "local",
-    ray_address: Annotated[
-        str | None, typer.Option(help="ray: the cluster (HOST:PORT); default: a local one.")
-    ] = None,
+    experiment: Experiment = None,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
     json: Json = False,
 ) -> None:
     """Search a pipeline's parameters with Optuna; each trial is a pipeline run, the best
@@ -150,30 +160,37 @@ def sweep(
             experiment=experiment, seed=seed, on_trial=show, executor=executor,
             ray_address=ray_address,
         )  # fmt: skip
-    best = result.best
-    if json:
-        print_json(
-            {
-                "run_id": result.run_id,
-                "objective": objective,
-                "direction": direction,
-                "best": None if best is None else {"trial": best.number, "run_id": best.run_id,
-                                                   "value": best.value, "params": best.params},
-                "trials": [
-                    {"trial": t.number, "params": t.params, "value": t.value, "state": t.state,
-                     "run_id": t.run_id, "error": t.error}
-                    for t in result.trials
-                ],
-            }
-        )  # fmt: skip
-        return
-    if best is None:
+    if result.best is None and not json:
         errors.print(f"[red]no trial logged {escape(objective)}[/]")
         raise typer.Exit(1)
-    console.print(
-        f"best: trial {best.number} ({objective}={best.value:.4f}) run {best.run_id[:12]}, "
-        f"tagged cairn.sweep.best; sweep run {result.run_id[:12]}"
-    )
+    render(sweep_report(result, objective, direction), json)
+
+
+def sweep_report(result: SweepResult, objective: str, direction: str) -> Report[dict[str, Any]]:
+    """A sweep: its trials, each with its params, objective and run, and the best."""
+    best = result.best
+    data = {
+        "run_id": result.run_id,
+        "objective": objective,
+        "direction": direction,
+        "best": None if best is None else {"trial": best.number, "run_id": best.run_id,
+                                           "value": best.value, "params": best.params},
+        "trials": [
+            {"trial": t.number, "params": t.params, "value": t.value, "state": t.state,
+             "run_id": t.run_id, "error": t.error}
+            for t in result.trials
+        ],
+    }  # fmt: skip
+    return Report(data, _sweep_views)
+
+
+def _sweep_views(sweep: Mapping[str, Any]) -> Iterator[View]:
+    best = sweep["best"]
+    if best is not None:
+        yield Line(
+            f"best: trial {best['trial']} ({sweep['objective']}={best['value']:.4f}) run "
+            f"{best['run_id'][:12]}, tagged cairn.sweep.best; sweep run {sweep['run_id'][:12]}"
+        )
 
 
 def reproduce(
@@ -200,55 +217,69 @@ def reproduce(
 
     with _stops_reported(run_ref, json):
         found = run_again(run_ref, tolerance, on_step=show)
-    if json:
-        print_json(
-            {
-                "original": found.original, "run_id": found.run_id, "commit": found.commit,
-                "where": found.where, "reproduced": found.reproduced,
-                "steps": [dataclasses.asdict(s) for s in found.steps],
-                "environment": {k: list(v) for k, v in found.environment.items()},
-            }
-        )  # fmt: skip
-    else:
-        console.print(f"reproduced {found.original[:12]} as {found.run_id[:12]}, in {found.where}")
-        rows = [(s.step, s.verdict, s.detail or None) for s in found.steps]
-        table(None, ("step", "output", "detail"), rows)
-        for name, (before, now) in found.environment.items():
-            console.print(f"  environment: {name} {before or '(absent)'} → {now or '(absent)'}")
+    render(reproduce_report(found), json)
     if not found.reproduced:
         raise typer.Exit(1)
+
+
+def reproduce_report(found: Reproduction) -> Report[dict[str, Any]]:
+    """A run reproduced: per step whether its output is identical, within tolerance or
+    different, and what changed in the environment."""
+    data = {
+        "original": found.original, "run_id": found.run_id, "commit": found.commit,
+        "where": found.where, "reproduced": found.reproduced,
+        "steps": [dataclasses.asdict(s) for s in found.steps],
+        "environment": {k: list(v) for k, v in found.environment.items()},
+    }  # fmt: skip
+    return Report(data, _reproduce_views)
+
+
+def _reproduce_views(found: Mapping[str, Any]) -> Iterator[View]:
+    yield Line(
+        f"reproduced {found['original'][:12]} as {found['run_id'][:12]}, in {found['where']}"
+    )
+    rows = [(s["step"], s["verdict"], s["detail"] or None) for s in found["steps"]]
+    yield Table(None, ("step", "output", "detail"), rows)
+    for name, (before, now) in found["environment"].items():
+        yield Line(f"  environment: {name} {before or '(absent)'} → {now or '(absent)'}")
 
 
 @app.command("list")
 def list_pipelines(json: Json = False) -> None:
     """The pipelines cairn.yaml names."""
+    render(list_report(workspace(load_settings())), json)
+
+
+def list_report(folder: Path) -> Report[list[dict[str, Any]]]:
+    """The pipelines the cairn.yaml of a working copy names, and where each is defined."""
     found = {
         name: target if isinstance(target, str) else f"cairn.yaml ({len(target['steps'])} steps)"
-        for name, target in declared(workspace(load_settings())).items()
+        for name, target in declared(folder).items()
     }
-    if json:
-        print_json([{"name": k, "target": v} for k, v in sorted(found.items())])
-        return
-    table(None, ("pipeline", "defined in"), sorted(found.items()))
+    return Report([{"name": k, "target": v} for k, v in sorted(found.items())], _list_views)
+
+
+def _list_views(pipelines: list[dict[str, Any]]) -> Iterator[View]:
+    yield Table(None, ("pipeline", "defined in"), [(p["name"], p["target"]) for p in pipelines])
 
 
 @app.command("show")
 def show(target: Target, param: Params = None, json: Json = False) -> None:
     """A pipeline's parameters and steps: what each takes and from where."""
-    graph = _graph(target, param)
-    if json:
-        print_json(_graph_dict(graph))
-        return
-    console.print(f"[bold]{escape(graph.pipeline)}[/bold] {_shown_params(graph)}")
+    render(Report(_graph_dict(_graph(target, param)), _show_views), json)
+
+
+def _show_views(graph: Mapping[str, Any]) -> Iterator[View]:
+    yield Line(Text.assemble((graph["pipeline"], "bold"), " ", _shown_params(graph["params"])))
     rows = [
         (
-            node.name,
-            ", ".join(f"{arg} ← {up}" for arg, up in node.inputs.items()) or None,
-            ", ".join(f"{k}={v!r}" for k, v in node.params.items()) or None,
+            step["name"],
+            ", ".join(f"{arg} ← {up}" for arg, up in step["inputs"].items()) or None,
+            _shown_params(step["params"]) or None,
         )
-        for node in graph.nodes.values()
+        for step in graph["steps"]
     ]
-    table(None, ("step", "inputs", "parameters"), rows)
+    yield Table(None, ("step", "inputs", "parameters"), rows)
 
 
 @app.command("dag")
@@ -307,8 +338,8 @@ def _graph(target: str, param: list[str] | None) -> Graph:
     return load_pipeline(target, root).build(**parse_params(param or []))
 
 
-def _shown_params(graph: Graph) -> str:
-    return escape(", ".join(f"{k}={v!r}" for k, v in graph.params.items()))
+def _shown_params(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in params.items())
 
 
 def _id(name: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from cairn.cli import runs
 from cairn.cli.context import session
 from cairn.cli.output import console
+from cairn.cli.report import render
 from cairn.quickstart import (
     CHAMPION,
     EXPERIMENT,
@@ -33,17 +34,9 @@ def quickstart() -> None:
         f"\n[bold]Best runs[/bold]: cairn runs list --experiment {EXPERIMENT} "
         f'--filter "attributes.parent_run_id = \'{parent_id}\'" --order-by "{order}" --limit 3'
     )
-    runs.list_runs(
-        experiment=[EXPERIMENT],
-        filter=f"attributes.parent_run_id = '{parent_id}'",
-        order_by=[order],
-        limit=3,
-    )
-    best = (
-        session()
-        .tracking.search_runs(EXPERIMENT, f"attributes.parent_run_id = '{parent_id}'", [order], 1)
-        .runs[0]
-    )
+    children = f"attributes.parent_run_id = '{parent_id}'"
+    render(runs.list_report(session().tracking, [EXPERIMENT], children, [order], limit=3))
+    best = session().tracking.search_runs(EXPERIMENT, children, [order], 1).runs[0]
     console.print(
         f"\nThe best is registered as [bold]{logged.model_ref}[/bold] ({MODEL_NAME}@{CHAMPION}),"
         " with its package verified, its card and its lineage"

@@ -4,32 +4,34 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
+from rich.text import Text
 
-from cairn.cli.output import console, format_time, print_json, table
+from cairn.cli.options import Json, ModelRef
+from cairn.cli.output import console, format_time
+from cairn.cli.report import Cell, Line, Report, Table, View, render
 from cairn.core.clock import parse_time
-from cairn.core.release import (
-    Deployment,
-    GateCheck,
-    PromotionRequest,
-    RequestState,
-    Verdict,
-)
+from cairn.core.policy import parse_policy
+from cairn.core.release import Deployment, PromotionRequest, RequestState, Verdict
 from cairn.core.release_codec import (
+    deployment_from_dict,
     deployment_to_dict,
     environment_to_dict,
+    gate_check_from_dict,
     gate_check_to_dict,
+    gate_from_dict,
+    request_from_dict,
     request_to_dict,
     webhook_to_dict,
 )
 from cairn.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from cairn.core.gates.base import GateResult
     from cairn.core.ports import Releases
 
 envs = typer.Typer(help="Environments: their policies, what they run, and their history.",
@@ -41,7 +43,6 @@ webhooks = typer.Typer(help="Webhooks: where release events are posted, signed."
                        no_args_is_help=True)  # fmt: skip
 
 SECRET_VARIABLE = "CAIRN_WEBHOOK_SECRET"  # noqa: S105  # a variable's name, not a secret
-Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 Reason = Annotated[str, typer.Option("--reason", help="Why: kept in the history and audit trail.")]
 Reviewed = Annotated[
     int | None,
@@ -49,6 +50,9 @@ Reviewed = Annotated[
         "--version", help="The version you reviewed: refused if the request names another by then."
     ),
 ]
+RequestId = Annotated[str, typer.Argument(help="The request (its id or first 8 characters).")]
+OnlyModel = Annotated[str | None, typer.Option("--model", help="Only this model.")]
+OnlyEnv = Annotated[str | None, typer.Option("--env", help="Only this environment.")]
 
 
 def _releases() -> Releases:
@@ -80,10 +84,11 @@ def create(
 ) -> None:
     """Create an environment (installation admins)."""
     found = _releases().create_environment(name, _policy_text(policy) if policy else None)
-    if json:
-        print_json(environment_to_dict(found))
-        return
-    console.print(f"environment {found.name} created, policy {found.policy.digest}")
+    render(Report(environment_to_dict(found), _created_views), json)
+
+
+def _created_views(env: Mapping[str, Any]) -> Iterator[View]:
+    yield Line(f"environment {env['name']} created, policy {env['policy_digest']}")
 
 
 @envs.command("policy")
@@ -95,25 +100,31 @@ def set_policy(
     """Replace an environment's policy (installation admins). Approvals given under the
     old policy stop counting; waiting requests' gates run again when next approved."""
     found = _releases().set_policy(name, _policy_text(policy))
-    if json:
-        print_json(environment_to_dict(found))
-        return
-    console.print(f"policy of {found.name} is now {found.policy.digest}")
+    render(Report(environment_to_dict(found), _policy_views), json)
+
+
+def _policy_views(env: Mapping[str, Any]) -> Iterator[View]:
+    yield Line(f"policy of {env['name']} is now {env['policy_digest']}")
 
 
 @envs.command("list")
 def list_environments(json: Json = False) -> None:
     """List every environment with the version of each model it runs now."""
-    found = _releases().list_environments()
-    if json:
-        print_json([environment_to_dict(e) for e in found])
-        return
+    render(environments_report(_releases()), json)
+
+
+def environments_report(releases: Releases) -> Report[list[dict[str, Any]]]:
+    """Every environment, its policy and what it runs now."""
+    return Report([environment_to_dict(e) for e in releases.list_environments()], _envs_views)
+
+
+def _envs_views(found: list[dict[str, Any]]) -> Iterator[View]:
     rows = [
-        (e.name, _running(e.deployed), len(e.policy.gates), _approvals(e.policy.approvals.required,
-         e.policy.auto_promote), e.policy.digest)
+        (e["name"], _running(e["deployed"]), len(parse_policy(e["policy"]).gates),
+         _approvals(e["approvals_required"], e["auto_promote"]), e["policy_digest"])
         for e in found
     ]  # fmt: skip
-    table("Environments", ("name", "runs", "gates", "approvals", "policy"), rows)
+    yield Table("Environments", ("name", "runs", "gates", "approvals", "policy"), rows)
 
 
 @envs.command("show")
@@ -125,52 +136,75 @@ def show(
     json: Json = False,
 ) -> None:
     """Show what an environment runs (or ran --at a time), and its policy."""
-    service = _releases()
-    if at is not None:
-        moment = parse_time(at, "--at")
-        entries = service.deployed_at(name, moment)
-        if json:
-            print_json({"environment": name, "at": moment,
-                        "deployed": [deployment_to_dict(d) for d in entries]})  # fmt: skip
-            return
-        rows = [(f"{d.model}/{d.version}", d.action.value, format_time(d.at), d.by, d.reason)
-                for d in entries]  # fmt: skip
-        table(f"{name} at {at}", ("ran", "since", "when", "by", "reason"), rows)
-        return
-    env = service.get_environment(name)
-    if json:
-        print_json(environment_to_dict(env))
-        return
-    console.print(f"[bold]{escape(env.name)}[/bold]  policy {env.policy.digest}, updated "
-                  f"{format_time(env.updated_at)} by {escape(env.updated_by)}")  # fmt: skip
-    console.print(f"runs: {escape(_running(env.deployed))}")
-    console.print(f"approvals: {_approvals(env.policy.approvals.required, env.policy.auto_promote)}"
-                  f" ({env.policy.approvals.role.value})")  # fmt: skip
-    for gate_ in env.policy.gates:
-        console.print(f"  gate: {escape(gate_.describe())}")
+    if at is None:
+        render(environment_report(_releases(), name), json)
+    else:
+        render(deployed_at_report(_releases(), name, at), json)
+
+
+def environment_report(releases: Releases, name: str) -> Report[dict[str, Any]]:
+    """An environment: its policy and what it runs now."""
+    return Report(environment_to_dict(releases.get_environment(name)), _environment_views)
+
+
+def _environment_views(env: Mapping[str, Any]) -> Iterator[View]:
+    policy = parse_policy(env["policy"])
+    updated = f"updated {format_time(env['updated_at'])} by {env['updated_by']}"
+    yield Line(Text.assemble((env["name"], "bold"), f"  policy {env['policy_digest']}, {updated}"))
+    yield Line(f"runs: {_running(env['deployed'])}")
+    approvals = _approvals(env["approvals_required"], env["auto_promote"])
+    yield Line(f"approvals: {approvals} ({policy.approvals.role.value})")
+    for gate_ in policy.gates:
+        yield Line(f"  gate: {gate_.describe()}")
+
+
+def deployed_at_report(releases: Releases, name: str, at: str) -> Report[dict[str, Any]]:
+    """What an environment ran at a time (``at``, ISO 8601).
+
+    Raises:
+        InvalidInput: ``at`` is not a time.
+    """
+    moment = parse_time(at, "--at")
+    entries = releases.deployed_at(name, moment)
+    data = {"environment": name, "at": moment,
+            "deployed": [deployment_to_dict(d) for d in entries]}  # fmt: skip
+    return Report(data, partial(_deployed_at_views, at))
+
+
+def _deployed_at_views(at: str, data: Mapping[str, Any]) -> Iterator[View]:
+    rows = [
+        (f"{d['model']}/{d['version']}", d["action"], format_time(d["at"]), d["by"], d["reason"])
+        for d in data["deployed"]
+    ]
+    yield Table(f"{data['environment']} at {at}", ("ran", "since", "when", "by", "reason"), rows)
 
 
 @envs.command("history")
-def history(
-    name: str,
-    model: Annotated[str | None, typer.Option("--model", help="Only this model.")] = None,
-    json: Json = False,
-) -> None:
+def history(name: str, model: OnlyModel = None, json: Json = False) -> None:
     """Every change to what an environment runs, newest first: who, when, from which
     version, why, and the request that passed."""
-    found = _releases().history(name, model)
-    if json:
-        print_json([deployment_to_dict(d) for d in found])
-        return
-    table(f"History of {name}", ("when", "model", "version", "from", "action", "by", "reason",
-          "request"), [_history_row(d) for d in found])  # fmt: skip
+    render(history_report(_releases(), name, model), json)
+
+
+def history_report(
+    releases: Releases, name: str, model: str | None = None
+) -> Report[list[dict[str, Any]]]:
+    """Every change to what an environment runs (of one model, or all), newest first."""
+    found = [deployment_to_dict(d) for d in releases.history(name, model)]
+    return Report(found, partial(_history_views, name))
+
+
+def _history_views(name: str, found: list[dict[str, Any]]) -> Iterator[View]:
+    columns = ("when", "model", "version", "from", "action", "by", "reason", "request")
+    rows = [_history_row(deployment_from_dict(d)) for d in found]
+    yield Table(f"History of {name}", columns, rows)
 
 
 # requests
 
 
 def promote(
-    ref: Annotated[str, typer.Argument(help="The version: churn/3 or churn@candidate.")],
+    ref: ModelRef,
     to: Annotated[str, typer.Option("--to", help="The environment.")],
     reason: Reason,
     json: Json = False,
@@ -178,61 +212,87 @@ def promote(
     """Request that an environment run a version: every gate runs and is recorded; the
     request then waits for approvals, or deploys when the policy needs none. Exits 1
     when a gate fails."""
-    request = _releases().promote(ref, to, reason)
-    _print_request(request, json)
-    if request.state is RequestState.BLOCKED:
+    found = _releases().promote(ref, to, reason)
+    render(request_report(found), json)
+    if found.state is RequestState.BLOCKED:
         raise typer.Exit(1)
 
 
 def approve(
-    request_id: Annotated[str, typer.Argument(help="The request (its id or first 8 characters).")],
+    request_id: RequestId,
     comment: Annotated[str, typer.Option("--comment", help="A note kept with it.")] = "",
     version: Reviewed = None,
     json: Json = False,
 ) -> None:
     """Approve a waiting request (approvers); it deploys once the approvals suffice."""
-    _print_request(_releases().approve(request_id, comment, version), json)
+    render(request_report(_releases().approve(request_id, comment, version)), json)
 
 
 def reject(
-    request_id: Annotated[str, typer.Argument(help="The request (its id or first 8 characters).")],
+    request_id: RequestId,
     reason: Reason,
     version: Reviewed = None,
     json: Json = False,
 ) -> None:
     """Reject a waiting request (approvers)."""
-    _print_request(_releases().reject(request_id, reason, version), json)
+    render(request_report(_releases().reject(request_id, reason, version)), json)
 
 
 @requests.command("list")
 def list_requests(
-    env: Annotated[str | None, typer.Option("--env", help="Only this environment.")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="Only this model.")] = None,
+    env: OnlyEnv = None,
+    model: OnlyModel = None,
     state: Annotated[
         RequestState | None, typer.Option("--state", help="Only requests in this state.")
     ] = None,
     json: Json = False,
 ) -> None:
     """List promotion requests, newest first."""
-    found = _releases().list_requests(env, model, state)
-    if json:
-        print_json([request_to_dict(r) for r in found])
-        return
+    render(requests_report(_releases(), env, model, state), json)
+
+
+def requests_report(
+    releases: Releases,
+    env: str | None = None,
+    model: str | None = None,
+    state: RequestState | None = None,
+) -> Report[list[dict[str, Any]]]:
+    """Promotion requests (to an environment, of a model, in a state), newest first."""
+    found = [request_to_dict(r) for r in releases.list_requests(env, model, state)]
+    return Report(found, _requests_views)
+
+
+def _requests_views(found: list[dict[str, Any]]) -> Iterator[View]:
     rows = [
-        (r.id[:8], r.ref, r.environment, r.state.value, r.requester, format_time(r.created_at),
-         r.decision)
+        (r["id"][:8], r["ref"], r["environment"], r["state"], r["requester"],
+         format_time(r["created_at"]), r["decision"])
         for r in found
     ]  # fmt: skip
-    table("Promotion requests", ("id", "version", "to", "state", "by", "opened", "why"), rows)
+    yield Table("Promotion requests", ("id", "version", "to", "state", "by", "opened", "why"), rows)
 
 
 @requests.command("show")
-def show_request(
-    request_id: Annotated[str, typer.Argument(help="The request (its id or first 8 characters).")],
-    json: Json = False,
-) -> None:
+def show_request(request_id: RequestId, json: Json = False) -> None:
     """Show a request: each gate's result and evidence, and each approval."""
-    _print_request(_releases().get_request(request_id), json)
+    render(request_report(_releases().get_request(request_id)), json)
+
+
+def request_report(request: PromotionRequest) -> Report[dict[str, Any]]:
+    """A promotion request: its state, each gate's result and evidence, each approval."""
+    return Report(request_to_dict(request), _request_views)
+
+
+def _request_views(data: dict[str, Any]) -> Iterator[View]:
+    request = request_from_dict(data)
+    yield Line(Text.assemble(f"request {request.id[:8]}: {request.ref} → {request.environment}: ",
+                             (request.state.value, "bold"), f" ({request.decision})"))  # fmt: skip
+    yield Line(f"  requested by {request.requester}: {request.reason}")
+    yield from _gate_views(data["gates"])
+    for given in request.approvals:
+        said = f": {given.comment}" if given.comment else ""
+        role = given.role.value if given.role else "no role"
+        said_so = "approved" if given.verdict is Verdict.APPROVE else "rejected"
+        yield Line(f"  {said_so} by {given.by} ({role}) {format_time(given.at)}{said}")
 
 
 def rollback(
@@ -250,28 +310,34 @@ def rollback(
     """Run again the version an environment ran before (maintainers): no gates, no
     approvals, one command; recorded in the history and the audit trail."""
     done = _releases().rollback(env, model, reason, to)
-    if json:
-        print_json(deployment_to_dict(done))
-        return
-    console.print(f"{escape(env)} runs {escape(done.model)}/{done.version} again (was "
-                  f"{done.model}/{done.previous})")  # fmt: skip
+    render(Report(deployment_to_dict(done), _rollback_views), json)
+
+
+def _rollback_views(done: Mapping[str, Any]) -> Iterator[View]:
+    yield Line(f"{done['environment']} runs {done['model']}/{done['version']} again (was "
+               f"{done['model']}/{done['previous']})")  # fmt: skip
 
 
 @gate.command("check")
 def check(
-    ref: Annotated[str, typer.Argument(help="The version: churn/3 or churn@candidate.")],
+    ref: ModelRef,
     env: Annotated[str, typer.Option("--env", help="The environment whose policy applies.")],
     json: Json = False,
 ) -> None:
     """Run an environment's gates on a version, recording nothing; exits 1, listing each
     failed gate and why, when any fails."""
     found = _releases().check(ref, env)
-    if json:
-        print_json(gate_check_to_dict(found))
-    else:
-        _print_check(found)
+    render(Report(gate_check_to_dict(found), _check_views), json)
     if not found.passed:
         raise typer.Exit(1)
+
+
+def _check_views(data: dict[str, Any]) -> Iterator[View]:
+    found = gate_check_from_dict(data)
+    verdict = "pass" if found.passed else "FAIL"
+    yield Line(Text.assemble(f"{found.model}/{found.version} against {found.environment} "
+                             f"(policy {found.policy_digest}): ", (verdict, "bold")))  # fmt: skip
+    yield from _gate_views(data["gates"])
 
 
 # webhooks
@@ -288,7 +354,7 @@ def add_webhook(
             "that signs each event (16+ characters).",
         ),
     ] = SECRET_VARIABLE,
-    env: Annotated[str | None, typer.Option("--env", help="Only this environment's.")] = None,
+    env: OnlyEnv = None,
     json: Json = False,
 ) -> None:
     """Post every release event (promote, rollback) to a URL, signed with HMAC-SHA256
@@ -297,69 +363,54 @@ def add_webhook(
     if not secret:
         raise InvalidInput(f"--secret-env {secret_env}: that environment variable is not set")
     hook = _releases().add_webhook(url, secret, env)
-    if json:
-        print_json(webhook_to_dict(hook))
-        return
-    console.print(f"webhook {hook.id[:8]} posts {escape(env or 'every environment')}'s events "
-                  f"to {escape(url)}")  # fmt: skip
+    render(Report(webhook_to_dict(hook), _added_webhook_views), json)
+
+
+def _added_webhook_views(hook: Mapping[str, Any]) -> Iterator[View]:
+    yield Line(f"webhook {hook['id'][:8]} posts {hook['environment'] or 'every environment'}'s "
+               f"events to {hook['url']}")  # fmt: skip
 
 
 @webhooks.command("list")
 def list_webhooks(json: Json = False) -> None:
-    found = _releases().list_webhooks()
-    if json:
-        print_json([webhook_to_dict(h) for h in found])
-        return
-    rows = [(h.id[:8], h.url, h.environment or "all", h.created_by, format_time(h.created_at))
-            for h in found]  # fmt: skip
-    table("Webhooks", ("id", "url", "environment", "by", "created"), rows)
+    """List the webhooks release events are posted to."""
+    render(webhooks_report(_releases()), json)
+
+
+def webhooks_report(releases: Releases) -> Report[list[dict[str, Any]]]:
+    """Every webhook: where it posts, and which environment's events."""
+    return Report([webhook_to_dict(h) for h in releases.list_webhooks()], _webhooks_views)
+
+
+def _webhooks_views(found: list[dict[str, Any]]) -> Iterator[View]:
+    rows = [(h["id"][:8], h["url"], h["environment"] or "all", h["created_by"],
+             format_time(h["created_at"])) for h in found]  # fmt: skip
+    yield Table("Webhooks", ("id", "url", "environment", "by", "created"), rows)
 
 
 @webhooks.command("remove")
 def remove_webhook(webhook_id: str) -> None:
+    """Stop posting release events to a webhook."""
     _releases().remove_webhook(webhook_id)
-    console.print(f"webhook {escape(webhook_id)} removed")
+    console.print(f"webhook {webhook_id} removed", markup=False)
 
 
 # printing
 
 
-def _print_request(request: PromotionRequest, json: bool) -> None:
-    if json:
-        print_json(request_to_dict(request))
-        return
-    console.print(f"request {request.id[:8]}: {request.ref} → {escape(request.environment)}: "
-                  f"[bold]{request.state.value}[/bold] ({escape(request.decision)})")  # fmt: skip
-    console.print(f"  requested by {escape(request.requester)}: {escape(request.reason)}")
-    _print_gates(request.gates)
-    for given in request.approvals:
-        said = f": {given.comment}" if given.comment else ""
-        role = given.role.value if given.role else "no role"
-        said_so = "approved" if given.verdict is Verdict.APPROVE else "rejected"
-        console.print(f"  {said_so} by {escape(given.by)} ({role}) "
-                      f"{format_time(given.at)}{escape(said)}")  # fmt: skip
+def _gate_views(gates: list[dict[str, Any]]) -> Iterator[View]:
+    for result in map(gate_from_dict, gates):
+        mark = ("pass", "green") if result.passed else ("FAIL", "red")
+        yield Line(Text.assemble("  ", mark, f" {result.gate}: {result.reason}"))
 
 
-def _print_check(found: GateCheck) -> None:
-    verdict = "pass" if found.passed else "FAIL"
-    console.print(f"{found.model}/{found.version} against {escape(found.environment)} "
-                  f"(policy {found.policy_digest}): [bold]{verdict}[/bold]")  # fmt: skip
-    _print_gates(found.gates)
-
-
-def _print_gates(gates: tuple[GateResult, ...]) -> None:
-    for result in gates:
-        mark = "[green]pass[/green]" if result.passed else "[red]FAIL[/red]"
-        console.print(f"  {mark} {escape(result.gate)}: {escape(result.reason)}")
-
-
-def _history_row(d: Deployment) -> tuple[object, ...]:
+def _history_row(d: Deployment) -> tuple[Cell, ...]:
     previous = f"{d.previous}" if d.previous is not None else "—"
     return (format_time(d.at), d.model, d.version, previous, d.action.value, d.by, d.reason,
             (d.request_id or "—")[:8])  # fmt: skip
 
 
-def _running(deployed: dict[str, int]) -> str:
+def _running(deployed: Mapping[str, int]) -> str:
     return ", ".join(f"{m}/{v}" for m, v in deployed.items()) or "nothing yet"
 
 

@@ -71,6 +71,20 @@ class Lineage:
             ],
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Lineage:
+        """A walk's result as ``to_dict`` wrote it."""
+        details = {
+            Node(n["kind"], n["id"]): {k: v for k, v in n.items() if k not in ("kind", "id")}
+            for n in data["nodes"]
+        }
+        return cls(
+            start=Node(data["start"]["kind"], data["start"]["id"]),
+            downstream=data["direction"] == "downstream",
+            edges=[Edge(_node(e["src"]), e["relation"], _node(e["dst"])) for e in data["edges"]],
+            details={node: detail for node, detail in details.items() if detail},
+        )
+
     def to_dot(self) -> str:
         names = {node: f"n{index}" for index, node in enumerate(self.nodes)}
         lines = ["digraph lineage {", "  rankdir=LR;"]
@@ -95,6 +109,11 @@ class Lineage:
             lines.append(f'  {name}{opening}"{text}"{closing}')
         lines += [f"  {names[e.src]} -->|{e.relation}| {names[e.dst]}" for e in sorted(self.edges)]
         return "\n".join(lines) + "\n"
+
+
+def _node(text: str) -> Node:
+    kind, _, ident = text.partition(":")  # a kind has no colon; an id may (blake3:…)
+    return Node(kind, ident)
 
 
 def _escaped(text: str) -> str:
