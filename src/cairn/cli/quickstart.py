@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 from cairn.cli import runs
 from cairn.cli.context import session
 from cairn.cli.output import console
+from cairn.core.run import Run
 from cairn.quickstart import (
     CHAMPION,
     EXPERIMENT,
@@ -33,17 +36,10 @@ def quickstart() -> None:
         f"\n[bold]Best runs[/bold]: cairn runs list --experiment {EXPERIMENT} "
         f'--filter "attributes.parent_run_id = \'{parent_id}\'" --order-by "{order}" --limit 3'
     )
-    runs.list_runs(
-        experiment=[EXPERIMENT],
-        filter=f"attributes.parent_run_id = '{parent_id}'",
-        order_by=[order],
-        limit=3,
-    )
-    best = (
-        session()
-        .tracking.search_runs(EXPERIMENT, f"attributes.parent_run_id = '{parent_id}'", [order], 1)
-        .runs[0]
-    )
+    candidates = session().tracking.child_runs(parent_id)
+    ranked = sorted(candidates, key=_score, reverse=True)  # ties: the newest first, as listed
+    runs.print_runs(ranked[:3], [], [OBJECTIVE], more=len(ranked) > 3)
+    best = ranked[0]
     console.print(
         f"\nThe best is registered as [bold]{logged.model_ref}[/bold] ({MODEL_NAME}@{CHAMPION}),"
         " with its package verified, its card and its lineage"
@@ -66,3 +62,12 @@ def quickstart() -> None:
         "  cairn audit verify                          # recompute it: was anything altered?\n"
         "  cairn server                                # the same store over HTTP"
     )
+
+
+def _score(run: Run) -> tuple[bool, float]:
+    """The objective, as the printed command orders by it: runs without it (or with NaN)
+    come last."""
+    metric = run.metrics.get(OBJECTIVE)
+    if metric is None or math.isnan(metric.value):
+        return (False, 0.0)
+    return (True, metric.value)

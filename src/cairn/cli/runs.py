@@ -56,8 +56,16 @@ def list_runs(
             {"runs": [run_to_dict(r) for r in page.runs], "next_page_token": page.next_page_token}
         )
         return
-    names = {e.id: e.name for e in tracking.list_experiments()}
     params, metrics = _columns(page.runs, filter, order_by or ())
+    print_runs(page.runs, params, metrics, more=page.next_page_token is not None)
+
+
+def print_runs(
+    runs: Sequence[Run], params: Sequence[str], metrics: Sequence[str], more: bool = False
+) -> None:
+    """Runs as a table: their attributes, and these params and latest metrics; ``more``:
+    there are more than these."""
+    names = {e.id: e.name for e in session().tracking.list_experiments()}
     header: tuple[str, ...] = ("id", "name", "experiment", "status", "started", "duration")
     header += tuple(f"params.{k}" for k in params) + tuple(f"metrics.{k}" for k in metrics)
     rows = [
@@ -71,9 +79,9 @@ def list_runs(
             *(run.params.get(k) for k in params),
             *(run.metrics[k].value if k in run.metrics else None for k in metrics),
         )
-        for run in page.runs
+        for run in runs
     ]
-    table(f"Runs ({len(rows)}{', more' if page.next_page_token else ''})", header, rows)
+    table(f"Runs ({len(rows)}{', more' if more else ''})", header, rows)
 
 
 def _columns(
@@ -101,9 +109,7 @@ def show(run_ref: RunRef, json: Json = False) -> None:
     """Show one run: its attributes, params, latest metrics, tags, children and artifacts."""
     tracking = session().tracking
     run = tracking.get_run(run_ref)
-    children = tracking.search_runs(
-        None, f"attributes.parent_run_id = '{run.id}'", (), 1000, None, ViewType.ALL
-    ).runs
+    children = tracking.metadata.child_runs(run.id, ViewType.ALL)
     artifacts = tracking.metadata.list_artifacts(run.id)
     if json:
         data = run_to_dict(run)
