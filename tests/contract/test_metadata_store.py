@@ -23,6 +23,7 @@ from cairn.core.access import Role
 from cairn.core.artifact import ArtifactEntry
 from cairn.core.data import DataKind, NewDataVersion
 from cairn.core.identity import DEFAULT_PROJECT
+from cairn.core.pipeline import CACHE_KEY, OUTPUT_DIGEST
 from cairn.core.ports import ArtifactStore, MetadataStore
 from cairn.core.run import Experiment, Lifecycle, NewRun, RunRecord, RunStatus, ViewType
 from cairn.core.search import RunQuery
@@ -578,3 +579,124 @@ def test_a_runs_lineage_is_the_objects_it_used_and_produced(
     with pytest.raises(NotFound):
         store.log_lineage("0" * 32, [one], [])
     assert store.get_run_lineage(run.id) == ([one, two], [out])
+
+
+# pipelines: the runs nested in a run, and the step cache
+
+CACHE = "blake3:" + "c" * 64
+
+
+def step_run(
+    experiment: Experiment,
+    status: RunStatus = RunStatus.FINISHED,
+    output: str | None = DIGEST,
+    key: str = CACHE,
+    start: int = 1_000,
+    user: str = "ada",
+) -> RunRecord:
+    """A step run recorded whole, with its cache key and (unless None) its output."""
+    tags = {CACHE_KEY: key} | ({} if output is None else {OUTPUT_DIGEST: output})
+    new = NewRun(experiment.id, "step", start, user, tags=tags)
+    return RunRecord(new, status, start + 500)
+
+
+def test_the_cache_holds_the_step_run_recorded_last_under_a_key(
+    store: MetadataStore, experiment: Experiment
+) -> None:
+    """The run started last; of those, the one recorded last: the first a search shows."""
+    assert store.cached_output(experiment.id, CACHE) is None
+    newest, _, same_start = store.record_runs(
+        [step_run(experiment, start=3_000), step_run(experiment), step_run(experiment, start=3_000)]
+    )
+    store.record_runs([step_run(experiment, key="blake3:" + "d" * 64, start=5_000)])
+    found = store.cached_output(experiment.id, CACHE)
+    assert found == store.get_run(same_start.id)
+    store.set_run_deleted(same_start.id, True)
+    assert store.cached_output(experiment.id, CACHE) == store.get_run(newest.id)
+    store.set_run_deleted(same_start.id, False)
+    assert found.tags[OUTPUT_DIGEST] == DIGEST
+    query = RunQuery((experiment.id,), f"tags.`{CACHE_KEY}` = '{CACHE}'", limit=1)
+    assert store.search_runs(query).runs == [found]  # what a search shows first
+
+
+def test_only_finished_runs_with_an_output_are_cached(
+    store: MetadataStore, experiment: Experiment
+) -> None:
+    """Not one that runs, failed, records no output or an empty one, is deleted (until it
+    is restored), or belongs to another experiment."""
+    store.create_run(new_run(experiment, tags={CACHE_KEY: CACHE, OUTPUT_DIGEST: DIGEST}))
+    elsewhere = store.create_experiment(f"exp-{uuid.uuid4().hex[:10]}")
+    store.record_runs([
+        step_run(experiment, RunStatus.FAILED), step_run(experiment, RunStatus.KILLED),
+        step_run(experiment, output=None), step_run(experiment, output=""),
+        step_run(elsewhere),
+    ])  # fmt: skip
+    assert store.cached_output(experiment.id, CACHE) is None
+    (kept,) = store.record_runs([step_run(experiment, start=500)])
+    assert store.cached_output(experiment.id, CACHE) == store.get_run(kept.id)
+    store.set_run_deleted(kept.id, True)
+    assert store.cached_output(experiment.id, CACHE) is None
+    store.set_run_deleted(kept.id, False)
+    assert store.cached_output(experiment.id, CACHE) == store.get_run(kept.id)
+
+
+def test_a_step_run_logged_one_call_at_a_time_is_cached_once_it_finishes(
+    store: MetadataStore, experiment: Experiment
+) -> None:
+    run = store.create_run(new_run(experiment, tags={CACHE_KEY: CACHE}))
+    store.log_batch(run.id, [], {}, {OUTPUT_DIGEST: DIGEST})
+    assert store.cached_output(experiment.id, CACHE) is None  # still running
+    store.end_run(run.id, RunStatus.FINISHED, 2_000)
+    assert store.cached_output(experiment.id, CACHE) == store.get_run(run.id)
+
+
+def test_the_cache_narrowed_to_one_accounts_runs(backend: Backend, experiment: Experiment) -> None:
+    store = backend.store
+    (mine,) = store.record_runs([step_run(experiment)])
+    (bobs,) = backend.seed.record_runs([step_run(experiment, user="bob")])  # recorded last
+    assert store.cached_output(experiment.id, CACHE) == store.get_run(bobs.id)
+    assert store.cached_output(experiment.id, CACHE, mine.user) == store.get_run(mine.id)
+    assert store.cached_output(experiment.id, CACHE, "bob") == store.get_run(bobs.id)
+    assert store.cached_output(experiment.id, CACHE, "carol") is None
+
+
+def test_a_cache_lookup_names_what_is_malformed(
+    store: MetadataStore, experiment: Experiment
+) -> None:
+    for key in ("", "not-a-key", "blake3:" + "C" * 64, "blake3:" + "c" * 63, CACHE + "\n"):
+        with pytest.raises(InvalidInput, match=r"^cache_key: .*a step's cache key"):
+            store.cached_output(experiment.id, key)
+    for experiment_id in ("x", experiment.id[:8], experiment.id.upper()):
+        with pytest.raises(InvalidInput, match=r"^experiment_id: .*whole id"):
+            store.cached_output(experiment_id, CACHE)
+    with pytest.raises(NotFound, match="experiment"):
+        store.cached_output(uuid.uuid4().hex, CACHE)
+
+
+def test_child_runs_are_the_runs_nested_in_a_run_newest_first(
+    store: MetadataStore, experiment: Experiment
+) -> None:
+    parent = store.create_run(new_run(experiment, "pipeline"))
+    first = store.create_run(new_run(experiment, "first", 3_000, parent_id=parent.id))
+    second = store.create_run(new_run(experiment, "second", 2_000, parent_id=parent.id))
+    store.create_run(new_run(experiment, "grandchild", parent_id=first.id))
+    (recorded,) = store.record_runs(
+        [RunRecord(new_run(experiment, "third", parent_id=parent.id), RunStatus.FINISHED, 2_000)]
+    )
+    store.set_run_deleted(second.id, True)
+    assert [r.id for r in store.child_runs(parent.id)] == [first.id, recorded.id]
+    every = store.child_runs(parent.id, ViewType.ALL)
+    assert [r.name for r in every] == ["first", "second", "third"]
+    assert every[1] == store.get_run(second.id)
+    query = RunQuery(filter=f"attributes.parent_run_id = '{parent.id}'", view=ViewType.ALL)
+    assert store.search_runs(query).runs == every
+    assert [r.id for r in store.child_runs(parent.id, ViewType.DELETED)] == [second.id]
+    assert store.child_runs(recorded.id) == []
+
+
+def test_child_runs_of_what_is_not_a_run(store: MetadataStore) -> None:
+    with pytest.raises(NotFound, match="run"):
+        store.child_runs(uuid.uuid4().hex)
+    for run_id in ("x", "0" * 8, "0" * 33):
+        with pytest.raises(InvalidInput, match=r"^run_id: .*whole id"):
+            store.child_runs(run_id)

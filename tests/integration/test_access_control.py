@@ -120,6 +120,11 @@ CASES = [
     Case("resolve run id", Permission.READ, True, lambda c, w: c.get(
         "/api/v1/runs/resolve", params={"ref": w["run"][:8]})),
     Case("get run", Permission.READ, True, lambda c, w: c.get(f"/api/v1/runs/{w['run']}")),
+    Case("child runs", Permission.READ, True, lambda c, w: c.get(
+        f"/api/v1/runs/{w['run']}/children")),
+    Case("cached output", Permission.READ, True, lambda c, w: c.get(
+        "/api/v1/runs/cached", params={"experiment_id": w["experiment"],
+                                       "cache_key": "blake3:" + "c" * 64})),
     Case("end run", Permission.WRITE, True, lambda c, w: c.post(
         f"/api/v1/runs/{_fresh_run(w['admin'], w)}/end",
         json={"status": "FINISHED", "end_time": 2})),

@@ -163,18 +163,27 @@ def test_malformed_filter_is_400_with_a_caret(
 
 
 @pytest.mark.parametrize(
-    ("path", "body", "field"),
+    ("method", "path", "sent", "field"),
     [
-        ("/api/v1/experiments", {}, "name"),
-        ("/api/v1/runs/search", {"limit": "many"}, "limit"),
-        ("/api/v1/runs/search", {"view": "gone"}, "view"),
-        ("/api/v1/runs/search", {"filtre": "x"}, "filtre"),
+        ("POST", "/api/v1/experiments", {}, "name"),
+        ("POST", "/api/v1/runs/search", {"limit": "many"}, "limit"),
+        ("POST", "/api/v1/runs/search", {"view": "gone"}, "view"),
+        ("POST", "/api/v1/runs/search", {"filtre": "x"}, "filtre"),
+        ("GET", "/api/v1/runs/cached", {"experiment_id": "x", "cache_key": "blake3:" + "c" * 64},
+         "experiment_id"),
+        ("GET", "/api/v1/runs/cached", {"experiment_id": "0" * 32, "cache_key": "md5:c"},
+         "cache_key"),
+        ("GET", "/api/v1/runs/cached", {"experiment_id": "0" * 32}, "cache_key"),
+        ("GET", "/api/v1/runs/not-a-run/children", {}, "run_id"),
+        ("GET", f"/api/v1/runs/{MISSING_RUN}/children", {"view": "gone"}, "view"),
     ],
-)
+)  # fmt: skip
 def test_invalid_request_is_400_naming_the_field(
-    api: httpx.Client, path: str, body: dict[str, Any], field: str
+    api: httpx.Client, method: str, path: str, sent: dict[str, Any], field: str
 ) -> None:
-    response = api.post(path, json=body)
+    """A body's fields, or a query's parameters and a path's."""
+    where = {"json": sent} if method == "POST" else {"params": sent}
+    response = api.request(method, path, **where)
     assert response.status_code == 400
     error = error_of(response)
     assert error["code"] == "INVALID_INPUT"

@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,8 @@ from cairn.core.artifact import ArtifactEntry
 from cairn.core.data import DataKind, DataRef, NewDataVersion
 from cairn.core.lineage import RUN, Node
 from cairn.core.model import NewModelVersion, PackageFile
-from cairn.core.run import NewRun
+from cairn.core.pipeline import CACHE_KEY, OUTPUT_DIGEST
+from cairn.core.run import NewRun, Run, RunRecord, RunStatus
 from cairn.errors import NotFound, PermissionDenied
 from cairn.stores.metadata import schema as t
 from cairn.stores.metadata.data import SqlDataCatalog
@@ -42,6 +44,7 @@ from cairn.stores.metadata.identity import IdentityStore
 from cairn.stores.metadata.lineage import SqlLineage
 from cairn.stores.metadata.models import SqlModelRegistry
 from cairn.stores.metadata.sql import SqlMetadataStore
+from cairn.tracking.authorized import AuthorizedMetadataStore
 from server_process import running_server
 
 OWN, OTHER = "churn", "fraud"
@@ -217,6 +220,47 @@ def test_a_lineage_walk_goes_only_through_what_its_reader_may_read(stores: Store
     everything = {stores.fraud_run, made, churn_run, "d-churn@1"}
     assert reached(None) == reached(ROOT) == reached(BRIDGE) == everything
     assert reached(MALLORY) == set()  # the one edge leads to churn's object
+
+
+def test_a_runs_children_and_a_pipelines_cache_show_only_what_the_reader_may_read(
+    stores: Stores,
+) -> None:
+    """A fraud run nested in a churn pipeline run is listed only to readers of both
+    projects; churn's step cache is, to a fraud contributor, an experiment not there."""
+    store = stores.metadata
+    churn, fraud = store.list_experiments()  # e-churn, then e-fraud
+    parent = store.create_run(NewRun(churn.id, "pipeline", 1, "u")).id
+    key = "blake3:" + "c" * 64
+    tags = {CACHE_KEY: key, OUTPUT_DIGEST: stores.own}
+    step = RunRecord(NewRun(churn.id, "make", 2, "u", parent, tags=tags), RunStatus.FINISHED, 3)
+    (made,) = store.record_runs([step])
+    nested = store.create_run(NewRun(fraud.id, "borrowed", 3, "u", parent)).id
+    reader = Principal("carol", roles={OWN: Role.VIEWER}, account=True)
+
+    def as_(principal: Principal) -> AuthorizedMetadataStore:
+        return AuthorizedMetadataStore(store, store, principal)
+
+    for principal, children in ((ROOT, [nested, made.id]), (BRIDGE, [nested, made.id]),
+                                (reader, [made.id])):  # fmt: skip
+        assert [run.id for run in as_(principal).child_runs(parent)] == children
+        assert _id(as_(principal).cached_output(churn.id, key)) == made.id
+    unknown = uuid.uuid4().hex
+    assert _refusal(lambda e: as_(MALLORY).cached_output(e, key), churn.id, unknown)
+    assert _refusal(lambda r: as_(MALLORY).child_runs(r), parent, unknown)
+
+
+def _refusal(lookup: Callable[[str], object], hidden: str, unknown: str) -> bool:
+    """Whether looking ``hidden`` up is refused word for word as looking ``unknown`` up."""
+    messages = []
+    for named in (hidden, unknown):
+        with pytest.raises(NotFound) as refused:
+            lookup(named)
+        messages.append(refused.value.message.replace(named, "<id>"))
+    return messages[0] == messages[1]
+
+
+def _id(run: Run | None) -> str | None:
+    return None if run is None else run.id
 
 
 @pytest.mark.slow

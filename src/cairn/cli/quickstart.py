@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 from cairn.cli import runs
 from cairn.cli.context import session
 from cairn.cli.output import console
 from cairn.cli.report import render
+from cairn.core.run import Run
 from cairn.quickstart import (
     CHAMPION,
     EXPERIMENT,
@@ -34,9 +37,10 @@ def quickstart() -> None:
         f"\n[bold]Best runs[/bold]: cairn runs list --experiment {EXPERIMENT} "
         f'--filter "attributes.parent_run_id = \'{parent_id}\'" --order-by "{order}" --limit 3'
     )
-    children = f"attributes.parent_run_id = '{parent_id}'"
-    render(runs.list_report(session().tracking, [EXPERIMENT], children, [order], limit=3))
-    best = session().tracking.search_runs(EXPERIMENT, children, [order], 1).runs[0]
+    tracking = session().tracking
+    ranked = sorted(tracking.child_runs(parent_id), key=_score, reverse=True)  # ties: newest
+    render(runs.runs_report(tracking, ranked[:3], [], [OBJECTIVE]))
+    best = ranked[0]
     console.print(
         f"\nThe best is registered as [bold]{logged.model_ref}[/bold] ({MODEL_NAME}@{CHAMPION}),"
         " with its package verified, its card and its lineage"
@@ -59,3 +63,12 @@ def quickstart() -> None:
         "  cairn audit verify                          # recompute it: was anything altered?\n"
         "  cairn server                                # the same store over HTTP"
     )
+
+
+def _score(run: Run) -> tuple[bool, float]:
+    """The objective, as the printed command orders by it: runs without it (or with NaN)
+    come last."""
+    metric = run.metrics.get(OBJECTIVE)
+    if metric is None or math.isnan(metric.value):
+        return (False, 0.0)
+    return (True, metric.value)

@@ -68,12 +68,23 @@ def list_report(
     """The runs a search finds, each with its experiment's name, and the params and
     metrics worth a column."""
     page = tracking.search_runs(experiment, filter_text, order_by, limit, None, view)
-    names = {e.id: e.name for e in tracking.list_experiments()}
     params, metrics = _columns(page.runs, filter_text, order_by)
+    return runs_report(tracking, page.runs, params, metrics, page.next_page_token)
+
+
+def runs_report(
+    tracking: TrackingService,
+    runs: Sequence[Run],
+    params: Sequence[str],
+    metrics: Sequence[str],
+    next_page_token: str | None = None,
+) -> Report[dict[str, Any]]:
+    """Runs, each with its experiment's name, with these params and metrics as columns."""
+    names = {e.id: e.name for e in tracking.list_experiments()}
     data = {
-        "runs": [{**run_to_dict(r), "experiment": names.get(r.experiment_id)} for r in page.runs],
-        "next_page_token": page.next_page_token,
-        "columns": {"params": params, "metrics": metrics},
+        "runs": [{**run_to_dict(r), "experiment": names.get(r.experiment_id)} for r in runs],
+        "next_page_token": next_page_token,
+        "columns": {"params": list(params), "metrics": list(metrics)},
     }
     return Report(data, _list_views)
 
@@ -146,10 +157,7 @@ def show_report(tracking: TrackingService, run_ref: str) -> Report[dict[str, Any
 
 def child_runs(tracking: TrackingService, run_id: str) -> list[Run]:
     """The runs a run started (a pipeline run's steps), deleted ones too, oldest first."""
-    found = tracking.search_runs(
-        None, f"attributes.parent_run_id = '{run_id}'", (), 1000, None, ViewType.ALL
-    ).runs
-    return sorted(found, key=lambda c: c.start_time)
+    return sorted(tracking.child_runs(run_id, ViewType.ALL), key=lambda c: c.start_time)
 
 
 def _child_dict(child: Run) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from cairn.core.run import (
     Run,
     RunRecord,
     RunStatus,
+    ViewType,
 )
 from cairn.core.search import RunPage, RunQuery
 from cairn.errors import IntegrityError, InvalidInput, NotFound, ServerBusy
@@ -146,6 +147,22 @@ class HttpMetadataStore(ServerStore):
     def get_run_lineage(self, run_id: str) -> tuple[list[str], list[str]]:
         data = self._http.call("GET", api_path("runs", run_id, "lineage"))
         return [str(d) for d in data["used"]], [str(d) for d in data["produced"]]
+
+    # pipelines
+
+    def child_runs(self, run_id: str, view: ViewType = ViewType.ACTIVE) -> list[Run]:
+        path = api_path("runs", run_id, "children")
+        data = self._http.call("GET", path, params={"view": ViewType(view).value})
+        return [run_from_dict(run) for run in data["runs"]]
+
+    def cached_output(
+        self, experiment_id: str, cache_key: str, user: str | None = None
+    ) -> Run | None:
+        params = {"experiment_id": experiment_id, "cache_key": cache_key}
+        if user is not None:
+            params["user"] = user
+        data = self._http.call("GET", api_path("runs", "cached"), params=params)
+        return None if data["run"] is None else run_from_dict(data["run"])
 
     # artifacts
 

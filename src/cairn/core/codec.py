@@ -11,7 +11,6 @@ the server a memory copy instead of a number-by-number conversion.
 
 from __future__ import annotations
 
-import binascii
 import math
 from array import array
 from base64 import b64decode, b64encode
@@ -262,7 +261,7 @@ def _check_column(field: str, column: Any, name: str) -> None:
 def _unbase64(field: str, text: str, name: str) -> bytes:
     try:
         blob = b64decode(text, validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or not even ASCII text
         raise InvalidInput(f"{field}: {name} is a string but not valid base64") from None
     if len(blob) % ITEM_SIZE:
         raise InvalidInput(

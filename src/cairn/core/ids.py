@@ -10,6 +10,7 @@ from cairn.errors import InvalidInput
 ID_LENGTH = 32
 MIN_PREFIX = 8
 _HEX = re.compile(r"^[0-9a-f]+$")
+_ID = re.compile(f"[0-9a-f]{{{ID_LENGTH}}}")
 
 
 def new_id() -> str:
@@ -31,3 +32,17 @@ def check_id_reference(ref: str, what: str = "run id") -> str:
             f"{what} {ref!r}: too short to be unique; give at least {MIN_PREFIX} characters"
         )
     return text
+
+
+def check_id(value: object, field: str) -> str:
+    """A whole id, as Cairn makes them (32 lowercase hexadecimal characters).
+
+    Raises:
+        InvalidInput: naming ``field``.
+    """
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        shown = repr(value[: ID_LENGTH + 8] if isinstance(value, str) else value)
+        raise InvalidInput(
+            f"{field}: {shown} is not a whole id ({ID_LENGTH} lowercase hexadecimal characters)"
+        )
+    return value

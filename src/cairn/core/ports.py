@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from cairn.core.identity import AccountKind  # a default value below
+from cairn.core.identity import AccountKind  # default values below
 from cairn.core.release_api import Releases as Releases  # the port beside its operations
+from cairn.core.run import ViewType
 
 if TYPE_CHECKING:  # annotations only: a command imports the domain types it uses
     from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -147,6 +148,22 @@ class MetadataStore(Protocol):
 
     def get_run_lineage(self, run_id: str) -> tuple[list[str], list[str]]:
         """The objects the run used and produced, each sorted; raises NotFound."""
+
+    # pipelines: the runs nested in a run, and the step cache
+
+    def child_runs(self, run_id: str, view: ViewType = ViewType.ACTIVE) -> list[Run]:
+        """The runs nested directly in the run (of ``view``), newest first. Raises
+        InvalidInput naming ``run_id`` when it is not a whole id, NotFound."""
+
+    def cached_output(
+        self, experiment_id: str, cache_key: str, user: str | None = None
+    ) -> Run | None:
+        """The newest of the experiment's finished, not deleted runs whose system tags
+        record an output (``cairn.output.digest``, not empty) under ``cache_key``
+        (``cairn.cache_key``), and whose user is ``user`` when given — the run started
+        last, of those the one recorded last, as a search lists them — or None. Raises
+        InvalidInput naming ``experiment_id`` or ``cache_key``, NotFound for an unknown
+        experiment."""
 
 
 class ArtifactStore(Protocol):

@@ -41,9 +41,18 @@ from cairn.core.artifact import ArtifactEntry
 from cairn.core.clock import now_ms
 from cairn.core.data import parse_data_ref
 from cairn.core.limits import MAX_TAG_VALUE
+from cairn.core.pipeline import (
+    CACHE_KEY,
+    OUTPUT_DIGEST,
+    PIPELINE,
+    PIPELINE_KIND,
+    RUN_KIND,
+    STEP,
+    STEP_STATE,
+)
 from cairn.core.ports import ArtifactStore
 from cairn.core.run import MetricPoint, Run, RunRecord, RunStatus
-from cairn.errors import InvalidInput, NotFound, StepFailed
+from cairn.errors import InvalidInput, StepFailed
 from cairn.localfs.digest import digest_of, hasher
 from cairn.pipelines.definition import Graph, Node
 from cairn.pipelines.environment import environment_digest, installed
@@ -61,9 +70,7 @@ from cairn.pipelines.fingerprint import code_fingerprint
 from cairn.pipelines.interruption import cause, stopped, terminating_interrupts
 from cairn.pipelines.materialize import FORMATS_VERSION, MODEL
 from cairn.pipelines.trust import (
-    CACHE_KEY,
     HAS_METRICS,
-    OUTPUT_DIGEST,
     OUTPUT_FORMAT,
     SEAL,
     Recorded,
@@ -201,7 +208,7 @@ class Runner:
         self, graph: Graph, experiment: str, parent_id: str | None, tags: dict[str, str] | None
     ) -> Run:
         dirty = source.git_dirty(self.root)
-        run_tags = {"cairn.pipeline": graph.pipeline, "cairn.run.kind": "pipeline", **(tags or {})}
+        run_tags = {PIPELINE: graph.pipeline, RUN_KIND: PIPELINE_KIND, **(tags or {})}
         if graph.target:
             run_tags[TARGET] = graph.target
         params_json = orjson.dumps(graph.params, option=orjson.OPT_SORT_KEYS).decode()
@@ -397,21 +404,13 @@ class Runner:
         found = self._newest(experiment, key)
         if found is None or found.stored.vetted:
             return found
-        mine = self._newest(
-            experiment, key, f" and attributes.user = {_quoted(self._vetting.user)}"
-        )
+        mine = self._newest(experiment, key, self._vetting.user)
         return mine if mine is not None and mine.stored.vetted else found
 
-    def _newest(self, experiment: str, key: str, narrower: str = "") -> Recorded | None:
-        filter_ = (
-            f"tags.`{CACHE_KEY}` = '{key}' and attributes.status = 'FINISHED' and "
-            f"tags.`{OUTPUT_DIGEST}` != ''{narrower}"
-        )
-        try:
-            found = self.tracking.search_runs(experiment, filter_, limit=1).runs
-        except NotFound:  # the experiment does not exist yet: nothing is cached
-            return None
-        return self._vetting.recorded(found[0]) if found else None
+    def _newest(self, experiment: str, key: str, user: str | None = None) -> Recorded | None:
+        """The output of the step run the cache holds for ``key`` (``user``'s, if given)."""
+        found = self.tracking.cached_output(experiment, key, user)
+        return None if found is None else self._vetting.recorded(found)
 
     def _open_step_run(
         self,
@@ -450,7 +449,7 @@ class Runner:
             numbers = metrics_of(value)
             if node.step.on_cached is not None:
                 node.step.on_cached(value, self.artifacts)
-        tags = {"cairn.step": node.name, "cairn.step.state": "cached", **key.tags(),
+        tags = {STEP: node.name, STEP_STATE: "cached", **key.tags(),
                 **self._output_tags(key, hit)}  # fmt: skip
         if numbers:
             tags[HAS_METRICS] = "1"
@@ -502,7 +501,7 @@ class Runner:
         inputs: dict[str, Stored | None],
         data: dict[str, str],
     ) -> _Started:
-        tags = {"cairn.step": node.name, "cairn.step.state": "ran", **key.tags()}
+        tags = {STEP: node.name, STEP_STATE: "ran", **key.tags()}
         run = self._open_step_run(node, parent_id, experiment, tags, data)
         upstream = {}
         for argument, source_node in node.inputs.items():
@@ -646,11 +645,6 @@ def _warning(node: str, unfollowed: tuple[str, ...]) -> str:
     shown = "; ".join(unfollowed[:_SHOWN_NOTES])
     more = len(unfollowed) - _SHOWN_NOTES
     return f"step {node}: {shown}" + (f"; and {more} more" if more > 0 else "")
-
-
-def _quoted(text: str) -> str:
-    """``text`` as a string in a search filter."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _levels(graph: Graph) -> list[list[Node]]:

@@ -208,8 +208,7 @@ class PipelineService:
                 "defined in a script run as __main__ cannot be imported): put it in a module"
             )
         experiment = tracking.metadata.get_experiment(run.experiment_id).name
-        nested = f"attributes.parent_run_id = '{run.id}'"
-        steps = tracking.search_runs(experiment, nested, limit=1000).runs
+        steps = [s for s in tracking.child_runs(run.id) if s.experiment_id == run.experiment_id]
         pinned = {
             s.tags.get("cairn.step", s.name): orjson.loads(s.tags[STEP_DATA])
             for s in steps if STEP_DATA in s.tags

@@ -35,16 +35,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from cairn.core.pipeline import CACHE_KEY, OUTPUT_DIGEST
 from cairn.core.ports import ArtifactStore
 from cairn.core.run import Run
 from cairn.errors import InvalidInput, MissingExtra
 from cairn.pipelines.executors import Stored
 from cairn.pipelines.materialize import PICKLE
 
-OUTPUT_DIGEST = "cairn.output.digest"
 OUTPUT_FORMAT = "cairn.output.format"
 HAS_METRICS = "cairn.output.metrics"  # "1": the output is a dict with numbers
-CACHE_KEY = "cairn.cache_key"
 SEAL = "cairn.output.seal"
 SECRET_FILE = Path("keys") / "pipeline-outputs.key"
 _SHOWN_IMPORTS = 3  # of what a refused pickle imports, in the line that says so

@@ -42,6 +42,7 @@ from cairn.core.run import (
     Run,
     RunRecord,
     RunStatus,
+    ViewType,
 )
 from cairn.core.search import RunPage, RunQuery
 from cairn.errors import NotFound, PermissionDenied
@@ -63,6 +64,11 @@ class AuthorizedMetadataStore:
         """Close the wrapped store if it was handed over (``owned``)."""
         if self._owned:
             self._store.close()
+
+    def _see_experiment(self, experiment_id: str) -> None:
+        if not self.principal.is_admin:
+            project = self._scopes.experiment_project(experiment_id)
+            require_visible(self.principal, project, missing.experiment(experiment_id))
 
     def _see_run(self, run_id: str) -> None:
         if not self.principal.is_admin:  # an admin needs no lookup of the run's project
@@ -140,13 +146,30 @@ class AuthorizedMetadataStore:
             return self._store.search_runs(query)
         if query.experiment_ids:
             for experiment_id in query.experiment_ids:
-                project = self._scopes.experiment_project(experiment_id)
-                require_visible(self.principal, project, missing.experiment(experiment_id))
+                self._see_experiment(experiment_id)
             return self._store.search_runs(query)
         visible = self._scopes.experiments_in(readable)
         if not visible:
             return RunPage([], None)
         return self._store.search_runs(dataclasses.replace(query, experiment_ids=tuple(visible)))
+
+    # pipelines
+
+    def child_runs(self, run_id: str, view: ViewType = ViewType.ACTIVE) -> list[Run]:
+        """Those the principal may read (a run may be nested in another project's)."""
+        self._see_run(run_id)
+        found = self._store.child_runs(run_id, view)
+        readable = self.principal.readable_projects()
+        if readable is None:  # an admin
+            return found
+        visible = set(self._scopes.experiments_in(readable))
+        return [run for run in found if run.experiment_id in visible]
+
+    def cached_output(
+        self, experiment_id: str, cache_key: str, user: str | None = None
+    ) -> Run | None:
+        self._see_experiment(experiment_id)
+        return self._store.cached_output(experiment_id, cache_key, user)
 
     # inputs
 

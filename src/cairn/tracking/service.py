@@ -162,6 +162,20 @@ class TrackingService:
         )
         return self.metadata.search_runs(query)
 
+    def child_runs(self, ref: str, view: ViewType = ViewType.ACTIVE) -> list[Run]:
+        """The runs nested directly in a run (its id or a prefix), newest first."""
+        return self.metadata.child_runs(self.resolve(ref), view)
+
+    def cached_output(self, experiment: str, cache_key: str, user: str | None = None) -> Run | None:
+        """The step run the experiment's cache holds for ``cache_key`` (see
+        ``MetadataStore.cached_output``); None when there is none, or no such experiment
+        (to the caller: nothing has been cached there yet)."""
+        try:
+            (experiment_id,) = self.experiment_ids(experiment)
+            return self.metadata.cached_output(experiment_id, cache_key, user)
+        except NotFound:
+            return None
+
     # artifacts
 
     def log_files(

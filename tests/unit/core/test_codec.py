@@ -43,6 +43,7 @@ def test_points_round_trip_through_json_with_non_finite_values(packed: bool) -> 
         ({"a": {"values": 1.0, "steps": [0], "timestamps": [1]}}, "values must be an array"),
         ({"a": {"values": "AAAA", "steps": [0], "timestamps": [1]}}, "whole 8-byte"),
         ({"a": {"values": "not base64!", "steps": [0], "timestamps": [1]}}, "not valid base64"),
+        ({"a": {"values": "\u00ddAAA", "steps": [0], "timestamps": [1]}}, "not valid base64"),
         ({"a": {"values": [1.0], "steps": "AAAAAAAAAAAAAAAAAAAAAA==", "timestamps": [1]}}, "equal"),
         ({"a": [1.0, 2.0]}, "expected an object"),
         ({"../x": {"values": [1.0], "steps": [0], "timestamps": [1]}}, "metrics key"),

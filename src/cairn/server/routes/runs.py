@@ -1,4 +1,5 @@
-"""Runs: create, record whole, get, resolve an id prefix, end, delete and restore, search."""
+"""Runs: create, record whole, get, resolve an id prefix, end, delete and restore, search;
+the runs nested in a run, and the step run a pipeline's cache holds for a key."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from cairn.core.codec import batch_from_dict, run_to_dict
+from cairn.core.ids import check_id
+from cairn.core.pipeline import check_cache_key
 from cairn.core.run import NewRun, Run, RunRecord, RunStatus, ViewType
 from cairn.core.search import RunQuery
 from cairn.server.auth import READ, WRITE
@@ -106,16 +109,34 @@ def search_runs(body: SearchBody, metadata: Metadata) -> JsonResponse:
     return JsonResponse({"runs": runs, "next_page_token": page.next_page_token})
 
 
-# Declared before /{run_id}, which would otherwise match "resolve".
+# Declared before /{run_id}, which would otherwise match "resolve" and "cached".
 @router.get("/resolve", dependencies=[READ])
 def resolve_run_id(ref: str, metadata: Metadata) -> JsonResponse:
     """The full id of a run from its id or a unique prefix of 8+ characters."""
     return JsonResponse({"run_id": metadata.resolve_run_id(ref)})
 
 
+@router.get("/cached", dependencies=[READ])
+def cached_output(
+    experiment_id: str, cache_key: str, metadata: Metadata, user: str | None = None
+) -> JsonResponse:
+    """The step run a pipeline's cache holds for ``cache_key`` in the experiment (the
+    newest; ``user``'s, when given), or null."""
+    check_id(experiment_id, "experiment_id")
+    run = metadata.cached_output(experiment_id, check_cache_key(cache_key), user)
+    return JsonResponse({"run": None if run is None else run_to_dict(run)})
+
+
 @router.get("/{run_id}", dependencies=[READ])
 def get_run(run_id: str, metadata: Metadata) -> JsonResponse:
     return _run(metadata.get_run(run_id))
+
+
+@router.get("/{run_id}/children", dependencies=[READ])
+def child_runs(run_id: str, metadata: Metadata, view: ViewType = ViewType.ACTIVE) -> JsonResponse:
+    """The runs nested directly in the run, newest first: a pipeline run's steps."""
+    runs = metadata.child_runs(check_id(run_id, "run_id"), view)
+    return JsonResponse({"runs": [run_to_dict(run) for run in runs]})
 
 
 @router.post("/{run_id}/end", dependencies=[WRITE])

@@ -133,6 +133,58 @@ run_artifacts = Table(
     Index("ix_run_artifacts_digest", "digest"),
 )
 
+# Pipeline runs, step runs and the step cache, kept from the runs' system tags in the
+# transaction that writes them (see pipelines.py). Values copied from tags are Text: a tag
+# may be longer than any name. A cache entry is a finished, not deleted step run with an
+# output: the newest for a key is the first row of an index.
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("run_pk", RunKey, ForeignKey("runs.pk"), primary_key=True),
+    Column("run_id", String(32), nullable=False, unique=True),
+    Column("experiment_id", String(32), nullable=False),
+    Column("pipeline", Text, nullable=False),
+    Column("parent_run_id", String(32), nullable=True),  # a sweep's
+    Column("start_time", BigInteger, nullable=False),
+    Index("ix_pipeline_runs_experiment", "experiment_id", "start_time"),
+)
+
+step_runs = Table(
+    "step_runs",
+    metadata,
+    Column("run_pk", RunKey, ForeignKey("runs.pk"), primary_key=True),
+    Column("run_id", String(32), nullable=False, unique=True),
+    Column("pipeline_run_id", String(32), nullable=True),
+    Column("experiment_id", String(32), nullable=False),
+    Column("step", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # running, ran, cached, failed, killed
+    Column("cache_key", Text, nullable=True),
+    Column("output_digest", Text, nullable=True),
+    Index("ix_step_runs_pipeline_run", "pipeline_run_id"),
+)
+
+cache_entries = Table(
+    "cache_entries",
+    metadata,
+    Column("run_pk", RunKey, ForeignKey("runs.pk"), primary_key=True),
+    Column("experiment_id", String(32), nullable=False),
+    Column("cache_key", String(80), nullable=False),
+    Column("user_name", String(250), nullable=False),
+    Column("output_digest", Text, nullable=False),
+    Column("start_time", BigInteger, nullable=False),  # its run's
+    # The newest entry for a key (its run started last; of those, recorded last), and the
+    # newest of one account's, each the first row of an index.
+    Index("ix_cache_entries_key", "experiment_id", "cache_key", "start_time", "run_pk"),
+    Index(
+        "ix_cache_entries_key_user",
+        "experiment_id",
+        "cache_key",
+        "user_name",
+        "start_time",
+        "run_pk",
+    ),
+)
+
 # The audit trail: one event per state change, written in the change's own transaction and
 # chained by hash (see cairn.core.audit). Triggers make both tables append-only.
 audit_events = Table(

@@ -150,11 +150,16 @@ def _scope(query: RunQuery, table: FromClause = runs) -> list[ColumnElement[bool
     scope: list[ColumnElement[bool]] = []
     if query.experiment_ids:
         scope.append(table.c.experiment_id.in_(list(query.experiment_ids)))
-    if query.view is ViewType.ACTIVE:
-        scope.append(table.c.lifecycle == Lifecycle.ACTIVE.value)
-    elif query.view is ViewType.DELETED:
-        scope.append(table.c.lifecycle == Lifecycle.DELETED.value)
-    return scope
+    return scope + in_view(query.view, table)
+
+
+def in_view(view: ViewType, table: FromClause = runs) -> list[ColumnElement[bool]]:
+    """The conditions on a run's row for ``view`` to see it (none: every run)."""
+    if view is ViewType.ACTIVE:
+        return [table.c.lifecycle == Lifecycle.ACTIVE.value]
+    if view is ViewType.DELETED:
+        return [table.c.lifecycle == Lifecycle.DELETED.value]
+    return []
 
 
 def _at_run(values: list[Any], query: RunQuery) -> list[Any]:

@@ -33,10 +33,12 @@ from cairn.core.clock import now_ms
 from cairn.core.codec import new_run_to_dict
 from cairn.core.data import parse_data_ref
 from cairn.core.identity import DEFAULT_PROJECT
-from cairn.core.ids import ID_LENGTH, check_id_reference, new_id
-from cairn.core.limits import check_int64, check_key, check_params, check_tags
+from cairn.core.ids import ID_LENGTH, check_id, check_id_reference, new_id
+from cairn.core.limits import check_int64, check_key, check_params, check_tags, check_text
 from cairn.core.lineage import Node
 from cairn.core.packing import pack
+from cairn.core.pipeline import TAGS as PIPELINE_TAGS
+from cairn.core.pipeline import check_cache_key
 from cairn.core.run import (
     Experiment,
     Lifecycle,
@@ -48,6 +50,7 @@ from cairn.core.run import (
     Run,
     RunRecord,
     RunStatus,
+    ViewType,
     as_batch,
     check_ending,
     check_new_run,
@@ -62,7 +65,7 @@ from cairn.errors import (
     ParamConflict,
 )
 from cairn.localfs.digest import digest_of, hasher
-from cairn.stores.metadata import audit, manifest, objects, summary
+from cairn.stores.metadata import audit, manifest, objects, pipelines, summary
 from cairn.stores.metadata import schema as t
 from cairn.stores.metadata.audit import (
     CHECKPOINT_EVERY_EVENTS,
@@ -81,7 +84,7 @@ from cairn.stores.metadata.engine import (
 from cairn.stores.metadata.grants import acting, authorize, authorize_objects
 from cairn.stores.metadata.lineage import readable_nodes
 from cairn.stores.metadata.migrate import ensure_schema
-from cairn.stores.metadata.search import compile_search, encode_page_token
+from cairn.stores.metadata.search import compile_search, encode_page_token, in_view
 from cairn.stores.metadata.system_tags import check_system_tags
 
 if TYPE_CHECKING:  # the key is only passed through; cryptography loads when used
@@ -186,7 +189,9 @@ class SqlMetadataStore:
     def create_run(self, new: NewRun) -> Run:
         checked, run_id = check_new_run(new), new_id()
         with write_transaction(self.engine) as conn:
-            _, event = self._insert_run(conn, run_id, checked)
+            pk, event = self._insert_run(conn, run_id, checked)
+            if not PIPELINE_TAGS.isdisjoint(checked.tags):
+                pipelines.refresh(conn, pk)
         self._audited(event)
         self._count_new_runs(1)
         return self.get_run(run_id)
@@ -204,7 +209,7 @@ class SqlMetadataStore:
                 if record.used or record.produced:
                     used, produced = record.used, record.produced
                     events.append(self._insert_lineage(conn, run_id, used, produced))
-                events.append(self._set_ended(conn, run_id, record.status, record.end_time))
+                events.append(self._set_ended(conn, pk, run_id, record.status, record.end_time))
         for event in events:
             self._audited(event)
         self._count_new_runs(len(ids))
@@ -306,18 +311,17 @@ class SqlMetadataStore:
             pk = self._run_for_write(conn, run_id, f"end run {run_id}", active=False)
             started = conn.execute(select(t.runs.c.start_time).where(t.runs.c.pk == pk))
             check_ending(status, end_time, started.scalar_one())
-            event = self._set_ended(conn, run_id, status, end_time)
+            event = self._set_ended(conn, pk, run_id, status, end_time)
         self._audited(event)
         return self.get_run(run_id)
 
     def _set_ended(
-        self, conn: Connection, run_id: str, status: RunStatus, end_time: int
+        self, conn: Connection, pk: int, run_id: str, status: RunStatus, end_time: int
     ) -> AuditEvent:
         conn.execute(
-            update(t.runs)
-            .where(t.runs.c.id == run_id)
-            .values(status=status.value, end_time=end_time)
+            update(t.runs).where(t.runs.c.pk == pk).values(status=status.value, end_time=end_time)
         )
+        pipelines.refresh(conn, pk)
         payload = {"status": status.value, "end_time": end_time}
         return audit.record(conn, "run.end", "run", run_id, payload)
 
@@ -325,10 +329,9 @@ class SqlMetadataStore:
         lifecycle = Lifecycle.DELETED if deleted else Lifecycle.ACTIVE
         with write_transaction(self.engine) as conn:
             what = f"{'delete' if deleted else 'restore'} run {run_id}"
-            self._run_for_write(conn, run_id, what, active=False)
-            conn.execute(
-                update(t.runs).where(t.runs.c.id == run_id).values(lifecycle=lifecycle.value)
-            )
+            pk = self._run_for_write(conn, run_id, what, active=False)
+            conn.execute(update(t.runs).where(t.runs.c.pk == pk).values(lifecycle=lifecycle.value))
+            pipelines.refresh(conn, pk)
             action = "run.delete" if deleted else "run.restore"
             event = audit.record(conn, action, "run", run_id, {"lifecycle": lifecycle.value})
         self._audited(event)
@@ -372,6 +375,8 @@ class SqlMetadataStore:
             self._upsert(conn, t.tags, ["run_pk", "key"], ["value"], _keyed_rows(pk, tags))
         digest = self._insert_chunks(conn, pk, batch) if batch else None
         summary.refresh(conn, pk, params=bool(params), tags=bool(tags), metrics=bool(batch))
+        if not PIPELINE_TAGS.isdisjoint(tags):
+            pipelines.refresh(conn, pk)
         # One event per batch, not per point: the points are named by their digest.
         payload = {
             "batch_id": batch_id,
@@ -497,6 +502,36 @@ class SqlMetadataStore:
             by_pk = {row.pk: row for row in rows}
             runs = [summary.run_from_row(by_pk[pk]) for pk in pks]
         return RunPage(runs, token)
+
+    # pipelines (see pipelines.py)
+
+    def cached_output(
+        self, experiment_id: str, cache_key: str, user: str | None = None
+    ) -> Run | None:
+        check_id(experiment_id, "experiment_id")
+        check_cache_key(cache_key)
+        if user is not None:
+            check_text(user, "user")
+        with read_connection(self.engine) as conn:
+            row = pipelines.newest_entry(conn, experiment_id, cache_key, user)
+            if row is None:
+                self._experiment_project(conn, experiment_id)  # NotFound: no such experiment
+                return None
+        return summary.run_from_row(row)
+
+    def child_runs(self, run_id: str, view: ViewType = ViewType.ACTIVE) -> list[Run]:
+        check_id(run_id, "run_id")
+        r = t.runs.c
+        statement = (
+            select(t.runs)
+            .where(r.parent_id == run_id, *in_view(view))
+            .order_by(r.start_time.desc(), r.pk.desc())  # as a search would list them
+        )
+        with read_connection(self.engine) as conn:
+            rows = conn.execute(statement).all()
+            if not rows:
+                self._run_key(conn, run_id)  # NotFound: no such run
+        return [summary.run_from_row(row) for row in rows]
 
     # project scopes (see cairn.core.ports.ProjectScopes)
 
