@@ -313,6 +313,7 @@ def test_webhooks_are_added_listed_and_removed(
     hook = releases.add_webhook(url, "a-secret-of-sixteen-or-more", env)
     assert (hook.url, hook.environment, hook.created_by) == (url, env, actor)
     assert hook in releases.list_webhooks()
+    assert releases.get_webhook(hook.id) == hook
     assert not any("a-secret" in repr(h) for h in releases.list_webhooks())  # never shown
     everywhere = releases.add_webhook(url + "/all", "another-secret-of-sixteen")
     assert everywhere.environment is None
@@ -323,6 +324,8 @@ def test_webhooks_are_added_listed_and_removed(
     assert everywhere.id not in listed
     with pytest.raises(NotFound, match="webhook"):
         releases.remove_webhook(hook.id)
+    with pytest.raises(NotFound, match=r"webhook .* not found"):
+        releases.get_webhook(hook.id)
     with pytest.raises(InvalidInput, match="url: expected an http:// or https:// address"):
         releases.add_webhook("ftp://example.com/hook", "a-secret-of-sixteen-or-more", env)
     with pytest.raises(InvalidInput, match="secret: expected 16 characters or more"):

@@ -244,6 +244,8 @@ CASES = [
     Case("reject", Permission.APPROVE, True, lambda c, w: c.post(
         f"/api/v1/promotions/{w['request']}/reject", json={"reason": "r"})),
     Case("list webhooks", ADMIN, False, lambda c, w: c.get("/api/v1/webhooks")),
+    Case("show a webhook", ADMIN, False, lambda c, w: c.get(f"/api/v1/webhooks/{'0' * 32}"),
+         absent=True),
     Case("add webhook", ADMIN, False, lambda c, w: c.post("/api/v1/webhooks", json={
         "url": "http://127.0.0.1:9/hook", "secret": "s" * 16, "environment": "prod"})),
     Case("remove webhook", ADMIN, False, lambda c, w: c.delete(f"/api/v1/webhooks/{'0' * 32}"),

@@ -388,6 +388,16 @@ def _webhooks_views(found: list[dict[str, Any]]) -> Iterator[View]:
     yield Table("Webhooks", ("id", "url", "environment", "by", "created"), rows)
 
 
+@webhooks.command("show")
+def show_webhook(webhook_id: str, json: Json = False) -> None:
+    """Show one webhook: where it posts, which environment's events, who added it."""
+    render(Report(webhook_to_dict(_releases().get_webhook(webhook_id)), _webhook_views), json)
+
+
+def _webhook_views(hook: dict[str, Any]) -> Iterator[View]:
+    yield from _webhooks_views([hook])
+
+
 @webhooks.command("remove")
 def remove_webhook(webhook_id: str) -> None:
     """Stop posting release events to a webhook."""

@@ -88,6 +88,8 @@ class Releases(Protocol):
 
     def list_webhooks(self) -> list[Webhook]: ...
 
+    def get_webhook(self, webhook_id: str) -> Webhook: ...
+
     def remove_webhook(self, webhook_id: str) -> None: ...
 
     def close(self) -> None: ...
@@ -157,6 +159,8 @@ OPERATIONS = table(
                Arg("environment", required=False, max_length=_NAME))),
     Operation("list_webhooks", "GET", "/webhooks", _DECIDED,
               listed("webhooks", webhook_to_dict, webhook_from_dict)),
+    Operation("get_webhook", "GET", "/webhooks/{webhook_id}", _DECIDED,
+              one(webhook_to_dict, webhook_from_dict), (Arg("webhook_id", Place.PATH),)),
     Operation("remove_webhook", "DELETE", "/webhooks/{webhook_id}", _DECIDED, NOTHING,
               (Arg("webhook_id", Place.PATH),)),
 )  # fmt: skip

@@ -30,7 +30,7 @@ from cairn.core.release import (
     check_approval,
 )
 from cairn.core.yaml_text import parse_yaml
-from cairn.errors import InvalidInput, InvalidState, PolicyChanged
+from cairn.errors import InvalidInput, InvalidState, NotFound, PolicyChanged
 from cairn.releases import workflow
 from cairn.releases.evidence import CandidateFacts, Evaluate
 from cairn.releases.webhooks import check_url
@@ -213,6 +213,15 @@ class ReleaseService:
     def list_webhooks(self) -> list[Webhook]:
         self.auth.admin("list the webhooks")
         return self.ledger.list_webhooks()
+
+    def get_webhook(self, webhook_id: str) -> Webhook:
+        """Raises:
+        NotFound: no webhook has this id.
+        """
+        for hook in self.list_webhooks():
+            if hook.id == webhook_id:
+                return hook
+        raise NotFound(f"webhook {webhook_id!r} not found (`cairn webhooks list`)")
 
     def remove_webhook(self, webhook_id: str) -> None:
         self.auth.admin("remove a webhook")
