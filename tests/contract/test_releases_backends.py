@@ -314,10 +314,13 @@ def test_webhooks_are_added_listed_and_removed(
     assert (hook.url, hook.environment, hook.created_by) == (url, env, actor)
     assert hook in releases.list_webhooks()
     assert releases.get_webhook(hook.id) == hook
+    assert releases.get_webhook(hook.id[:8]) == hook  # as `cairn webhooks list` shows it
+    with pytest.raises(NotFound, match="webhook"):
+        releases.get_webhook(hook.id[:7])  # too short to name one
     assert not any("a-secret" in repr(h) for h in releases.list_webhooks())  # never shown
     everywhere = releases.add_webhook(url + "/all", "another-secret-of-sixteen")
     assert everywhere.environment is None
-    releases.remove_webhook(hook.id)
+    releases.remove_webhook(hook.id[:8])
     releases.remove_webhook(everywhere.id)
     listed = [h.id for h in releases.list_webhooks()]
     assert hook.id not in listed

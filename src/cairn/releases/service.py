@@ -30,13 +30,20 @@ from cairn.core.release import (
     check_approval,
 )
 from cairn.core.yaml_text import parse_yaml
-from cairn.errors import InvalidInput, InvalidState, NotFound, PolicyChanged
+from cairn.errors import (
+    AmbiguousReference,
+    InvalidInput,
+    InvalidState,
+    NotFound,
+    PolicyChanged,
+)
 from cairn.releases import workflow
 from cairn.releases.evidence import CandidateFacts, Evaluate
 from cairn.releases.webhooks import check_url
 
 # A new environment's policy: no gates, and one approval by an approver.
 DEFAULT_POLICY = ""
+_ID_PREFIX = 8  # the fewest characters of a webhook's id that name it
 _REGATE_ATTEMPTS = 3  # the policy may change while the gates run; they run again
 
 
@@ -215,18 +222,30 @@ class ReleaseService:
         return self.ledger.list_webhooks()
 
     def get_webhook(self, webhook_id: str) -> Webhook:
-        """Raises:
-        NotFound: no webhook has this id.
+        """A webhook by its id, or a prefix of 8 or more characters that one id starts with
+        (``cairn webhooks list`` shows 8).
+
+        Raises:
+            NotFound: no webhook has this id.
+            AmbiguousReference: the prefix starts several ids.
         """
-        for hook in self.list_webhooks():
-            if hook.id == webhook_id:
-                return hook
-        raise NotFound(f"webhook {webhook_id!r} not found (`cairn webhooks list`)")
+        ids = webhook_id if len(webhook_id) >= _ID_PREFIX else None
+        found = [h for h in self.list_webhooks() if h.id == webhook_id
+                 or (ids is not None and h.id.startswith(ids))]  # fmt: skip
+        if not found:
+            raise NotFound(f"webhook {webhook_id!r} not found (`cairn webhooks list`)")
+        if len(found) > 1:
+            raise AmbiguousReference(
+                f"webhook {webhook_id!r} starts {len(found)} ids: give more of it"
+            )
+        return found[0]
 
     def remove_webhook(self, webhook_id: str) -> None:
+        """``webhook_id``: its id, or a prefix of 8 or more characters (see get_webhook)."""
         self.auth.admin("remove a webhook")
+        hook = self.get_webhook(webhook_id)
         with self.auth.writing():
-            self.ledger.remove_webhook(webhook_id)
+            self.ledger.remove_webhook(hook.id)
 
     # helpers
 
