@@ -36,7 +36,7 @@ from cairn.errors import (
     NotFound,
     ParamConflict,
 )
-from cairn.stores.metadata import sql
+from cairn.stores.metadata import runs
 from cairn.stores.metadata.data import SqlDataCatalog
 from cairn.stores.metadata.identity import IdentityStore
 from cairn.stores.metadata.sql import SqlMetadataStore
@@ -204,7 +204,7 @@ def test_ambiguous_prefix_names_the_candidates(
 ) -> None:
     prefix = uuid.uuid4().hex[:8]
     ids = iter([prefix + "0" * 24, prefix + "1" * 24])
-    monkeypatch.setattr(sql, "new_id", lambda: next(ids))
+    monkeypatch.setattr(runs, "new_id", lambda: next(ids))
     for _ in range(2):
         backend.seed.create_run(new_run(experiment))
     with pytest.raises(AmbiguousReference, match=prefix + "0" * 24):

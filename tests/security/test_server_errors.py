@@ -303,7 +303,7 @@ def _swept(world: World) -> list[Request]:
 
 
 # A value the checks let through and the database driver refused: a 400, but one that
-# cannot name the field (``cairn.stores.metadata.engine``).
+# cannot name the field (``cairn.stores.metadata.driver_errors``).
 LEFT_TO_THE_DATABASE = "does not fit the metadata database"
 
 

@@ -22,7 +22,6 @@ import fsspec
 import orjson
 from sqlalchemy import Connection, Engine, Row, func, insert, select, text
 from sqlalchemy import event as sql_event
-from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.exc import SQLAlchemyError
 
 from cairn.core.actor import current
@@ -38,7 +37,7 @@ from cairn.core.audit import (
     verify_chain,
 )
 from cairn.core.clock import now_ms
-from cairn.errors import CairnError, IntegrityError, InvalidInput
+from cairn.errors import AlreadyExists, CairnError, IntegrityError, InvalidInput
 from cairn.stores.metadata import schema as t
 from cairn.stores.metadata.engine import read_connection, write_transaction
 
@@ -193,7 +192,7 @@ class AuditLog:
         try:
             with write_transaction(self.engine) as conn:
                 conn.execute(insert(t.audit_checkpoints).values(**signed.to_dict()))
-        except SqlIntegrityError:  # this head was signed already (here or by another process)
+        except AlreadyExists:  # this head was signed already (here or by another process)
             c = t.audit_checkpoints.c
             with read_connection(self.engine) as conn:
                 row = conn.execute(select(t.audit_checkpoints).where(c.seq == head[0])).one()

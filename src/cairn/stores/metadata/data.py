@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, func, insert, select, union
-from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from cairn.core import missing
 from cairn.core.access import Principal, require_visible
@@ -27,9 +26,10 @@ from cairn.core.data import (
     check_version_path,
 )
 from cairn.core.limits import MAX_MESSAGE, check_optional_text
-from cairn.errors import AmbiguousReference
+from cairn.errors import AlreadyExists, AmbiguousReference
 from cairn.stores.metadata import audit
 from cairn.stores.metadata import schema as t
+from cairn.stores.metadata.driver_errors import unique_violation
 from cairn.stores.metadata.engine import dialect_insert, read_connection, write_transaction
 from cairn.stores.metadata.grants import authorize_objects, authorize_to_add
 
@@ -63,8 +63,8 @@ class SqlDataCatalog:
             try:
                 with write_transaction(self.engine) as conn:
                     return self._add_version(conn, new)
-            except SqlIntegrityError:
-                if attempt == _ATTEMPTS - 1:
+            except AlreadyExists as exc:  # another writer took the name or the number first?
+                if attempt == _ATTEMPTS - 1 or not unique_violation(exc):
                     raise
         raise AssertionError("unreachable")
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, insert, select, update
-from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from cairn.core import missing
 from cairn.core.access import Permission, Principal, Role
@@ -27,9 +26,10 @@ from cairn.core.identity import (
     parse_token,
     secret_matches,
 )
-from cairn.errors import AlreadyExists, InvalidInput, NotFound, Unauthenticated
+from cairn.errors import InvalidInput, NotFound, Unauthenticated
 from cairn.stores.metadata import audit
 from cairn.stores.metadata import schema as t
+from cairn.stores.metadata.driver_errors import already_exists
 from cairn.stores.metadata.engine import read_connection, write_transaction
 from cairn.stores.metadata.grants import (
     authorize,
@@ -53,22 +53,22 @@ class IdentityStore:
         AlreadyExists: an account of that name exists.
         """
         user = User(check_name(name, "user name"), AccountKind(kind), admin, False, now_ms())
-        try:
-            with write_transaction(self.engine) as conn:
-                authorize_admin(conn, f"add the account {name!r}")
-                conn.execute(
-                    insert(t.users).values(
-                        name=user.name,
-                        kind=user.kind.value,
-                        is_admin=user.is_admin,
-                        disabled=False,
-                        created_at=user.created_at,
-                    )
+        with (
+            already_exists(f"user {name!r} already exists"),
+            write_transaction(self.engine) as conn,
+        ):
+            authorize_admin(conn, f"add the account {name!r}")
+            conn.execute(
+                insert(t.users).values(
+                    name=user.name,
+                    kind=user.kind.value,
+                    is_admin=user.is_admin,
+                    disabled=False,
+                    created_at=user.created_at,
                 )
-                payload = {"kind": user.kind.value, "admin": user.is_admin}
-                audit.record(conn, "user.create", "user", user.name, payload)
-        except SqlIntegrityError as exc:
-            raise AlreadyExists(f"user {name!r} already exists") from exc
+            )
+            payload = {"kind": user.kind.value, "admin": user.is_admin}
+            audit.record(conn, "user.create", "user", user.name, payload)
         return user
 
     def list_users(self) -> list[User]:
@@ -214,13 +214,13 @@ class IdentityStore:
         AlreadyExists: the project exists.
         """
         check_name(name, "project name")
-        try:
-            with write_transaction(self.engine) as conn:
-                authorize_admin(conn, f"add the project {name!r}")
-                conn.execute(insert(t.projects).values(name=name, created_at=now_ms()))
-                audit.record(conn, "project.create", "project", name, {})
-        except SqlIntegrityError as exc:
-            raise AlreadyExists(f"project {name!r} already exists") from exc
+        with (
+            already_exists(f"project {name!r} already exists"),
+            write_transaction(self.engine) as conn,
+        ):
+            authorize_admin(conn, f"add the project {name!r}")
+            conn.execute(insert(t.projects).values(name=name, created_at=now_ms()))
+            audit.record(conn, "project.create", "project", name, {})
         return name
 
     def list_projects(self) -> list[str]:

@@ -13,7 +13,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, Row, delete, func, insert, select
-from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from cairn.core import missing
 from cairn.core.access import Permission
@@ -38,10 +37,11 @@ from cairn.core.model_codec import (
     findings_from_list,
     findings_to_list,
 )
-from cairn.errors import InvalidInput, NotFound
+from cairn.errors import AlreadyExists, InvalidInput, NotFound
 from cairn.stores.metadata import audit
 from cairn.stores.metadata import schema as t
 from cairn.stores.metadata.data import require_project
+from cairn.stores.metadata.driver_errors import unique_violation
 from cairn.stores.metadata.engine import (
     ALIAS_NAMES,
     dialect_insert,
@@ -74,8 +74,8 @@ class SqlModelRegistry:
             try:
                 with write_transaction(self.engine) as conn:
                     return self._register(conn, new, project)
-            except SqlIntegrityError:
-                if attempt == _ATTEMPTS - 1:
+            except AlreadyExists as exc:  # another writer took the name or the number first?
+                if attempt == _ATTEMPTS - 1 or not unique_violation(exc):
                     raise
         raise AssertionError("unreachable")
 

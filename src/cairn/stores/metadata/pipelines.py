@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, bindparam, delete, select
+from sqlalchemy import Connection, Engine, Row, Select, bindparam, delete, select
 
+from cairn.core.ids import check_id
+from cairn.core.limits import check_text
 from cairn.core.pipeline import (
     CACHE_KEY,
     OUTPUT_DIGEST,
@@ -26,10 +28,15 @@ from cairn.core.pipeline import (
     STEP,
     STEP_STATE,
     TAGS,
+    check_cache_key,
     is_cache_key,
 )
-from cairn.core.run import Lifecycle, RunStatus
+from cairn.core.run import Lifecycle, Run, RunStatus, ViewType
 from cairn.stores.metadata import schema as t
+from cairn.stores.metadata import summary
+from cairn.stores.metadata.engine import read_connection
+from cairn.stores.metadata.lookup import experiment_project, run_key
+from cairn.stores.metadata.search import in_view
 
 _ENDED_STATES = {RunStatus.RUNNING: "running", RunStatus.FAILED: "failed",
                  RunStatus.KILLED: "killed"}  # fmt: skip
@@ -78,6 +85,41 @@ def newest_entry(
         statement = statement.where(c.user_name == user)
     newest = statement.order_by(c.start_time.desc(), c.run_pk.desc()).limit(1)
     return conn.execute(newest).first()
+
+
+class SqlPipelineRuns:
+    """``cached_output`` and ``child_runs`` of the metadata store."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def cached_output(
+        self, experiment_id: str, cache_key: str, user: str | None = None
+    ) -> Run | None:
+        check_id(experiment_id, "experiment_id")
+        check_cache_key(cache_key)
+        if user is not None:
+            check_text(user, "user")
+        with read_connection(self.engine) as conn:
+            row = newest_entry(conn, experiment_id, cache_key, user)
+            if row is None:
+                experiment_project(conn, experiment_id)  # NotFound: no such experiment
+                return None
+        return summary.run_from_row(row)
+
+    def child_runs(self, run_id: str, view: ViewType = ViewType.ACTIVE) -> list[Run]:
+        check_id(run_id, "run_id")
+        r = t.runs.c
+        statement = (
+            select(t.runs)
+            .where(r.parent_id == run_id, *in_view(view))
+            .order_by(r.start_time.desc(), r.pk.desc())  # as a search would list them
+        )
+        with read_connection(self.engine) as conn:
+            rows = conn.execute(statement).all()
+            if not rows:
+                run_key(conn, run_id)  # NotFound: no such run
+        return [summary.run_from_row(row) for row in rows]
 
 
 def _pipeline_run(run: Row[Any], tags: dict[str, str]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Engine,
     FromClause,
     Select,
     and_,
@@ -36,8 +37,10 @@ from sqlalchemy import (
 from cairn.core.filter import Comparison, Entity, OrderBy, parse_filter, parse_order_by
 from cairn.core.limits import INT64_MAX, INT64_MIN, text_problem
 from cairn.core.run import Lifecycle, ViewType
-from cairn.core.search import RunQuery
+from cairn.core.search import RunPage, RunQuery
 from cairn.errors import InvalidInput
+from cairn.stores.metadata import summary
+from cairn.stores.metadata.engine import read_connection
 from cairn.stores.metadata.schema import latest_metrics, params, runs, tags
 
 _ATTRIBUTE_COLUMNS = {
@@ -115,6 +118,24 @@ class _Compiler:
             keys.append(_SortKey(value, clause.descending))
         keys.append(_SortKey(runs.c.pk, descending=True))  # a total order, for keyset paging
         return keys
+
+
+def search_runs(engine: Engine, query: RunQuery) -> RunPage:
+    """One page of the runs ``query`` asks for, and the token of the next (None: last).
+
+    Raises:
+        InvalidInput: a malformed filter, ordering or page token.
+    """
+    statement, fingerprint = compile_search(query, engine.dialect.name)
+    with read_connection(engine) as conn:
+        page = conn.execute(statement).all()
+        more = len(page) > query.limit
+        page = page[: query.limit]
+        token = encode_page_token(fingerprint, list(page[-1][1:])) if more else None
+        pks = [row[0] for row in page]
+        rows = conn.execute(select(runs).where(runs.c.pk.in_(pks))).all() if pks else []
+        by_pk = {row.pk: row for row in rows}
+        return RunPage([summary.run_from_row(by_pk[pk]) for pk in pks], token)
 
 
 def compile_search(query: RunQuery, dialect: str) -> tuple[Select[Any], str]:
