@@ -21,6 +21,7 @@ import pytest
 from cairn.config import load_settings
 from cairn.core.actor import local_user
 from cairn.session import Session
+from databases import postgres_schema
 from server_process import running_server
 
 ADMIN = "contract-admin"  # the installation admin whose token the HTTP sessions hold
@@ -60,18 +61,7 @@ def shared_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def postgres_database(postgres_server: str) -> Iterator[str]:
     """A database URL whose tables live in a schema of their own, dropped afterwards."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    schema = f"cairn_contract_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_server)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(postgres_server).update_query_dict({"options": f"-csearch_path={schema}"})
-    yield url.render_as_string(hide_password=False)
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    yield from postgres_schema(postgres_server, "cairn_contract")
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "http"])
