@@ -48,6 +48,7 @@ from cairn.errors import InvalidInput
 if TYPE_CHECKING:  # each capability is imported when first used
     from cairn.core.lineage import Lineage
     from cairn.core.model_api import Registry
+    from cairn.core.tracking_api import Tracking
     from cairn.data.gc import Collected
     from cairn.data.service import DataService
     from cairn.models.attestations import Attestations
@@ -55,6 +56,7 @@ if TYPE_CHECKING:  # each capability is imported when first used
     from cairn.models.service import ModelService
     from cairn.pipelines.service import PipelineService
     from cairn.stores.metadata.audit import AuditLog
+    from cairn.tracking.objects import ObjectService
     from cairn.tracking.service import TrackingService
 
 T = TypeVar("T")
@@ -169,14 +171,16 @@ class Session:
     # ports
 
     @built_once
-    def metadata(self) -> MetadataStore:
+    def metadata(self) -> Tracking:
+        """Experiments, runs and what they record: through a server, as the server decides
+        for the token's holder; in a database, as the local account (an installation
+        admin)."""
         if self.remote:
-            found: MetadataStore = self._client("metadata")
+            found: Tracking = self._client("metadata")
             return found
-        from cairn.tracking.authorized import AuthorizedMetadataStore
+        from cairn.tracking.metadata import MetadataService
 
-        database = self.database
-        return AuthorizedMetadataStore(database, database, self.principal)  # type: ignore[arg-type]
+        return MetadataService(self.database, self._scopes, Authorizer.local_admin())
 
     @built_once
     def artifacts(self) -> ArtifactStore:
@@ -201,7 +205,6 @@ class Session:
         if self.remote:
             found: Registry = self._client("registry")
             return found
-        from cairn.core.authorizer import Authorizer
         from cairn.models.registry import RegistryService
 
         store, scopes = in_database(self.database, "registry"), self._scopes
@@ -308,7 +311,7 @@ class Session:
             deliver(ledger, tries=2, pause=0.2, timeout=3.0)  # the next release tries again
 
         return ReleaseService(ledger, self.registry, self.metadata, self._evaluator,
-                              Authorizer(self.principal), notify)  # fmt: skip
+                              Authorizer.local_admin(), notify)  # fmt: skip
 
     @built_once
     def _evaluator(self) -> Any:
@@ -370,16 +373,40 @@ class Session:
         """What a server hands each caller: the model registry over this session's
         database, deciding for that caller, reading a package only from the objects the
         caller holds."""
-        from cairn.core.authorizer import Authorizer
         from cairn.models.registry import RegistryService
-        from cairn.tracking.authorized import AuthorizedArtifactStore
 
         store, scopes = in_database(self.database, "registry"), self._scopes
-        artifacts = self.artifacts
+        objects_for = self.objects_for_callers()
 
         def for_caller(principal: Principal) -> Registry:
-            held = AuthorizedArtifactStore(artifacts, scopes, principal).holding()
+            held = objects_for(principal).holding()
             return RegistryService(store, Authorizer(principal), scopes, held)
+
+        return for_caller
+
+    def metadata_for_callers(self) -> Callable[[Principal], Tracking]:
+        """What a server hands each caller: tracking over this session's database, deciding
+        for that caller; each artifact it records must be an object the caller holds."""
+        from cairn.tracking.metadata import MetadataService
+
+        database, scopes = self.database, self._scopes
+        objects_for = self.objects_for_callers()
+
+        def for_caller(principal: Principal) -> Tracking:
+            held = objects_for(principal).holding()
+            return MetadataService(database, scopes, Authorizer(principal), held)
+
+        return for_caller
+
+    def objects_for_callers(self) -> Callable[[Principal], ObjectService]:
+        """What a server hands each caller: this session's artifact store, as the caller
+        may use it (``cairn.tracking.objects``)."""
+        from cairn.tracking.objects import ObjectService
+
+        artifacts, scopes = self.artifacts, self._scopes
+
+        def for_caller(principal: Principal) -> ObjectService:
+            return ObjectService(artifacts, scopes, Authorizer(principal))
 
         return for_caller
 

@@ -621,7 +621,7 @@ def test_data_through_a_server_with_an_s3_remote(tmp_path: Path, s3_endpoint: S3
             "customers@2"
         ]
         refused = data("add", "data/c.csv", "--name", "other", who="vic", ok=False)
-        assert "vic may not do this: it needs the 'write' permission" in refused.stderr
+        assert "vic may not store artifacts: it needs the 'write' permission" in refused.stderr
         assert "Traceback" not in refused.stderr
 
         data("remote", "add", "origin", remote, "--default")

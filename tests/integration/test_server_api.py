@@ -20,6 +20,7 @@ import pytest
 from cairn._version import __version__
 from cairn.client.http import HttpArtifactStore, HttpMetadataStore
 from cairn.core.artifact import ArtifactEntry, object_key
+from cairn.core.authorizer import Authorizer
 from cairn.core.codec import batch_to_dict
 from cairn.core.run import NewRun, Run, RunStatus, ViewType
 from cairn.core.search import RunQuery
@@ -38,6 +39,8 @@ from cairn.errors import (
 )
 from cairn.server.app import create_app
 from cairn.stores.metadata.sql import SqlMetadataStore
+from cairn.tracking.metadata import MetadataService
+from cairn.tracking.objects import ObjectService
 from server_process import free_port, running_server
 
 MISSING_RUN = "0" * 32
@@ -211,7 +214,7 @@ def test_unexpected_exception_is_500_internal_without_details() -> None:
         def list_experiments(self) -> list[Any]:
             raise RuntimeError("secret connection string")
 
-    app = create_app(BrokenStore(), BrokenStore())  # type: ignore[arg-type]
+    app = create_app(lambda _: BrokenStore(), lambda _: BrokenStore())  # type: ignore[arg-type,return-value]
     response = asgi_get(app, "/api/v1/experiments")
     assert response.status_code == 500
     assert error_of(response)["code"] == "INTERNAL"
@@ -228,7 +231,9 @@ def test_a_database_out_of_reach_is_503_without_its_address(tmp_path: Path) -> N
     for leftover in tmp_path.glob("c.db*"):
         leftover.unlink()
     db.write_text("not a database")
-    response = asgi_get(create_app(store, store), "/api/v1/experiments")  # type: ignore[arg-type]
+    app = create_app(lambda caller: MetadataService(store, store, Authorizer(caller)),
+                     lambda caller: ObjectService(store, store, Authorizer(caller)))  # type: ignore[arg-type]  # fmt: skip
+    response = asgi_get(app, "/api/v1/experiments")
     assert response.status_code == 503
     assert error_of(response)["code"] == "STORE_UNAVAILABLE"
     assert str(tmp_path) not in response.text

@@ -12,12 +12,13 @@ import pytest
 
 from cairn.core.access import Principal, Role
 from cairn.core.actor import acting_as
+from cairn.core.authorizer import Authorizer
 from cairn.core.run import NewRun, RunStatus
 from cairn.errors import NotFound, PermissionDenied, Unauthenticated
 from cairn.stores.metadata.audit import AuditLog, EventQuery
 from cairn.stores.metadata.identity import IdentityStore
 from cairn.stores.metadata.sql import SqlMetadataStore
-from cairn.tracking.authorized import AuthorizedMetadataStore
+from cairn.tracking.metadata import MetadataService
 
 
 @pytest.fixture
@@ -35,8 +36,8 @@ def _actions(store: SqlMetadataStore) -> list[str]:
     return [e.content.action for e in AuditLog(store.engine).events(EventQuery(limit=1000))]
 
 
-def _as(store: SqlMetadataStore, principal: Principal) -> AuthorizedMetadataStore:
-    return AuthorizedMetadataStore(store, store, principal)
+def _as(store: SqlMetadataStore, principal: Principal) -> MetadataService:
+    return MetadataService(store, store, Authorizer(principal))
 
 
 def test_a_role_taken_away_after_authentication_stops_the_next_write(

@@ -31,6 +31,7 @@ import cairn
 from cairn.core.access import Principal, Role
 from cairn.core.actor import on_behalf_of
 from cairn.core.artifact import ArtifactEntry
+from cairn.core.authorizer import Authorizer
 from cairn.core.data import DataKind, DataRef, NewDataVersion
 from cairn.core.lineage import RUN, Node
 from cairn.core.model import NewModelVersion, PackageFile
@@ -44,7 +45,7 @@ from cairn.stores.metadata.identity import IdentityStore
 from cairn.stores.metadata.lineage import SqlLineage
 from cairn.stores.metadata.models import SqlModelRegistry
 from cairn.stores.metadata.sql import SqlMetadataStore
-from cairn.tracking.authorized import AuthorizedMetadataStore
+from cairn.tracking.metadata import MetadataService
 from server_process import running_server
 
 OWN, OTHER = "churn", "fraud"
@@ -237,8 +238,8 @@ def test_a_runs_children_and_a_pipelines_cache_show_only_what_the_reader_may_rea
     nested = store.create_run(NewRun(fraud.id, "borrowed", 3, "u", parent)).id
     reader = Principal("carol", roles={OWN: Role.VIEWER}, account=True)
 
-    def as_(principal: Principal) -> AuthorizedMetadataStore:
-        return AuthorizedMetadataStore(store, store, principal)
+    def as_(principal: Principal) -> MetadataService:
+        return MetadataService(store, store, Authorizer(principal))
 
     for principal, children in ((ROOT, [nested, made.id]), (BRIDGE, [nested, made.id]),
                                 (reader, [made.id])):  # fmt: skip

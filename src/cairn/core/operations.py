@@ -6,9 +6,10 @@ once: adding an operation is a method on the service and a row in its capability
 
 The arguments are listed in the order of the service method's parameters (a test holds
 each table to its port), so a client call binds positional arguments as the method would.
-An argument whose value is no plain JSON value (a model reference, a model card) travels
-through its ``Codec``: written by the client, read back by the server before the service
-sees it.
+An argument whose value is no plain JSON value (a model reference, a model card, a new
+run) travels through its ``Codec``: written by the client, read back by the server before
+the service sees it. A JSON object or list in a body declares its ``shape``
+(``cairn.core.wire``), which the server checks before its codec reads it.
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ class Arg:
     max_length: int | None = None  # of text
     wire: str | None = None  # its name in the request, when not the parameter's
     codec: Codec | None = None  # for a value that is no plain JSON value (None passes as is)
+    # For a JSON object or list: the type it must have on the wire (``cairn.core.wire``),
+    # checked where it enters the server, in place of ``kind``; its codec reads it then.
+    shape: Any = None
 
     @property
     def key(self) -> str:

@@ -15,9 +15,10 @@ from cairn.core.ports import (
     ArtifactStore,
     DataCatalog,
     LineageGraph,
-    MetadataStore,
+    ProjectScopes,
     Releases,
 )
+from cairn.core.tracking_api import Tracking
 from cairn.server.context import RequestContext
 from cairn.server.errors import install_error_handlers
 from cairn.server.fields import plain_parameters
@@ -26,15 +27,13 @@ from cairn.server.responses import JsonResponse
 from cairn.server.routes import (
     accounts,
     data,
-    experiments,
     health,
     identity,
-    inputs,
     metrics,
     models,
     objects,
     releases,
-    runs,
+    tracking,
 )
 from cairn.server.routes import artifacts as artifact_routes
 from cairn.server.streams import BodyIdleTimeout
@@ -44,9 +43,7 @@ API_PREFIX = "/api/v1"
 API_ROUTERS = tuple(
     m.router
     for m in (
-        experiments,
-        runs,
-        inputs,
+        tracking,
         metrics,
         artifact_routes,
         objects,
@@ -60,8 +57,9 @@ API_ROUTERS = tuple(
 
 
 def create_app(
-    metadata: MetadataStore,
-    artifacts: ArtifactStore,
+    tracking_service: Callable[[Principal], Tracking],
+    object_service: Callable[[Principal], ArtifactStore],
+    scopes: ProjectScopes | None = None,
     identity_store: Any = None,
     auth: bool = True,
     catalog: DataCatalog | None = None,
@@ -70,9 +68,12 @@ def create_app(
     release_service: Callable[[Principal], Releases] | None = None,
     limits: ServerLimits | None = None,
 ) -> FastAPI:
-    """A Cairn server over these stores; the caller owns them and closes them.
+    """A Cairn server over these services, each made for a caller by the function given;
+    the caller owns the stores beneath and closes them.
 
-    ``metadata`` must also answer ``ProjectScopes`` (a database store does).
+    ``tracking_service`` makes the tracking service of ``/experiments`` and ``/runs``,
+    ``object_service`` the object service of ``/objects``; ``scopes`` tells the lineage
+    walk which objects a caller may read.
     ``identity_store`` (an ``IdentityStore``) keeps the accounts the ``/users``,
     ``/tokens`` and ``/projects`` routes manage and, with ``auth``, authenticates callers;
     without it, or without ``auth``, every caller is an admin named ``anonymous``.
@@ -92,9 +93,9 @@ def create_app(
         lifespan=lifespan,
     )
     install_limits(app, limits)
-    app.state.metadata = metadata
-    app.state.scopes = metadata
-    app.state.artifacts = artifacts
+    app.state.metadata = tracking_service
+    app.state.objects = object_service
+    app.state.scopes = scopes
     app.state.identity = identity_store if auth else None  # None: no authentication
     app.state.accounts = identity_store
     app.state.catalog = catalog

@@ -1,47 +1,13 @@
-"""Field types the request bodies share, and the check of path and query parameters: bad
-input is refused the same way on every route, as a 400 ``INVALID_INPUT`` naming the field
-(``cairn.server.errors``), before any store sees it.
-
-JSON numbers have no limit and JSON strings may hold NUL or a lone surrogate (``\\ud800``),
-but the database stores whole numbers in 64 bits and text as UTF-8 without NUL: a body
-field is an ``Int64`` or a ``Timestamp`` rather than an ``int``, and a ``Text`` rather than
-a ``str``.
+"""The check of path and query parameters (body fields are typed in ``cairn.core.wire``):
+bad input is refused the same way on every route, as a
+400 ``INVALID_INPUT`` naming the field (``cairn.server.errors``), before any service sees it.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from fastapi import Request
-from pydantic import AfterValidator, Field, Strict
-from pydantic_core import PydanticCustomError
 
-from cairn.core.limits import INT64_MAX, INT64_MIN, check_text, text_problem
-
-
-def _storable(text: str) -> str:
-    problem = text_problem(text)
-    if problem is not None:  # reported by pydantic, which knows the field's name
-        raise PydanticCustomError("text", problem)
-    return text
-
-
-# A whole number the database stores in 64 bits; true and false are not numbers here.
-Int64 = Annotated[int, Strict(), Field(ge=INT64_MIN, le=INT64_MAX)]
-Timestamp = Annotated[Int64, Field(description="milliseconds since the epoch")]
-# In a query string every value is text: the number is parsed from it, so not strict.
-TimestampParameter = Annotated[
-    int, Field(ge=INT64_MIN, le=INT64_MAX, description="milliseconds since the epoch")
-]
-# A count or a size: 0 or more.
-Count = Annotated[Int64, Field(ge=0)]
-# A model version's number: 1 or more (not true, nor the text "1").
-VersionNumber = Annotated[Int64, Field(ge=1)]
-# The same in a path or a query string, where it is parsed from text.
-VersionParameter = Annotated[int, Field(ge=1, le=INT64_MAX)]
-# A content digest, as the artifact store names objects.
-Digest = Annotated[str, Strict(), Field(pattern=r"^blake3:[0-9a-f]{64}$")]
-Text = Annotated[str, AfterValidator(_storable)]
+from cairn.core.limits import check_text
 
 
 async def plain_parameters(request: Request) -> None:

@@ -40,10 +40,11 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 5000, auth: b
     )
     session = Session(settings)
     try:
-        # The server decides for each caller: it serves the stores themselves, unwrapped.
+        # The server decides for each caller: it serves services built for each.
         metadata, artifacts, identity = session.database, session.artifacts, session.accounts
         app = create_app(
-            metadata, artifacts, identity, auth=auth, catalog=in_database(metadata, "catalog"),
+            session.metadata_for_callers(), session.objects_for_callers(), metadata,  # type: ignore[arg-type]
+            identity, auth=auth, catalog=in_database(metadata, "catalog"),
             registry_service=session.registry_for_callers(), lineage=session.graph,
             release_service=session.releases_for_callers(), limits=settings.server,
         )  # fmt: skip

@@ -14,13 +14,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.params import Depends
-from pydantic import ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.responses import Response
 
 from cairn.core.operations import NOTHING, Access, Arg, Kind, Operation, Place
-from cairn.errors import NotFound
-from cairn.server.auth import ADMIN, APPROVE, AUTHENTICATED, MANAGE, READ, WRITE, Caller
-from cairn.server.fields import (
+from cairn.core.wire import (
     Digest,
     Text,
     Timestamp,
@@ -28,6 +26,8 @@ from cairn.server.fields import (
     VersionNumber,
     VersionParameter,
 )
+from cairn.errors import NotFound
+from cairn.server.auth import ADMIN, APPROVE, AUTHENTICATED, MANAGE, READ, WRITE, Caller
 from cairn.server.responses import JsonResponse
 
 _ACCESS = {
@@ -96,7 +96,9 @@ def _sent(op: Operation, body: Any) -> dict[str, Any]:
     if body is None:
         return {}
     whole = op.placed(Place.WHOLE_BODY)
-    return {whole[0].key: body} if whole else dict(body.model_dump())
+    if whole:  # a shape is read by its codec as the plain JSON value it was sent as
+        return {whole[0].key: body.model_dump() if isinstance(body, BaseModel) else body}
+    return dict(body.model_dump())
 
 
 def _read(arg: Arg, value: Any) -> Any:
@@ -119,10 +121,11 @@ def _parameter(arg: Arg) -> inspect.Parameter:
 
 
 def _body_model(op: Operation) -> Any:
-    """The pydantic model of the operation's JSON body (for a whole body: any JSON
-    object, which the argument's codec reads), or None when it takes none."""
-    if op.placed(Place.WHOLE_BODY):
-        return dict[str, object]
+    """The pydantic model of the operation's JSON body (for a whole body: its shape, else
+    any JSON object, which the argument's codec reads), or None when it takes none."""
+    whole = op.placed(Place.WHOLE_BODY)
+    if whole:
+        return whole[0].shape or dict[str, object]
     args = op.placed(Place.BODY)
     if not args:
         return None
@@ -140,6 +143,8 @@ def _or_none(kind: Any, arg: Arg) -> Any:
 
 
 def _type(arg: Arg) -> Any:
+    if arg.shape is not None:
+        return arg.shape
     if isinstance(arg.kind, type) and issubclass(arg.kind, Enum):
         return arg.kind
     kinds = {Kind.TEXT: Text, Kind.VERSION: VersionNumber, Kind.TIMESTAMP: Timestamp,

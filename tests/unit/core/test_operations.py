@@ -10,17 +10,21 @@ from typing import Any
 
 import pytest
 
+from cairn.client.http import HttpArtifactStore, HttpMetadataStore
 from cairn.client.models import HttpModelRegistry
 from cairn.client.operations import OperationClient
 from cairn.client.releases import HttpReleases
-from cairn.core import model_api, release_api
+from cairn.core import model_api, release_api, tracking_api
 from cairn.core.operations import Access, Arg, Codec, Operation, Place, one, table
+from cairn.core.ports import ArtifactStore
 
 PORTS = [
     (release_api.Releases, release_api.OPERATIONS, HttpReleases),
     (model_api.Registry, model_api.OPERATIONS, HttpModelRegistry),
+    (tracking_api.Tracking, tracking_api.OPERATIONS, HttpMetadataStore),
+    (ArtifactStore, tracking_api.OBJECT_OPERATIONS, HttpArtifactStore),
 ]
-IDS = ["releases", "registry"]
+IDS = ["releases", "registry", "tracking", "objects"]
 
 
 def _parameters(method: Any) -> list[tuple[str, Any]]:

@@ -1,8 +1,9 @@
-"""The stores a route works on, as FastAPI dependencies (set on ``app.state`` by create_app),
-wrapped for the request's caller: a route reaches a store only through its access checks.
+"""The services a hand-written route works on, as FastAPI dependencies: each built for the
+request's caller by the factory ``create_app`` keeps on ``app.state``, so a route reaches
+a store only through a service deciding for its caller.
 
 The dependencies are async on purpose: FastAPI runs sync dependencies in a worker thread,
-a hop the ingest path should not pay just to read an attribute.
+a hop the ingest path should not pay just to build a service.
 """
 
 from __future__ import annotations
@@ -11,37 +12,17 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from cairn.core.ports import (
-    Accounts,
-    ArtifactStore,
-    DataCatalog,
-    LineageGraph,
-    MetadataStore,
-)
+from cairn.core.ports import Accounts, DataCatalog, LineageGraph
 from cairn.data.authorized import AuthorizedDataCatalog
 from cairn.errors import NotFound
 from cairn.server.auth import Caller
-from cairn.tracking.authorized import (
-    AuthorizedAccounts,
-    AuthorizedArtifactStore,
-    AuthorizedMetadataStore,
-)
+from cairn.server.operations import per_caller
+from cairn.tracking.authorized import AuthorizedAccounts
+from cairn.tracking.metadata import MetadataService
+from cairn.tracking.objects import ObjectService
 
-
-async def _metadata(request: Request, caller: Caller) -> MetadataStore:
-    state = request.app.state
-    return AuthorizedMetadataStore(state.metadata, state.scopes, caller)
-
-
-async def _artifacts(request: Request, caller: Caller) -> ArtifactStore:
-    state = request.app.state
-    return AuthorizedArtifactStore(state.artifacts, state.scopes, caller)
-
-
-async def _held_artifacts(request: Request, caller: Caller) -> ArtifactStore:
-    """What the server itself reads on the caller's behalf: the objects the caller holds."""
-    state = request.app.state
-    return AuthorizedArtifactStore(state.artifacts, state.scopes, caller).holding()
+TRACKING = per_caller("metadata", "this server keeps no runs")
+OBJECTS = per_caller("objects", "this server keeps no objects")
 
 
 async def _catalog(request: Request, caller: Caller) -> DataCatalog:
@@ -66,9 +47,14 @@ async def _accounts(request: Request, caller: Caller) -> Accounts:
     return AuthorizedAccounts(accounts, caller)
 
 
-Metadata = Annotated[MetadataStore, Depends(_metadata)]
-Artifacts = Annotated[ArtifactStore, Depends(_artifacts)]
-HeldArtifacts = Annotated[ArtifactStore, Depends(_held_artifacts)]
-Catalog = Annotated[DataCatalog, Depends(_catalog)]
+async def _held(objects: Annotated[ObjectService, OBJECTS]) -> ObjectService:
+    return objects.holding()
+
+
+Metadata = Annotated[MetadataService, TRACKING]
+Objects = Annotated[ObjectService, OBJECTS]
+Artifacts = Objects
+HeldArtifacts = Annotated[ObjectService, Depends(_held)]
 AccountsStore = Annotated[Accounts, Depends(_accounts)]
+Catalog = Annotated[DataCatalog, Depends(_catalog)]
 Graph = Annotated[LineageGraph, Depends(_graph)]

@@ -13,9 +13,9 @@ from cairn.core.access import Role
 from cairn.core.identity import AccountKind
 from cairn.core.identity_codec import membership_to_dict, token_to_dict, user_to_dict
 from cairn.core.limits import MAX_NAME
+from cairn.core.wire import Text, Timestamp
 from cairn.errors import InvalidInput
 from cairn.server.auth import ADMIN, ADMINISTER, AUTHENTICATED, READ, Caller
-from cairn.server.fields import Text, Timestamp
 from cairn.server.responses import JsonResponse
 from cairn.server.routes._stores import AccountsStore
 

@@ -14,11 +14,11 @@ from cairn.core.access import require_to_add
 from cairn.core.data import DataKind, DataRef, NewDataVersion, parse_data_ref
 from cairn.core.data_codec import data_version_to_dict
 from cairn.core.identity import DEFAULT_PROJECT
+from cairn.core.wire import Count, Text
 from cairn.data.manifest import check_new_version
 from cairn.data.materialize import read_listing
 from cairn.errors import NotFound
 from cairn.server.auth import READ, WRITE, Caller
-from cairn.server.fields import Count, Text
 from cairn.server.responses import JsonResponse
 from cairn.server.routes._stores import Artifacts, Catalog, HeldArtifacts
 from cairn.tracking.stored import require_stored
