@@ -10,17 +10,19 @@ from typing import Any
 
 import pytest
 
+from cairn.client.accounts import HttpAccounts
 from cairn.client.models import HttpModelRegistry
 from cairn.client.operations import OperationClient
 from cairn.client.releases import HttpReleases
-from cairn.core import model_api, release_api
+from cairn.core import account_api, model_api, release_api
 from cairn.core.operations import Access, Arg, Codec, Operation, Place, one, table
 
 PORTS = [
     (release_api.Releases, release_api.OPERATIONS, HttpReleases),
     (model_api.Registry, model_api.OPERATIONS, HttpModelRegistry),
+    (account_api.CallerAccounts, account_api.OPERATIONS, HttpAccounts),
 ]
-IDS = ["releases", "registry"]
+IDS = ["releases", "registry", "accounts"]
 
 
 def _parameters(method: Any) -> list[tuple[str, Any]]:

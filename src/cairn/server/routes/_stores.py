@@ -12,7 +12,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from cairn.core.ports import (
-    Accounts,
     ArtifactStore,
     DataCatalog,
     LineageGraph,
@@ -22,7 +21,6 @@ from cairn.data.authorized import AuthorizedDataCatalog
 from cairn.errors import NotFound
 from cairn.server.auth import Caller
 from cairn.tracking.authorized import (
-    AuthorizedAccounts,
     AuthorizedArtifactStore,
     AuthorizedMetadataStore,
 )
@@ -59,16 +57,8 @@ async def _graph(request: Request) -> LineageGraph:
     return found
 
 
-async def _accounts(request: Request, caller: Caller) -> Accounts:
-    accounts = request.app.state.accounts
-    if accounts is None:
-        raise NotFound("this server keeps no accounts")
-    return AuthorizedAccounts(accounts, caller)
-
-
 Metadata = Annotated[MetadataStore, Depends(_metadata)]
 Artifacts = Annotated[ArtifactStore, Depends(_artifacts)]
 HeldArtifacts = Annotated[ArtifactStore, Depends(_held_artifacts)]
 Catalog = Annotated[DataCatalog, Depends(_catalog)]
-AccountsStore = Annotated[Accounts, Depends(_accounts)]
 Graph = Annotated[LineageGraph, Depends(_graph)]
