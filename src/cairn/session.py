@@ -34,7 +34,6 @@ from cairn.core.access import Principal
 from cairn.core.actor import local_user
 from cairn.core.authorizer import Authorizer
 from cairn.core.ports import (
-    Accounts,
     ArtifactStore,
     Collectable,
     DataCatalog,
@@ -46,6 +45,7 @@ from cairn.core.ports import (
 from cairn.errors import InvalidInput
 
 if TYPE_CHECKING:  # each capability is imported when first used
+    from cairn.core.account_api import CallerAccounts
     from cairn.core.lineage import Lineage
     from cairn.core.model_api import Registry
     from cairn.core.tracking_api import Tracking
@@ -219,12 +219,16 @@ class Session:
         return found
 
     @built_once
-    def accounts(self) -> Accounts:
-        """Accounts, tokens and projects: through the server, as the caller's token
-        allows; in a database, whoever can open it is trusted as an installation admin."""
-        kind = "accounts"
-        found: Accounts = self._client(kind) if self.remote else in_database(self.database, kind)
-        return found
+    def accounts(self) -> CallerAccounts:
+        """Accounts, tokens and projects: through the server, as the server decides for the
+        token's holder; in a database, as the local account (an installation admin:
+        whoever can open the database is trusted as one)."""
+        if self.remote:
+            found: CallerAccounts = self._client("accounts")
+            return found
+        from cairn.accounts.service import AccountsService
+
+        return AccountsService(in_database(self.database, "accounts"), Authorizer.local_admin())
 
     @built_once
     def audit_log(self) -> AuditLog:
@@ -367,6 +371,18 @@ class Session:
             return ReleaseService(ledger, seen, database, evaluate, Authorizer(principal), notify)
 
         notify()
+        return for_caller
+
+    def accounts_for_callers(self) -> Callable[[Principal], CallerAccounts]:
+        """What a server hands each caller: the accounts over this session's database,
+        deciding for that caller."""
+        from cairn.accounts.service import AccountsService
+
+        store = in_database(self.database, "accounts")
+
+        def for_caller(principal: Principal) -> CallerAccounts:
+            return AccountsService(store, Authorizer(principal))
+
         return for_caller
 
     def registry_for_callers(self) -> Callable[[Principal], Registry]:

@@ -1,5 +1,5 @@
-"""The Accounts contract, on SQLite, PostgreSQL and through a Cairn server, for an
-installation admin: accounts, API tokens, projects and the roles held in them are made,
+"""The accounts service's contract, on SQLite, PostgreSQL and through a Cairn server, for
+an installation admin: accounts, API tokens, projects and the roles held in them are made,
 listed and changed alike, and refused alike (a malformed name is InvalidInput, a name
 taken AlreadyExists, an unknown account, token or project NotFound). Who else may do what
 is the security suites' (``tests/security``, ``tests/integration/test_access_control.py``).
@@ -146,3 +146,21 @@ def test_a_role_in_an_unknown_project_is_not_found(session: Session, unique: Uni
         with pytest.raises(NotFound, match=f"project '{project}' not found"):
             accounts.set_role(project, ada, role)
     assert project not in accounts.list_projects()
+
+
+def test_a_role_is_granted_and_a_member_removed_an_account_disabled_and_enabled(
+    session: Session, unique: Unique
+) -> None:
+    accounts, project, ada = session.accounts, unique("fraud"), unique("ada")
+    accounts.add_project(project)
+    accounts.add_user(ada)
+    granted = accounts.grant_role(project, ada, Role.MAINTAINER)
+    assert granted == Membership(project, ada, Role.MAINTAINER)
+    assert accounts.members(project) == [granted]
+    assert accounts.remove_member(project, ada) is None
+    assert accounts.members(project) == []
+    assert accounts.disable_user(ada).disabled is True
+    assert accounts.enable_user(ada).disabled is False
+    nowhere = unique("nowhere")
+    with pytest.raises(NotFound, match=f"project '{nowhere}' not found"):
+        accounts.remove_member(nowhere, ada)

@@ -8,8 +8,8 @@ A caller refused for want of a permission is told which (403); but for a caller 
 not read ``churn`` at all, churn's things are not there: it gets what a request naming
 nothing gets (404), unless the route's own gate refused it first (403, naming nothing of
 churn's). Routes served from a capability's table whose service alone decides on the
-objects (the model registry's) have no such gate: whatever its role, a caller who may not
-read ``churn`` gets the answer of nothing there.
+objects (the model registry's, release governance's, the accounts') have no such gate:
+whatever its role, a caller who may not read ``churn`` gets the answer of nothing there.
 """
 
 from __future__ import annotations
@@ -195,27 +195,29 @@ CASES = [
             "digest": w["digest"], "kind": "file", "path": "d.csv", "files": 1, "bytes": 5}),
          unseen=409),
     Case("whoami", AUTHENTICATED, False, lambda c, w: c.get("/api/v1/whoami")),
-    Case("list accounts", ADMIN, False, lambda c, w: c.get("/api/v1/users")),
+    Case("list accounts", ADMIN, False, lambda c, w: c.get("/api/v1/users"), service=True),
     Case("add account", ADMIN, False, lambda c, w: c.post(
-        "/api/v1/users", json={"name": uuid.uuid4().hex})),
+        "/api/v1/users", json={"name": uuid.uuid4().hex}), service=True),
     Case("disable account", ADMIN, False, lambda c, w: c.post(
-        f"/api/v1/users/{BYSTANDER}/disable")),
+        f"/api/v1/users/{BYSTANDER}/disable"), service=True),
     Case("enable account", ADMIN, False, lambda c, w: c.post(
-        f"/api/v1/users/{BYSTANDER}/enable")),
-    Case("list own tokens", AUTHENTICATED, False, lambda c, w: c.get("/api/v1/tokens")),
+        f"/api/v1/users/{BYSTANDER}/enable"), service=True),
+    Case("list own tokens", AUTHENTICATED, False, lambda c, w: c.get("/api/v1/tokens"),
+         service=True),
     Case("create own token", AUTHENTICATED, False, lambda c, w: c.post(
-        "/api/v1/tokens", json={"name": "laptop"})),
+        "/api/v1/tokens", json={"name": "laptop"}), service=True),
     Case("revoke own token", AUTHENTICATED, False, lambda c, w: c.post(
-        f"/api/v1/tokens/{_own_token(c)}/revoke")),
-    Case("list projects", AUTHENTICATED, False, lambda c, w: c.get("/api/v1/projects")),
+        f"/api/v1/tokens/{_own_token(c)}/revoke"), service=True),
+    Case("list projects", AUTHENTICATED, False, lambda c, w: c.get("/api/v1/projects"),
+         service=True),  # the projects the caller may read
     Case("add project", ADMIN, False, lambda c, w: c.post(
-        "/api/v1/projects", json={"name": uuid.uuid4().hex})),
+        "/api/v1/projects", json={"name": uuid.uuid4().hex}), service=True),
     Case("list members", Permission.READ, True, lambda c, w: c.get(
-        f"/api/v1/projects/{OWN}/members")),
+        f"/api/v1/projects/{OWN}/members"), service=True),
     Case("give a role", Permission.ADMINISTER, True, lambda c, w: c.put(
-        f"/api/v1/projects/{OWN}/members/{BYSTANDER}", json={"role": "viewer"})),
+        f"/api/v1/projects/{OWN}/members/{BYSTANDER}", json={"role": "viewer"}), service=True),
     Case("take a role away", Permission.ADMINISTER, True, lambda c, w: c.delete(
-        f"/api/v1/projects/{OWN}/members/{BYSTANDER}")),
+        f"/api/v1/projects/{OWN}/members/{BYSTANDER}"), service=True),
     Case("list environments", Permission.READ, False, lambda c, w: c.get(
         "/api/v1/environments")),
     Case("create environment", ADMIN, False, lambda c, w: c.post(
@@ -255,11 +257,11 @@ CASES = [
 # Routes above, asked about another account: installation admins only.
 OTHER_ACCOUNT_CASES = [
     Case("list another's tokens", ADMIN, False, lambda c, w: c.get(
-        "/api/v1/tokens", params={"user": BYSTANDER})),
+        "/api/v1/tokens", params={"user": BYSTANDER}), service=True),
     Case("create a token for another", ADMIN, False, lambda c, w: c.post(
-        "/api/v1/tokens", json={"user": BYSTANDER, "name": "t"})),
+        "/api/v1/tokens", json={"user": BYSTANDER, "name": "t"}), service=True),
     Case("revoke another's token", ADMIN, False, lambda c, w: c.post(
-        f"/api/v1/tokens/{_bystanders_token(w['admin'])}/revoke"), private=True),
+        f"/api/v1/tokens/{_bystanders_token(w['admin'])}/revoke"), private=True, service=True),
 ]  # fmt: skip
 # Release governance is decided by its service alone (cairn.core.release_api).
 _RELEASES = ("environment", "gates", "roll back", "promote", "request", "approve", "reject",

@@ -22,7 +22,7 @@ from cairn.cli.output import console, format_time
 from cairn.cli.report import Line, Report, Table, View, render
 from cairn.core.access import Role
 from cairn.core.identity import AccountKind, Token, User
-from cairn.core.identity_codec import token_to_dict, user_to_dict
+from cairn.core.identity_codec import new_token_to_dict, token_to_dict, user_to_dict
 from cairn.core.ports import Accounts
 from cairn.errors import InvalidInput
 
@@ -95,8 +95,8 @@ def create_token(
             raise InvalidInput(f"--expires-in-days: expected 1 to {_LONGEST_DAYS:,} days")
         expires = datetime.now(UTC) + timedelta(days=expires_in_days)
         expires_at = int(expires.timestamp() * 1000)
-    token, text = _store(db).create_token(user, name, expires_at)
-    render(Report({**token_to_dict(token), "token": text}, _created_token_views), json)
+    made = _store(db).create_token(user, name, expires_at)
+    render(Report(new_token_to_dict(made), _created_token_views), json)
 
 
 def _created_token_views(token: Mapping[str, Any]) -> Iterator[View]:

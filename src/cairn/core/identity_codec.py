@@ -53,6 +53,16 @@ def token_from_dict(data: Mapping[str, Any]) -> Token:
     )
 
 
+def new_token_to_dict(made: tuple[Token, str]) -> dict[str, Any]:
+    """A token just made, with its whole text in ``token``: the one answer holding it."""
+    token, text = made
+    return {**token_to_dict(token), "token": text}
+
+
+def new_token_from_dict(data: Mapping[str, Any]) -> tuple[Token, str]:
+    return token_from_dict(data), str(data["token"])
+
+
 def membership_to_dict(membership: Membership) -> dict[str, Any]:
     return {"project": membership.project, "user": membership.user, "role": membership.role.value}
 

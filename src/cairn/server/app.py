@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 from cairn._version import __version__
 from cairn.config import ServerLimits
 from cairn.core.access import Principal
+from cairn.core.account_api import CallerAccounts
 from cairn.core.model_api import Registry
 from cairn.core.ports import (
     ArtifactStore,
@@ -67,6 +68,7 @@ def create_app(
     lineage: LineageGraph | None = None,
     release_service: Callable[[Principal], Releases] | None = None,
     limits: ServerLimits | None = None,
+    accounts_service: Callable[[Principal], CallerAccounts] | None = None,
 ) -> FastAPI:
     """A Cairn server over these services, each made for a caller by the function given;
     the caller owns the stores beneath and closes them.
@@ -74,9 +76,10 @@ def create_app(
     ``tracking_service`` makes the tracking service of ``/experiments`` and ``/runs``,
     ``object_service`` the object service of ``/objects``; ``scopes`` tells the lineage
     walk which objects a caller may read.
-    ``identity_store`` (an ``IdentityStore``) keeps the accounts the ``/users``,
-    ``/tokens`` and ``/projects`` routes manage and, with ``auth``, authenticates callers;
+    ``identity_store`` (an ``IdentityStore``) authenticates callers, with ``auth``;
     without it, or without ``auth``, every caller is an admin named ``anonymous``.
+    ``accounts_service`` makes the accounts service of ``/users``, ``/tokens`` and
+    ``/projects`` for each caller.
     ``catalog`` keeps the datasets the ``/datasets`` routes serve, and ``lineage`` the graph
     ``/lineage/walk`` walks; ``registry_service`` makes the model registry of ``/models``,
     and ``release_service`` the release service of ``/environments``, ``/promotions`` and
@@ -97,7 +100,7 @@ def create_app(
     app.state.objects = object_service
     app.state.scopes = scopes
     app.state.identity = identity_store if auth else None  # None: no authentication
-    app.state.accounts = identity_store
+    app.state.accounts = accounts_service
     app.state.catalog = catalog
     app.state.registry = registry_service
     app.state.lineage = lineage

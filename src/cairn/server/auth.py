@@ -1,10 +1,10 @@
 """Who is calling, and the permission each route declares.
 
-Every route declares what it needs: ``dependencies=[READ]``, ``[WRITE]``, ``[MANAGE]``,
-``[APPROVE]`` or ``[ADMINISTER]`` (an account holding that permission in some project; the
-exact project is checked by the authorized stores, ``cairn.tracking.authorized``, and for
-writes by the store inside the write's transaction), ``[AUTHENTICATED]`` (any valid token),
-``[ADMIN]`` (installation admins), or ``[PUBLIC]``. A test enumerates the routes
+Every route declares what it needs: ``dependencies=[AUTHENTICATED]`` (any valid token: the
+service built for the caller decides on the objects the call reaches, and the store again
+for a write, inside its transaction), ``[READ]``, ``[WRITE]``, ``[MANAGE]``, ``[APPROVE]``
+or ``[ADMINISTER]`` (an account holding that permission in some project), ``[ADMIN]``
+(installation admins), or ``[PUBLIC]``. A test enumerates the routes
 and fails on any without a declaration, so the server denies by default.
 
 Without an ``Authorization: Bearer <token>`` header a declared route answers 401; with a

@@ -41,12 +41,14 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 5000, auth: b
     session = Session(settings)
     try:
         # The server decides for each caller: it serves services built for each.
-        metadata, artifacts, identity = session.database, session.artifacts, session.accounts
+        metadata, artifacts = session.database, session.artifacts
+        identity = in_database(metadata, "accounts")  # authenticates, makes the first admin
         app = create_app(
             session.metadata_for_callers(), session.objects_for_callers(), metadata,  # type: ignore[arg-type]
             identity, auth=auth, catalog=in_database(metadata, "catalog"),
             registry_service=session.registry_for_callers(), lineage=session.graph,
             release_service=session.releases_for_callers(), limits=settings.server,
+            accounts_service=session.accounts_for_callers(),
         )  # fmt: skip
         banner = f"Cairn server on http://{host}:{port}\n  metadata:  {metadata!r}\n"
         print(f"{banner}  artifacts: {artifacts!r}", file=sys.stderr, flush=True)

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
+from cairn.client.accounts import HttpAccounts
 from cairn.client.http import HttpArtifactStore, HttpMetadataStore
 from cairn.client.models import HttpModelRegistry
 from cairn.client.operations import OperationClient
 from cairn.client.releases import HttpReleases
-from cairn.core import model_api, release_api, tracking_api
+from cairn.core import account_api, model_api, release_api, tracking_api
 from cairn.core.operations import Access, Arg, Codec, Operation, Place, one, table
 from cairn.core.ports import ArtifactStore
 
@@ -23,8 +24,9 @@ PORTS = [
     (model_api.Registry, model_api.OPERATIONS, HttpModelRegistry),
     (tracking_api.Tracking, tracking_api.OPERATIONS, HttpMetadataStore),
     (ArtifactStore, tracking_api.OBJECT_OPERATIONS, HttpArtifactStore),
+    (account_api.CallerAccounts, account_api.OPERATIONS, HttpAccounts),
 ]
-IDS = ["releases", "registry", "tracking", "objects"]
+IDS = ["releases", "registry", "tracking", "objects", "accounts"]
 
 
 def _parameters(method: Any) -> list[tuple[str, Any]]:

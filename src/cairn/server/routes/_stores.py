@@ -12,12 +12,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from cairn.core.ports import Accounts, DataCatalog, LineageGraph
+from cairn.core.ports import DataCatalog, LineageGraph
 from cairn.data.authorized import AuthorizedDataCatalog
 from cairn.errors import NotFound
 from cairn.server.auth import Caller
 from cairn.server.operations import per_caller
-from cairn.tracking.authorized import AuthorizedAccounts
 from cairn.tracking.metadata import MetadataService
 from cairn.tracking.objects import ObjectService
 
@@ -40,13 +39,6 @@ async def _graph(request: Request) -> LineageGraph:
     return found
 
 
-async def _accounts(request: Request, caller: Caller) -> Accounts:
-    accounts = request.app.state.accounts
-    if accounts is None:
-        raise NotFound("this server keeps no accounts")
-    return AuthorizedAccounts(accounts, caller)
-
-
 async def _held(objects: Annotated[ObjectService, OBJECTS]) -> ObjectService:
     return objects.holding()
 
@@ -55,6 +47,5 @@ Metadata = Annotated[MetadataService, TRACKING]
 Objects = Annotated[ObjectService, OBJECTS]
 Artifacts = Objects
 HeldArtifacts = Annotated[ObjectService, Depends(_held)]
-AccountsStore = Annotated[Accounts, Depends(_accounts)]
 Catalog = Annotated[DataCatalog, Depends(_catalog)]
 Graph = Annotated[LineageGraph, Depends(_graph)]
