@@ -37,7 +37,6 @@ from cairn.core.ports import (
     Accounts,
     ArtifactStore,
     Collectable,
-    DataCatalog,
     LineageGraph,
     MetadataStore,
     ProjectScopes,
@@ -46,6 +45,7 @@ from cairn.core.ports import (
 from cairn.errors import InvalidInput
 
 if TYPE_CHECKING:  # each capability is imported when first used
+    from cairn.core.data_api import Catalog
     from cairn.core.lineage import Lineage
     from cairn.core.model_api import Registry
     from cairn.data.gc import Collected
@@ -186,13 +186,17 @@ class Session:
         return self._opened(open_artifact_store(self.settings.artifacts_url))
 
     @built_once
-    def catalog(self) -> DataCatalog:
+    def catalog(self) -> Catalog:
+        """The data catalog: through a server, as the server decides for the token's
+        holder; in a database, as the local account (an installation admin), whose
+        versions this process builds from the files it reads: none is read back to check."""
         if self.remote:
-            found: DataCatalog = self._client("catalog")
+            found: Catalog = self._client("catalog")
             return found
-        from cairn.data.authorized import AuthorizedDataCatalog
+        from cairn.data.catalog import CatalogService
 
-        return AuthorizedDataCatalog(in_database(self.database, "catalog"), self.principal)
+        store = in_database(self.database, "catalog")
+        return CatalogService(store, Authorizer.local_admin(), None)
 
     @built_once
     def registry(self) -> Registry:
@@ -380,6 +384,22 @@ class Session:
         def for_caller(principal: Principal) -> Registry:
             held = AuthorizedArtifactStore(artifacts, scopes, principal).holding()
             return RegistryService(store, Authorizer(principal), scopes, held)
+
+        return for_caller
+
+    def catalog_for_callers(self) -> Callable[[Principal], Catalog]:
+        """What a server hands each caller: the data catalog over this session's database,
+        deciding for that caller, checking a new version only in the objects the caller
+        holds."""
+        from cairn.data.catalog import CatalogService
+        from cairn.tracking.authorized import AuthorizedArtifactStore
+
+        store, scopes = in_database(self.database, "catalog"), self._scopes
+        artifacts = self.artifacts
+
+        def for_caller(principal: Principal) -> Catalog:
+            held = AuthorizedArtifactStore(artifacts, scopes, principal).holding()
+            return CatalogService(store, Authorizer(principal), held)
 
         return for_caller
 

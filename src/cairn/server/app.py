@@ -10,10 +10,10 @@ from fastapi import Depends, FastAPI
 from cairn._version import __version__
 from cairn.config import ServerLimits
 from cairn.core.access import Principal
+from cairn.core.data_api import Catalog
 from cairn.core.model_api import Registry
 from cairn.core.ports import (
     ArtifactStore,
-    DataCatalog,
     LineageGraph,
     MetadataStore,
     Releases,
@@ -64,7 +64,7 @@ def create_app(
     artifacts: ArtifactStore,
     identity_store: Any = None,
     auth: bool = True,
-    catalog: DataCatalog | None = None,
+    catalog_service: Callable[[Principal], Catalog] | None = None,
     registry_service: Callable[[Principal], Registry] | None = None,
     lineage: LineageGraph | None = None,
     release_service: Callable[[Principal], Releases] | None = None,
@@ -76,9 +76,9 @@ def create_app(
     ``identity_store`` (an ``IdentityStore``) keeps the accounts the ``/users``,
     ``/tokens`` and ``/projects`` routes manage and, with ``auth``, authenticates callers;
     without it, or without ``auth``, every caller is an admin named ``anonymous``.
-    ``catalog`` keeps the datasets the ``/datasets`` routes serve, and ``lineage`` the graph
-    ``/lineage/walk`` walks; ``registry_service`` makes the model registry of ``/models``,
-    and ``release_service`` the release service of ``/environments``, ``/promotions`` and
+    ``lineage`` is the graph ``/lineage/walk`` walks; ``catalog_service`` makes the data
+    catalog of ``/datasets``, ``registry_service`` the model registry of ``/models``, and
+    ``release_service`` the release service of ``/environments``, ``/promotions`` and
     ``/webhooks``, for each caller. ``limits`` bounds what one caller may hold of the server
     (``cairn.server.limits``; default: ``ServerLimits()``).
     The REST API lives under ``/api/v1``, the OpenAPI document at ``/openapi.json``.
@@ -97,7 +97,7 @@ def create_app(
     app.state.artifacts = artifacts
     app.state.identity = identity_store if auth else None  # None: no authentication
     app.state.accounts = identity_store
-    app.state.catalog = catalog
+    app.state.catalog = catalog_service
     app.state.registry = registry_service
     app.state.lineage = lineage
     app.state.releases = release_service

@@ -19,7 +19,6 @@ from typing import Any
 # missing module into "pip install 'cairn-mlops[server]'".
 import uvicorn
 
-from cairn.backends import in_database
 from cairn.config import Settings, load_settings
 from cairn.core.actor import acting_as
 from cairn.server.app import create_app
@@ -43,7 +42,8 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 5000, auth: b
         # The server decides for each caller: it serves the stores themselves, unwrapped.
         metadata, artifacts, identity = session.database, session.artifacts, session.accounts
         app = create_app(
-            metadata, artifacts, identity, auth=auth, catalog=in_database(metadata, "catalog"),
+            metadata, artifacts, identity, auth=auth,
+            catalog_service=session.catalog_for_callers(),
             registry_service=session.registry_for_callers(), lineage=session.graph,
             release_service=session.releases_for_callers(), limits=settings.server,
         )  # fmt: skip

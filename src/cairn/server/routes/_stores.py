@@ -14,11 +14,9 @@ from fastapi import Depends, Request
 from cairn.core.ports import (
     Accounts,
     ArtifactStore,
-    DataCatalog,
     LineageGraph,
     MetadataStore,
 )
-from cairn.data.authorized import AuthorizedDataCatalog
 from cairn.errors import NotFound
 from cairn.server.auth import Caller
 from cairn.tracking.authorized import (
@@ -38,19 +36,6 @@ async def _artifacts(request: Request, caller: Caller) -> ArtifactStore:
     return AuthorizedArtifactStore(state.artifacts, state.scopes, caller)
 
 
-async def _held_artifacts(request: Request, caller: Caller) -> ArtifactStore:
-    """What the server itself reads on the caller's behalf: the objects the caller holds."""
-    state = request.app.state
-    return AuthorizedArtifactStore(state.artifacts, state.scopes, caller).holding()
-
-
-async def _catalog(request: Request, caller: Caller) -> DataCatalog:
-    catalog = request.app.state.catalog
-    if catalog is None:
-        raise NotFound("this server keeps no data catalog")
-    return AuthorizedDataCatalog(catalog, caller)
-
-
 async def _graph(request: Request) -> LineageGraph:
     graph = request.app.state.lineage
     if graph is None:
@@ -68,7 +53,5 @@ async def _accounts(request: Request, caller: Caller) -> Accounts:
 
 Metadata = Annotated[MetadataStore, Depends(_metadata)]
 Artifacts = Annotated[ArtifactStore, Depends(_artifacts)]
-HeldArtifacts = Annotated[ArtifactStore, Depends(_held_artifacts)]
-Catalog = Annotated[DataCatalog, Depends(_catalog)]
 AccountsStore = Annotated[Accounts, Depends(_accounts)]
 Graph = Annotated[LineageGraph, Depends(_graph)]

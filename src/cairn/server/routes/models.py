@@ -20,6 +20,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 
 from cairn.core.data import parse_data_ref
+from cairn.core.data_api import Catalog
 from cairn.core.lineage import DATA_VERSION, MODEL_VERSION, RUN, Node
 from cairn.core.model import parse_model_ref
 from cairn.core.model_api import OPERATIONS, Registry
@@ -27,7 +28,8 @@ from cairn.errors import PermissionDenied
 from cairn.server.auth import READ, Caller
 from cairn.server.operations import mount, per_caller
 from cairn.server.responses import JsonResponse
-from cairn.server.routes._stores import Catalog, Graph, Metadata
+from cairn.server.routes._stores import Graph, Metadata
+from cairn.server.routes.data import CATALOG
 
 router = APIRouter(tags=["models"])
 
@@ -44,7 +46,7 @@ def walk(
     node: Annotated[str, Query(alias="id")],
     graph: Graph,
     models: Annotated[Registry, _REGISTRY],
-    catalog: Catalog,
+    catalog: Annotated[Catalog, CATALOG],
     metadata: Metadata,
     request: Request,
     caller: Caller,
