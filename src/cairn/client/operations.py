@@ -1,9 +1,8 @@
 """A capability's port over a Cairn server, made from its table of operations
 (``cairn.core.operations``): each method writes its arguments (through their codecs,
 where they have one; an argument of several parts as each of them) in the path, the
-query or the JSON body as the table says, and
-decodes the answer with the result's codec — the same table the server's routes are made
-from."""
+query or the JSON body as the table says, and decodes the answer with the result's codec
+— the same table the server's routes are made from."""
 
 from __future__ import annotations
 

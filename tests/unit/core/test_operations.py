@@ -111,10 +111,6 @@ def _ref_parts(ref: tuple[str, str]) -> dict[str, str]:
     return {"name": ref[0], "selector": ref[1]}
 
 
-def _new_parts(new: dict[str, Any]) -> dict[str, Any]:
-    return {**new, "name": new["name"]}
-
-
 def _named(name: str) -> str:
     if "/" in name or not name:
         raise InvalidInput(f"name {name!r}: no '/'")
@@ -128,7 +124,7 @@ SHELF = table(
                                 v["selector"])), parts=(_NAME, Arg("selector", Place.PATH))),)),
     Operation("add", "POST", "/sets/{name}/items", Access.AUTHENTICATED,
               Result(dict, dict, status=201, status_of=lambda made: 201 if made["made"] else 200),
-              (Arg("new", codec=Codec(_new_parts, dict), parts=(
+              (Arg("new", codec=Codec(dict, dict), parts=(
                   _NAME, Arg("size", kind=Kind.COUNT),
                   Arg("digests", kind=Kind.DIGEST, required=False, default=(), max_items=2),
                   Arg("profile", kind=Kind.DIGEST, required=False, default=""))),)),
