@@ -36,7 +36,6 @@ from cairn.core.authorizer import Authorizer
 from cairn.core.ports import (
     ArtifactStore,
     Collectable,
-    DataCatalog,
     LineageGraph,
     MetadataStore,
     ProjectScopes,
@@ -46,7 +45,9 @@ from cairn.errors import InvalidInput
 
 if TYPE_CHECKING:  # each capability is imported when first used
     from cairn.core.account_api import CallerAccounts
+    from cairn.core.data_api import Catalog
     from cairn.core.lineage import Lineage
+    from cairn.core.lineage_api import Walks
     from cairn.core.model_api import Registry
     from cairn.core.tracking_api import Tracking
     from cairn.data.gc import Collected
@@ -190,13 +191,17 @@ class Session:
         return self._opened(open_artifact_store(self.settings.artifacts_url))
 
     @built_once
-    def catalog(self) -> DataCatalog:
+    def catalog(self) -> Catalog:
+        """The data catalog: through a server, as the server decides for the token's
+        holder; in a database, as the local account (an installation admin), whose
+        versions this process builds from the files it reads: none is read back to check."""
         if self.remote:
-            found: DataCatalog = self._client("catalog")
+            found: Catalog = self._client("catalog")
             return found
-        from cairn.data.authorized import AuthorizedDataCatalog
+        from cairn.data.catalog import CatalogService
 
-        return AuthorizedDataCatalog(in_database(self.database, "catalog"), self.principal)
+        store = in_database(self.database, "catalog")
+        return CatalogService(store, Authorizer.local_admin(), None)
 
     @built_once
     def registry(self) -> Registry:
@@ -423,6 +428,37 @@ class Session:
 
         def for_caller(principal: Principal) -> ObjectService:
             return ObjectService(artifacts, scopes, Authorizer(principal))
+
+        return for_caller
+
+    def walks_for_callers(self) -> Callable[[Principal], Walks]:
+        """What a server hands each caller: walks of this session's lineage graph, from a
+        node the caller may read (as its own registry, catalog and tracking decide), on
+        through the nodes it may read."""
+        from cairn.models.walks import WalkService
+
+        graph, scopes = in_database(self.database, "graph"), self._scopes
+        registry_for, catalog_for = self.registry_for_callers(), self.catalog_for_callers()
+        metadata_for = self.metadata_for_callers()
+
+        def for_caller(principal: Principal) -> Walks:
+            seen = registry_for(principal), catalog_for(principal), metadata_for(principal)
+            return WalkService(graph, Authorizer(principal), scopes, *seen)
+
+        return for_caller
+
+    def catalog_for_callers(self) -> Callable[[Principal], Catalog]:
+        """What a server hands each caller: the data catalog over this session's database,
+        deciding for that caller, checking a new version only in the objects the caller
+        holds."""
+        from cairn.data.catalog import CatalogService
+
+        store = in_database(self.database, "catalog")
+        objects_for = self.objects_for_callers()
+
+        def for_caller(principal: Principal) -> Catalog:
+            held = objects_for(principal).holding()
+            return CatalogService(store, Authorizer(principal), held)
 
         return for_caller
 

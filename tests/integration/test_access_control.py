@@ -8,8 +8,9 @@ A caller refused for want of a permission is told which (403); but for a caller 
 not read ``churn`` at all, churn's things are not there: it gets what a request naming
 nothing gets (404), unless the route's own gate refused it first (403, naming nothing of
 churn's). Routes served from a capability's table whose service alone decides on the
-objects (the model registry's, release governance's, the accounts') have no such gate:
-whatever its role, a caller who may not read ``churn`` gets the answer of nothing there.
+objects (the model registry's, release governance's, the accounts', the data catalog's,
+tracking's) have no such gate: whatever its role, a caller who may not read ``churn`` gets
+the answer of nothing there.
 """
 
 from __future__ import annotations
@@ -163,7 +164,8 @@ CASES = [
         f"/api/v1/objects/{w['digest']}"), unseen=403),
     Case("head object", Permission.WRITE, False, lambda c, w: c.head(
         f"/api/v1/objects/{w['digest']}")),
-    Case("list datasets", Permission.READ, False, lambda c, w: c.get("/api/v1/datasets")),
+    Case("list datasets", AUTHENTICATED, False, lambda c, w: c.get("/api/v1/datasets"),
+         service=True),  # the datasets the caller may read
     Case("list models", AUTHENTICATED, False, lambda c, w: c.get("/api/v1/models"),
          service=True),  # the models the caller may read
     Case("resolve model", Permission.READ, True, lambda c, w: c.get(
@@ -187,13 +189,13 @@ CASES = [
     Case("walk lineage", Permission.READ, True, lambda c, w: c.get(
         "/api/v1/lineage/walk", params={"kind": "model_version", "id": "m-churn/1"})),
     Case("list data versions", Permission.READ, True, lambda c, w: c.get(
-        "/api/v1/datasets/d-churn/versions")),
+        "/api/v1/datasets/d-churn/versions"), service=True),
     Case("get data version", Permission.READ, True, lambda c, w: c.get(
-        "/api/v1/datasets/d-churn/versions/1")),
+        "/api/v1/datasets/d-churn/versions/1"), service=True),
     Case("add data version", Permission.WRITE, True, lambda c, w: c.post(
         "/api/v1/datasets/d-churn/versions", json={
             "digest": w["digest"], "kind": "file", "path": "d.csv", "files": 1, "bytes": 5}),
-         unseen=409),
+         unseen=409, service=True),
     Case("whoami", AUTHENTICATED, False, lambda c, w: c.get("/api/v1/whoami")),
     Case("list accounts", ADMIN, False, lambda c, w: c.get("/api/v1/users"), service=True),
     Case("add account", ADMIN, False, lambda c, w: c.post(
@@ -271,7 +273,7 @@ _TRACKING = {"create experiment", "list experiments", "experiment by name", "get
              "create run", "record runs", "search runs", "resolve run id", "get run",
              "child runs", "cached output", "end run", "delete run", "restore run",
              "log batch", "metric history", "log inputs", "run inputs", "log lineage",
-             "run lineage", "add artifacts", "list artifacts", "artifact file",
+             "run lineage", "add artifacts", "list artifacts", "artifact file", "walk lineage",
              "missing objects", "object sizes", "put object", "post object", "get object",
              "head object"}  # fmt: skip
 CASES = [dataclasses.replace(c, service=c.service or c.name in _TRACKING

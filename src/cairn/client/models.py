@@ -7,7 +7,7 @@ reads, verifies and scans them itself."""
 from __future__ import annotations
 
 from cairn.client.operations import OperationClient
-from cairn.client.transport import ServerStore, api_path
+from cairn.core import lineage_api
 from cairn.core.access import Principal
 from cairn.core.lineage import Edge, Node
 from cairn.core.model import ModelVersion, NewModelVersion
@@ -26,15 +26,14 @@ class HttpModelRegistry(OperationClient):
         return found
 
 
-class HttpLineageGraph(ServerStore):
+class HttpLineageGraph(OperationClient):
+    """Walks, made from their table of operations (``cairn.core.lineage_api``): the server
+    walks for the token's holder, whatever reader a caller names."""
+
+    operations = lineage_api.OPERATIONS
+
     def walk(
         self, start: Node, downstream: bool, max_hops: int = 64, reader: Principal | None = None
     ) -> list[Edge]:
-        params = {"kind": start.kind, "id": start.id, "downstream": str(downstream).lower(),
-                  "max_hops": str(max_hops)}  # fmt: skip
-        data = self._http.call("GET", api_path("lineage", "walk"), params=params)
-        return [
-            Edge(Node(e["src"]["kind"], e["src"]["id"]), e["relation"],
-                 Node(e["dst"]["kind"], e["dst"]["id"]))
-            for e in data["edges"]
-        ]  # fmt: skip
+        found: list[Edge] = self.walk_from(start.kind, start.id, downstream, max_hops)
+        return found

@@ -1,8 +1,8 @@
 """A capability's port over a Cairn server, made from its table of operations
 (``cairn.core.operations``): each method writes its arguments (through their codecs,
-where they have one) in the path, the query or the JSON body as the table says, and
-decodes the answer with the result's codec — the same table the server's routes are made
-from."""
+where they have one; an argument of several parts as each of them) in the path, the
+query or the JSON body as the table says, and decodes the answer with the result's codec
+— the same table the server's routes are made from."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class OperationClient(ServerStore):
         return call
 
     def _call(self, op: Operation, values: Mapping[str, Any]) -> Any:
-        by_key = {a.key: _wire(a, values[a.name]) for a in op.args}
+        by_key = {key: sent for a in op.args for key, sent in _written(a, values[a.name])}
         path = op.path.format(**{a.key: quote(str(by_key[a.key]), safe=":")
                                  for a in op.placed(Place.PATH)})  # fmt: skip
         params = {a.key: str(by_key[a.key]) for a in op.placed(Place.QUERY)
@@ -42,6 +42,20 @@ class OperationClient(ServerStore):
                 else {a.key: by_key[a.key] for a in op.placed(Place.BODY)} or None)  # fmt: skip
         found = self._http.call(op.verb, API + path, json=body, params=params)
         return op.result.decode(found)
+
+
+def _written(arg: Arg, value: Any) -> list[tuple[str, Any]]:
+    """The values ``arg`` travels as, by their keys: its own, or — an argument of several
+    parts — each part's, from what its codec writes.
+
+    Raises:
+        InvalidInput: a codec refuses the value (nothing is sent).
+    """
+    if not arg.parts:
+        return [(arg.key, _wire(arg, value))]
+    assert arg.codec is not None  # held by ``table``
+    parts = arg.codec.encode(value)
+    return [(part.key, _wire(part, parts[part.key])) for part in arg.parts]
 
 
 def _wire(arg: Arg, value: Any) -> Any:

@@ -65,3 +65,31 @@ def new_data_version_to_dict(new: NewDataVersion) -> dict[str, Any]:
         "profile": new.profile,
         "objects": list(new.objects),
     }
+
+
+def new_data_version_from_dict(data: Mapping[str, Any]) -> NewDataVersion:
+    """What :func:`new_data_version_to_dict` wrote, with the dataset's ``name`` beside it
+    (a server reads it from the path): each value already checked where it entered."""
+    return NewDataVersion(
+        data["name"], data["digest"], DataKind(data["kind"]), data["path"], data["files"],
+        data["bytes"], data["message"], data["project"], data["profile"],
+        tuple(data["objects"]),
+    )  # fmt: skip
+
+
+def added_to_dict(added: tuple[DataVersion, bool]) -> dict[str, Any]:
+    """What adding a version answers: the version, and whether it was made (False: the
+    newest version already had this manifest)."""
+    version, created = added
+    return {"version": data_version_to_dict(version), "created": created}
+
+
+def added_from_dict(data: Mapping[str, Any]) -> tuple[DataVersion, bool]:
+    """Raises:
+    IntegrityError: ``data`` is not what adding a version answers.
+    """
+    try:
+        version, created = data["version"], data["created"]
+    except (KeyError, TypeError) as exc:
+        raise IntegrityError(f"expected an added data version, got {str(data)[:200]}") from exc
+    return data_version_from_dict(version), bool(created)

@@ -9,7 +9,10 @@ each table to its port), so a client call binds positional arguments as the meth
 An argument whose value is no plain JSON value (a model reference, a model card, a new
 run) travels through its ``Codec``: written by the client, read back by the server before
 the service sees it. A JSON object or list in a body declares its ``shape``
-(``cairn.core.wire``), which the server checks before its codec reads it.
+(``cairn.core.wire``), which the server checks before its codec reads it. An argument made
+of several values on the wire (a data reference: the dataset's name and a selector, both
+in the path) lists them as its ``parts``; its codec writes the values by their keys and
+reads them back into the one argument.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class Kind(StrEnum):
     VERSION = "version"  # a model version's number: 1 or more, 64 bits
     TIMESTAMP = "timestamp"  # milliseconds since the epoch, 64 bits
     DIGEST = "digest"  # a content digest: "blake3:" and 64 hex characters
+    COUNT = "count"  # a count or a size: 0 or more, 64 bits
 
 
 class Access(StrEnum):
@@ -73,19 +77,34 @@ class Arg:
     # For a JSON object or list: the type it must have on the wire (``cairn.core.wire``),
     # checked where it enters the server, in place of ``kind``; its codec reads it then.
     shape: Any = None
+    max_items: int | None = None  # set: a list of values of its kind, at most this many
+    # Set: the values it travels as (each placed and checked as an argument of its own);
+    # its codec writes them as a dict by their keys and reads such a dict back.
+    parts: tuple[Arg, ...] = ()
 
     @property
     def key(self) -> str:
         return self.wire or self.name
 
+    @property
+    def on_wire(self) -> tuple[Arg, ...]:
+        """What travels: its parts, else itself."""
+        return self.parts or (self,)
+
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """How an answer travels: ``encode`` on the server, ``decode`` in the client."""
+    """How an answer travels: ``encode`` on the server, ``decode`` in the client. Its
+    status is ``status`` unless ``status_of`` tells it from the answer (201 for a version
+    made, 200 for one that was already there)."""
 
     encode: Callable[[Any], Any]
     decode: Callable[[Any], Any]
-    status: int = 200
+    status: int = 200  # the usual one, which the API's document shows
+    status_of: Callable[[Any], int] | None = None
+
+    def status_for(self, answer: Any) -> int:
+        return self.status if self.status_of is None else self.status_of(answer)
 
 
 NOTHING = Result(lambda _: None, lambda _: None, status=204)
@@ -122,8 +141,14 @@ class Operation:
     args: tuple[Arg, ...] = ()
     summary: str = ""
 
+    @property
+    def on_wire(self) -> tuple[Arg, ...]:
+        """The values that travel: each argument's, or its parts'."""
+        return tuple(part for arg in self.args for part in arg.on_wire)
+
     def placed(self, place: Place) -> tuple[Arg, ...]:
-        return tuple(a for a in self.args if a.place is place)
+        """The values that travel in ``place``."""
+        return tuple(a for a in self.on_wire if a.place is place)
 
     def bind(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """The arguments of a call, by name, with the method's defaults filled in.
@@ -150,8 +175,9 @@ def table(*operations: Operation) -> Mapping[str, Operation]:
     """Operations by name.
 
     Raises:
-        ValueError: two of one name, a path argument the path does not hold, or a whole
-            body beside another argument in the body.
+        ValueError: two of one name, a path argument the path does not hold, a whole body
+            beside another argument in the body, two values of one key, or a malformed
+            argument (see ``_check``).
     """
     found: dict[str, Operation] = {}
     for op in operations:
@@ -163,5 +189,24 @@ def table(*operations: Operation) -> Mapping[str, Operation]:
         whole = op.placed(Place.WHOLE_BODY)
         if whole and len(whole) + len(op.placed(Place.BODY)) > 1:
             raise ValueError(f"{op.name}: a whole body is the only argument in the body")
+        keys = [a.key for a in op.on_wire]
+        if len(set(keys)) < len(keys):
+            raise ValueError(f"{op.name}: two values travel as one key in {keys}")
+        for arg in op.args:
+            _check(op, arg)
         found[op.name] = op
     return found
+
+
+def _check(op: Operation, arg: Arg) -> None:
+    """Raises:
+    ValueError: an argument of parts without a codec to join them, or with parts of its
+        own; a list anywhere but in the body.
+    """
+    if arg.parts and arg.codec is None:
+        raise ValueError(f"{op.name}: {arg.name!r} has parts but no codec to join them")
+    if any(part.parts for part in arg.parts):
+        raise ValueError(f"{op.name}: a part of {arg.name!r} has parts of its own")
+    for value in arg.on_wire:
+        if value.max_items is not None and value.place is not Place.BODY:
+            raise ValueError(f"{op.name}: a list ({value.key!r}) travels in the body only")

@@ -34,12 +34,17 @@ TimestampParameter = Annotated[
 ]
 # A count or a size: 0 or more.
 Count = Annotated[Int64, Field(ge=0)]
+# The same in a path or a query string, where it is parsed from text.
+CountParameter = Annotated[int, Field(ge=0, le=INT64_MAX)]
 # A model version's number: 1 or more (not true, nor the text "1").
 VersionNumber = Annotated[Int64, Field(ge=1)]
 # The same in a path or a query string, where it is parsed from text.
 VersionParameter = Annotated[int, Field(ge=1, le=INT64_MAX)]
 # A content digest, as the artifact store names objects.
-Digest = Annotated[str, Strict(), Field(pattern=r"^blake3:[0-9a-f]{64}$")]
+_DIGEST = r"blake3:[0-9a-f]{64}"
+Digest = Annotated[str, Strict(), Field(pattern=rf"^{_DIGEST}$")]
+# The same, or "" where no object is named (a data version's profile, when it has no tables).
+DigestOrEmpty = Annotated[str, Strict(), Field(pattern=rf"^$|^{_DIGEST}$")]
 Text = Annotated[str, AfterValidator(_storable)]
 
 

@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from cairn.core.access import Principal, Role
+from cairn.core.authorizer import Authorizer
 from cairn.core.data import DataVersion, FileEntry, parse_data_ref
 from cairn.core.gates.base import Evaluation
 from cairn.core.model import ModelVersion
 from cairn.core.model_codec import model_version_to_dict
-from cairn.data.authorized import AuthorizedDataCatalog
+from cairn.data.catalog import CatalogService
 from cairn.data.service import DataService
 from cairn.errors import (
     CairnError,
@@ -142,10 +143,9 @@ class Evaluator:
             NotFound: ``project`` has no such data version.
         """
         member = Principal(f"project {project}", roles={project: Role.VIEWER})
+        reader = CatalogService(self.data.catalog, Authorizer(member), None)  # it only reads
         try:
-            return AuthorizedDataCatalog(self.data.catalog, member).get_version(
-                parse_data_ref(data_ref)
-            )
+            return reader.get_version(parse_data_ref(data_ref))
         except NotFound:
             raise NotFound(
                 f"{data_ref} is not in the model's project ({project!r}): a model is "

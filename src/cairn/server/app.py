@@ -11,12 +11,11 @@ from cairn._version import __version__
 from cairn.config import ServerLimits
 from cairn.core.access import Principal
 from cairn.core.account_api import CallerAccounts
+from cairn.core.data_api import Catalog
+from cairn.core.lineage_api import Walks
 from cairn.core.model_api import Registry
 from cairn.core.ports import (
     ArtifactStore,
-    DataCatalog,
-    LineageGraph,
-    ProjectScopes,
     Releases,
 )
 from cairn.core.tracking_api import Tracking
@@ -30,6 +29,7 @@ from cairn.server.routes import (
     data,
     health,
     identity,
+    lineage,
     metrics,
     models,
     objects,
@@ -50,6 +50,7 @@ API_ROUTERS = tuple(
         objects,
         data,
         models,
+        lineage,
         releases,
         identity,
         accounts,
@@ -60,12 +61,11 @@ API_ROUTERS = tuple(
 def create_app(
     tracking_service: Callable[[Principal], Tracking],
     object_service: Callable[[Principal], ArtifactStore],
-    scopes: ProjectScopes | None = None,
     identity_store: Any = None,
     auth: bool = True,
-    catalog: DataCatalog | None = None,
+    catalog_service: Callable[[Principal], Catalog] | None = None,
     registry_service: Callable[[Principal], Registry] | None = None,
-    lineage: LineageGraph | None = None,
+    walk_service: Callable[[Principal], Walks] | None = None,
     release_service: Callable[[Principal], Releases] | None = None,
     limits: ServerLimits | None = None,
     accounts_service: Callable[[Principal], CallerAccounts] | None = None,
@@ -74,15 +74,14 @@ def create_app(
     the caller owns the stores beneath and closes them.
 
     ``tracking_service`` makes the tracking service of ``/experiments`` and ``/runs``,
-    ``object_service`` the object service of ``/objects``; ``scopes`` tells the lineage
-    walk which objects a caller may read.
+    ``object_service`` the object service of ``/objects``.
     ``identity_store`` (an ``IdentityStore``) authenticates callers, with ``auth``;
     without it, or without ``auth``, every caller is an admin named ``anonymous``.
     ``accounts_service`` makes the accounts service of ``/users``, ``/tokens`` and
     ``/projects`` for each caller.
-    ``catalog`` keeps the datasets the ``/datasets`` routes serve, and ``lineage`` the graph
-    ``/lineage/walk`` walks; ``registry_service`` makes the model registry of ``/models``,
-    and ``release_service`` the release service of ``/environments``, ``/promotions`` and
+    ``walk_service`` makes the walks of ``/lineage/walk``; ``catalog_service`` makes the data
+    catalog of ``/datasets``, ``registry_service`` the model registry of ``/models``, and
+    ``release_service`` the release service of ``/environments``, ``/promotions`` and
     ``/webhooks``, for each caller. ``limits`` bounds what one caller may hold of the server
     (``cairn.server.limits``; default: ``ServerLimits()``).
     The REST API lives under ``/api/v1``, the OpenAPI document at ``/openapi.json``.
@@ -98,12 +97,11 @@ def create_app(
     install_limits(app, limits)
     app.state.metadata = tracking_service
     app.state.objects = object_service
-    app.state.scopes = scopes
     app.state.identity = identity_store if auth else None  # None: no authentication
     app.state.accounts = accounts_service
-    app.state.catalog = catalog
+    app.state.catalog = catalog_service
     app.state.registry = registry_service
-    app.state.lineage = lineage
+    app.state.walks = walk_service
     app.state.releases = release_service
     install_error_handlers(app)
     app.add_middleware(BodyIdleTimeout, seconds=limits.body_idle_seconds)

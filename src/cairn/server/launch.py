@@ -44,9 +44,10 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 5000, auth: b
         metadata, artifacts = session.database, session.artifacts
         identity = in_database(metadata, "accounts")  # authenticates, makes the first admin
         app = create_app(
-            session.metadata_for_callers(), session.objects_for_callers(), metadata,  # type: ignore[arg-type]
-            identity, auth=auth, catalog=in_database(metadata, "catalog"),
-            registry_service=session.registry_for_callers(), lineage=session.graph,
+            session.metadata_for_callers(), session.objects_for_callers(), identity,
+            auth=auth, catalog_service=session.catalog_for_callers(),
+            registry_service=session.registry_for_callers(),
+            walk_service=session.walks_for_callers(),
             release_service=session.releases_for_callers(), limits=settings.server,
             accounts_service=session.accounts_for_callers(),
         )  # fmt: skip

@@ -1,8 +1,9 @@
 """Routes made from a capability's table of operations (``cairn.core.operations``): each
 checks its arguments where they enter (text storable and within its length, numbers in 64
 bits, digests well formed, a body with no property it does not know — a 400 naming the
-field), reads each through its codec when it has one, calls the service method of its
-name for the request's caller, and answers with the result's codec.
+field), reads each through its codec when it has one (an argument of several parts: each
+part, then the whole from them), calls the service method of its name for the request's
+caller, and answers with the result's codec and status.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from starlette.responses import Response
 
 from cairn.core.operations import NOTHING, Access, Arg, Kind, Operation, Place
 from cairn.core.wire import (
+    Count,
+    CountParameter,
     Digest,
+    DigestOrEmpty,
     Text,
     Timestamp,
     TimestampParameter,
@@ -36,7 +40,9 @@ _ACCESS = {
 }  # fmt: skip
 _SERVICE, _BODY = "service", "body"  # parameter names no argument takes (see mount)
 _POSITIONAL = inspect.Parameter.POSITIONAL_OR_KEYWORD
-_PARSED: dict[Any, Any] = {Kind.VERSION: VersionParameter, Kind.TIMESTAMP: TimestampParameter}
+_PARSED: dict[Any, Any] = {
+    Kind.VERSION: VersionParameter, Kind.TIMESTAMP: TimestampParameter, Kind.COUNT: CountParameter,
+}  # fmt: skip
 
 
 def per_caller(name: str, none_kept: str) -> Depends:
@@ -60,7 +66,7 @@ def per_caller(name: str, none_kept: str) -> Depends:
 def mount(router: APIRouter, operations: Mapping[str, Operation], service: Depends) -> None:
     """A route on ``router`` for each operation, calling the service ``service`` gives."""
     for op in operations.values():
-        if {a.key for a in op.args} & {_SERVICE, _BODY}:
+        if {a.key for a in op.on_wire} & {_SERVICE, _BODY}:
             raise ValueError(f"{op.name}: an argument may not be named {_SERVICE} or {_BODY}")
         router.add_api_route(
             op.path, _endpoint(op, service), methods=[op.verb], name=op.name,
@@ -75,10 +81,10 @@ def _endpoint(op: Operation, service: Depends) -> Any:
     def endpoint(**given: Any) -> Response:
         found = given.pop(_SERVICE)
         values = {**given, **_sent(op, given.pop(_BODY, None))}
-        result = getattr(found, op.name)(**{a.name: _read(a, values[a.key]) for a in op.args})
+        result = getattr(found, op.name)(**{a.name: _argument(a, values) for a in op.args})
         if op.result is NOTHING:
             return Response(status_code=op.result.status)
-        return JsonResponse(op.result.encode(result), status_code=op.result.status)
+        return JsonResponse(op.result.encode(result), status_code=op.result.status_for(result))
 
     parameters = [inspect.Parameter(_SERVICE, _POSITIONAL, annotation=Annotated[Any, service])]
     parameters += [_parameter(a) for a in (*op.placed(Place.PATH), *op.placed(Place.QUERY))]
@@ -99,6 +105,19 @@ def _sent(op: Operation, body: Any) -> dict[str, Any]:
     if whole:  # a shape is read by its codec as the plain JSON value it was sent as
         return {whole[0].key: body.model_dump() if isinstance(body, BaseModel) else body}
     return dict(body.model_dump())
+
+
+def _argument(arg: Arg, values: Mapping[str, Any]) -> Any:
+    """The argument from the values sent, by their keys: read through its codec, or
+    joined from its parts (each read through its own first).
+
+    Raises:
+        InvalidInput: a codec refuses a value.
+    """
+    if not arg.parts:
+        return _read(arg, values[arg.key])
+    assert arg.codec is not None  # held by ``table``
+    return arg.codec.decode({part.key: _read(part, values[part.key]) for part in arg.parts})
 
 
 def _read(arg: Arg, value: Any) -> Any:
@@ -132,7 +151,11 @@ def _body_model(op: Operation) -> Any:
     fields: dict[str, Any] = {}
     for arg in args:
         kind: Any = Annotated[_type(arg), Field(max_length=arg.max_length)]
-        fields[arg.key] = (kind, ...) if arg.required else (_or_none(kind, arg), arg.default)
+        default = arg.default
+        if arg.max_items is not None:
+            kind = Annotated[list[kind], Field(max_length=arg.max_items)]
+            default = None if default is None else list(default)  # as a list is sent
+        fields[arg.key] = (kind, ...) if arg.required else (_or_none(kind, arg), default)
     name = "".join(part.title() for part in op.name.split("_")) + "Body"
     return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
 
@@ -147,6 +170,8 @@ def _type(arg: Arg) -> Any:
         return arg.shape
     if isinstance(arg.kind, type) and issubclass(arg.kind, Enum):
         return arg.kind
+    if arg.kind is Kind.DIGEST and not arg.required and arg.default == "":
+        return DigestOrEmpty  # "" is a value too: no object
     kinds = {Kind.TEXT: Text, Kind.VERSION: VersionNumber, Kind.TIMESTAMP: Timestamp,
-             Kind.DIGEST: Digest}  # fmt: skip
+             Kind.DIGEST: Digest, Kind.COUNT: Count}  # fmt: skip
     return kinds[arg.kind]

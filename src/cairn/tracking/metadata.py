@@ -28,8 +28,8 @@ from cairn.core.identity import DEFAULT_PROJECT
 from cairn.core.lineage import DATA_VERSION, Node
 from cairn.core.run import ViewType
 from cairn.core.search import RunPage, RunQuery
+from cairn.core.stored import check_stored
 from cairn.errors import NotFound
-from cairn.tracking.stored import check_stored
 
 if TYPE_CHECKING:
     from cairn.core.authorizer import Authorizer

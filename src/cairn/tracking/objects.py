@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from cairn.core.access import Permission
 from cairn.core.artifact import ObjectInfo, check_digest
+from cairn.core.stored import not_stored
 from cairn.errors import NotFound, PermissionDenied
-from cairn.tracking.stored import not_stored
 
 if TYPE_CHECKING:
     from cairn.core.authorizer import Authorizer

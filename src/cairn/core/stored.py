@@ -1,17 +1,21 @@
 """That the objects a caller names are stored, as the caller sees the store.
 
 An object the caller neither may read nor has uploaded counts as not stored, whether the
-store has it or not (``AuthorizedArtifactStore``): naming another project's object gets
-the answer an object never stored gets, and the same advice — upload it.
+store has it or not (the artifact store a server reads through for a caller answers so):
+naming another project's object gets the answer an object never stored gets, and the same
+advice — upload it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from cairn.core.artifact import ArtifactEntry
-from cairn.core.ports import ArtifactStore
 from cairn.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from cairn.core.artifact import ArtifactEntry
+    from cairn.core.ports import ArtifactStore
 
 
 def not_stored(digest: str) -> str:
