@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from cairn.client.transport import API, ServerStore
 from cairn.core.operations import Arg, Operation, Place
+from cairn.errors import NotFound
 
 
 class OperationClient(ServerStore):
@@ -40,7 +41,12 @@ class OperationClient(ServerStore):
         whole = op.placed(Place.WHOLE_BODY)
         body = (by_key[whole[0].key] if whole
                 else {a.key: by_key[a.key] for a in op.placed(Place.BODY)} or None)  # fmt: skip
-        found = self._http.call(op.verb, API + path, json=body, params=params)
+        try:
+            found = self._http.call(op.verb, API + path, json=body, params=params)
+        except NotFound:
+            if op.result.absent is None:
+                raise
+            return None  # the answer None, as it travels
         return op.result.decode(found)
 
 

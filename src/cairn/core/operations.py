@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Any
 
+from cairn.errors import CairnError, NotFound
+
 
 class Place(StrEnum):
     PATH = "path"  # a segment of the path
@@ -102,12 +104,24 @@ class Result:
     decode: Callable[[Any], Any]
     status: int = 200  # the usual one, which the API's document shows
     status_of: Callable[[Any], int] | None = None
+    # Set: an answer of None travels as the error this makes of the call's arguments (a
+    # 404, NotFound), which the client reads back as None.
+    absent: Callable[[Mapping[str, Any]], CairnError] | None = None
 
     def status_for(self, answer: Any) -> int:
         return self.status if self.status_of is None else self.status_of(answer)
 
 
 NOTHING = Result(lambda _: None, lambda _: None, status=204)
+
+
+def one_or_none(
+    to_dict: Callable[[Any], dict[str, Any]],
+    from_dict: Callable[[dict[str, Any]], Any],
+    absent: Callable[[Mapping[str, Any]], NotFound],
+) -> Result:
+    """One object, or None: answered as the error ``absent`` makes of the arguments."""
+    return Result(to_dict, from_dict, absent=absent)
 
 
 def one(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from pydantic import Field
 
+from cairn.core import missing
 from cairn.core.artifact import clean_artifact_path
 from cairn.core.codec import (
     batch_from_dict,
@@ -43,6 +44,7 @@ from cairn.core.operations import (
     Result,
     listed,
     one,
+    one_or_none,
     table,
 )
 from cairn.core.pipeline import check_cache_key
@@ -193,8 +195,9 @@ OPERATIONS = table(
     Operation("list_experiments", "GET", "/experiments", Access.AUTHENTICATED,
               listed("experiments", experiment_to_dict, experiment_from_dict)),
     Operation("get_experiment_by_name", "GET", "/experiments/by-name", Access.AUTHENTICATED,
-              _maybe("experiment", experiment_to_dict, experiment_from_dict),
-              (Arg("name", Place.QUERY),), "The experiment of this name, or null."),
+              one_or_none(experiment_to_dict, experiment_from_dict,
+                          lambda args: missing.experiment(args["name"])),
+              (Arg("name", Place.QUERY),), "The experiment of this name; 404 when there is none."),
     Operation("get_experiment", "GET", "/experiments/{experiment_id}", Access.AUTHENTICATED,
               _EXPERIMENT_, (Arg("experiment_id", Place.PATH),)),
     # runs

@@ -81,7 +81,10 @@ def _endpoint(op: Operation, service: Depends) -> Any:
     def endpoint(**given: Any) -> Response:
         found = given.pop(_SERVICE)
         values = {**given, **_sent(op, given.pop(_BODY, None))}
-        result = getattr(found, op.name)(**{a.name: _argument(a, values) for a in op.args})
+        arguments = {a.name: _argument(a, values) for a in op.args}
+        result = getattr(found, op.name)(**arguments)
+        if result is None and op.result.absent is not None:
+            raise op.result.absent(arguments)
         if op.result is NOTHING:
             return Response(status_code=op.result.status)
         return JsonResponse(op.result.encode(result), status_code=op.result.status_for(result))

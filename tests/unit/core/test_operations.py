@@ -23,9 +23,20 @@ from cairn.client.operations import OperationClient
 from cairn.client.releases import HttpReleases
 from cairn.client.transport import API, HttpTransport
 from cairn.core import account_api, data_api, model_api, release_api, tracking_api
-from cairn.core.operations import Access, Arg, Codec, Kind, Operation, Place, Result, one, table
+from cairn.core.operations import (
+    Access,
+    Arg,
+    Codec,
+    Kind,
+    Operation,
+    Place,
+    Result,
+    one,
+    one_or_none,
+    table,
+)
 from cairn.core.ports import ArtifactStore
-from cairn.errors import InvalidInput
+from cairn.errors import InvalidInput, NotFound
 from cairn.server.errors import install_error_handlers
 from cairn.server.operations import mount, per_caller
 
@@ -134,6 +145,9 @@ SHELF = table(
                   _NAME, Arg("size", kind=Kind.COUNT),
                   Arg("digests", kind=Kind.DIGEST, required=False, default=(), max_items=2),
                   Arg("profile", kind=Kind.DIGEST, required=False, default=""))),)),
+    Operation("find", "GET", "/sets/{name}", Access.AUTHENTICATED,
+              one_or_none(dict, dict, lambda args: NotFound(f"no set {args['name']!r}")),
+              (_NAME,)),
 )  # fmt: skip
 
 
@@ -145,6 +159,9 @@ class Shelf:
 
     def add(self, new: dict[str, Any]) -> dict[str, Any]:
         return {"new": {**new, "digests": list(new["digests"])}, "made": new["size"] > 0}
+
+    def find(self, name: str) -> dict[str, Any] | None:
+        return {"name": name} if name == "fruit" else None
 
 
 class HttpShelf(OperationClient):
@@ -195,6 +212,14 @@ def test_an_argument_of_parts_travels_as_each_of_them(
     made = client.add({"name": "fruit", "size": 3, "digests": (DIGEST,), "profile": ""})
     assert made == {"new": {"name": "fruit", "size": 3, "digests": [DIGEST], "profile": ""},
                     "made": True}  # fmt: skip
+
+
+def test_an_answer_of_none_travels_as_not_found(shelf: tuple[HttpShelf, httpx.Client]) -> None:
+    client, served = shelf
+    assert client.find("fruit") == {"name": "fruit"}
+    assert client.find("nuts") is None
+    answer = served.get(f"{API}/sets/nuts")
+    assert (answer.status_code, answer.json()["error"]["message"]) == (404, "no set 'nuts'")
 
 
 def test_a_status_told_by_the_answer(shelf: tuple[HttpShelf, httpx.Client]) -> None:
