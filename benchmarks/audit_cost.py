@@ -40,13 +40,13 @@ from tracking import (
 TARGET_KEPT = 0.90  # the audited rate over the baseline's, at least
 
 
-def start_server(name: str, source: Path, work: Path) -> Server:
-    """The server of ``source``; this checkout's runs with authentication, as by default
-    (the baseline predates it), so its client presents a token."""
+def start_server(name: str, source: Path, work: Path, authenticated: bool) -> Server:
+    """The server of ``source``; with authentication (this checkout's, as by default, and
+    a baseline's when it has accounts too) its client presents a token."""
     port = free_port()
     (work / name).mkdir(parents=True)
     db_url = f"sqlite:///{work / name / 'cairn.db'}"
-    token = admin_token(db_url) if source == ROOT else ""
+    token = admin_token(db_url) if authenticated else ""
     env = worker_env({"PYTHONPATH": str(source / "src"), "CAIRN_HOME": str(work / name)})
     command = [
         str(CAIRN_PYTHON),
@@ -71,6 +71,12 @@ def main() -> int:
     parser.add_argument("--baseline", required=True, help="a commit without the audit trail")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--points", type=int, default=1_000_000)
+    parser.add_argument(
+        "--authenticated-baseline",
+        action="store_true",
+        help="the baseline has accounts and tokens too (any commit since they came): its "
+        "client presents a token and leaves the run's user to it",
+    )
     args = parser.parse_args()
     WORK.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="audit-cost-", dir=WORK))
@@ -84,7 +90,8 @@ def main() -> int:
     servers: list[Server] = []
     try:
         for name, source in (("baseline", baseline_tree), ("audited", ROOT)):
-            servers.append(start_server(name, source, work))
+            authenticated = source == ROOT or args.authenticated_baseline
+            servers.append(start_server(name, source, work, authenticated))
         tools = {
             s.name: Tool(
                 s.name,
@@ -102,7 +109,7 @@ def main() -> int:
         }
 
         def step(name: str) -> Callable[[int], dict[str, Any]]:
-            named = name == "baseline"
+            named = name == "baseline" and not args.authenticated_baseline
             return lambda _index: tools[name].run(
                 "ingest", 600, points=args.points, name_user=named
             )

@@ -6,16 +6,12 @@ holding the role in ``churn`` (own project) and one holding it in ``fraud`` (ano
 project). Installation admins may do everything; callers without a valid token get 401.
 A caller refused for want of a permission is told which (403); but for a caller who may
 not read ``churn`` at all, churn's things are not there: it gets what a request naming
-nothing gets (404), unless the route's own gate refused it first (403, naming nothing of
-churn's). Routes served from a capability's table whose service alone decides on the
-objects (the model registry's, release governance's, the accounts', the data catalog's,
-tracking's) have no such gate: whatever its role, a caller who may not read ``churn`` gets
-the answer of nothing there.
+nothing gets (404), whatever its role elsewhere: every route lets any valid token through
+to the service built for the caller, which alone decides on the objects the call reaches.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -76,10 +72,6 @@ class Case:
     unseen: int = 404
     absent: bool = False  # may name nothing there is: a 404 even to whoever may do it
     private: bool = False  # another account's: not there for all but installation admins
-    # The route lets any valid token through and its service decides on the object (else
-    # the route's own gate first wants the permission in some project): whoever may not
-    # read the object's project finds nothing there, whatever it may do elsewhere.
-    service: bool = False
 
 
 def _fresh_run(admin: httpx.Client, world: dict[str, Any]) -> str:
@@ -164,62 +156,55 @@ CASES = [
         f"/api/v1/objects/{w['digest']}"), unseen=403),
     Case("head object", Permission.WRITE, False, lambda c, w: c.head(
         f"/api/v1/objects/{w['digest']}")),
-    Case("list datasets", AUTHENTICATED, False, lambda c, w: c.get("/api/v1/datasets"),
-         service=True),  # the datasets the caller may read
-    Case("list models", AUTHENTICATED, False, lambda c, w: c.get("/api/v1/models"),
-         service=True),  # the models the caller may read
+    Case("list datasets", AUTHENTICATED, False, lambda c, w: c.get("/api/v1/datasets")),
+    Case("list models", AUTHENTICATED, False, lambda c, w: c.get("/api/v1/models")),
     Case("resolve model", Permission.READ, True, lambda c, w: c.get(
-        "/api/v1/models/resolve", params={"ref": "m-churn@latest"}), service=True),
-    Case("get model", Permission.READ, True, lambda c, w: c.get("/api/v1/models/m-churn"),
-         service=True),
+        "/api/v1/models/resolve", params={"ref": "m-churn@latest"})),
+    Case("get model", Permission.READ, True, lambda c, w: c.get("/api/v1/models/m-churn")),
     Case("list model versions", Permission.READ, True, lambda c, w: c.get(
-        "/api/v1/models/m-churn/versions"), service=True),
+        "/api/v1/models/m-churn/versions")),
     Case("register model version", Permission.WRITE, True, lambda c, w: c.post(
-        "/api/v1/models/m-churn/versions", json={"digest": w["package"]}), unseen=409,
-         service=True),
+        "/api/v1/models/m-churn/versions", json={"digest": w["package"]}), unseen=409),
     Case("set alias", Permission.MANAGE, True, lambda c, w: c.put(
-        "/api/v1/models/m-churn/aliases/champion", json={"version": 1}), service=True),
+        "/api/v1/models/m-churn/aliases/champion", json={"version": 1})),
     Case("delete alias", Permission.MANAGE, True, lambda c, w: c.delete(
-        "/api/v1/models/m-churn/aliases/none-such"), absent=True, service=True),
+        "/api/v1/models/m-churn/aliases/none-such"), absent=True),
     Case("get model card", Permission.READ, True, lambda c, w: c.get(
-        "/api/v1/models/m-churn/versions/1/card"), service=True),
+        "/api/v1/models/m-churn/versions/1/card")),
     Case("set model card", Permission.WRITE, True, lambda c, w: c.put(
-        "/api/v1/models/m-churn/versions/1/card", json={"intended_use": "tests"}),
-         service=True),
+        "/api/v1/models/m-churn/versions/1/card", json={"intended_use": "tests"})),
     Case("walk lineage", Permission.READ, True, lambda c, w: c.get(
         "/api/v1/lineage/walk", params={"kind": "model_version", "id": "m-churn/1"})),
     Case("list data versions", Permission.READ, True, lambda c, w: c.get(
-        "/api/v1/datasets/d-churn/versions"), service=True),
+        "/api/v1/datasets/d-churn/versions")),
     Case("get data version", Permission.READ, True, lambda c, w: c.get(
-        "/api/v1/datasets/d-churn/versions/1"), service=True),
+        "/api/v1/datasets/d-churn/versions/1")),
     Case("add data version", Permission.WRITE, True, lambda c, w: c.post(
         "/api/v1/datasets/d-churn/versions", json={
             "digest": w["digest"], "kind": "file", "path": "d.csv", "files": 1, "bytes": 5}),
-         unseen=409, service=True),
+         unseen=409),
     Case("whoami", AUTHENTICATED, False, lambda c, w: c.get("/api/v1/whoami")),
-    Case("list accounts", ADMIN, False, lambda c, w: c.get("/api/v1/users"), service=True),
+    Case("list accounts", ADMIN, False, lambda c, w: c.get("/api/v1/users")),
     Case("add account", ADMIN, False, lambda c, w: c.post(
-        "/api/v1/users", json={"name": uuid.uuid4().hex}), service=True),
+        "/api/v1/users", json={"name": uuid.uuid4().hex})),
     Case("disable account", ADMIN, False, lambda c, w: c.post(
-        f"/api/v1/users/{BYSTANDER}/disable"), service=True),
+        f"/api/v1/users/{BYSTANDER}/disable")),
     Case("enable account", ADMIN, False, lambda c, w: c.post(
-        f"/api/v1/users/{BYSTANDER}/enable"), service=True),
-    Case("list own tokens", AUTHENTICATED, False, lambda c, w: c.get("/api/v1/tokens"),
-         service=True),
+        f"/api/v1/users/{BYSTANDER}/enable")),
+    Case("list own tokens", AUTHENTICATED, False, lambda c, w: c.get("/api/v1/tokens")),
     Case("create own token", AUTHENTICATED, False, lambda c, w: c.post(
-        "/api/v1/tokens", json={"name": "laptop"}), service=True),
+        "/api/v1/tokens", json={"name": "laptop"})),
     Case("revoke own token", AUTHENTICATED, False, lambda c, w: c.post(
-        f"/api/v1/tokens/{_own_token(c)}/revoke"), service=True),
-    Case("list projects", AUTHENTICATED, False, lambda c, w: c.get("/api/v1/projects"),
-         service=True),  # the projects the caller may read
+        f"/api/v1/tokens/{_own_token(c)}/revoke")),
+    Case("list projects", AUTHENTICATED, False, lambda c, w: c.get("/api/v1/projects")),
     Case("add project", ADMIN, False, lambda c, w: c.post(
-        "/api/v1/projects", json={"name": uuid.uuid4().hex}), service=True),
+        "/api/v1/projects", json={"name": uuid.uuid4().hex})),
     Case("list members", Permission.READ, True, lambda c, w: c.get(
-        f"/api/v1/projects/{OWN}/members"), service=True),
+        f"/api/v1/projects/{OWN}/members")),
     Case("give a role", Permission.ADMINISTER, True, lambda c, w: c.put(
-        f"/api/v1/projects/{OWN}/members/{BYSTANDER}", json={"role": "viewer"}), service=True),
+        f"/api/v1/projects/{OWN}/members/{BYSTANDER}", json={"role": "viewer"})),
     Case("take a role away", Permission.ADMINISTER, True, lambda c, w: c.delete(
-        f"/api/v1/projects/{OWN}/members/{BYSTANDER}"), service=True),
+        f"/api/v1/projects/{OWN}/members/{BYSTANDER}")),
     Case("list environments", Permission.READ, False, lambda c, w: c.get(
         "/api/v1/environments")),
     Case("create environment", ADMIN, False, lambda c, w: c.post(
@@ -259,26 +244,12 @@ CASES = [
 # Routes above, asked about another account: installation admins only.
 OTHER_ACCOUNT_CASES = [
     Case("list another's tokens", ADMIN, False, lambda c, w: c.get(
-        "/api/v1/tokens", params={"user": BYSTANDER}), service=True),
+        "/api/v1/tokens", params={"user": BYSTANDER})),
     Case("create a token for another", ADMIN, False, lambda c, w: c.post(
-        "/api/v1/tokens", json={"user": BYSTANDER, "name": "t"}), service=True),
+        "/api/v1/tokens", json={"user": BYSTANDER, "name": "t"})),
     Case("revoke another's token", ADMIN, False, lambda c, w: c.post(
-        f"/api/v1/tokens/{_bystanders_token(w['admin'])}/revoke"), private=True, service=True),
+        f"/api/v1/tokens/{_bystanders_token(w['admin'])}/revoke"), private=True),
 ]  # fmt: skip
-# Release governance is decided by its service alone (cairn.core.release_api).
-_RELEASES = ("environment", "gates", "roll back", "promote", "request", "approve", "reject",
-             "webhook", "deployed at", "policy")  # fmt: skip
-# So are tracking and the objects (cairn.core.tracking_api).
-_TRACKING = {"create experiment", "list experiments", "experiment by name", "get experiment",
-             "create run", "record runs", "search runs", "resolve run id", "get run",
-             "child runs", "cached output", "end run", "delete run", "restore run",
-             "log batch", "metric history", "log inputs", "run inputs", "log lineage",
-             "run lineage", "add artifacts", "list artifacts", "artifact file", "walk lineage",
-             "missing objects", "object sizes", "put object", "post object", "get object",
-             "head object"}  # fmt: skip
-CASES = [dataclasses.replace(c, service=c.service or c.name in _TRACKING
-                             or any(w in c.name for w in _RELEASES))
-         for c in CASES]  # fmt: skip
 MATRIX = CASES + OTHER_ACCOUNT_CASES
 
 
@@ -390,16 +361,13 @@ def _expected(principal: str, case: Case) -> bool:
 
 
 def _unseen(principal: str, case: Case) -> bool:
-    """The caller may not read the object's project, and passes the route's gate (it holds
-    the permission in its own project, or the route has none): for it, the object is not
-    there."""
+    """The caller may not read the object's project: for it, the object is not there."""
     if principal == "installation admin":
         return False
     if case.private or not isinstance(case.permission, Permission):
         return case.private
-    role_name, _, where = principal.partition(" in ")
-    granted = case.permission in ROLE_PERMISSIONS[Role(role_name)]
-    return (granted or case.service) and case.on_object and where.startswith("other")
+    where = principal.partition(" in ")[2]
+    return case.on_object and where.startswith("other")
 
 
 def _refused(answer: httpx.Response, case: Case) -> None:
