@@ -13,7 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
@@ -109,3 +109,28 @@ def seed_account(db_url: str, name: str, role: Role, project: str = DEFAULT_PROJ
         return identity.create_token(name, "tests")[1]
     finally:
         seed.close()
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[httpx.Client]:
+    """An ASGI app served by uvicorn over real HTTP on a free loopback port, in a thread of
+    this process; a client of it."""
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the app did not start serving")
+        time.sleep(0.01)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(STOP_TIMEOUT)

@@ -105,6 +105,13 @@ class TooManyFailures(Unauthenticated):
     http_status = 429
 
 
+class PayloadTooLarge(InvalidInput):
+    """A request body over what the server takes (``--max-body``)."""
+
+    code = "PAYLOAD_TOO_LARGE"
+    http_status = 413
+
+
 class PermissionDenied(CairnError, PermissionError):
     code = "PERMISSION_DENIED"
     http_status = 403

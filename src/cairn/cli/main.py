@@ -51,6 +51,7 @@ _COMMANDS = {
     "approve": "releases:approve",
     "reject": "releases:reject",
     "rollback": "releases:rollback",
+    "serve": "serve:serve",
 }
 
 

@@ -112,7 +112,7 @@ def features_of(columns: dict[str, Any], signature: Mapping[str, Any] | None) ->
 
     inputs = (signature or {}).get("inputs", {})
     if inputs.get("type") == "columns":
-        import pandas as pd  # type: ignore[import-untyped]
+        import pandas as pd
 
         names = [c["name"] for c in inputs["columns"]]
         missing = [n for n in names if n not in columns]

@@ -1,0 +1,37 @@
+"""``cairn serve``: released models answering requests."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cairn.cli.context import session
+from cairn.errors import MissingExtra
+
+
+def serve(
+    references: Annotated[
+        list[str],
+        typer.Argument(
+            help="Models to serve: churn@production, churn@champion, churn/3 …", show_default=False
+        ),
+    ],
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    max_body: Annotated[
+        int, typer.Option(help="The largest request body taken, in bytes (larger: 413).", min=1)
+    ] = 16 * 1024 * 1024,
+    db: Annotated[
+        str | None, typer.Option(help="Metadata database (default: the embedded one).")
+    ] = None,
+) -> None:
+    """Serve models over HTTP: the Open Inference Protocol v2 (/v2/models/NAME/infer) and
+    MLflow's scoring protocol (/invocations), with Prometheus metrics at /metrics."""
+    try:
+        from cairn.server.serve_models import serve_models
+    except ModuleNotFoundError as exc:
+        raise MissingExtra(
+            f"serving needs {exc.name!r}: pip install 'cairn-mlops[serving]'"
+        ) from exc
+    serve_models(session(db), references, host, port, max_body)

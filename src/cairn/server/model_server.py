@@ -1,0 +1,217 @@
+"""The model server: released models answering requests in the Open Inference Protocol v2
+(``/v2/models/{name}/infer``, metadata, readiness, health) and MLflow's scoring protocol
+(``/invocations``; with several models served, ``/models/{name}/invocations``), with
+Prometheus metrics at ``/metrics``.
+
+Every answer names the version that answered (``X-Model-Version: churn/3``, and the OIP
+body's ``model_version``) and the request (``X-Request-Id``: the caller's, else a new one).
+Bad input is a 4xx naming the field and what was expected — malformed JSON 400, a body over
+the limit 413, an unknown model 404 — in each protocol's own error shape (OIP:
+``{"error": …}``; MLflow: ``{"error_code": …, "message": …}``). A model that raises is a 500
+with the request id and nothing of the traceback, which goes to the log; the server goes
+on serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from cairn._version import __version__
+from cairn.errors import CairnError, InvalidInput, NotFound, PayloadTooLarge
+from cairn.serving import mlflow_scoring, oip
+from cairn.serving.metrics import ServingMetrics
+from cairn.serving.served import ServedModel
+
+logger = logging.getLogger(__name__)
+
+OIP, MLFLOW = "oip", "mlflow"
+DEFAULT_MAX_BODY = 16 * 1024 * 1024  # bytes
+
+
+class _Json(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def create_model_app(
+    served: Mapping[str, ServedModel],
+    metrics: ServingMetrics | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+) -> FastAPI:
+    """A model server answering for ``served`` (by model name); the caller owns them."""
+    metrics = metrics or ServingMetrics()
+    metrics.loaded(served.values())
+    app = FastAPI(title="Cairn model server", version=__version__, docs_url=None,
+                  redoc_url=None)  # fmt: skip
+    score = _Scoring(served, metrics, max_body)
+
+    @app.get("/v2/health/live")
+    def live() -> Response:
+        return _Json({"live": True})
+
+    @app.get("/v2/health/ready")
+    def ready() -> Response:
+        return _Json({"ready": True})  # every model is loaded before the server listens
+
+    @app.get("/v2")
+    def server_metadata() -> Response:
+        return _Json({"name": "cairn", "version": __version__, "extensions": []})
+
+    @app.get("/v2/models/{name}")
+    def model_metadata(name: str) -> Response:
+        found = score.model(name, OIP)
+        if isinstance(found, Response):
+            return found
+        body = oip.metadata(found.name, found.version, found.platform, found.signature)
+        return _Json(body, headers={"X-Model-Version": found.ref})
+
+    @app.get("/v2/models/{name}/ready")
+    def model_ready(name: str) -> Response:
+        found = score.model(name, OIP)
+        if isinstance(found, Response):
+            return found
+        return _Json({"name": name, "ready": True}, headers={"X-Model-Version": found.ref})
+
+    @app.post("/v2/models/{name}/infer")
+    async def infer(name: str, request: Request) -> Response:
+        return await score(request, name, OIP)
+
+    @app.post("/invocations")
+    async def invocations(request: Request) -> Response:
+        if len(served) != 1:
+            names = ", ".join(f"/models/{n}/invocations" for n in served)
+            return score.error(
+                MLFLOW,
+                InvalidInput(f"this server serves {len(served)} models: post to one of {names}"),
+                None,
+            )
+        return await score(request, next(iter(served)), MLFLOW)
+
+    @app.post("/models/{name}/invocations")
+    async def model_invocations(name: str, request: Request) -> Response:
+        return await score(request, name, MLFLOW)
+
+    @app.get("/ping")
+    def ping() -> Response:  # MLflow's health check
+        return Response(status_code=200)
+
+    @app.get("/metrics")
+    def exposition() -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+_DECODE: dict[str, Callable[[Any, Any], tuple[Any, str | None]]] = {
+    OIP: oip.model_input,
+    MLFLOW: lambda spec, body: (mlflow_scoring.model_input(spec, body), None),
+}
+
+
+class _Scoring:
+    """Answering one request: read the body (within the limit), decode it in the request's
+    protocol, predict in a worker thread, encode, and count it."""
+
+    def __init__(self, served: Mapping[str, ServedModel], metrics: ServingMetrics,
+                 max_body: int) -> None:  # fmt: skip
+        self.served, self.metrics, self.max_body = served, metrics, max_body
+
+    def model(self, name: str, protocol: str) -> ServedModel | Response:
+        found = self.served.get(name)
+        if found is None:
+            known = ", ".join(sorted(self.served))
+            return self.error(protocol, NotFound(f"model {name!r} is not served here "
+                                                 f"(served: {known})"), None)  # fmt: skip
+        return found
+
+    async def __call__(self, request: Request, name: str, protocol: str) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        found = self.model(name, protocol)
+        if isinstance(found, Response):
+            found.headers["X-Request-Id"] = request_id
+            return found
+        in_flight = self.metrics.in_flight.labels(name)
+        in_flight.inc()
+        started = time.perf_counter()
+        try:
+            response = await self._answer(request, found, protocol, request_id)
+        finally:
+            in_flight.dec()
+        self.metrics.latency.labels(name, found.version, protocol).observe(
+            time.perf_counter() - started
+        )
+        self.metrics.requests.labels(name, found.version, protocol,
+                                     str(response.status_code)).inc()  # fmt: skip
+        response.headers["X-Request-Id"] = request_id
+        response.headers["X-Model-Version"] = found.ref
+        return response
+
+    async def _answer(self, request: Request, served: ServedModel, protocol: str,
+                      request_id: str) -> Response:  # fmt: skip
+        try:
+            body = orjson.loads(await self._body(request))
+        except orjson.JSONDecodeError as exc:
+            return self.error(protocol, InvalidInput(f"request body is not valid JSON ({exc})"),
+                              request_id)  # fmt: skip
+        except PayloadTooLarge as exc:
+            return self.error(protocol, exc, request_id)
+        try:
+            data, oip_id = _DECODE[protocol](served.inputs, body)
+            predictions = await run_in_threadpool(served.predict, data)
+        except InvalidInput as exc:
+            return self.error(protocol, exc, request_id)
+        except Exception:  # the model's own failure: logged, never shown
+            logger.exception("model %s failed on request %s", served.ref, request_id)
+            return self.error(protocol, None, request_id)
+        if protocol == OIP:
+            return _Json(oip.answer(served.name, served.version, predictions, oip_id))
+        return _Json(mlflow_scoring.answer(predictions))
+
+    async def _body(self, request: Request) -> bytes:
+        """Raises:
+        PayloadTooLarge: the body is over the server's limit (said before it is read, when
+            its length is).
+        """
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            raise _too_large(self.max_body)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body:
+                raise _too_large(self.max_body)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def error(self, protocol: str, error: CairnError | None, request_id: str | None) -> Response:
+        """The protocol's error answer; ``error`` None: the model failed (500)."""
+        if error is None:
+            status = 500
+            message = (
+                f"the model failed on this request (request id {request_id}; see the server's log)"
+            )
+        else:
+            status, message = error.http_status, error.message
+        if protocol == OIP:
+            return _Json({"error": message}, status_code=status)
+        code = {400: "BAD_REQUEST", 404: "RESOURCE_DOES_NOT_EXIST", 413: "BAD_REQUEST"}
+        return _Json({"error_code": code.get(status, "INTERNAL_ERROR"), "message": message},
+                     status_code=status)  # fmt: skip
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"request body: larger than this server takes ({limit:,} bytes; "
+                        "see --max-body)")  # fmt: skip

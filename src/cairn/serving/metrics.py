@@ -1,0 +1,44 @@
+"""What a model server counts, in Prometheus's exposition (prometheus-client): requests by
+model, version, protocol and status; their latency; requests in flight; how long each
+model took to load; and which version each reference resolves to."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from cairn.serving.served import ServedModel
+
+# Latency buckets, seconds: a small model answers in well under a millisecond.
+_LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class ServingMetrics:
+    """A registry of its own, so two servers in one process (a test's) count apart."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        labels = ("model", "version", "protocol", "status")
+        self.requests = Counter("cairn_serving_requests", "Requests answered.", labels,
+                                registry=self.registry)  # fmt: skip
+        self.latency = Histogram(
+            "cairn_serving_request_seconds", "Time from a request's body read to its answer.",
+            ("model", "version", "protocol"), buckets=_LATENCY, registry=self.registry,
+        )  # fmt: skip
+        self.in_flight = Gauge("cairn_serving_requests_in_flight", "Requests being answered.",
+                               ("model",), registry=self.registry)  # fmt: skip
+        self.load_seconds = Gauge("cairn_serving_model_load_seconds",
+                                  "How long loading the served version took.",
+                                  ("model", "version"), registry=self.registry)  # fmt: skip
+        self.resolved = Gauge("cairn_serving_model_version",
+                              "The version each served reference resolves to.",
+                              ("model", "reference"), registry=self.registry)  # fmt: skip
+
+    def loaded(self, models: Iterable[ServedModel]) -> None:
+        for served in models:
+            self.load_seconds.labels(served.name, served.version).set(served.load_seconds)
+            self.resolved.labels(served.name, served.reference).set(int(served.version))
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,182 @@
+"""The model server: registered models answering the Open Inference Protocol v2 and MLflow's
+scoring protocol, every answer naming its version, bad input a 4xx naming the field, a
+failing model a 500 that shows nothing of it, and Prometheus metrics of it all."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+
+from cairn import sdk
+from cairn.server.model_server import create_model_app
+from cairn.serving.served import ServedModel, load_served
+from server_process import serving
+
+X, Y = load_breast_cancer(return_X_y=True)
+TABLE = pd.DataFrame({"age": np.arange(40.0), "spend": np.arange(40.0) % 7})
+LABELS = (TABLE["age"] > 20).astype(int)
+
+
+@pytest.fixture
+def served(cairn_home: Path) -> dict[str, ServedModel]:
+    models = sdk.session().models
+    churn = LogisticRegression(max_iter=5000).fit(X, Y)
+    models.register(churn, "churn", input_example=X[:5])
+    models.registry.set_alias("churn", "production", 1)
+    tabular = LogisticRegression().fit(TABLE, LABELS)
+    models.register(tabular, "tabular", input_example=TABLE[:3])
+    return load_served(models, ["churn@production", "tabular/1"])
+
+
+@pytest.fixture
+def client(served: dict[str, ServedModel]) -> Iterator[httpx.Client]:
+    with serving(create_model_app(served, max_body=200_000)) as found:
+        yield found
+
+
+def _infer(rows: Any, datatype: str = "FP64", shape: list[int] | None = None) -> dict[str, Any]:
+    values = np.asarray(rows)
+    return {"inputs": [{"name": "input", "shape": shape or list(values.shape),
+                        "datatype": datatype, "data": values.ravel().tolist()}]}  # fmt: skip
+
+
+def test_an_inference_answers_the_predictions_and_names_the_version(client: httpx.Client) -> None:
+    expected = LogisticRegression(max_iter=5000).fit(X, Y).predict(X[:4]).tolist()
+    answer = client.post("/v2/models/churn/infer", json={**_infer(X[:4]), "id": "q1"},
+                         headers={"X-Request-Id": "abc"})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["model_name"], body["model_version"], body["id"]) == ("churn", "1", "q1")
+    (output,) = body["outputs"]
+    assert (output["shape"], output["datatype"], output["data"]) == ([4], "INT64", expected)
+    assert answer.headers["X-Model-Version"] == "churn/1"
+    assert answer.headers["X-Request-Id"] == "abc"
+
+
+def test_a_model_of_columns_takes_each_column_as_a_tensor(client: httpx.Client) -> None:
+    body = {"inputs": [
+        {"name": "age", "shape": [2], "datatype": "FP64", "data": [3.0, 30.0]},
+        {"name": "spend", "shape": [2, 1], "datatype": "FP64", "data": [1, 2]},
+    ]}  # fmt: skip
+    answer = client.post("/v2/models/tabular/infer", json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outputs"][0]["data"] == [0, 1]
+
+
+def test_metadata_readiness_and_health(client: httpx.Client) -> None:
+    metadata = client.get("/v2/models/churn").json()
+    assert metadata["name"] == "churn"
+    assert metadata["versions"] == ["1"]
+    assert metadata["inputs"] == [{"name": "input", "datatype": "FP64", "shape": [-1, 30]}]
+    tabular = client.get("/v2/models/tabular").json()
+    assert [i["name"] for i in tabular["inputs"]] == ["age", "spend"]
+    assert client.get("/v2/models/churn/ready").json() == {"name": "churn", "ready": True}
+    assert client.get("/v2/health/live").json() == {"live": True}
+    assert client.get("/v2/health/ready").json() == {"ready": True}
+    assert client.get("/v2").json()["name"] == "cairn"
+    assert client.get("/ping").status_code == 200
+
+
+@pytest.mark.parametrize("payload", [
+    {"dataframe_split": {"columns": [f"c{i}" for i in range(30)], "data": X[:3].tolist()}},
+    {"dataframe_records": [{f"c{i}": v for i, v in enumerate(row)} for row in X[:3].tolist()]},
+    {"instances": X[:3].tolist()},
+    {"inputs": X[:3].tolist()},
+], ids=["dataframe_split", "dataframe_records", "instances", "inputs"])  # fmt: skip
+def test_mlflow_scoring_takes_each_of_its_formats(
+    served: dict[str, ServedModel], payload: dict[str, Any]
+) -> None:
+    only = {"churn": served["churn"]}
+    with serving(create_model_app(only)) as client:
+        answer = client.post("/invocations", json=payload)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"predictions": served["churn"].predict(X[:3]).tolist()}
+    assert answer.headers["X-Model-Version"] == "churn/1"
+
+
+@pytest.mark.parametrize("payload", [
+    {"dataframe_split": {"columns": ["age", "spend"], "data": [[3.0, 1.0], [30.0, 2.0]]}},
+    {"dataframe_records": [{"age": 3.0, "spend": 1.0}, {"age": 30.0, "spend": 2.0}]},
+    {"instances": [{"age": 3.0, "spend": 1.0}, {"age": 30.0, "spend": 2.0}]},
+    {"inputs": {"age": [3.0, 30.0], "spend": [1.0, 2.0]}},
+], ids=["dataframe_split", "dataframe_records", "instances", "inputs"])  # fmt: skip
+def test_mlflow_scoring_of_a_table(client: httpx.Client, payload: dict[str, Any]) -> None:
+    answer = client.post("/models/tabular/invocations", json=payload)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"predictions": [0, 1]}
+
+
+def test_with_several_models_invocations_names_their_paths(client: httpx.Client) -> None:
+    answer = client.post("/invocations", json={"instances": X[:1].tolist()})
+    assert answer.status_code == 400
+    assert "/models/churn/invocations" in answer.json()["message"]
+
+
+@pytest.mark.parametrize(("path", "body", "status", "said"), [
+    ("/v2/models/churn/infer", _infer(X[:2, :29]), 400, "shape [-1, 29], expected [-1, 30]"),
+    ("/v2/models/churn/infer", _infer([["a"] * 30], "BYTES"), 400, "dtype"),
+    ("/v2/models/churn/infer", _infer(X[:2], shape=[2, 31]), 400, "inputs[0].data: 60 values"),
+    ("/v2/models/churn/infer", {**_infer(X[:1]), "extra": 1}, 400, "extra: unknown field"),
+    ("/v2/models/churn/infer", {"inputs": []}, 400, "inputs: expected a list"),
+    ("/v2/models/churn/infer", _infer(X[:1], "FP65"), 400, "inputs[0].datatype"),
+    ("/v2/models/nothing/infer", _infer(X[:1]), 404, "model 'nothing' is not served"),
+    ("/models/tabular/invocations", {"dataframe_split": {"columns": ["age"], "data": [[1.0]]}},
+     400, "missing column(s) spend"),
+    ("/models/tabular/invocations", {"instances": [1], "inputs": [1]}, 400, "exactly one of"),
+    ("/models/churn/invocations", {"instances": [[1, 2], [3]]}, 400, "rows of equal length"),
+])  # fmt: skip
+def test_bad_input_is_a_4xx_naming_what_was_expected(
+    client: httpx.Client, path: str, body: Any, status: int, said: str
+) -> None:
+    answer = client.post(path, json=body)
+    assert answer.status_code == status, answer.text
+    found = answer.json()
+    message = found["error"] if path.startswith("/v2") else found["message"]
+    assert said in message
+
+
+def test_malformed_json_and_a_body_too_large(client: httpx.Client) -> None:
+    for path in ("/v2/models/churn/infer", "/models/churn/invocations"):
+        answer = client.post(
+            path, content=b"{not json", headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 400
+        assert "not valid JSON" in answer.text
+        big = client.post(path, content=b" " * 200_001)
+        assert big.status_code == 413
+        assert "--max-body" in big.text
+
+
+def test_a_model_that_fails_is_a_500_with_the_request_id_and_no_traceback(
+    client: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    nan = {"inputs": [{"name": "input", "shape": [1, 30], "datatype": "FP64",
+                       "data": [None] * 30}]}  # fmt: skip
+    answer = client.post("/v2/models/churn/infer", json=nan, headers={"X-Request-Id": "r-9"})
+    assert answer.status_code == 500
+    assert "r-9" in answer.json()["error"]
+    assert "Traceback" not in answer.text
+    assert "NaN" not in answer.text
+    assert "r-9" in caplog.text  # the traceback is in the server's log
+    assert client.post("/v2/models/churn/infer", json=_infer(X[:1])).status_code == 200
+
+
+def test_metrics_count_requests_by_model_version_and_status(client: httpx.Client) -> None:
+    client.post("/v2/models/churn/infer", json=_infer(X[:2]))
+    client.post("/v2/models/churn/infer", json=_infer(X[:2, :3]))
+    text = client.get("/metrics").text
+    assert ('cairn_serving_requests_total{model="churn",protocol="oip",status="200",'
+            'version="1"} 1.0') in text  # fmt: skip
+    assert 'status="400",version="1"} 1.0' in text
+    assert 'cairn_serving_request_seconds_bucket{le="0.5",model="churn"' in text
+    assert 'cairn_serving_model_version{model="churn",reference="churn@production"} 1.0' in text
+    assert 'cairn_serving_model_load_seconds{model="churn",version="1"}' in text
+    assert 'cairn_serving_requests_in_flight{model="churn"} 0.0' in text
