@@ -4,7 +4,9 @@ failing model a 500 that shows nothing of it, and Prometheus metrics of it all."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from cairn import sdk
 from cairn.server.model_server import create_model_app
@@ -180,3 +182,71 @@ def test_metrics_count_requests_by_model_version_and_status(client: httpx.Client
     assert 'cairn_serving_model_version{model="churn",reference="churn@production"} 1.0' in text
     assert 'cairn_serving_model_load_seconds{model="churn",version="1"}' in text
     assert 'cairn_serving_requests_in_flight{model="churn"} 0.0' in text
+
+
+# Batching: concurrent requests combined, each caller answered with its own rows.
+
+
+@pytest.fixture
+def price(cairn_home: Path) -> dict[str, ServedModel]:
+    """A regression: every row's answer is its own, so rows mixed up would show."""
+    models = sdk.session().models
+    models.register(LinearRegression().fit(X, np.arange(len(X), dtype=float)), "price",
+                    input_example=X[:5])  # fmt: skip
+    return load_served(models, ["price"])
+
+
+def _posting(base_url: str, requests: list[tuple[int, Any]]) -> list[httpx.Response]:
+    def post(item: tuple[int, Any]) -> httpx.Response:
+        with httpx.Client(base_url=base_url, timeout=60) as own:
+            return own.post("/v2/models/price/infer", json=item[1])
+
+    with ThreadPoolExecutor(32) as pool:
+        return list(pool.map(post, requests))
+
+
+def test_concurrent_requests_are_batched_and_each_gets_its_own_rows(
+    price: dict[str, ServedModel],
+) -> None:
+    rng = np.random.default_rng(7)
+    starts = rng.integers(0, len(X) - 3, 300)
+    sizes = rng.integers(1, 4, 300)
+    requests = [
+        (int(i), _infer(X[s : s + n])) for i, (s, n) in enumerate(zip(starts, sizes, strict=True))
+    ]
+    bad = {5, 77, 150}  # a wrong shape: refused alone, before joining a batch
+    for index in bad:
+        requests[index] = (index, _infer(X[:2, :10]))
+    expected = price["price"].predict(X)
+    app = create_model_app(price, max_batch=32, max_wait_ms=20)
+    with serving(app) as client:
+        answers = _posting(str(client.base_url), requests)
+        metrics = client.get("/metrics").text
+    for (index, _), answer, start, size in zip(requests, answers, starts, sizes, strict=True):
+        if index in bad:
+            assert answer.status_code == 400, answer.text
+            continue
+        assert answer.status_code == 200, answer.text
+        got = answer.json()["outputs"][0]
+        assert got["shape"] == [int(size)]
+        assert np.allclose(got["data"], expected[start : start + size])
+    calls = float(re.search(r'cairn_serving_batch_rows_count\{model="price"\} (\S+)',
+                            metrics).group(1))  # type: ignore[union-attr]  # fmt: skip
+    assert calls < len(requests) - len(bad)  # some calls answered several requests
+
+
+def test_a_request_that_makes_the_model_fail_fails_alone_in_its_batch(
+    price: dict[str, ServedModel],
+) -> None:
+    nan = {"inputs": [{"name": "input", "shape": [1, 30], "datatype": "FP64",
+                       "data": [None] * 30}]}  # fmt: skip
+    requests = [(i, nan if i % 10 == 0 else _infer(X[i : i + 1])) for i in range(100)]
+    with serving(create_model_app(price, max_batch=64, max_wait_ms=50)) as client:
+        answers = _posting(str(client.base_url), requests)
+    expected = price["price"].predict(X)
+    for (index, _), answer in zip(requests, answers, strict=True):
+        if index % 10 == 0:
+            assert answer.status_code == 500
+        else:
+            assert answer.status_code == 200, answer.text
+            assert np.allclose(answer.json()["outputs"][0]["data"], expected[index : index + 1])

@@ -22,6 +22,16 @@ def serve(
     max_body: Annotated[
         int, typer.Option(help="The largest request body taken, in bytes (larger: 413).", min=1)
     ] = 16 * 1024 * 1024,
+    max_batch: Annotated[
+        int,
+        typer.Option(
+            help="Combine concurrent requests to a model, up to this many rows (1: no batching).",
+            min=1,
+        ),
+    ] = 1,
+    max_wait_ms: Annotated[
+        float, typer.Option(help="How long a batch waits for more requests, in ms.", min=0)
+    ] = 2.0,
     db: Annotated[
         str | None, typer.Option(help="Metadata database (default: the embedded one).")
     ] = None,
@@ -34,4 +44,4 @@ def serve(
         raise MissingExtra(
             f"serving needs {exc.name!r}: pip install 'cairn-mlops[serving]'"
         ) from exc
-    serve_models(session(db), references, host, port, max_body)
+    serve_models(session(db), references, host, port, max_body, max_batch, max_wait_ms)

@@ -28,6 +28,7 @@ from starlette.responses import Response
 from cairn._version import __version__
 from cairn.errors import CairnError, InvalidInput, NotFound, PayloadTooLarge
 from cairn.serving import mlflow_scoring, oip
+from cairn.serving.batching import Batcher, rows_of
 from cairn.serving.metrics import ServingMetrics
 from cairn.serving.served import ServedModel
 
@@ -48,13 +49,23 @@ def create_model_app(
     served: Mapping[str, ServedModel],
     metrics: ServingMetrics | None = None,
     max_body: int = DEFAULT_MAX_BODY,
+    max_batch: int = 1,
+    max_wait_ms: float = 2.0,
 ) -> FastAPI:
-    """A model server answering for ``served`` (by model name); the caller owns them."""
+    """A model server answering for ``served`` (by model name); the caller owns them.
+
+    ``max_batch`` above 1 batches concurrent requests to a model (``cairn.serving.batching``)
+    up to that many rows, waiting at most ``max_wait_ms`` for more.
+    """
     metrics = metrics or ServingMetrics()
     metrics.loaded(served.values())
     app = FastAPI(title="Cairn model server", version=__version__, docs_url=None,
                   redoc_url=None)  # fmt: skip
-    score = _Scoring(served, metrics, max_body)
+    batchers = {
+        name: Batcher(model.predict, max_batch, max_wait_ms / 1000, metrics.batched(name))
+        for name, model in served.items()
+    } if max_batch > 1 else {}  # fmt: skip
+    score = _Scoring(served, metrics, max_body, batchers)
 
     @app.get("/v2/health/live")
     def live() -> Response:
@@ -126,8 +137,9 @@ class _Scoring:
     protocol, predict in a worker thread, encode, and count it."""
 
     def __init__(self, served: Mapping[str, ServedModel], metrics: ServingMetrics,
-                 max_body: int) -> None:  # fmt: skip
+                 max_body: int, batchers: Mapping[str, Batcher]) -> None:  # fmt: skip
         self.served, self.metrics, self.max_body = served, metrics, max_body
+        self.batchers = batchers
 
     def model(self, name: str, protocol: str) -> ServedModel | Response:
         found = self.served.get(name)
@@ -146,8 +158,13 @@ class _Scoring:
         in_flight = self.metrics.in_flight.labels(name)
         in_flight.inc()
         started = time.perf_counter()
+        batcher = self.batchers.get(name)
         try:
-            response = await self._answer(request, found, protocol, request_id)
+            if batcher is None:
+                response = await self._answer(request, found, protocol, request_id)
+            else:
+                with batcher.arriving():
+                    response = await self._answer(request, found, protocol, request_id)
         finally:
             in_flight.dec()
         self.metrics.latency.labels(name, found.version, protocol).observe(
@@ -170,7 +187,8 @@ class _Scoring:
             return self.error(protocol, exc, request_id)
         try:
             data, oip_id = _DECODE[protocol](served.inputs, body)
-            predictions = await run_in_threadpool(served.predict, data)
+            served.check(data)  # before it joins a batch: a bad request is refused alone
+            predictions = await self._predict(served, data)
         except InvalidInput as exc:
             return self.error(protocol, exc, request_id)
         except Exception:  # the model's own failure: logged, never shown
@@ -179,6 +197,13 @@ class _Scoring:
         if protocol == OIP:
             return _Json(oip.answer(served.name, served.version, predictions, oip_id))
         return _Json(mlflow_scoring.answer(predictions))
+
+    async def _predict(self, served: ServedModel, data: Any) -> Any:
+        batcher = self.batchers.get(served.name)
+        if batcher is not None:
+            return await batcher.predict(data)
+        self.metrics.batched(served.name)(rows_of(data), 0.0)
+        return await run_in_threadpool(served.predict, data)
 
     async def _body(self, request: Request) -> bytes:
         """Raises:

@@ -20,6 +20,8 @@ def serve_models(
     host: str = "127.0.0.1",
     port: int = 8080,
     max_body: int = DEFAULT_MAX_BODY,
+    max_batch: int = 1,
+    max_wait_ms: float = 2.0,
 ) -> None:
     """Serve the models ``references`` name, from the session's stores (embedded, or a
     Cairn server's through ``CAIRN_URI``), loaded through its model service.
@@ -32,7 +34,8 @@ def serve_models(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     served = load_served(session.models, references)
-    app = create_model_app(served, max_body=max_body)
+    app = create_model_app(served, max_body=max_body, max_batch=max_batch,
+                           max_wait_ms=max_wait_ms)  # fmt: skip
     names = ", ".join(f"{s.name} ({s.ref})" for s in served.values())
     print(f"Cairn model server on http://{host}:{port}\n  serving: {names}",
           file=sys.stderr, flush=True)  # fmt: skip

@@ -4,7 +4,7 @@ model took to load; and which version each reference resolves to."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -28,6 +28,14 @@ class ServingMetrics:
         )  # fmt: skip
         self.in_flight = Gauge("cairn_serving_requests_in_flight", "Requests being answered.",
                                ("model",), registry=self.registry)  # fmt: skip
+        self.batch_rows = Histogram(
+            "cairn_serving_batch_rows", "Rows in each predict call.", ("model",),
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), registry=self.registry,
+        )  # fmt: skip
+        self.queue_seconds = Histogram(
+            "cairn_serving_queue_seconds", "How long a batch's oldest request waited.",
+            ("model",), buckets=_LATENCY, registry=self.registry,
+        )  # fmt: skip
         self.load_seconds = Gauge("cairn_serving_model_load_seconds",
                                   "How long loading the served version took.",
                                   ("model", "version"), registry=self.registry)  # fmt: skip
@@ -39,6 +47,16 @@ class ServingMetrics:
         for served in models:
             self.load_seconds.labels(served.name, served.version).set(served.load_seconds)
             self.resolved.labels(served.name, served.reference).set(int(served.version))
+
+    def batched(self, model: str) -> Callable[[int, float], None]:
+        """What a model's batcher reports each batch to."""
+        rows, waited = self.batch_rows.labels(model), self.queue_seconds.labels(model)
+
+        def observe(count: int, seconds: float) -> None:
+            rows.observe(count)
+            waited.observe(seconds)
+
+        return observe
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from cairn.core.model import parse_model_ref
 from cairn.errors import InvalidInput
+from cairn.models import signature
 
 if TYPE_CHECKING:
     from cairn.models.loaded import LoadedModel
@@ -48,6 +49,13 @@ class ServedModel:
     @property
     def platform(self) -> str:
         return str(self.model.version.flavor)
+
+    def check(self, data: Any) -> None:
+        """Raises:
+        InvalidInput: ``data`` does not fit the model's signature (naming what).
+        """
+        if self.inputs is not None:
+            signature.check(self.inputs, data)
 
     def predict(self, data: Any) -> Any:
         """Raises:
