@@ -62,6 +62,8 @@ class Logged:
     data_ref: str  # the data version the runs trained on (breast-cancer@N)
     model_ref: str  # the best candidate, registered (breast-cancer-classifier/N)
     release: PromotionRequest  # its promotion to staging
+    sample: list[list[float]]  # rows of the validation split, to score the served model on
+    labels: list[int]  # their true classes
 
 
 def run_quickstart(on_candidate: Callable[[Candidate], None] | None = None) -> Logged:
@@ -93,7 +95,8 @@ def run_quickstart(on_candidate: Callable[[Candidate], None] | None = None) -> L
             card=_card(data_ref, score),
         )  # fmt: skip
         sdk.models().registry.set_alias(MODEL_NAME, CHAMPION, version.version)
-    return Logged(parent.id, data_ref, version.ref, _release(version.ref))
+    sample, labels = data.x_val[:3].tolist(), [int(y) for y in data.y_val[:3]]
+    return Logged(parent.id, data_ref, version.ref, _release(version.ref), sample, labels)
 
 
 def _release(model_ref: str) -> PromotionRequest:

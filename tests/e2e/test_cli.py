@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -287,6 +288,12 @@ def test_quickstart_logs_a_sweep_and_shows_the_best(cairn_home: Path) -> None:
     ]
     assert "Released to staging: deployed (the gates passed)" in done.stdout
     assert cairn.models.get_version("breast-cancer-classifier@staging").version == 1
+    served = re.search(r"Served breast-cancer-classifier@staging \(breast-cancer-classifier/1\) "
+                       r"over HTTP: POST /invocations with 3 validation rows answered (\[.*?\]) "
+                       r"\(true classes: (\[.*?\])\)", done.stdout)  # fmt: skip
+    assert served is not None, done.stdout
+    assert len(json.loads(served.group(1))) == 3
+    assert set(json.loads(served.group(1))) <= {0, 1}
     again = cli("quickstart")  # the same data: the same version
     assert "breast-cancer@1" in again.stdout
     assert "registered as breast-cancer-classifier/2" in again.stdout

@@ -5,6 +5,8 @@ failing model a 500 that shows nothing of it, and Prometheus metrics of it all."
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -250,3 +252,50 @@ def test_a_request_that_makes_the_model_fail_fails_alone_in_its_batch(
         else:
             assert answer.status_code == 200, answer.text
             assert np.allclose(answer.json()["outputs"][0]["data"], expected[index : index + 1])
+
+
+# Following the references: a promotion and a rollback switch versions under load.
+
+
+def test_a_moved_alias_is_switched_to_under_load_without_a_failed_request(
+    cairn_home: Path,
+) -> None:
+    models = sdk.session().models
+    for target in (Y, 1 - Y):  # two versions that answer differently
+        models.register(LogisticRegression(max_iter=5000).fit(X, target), "churn",
+                        input_example=X[:5])  # fmt: skip
+    models.registry.set_alias("churn", "production", 1)
+    served = load_served(models, ["churn@production"])
+    seen: list[tuple[int, str]] = []
+    stop = threading.Event()
+
+    def load(base_url: str) -> None:
+        with httpx.Client(base_url=base_url, timeout=30) as own:
+            while not stop.is_set():
+                answer = own.post("/v2/models/churn/infer", json=_infer(X[:3]))
+                seen.append((answer.status_code, answer.headers.get("X-Model-Version", "")))
+
+    def until(version: str) -> None:
+        deadline, since = time.monotonic() + 20, len(seen)
+        while not any(v == version for _, v in seen[since:]):
+            assert time.monotonic() < deadline, f"never switched to {version}"
+            time.sleep(0.05)
+
+    app = create_model_app(served, max_batch=8, follow_seconds=0.2)
+    with serving(app) as client, ThreadPoolExecutor(4) as pool:
+        running = [pool.submit(load, str(client.base_url)) for _ in range(4)]
+        until("churn/1")
+        models.registry.set_alias("churn", "production", 2)  # what a promotion does
+        until("churn/2")
+        models.registry.set_alias("churn", "production", 1)  # and a rollback
+        until("churn/1")
+        stop.set()
+        for future in running:
+            future.result()
+        metrics = client.get("/metrics").text
+    assert {status for status, _ in seen} == {200}
+    versions = [v for _, v in seen]
+    first_two = versions.index("churn/2")
+    assert "churn/1" in versions[:first_two]
+    assert "churn/1" in versions[first_two:]
+    assert 'cairn_serving_model_version{model="churn",reference="churn@production"} 1.0' in metrics

@@ -47,6 +47,7 @@ def quickstart() -> None:
     )
     release = logged.release
     console.print(f"Released to {STAGING}: [bold]{release.state.value}[/bold] ({release.decision})")
+    _serve(f"{MODEL_NAME}@{STAGING}", logged.sample, logged.labels)
     console.print(
         "\nLook further:\n"
         f"  cairn runs show {best.id[:12]}                 # params, metrics, tags, artifacts\n"
@@ -61,7 +62,22 @@ def quickstart() -> None:
         f"  cairn runs list --experiment {EXPERIMENT} --json\n"
         "  cairn audit log --limit 10                  # who changed what, hash-chained\n"
         "  cairn audit verify                          # recompute it: was anything altered?\n"
+        f"  cairn serve {MODEL_NAME}@{STAGING}   # answer requests (OIP v2, MLflow)\n"
         "  cairn server                                # the same store over HTTP"
+    )
+
+
+def _serve(reference: str, rows: list[list[float]], labels: list[int]) -> None:
+    """Serve what staging runs, briefly, and score a few validation rows through it."""
+    try:
+        from cairn.server.serve_models import trial
+    except ModuleNotFoundError as exc:
+        console.print(f"(to serve it: pip install 'cairn-mlops[serving]'; {exc.name} is missing)")
+        return
+    version, predictions = trial(session(), reference, rows)
+    console.print(
+        f"Served [bold]{reference}[/bold] ({version}) over HTTP: POST /invocations with "
+        f"{len(rows)} validation rows answered {predictions} (true classes: {labels})"
     )
 
 

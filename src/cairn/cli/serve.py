@@ -32,6 +32,14 @@ def serve(
     max_wait_ms: Annotated[
         float, typer.Option(help="How long a batch waits for more requests, in ms.", min=0)
     ] = 2.0,
+    follow: Annotated[
+        float,
+        typer.Option(
+            help="How often to resolve the references again and switch to a "
+            "version that moved, in seconds (0: never).",
+            min=0,
+        ),
+    ] = 5.0,
     db: Annotated[
         str | None, typer.Option(help="Metadata database (default: the embedded one).")
     ] = None,
@@ -44,4 +52,6 @@ def serve(
         raise MissingExtra(
             f"serving needs {exc.name!r}: pip install 'cairn-mlops[serving]'"
         ) from exc
-    serve_models(session(db), references, host, port, max_body, max_batch, max_wait_ms)
+    serve_models(
+        session(db), references, host, port, max_body, max_batch, max_wait_ms, follow or None
+    )

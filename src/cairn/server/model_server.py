@@ -17,7 +17,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
@@ -30,7 +31,8 @@ from cairn.errors import CairnError, InvalidInput, NotFound, PayloadTooLarge
 from cairn.serving import mlflow_scoring, oip
 from cairn.serving.batching import Batcher, rows_of
 from cairn.serving.metrics import ServingMetrics
-from cairn.serving.served import ServedModel
+from cairn.serving.served import ServedModel, ServedModels
+from cairn.serving.watch import watch
 
 logger = logging.getLogger(__name__)
 
@@ -51,21 +53,32 @@ def create_model_app(
     max_body: int = DEFAULT_MAX_BODY,
     max_batch: int = 1,
     max_wait_ms: float = 2.0,
+    follow_seconds: float | None = None,
 ) -> FastAPI:
     """A model server answering for ``served`` (by model name); the caller owns them.
 
     ``max_batch`` above 1 batches concurrent requests to a model (``cairn.serving.batching``)
-    up to that many rows, waiting at most ``max_wait_ms`` for more.
+    up to that many rows, waiting at most ``max_wait_ms`` for more. With
+    ``follow_seconds``, the server resolves ``served``'s references again that often while
+    it runs and switches to a version that moved (``cairn.serving.watch``).
     """
     metrics = metrics or ServingMetrics()
     metrics.loaded(served.values())
+    score = _Scoring(served, metrics, max_body, max_batch, max_wait_ms / 1000)
+
+    @asynccontextmanager
+    async def following(_: FastAPI) -> AsyncIterator[None]:
+        if follow_seconds is None or not isinstance(served, ServedModels):
+            yield
+            return
+        stop = watch(served, follow_seconds, lambda new: metrics.loaded([new]))
+        try:
+            yield
+        finally:
+            stop.set()
+
     app = FastAPI(title="Cairn model server", version=__version__, docs_url=None,
-                  redoc_url=None)  # fmt: skip
-    batchers = {
-        name: Batcher(model.predict, max_batch, max_wait_ms / 1000, metrics.batched(name))
-        for name, model in served.items()
-    } if max_batch > 1 else {}  # fmt: skip
-    score = _Scoring(served, metrics, max_body, batchers)
+                  redoc_url=None, lifespan=following)  # fmt: skip
 
     @app.get("/v2/health/live")
     def live() -> Response:
@@ -137,9 +150,10 @@ class _Scoring:
     protocol, predict in a worker thread, encode, and count it."""
 
     def __init__(self, served: Mapping[str, ServedModel], metrics: ServingMetrics,
-                 max_body: int, batchers: Mapping[str, Batcher]) -> None:  # fmt: skip
+                 max_body: int, max_batch: int, max_wait: float) -> None:  # fmt: skip
         self.served, self.metrics, self.max_body = served, metrics, max_body
-        self.batchers = batchers
+        self.max_batch, self.max_wait = max_batch, max_wait
+        self.batchers: dict[str, Batcher] = {}  # by version: a switch starts a new one
 
     def model(self, name: str, protocol: str) -> ServedModel | Response:
         found = self.served.get(name)
@@ -158,7 +172,7 @@ class _Scoring:
         in_flight = self.metrics.in_flight.labels(name)
         in_flight.inc()
         started = time.perf_counter()
-        batcher = self.batchers.get(name)
+        batcher = self._batcher(found)
         try:
             if batcher is None:
                 response = await self._answer(request, found, protocol, request_id)
@@ -198,8 +212,19 @@ class _Scoring:
             return _Json(oip.answer(served.name, served.version, predictions, oip_id))
         return _Json(mlflow_scoring.answer(predictions))
 
+    def _batcher(self, served: ServedModel) -> Batcher | None:
+        """The version's batcher (made on its first request); None: no batching."""
+        if self.max_batch <= 1:
+            return None
+        found = self.batchers.get(served.ref)
+        if found is None:
+            observe = self.metrics.batched(served.name)
+            found = Batcher(served.predict, self.max_batch, self.max_wait, observe)
+            self.batchers[served.ref] = found
+        return found
+
     async def _predict(self, served: ServedModel, data: Any) -> Any:
-        batcher = self.batchers.get(served.name)
+        batcher = self._batcher(served)
         if batcher is not None:
             return await batcher.predict(data)
         self.metrics.batched(served.name)(rows_of(data), 0.0)

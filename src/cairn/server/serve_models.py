@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Sequence
+from typing import Any
 
 import uvicorn
 
+from cairn.errors import InvalidInput, ServerUnavailable
 from cairn.server.model_server import DEFAULT_MAX_BODY, create_model_app
 from cairn.serving.served import load_served
 from cairn.session import Session
@@ -22,6 +25,7 @@ def serve_models(
     max_body: int = DEFAULT_MAX_BODY,
     max_batch: int = 1,
     max_wait_ms: float = 2.0,
+    follow_seconds: float | None = 5.0,
 ) -> None:
     """Serve the models ``references`` name, from the session's stores (embedded, or a
     Cairn server's through ``CAIRN_URI``), loaded through its model service.
@@ -35,8 +39,43 @@ def serve_models(
     )
     served = load_served(session.models, references)
     app = create_model_app(served, max_body=max_body, max_batch=max_batch,
-                           max_wait_ms=max_wait_ms)  # fmt: skip
+                           max_wait_ms=max_wait_ms, follow_seconds=follow_seconds)  # fmt: skip
     names = ", ".join(f"{s.name} ({s.ref})" for s in served.values())
     print(f"Cairn model server on http://{host}:{port}\n  serving: {names}",
           file=sys.stderr, flush=True)  # fmt: skip
     uvicorn.run(app, host=host, port=port, loop="auto", http="auto", log_level="warning")
+
+
+def trial(session: Session, reference: str, rows: list[list[float]]) -> tuple[str, Any]:
+    """Serve ``reference`` on a loopback port just long enough to score ``rows`` once over
+    HTTP, as a client of ``cairn serve`` would (MLflow's protocol), and stop.
+
+    Returns:
+        The version that answered, and its predictions.
+    Raises:
+        CairnError: the model cannot be loaded, or the answer is an error.
+    """
+    import socket
+    import threading
+
+    import httpx
+
+    app = create_model_app(load_served(session.models, [reference]), follow_seconds=None)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, name="cairn-serve-trial", daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise ServerUnavailable(f"the model server did not start on port {port}")
+            time.sleep(0.01)
+        answer = httpx.post(f"http://127.0.0.1:{port}/invocations", json={"instances": rows})
+        if answer.status_code != 200:
+            raise InvalidInput(f"the model server answered {answer.status_code}: {answer.text}")
+        return answer.headers["X-Model-Version"], answer.json()["predictions"]
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -6,7 +6,7 @@ reference resolved to."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -64,24 +64,65 @@ class ServedModel:
         return self.model.predict(data)
 
 
-def load_served(models: ModelService, references: Sequence[str]) -> dict[str, ServedModel]:
-    """Each reference's model, loaded, by its model's name.
+class ServedModels(Mapping[str, ServedModel]):
+    """The models a server answers for, by name, each kept on the version its reference
+    resolves to: ``refresh`` resolves every reference again and, where one has moved (a
+    promotion, a rollback), loads the new version and then puts it in the old one's place
+    in one step. A request holds the version it started on until it is answered, so
+    in-flight requests finish on the old one and none fails for the switch.
+    """
 
-    Raises:
+    def __init__(self, models: ModelService, references: Sequence[str]) -> None:
+        """Raises:
         InvalidInput: no reference, or two naming one model.
         NotFound, UntrustedModel, IntegrityError: as loading a model raises them.
-    """
-    if not references:
-        raise InvalidInput("name at least one model to serve (churn@production, churn/3)")
-    served: dict[str, ServedModel] = {}
-    for reference in references:
-        name = parse_model_ref(reference).name
-        if name in served:
-            raise InvalidInput(
-                f"{reference}: model {name!r} is served already (as "
-                f"{served[name].reference}); serve one version of each"
-            )
+        """
+        if not references:
+            raise InvalidInput("name at least one model to serve (churn@production, churn/3)")
+        self._models = models
+        self._by_name: dict[str, ServedModel] = {}
+        for reference in references:
+            name = parse_model_ref(reference).name
+            if name in self._by_name:
+                raise InvalidInput(
+                    f"{reference}: model {name!r} is served already (as "
+                    f"{self._by_name[name].reference}); serve one version of each"
+                )
+            self._by_name[name] = self._load(name, reference, reference)
+
+    def __getitem__(self, name: str) -> ServedModel:
+        return self._by_name[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_name)
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def refresh(self) -> list[ServedModel]:
+        """Resolve every reference again; load and switch to each version that moved.
+
+        Returns:
+            The versions switched to.
+        Raises:
+            CairnError: a reference resolves to nothing now, or its version cannot be
+                loaded (the old version keeps serving).
+        """
+        switched = []
+        for name, current in list(self._by_name.items()):
+            version = self._models.registry.resolve(parse_model_ref(current.reference))
+            if version.version != current.model.version.version:
+                new = self._load(name, current.reference, version.ref)
+                self._by_name[name] = new  # one step: a request sees the old or the new
+                switched.append(new)
+        return switched
+
+    def _load(self, name: str, reference: str, exact: str) -> ServedModel:
         started = time.perf_counter()
-        model = models.load(reference)
-        served[name] = ServedModel(name, reference, model, time.perf_counter() - started)
-    return served
+        model = self._models.load(exact)
+        return ServedModel(name, reference, model, time.perf_counter() - started)
+
+
+def load_served(models: ModelService, references: Sequence[str]) -> ServedModels:
+    """Each reference's model, loaded, by its model's name (see :class:`ServedModels`)."""
+    return ServedModels(models, references)
