@@ -20,6 +20,7 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from cairn import sdk
+from cairn.errors import InvalidInput
 from cairn.server.model_server import create_model_app
 from cairn.serving.served import ServedModel, load_served
 from server_process import serving
@@ -299,3 +300,61 @@ def test_a_moved_alias_is_switched_to_under_load_without_a_failed_request(
     assert "churn/1" in versions[:first_two]
     assert "churn/1" in versions[first_two:]
     assert 'cairn_serving_model_version{model="churn",reference="churn@production"} 1.0' in metrics
+
+
+# Traffic: a canary's share, sticky by key; a shadow's answers compared, never returned.
+
+
+@pytest.fixture
+def two_versions(cairn_home: Path) -> Any:
+    models = sdk.session().models
+    for target in (Y, 1 - Y):
+        models.register(LogisticRegression(max_iter=5000).fit(X, target), "churn",
+                        input_example=X[:5])  # fmt: skip
+    models.registry.set_alias("churn", "production", 1)
+    return models
+
+
+def test_a_canary_takes_its_share_the_same_requests_every_time(two_versions: Any) -> None:
+    served = load_served(two_versions, ["churn@production"], canaries=["churn/2=20%"])
+    requests = 2000
+    with serving(create_model_app(served, max_batch=1)) as client:
+        versions = [
+            client.post("/v2/models/churn/infer", json=_infer(X[:1]),
+                        headers={"X-Request-Id": f"user-{i}"}).headers["X-Model-Version"]
+            for i in range(requests)
+        ]  # fmt: skip
+        again = [
+            client.post("/v2/models/churn/infer", json=_infer(X[:1]),
+                        headers={"X-Request-Id": f"user-{i}"}).headers["X-Model-Version"]
+            for i in range(200)
+        ]  # fmt: skip
+        metrics = client.get("/metrics").text
+    canary = versions.count("churn/2")
+    # Binomial(2000, 0.2): mean 400, standard deviation about 17.9; 4 of them either side.
+    assert abs(canary - 400) < 4 * (requests * 0.2 * 0.8) ** 0.5, canary
+    assert again == versions[:200]  # sticky: one key, one version
+    on_two = canary + again.count("churn/2")
+    assert f'status="200",version="2"}} {float(on_two)}' in metrics  # each counted by version
+    assert f'status="200",version="1"}} {float(requests + 200 - on_two)}' in metrics
+
+
+def test_a_shadow_answers_are_counted_never_returned(two_versions: Any) -> None:
+    served = load_served(two_versions, ["churn@production"], shadows=["churn/2"])
+    primary = served["churn"].predict(X[:4]).tolist()
+    with serving(create_model_app(served, max_batch=1)) as client:
+        for _ in range(20):
+            answer = client.post("/models/churn/invocations", json={"instances": X[:4].tolist()})
+            assert answer.json() == {"predictions": primary}
+            assert answer.headers["X-Model-Version"] == "churn/1"
+        deadline = time.monotonic() + 10
+        while 'outcome="different",version="2"} 20.0' not in client.get("/metrics").text:
+            assert time.monotonic() < deadline, client.get("/metrics").text
+            time.sleep(0.05)
+
+
+def test_a_canary_or_shadow_of_a_model_not_served_is_refused(two_versions: Any) -> None:
+    with pytest.raises(InvalidInput, match="--canary fraud/1: model 'fraud' is not served"):
+        load_served(two_versions, ["churn@production"], canaries=["fraud/1=5%"])
+    with pytest.raises(InvalidInput, match="expected a version and its share"):
+        load_served(two_versions, ["churn@production"], canaries=["churn/2=150%"])

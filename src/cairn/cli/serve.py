@@ -40,6 +40,28 @@ def serve(
             min=0,
         ),
     ] = 5.0,
+    canary: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A version taking a share of its model's requests: churn/4=10% (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    shadow: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A version getting a copy of each of its model's requests, its "
+            "answer compared and counted, never returned (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    sticky_header: Annotated[
+        str,
+        typer.Option(
+            help="The header whose value sends a request to the canary or "
+            "not, the same way every time."
+        ),
+    ] = "X-Request-Id",
     db: Annotated[
         str | None, typer.Option(help="Metadata database (default: the embedded one).")
     ] = None,

@@ -14,6 +14,7 @@ on serving.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -21,6 +22,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import numpy as np
 import orjson
 from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
@@ -32,6 +34,7 @@ from cairn.serving import mlflow_scoring, oip
 from cairn.serving.batching import Batcher, rows_of
 from cairn.serving.metrics import ServingMetrics
 from cairn.serving.served import ServedModel, ServedModels
+from cairn.serving.tensors import as_list
 from cairn.serving.watch import watch
 
 logger = logging.getLogger(__name__)
@@ -54,17 +57,23 @@ def create_model_app(
     max_batch: int = 1,
     max_wait_ms: float = 2.0,
     follow_seconds: float | None = None,
+    sticky_header: str = "x-request-id",
 ) -> FastAPI:
     """A model server answering for ``served`` (by model name); the caller owns them.
 
     ``max_batch`` above 1 batches concurrent requests to a model (``cairn.serving.batching``)
     up to that many rows, waiting at most ``max_wait_ms`` for more. With
     ``follow_seconds``, the server resolves ``served``'s references again that often while
-    it runs and switches to a version that moved (``cairn.serving.watch``).
+    it runs and switches to a version that moved (``cairn.serving.watch``). A canary's
+    share of requests is chosen by ``sticky_header`` (else the request id): one value
+    always goes to the same version.
     """
     metrics = metrics or ServingMetrics()
     metrics.loaded(served.values())
-    score = _Scoring(served, metrics, max_body, max_batch, max_wait_ms / 1000)
+    if isinstance(served, ServedModels):
+        traffic = served.traffic
+        metrics.loaded([*(c.model for c in traffic.canaries.values()), *traffic.shadows.values()])
+    score = _Scoring(served, metrics, max_body, max_batch, max_wait_ms / 1000, sticky_header)
 
     @asynccontextmanager
     async def following(_: FastAPI) -> AsyncIterator[None]:
@@ -150,10 +159,14 @@ class _Scoring:
     protocol, predict in a worker thread, encode, and count it."""
 
     def __init__(self, served: Mapping[str, ServedModel], metrics: ServingMetrics,
-                 max_body: int, max_batch: int, max_wait: float) -> None:  # fmt: skip
+                 max_body: int, max_batch: int, max_wait: float,
+                 sticky_header: str) -> None:  # fmt: skip
         self.served, self.metrics, self.max_body = served, metrics, max_body
         self.max_batch, self.max_wait = max_batch, max_wait
         self.batchers: dict[str, Batcher] = {}  # by version: a switch starts a new one
+        self.traffic = served.traffic if isinstance(served, ServedModels) else None
+        self.sticky = sticky_header
+        self._shadowing: set[asyncio.Task[None]] = set()
 
     def model(self, name: str, protocol: str) -> ServedModel | Response:
         found = self.served.get(name)
@@ -169,6 +182,8 @@ class _Scoring:
         if isinstance(found, Response):
             found.headers["X-Request-Id"] = request_id
             return found
+        if self.traffic is not None:  # a canary's share of the requests, by their key
+            found = self.traffic.route(found, request.headers.get(self.sticky) or request_id)
         in_flight = self.metrics.in_flight.labels(name)
         in_flight.inc()
         started = time.perf_counter()
@@ -208,9 +223,29 @@ class _Scoring:
         except Exception:  # the model's own failure: logged, never shown
             logger.exception("model %s failed on request %s", served.ref, request_id)
             return self.error(protocol, None, request_id)
+        shadow = None if self.traffic is None else self.traffic.shadows.get(served.name)
+        if shadow is not None:
+            self._shadow(shadow, data, predictions)
         if protocol == OIP:
             return _Json(oip.answer(served.name, served.version, predictions, oip_id))
         return _Json(mlflow_scoring.answer(predictions))
+
+    def _shadow(self, shadow: ServedModel, data: Any, primary: Any) -> None:
+        """Ask the shadow too, in the background, and count whether it answered the same;
+        its answer is never returned."""
+
+        async def ask() -> None:
+            try:
+                found = await self._predict(shadow, data)
+                outcome = "same" if _same(found, primary) else "different"
+            except Exception:  # the shadow's failure is counted, not the caller's
+                logger.exception("shadow %s failed", shadow.ref)
+                outcome = "failed"
+            self.metrics.shadowed.labels(shadow.name, shadow.version, outcome).inc()
+
+        task = asyncio.get_running_loop().create_task(ask())
+        self._shadowing.add(task)  # kept until done: the loop holds tasks weakly
+        task.add_done_callback(self._shadowing.discard)
 
     def _batcher(self, served: ServedModel) -> Batcher | None:
         """The version's batcher (made on its first request); None: no batching."""
@@ -260,6 +295,13 @@ class _Scoring:
         code = {400: "BAD_REQUEST", 404: "RESOURCE_DOES_NOT_EXIST", 413: "BAD_REQUEST"}
         return _Json({"error_code": code.get(status, "INTERNAL_ERROR"), "message": message},
                      status_code=status)  # fmt: skip
+
+
+def _same(one: Any, other: Any) -> bool:
+    try:
+        return bool(np.array_equal(np.asarray(as_list(one)), np.asarray(as_list(other))))
+    except (TypeError, ValueError):
+        return False
 
 
 def _too_large(limit: int) -> PayloadTooLarge:

@@ -26,6 +26,9 @@ def serve_models(
     max_batch: int = 1,
     max_wait_ms: float = 2.0,
     follow_seconds: float | None = 5.0,
+    canaries: Sequence[str] = (),
+    shadows: Sequence[str] = (),
+    sticky_header: str = "x-request-id",
 ) -> None:
     """Serve the models ``references`` name, from the session's stores (embedded, or a
     Cairn server's through ``CAIRN_URI``), loaded through its model service.
@@ -37,10 +40,14 @@ def serve_models(
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    served = load_served(session.models, references)
+    served = load_served(session.models, references, canaries, shadows)
     app = create_model_app(served, max_body=max_body, max_batch=max_batch,
-                           max_wait_ms=max_wait_ms, follow_seconds=follow_seconds)  # fmt: skip
+                           max_wait_ms=max_wait_ms, follow_seconds=follow_seconds,
+                           sticky_header=sticky_header)  # fmt: skip
     names = ", ".join(f"{s.name} ({s.ref})" for s in served.values())
+    names += "".join(f", canary {c.model.ref} at {c.share:.0%}"
+                     for c in served.traffic.canaries.values())  # fmt: skip
+    names += "".join(f", shadow {m.ref}" for m in served.traffic.shadows.values())
     print(f"Cairn model server on http://{host}:{port}\n  serving: {names}",
           file=sys.stderr, flush=True)  # fmt: skip
     uvicorn.run(app, host=host, port=port, loop="auto", http="auto", log_level="warning")

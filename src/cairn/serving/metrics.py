@@ -36,6 +36,11 @@ class ServingMetrics:
             "cairn_serving_queue_seconds", "How long a batch's oldest request waited.",
             ("model",), buckets=_LATENCY, registry=self.registry,
         )  # fmt: skip
+        self.shadowed = Counter(
+            "cairn_serving_shadow_requests", "Requests copied to a shadow, by how its answer "
+            "compared with the primary's: same, different or failed.",
+            ("model", "version", "outcome"), registry=self.registry,
+        )  # fmt: skip
         self.load_seconds = Gauge("cairn_serving_model_load_seconds",
                                   "How long loading the served version took.",
                                   ("model", "version"), registry=self.registry)  # fmt: skip
@@ -44,6 +49,7 @@ class ServingMetrics:
                               ("model", "reference"), registry=self.registry)  # fmt: skip
 
     def loaded(self, models: Iterable[ServedModel]) -> None:
+        """Record each model's load time and the version its reference resolves to."""
         for served in models:
             self.load_seconds.labels(served.name, served.version).set(served.load_seconds)
             self.resolved.labels(served.name, served.reference).set(int(served.version))

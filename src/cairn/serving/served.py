@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from cairn.core.model import parse_model_ref
 from cairn.errors import InvalidInput
 from cairn.models import signature
+from cairn.serving.traffic import Canary, Traffic, check_names, parse_canary
 
 if TYPE_CHECKING:
     from cairn.models.loaded import LoadedModel
@@ -72,10 +73,21 @@ class ServedModels(Mapping[str, ServedModel]):
     in-flight requests finish on the old one and none fails for the switch.
     """
 
-    def __init__(self, models: ModelService, references: Sequence[str]) -> None:
-        """Raises:
-        InvalidInput: no reference, or two naming one model.
-        NotFound, UntrustedModel, IntegrityError: as loading a model raises them.
+    def __init__(
+        self,
+        models: ModelService,
+        references: Sequence[str],
+        canaries: Sequence[str] = (),
+        shadows: Sequence[str] = (),
+    ) -> None:
+        """``canaries``: ``churn/4=10%``, a version taking a share of its model's requests;
+        ``shadows``: versions getting a copy of each of their model's requests
+        (``cairn.serving.traffic``).
+
+        Raises:
+            InvalidInput: no reference, two naming one model, a canary or shadow of a
+                model not served, or two of one model.
+            NotFound, UntrustedModel, IntegrityError: as loading a model raises them.
         """
         if not references:
             raise InvalidInput("name at least one model to serve (churn@production, churn/3)")
@@ -89,6 +101,21 @@ class ServedModels(Mapping[str, ServedModel]):
                     f"{self._by_name[name].reference}); serve one version of each"
                 )
             self._by_name[name] = self._load(name, reference, reference)
+        self.traffic = self._traffic(canaries, shadows)
+
+    def _traffic(self, canaries: Sequence[str], shadows: Sequence[str]) -> Traffic:
+        split = [parse_canary(text) for text in canaries]
+        for option, given in (("--canary", [ref for ref, _ in split]), ("--shadow", shadows)):
+            check_names(list(self._by_name), given, option)
+            names = [parse_model_ref(ref).name for ref in given]
+            if len(set(names)) != len(names):
+                raise InvalidInput(f"{option}: one for each model at most")
+        found: dict[str, Canary] = {}
+        for reference, share in split:
+            name = parse_model_ref(reference).name
+            found[name] = Canary(self._load(name, reference, reference), share)
+        shadowed = {parse_model_ref(ref).name: ref for ref in shadows}
+        return Traffic(found, {name: self._load(name, ref, ref) for name, ref in shadowed.items()})
 
     def __getitem__(self, name: str) -> ServedModel:
         return self._by_name[name]
@@ -123,6 +150,11 @@ class ServedModels(Mapping[str, ServedModel]):
         return ServedModel(name, reference, model, time.perf_counter() - started)
 
 
-def load_served(models: ModelService, references: Sequence[str]) -> ServedModels:
+def load_served(
+    models: ModelService,
+    references: Sequence[str],
+    canaries: Sequence[str] = (),
+    shadows: Sequence[str] = (),
+) -> ServedModels:
     """Each reference's model, loaded, by its model's name (see :class:`ServedModels`)."""
-    return ServedModels(models, references)
+    return ServedModels(models, references, canaries, shadows)

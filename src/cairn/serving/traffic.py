@@ -1,0 +1,71 @@
+"""Where a request goes besides the version a reference resolves to: a canary takes a share
+of a model's requests (``--canary churn/4=10%``), the same requests every time for one
+request key (the ``X-Request-Id``, or a header the user names), and a shadow gets a copy of
+every request (``--shadow churn/4``), whose answer is compared with the primary's and
+counted, never returned."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from cairn.core.model import parse_model_ref
+from cairn.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from cairn.serving.served import ServedModel
+
+_CANARY = re.compile(r"^(?P<ref>[^=]+)=(?P<share>\d+(?:\.\d+)?)%$")
+_BUCKETS = 10_000
+
+
+@dataclass(frozen=True)
+class Canary:
+    model: ServedModel
+    share: float  # of the model's requests, 0 to 1
+
+    def takes(self, key: str) -> bool:
+        """Whether the request of this key goes to the canary: the same answer for one key
+        every time, and for a share of keys."""
+        digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") % _BUCKETS < self.share * _BUCKETS
+
+
+def parse_canary(text: str) -> tuple[str, float]:
+    """``churn/4=10%`` → (``churn/4``, 0.1).
+
+    Raises:
+        InvalidInput: not a reference, '=', and a share from 0% to 100%.
+    """
+    found = _CANARY.match(text.strip())
+    share = float(found["share"]) / 100 if found else -1.0
+    if found is None or not 0 <= share <= 1:
+        raise InvalidInput(f"--canary {text!r}: expected a version and its share, churn/4=10%")
+    parse_model_ref(found["ref"])
+    return found["ref"], share
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Each served model's canary and shadow, by model name."""
+
+    canaries: Mapping[str, Canary]
+    shadows: Mapping[str, ServedModel]
+
+    def route(self, primary: ServedModel, key: str) -> ServedModel:
+        canary = self.canaries.get(primary.name)
+        return canary.model if canary is not None and canary.takes(key) else primary
+
+
+def check_names(served: Sequence[str], given: Sequence[str], option: str) -> None:
+    """Raises:
+    InvalidInput: a canary or shadow of a model that is not served.
+    """
+    for reference in given:
+        name = parse_model_ref(reference).name
+        if name not in served:
+            raise InvalidInput(f"{option} {reference}: model {name!r} is not served "
+                               f"(served: {', '.join(served)})")  # fmt: skip
