@@ -52,6 +52,7 @@ _COMMANDS = {
     "reject": "releases:reject",
     "rollback": "releases:rollback",
     "serve": "serve:serve",
+    "deploy": "deploy:deploy",
 }
 
 
