@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from cairn.core.model import ModelCard, ModelRef, ModelVersion
+from cairn.core.model import ModelCard, ModelRef, ModelVersion, TrafficBatch
 from cairn.core.run import NewRun
 from cairn.errors import InvalidInput, NotFound
 from cairn.session import Session
@@ -205,3 +205,50 @@ def test_a_card_that_cannot_be_kept_is_refused_as_written(
     with pytest.raises(InvalidInput, match=says):
         registry.set_card(name, 1, card)
     assert registry.get_card(name, 1) == kept
+
+
+def test_traffic_is_indexed_by_version_and_read_back_by_window(
+    session: Session, unique: Unique, actor: str, tmp_path: Any
+) -> None:
+    registry = session.registry
+    churn = unique("churn")
+    register(session, churn)
+    register(session, churn, 0.7)
+    files = []
+    for index in range(3):
+        path = tmp_path / f"batch-{index}.parquet"
+        path.write_bytes(f"batch {index}".encode())
+        files.append(session.artifacts.put_file(path).digest)
+    logged = [
+        registry.log_traffic(TrafficBatch(churn, 1, 1_000, 1_900, 5, files[0])),
+        registry.log_traffic(TrafficBatch(churn, 2, 2_000, 2_900, 7, files[1])),
+        registry.log_traffic(TrafficBatch(churn, 2, 3_000, 3_900, 2, files[2])),
+    ]
+    assert {(b.logged_by, b.logged_at > 0) for b in logged} == {(actor, True)}
+    window = registry.traffic(churn, 1_500, 3_000)  # overlapping: all three
+    assert [(b.version, b.rows, b.digest) for b in window] == [
+        (1, 5, files[0]), (2, 7, files[1]), (2, 2, files[2])]  # fmt: skip
+    assert [b.digest for b in registry.traffic(churn, 2_950)] == [files[2]]
+    assert registry.traffic(churn, 4_000) == []
+
+
+@pytest.mark.parametrize(("field", "batch"), [
+    ("version", {"version": 3}),  # no such version: NotFound below
+    ("last_at", {"first_at": 5, "last_at": 4}),
+    ("rows", {"rows": 0}),
+    ("digest", {"digest": "blake3:short"}),
+])  # fmt: skip
+def test_traffic_that_cannot_be_is_refused(
+    session: Session, unique: Unique, tmp_path: Any, field: str, batch: dict[str, Any]
+) -> None:
+    churn = unique("churn")
+    register(session, churn)
+    path = tmp_path / "b.parquet"
+    path.write_bytes(b"x")
+    digest = session.artifacts.put_file(path).digest
+    given = {"model": churn, "version": 1, "first_at": 1, "last_at": 2, "rows": 1,
+             "digest": digest, **batch}  # fmt: skip
+    expected = NotFound if field == "version" else InvalidInput
+    with pytest.raises(expected):
+        session.registry.log_traffic(TrafficBatch(**given))
+    assert session.registry.traffic(churn) == []

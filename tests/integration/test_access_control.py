@@ -173,6 +173,11 @@ CASES = [
         "/api/v1/models/m-churn/versions/1/card")),
     Case("set model card", Permission.WRITE, True, lambda c, w: c.put(
         "/api/v1/models/m-churn/versions/1/card", json={"intended_use": "tests"})),
+    Case("log traffic", Permission.WRITE, True, lambda c, w: c.post("/api/v1/traffic", json={
+        "model": "m-churn", "version": 1, "first_at": 1, "last_at": 2, "rows": 1,
+        "digest": w["digest"]})),
+    Case("model traffic", Permission.READ, True, lambda c, w: c.get(
+        "/api/v1/traffic", params={"model": "m-churn"})),
     Case("walk lineage", Permission.READ, True, lambda c, w: c.get(
         "/api/v1/lineage/walk", params={"kind": "model_version", "id": "m-churn/1"})),
     Case("list data versions", Permission.READ, True, lambda c, w: c.get(

@@ -22,6 +22,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from cairn import sdk
 from cairn.errors import InvalidInput
 from cairn.server.model_server import create_model_app
+from cairn.serving.payloads import PayloadLog, read_window
 from cairn.serving.served import ServedModel, load_served
 from server_process import serving
 
@@ -358,3 +359,63 @@ def test_a_canary_or_shadow_of_a_model_not_served_is_refused(two_versions: Any) 
         load_served(two_versions, ["churn@production"], canaries=["fraud/1=5%"])
     with pytest.raises(InvalidInput, match="expected a version and its share"):
         load_served(two_versions, ["churn@production"], canaries=["churn/2=150%"])
+
+
+# Payload logging: answered requests written in batches, read back as a window.
+
+
+def test_answered_requests_are_logged_and_read_back_as_a_window(
+    served: dict[str, ServedModel],
+) -> None:
+    session = sdk.session()
+    log = PayloadLog(session.registry, session.artifacts, flush_seconds=0.2)
+    started = int(time.time() * 1000)
+    app = create_model_app(served, payloads=log)
+    with serving(app) as client:
+        for index in range(5):
+            client.post("/v2/models/churn/infer", json=_infer(X[index:index + 2]),
+                        headers={"X-Request-Id": f"oip-{index}"})  # fmt: skip
+        client.post("/models/tabular/invocations", json={"inputs": {"age": [3.0], "spend": [1.0]}},
+                    headers={"X-Request-Id": "mlflow-1"})  # fmt: skip
+        client.post("/v2/models/churn/infer", json=_infer(X[:1, :3]))  # refused: not logged
+    # Stopping the server closes the log: what it gathered is written.
+    window = list(read_window(session.registry, session.artifacts, "churn", started))
+    assert [row["request_id"] for row in window] == [f"oip-{i}" for i in range(5)]
+    first = window[0]
+    assert first["version"] == 1
+    assert np.allclose(first["inputs"], X[0:2])
+    assert first["outputs"] == served["churn"].predict(X[0:2]).tolist()
+    (tabular,) = read_window(session.registry, session.artifacts, "tabular", started)
+    assert (tabular["request_id"], tabular["outputs"]) == ("mlflow-1", [0])
+    assert tabular["inputs"] == [{"age": 3.0, "spend": 1.0}]
+    assert list(read_window(session.registry, session.artifacts, "churn", 0, started - 1)) == []
+
+
+def test_when_the_log_cannot_keep_up_it_drops_and_counts_never_waits(
+    served: dict[str, ServedModel],
+) -> None:
+    class Stuck:
+        """A registry whose index never answers: the log's writer waits on it."""
+
+        def __init__(self) -> None:
+            self.release = threading.Event()
+
+        def log_traffic(self, batch: Any) -> Any:
+            self.release.wait(30)
+            return batch
+
+    stuck, counts = Stuck(), {"dropped": 0, "logged": 0}
+
+    def counted(model: str, outcome: str, count: int) -> None:
+        counts[outcome] += count
+
+    log = PayloadLog(stuck, sdk.session().artifacts, flush_rows=1, capacity=3,  # type: ignore[arg-type]
+                     counted=counted)  # fmt: skip
+    started = time.perf_counter()
+    for index in range(50):
+        log.record("churn", 1, f"r{index}", X[:1], [1])
+    assert time.perf_counter() - started < 0.5  # never waited for the writer
+    assert counts["dropped"] >= 40
+    stuck.release.set()
+    log.close()
+    assert counts["logged"] + counts["dropped"] == 50

@@ -62,6 +62,14 @@ def serve(
             "not, the same way every time."
         ),
     ] = "X-Request-Id",
+    log_sample: Annotated[
+        float,
+        typer.Option(
+            help="The share of answered requests logged for monitoring (0: none, 1: all).",
+            min=0,
+            max=1,
+        ),
+    ] = 1.0,
     db: Annotated[
         str | None, typer.Option(help="Metadata database (default: the embedded one).")
     ] = None,

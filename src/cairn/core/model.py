@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cairn.core.limits import MAX_KEY, check_text, text_problem
+from cairn.core.artifact import check_digest
+from cairn.core.limits import MAX_KEY, check_int64, check_text, text_problem
 from cairn.errors import InvalidInput
 
 MODELS_URI = "models:/"
@@ -74,6 +75,40 @@ class NewModelVersion:
     run_id: str | None = None
     findings: Sequence[Finding] = ()
     description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficBatch:
+    """A batch of what a served model version answered: a columnar file (``digest``, in
+    the artifact store) of ``rows`` requests received from ``first_at`` to ``last_at``
+    (milliseconds since the epoch)."""
+
+    model: str
+    version: int
+    first_at: int
+    last_at: int
+    rows: int
+    digest: str
+    logged_at: int = 0  # set by the store
+    logged_by: str = ""
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model}/{self.version}"
+
+
+def check_traffic(batch: TrafficBatch) -> TrafficBatch:
+    """Raises:
+    InvalidInput: naming the field that is not as a batch of traffic must be.
+    """
+    check_model_name(batch.model)
+    bounds = (("version", batch.version, 1), ("first_at", batch.first_at, 0),
+              ("last_at", batch.last_at, batch.first_at), ("rows", batch.rows, 1))  # fmt: skip
+    for name, value, least in bounds:
+        if check_int64(value, name) < least:
+            raise InvalidInput(f"{name}: expected {least} or more, got {value}")
+    check_digest(batch.digest)
+    return batch
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from cairn.core.identity import DEFAULT_PROJECT
+from cairn.core.limits import INT64_MAX
 from cairn.core.model import (
     ModelCard,
     ModelRef,
+    TrafficBatch,
     card_from_dict,
     check_alias,
     check_model_name,
@@ -28,6 +30,8 @@ from cairn.core.model_codec import (
     model_version_to_dict,
     registered_model_from_dict,
     registered_model_to_dict,
+    traffic_from_dict,
+    traffic_to_dict,
 )
 from cairn.core.operations import (
     NOTHING,
@@ -42,6 +46,7 @@ from cairn.core.operations import (
     table,
 )
 from cairn.core.ports import ModelRegistry
+from cairn.core.wire import Count, Digest, Shape, Text, Timestamp, VersionNumber
 
 if TYPE_CHECKING:
     from cairn.core.model import ModelVersion
@@ -71,7 +76,21 @@ def _ref_text(ref: ModelRef) -> str:
     return str(ref)
 
 
-_NAME = Codec(check_model_name, check_model_name)  # refused before it is put in a path
+_NAME = Codec(check_model_name, check_model_name)
+
+
+class TrafficShape(Shape):
+    model: Text
+    version: VersionNumber
+    first_at: Timestamp
+    last_at: Timestamp
+    rows: Count
+    digest: Digest
+    logged_at: Timestamp = 0  # the server's to set: what a client sends is not kept
+    logged_by: Text = ""
+
+
+# refused before it is put in a path
 _MODEL = Arg("name", Place.PATH, codec=_NAME)
 _VERSION = Arg("version", Place.PATH, Kind.VERSION)
 _MODEL_ = one(registered_model_to_dict, registered_model_from_dict)
@@ -110,4 +129,16 @@ OPERATIONS = table(
                                              codec=Codec(ModelCard.to_dict, card_from_dict))),
               "Replace the card: `intended_use`, `limitations`, `training_data`, "
               "`ethical_considerations` (text) and `metrics` (numbers)."),
+    Operation("log_traffic", "POST", "/traffic", Access.AUTHENTICATED,
+              one(traffic_to_dict, traffic_from_dict, status=201),
+              (Arg("batch", Place.WHOLE_BODY, shape=TrafficShape,
+                   codec=Codec(traffic_to_dict, lambda data: TrafficBatch(**data))),),
+              "Index a batch of what a served version answered: its file (upload it first) "
+              "spans `first_at` to `last_at` and holds `rows` requests."),
+    Operation("traffic", "GET", "/traffic", Access.AUTHENTICATED,
+              listed("batches", traffic_to_dict, traffic_from_dict),
+              (Arg("name", Place.QUERY, wire="model", codec=_NAME),
+               Arg("since", Place.QUERY, Kind.TIMESTAMP, required=False, default=0),
+               Arg("until", Place.QUERY, Kind.TIMESTAMP, required=False, default=INT64_MAX)),
+              "The model's traffic batches overlapping the window, oldest first."),
 )  # fmt: skip

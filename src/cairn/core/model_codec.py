@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cairn.core.model import Finding, ModelVersion, PackageFile, RegisteredModel
+from cairn.core.model import Finding, ModelVersion, PackageFile, RegisteredModel, TrafficBatch
+from cairn.errors import IntegrityError
 
 
 def model_version_to_dict(version: ModelVersion) -> dict[str, Any]:
@@ -78,3 +79,23 @@ def findings_to_list(findings: Sequence[Finding]) -> list[dict[str, Any]]:
 
 def findings_from_list(data: Sequence[Mapping[str, Any]]) -> tuple[Finding, ...]:
     return tuple(Finding(f["path"], tuple(f["imports"])) for f in data)
+
+
+def traffic_to_dict(batch: TrafficBatch) -> dict[str, Any]:
+    return {"model": batch.model, "version": batch.version, "first_at": batch.first_at,
+            "last_at": batch.last_at, "rows": batch.rows, "digest": batch.digest,
+            "logged_at": batch.logged_at, "logged_by": batch.logged_by}  # fmt: skip
+
+
+def traffic_from_dict(data: Mapping[str, Any]) -> TrafficBatch:
+    """Raises:
+    IntegrityError: ``data`` is not a traffic batch (a server's answer that is not one).
+    """
+    try:
+        return TrafficBatch(
+            str(data["model"]), int(data["version"]), int(data["first_at"]),
+            int(data["last_at"]), int(data["rows"]), str(data["digest"]),
+            int(data.get("logged_at") or 0), str(data.get("logged_by") or ""),
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IntegrityError(f"expected a traffic batch, got {str(data)[:200]}") from exc

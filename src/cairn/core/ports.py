@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from cairn.core.identity import AccountKind  # default values below
+from cairn.core.limits import INT64_MAX
 from cairn.core.release_api import Releases as Releases  # the port beside its operations
 from cairn.core.run import ViewType
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:  # annotations only: a command imports the domain types it use
         ModelVersion,
         NewModelVersion,
         RegisteredModel,
+        TrafficBatch,
     )
     from cairn.core.policy import Policy
     from cairn.core.release import (
@@ -314,6 +316,15 @@ class ModelRegistry(Protocol):
 
     def get_card(self, name: str, version: int) -> ModelCard:
         """The version's card (an empty one if none was written). Raises NotFound."""
+
+    def log_traffic(self, batch: TrafficBatch) -> TrafficBatch:
+        """Index a batch of what a served version answered (its file already stored; the
+        model holds it from then on). Audited. Raises NotFound, InvalidInput,
+        PermissionDenied (``write`` in the model's project)."""
+
+    def traffic(self, name: str, since: int = 0, until: int = INT64_MAX) -> list[TrafficBatch]:
+        """The batches of the model's traffic that overlap the window (milliseconds since
+        the epoch), oldest first. Raises NotFound."""
 
 
 class ReleaseWork(Protocol):

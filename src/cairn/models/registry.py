@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING
 from cairn.core import missing
 from cairn.core.access import Permission
 from cairn.core.identity import DEFAULT_PROJECT
-from cairn.core.model import check_model_name
+from cairn.core.limits import INT64_MAX
+from cairn.core.model import check_model_name, check_traffic
+from cairn.core.stored import require_stored
 from cairn.errors import NotFound
 from cairn.models.service import stored_version
 
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
         ModelVersion,
         NewModelVersion,
         RegisteredModel,
+        TrafficBatch,
     )
     from cairn.core.ports import ArtifactStore, ModelRegistry, ProjectScopes
 
@@ -90,6 +93,10 @@ class RegistryService:
         self.get_model(name)
         return self._store.get_card(name, version)
 
+    def traffic(self, name: str, since: int = 0, until: int = INT64_MAX) -> list[TrafficBatch]:
+        self.get_model(name)
+        return self._store.traffic(name, since, until)
+
     # writes
 
     def register_version(self, new: NewModelVersion, project: str) -> ModelVersion:
@@ -143,6 +150,18 @@ class RegistryService:
         self._may(Permission.WRITE, name, f"write the card on {name!r}")
         with self.authorizer.writing():
             return self._store.set_card(name, version, card)
+
+    def log_traffic(self, batch: TrafficBatch) -> TrafficBatch:
+        """Raises:
+        NotFound: the model is not there for the caller.
+        PermissionDenied: it may read the model but not write there.
+        InvalidInput: the batch is malformed, or its file is no object the caller holds.
+        """
+        check_traffic(batch)
+        self._may(Permission.WRITE, batch.model, f"log traffic of {batch.model!r}")
+        require_stored(self._held, [("digest", batch.digest)])
+        with self.authorizer.writing():
+            return self._store.log_traffic(batch)
 
     def _may(self, permission: Permission, name: str, what: str) -> None:
         """Raises:

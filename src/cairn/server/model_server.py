@@ -33,6 +33,7 @@ from cairn.errors import CairnError, InvalidInput, NotFound, PayloadTooLarge
 from cairn.serving import mlflow_scoring, oip
 from cairn.serving.batching import Batcher, rows_of
 from cairn.serving.metrics import ServingMetrics
+from cairn.serving.payloads import PayloadLog
 from cairn.serving.served import ServedModel, ServedModels
 from cairn.serving.tensors import as_list
 from cairn.serving.watch import watch
@@ -58,6 +59,7 @@ def create_model_app(
     max_wait_ms: float = 2.0,
     follow_seconds: float | None = None,
     sticky_header: str = "x-request-id",
+    payloads: PayloadLog | None = None,
 ) -> FastAPI:
     """A model server answering for ``served`` (by model name); the caller owns them.
 
@@ -66,25 +68,30 @@ def create_model_app(
     ``follow_seconds``, the server resolves ``served``'s references again that often while
     it runs and switches to a version that moved (``cairn.serving.watch``). A canary's
     share of requests is chosen by ``sticky_header`` (else the request id): one value
-    always goes to the same version.
+    always goes to the same version. ``payloads`` logs each answered request (and each
+    shadow's answer beside it) for monitoring; it is closed, what it gathered written, when
+    the server stops.
     """
     metrics = metrics or ServingMetrics()
     metrics.loaded(served.values())
     if isinstance(served, ServedModels):
         traffic = served.traffic
         metrics.loaded([*(c.model for c in traffic.canaries.values()), *traffic.shadows.values()])
-    score = _Scoring(served, metrics, max_body, max_batch, max_wait_ms / 1000, sticky_header)
+    score = _Scoring(served, metrics, max_body, max_batch, max_wait_ms / 1000, sticky_header,
+                     payloads)  # fmt: skip
 
     @asynccontextmanager
     async def following(_: FastAPI) -> AsyncIterator[None]:
-        if follow_seconds is None or not isinstance(served, ServedModels):
-            yield
-            return
-        stop = watch(served, follow_seconds, lambda new: metrics.loaded([new]))
+        stop = None
+        if follow_seconds is not None and isinstance(served, ServedModels):
+            stop = watch(served, follow_seconds, lambda new: metrics.loaded([new]))
         try:
             yield
         finally:
-            stop.set()
+            if stop is not None:
+                stop.set()
+            if payloads is not None:
+                await run_in_threadpool(payloads.close)
 
     app = FastAPI(title="Cairn model server", version=__version__, docs_url=None,
                   redoc_url=None, lifespan=following)  # fmt: skip
@@ -160,13 +167,14 @@ class _Scoring:
 
     def __init__(self, served: Mapping[str, ServedModel], metrics: ServingMetrics,
                  max_body: int, max_batch: int, max_wait: float,
-                 sticky_header: str) -> None:  # fmt: skip
+                 sticky_header: str, payloads: PayloadLog | None) -> None:  # fmt: skip
         self.served, self.metrics, self.max_body = served, metrics, max_body
         self.max_batch, self.max_wait = max_batch, max_wait
         self.batchers: dict[str, Batcher] = {}  # by version: a switch starts a new one
         self.traffic = served.traffic if isinstance(served, ServedModels) else None
         self.sticky = sticky_header
         self._shadowing: set[asyncio.Task[None]] = set()
+        self.payloads = payloads
 
     def model(self, name: str, protocol: str) -> ServedModel | Response:
         found = self.served.get(name)
@@ -223,14 +231,20 @@ class _Scoring:
         except Exception:  # the model's own failure: logged, never shown
             logger.exception("model %s failed on request %s", served.ref, request_id)
             return self.error(protocol, None, request_id)
+        self._log(served, request_id, data, predictions)
         shadow = None if self.traffic is None else self.traffic.shadows.get(served.name)
         if shadow is not None:
-            self._shadow(shadow, data, predictions)
+            self._shadow(shadow, data, predictions, request_id)
         if protocol == OIP:
             return _Json(oip.answer(served.name, served.version, predictions, oip_id))
         return _Json(mlflow_scoring.answer(predictions))
 
-    def _shadow(self, shadow: ServedModel, data: Any, primary: Any) -> None:
+    def _log(self, served: ServedModel, request_id: str, data: Any, answer: Any) -> None:
+        if self.payloads is not None:
+            version = served.model.version.version
+            self.payloads.record(served.name, version, request_id, data, answer)
+
+    def _shadow(self, shadow: ServedModel, data: Any, primary: Any, request_id: str) -> None:
         """Ask the shadow too, in the background, and count whether it answered the same;
         its answer is never returned."""
 
@@ -238,6 +252,7 @@ class _Scoring:
             try:
                 found = await self._predict(shadow, data)
                 outcome = "same" if _same(found, primary) else "different"
+                self._log(shadow, request_id, data, found)  # beside the primary's
             except Exception:  # the shadow's failure is counted, not the caller's
                 logger.exception("shadow %s failed", shadow.ref)
                 outcome = "failed"

@@ -13,6 +13,8 @@ import uvicorn
 
 from cairn.errors import InvalidInput, ServerUnavailable
 from cairn.server.model_server import DEFAULT_MAX_BODY, create_model_app
+from cairn.serving.metrics import ServingMetrics
+from cairn.serving.payloads import PayloadLog
 from cairn.serving.served import load_served
 from cairn.session import Session
 
@@ -29,6 +31,7 @@ def serve_models(
     canaries: Sequence[str] = (),
     shadows: Sequence[str] = (),
     sticky_header: str = "x-request-id",
+    log_sample: float = 1.0,
 ) -> None:
     """Serve the models ``references`` name, from the session's stores (embedded, or a
     Cairn server's through ``CAIRN_URI``), loaded through its model service.
@@ -41,9 +44,14 @@ def serve_models(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     served = load_served(session.models, references, canaries, shadows)
-    app = create_model_app(served, max_body=max_body, max_batch=max_batch,
+    metrics = ServingMetrics()
+    payloads = None
+    if log_sample > 0:
+        payloads = PayloadLog(session.registry, session.artifacts, log_sample,
+                              counted=metrics.payloads_counted)  # fmt: skip
+    app = create_model_app(served, metrics, max_body=max_body, max_batch=max_batch,
                            max_wait_ms=max_wait_ms, follow_seconds=follow_seconds,
-                           sticky_header=sticky_header)  # fmt: skip
+                           sticky_header=sticky_header, payloads=payloads)  # fmt: skip
     names = ", ".join(f"{s.name} ({s.ref})" for s in served.values())
     names += "".join(f", canary {c.model.ref} at {c.share:.0%}"
                      for c in served.traffic.canaries.values())  # fmt: skip

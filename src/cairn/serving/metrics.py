@@ -41,6 +41,11 @@ class ServingMetrics:
             "compared with the primary's: same, different or failed.",
             ("model", "version", "outcome"), registry=self.registry,
         )  # fmt: skip
+        self.payloads = Counter(
+            "cairn_serving_payloads", "Answered requests logged for monitoring, or dropped "
+            "(the log could not keep up, or could not write).",
+            ("model", "outcome"), registry=self.registry,
+        )  # fmt: skip
         self.load_seconds = Gauge("cairn_serving_model_load_seconds",
                                   "How long loading the served version took.",
                                   ("model", "version"), registry=self.registry)  # fmt: skip
@@ -63,6 +68,9 @@ class ServingMetrics:
             waited.observe(seconds)
 
         return observe
+
+    def payloads_counted(self, model: str, outcome: str, count: int) -> None:
+        self.payloads.labels(model, outcome).inc(count)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

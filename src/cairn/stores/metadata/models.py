@@ -9,6 +9,7 @@ again with the next number.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import orjson
@@ -18,7 +19,7 @@ from cairn.core import missing
 from cairn.core.access import Permission
 from cairn.core.actor import current
 from cairn.core.clock import now_ms
-from cairn.core.limits import MAX_MESSAGE, check_optional_text
+from cairn.core.limits import INT64_MAX, MAX_MESSAGE, check_optional_text
 from cairn.core.lineage import RUN, Node
 from cairn.core.model import (
     ModelCard,
@@ -26,9 +27,11 @@ from cairn.core.model import (
     ModelVersion,
     NewModelVersion,
     RegisteredModel,
+    TrafficBatch,
     card_from_dict,
     check_alias,
     check_model_name,
+    check_traffic,
     stored_card,
 )
 from cairn.core.model_codec import (
@@ -36,6 +39,8 @@ from cairn.core.model_codec import (
     files_to_list,
     findings_from_list,
     findings_to_list,
+    traffic_from_dict,
+    traffic_to_dict,
 )
 from cairn.errors import AlreadyExists, InvalidInput, NotFound
 from cairn.stores.metadata import audit
@@ -238,6 +243,38 @@ class SqlModelRegistry:
                 select(c.card).where(c.model == name, c.version == version)
             ).scalar()
         return stored_card(orjson.loads(found)) if found is not None else ModelCard()
+
+    def log_traffic(self, batch: TrafficBatch) -> TrafficBatch:
+        """Raises:
+        InvalidInput: a window that ends before it starts, a count below 1, a malformed
+            digest.
+        NotFound: no such model or version.
+        PermissionDenied: the acting principal may not write in the model's project, or
+            does not hold the batch's object.
+        """
+        check_traffic(batch)
+        with write_transaction(self.engine) as conn:
+            target = self._for_write(conn, ModelRef(batch.model, version=batch.version),
+                                     "log traffic")  # fmt: skip
+            authorize_objects(conn, [batch.digest], f"log traffic of {target.ref}")
+            logged = dataclasses.replace(batch, logged_at=now_ms(), logged_by=current().actor)
+            row = traffic_to_dict(logged)
+            conn.execute(insert(t.model_traffic).values(**row))
+            conn.execute(dialect_insert(conn, t.model_objects).on_conflict_do_nothing(),
+                         [{"digest": batch.digest, "model": batch.model}])  # fmt: skip
+            said = {k: row[k] for k in ("first_at", "last_at", "rows", "digest")}
+            audit.record(conn, "model.traffic.logged", "model_version", target.ref, said)
+        return logged
+
+    def traffic(self, name: str, since: int = 0, until: int = INT64_MAX) -> list[TrafficBatch]:
+        c = t.model_traffic.c
+        with read_connection(self.engine) as conn:
+            self._model(conn, name)
+            rows = conn.execute(
+                select(t.model_traffic).where(c.model == name, c.last_at >= since,
+                                              c.first_at <= until).order_by(c.first_at, c.id)
+            ).mappings().all()  # fmt: skip
+        return [traffic_from_dict(dict(row)) for row in rows]
 
     # helpers
 

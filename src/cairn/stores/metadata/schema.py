@@ -367,6 +367,23 @@ model_objects = Table(
     Column("model", String(128), ForeignKey("models.name"), primary_key=True),
 )
 
+# What a served model version answered: each batch a columnar file (an object the model
+# holds, in model_objects), indexed by the time it spans.
+model_traffic = Table(
+    "model_traffic",
+    metadata,
+    Column("id", RunKey, primary_key=True, autoincrement=True),
+    Column("model", String(128), ForeignKey("models.name"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("first_at", BigInteger, nullable=False),
+    Column("last_at", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("digest", String(80), nullable=False),
+    Column("logged_at", BigInteger, nullable=False),
+    Column("logged_by", String(255), nullable=False),
+    Index("ix_model_traffic_window", "model", "last_at"),
+)
+
 # Who uploaded the bytes of an object (server-side): proof of possession, so an account
 # may record an object another project holds only if it sent the bytes itself. Not a
 # foreign key to users: a server without authentication uploads as "anonymous".
