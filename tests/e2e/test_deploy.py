@@ -4,10 +4,16 @@ health endpoints."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import kubernetes_validate
 import pytest
 import yaml
@@ -15,6 +21,7 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 
 from cairn import sdk
+from server_process import free_port
 
 
 @pytest.fixture
@@ -64,10 +71,60 @@ def test_the_manifests_validate_against_the_kubernetes_api(released: None, tmp_p
 
 
 def test_deploying_needs_a_server_the_pods_can_reach(released: None, tmp_path: Path) -> None:
-    done = _deploy("production", "--model", "churn", "--out", str(tmp_path / "d"))
+    done = _deploy("production", "--model", "churn", "--target", "kubernetes",
+                   "--out", str(tmp_path / "d"))  # fmt: skip
     assert done.returncode != 0
     assert "--cairn-uri" in done.stderr
     assert "Traceback" not in done.stderr
-    missing = _deploy("nowhere", "--model", "churn", "--cairn-uri", "http://c:5000")
+    missing = _deploy("nowhere", "--model", "churn", "--target", "kubernetes",
+                      "--cairn-uri", "http://c:5000")  # fmt: skip
     assert missing.returncode != 0
     assert "Traceback" not in missing.stderr
+
+
+def test_a_local_deployment_is_restarted_when_its_server_dies(released: None) -> None:
+    port = free_port()
+    done = _deploy("production", "--model", "churn", "--target", "local", "--port", str(port))
+    assert done.returncode == 0, done.stderr
+    assert "as churn-production" in done.stdout
+    try:
+        first = _ready(port)
+        os.kill(first, signal.SIGKILL)  # the server dies; its supervisor starts it again
+        deadline = time.monotonic() + 60
+        while (again := _status()[0])["server_pid"] in (first, None) or not _answers(port):
+            assert time.monotonic() < deadline, _deploy("logs", "churn-production").stdout
+            time.sleep(0.2)
+        assert again["restarts"] >= 1
+        assert again["running"]
+        answer = httpx.post(f"http://127.0.0.1:{port}/invocations",
+                            json={"instances": [[0.0] * 30]})  # fmt: skip
+        assert answer.headers["X-Model-Version"] == "churn/1"
+        assert "cairn deploy: the server exited" in _deploy("logs", "churn-production").stdout
+    finally:
+        stopped = _deploy("stop", "churn-production")
+    assert stopped.returncode == 0, stopped.stderr
+    assert _status()[0]["running"] is False
+    assert not _answers(port)
+
+
+def _status() -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = json.loads(_deploy("status", "--json").stdout)
+    return found
+
+
+def _answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _ready(port: int) -> int:
+    """The server's pid, once it answers."""
+    deadline = time.monotonic() + 60
+    while not _answers(port):
+        assert time.monotonic() < deadline, _deploy("logs", "churn-production").stdout
+        time.sleep(0.2)
+    pid = _status()[0]["server_pid"]
+    assert isinstance(pid, int)
+    return pid
