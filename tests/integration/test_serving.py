@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import numpy as np
 import pandas as pd
@@ -21,10 +22,14 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from cairn import sdk
 from cairn.errors import InvalidInput
+from cairn.server.model_grpc import start_grpc
 from cairn.server.model_server import create_model_app
+from cairn.serving.grpc_v2 import inference_pb2 as pb
+from cairn.serving.grpc_v2 import inference_pb2_grpc as rpc
+from cairn.serving.metrics import ServingMetrics
 from cairn.serving.payloads import PayloadLog, read_window
 from cairn.serving.served import ServedModel, load_served
-from server_process import serving
+from server_process import free_port, serving
 
 X, Y = load_breast_cancer(return_X_y=True)
 TABLE = pd.DataFrame({"age": np.arange(40.0), "spend": np.arange(40.0) % 7})
@@ -419,3 +424,73 @@ def test_when_the_log_cannot_keep_up_it_drops_and_counts_never_waits(
     stuck.release.set()
     log.close()
     assert counts["logged"] + counts["dropped"] == 50
+
+
+# The Open Inference Protocol's gRPC service.
+
+
+@pytest.fixture
+def grpc_stub(served: dict[str, ServedModel]) -> Iterator[Any]:
+    port = free_port()
+    server = start_grpc(served, "127.0.0.1", port, ServingMetrics())
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    yield rpc.GRPCInferenceServiceStub(channel)
+    channel.close()
+    server.stop(1)
+
+
+def _tensor(rows: Any, raw: bool = False) -> Any:
+    values = np.asarray(rows, dtype="float64")
+    tensor = pb.ModelInferRequest.InferInputTensor(name="input", datatype="FP64",
+                                                   shape=list(values.shape))  # fmt: skip
+    if not raw:
+        tensor.contents.fp64_contents.extend(values.ravel().tolist())
+    return tensor, values.astype("<f8").tobytes()
+
+
+def test_grpc_answers_health_metadata_and_inference(
+    grpc_stub: Any, served: dict[str, ServedModel]
+) -> None:
+    assert grpc_stub.ServerLive(pb.ServerLiveRequest()).live
+    assert grpc_stub.ServerReady(pb.ServerReadyRequest()).ready
+    assert grpc_stub.ModelReady(pb.ModelReadyRequest(name="churn")).ready
+    meta = grpc_stub.ModelMetadata(pb.ModelMetadataRequest(name="churn"))
+    assert (meta.name, list(meta.versions), meta.inputs[0].datatype) == ("churn", ["1"], "FP64")
+    assert list(meta.inputs[0].shape) == [-1, 30]
+    expected = served["churn"].predict(X[:3]).tolist()
+    tensor, _ = _tensor(X[:3])
+    answer, call = grpc_stub.ModelInfer.with_call(
+        pb.ModelInferRequest(model_name="churn", id="g1", inputs=[tensor])
+    )
+    assert (answer.model_name, answer.model_version, answer.id) == ("churn", "1", "g1")
+    assert list(answer.outputs[0].contents.int64_contents) == expected
+    assert list(answer.outputs[0].shape) == [3]
+    assert ("x-model-version", "churn/1") in call.initial_metadata()
+    raw_tensor, raw = _tensor(X[:3], raw=True)
+    raw_answer = grpc_stub.ModelInfer(
+        pb.ModelInferRequest(model_name="churn", inputs=[raw_tensor], raw_input_contents=[raw])
+    )
+    assert list(raw_answer.outputs[0].contents.int64_contents) == expected
+
+
+def test_grpc_refuses_bad_input_and_unknown_models_with_their_status(grpc_stub: Any) -> None:
+    tensor, _ = _tensor(X[:2, :29])
+    with pytest.raises(grpc.RpcError) as refused:
+        grpc_stub.ModelInfer(pb.ModelInferRequest(model_name="churn", inputs=[tensor]))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "shape [-1, 29], expected [-1, 30]" in refused.value.details()
+    with pytest.raises(grpc.RpcError) as unknown:
+        grpc_stub.ModelReady(pb.ModelReadyRequest(name="nothing"))
+    assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+    short, _ = _tensor(X[:1])
+    with pytest.raises(grpc.RpcError) as raw:
+        grpc_stub.ModelInfer(pb.ModelInferRequest(model_name="churn", inputs=[short],
+                                                  raw_input_contents=[bytes(7)]))  # fmt: skip
+    assert raw.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    nan = pb.ModelInferRequest.InferInputTensor(name="input", datatype="FP64", shape=[1, 30])
+    nan.contents.fp64_contents.extend([float("nan")] * 30)
+    with pytest.raises(grpc.RpcError) as failed:
+        grpc_stub.ModelInfer(pb.ModelInferRequest(model_name="churn", id="bad-1", inputs=[nan]))
+    assert failed.value.code() == grpc.StatusCode.INTERNAL
+    assert "bad-1" in failed.value.details()
+    assert "NaN" not in failed.value.details()

@@ -70,6 +70,10 @@ def serve(
             max=1,
         ),
     ] = 1.0,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option(help="Also answer OIP v2's gRPC service on this port.", show_default=False),
+    ] = None,
     db: Annotated[
         str | None, typer.Option(help="Metadata database (default: the embedded one).")
     ] = None,
@@ -83,5 +87,7 @@ def serve(
             f"serving needs {exc.name!r}: pip install 'cairn-mlops[serving]'"
         ) from exc
     serve_models(
-        session(db), references, host, port, max_body, max_batch, max_wait_ms, follow or None
-    )
+        session(db), references, host, port, max_body, max_batch, max_wait_ms,
+        follow_seconds=follow or None, canaries=canary or (), shadows=shadow or (),
+        sticky_header=sticky_header.lower(), log_sample=log_sample, grpc_port=grpc_port,
+    )  # fmt: skip

@@ -32,6 +32,7 @@ def serve_models(
     shadows: Sequence[str] = (),
     sticky_header: str = "x-request-id",
     log_sample: float = 1.0,
+    grpc_port: int | None = None,
 ) -> None:
     """Serve the models ``references`` name, from the session's stores (embedded, or a
     Cairn server's through ``CAIRN_URI``), loaded through its model service.
@@ -52,13 +53,23 @@ def serve_models(
     app = create_model_app(served, metrics, max_body=max_body, max_batch=max_batch,
                            max_wait_ms=max_wait_ms, follow_seconds=follow_seconds,
                            sticky_header=sticky_header, payloads=payloads)  # fmt: skip
+    grpc = None
+    if grpc_port is not None:
+        from cairn.server.model_grpc import start_grpc
+
+        grpc = start_grpc(served, host, grpc_port, metrics, payloads)
     names = ", ".join(f"{s.name} ({s.ref})" for s in served.values())
     names += "".join(f", canary {c.model.ref} at {c.share:.0%}"
                      for c in served.traffic.canaries.values())  # fmt: skip
     names += "".join(f", shadow {m.ref}" for m in served.traffic.shadows.values())
-    print(f"Cairn model server on http://{host}:{port}\n  serving: {names}",
+    grpc_at = "" if grpc_port is None else f", gRPC on {host}:{grpc_port}"
+    print(f"Cairn model server on http://{host}:{port}{grpc_at}\n  serving: {names}",
           file=sys.stderr, flush=True)  # fmt: skip
-    uvicorn.run(app, host=host, port=port, loop="auto", http="auto", log_level="warning")
+    try:
+        uvicorn.run(app, host=host, port=port, loop="auto", http="auto", log_level="warning")
+    finally:
+        if grpc is not None:
+            grpc.stop(5)
 
 
 def trial(session: Session, reference: str, rows: list[list[float]]) -> tuple[str, Any]:
