@@ -3,7 +3,8 @@
     CairnError
     ├── InvalidInput (ValueError)          bad argument, names the field
     │   ├── FilterSyntaxError              malformed search filter, points at the token
-    │   └── ParamConflict                  a param re-logged with another value
+    │   ├── ParamConflict                  a param re-logged with another value
+    │   └── PayloadTooLarge                a request body over what the server takes (413)
     ├── NotFound (KeyError)                unknown run, experiment, artifact, object
     ├── AmbiguousReference (LookupError)   an id prefix that matches more than one thing
     ├── AlreadyExists (ValueError)         a name that must be unique is taken
