@@ -124,8 +124,10 @@ def commands(name: str, port: int, exported: Path, work: Path) -> dict[str, list
 def start(command: list[str], port: int, log: Path) -> tuple[subprocess.Popen[bytes], float]:
     """The server, and the seconds from its start to its first ready answer."""
     started = time.perf_counter()
+    # A server finds its own tools first (mlflow serve starts the uvicorn of its venv).
+    path = f"{Path(command[0]).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                               env={**os.environ}, start_new_session=True)  # fmt: skip
+                               env={**os.environ, "PATH": path}, start_new_session=True)  # fmt: skip
     deadline = started + 120
     while time.perf_counter() < deadline:
         if process.poll() is not None:

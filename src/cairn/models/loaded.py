@@ -27,8 +27,19 @@ class LoadedModel:
         """Raises:
         InvalidInput: ``data`` does not fit the signature (naming the column or shape).
         """
+        self.check(data)
+        return self.predict_checked(data)
+
+    def check(self, data: Any) -> None:
+        """Raises:
+        InvalidInput: ``data`` does not fit the signature (naming the column or shape).
+        """
         if self.signature is not None:
             signature.check(self.signature["inputs"], data)
+
+    def predict_checked(self, data: Any) -> Any:
+        """The predictions for ``data`` already checked (``check``): a server checks each
+        request once, before it joins a batch."""
         return self._flavor.predict(self.native, data)
 
     def __repr__(self) -> str:

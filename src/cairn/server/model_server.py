@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -123,11 +125,11 @@ def create_model_app(
             return found
         return _Json({"name": name, "ready": True}, headers={"X-Model-Version": found.ref})
 
-    @app.post("/v2/models/{name}/infer")
-    async def infer(name: str, request: Request) -> Response:
-        return await score(request, name, OIP)
+    # The scoring routes are Starlette's own, without FastAPI's per-request resolution of
+    # parameters: they read the request themselves, and it is the hot path.
+    async def infer(request: Request) -> Response:
+        return await score(request, request.path_params["name"], OIP)
 
-    @app.post("/invocations")
     async def invocations(request: Request) -> Response:
         if len(served) != 1:
             names = ", ".join(f"/models/{n}/invocations" for n in served)
@@ -138,9 +140,12 @@ def create_model_app(
             )
         return await score(request, next(iter(served)), MLFLOW)
 
-    @app.post("/models/{name}/invocations")
-    async def model_invocations(name: str, request: Request) -> Response:
-        return await score(request, name, MLFLOW)
+    async def model_invocations(request: Request) -> Response:
+        return await score(request, request.path_params["name"], MLFLOW)
+
+    app.add_route("/v2/models/{name}/infer", infer, methods=["POST"])
+    app.add_route("/invocations", invocations, methods=["POST"])
+    app.add_route("/models/{name}/invocations", model_invocations, methods=["POST"])
 
     @app.get("/ping")
     def ping() -> Response:  # MLflow's health check
@@ -175,6 +180,9 @@ class _Scoring:
         self.sticky = sticky_header
         self._shadowing: set[asyncio.Task[None]] = set()
         self.payloads = payloads
+        # A few threads predict: the model holds the GIL most of the time, so more would
+        # only take turns at it, each turn a switch (a thread per request thrashes).
+        self._predicting = ThreadPoolExecutor(min(4, os.cpu_count() or 1), "cairn-predict")
 
     def model(self, name: str, protocol: str) -> ServedModel | Response:
         found = self.served.get(name)
@@ -250,6 +258,7 @@ class _Scoring:
 
         async def ask() -> None:
             try:
+                shadow.check(data)  # the primary's signature passed it; the shadow's may not
                 found = await self._predict(shadow, data)
                 outcome = "same" if _same(found, primary) else "different"
                 self._log(shadow, request_id, data, found)  # beside the primary's
@@ -278,7 +287,9 @@ class _Scoring:
         if batcher is not None:
             return await batcher.predict(data)
         self.metrics.batched(served.name)(rows_of(data), 0.0)
-        return await run_in_threadpool(served.predict, data)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._predicting, served.predict, data
+        )
 
     async def _body(self, request: Request) -> bytes:
         """Raises:

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from cairn.core.model import parse_model_ref
 from cairn.errors import InvalidInput
-from cairn.models import signature
 from cairn.serving.traffic import Canary, Traffic, check_names, parse_canary
 
 if TYPE_CHECKING:
@@ -55,14 +54,11 @@ class ServedModel:
         """Raises:
         InvalidInput: ``data`` does not fit the model's signature (naming what).
         """
-        if self.inputs is not None:
-            signature.check(self.inputs, data)
+        self.model.check(data)
 
     def predict(self, data: Any) -> Any:
-        """Raises:
-        InvalidInput: ``data`` does not fit the model's signature (naming what).
-        """
-        return self.model.predict(data)
+        """The predictions for ``data``, which ``check`` passed."""
+        return self.model.predict_checked(data)
 
 
 class ServedModels(Mapping[str, ServedModel]):
