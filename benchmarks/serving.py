@@ -126,8 +126,9 @@ def start(command: list[str], port: int, log: Path) -> tuple[subprocess.Popen[by
     started = time.perf_counter()
     # A server finds its own tools first (mlflow serve starts the uvicorn of its venv).
     path = f"{Path(command[0]).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**os.environ, "PATH": path}
     process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                               env={**os.environ, "PATH": path}, start_new_session=True)  # fmt: skip
+                               env=env, start_new_session=True)  # fmt: skip
     deadline = started + 120
     while time.perf_counter() < deadline:
         if process.poll() is not None:
