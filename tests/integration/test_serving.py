@@ -28,7 +28,7 @@ from cairn.serving.grpc_v2 import inference_pb2 as pb
 from cairn.serving.grpc_v2 import inference_pb2_grpc as rpc
 from cairn.serving.metrics import ServingMetrics
 from cairn.serving.payloads import PayloadLog, read_window
-from cairn.serving.served import ServedModel, load_served
+from cairn.serving.served import ServedModel, load_served, zeros
 from server_process import free_port, serving
 
 X, Y = load_breast_cancer(return_X_y=True)
@@ -359,6 +359,17 @@ def test_a_shadow_answers_are_counted_never_returned(two_versions: Any) -> None:
             time.sleep(0.05)
 
 
+def test_a_version_is_warmed_on_a_row_of_zeros_of_its_signature(
+    served: dict[str, ServedModel],
+) -> None:
+    assert zeros(served["churn"].inputs).shape == (1, 30)  # type: ignore[arg-type]
+    table = zeros(served["tabular"].inputs)  # type: ignore[arg-type]
+    assert list(table.columns) == ["age", "spend"]
+    assert len(table) == 1
+    for model in served.values():
+        model.warm()  # answers, or is left cold, never raises
+
+
 def test_a_canary_or_shadow_of_a_model_not_served_is_refused(two_versions: Any) -> None:
     with pytest.raises(InvalidInput, match="--canary fraud/1: model 'fraud' is not served"):
         load_served(two_versions, ["churn@production"], canaries=["fraud/1=5%"])
@@ -454,6 +465,8 @@ def test_grpc_answers_health_metadata_and_inference(
     assert grpc_stub.ServerLive(pb.ServerLiveRequest()).live
     assert grpc_stub.ServerReady(pb.ServerReadyRequest()).ready
     assert grpc_stub.ModelReady(pb.ModelReadyRequest(name="churn")).ready
+    server = grpc_stub.ServerMetadata(pb.ServerMetadataRequest())
+    assert (server.name, list(server.extensions)) == ("cairn", [])
     meta = grpc_stub.ModelMetadata(pb.ModelMetadataRequest(name="churn"))
     assert (meta.name, list(meta.versions), meta.inputs[0].datatype) == ("churn", ["1"], "FP64")
     assert list(meta.inputs[0].shape) == [-1, 30]

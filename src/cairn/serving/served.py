@@ -5,6 +5,7 @@ reference resolved to."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from cairn.core.model import parse_model_ref
 from cairn.errors import InvalidInput
 from cairn.serving.traffic import Canary, Traffic, check_names, parse_canary
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from cairn.models.loaded import LoadedModel
@@ -50,6 +53,17 @@ class ServedModel:
     def platform(self) -> str:
         return str(self.model.version.flavor)
 
+    def warm(self) -> None:
+        """Predict once on a row of zeros of the signature's shape, so that what a model
+        builds on its first call (caches, lazily loaded code) is built before requests
+        reach it. A model without a signature, or whose zeros it refuses, is not warmed."""
+        if self.inputs is None:
+            return
+        try:
+            self.predict(zeros(self.inputs))
+        except Exception:  # noqa: BLE001  # warming is best effort: requests are checked
+            logger.info("%s was not warmed: it refused a row of zeros", self.ref)
+
     def check(self, data: Any) -> None:
         """Raises:
         InvalidInput: ``data`` does not fit the model's signature (naming what).
@@ -59,6 +73,23 @@ class ServedModel:
     def predict(self, data: Any) -> Any:
         """The predictions for ``data``, which ``check`` passed."""
         return self.model.predict_checked(data)
+
+
+def zeros(spec: Mapping[str, Any]) -> Any:
+    """One row of zeros as ``spec`` (a signature's inputs) takes it."""
+    import numpy as np
+
+    def tensor(found: Mapping[str, Any]) -> Any:
+        shape = [1, *(max(d, 1) for d in found["shape"][1:])]
+        return np.zeros(shape, dtype=found["dtype"])
+
+    if spec["type"] == "columns":
+        import pandas as pd
+
+        return pd.DataFrame({c["name"]: np.zeros(1).astype(c["type"]) for c in spec["columns"]})
+    if spec["type"] == "tensors":
+        return {name: tensor(found) for name, found in spec["tensors"].items()}
+    return tensor(spec)
 
 
 class ServedModels(Mapping[str, ServedModel]):
@@ -136,6 +167,7 @@ class ServedModels(Mapping[str, ServedModel]):
             version = self._models.registry.resolve(parse_model_ref(current.reference))
             if version.version != current.model.version.version:
                 new = self._load(name, current.reference, version.ref)
+                new.warm()  # its first answer is not slower than the next
                 self._by_name[name] = new  # one step: a request sees the old or the new
                 switched.append(new)
         return switched
