@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 OIP, MLFLOW = "oip", "mlflow"
 DEFAULT_MAX_BODY = 16 * 1024 * 1024  # bytes
+_INLINE_SECONDS = 0.0005  # a prediction quicker than this runs on the event loop
 
 
 class _Json(Response):
@@ -183,6 +184,7 @@ class _Scoring:
         # A few threads predict: the model holds the GIL most of the time, so more would
         # only take turns at it, each turn a switch (a thread per request thrashes).
         self._predicting = ThreadPoolExecutor(min(4, os.cpu_count() or 1), "cairn-predict")
+        self._quick: dict[str, float] = {}  # seconds a version's predict takes, on average
 
     def model(self, name: str, protocol: str) -> ServedModel | Response:
         found = self.served.get(name)
@@ -287,9 +289,24 @@ class _Scoring:
         if batcher is not None:
             return await batcher.predict(data)
         self.metrics.batched(served.name)(rows_of(data), 0.0)
+        if self._quick.get(served.ref, 1.0) < _INLINE_SECONDS:
+            return self._timed(served, data)  # quicker than handing it to a thread
         return await asyncio.get_running_loop().run_in_executor(
-            self._predicting, served.predict, data
+            self._predicting, self._timed, served, data
         )
+
+    def _timed(self, served: ServedModel, data: Any) -> Any:
+        """Predict, and keep a moving average of how long the version takes: one that
+        answers in well under a millisecond predicts on the event loop, where a hand-off to
+        a thread would cost more than the prediction; a slower one in a thread, so the
+        loop stays free for other requests and health checks."""
+        started = time.perf_counter()
+        try:
+            return served.predict(data)
+        finally:
+            took = time.perf_counter() - started
+            before = self._quick.get(served.ref)
+            self._quick[served.ref] = took if before is None else 0.9 * before + 0.1 * took
 
     async def _body(self, request: Request) -> bytes:
         """Raises:

@@ -143,11 +143,12 @@ def _json(value: Any) -> str:
     dict of arrays as a dict of lists, anything else as lists."""
     if hasattr(value, "columns") and hasattr(value, "to_dict"):  # a pandas DataFrame
         value = value.to_dict(orient="records")
-    elif isinstance(value, dict):
-        value = {str(k): as_list(v) for k, v in value.items()}
-    else:
-        value = as_list(value)
-    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    try:  # orjson writes a NumPy array itself, without making a list of it first
+        return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    except TypeError:  # a dtype it does not write, or an array not contiguous
+        if isinstance(value, dict):
+            value = {str(k): as_list(v) for k, v in value.items()}
+        return orjson.dumps(as_list(value), option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 def read_window(
