@@ -31,7 +31,6 @@ from cairn.backends import (
 )
 from cairn.config import Settings, credentials_file
 from cairn.core.access import Principal
-from cairn.core.actor import local_user
 from cairn.core.authorizer import Authorizer
 from cairn.core.ports import (
     ArtifactStore,
@@ -162,12 +161,6 @@ class Session:
     def _client(self, kind: str) -> Any:
         """The server's client for a port (a key of ``THROUGH_SERVER``), on the transport."""
         return construct(THROUGH_SERVER[kind], self.transport)
-
-    @property
-    def principal(self) -> Principal:
-        """Who in-process calls act as: the local account, an installation admin. (Through
-        a server, the server decides who the token's holder is.)"""
-        return Principal(local_user(), is_admin=True)
 
     # ports
 

@@ -3,6 +3,7 @@ signature first, then asks the flavor."""
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from cairn.core.model import ModelVersion
@@ -18,8 +19,9 @@ class LoadedModel:
         self.version, self.package, self.native = version, package, native
         self._flavor = flavor
 
-    @property
+    @cached_property
     def signature(self) -> dict[str, Any] | None:
+        """Read once: a server checks every request against it."""
         found = self.package.manifest.get("signature")
         return dict(found) if found else None
 

@@ -185,6 +185,7 @@ class _Scoring:
         # only take turns at it, each turn a switch (a thread per request thrashes).
         self._predicting = ThreadPoolExecutor(min(4, os.cpu_count() or 1), "cairn-predict")
         self._quick: dict[str, float] = {}  # seconds a version's predict takes, on average
+        self._observers: dict[str, Callable[[int, float], None]] = {}  # batch sizes, by model
 
     def model(self, name: str, protocol: str) -> ServedModel | Response:
         found = self.served.get(name)
@@ -288,7 +289,10 @@ class _Scoring:
         batcher = self._batcher(served)
         if batcher is not None:
             return await batcher.predict(data)
-        self.metrics.batched(served.name)(rows_of(data), 0.0)
+        observe = self._observers.get(served.name)
+        if observe is None:
+            observe = self._observers[served.name] = self.metrics.batched(served.name)
+        observe(rows_of(data), 0.0)
         if self._quick.get(served.ref, 1.0) < _INLINE_SECONDS:
             return self._timed(served, data)  # quicker than handing it to a thread
         return await asyncio.get_running_loop().run_in_executor(

@@ -47,7 +47,7 @@ class ServedModel:
     def inputs(self) -> dict[str, Any] | None:
         """What the model takes (its signature's inputs); None: it has no signature."""
         found = self.signature
-        return None if found is None else dict(found["inputs"])
+        return None if found is None else found["inputs"]
 
     @property
     def platform(self) -> str:
