@@ -12,7 +12,14 @@ import pytest
 from cairn.core.access import Principal, Role
 from cairn.core.actor import acting_as, on_behalf_of
 from cairn.core.authorizer import Authorizer
-from cairn.core.model import Finding, ModelCard, ModelRef, NewModelVersion, PackageFile
+from cairn.core.model import (
+    Finding,
+    ModelCard,
+    ModelRef,
+    NewModelVersion,
+    PackageFile,
+    TrafficBatch,
+)
 from cairn.core.run import NewRun
 from cairn.errors import InvalidInput, NotFound, PermissionDenied
 from cairn.models.registry import RegistryService
@@ -193,3 +200,37 @@ def test_the_services_writes_are_decided_again_in_their_transaction(
         as_mia.register_version(_new(), "churn")
     model = as_mia.get_model("churn")
     assert (model.aliases, model.latest_version) == ({"champion": 1}, 1)
+
+
+def test_traffic_names_only_an_object_the_caller_holds(
+    store: SqlMetadataStore, tmp_path: Path
+) -> None:
+    """A contributor who names an object it neither uploaded nor may read where a project
+    holds it is refused (the file would become readable to the model's readers); its own
+    upload is taken, and the model holds it from then on."""
+    identity = IdentityStore(store.engine)
+    identity.add_project("churn")
+    identity.add_user("mia")
+    identity.set_role("churn", "mia", Role.CONTRIBUTOR)
+    SqlModelRegistry(store.engine).register_version(_new(), "churn")
+    objects = FsspecArtifactStore(str(tmp_path))
+    source = tmp_path / "traffic.parquet"
+    source.write_bytes(b"someone else's bytes")
+    digest = objects.put_file(source).digest  # stored, but not hers
+    mia = identity.principal("mia")
+    as_mia = RegistryService(SqlModelRegistry(store.engine), Authorizer(mia), store, objects)
+    batch = TrafficBatch("churn", 1, 1, 2, 1, digest)
+    with pytest.raises(
+        PermissionDenied,
+        match="neither in a project where it has the 'read' permission nor uploaded",
+    ):
+        as_mia.log_traffic(batch)
+    assert as_mia.traffic("churn") == []
+    store.record_upload(digest, mia)  # she sends the bytes herself
+    assert as_mia.log_traffic(batch).logged_by == "mia"
+    identity.add_user("vic")
+    identity.set_role("churn", "vic", Role.VIEWER)
+    as_vic = RegistryService(SqlModelRegistry(store.engine),
+                             Authorizer(identity.principal("vic")), store, objects)  # fmt: skip
+    with pytest.raises(PermissionDenied, match="'write' permission in project 'churn'"):
+        as_vic.log_traffic(batch)
