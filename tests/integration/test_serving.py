@@ -166,6 +166,20 @@ def test_malformed_json_and_a_body_too_large(client: httpx.Client) -> None:
         assert "--max-body" in big.text
 
 
+def test_a_request_id_too_long_or_unprintable_is_refused_and_never_logged(
+    client: httpx.Client,
+) -> None:
+    for given in ("x" * 129, "two words"):
+        for path in ("/v2/models/churn/infer", "/models/churn/invocations"):
+            answer = client.post(path, json=_infer(X[:1]), headers={"X-Request-Id": given})
+            assert answer.status_code == 400, answer.text
+            assert "X-Request-Id: expected 1 to 128 visible ASCII characters" in answer.text
+            assert answer.headers["X-Request-Id"] not in (given, "")  # a new one names it
+    kept = client.post("/v2/models/churn/infer", json=_infer(X[:1]),
+                       headers={"X-Request-Id": "a" * 128})  # fmt: skip
+    assert (kept.status_code, kept.headers["X-Request-Id"]) == (200, "a" * 128)
+
+
 def test_a_model_that_fails_is_a_500_with_the_request_id_and_no_traceback(
     client: httpx.Client, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -507,3 +521,8 @@ def test_grpc_refuses_bad_input_and_unknown_models_with_their_status(grpc_stub: 
     assert failed.value.code() == grpc.StatusCode.INTERNAL
     assert "bad-1" in failed.value.details()
     assert "NaN" not in failed.value.details()
+    with pytest.raises(grpc.RpcError) as long_id:
+        grpc_stub.ModelInfer(pb.ModelInferRequest(model_name="churn", id="i" * 129,
+                                                  inputs=[short]))  # fmt: skip
+    assert long_id.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "id: expected 1 to 128 visible ASCII" in long_id.value.details()

@@ -28,7 +28,7 @@ def serve(
             help="Combine concurrent requests to a model, up to this many rows (1: no batching).",
             min=1,
         ),
-    ] = 1,
+    ] = 64,
     max_wait_ms: Annotated[
         float, typer.Option(help="How long a batch waits for more requests, in ms.", min=0)
     ] = 2.0,
@@ -70,6 +70,14 @@ def serve(
             max=1,
         ),
     ] = 1.0,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Processes answering on the port, each with the models loaded (a worker "
+            "that dies is replaced).",
+            min=1,
+        ),
+    ] = 1,
     grpc_port: Annotated[
         int | None,
         typer.Option(help="Also answer OIP v2's gRPC service on this port.", show_default=False),
@@ -81,13 +89,14 @@ def serve(
     """Serve models over HTTP: the Open Inference Protocol v2 (/v2/models/NAME/infer) and
     MLflow's scoring protocol (/invocations), with Prometheus metrics at /metrics."""
     try:
-        from cairn.server.serve_models import serve_models
+        from cairn.server.serve_models import ServeOptions, serve_models
     except ModuleNotFoundError as exc:
         raise MissingExtra(
             f"serving needs {exc.name!r}: pip install 'cairn-mlops[serving]'"
         ) from exc
-    serve_models(
-        session(db), references, host, port, max_body, max_batch, max_wait_ms,
-        follow_seconds=follow or None, canaries=canary or (), shadows=shadow or (),
-        sticky_header=sticky_header.lower(), log_sample=log_sample, grpc_port=grpc_port,
-    )  # fmt: skip
+    serve_models(session(db), ServeOptions(
+        tuple(references), host, port, max_body, max_batch, max_wait_ms,
+        follow_seconds=follow or None, canaries=tuple(canary or ()),
+        shadows=tuple(shadow or ()), sticky_header=sticky_header.lower(),
+        log_sample=log_sample, grpc_port=grpc_port, workers=workers,
+    ))  # fmt: skip

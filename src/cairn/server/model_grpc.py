@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -31,6 +30,7 @@ from cairn.serving.metrics import ServingMetrics
 from cairn.serving.payloads import PayloadLog
 from cairn.serving.served import ServedModel, ServedModels
 from cairn.serving.tensors import DATATYPES, array
+from cairn.serving.traffic import request_id as request_id_of
 
 logger = logging.getLogger(__name__)
 GRPC = "grpc"
@@ -74,7 +74,10 @@ class _Inference(rpc.GRPCInferenceServiceServicer):
         )  # fmt: skip
 
     def ModelInfer(self, request: Any, context: Any) -> Any:  # noqa: N802
-        request_id = request.id or uuid.uuid4().hex
+        try:
+            request_id = request_id_of(request.id, "id")
+        except InvalidInput as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
         served = self._model(request.model_name, context)
         if self.traffic is not None:
             served = self.traffic.route(served, request_id)

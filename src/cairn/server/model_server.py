@@ -18,7 +18,6 @@ import asyncio
 import logging
 import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -38,6 +37,7 @@ from cairn.serving.metrics import ServingMetrics
 from cairn.serving.payloads import PayloadLog
 from cairn.serving.served import ServedModel, ServedModels
 from cairn.serving.tensors import as_list
+from cairn.serving.traffic import request_id as request_id_of
 from cairn.serving.watch import watch
 
 logger = logging.getLogger(__name__)
@@ -196,7 +196,13 @@ class _Scoring:
         return found
 
     async def __call__(self, request: Request, name: str, protocol: str) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        try:
+            request_id = request_id_of(request.headers.get("x-request-id"), "X-Request-Id")
+        except InvalidInput as exc:
+            request_id = request_id_of(None, "")
+            refused = self.error(protocol, exc, None)
+            refused.headers["X-Request-Id"] = request_id
+            return refused
         found = self.model(name, protocol)
         if isinstance(found, Response):
             found.headers["X-Request-Id"] = request_id

@@ -3,40 +3,57 @@ SIGTERM (``cairn.server.model_server``)."""
 
 from __future__ import annotations
 
+import atexit
 import gc
 import logging
+import os
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
+from prometheus_client.multiprocess import mark_process_dead
+from uvicorn.supervisors import Multiprocess
 
+from cairn.config import Settings
 from cairn.errors import InvalidInput, ServerUnavailable
 from cairn.server.model_server import DEFAULT_MAX_BODY, create_model_app
-from cairn.serving.metrics import ServingMetrics
+from cairn.serving.metrics import MULTIPROCESS_DIR, ServingMetrics
 from cairn.serving.payloads import PayloadLog
-from cairn.serving.served import load_served
+from cairn.serving.served import ServedModels, load_served
 from cairn.session import Session
 
 
-def serve_models(
-    session: Session,
-    references: Sequence[str],
-    host: str = "127.0.0.1",
-    port: int = 8080,
-    max_body: int = DEFAULT_MAX_BODY,
-    max_batch: int = 1,
-    max_wait_ms: float = 2.0,
-    follow_seconds: float | None = 5.0,
-    canaries: Sequence[str] = (),
-    shadows: Sequence[str] = (),
-    sticky_header: str = "x-request-id",
-    log_sample: float = 1.0,
-    grpc_port: int | None = None,
-) -> None:
-    """Serve the models ``references`` name, from the session's stores (embedded, or a
-    Cairn server's through ``CAIRN_URI``), loaded through its model service.
+@dataclass(frozen=True)
+class ServeOptions:
+    """How ``cairn serve`` serves (its options; see ``cairn serve --help``)."""
+
+    references: tuple[str, ...]
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body: int = DEFAULT_MAX_BODY
+    max_batch: int = 64
+    max_wait_ms: float = 2.0
+    follow_seconds: float | None = 5.0
+    canaries: tuple[str, ...] = ()
+    shadows: tuple[str, ...] = ()
+    sticky_header: str = "x-request-id"
+    log_sample: float = 1.0
+    grpc_port: int | None = None
+    workers: int = 1
+
+
+def serve_models(session: Session, options: ServeOptions) -> None:
+    """Serve the models ``options.references`` name, from the session's stores (embedded,
+    or a Cairn server's through ``CAIRN_URI``), loaded through its model service, until
+    SIGINT or SIGTERM.
+
+    With ``options.workers`` above 1, that many processes answer on the port, each with the
+    models loaded (a worker that dies is replaced); /metrics counts for them all.
 
     Raises:
         InvalidInput, NotFound, UntrustedModel, IntegrityError: a model cannot be loaded
@@ -45,37 +62,75 @@ def serve_models(
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    served = load_served(session.models, references, canaries, shadows)
+    served = load_served(session.models, options.references, options.canaries, options.shadows)
+    _announce(served, options)
+    if options.workers == 1:
+        app, grpc = _model_app(session, served, options)
+        try:
+            uvicorn.run(app, host=options.host, port=options.port, log_level="warning")
+        finally:
+            if grpc is not None:
+                grpc.stop(5)
+        return
+    # Each worker loads the models itself: the ones loaded here showed they load, before
+    # anything listens, and go.
+    del served
+    with tempfile.TemporaryDirectory(prefix="cairn-serve-metrics-") as counted:
+        # prometheus-client counts in files there, each worker its own, read together.
+        os.environ.setdefault(MULTIPROCESS_DIR, counted)
+        config = uvicorn.Config(partial(_worker_app, session.settings, options), factory=True,
+                                host=options.host, port=options.port,
+                                workers=options.workers, log_level="warning")  # fmt: skip
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+
+
+def _model_app(
+    session: Session, served: ServedModels, options: ServeOptions
+) -> tuple[FastAPI, Any]:
+    """The model server's app over ``served``, and its gRPC server (started) if asked."""
     metrics = ServingMetrics()
     payloads = None
-    if log_sample > 0:
-        payloads = PayloadLog(session.registry, session.artifacts, log_sample,
+    if options.log_sample > 0:
+        payloads = PayloadLog(session.registry, session.artifacts, options.log_sample,
                               counted=metrics.payloads_counted)  # fmt: skip
-    app = create_model_app(served, metrics, max_body=max_body, max_batch=max_batch,
-                           max_wait_ms=max_wait_ms, follow_seconds=follow_seconds,
-                           sticky_header=sticky_header, payloads=payloads)  # fmt: skip
+    app = create_model_app(served, metrics, max_body=options.max_body,
+                           max_batch=options.max_batch, max_wait_ms=options.max_wait_ms,
+                           follow_seconds=options.follow_seconds,
+                           sticky_header=options.sticky_header, payloads=payloads)  # fmt: skip
     grpc = None
-    if grpc_port is not None:
+    if options.grpc_port is not None:
         from cairn.server.model_grpc import start_grpc
 
-        grpc = start_grpc(served, host, grpc_port, metrics, payloads)
-    names = ", ".join(f"{s.name} ({s.ref})" for s in served.values())
-    names += "".join(f", canary {c.model.ref} at {c.share:.0%}"
-                     for c in served.traffic.canaries.values())  # fmt: skip
-    names += "".join(f", shadow {m.ref}" for m in served.traffic.shadows.values())
-    grpc_at = "" if grpc_port is None else f", gRPC on {host}:{grpc_port}"
-    print(f"Cairn model server on http://{host}:{port}{grpc_at}\n  serving: {names}",
-          file=sys.stderr, flush=True)  # fmt: skip
+        grpc = start_grpc(served, options.host, options.grpc_port, metrics, payloads)
     # The objects of the loaded models and libraries live as long as the server: keep them
     # out of the collector's full passes, which would otherwise pause answers for tens of
     # milliseconds now and then.
     gc.collect()
     gc.freeze()
-    try:
-        uvicorn.run(app, host=host, port=port, loop="auto", http="auto", log_level="warning")
-    finally:
-        if grpc is not None:
-            grpc.stop(5)
+    return app, grpc
+
+
+def _worker_app(settings: Settings, options: ServeOptions) -> FastAPI:
+    """One worker's app (called in the worker's process): its own session and models."""
+    session = Session(settings)
+    served = load_served(session.models, options.references, options.canaries,
+                         options.shadows)  # fmt: skip
+    app, grpc = _model_app(session, served, options)
+    if grpc is not None:
+        atexit.register(grpc.stop, 5)
+    atexit.register(mark_process_dead, os.getpid())  # its live gauges are no longer counted
+    return app
+
+
+def _announce(served: ServedModels, options: ServeOptions) -> None:
+    names = ", ".join(f"{s.name} ({s.ref})" for s in served.values())
+    names += "".join(f", canary {c.model.ref} at {c.share:.0%}"
+                     for c in served.traffic.canaries.values())  # fmt: skip
+    names += "".join(f", shadow {m.ref}" for m in served.traffic.shadows.values())
+    grpc_at = "" if options.grpc_port is None else f", gRPC on {options.host}:{options.grpc_port}"
+    workers = "" if options.workers == 1 else f", {options.workers} workers"
+    print(f"Cairn model server on http://{options.host}:{options.port}{grpc_at}{workers}\n"
+          f"  serving: {names}", file=sys.stderr, flush=True)  # fmt: skip
 
 
 def trial(session: Session, reference: str, rows: list[list[float]]) -> tuple[str, Any]:

@@ -1,16 +1,23 @@
 """What a model server counts, in Prometheus's exposition (prometheus-client): requests by
 model, version, protocol and status; their latency; requests in flight; how long each
-model took to load; and which version each reference resolves to."""
+model took to load; and which version each reference resolves to.
+
+A server of several worker processes counts in files under ``PROMETHEUS_MULTIPROC_DIR``
+(prometheus-client's multiprocess mode), and each worker's /metrics reads them all: a
+scrape sees the whole server, whichever worker answers it."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from cairn.serving.served import ServedModel
 
 # Latency buckets, seconds: a small model answers in well under a millisecond.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 _LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -27,7 +34,8 @@ class ServingMetrics:
             ("model", "version", "protocol"), buckets=_LATENCY, registry=self.registry,
         )  # fmt: skip
         self.in_flight = Gauge("cairn_serving_requests_in_flight", "Requests being answered.",
-                               ("model",), registry=self.registry)  # fmt: skip
+                               ("model",), registry=self.registry,
+                               multiprocess_mode="livesum")  # fmt: skip
         self.batch_rows = Histogram(
             "cairn_serving_batch_rows", "Rows in each predict call.", ("model",),
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), registry=self.registry,
@@ -48,10 +56,12 @@ class ServingMetrics:
         )  # fmt: skip
         self.load_seconds = Gauge("cairn_serving_model_load_seconds",
                                   "How long loading the served version took.",
-                                  ("model", "version"), registry=self.registry)  # fmt: skip
+                                  ("model", "version"), registry=self.registry,
+                                  multiprocess_mode="livemax")  # fmt: skip
         self.resolved = Gauge("cairn_serving_model_version",
                               "The version each served reference resolves to.",
-                              ("model", "reference"), registry=self.registry)  # fmt: skip
+                              ("model", "reference"), registry=self.registry,
+                              multiprocess_mode="livemostrecent")  # fmt: skip
 
     def loaded(self, models: Iterable[ServedModel]) -> None:
         """Record each model's load time and the version its reference resolves to."""
@@ -73,4 +83,8 @@ class ServingMetrics:
         self.payloads.labels(model, outcome).inc(count)
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        if MULTIPROCESS_DIR not in os.environ:
+            return generate_latest(self.registry)
+        together = CollectorRegistry()
+        MultiProcessCollector(together)  # type: ignore[no-untyped-call]
+        return generate_latest(together)

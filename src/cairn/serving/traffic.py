@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -20,6 +21,25 @@ if TYPE_CHECKING:
 
 _CANARY = re.compile(r"^(?P<ref>[^=]+)=(?P<share>\d+(?:\.\d+)?)%$")
 _BUCKETS = 10_000
+# A caller's request id is kept in the payload log and in the server's log, and keys the
+# canary: bounded and printable, so no caller writes a megabyte or a line break there.
+_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
+
+
+def request_id(given: str | None, field: str) -> str:
+    """The caller's request id (``field`` is where it came from), else a new one.
+
+    Raises:
+        InvalidInput: not 1 to 128 visible ASCII characters.
+    """
+    if not given:
+        return uuid.uuid4().hex
+    if _REQUEST_ID.fullmatch(given) is None:
+        raise InvalidInput(
+            f"{field}: expected 1 to 128 visible ASCII characters (letters, digits, "
+            f"punctuation), got {len(given)} characters"
+        )
+    return given
 
 
 @dataclass(frozen=True)
