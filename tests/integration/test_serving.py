@@ -94,6 +94,10 @@ def test_metadata_readiness_and_health(client: httpx.Client) -> None:
     assert client.get("/v2/health/ready").json() == {"ready": True}
     assert client.get("/v2").json()["name"] == "cairn"
     assert client.get("/ping").status_code == 200
+    for path in ("/v2/models/churn/infer", "/invocations", "/models/churn/invocations"):
+        refused = client.get(path)
+        assert (refused.status_code, refused.headers["allow"]) == (405, "POST")
+    assert client.post("/v2/models/churn/nothing").status_code == 404
 
 
 @pytest.mark.parametrize("payload", [

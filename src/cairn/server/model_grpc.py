@@ -98,9 +98,8 @@ class _Inference(rpc.GRPCInferenceServiceServicer):
                           f"the model failed on this request (request id {request_id}; "
                           "see the server's log)")  # fmt: skip
         finally:
-            self.metrics.latency.labels(served.name, served.version, GRPC).observe(
-                time.perf_counter() - started)  # fmt: skip
-            self.metrics.requests.labels(served.name, served.version, GRPC, status).inc()
+            self.metrics.answered(served.name, served.version, GRPC, status,
+                                  time.perf_counter() - started)  # fmt: skip
         if self.payloads is not None:
             self.payloads.record(served.name, served.model.version.version, request_id, data,
                                  predictions)  # fmt: skip

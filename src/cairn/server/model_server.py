@@ -28,6 +28,7 @@ import orjson
 from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cairn._version import __version__
 from cairn.errors import CairnError, InvalidInput, NotFound, PayloadTooLarge
@@ -63,7 +64,7 @@ def create_model_app(
     follow_seconds: float | None = None,
     sticky_header: str = "x-request-id",
     payloads: PayloadLog | None = None,
-) -> FastAPI:
+) -> ASGIApp:
     """A model server answering for ``served`` (by model name); the caller owns them.
 
     ``max_batch`` above 1 batches concurrent requests to a model (``cairn.serving.batching``)
@@ -126,28 +127,6 @@ def create_model_app(
             return found
         return _Json({"name": name, "ready": True}, headers={"X-Model-Version": found.ref})
 
-    # The scoring routes are Starlette's own, without FastAPI's per-request resolution of
-    # parameters: they read the request themselves, and it is the hot path.
-    async def infer(request: Request) -> Response:
-        return await score(request, request.path_params["name"], OIP)
-
-    async def invocations(request: Request) -> Response:
-        if len(served) != 1:
-            names = ", ".join(f"/models/{n}/invocations" for n in served)
-            return score.error(
-                MLFLOW,
-                InvalidInput(f"this server serves {len(served)} models: post to one of {names}"),
-                None,
-            )
-        return await score(request, next(iter(served)), MLFLOW)
-
-    async def model_invocations(request: Request) -> Response:
-        return await score(request, request.path_params["name"], MLFLOW)
-
-    app.add_route("/v2/models/{name}/infer", infer, methods=["POST"])
-    app.add_route("/invocations", invocations, methods=["POST"])
-    app.add_route("/models/{name}/invocations", model_invocations, methods=["POST"])
-
     @app.get("/ping")
     def ping() -> Response:  # MLflow's health check
         return Response(status_code=200)
@@ -158,7 +137,58 @@ def create_model_app(
 
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-    return app
+    return _ScoringFirst(app, score)
+
+
+class _ScoringFirst:
+    """The server's ASGI app: a scoring request (``POST /v2/models/{name}/infer``,
+    ``/invocations``, ``/models/{name}/invocations``) goes straight to its handler, the rest
+    to the FastAPI app. Scoring is the hot path, and each of FastAPI's layers (its
+    middleware, its router's matching, its resolution of parameters) costs on every
+    request; the handler reads the request and answers every error itself."""
+
+    def __init__(self, app: FastAPI, score: _Scoring) -> None:
+        self.app, self.score = app, score
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = _scoring_route(scope) if scope["type"] == "http" else None
+        if found is None:
+            await self.app(scope, receive, send)
+            return
+        name, protocol = found
+        await (await self._answer(scope, receive, name, protocol))(scope, receive, send)
+
+    async def _answer(self, scope: Scope, receive: Receive, name: str | None,
+                      protocol: str) -> Response:  # fmt: skip
+        if scope["method"] != "POST":
+            return _Json({"error": f"{scope['path']} takes POST only"}, status_code=405,
+                         headers={"Allow": "POST"})  # fmt: skip
+        served = self.score.served
+        if name is None:  # /invocations: the one model served
+            if len(served) != 1:
+                paths = ", ".join(f"/models/{n}/invocations" for n in served)
+                refused = InvalidInput(f"this server serves {len(served)} models: post to "
+                                       f"one of {paths}")  # fmt: skip
+                return self.score.error(MLFLOW, refused, None)
+            name = next(iter(served))
+        return await self.score(Request(scope, receive), name, protocol)
+
+
+def _scoring_route(scope: Scope) -> tuple[str | None, str] | None:
+    """(model name, protocol) of a scoring route (name None: the one served); None: not
+    one, which the FastAPI app answers."""
+    path: str = scope["path"]
+    if path == "/invocations":
+        return None, MLFLOW
+    for prefix, suffix, protocol in _SCORING:
+        if path.startswith(prefix) and path.endswith(suffix):
+            name = path[len(prefix) : len(path) - len(suffix)]
+            if name and "/" not in name:
+                return name, protocol
+    return None
+
+
+_SCORING = (("/v2/models/", "/infer", OIP), ("/models/", "/invocations", MLFLOW))
 
 
 _DECODE: dict[str, Callable[[Any, Any], tuple[Any, str | None]]] = {
@@ -209,7 +239,7 @@ class _Scoring:
             return found
         if self.traffic is not None:  # a canary's share of the requests, by their key
             found = self.traffic.route(found, request.headers.get(self.sticky) or request_id)
-        in_flight = self.metrics.in_flight.labels(name)
+        in_flight = self.metrics.in_flight_of(name)
         in_flight.inc()
         started = time.perf_counter()
         batcher = self._batcher(found)
@@ -221,11 +251,8 @@ class _Scoring:
                     response = await self._answer(request, found, protocol, request_id)
         finally:
             in_flight.dec()
-        self.metrics.latency.labels(name, found.version, protocol).observe(
-            time.perf_counter() - started
-        )
-        self.metrics.requests.labels(name, found.version, protocol,
-                                     str(response.status_code)).inc()  # fmt: skip
+        self.metrics.answered(name, found.version, protocol, str(response.status_code),
+                              time.perf_counter() - started)  # fmt: skip
         response.headers["X-Request-Id"] = request_id
         response.headers["X-Model-Version"] = found.ref
         return response
@@ -310,11 +337,14 @@ class _Scoring:
         answers in well under a millisecond predicts on the event loop, where a hand-off to
         a thread would cost more than the prediction; a slower one in a thread, so the
         loop stays free for other requests and health checks."""
-        started = time.perf_counter()
+        # The thread's own processor time: the wall clock would count the waits for the
+        # interpreter lock under load, and send quick models to threads just when a
+        # hand-off costs most.
+        started = time.thread_time()
         try:
             return served.predict(data)
         finally:
-            took = time.perf_counter() - started
+            took = time.thread_time() - started
             before = self._quick.get(served.ref)
             self._quick[served.ref] = took if before is None else 0.9 * before + 0.1 * took
 

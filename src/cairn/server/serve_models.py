@@ -15,8 +15,8 @@ from functools import partial
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
 from prometheus_client.multiprocess import mark_process_dead
+from starlette.types import ASGIApp
 from uvicorn.supervisors import Multiprocess
 
 from cairn.config import Settings
@@ -86,7 +86,7 @@ def serve_models(session: Session, options: ServeOptions) -> None:
 
 def _model_app(
     session: Session, served: ServedModels, options: ServeOptions
-) -> tuple[FastAPI, Any]:
+) -> tuple[ASGIApp, Any]:
     """The model server's app over ``served``, and its gRPC server (started) if asked."""
     metrics = ServingMetrics()
     payloads = None
@@ -110,7 +110,7 @@ def _model_app(
     return app, grpc
 
 
-def _worker_app(settings: Settings, options: ServeOptions) -> FastAPI:
+def _worker_app(settings: Settings, options: ServeOptions) -> ASGIApp:
     """One worker's app (called in the worker's process): its own session and models."""
     session = Session(settings)
     served = load_served(session.models, options.references, options.canaries,

@@ -26,6 +26,8 @@ class ServingMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._answered: dict[tuple[str, str, str, str], tuple[Callable[[float], None], ...]] = {}
+        self._in_flight: dict[str, Gauge] = {}
         labels = ("model", "version", "protocol", "status")
         self.requests = Counter("cairn_serving_requests", "Requests answered.", labels,
                                 registry=self.registry)  # fmt: skip
@@ -62,6 +64,25 @@ class ServingMetrics:
                               "The version each served reference resolves to.",
                               ("model", "reference"), registry=self.registry,
                               multiprocess_mode="livemostrecent")  # fmt: skip
+
+    def answered(self, model: str, version: str, protocol: str, status: str,
+                 seconds: float) -> None:  # fmt: skip
+        """Count one answered request and how long it took."""
+        key = (model, version, protocol, status)
+        counted = self._answered.get(key)
+        if counted is None:  # looked up once per label set: labels() costs on every request
+            counted = (self.requests.labels(*key).inc,
+                       self.latency.labels(model, version, protocol).observe)  # fmt: skip
+            self._answered[key] = counted
+        counted[0](1)
+        counted[1](seconds)
+
+    def in_flight_of(self, model: str) -> Gauge:
+        """The model's requests-in-flight gauge."""
+        found = self._in_flight.get(model)
+        if found is None:
+            found = self._in_flight[model] = self.in_flight.labels(model)
+        return found
 
     def loaded(self, models: Iterable[ServedModel]) -> None:
         """Record each model's load time and the version its reference resolves to."""
