@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 
 OIP, MLFLOW = "oip", "mlflow"
 DEFAULT_MAX_BODY = 16 * 1024 * 1024  # bytes
-_INLINE_SECONDS = 0.0005  # a prediction quicker than this runs on the event loop
+_INLINE_SECONDS = 0.002  # a prediction quicker than this (processor time) runs on the loop
 
 
 class _Json(Response):
@@ -334,9 +334,10 @@ class _Scoring:
 
     def _timed(self, served: ServedModel, data: Any) -> Any:
         """Predict, and keep a moving average of how long the version takes: one that
-        answers in well under a millisecond predicts on the event loop, where a hand-off to
-        a thread would cost more than the prediction; a slower one in a thread, so the
-        loop stays free for other requests and health checks."""
+        answers within two milliseconds predicts on the event loop, where a hand-off to a
+        thread (a switch, and a wait for the interpreter lock) would cost a good part of
+        the prediction; a slower one in a thread, so the loop stays free for other
+        requests and health checks."""
         # The thread's own processor time: the wall clock would count the waits for the
         # interpreter lock under load, and send quick models to threads just when a
         # hand-off costs most.
