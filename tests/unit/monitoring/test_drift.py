@@ -172,3 +172,19 @@ def test_a_column_of_no_values_or_of_rows_of_values_is_refused() -> None:
         column_reference("x", [[1, 2], [3, 4]])
     with pytest.raises(InvalidInput, match="column 'x': no finite values"):
         column_reference("x", [float("nan")] * 3)
+
+
+def test_a_table_read_from_a_file_is_compared_column_by_column() -> None:
+    import pandas as pd
+
+    rng = np.random.default_rng(9)
+    training = pd.DataFrame({"age": rng.normal(40, 10, 3_000),
+                             "plan": rng.choice(["basic", "pro"], 3_000)})  # fmt: skip
+    window = pd.DataFrame(
+        {"age": rng.normal(48, 10, 800), "plan": rng.choice(["basic", "pro"], 800)}
+    )
+    found = dataset_drift(reference_of(training), window)
+    assert [(c.column, c.method, c.drifted) for c in found.columns] == [
+        ("age", "ks_t", True),
+        ("plan", "chi_square", False),
+    ]
