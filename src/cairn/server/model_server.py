@@ -38,6 +38,7 @@ from cairn.serving.metrics import ServingMetrics
 from cairn.serving.payloads import PayloadLog
 from cairn.serving.served import ServedModel, ServedModels
 from cairn.serving.tensors import as_list
+from cairn.serving.traffic import new_request_id
 from cairn.serving.traffic import request_id as request_id_of
 from cairn.serving.watch import watch
 
@@ -229,7 +230,7 @@ class _Scoring:
         try:
             request_id = request_id_of(request.headers.get("x-request-id"), "X-Request-Id")
         except InvalidInput as exc:
-            request_id = request_id_of(None, "")
+            request_id = new_request_id()
             refused = self.error(protocol, exc, None)
             refused.headers["X-Request-Id"] = request_id
             return refused

@@ -30,6 +30,10 @@ _REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 _PREFIX, _ISSUED = f"{secrets.token_hex(6)}-", itertools.count(1)
 
 
+def new_request_id() -> str:
+    return f"{_PREFIX}{next(_ISSUED):x}"
+
+
 def request_id(given: str | None, field: str) -> str:
     """The caller's request id (``field`` is where it came from), else a new one.
 
@@ -37,7 +41,7 @@ def request_id(given: str | None, field: str) -> str:
         InvalidInput: not 1 to 128 visible ASCII characters.
     """
     if not given:
-        return f"{_PREFIX}{next(_ISSUED):x}"
+        return new_request_id()
     if _REQUEST_ID.fullmatch(given) is None:
         raise InvalidInput(
             f"{field}: expected 1 to 128 visible ASCII characters (letters, digits, "
