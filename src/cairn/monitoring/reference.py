@@ -186,7 +186,8 @@ def _column_from_json(name: str, found: Any) -> ColumnReference:
     except (TypeError, ValueError, KeyError) as exc:
         raise InvalidInput(f"{where}: {exc}") from None
     if (edges.ndim != 1 or edges.size == 0 or edges.shape != cdf.shape
-            or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0)
+            or not np.all(np.isfinite(edges)) or not np.all(np.isfinite(cdf))
+            or np.any(np.diff(edges) <= 0)
             or np.any(np.diff(cdf) < 0) or not 0 <= cdf[0] <= cdf[-1] <= 1
             or not all(math.isfinite(s) for s in stats) or stats[3] < 0):  # fmt: skip
         raise InvalidInput(f"{where}: edges must ascend with a share at or below each, "

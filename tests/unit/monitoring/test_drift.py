@@ -158,6 +158,10 @@ def test_a_reference_is_stored_as_json_and_checked_when_read_back() -> None:
     document["columns"]["x"]["edges"] = list(reversed(document["columns"]["x"]["edges"]))
     with pytest.raises(InvalidInput, match="reference column 'x': edges must ascend"):
         from_json(document)
+    document = to_json(reference)
+    document["columns"]["x"]["cdf"][5] = float("nan")
+    with pytest.raises(InvalidInput, match="reference column 'x': edges must ascend"):
+        from_json(document)
     document["columns"]["x"] = {"kind": "numeric", "count": -1, "missing": 0}
     with pytest.raises(InvalidInput, match="'count' and 'missing' must be counts"):
         from_json(document)
