@@ -19,9 +19,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
@@ -36,9 +36,9 @@ logger = logging.getLogger(__name__)
 _LOOK = 1.0  # seconds between the writer's looks at what is pending
 
 
-@dataclass(frozen=True, slots=True)
-class Logged:
-    """One answered request, as it is logged."""
+class Logged(NamedTuple):
+    """One answered request, as it is logged (a tuple: made on every request, it must
+    cost next to nothing)."""
 
     model: str
     version: int
@@ -49,6 +49,22 @@ class Logged:
 
 
 Counted = Callable[[str, str, int], None]  # (model, "logged" or "dropped", how many)
+
+
+@dataclass
+class _Gathered:
+    """One model version's requests, encoded, waiting to be written as one file."""
+
+    request_ids: list[str] = field(default_factory=list)
+    at: list[int] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+
+    def add(self, item: Logged) -> None:
+        self.request_ids.append(item.request_id)
+        self.at.append(item.at)
+        self.inputs.append(_json(item.inputs))
+        self.outputs.append(_json(item.outputs))
 
 
 class PayloadLog:
@@ -67,8 +83,9 @@ class PayloadLog:
         self._capacity = capacity
         # A deque, not a queue.Queue: appending takes no lock and wakes no thread, so a
         # request pays a fraction of a microsecond; the writer looks every _LOOK seconds,
-        # and is woken only when a batch is full or the log closes.
+        # and is woken early only when many are pending or the log closes.
         self._pending: deque[Logged] = deque()
+        self._gathered: dict[tuple[str, int], _Gathered] = {}
         self._wake, self._closing = threading.Event(), False
         self._counted = counted or (lambda model, outcome, count: None)
         self._thread = threading.Thread(target=self._run, name="cairn-payload-log", daemon=True)
@@ -94,12 +111,17 @@ class PayloadLog:
         self._thread.join(60)
 
     def _run(self) -> None:
+        _warm_parquet()  # before traffic comes, not in the middle of it
         closes = time.monotonic() + self._flush_seconds
         while True:
             closing = self._closing
             due = time.monotonic() >= closes
-            while len(self._pending) >= self._flush_rows or (self._pending and (due or closing)):
-                self._write(self._take(self._flush_rows))
+            # Encoded as they come, a look's worth at a time: the writer holds the
+            # interpreter for a few milliseconds a second, never for a whole batch at once.
+            self._encode_pending()
+            for key in [k for k, rows in self._gathered.items()
+                        if due or closing or len(rows.at) >= self._flush_rows]:  # fmt: skip
+                self._write(key, self._gathered.pop(key))
             if due:
                 closes = time.monotonic() + self._flush_seconds
             if closing:
@@ -107,42 +129,53 @@ class PayloadLog:
             self._wake.wait(min(_LOOK, max(closes - time.monotonic(), 0.001)))
             self._wake.clear()
 
-    def _take(self, most: int) -> list[Logged]:
-        taken: list[Logged] = []
-        while self._pending and len(taken) < most:
-            taken.append(self._pending.popleft())
-        return taken
+    def _encode_pending(self) -> None:
+        for _ in range(len(self._pending)):
+            item = self._pending.popleft()
+            key = (item.model, item.version)
+            gathered = self._gathered.get(key)
+            if gathered is None:
+                gathered = self._gathered[key] = _Gathered()
+            gathered.add(item)
+            if len(gathered.at) >= self._flush_rows:
+                self._write(key, self._gathered.pop(key))
 
-    def _write(self, gathered: list[Logged]) -> None:
-        by_version: dict[tuple[str, int], list[Logged]] = {}
-        for item in gathered:
-            by_version.setdefault((item.model, item.version), []).append(item)
-        for (model, version), items in by_version.items():
-            try:
-                self._write_batch(model, version, items)
-                self._counted(model, "logged", len(items))
-            except Exception:  # the store out of reach, a refusal: counted, the server goes on
-                logger.exception("could not log %d requests to %s/%d", len(items), model,
-                                 version)  # fmt: skip
-                self._counted(model, "dropped", len(items))
+    def _write(self, key: tuple[str, int], rows: _Gathered) -> None:
+        model, version = key
+        try:
+            self._write_file(model, version, rows)
+            self._counted(model, "logged", len(rows.at))
+        except Exception:  # the store out of reach, a refusal: counted, the server goes on
+            logger.exception("could not log %d requests to %s/%d", len(rows.at), model, version)
+            self._counted(model, "dropped", len(rows.at))
 
-    def _write_batch(self, model: str, version: int, items: list[Logged]) -> None:
+    def _write_file(self, model: str, version: int, rows: _Gathered) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         table = pa.table({
-            "request_id": [i.request_id for i in items],
-            "at": pa.array([i.at for i in items], pa.int64()),
-            "inputs": [_json(i.inputs) for i in items],
-            "outputs": [_json(i.outputs) for i in items],
+            "request_id": pa.array(rows.request_ids, pa.string()),
+            "at": pa.array(rows.at, pa.int64()),
+            "inputs": pa.array(rows.inputs, pa.string()),
+            "outputs": pa.array(rows.outputs, pa.string()),
         })  # fmt: skip
         with tempfile.TemporaryDirectory(prefix="cairn-payloads-") as folder:
             path = Path(folder) / "traffic.parquet"
             pq.write_table(table, path, compression="zstd")
             stored = self._artifacts.put_file(path)
-        first, last = min(i.at for i in items), max(i.at for i in items)
-        self._registry.log_traffic(TrafficBatch(model, version, first, last, len(items),
-                                                stored.digest))  # fmt: skip
+        self._registry.log_traffic(TrafficBatch(model, version, min(rows.at), max(rows.at),
+                                                len(rows.at), stored.digest))  # fmt: skip
+
+
+def _warm_parquet() -> None:
+    """Import pyarrow and write one small table: its first table costs ~0.5 s of
+    interpreter time on top of the import, which would otherwise stall the server's
+    requests at the first batch."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"at": pa.array([0], pa.int64()), "text": ["warm"]}),
+                   io.BytesIO(), compression="zstd")  # fmt: skip
 
 
 def _json(value: Any) -> str:
