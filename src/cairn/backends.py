@@ -35,6 +35,7 @@ IN_DATABASE = {
     "catalog": "cairn.stores.metadata.data:SqlDataCatalog",
     "graph": "cairn.stores.metadata.lineage:SqlLineage",
     "ledger": "cairn.stores.metadata.releases:SqlReleaseLedger",
+    "monitors": "cairn.stores.metadata.monitors:SqlMonitors",
     "recorded": "cairn.stores.metadata.data:recorded_objects",
     "registry": "cairn.stores.metadata.models:SqlModelRegistry",
 }

@@ -54,6 +54,7 @@ if TYPE_CHECKING:  # each capability is imported when first used
     from cairn.models.attestations import Attestations
     from cairn.models.lineage import LineageService
     from cairn.models.service import ModelService
+    from cairn.monitoring.service import MonitorService
     from cairn.pipelines.service import PipelineService
     from cairn.stores.metadata.audit import AuditLog
     from cairn.tracking.objects import ObjectService
@@ -314,6 +315,22 @@ class Session:
 
         return ReleaseService(ledger, self.registry, self.metadata, self._evaluator,
                               Authorizer.local_admin(), notify)  # fmt: skip
+
+    @built_once
+    def monitoring(self) -> MonitorService:
+        """Monitors of served models: references, windows of logged traffic, results.
+
+        Raises:
+            InvalidInput: the session works through a server (monitors are kept in the
+                metadata database; a server does not offer them yet).
+        """
+        if self.remote:
+            raise InvalidInput("monitors work on the metadata database itself (CAIRN_DB); "
+                               "a Cairn server (CAIRN_URI) does not offer them yet")  # fmt: skip
+        from cairn.monitoring.service import MonitorService
+
+        monitors = in_database(self.database, "monitors")
+        return MonitorService(monitors, self.registry, self.artifacts)
 
     @built_once
     def _evaluator(self) -> Any:

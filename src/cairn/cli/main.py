@@ -35,6 +35,7 @@ _GROUPS = {
     "requests": "releases:requests",
     "gate": "releases:gate",
     "webhooks": "releases:webhooks",
+    "monitor": "monitor:app",
     "users": "identity:users",
     "tokens": "identity:tokens",
     "projects": "identity:projects",

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # annotations only: a command imports the domain types it use
         RegisteredModel,
         TrafficBatch,
     )
+    from cairn.core.monitor import Monitor, MonitorResult
     from cairn.core.policy import Policy
     from cairn.core.release import (
         ApprovalRecord,
@@ -454,6 +455,24 @@ class LineageGraph(Protocol):
         the nodes it may read (a server decides this for the caller's account, whatever a
         client passes). Raises NotFound when ``start`` is a run, data version or model
         version there is none of, InvalidInput when it is no reference of its kind."""
+
+
+class Monitors(Protocol):
+    """Monitors and their evaluations (``cairn.core.monitor``), each of its model's
+    project. Raises NotFound for a monitor or model the caller may not read, as for one
+    there is none of."""
+
+    def create_monitor(self, monitor: Monitor) -> Monitor: ...
+
+    def get_monitor(self, name: str) -> Monitor: ...
+
+    def list_monitors(self) -> list[Monitor]: ...
+
+    def record_result(self, result: MonitorResult) -> MonitorResult:
+        """Numbered; the monitor moves to the result's state, the change audited."""
+
+    def results(self, name: str, last: int = 50) -> list[MonitorResult]:
+        """The latest ``last``, oldest first."""
 
 
 class LocalObjects(Protocol):

@@ -16,7 +16,7 @@ from cairn.errors import SchemaError
 from cairn.stores.metadata.engine import write_transaction
 
 # The newest migration in migrations/versions; a test keeps the two in step.
-HEAD_REVISION = "0012"
+HEAD_REVISION = "0013"
 MIGRATIONS = Path(__file__).with_name("migrations")
 _VERSION_TABLE = "alembic_version"
 # Any constant works: it names the lock concurrent PostgreSQL migrators queue on.

@@ -384,6 +384,38 @@ model_traffic = Table(
     Index("ix_model_traffic_window", "model", "last_at"),
 )
 
+# Monitors: what watches a model's traffic (the definition as JSON), and each evaluation
+# of a window, numbered per monitor, its full report an object held by the model.
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("model", String(128), ForeignKey("models.name"), nullable=False),
+    Column("definition", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(255), nullable=False),
+)
+
+monitor_results = Table(
+    "monitor_results",
+    metadata,
+    Column("id", RunKey, primary_key=True, autoincrement=True),
+    Column("monitor", String(128), ForeignKey("monitors.name"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("since", BigInteger, nullable=False),
+    Column("until", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("drift_share", Double, nullable=False),
+    Column("drifted", Text, nullable=False),
+    Column("findings", Integer, nullable=False),
+    Column("report", String(80), nullable=False),
+    Column("evaluated_at", BigInteger, nullable=False),
+    Column("evaluated_by", String(255), nullable=False),
+    UniqueConstraint("monitor", "number", name="uq_monitor_results_number"),
+)
+
 # Who uploaded the bytes of an object (server-side): proof of possession, so an account
 # may record an object another project holds only if it sent the bytes itself. Not a
 # foreign key to users: a server without authentication uploads as "anonymous".

@@ -1,0 +1,212 @@
+"""``cairn monitor``: watch a served model's inputs against what it was trained on."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cairn.cli.context import session
+from cairn.cli.output import console, format_time
+from cairn.cli.report import Fields, Line, Report, Table, render
+from cairn.core.clock import parse_time
+from cairn.core.monitor import ColumnChoice, monitor_to_dict, result_to_dict
+from cairn.errors import InvalidInput
+
+app = typer.Typer(help="Monitor served models: drift and data quality, window by window.",
+                  no_args_is_help=True)  # fmt: skip
+
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def parse_duration(text: str, where: str) -> int:
+    """``90s``, ``15m``, ``1h``, ``7d`` as seconds.
+
+    Raises:
+        InvalidInput: naming ``where`` and the forms a duration takes.
+    """
+    found = _DURATION.match(text.strip())
+    if found is None:
+        raise InvalidInput(f"{where} {text!r}: expected a number and a unit, s, m, h or d "
+                           "(90s, 15m, 1h, 7d)")  # fmt: skip
+    return int(found.group(1)) * _SECONDS[found.group(2)]
+
+
+def parse_choice(text: str) -> tuple[str, ColumnChoice]:
+    """``COLUMN=METHOD[:THRESHOLD]``.
+
+    Raises:
+        InvalidInput: naming --method and the form it takes.
+    """
+    column, _, said = text.partition("=")
+    method, _, threshold = said.partition(":")
+    try:
+        value = float(threshold) if threshold else None
+    except ValueError:
+        value = None
+        method = ""
+    if not column or not method:
+        raise InvalidInput(f"--method {text!r}: expected COLUMN=METHOD or "
+                           "COLUMN=METHOD:THRESHOLD (age=psi:0.2)")  # fmt: skip
+    return column, ColumnChoice(method, value)
+
+
+@app.command()
+def create(
+    name: Annotated[str, typer.Argument(help="The monitor's name.", show_default=False)],
+    model: Annotated[
+        str,
+        typer.Option(help="The model reference watched (churn@production).", show_default=False),
+    ],
+    reference: Annotated[
+        Path,
+        typer.Option(
+            help="The data it was trained on (CSV or Parquet): the reference, profiled once.",
+            show_default=False,
+        ),
+    ],
+    window: Annotated[str, typer.Option(help="How much traffic one evaluation takes.")] = "1h",
+    features: Annotated[
+        str | None,
+        typer.Option(
+            help="The columns watched, comma-separated (default: every column).", show_default=False
+        ),
+    ] = None,
+    method: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A column's own drift method and threshold: COLUMN=METHOD[:THRESHOLD] "
+            "(repeat it).",
+            show_default=False,
+        ),
+    ] = None,
+    share: Annotated[
+        float, typer.Option(help="The share of drifted columns at which the dataset drifted.")
+    ] = 0.5,
+    on_drift: Annotated[
+        str | None, typer.Option(help="What a drift does: retrain:PIPELINE.", show_default=False)
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Make a monitor of a model, with its reference profiled from the training data."""
+    chosen = dict(parse_choice(text) for text in method or [])
+    watched = tuple(f.strip() for f in features.split(",") if f.strip()) if features else ()
+    made = session().monitoring.create(
+        name, model, reference, parse_duration(window, "--window"), watched, chosen, share,
+        on_drift,
+    )  # fmt: skip
+    if json_output:
+        render(Report(monitor_to_dict(made), lambda data: []), True)
+        return
+    console.print(f"Monitor {made.name} watches {made.model} in windows of {window}; "
+                  f"reference {made.reference[:19]}…", markup=False)  # fmt: skip
+
+
+@app.command()
+def run(
+    name: Annotated[str, typer.Argument(help="The monitor.", show_default=False)],
+    current: Annotated[
+        Path | None,
+        typer.Option(
+            help="Evaluate this file (CSV or Parquet) instead of the logged traffic.",
+            show_default=False,
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="The window's start (ISO 8601, UTC): default, its length before --until.",
+            show_default=False,
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="The window's end (ISO 8601, UTC): default, now.", show_default=False),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Evaluate one window of the model's traffic (or a file) against the reference."""
+    found = session().monitoring.run(
+        name, current,
+        None if since is None else parse_time(since, "--since"),
+        None if until is None else parse_time(until, "--until"),
+    )  # fmt: skip
+    render(Report(result_to_dict(found), _result_views), json_output)
+
+
+def _result_views(data: dict[str, Any]) -> list[Any]:
+    drifted = ", ".join(data["drifted"]) or "none"
+    return [Fields(f"Monitor {data['monitor']}, window {data['number']}", [
+        ("state", data["state"]), ("rows", data["rows"]),
+        ("window", f"{format_time(data['since'])} → {format_time(data['until'])}"),
+        ("drift share", data["drift_share"]), ("drifted columns", drifted),
+        ("quality findings", data["findings"]),
+    ])]  # fmt: skip
+
+
+@app.command()
+def status(json_output: JsonOption = False) -> None:
+    """Every monitor, its state and its last window."""
+    found = [{"monitor": monitor_to_dict(s.monitor),
+              "last": None if s.last is None else result_to_dict(s.last)}
+             for s in session().monitoring.status()]  # fmt: skip
+    render(Report(found, _status_views), json_output)
+
+
+def _status_views(found: list[dict[str, Any]]) -> list[Any]:
+    if not found:
+        return [Line("No monitors yet: cairn monitor create NAME --model REF --reference FILE")]
+    rows = []
+    for item in found:
+        m, last = item["monitor"], item["last"]
+        rows.append([m["name"], m["model"], m["state"],
+                     None if last is None else format_time(last["until"]),
+                     None if last is None else last["rows"],
+                     None if last is None else ", ".join(last["drifted"]) or "none",
+                     m["on_drift"]])  # fmt: skip
+    columns = ["monitor", "model", "state", "last window", "rows", "drifted", "on drift"]
+    return [Table("Monitors", columns, rows)]
+
+
+@app.command()
+def report(
+    name: Annotated[str, typer.Argument(help="The monitor.", show_default=False)],
+    number: Annotated[
+        int | None, typer.Option(help="The evaluation (default: the last).", show_default=False)
+    ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(help="Write a self-contained HTML report here.", show_default=False),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """A window's full report: drift by column, data quality, distributions, history."""
+    found = session().monitoring.report(name, number)
+    if html is not None:
+        from cairn.monitoring.html import render_html
+
+        html.write_text(render_html(found), encoding="utf-8")
+        if not json_output:
+            console.print(f"Wrote {html}", markup=False)
+            return
+    render(Report(found, _report_views), json_output)
+
+
+def _report_views(found: dict[str, Any]) -> list[Any]:
+    views: list[Any] = [Line(f"{found['monitor']} window {found['number']}: {found['state']}, "
+                             f"{found['rows']:,} rows")]  # fmt: skip
+    if found["drift"]:
+        views.append(Table("Drift by column", ["column", "kind", "method", "score", "threshold",
+                                               "drifted"],
+                           [[c["column"], c["kind"], c["method"], c["score"], c["threshold"],
+                             "yes" if c["drifted"] else "no"]
+                            for c in found["drift"]["columns"]]))  # fmt: skip
+    if found["findings"]:
+        views.append(Table("Data quality", ["column", "finding", "what"],
+                           [[f["column"], f["kind"], f["message"]]
+                            for f in found["findings"]]))  # fmt: skip
+    return views

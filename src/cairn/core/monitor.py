@@ -1,0 +1,185 @@
+"""Monitors: what watches a served model, and what each look at a window of its traffic
+found.
+
+A :class:`Monitor` names a model reference (``churn@production``), the reference profile
+its windows are compared with (an object in the artifact store, computed once when the
+monitor is made), how long a window is, which features it watches and how (a drift method
+and threshold per column), and what it does when the data drifts or the model degrades.
+Each evaluation is a :class:`MonitorResult`: the window, how many rows it held, the state
+it found (``ok``, ``drift``), the share of drifted columns, the drifted columns and the
+data-quality findings, and the full report as an object.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cairn.core.artifact import check_digest
+from cairn.core.limits import INT64_MAX, check_int64
+from cairn.core.model import parse_model_ref
+from cairn.errors import InvalidInput
+
+OK, DRIFT, NEW = "ok", "drift", "new"
+STATES = (NEW, OK, DRIFT)
+ACTIONS = ("retrain",)  # what ``on_drift`` may do: ``retrain:PIPELINE``
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_COLUMN = re.compile(r"^[^\x00-\x1f]{1,250}$")
+_LONGEST_WINDOW = 366 * 24 * 3600  # a year, in seconds
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnChoice:
+    """A column's own drift method and threshold (None: the defaults for its kind and
+    size)."""
+
+    method: str | None = None
+    threshold: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Monitor:
+    name: str
+    model: str  # a model reference: churn@production, churn/3
+    reference: str  # the digest of the reference profile (JSON) in the artifact store
+    window_seconds: int = 3600
+    features: tuple[str, ...] = ()  # () for every column the reference has
+    choices: Mapping[str, ColumnChoice] = field(default_factory=dict)
+    share: float = 0.5  # the dataset drifted when this share of its columns did
+    on_drift: str | None = None  # retrain:PIPELINE
+    state: str = NEW
+    created_at: int = 0  # set by the store
+    created_by: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorResult:
+    monitor: str
+    since: int  # the window, milliseconds since the epoch
+    until: int
+    rows: int
+    state: str
+    drift_share: float
+    drifted: tuple[str, ...]
+    findings: int  # data-quality findings
+    report: str  # the digest of the full report (JSON) in the artifact store
+    number: int = 0  # the monitor's evaluations, counted from 1; set by the store
+    evaluated_at: int = 0
+    evaluated_by: str = ""
+
+
+def check_monitor_name(name: object) -> str:
+    """Raises:
+    InvalidInput: naming what a monitor's name may hold.
+    """
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidInput(
+            f"monitor name {name!r}: expected 1 to 128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def check_monitor(monitor: Monitor) -> Monitor:
+    """Raises:
+    InvalidInput: naming the field that is not as a monitor's must be.
+    """
+    check_monitor_name(monitor.name)
+    parse_model_ref(monitor.model)
+    check_digest(monitor.reference)
+    window = check_int64(monitor.window_seconds, "window_seconds")
+    if not 1 <= window <= _LONGEST_WINDOW:
+        raise InvalidInput(f"window_seconds: expected 1 to {_LONGEST_WINDOW} (a year), "
+                           f"got {window}")  # fmt: skip
+    for column in (*monitor.features, *monitor.choices):
+        if not isinstance(column, str) or not _COLUMN.match(column):
+            raise InvalidInput(f"features: {column!r} is no column name (1 to 250 characters)")
+    for column, choice in monitor.choices.items():
+        if choice.threshold is not None and not (
+            isinstance(choice.threshold, int | float) and math.isfinite(choice.threshold)
+        ):
+            raise InvalidInput(f"choices[{column!r}].threshold: expected a finite number, "
+                               f"got {choice.threshold!r}")  # fmt: skip
+    if not (isinstance(monitor.share, int | float) and 0 < monitor.share <= 1):
+        raise InvalidInput(f"share: expected a number above 0 and at most 1, got {monitor.share!r}")
+    if monitor.on_drift is not None:
+        check_action(monitor.on_drift, "on_drift")
+    if monitor.state not in STATES:
+        raise InvalidInput(f"state: expected one of {', '.join(STATES)}, got {monitor.state!r}")
+    return monitor
+
+
+def check_action(action: str, field_name: str) -> tuple[str, str]:
+    """The kind of an action and what it names: ``retrain:PIPELINE``.
+
+    Raises:
+        InvalidInput: naming the field and the forms an action takes.
+    """
+    kind, _, target = action.partition(":") if isinstance(action, str) else ("", "", "")
+    if kind not in ACTIONS or not target or not _NAME.match(target):
+        raise InvalidInput(f"{field_name}: expected retrain:PIPELINE (a pipeline's name), "
+                           f"got {action!r}")  # fmt: skip
+    return kind, target
+
+
+def check_window(since: int, until: int) -> tuple[int, int]:
+    """Raises:
+    InvalidInput: a window that ends before it starts, or a time outside 64 bits.
+    """
+    check_int64(since, "since")
+    check_int64(until, "until")
+    if not 0 <= since <= until <= INT64_MAX:
+        raise InvalidInput(f"window: expected 0 <= since <= until, got {since} to {until}")
+    return since, until
+
+
+def monitor_to_dict(monitor: Monitor) -> dict[str, Any]:
+    return {
+        "name": monitor.name, "model": monitor.model, "reference": monitor.reference,
+        "window_seconds": monitor.window_seconds, "features": list(monitor.features),
+        "choices": {column: {"method": c.method, "threshold": c.threshold}
+                    for column, c in monitor.choices.items()},
+        "share": monitor.share, "on_drift": monitor.on_drift, "state": monitor.state,
+        "created_at": monitor.created_at, "created_by": monitor.created_by,
+    }  # fmt: skip
+
+
+def monitor_from_dict(data: Mapping[str, Any]) -> Monitor:
+    """Raises:
+    InvalidInput: a field missing or not as a monitor's must be.
+    """
+    try:
+        choices = {str(column): ColumnChoice(found.get("method"), found.get("threshold"))
+                   for column, found in (data.get("choices") or {}).items()}  # fmt: skip
+        return check_monitor(Monitor(
+            name=data["name"], model=data["model"], reference=data["reference"],
+            window_seconds=data.get("window_seconds", 3600),
+            features=tuple(data.get("features") or ()), choices=choices,
+            share=data.get("share", 0.5), on_drift=data.get("on_drift"),
+            state=data.get("state", NEW), created_at=data.get("created_at", 0),
+            created_by=data.get("created_by", ""),
+        ))  # fmt: skip
+    except (KeyError, AttributeError, TypeError) as exc:
+        raise InvalidInput(f"monitor: malformed ({exc!r})") from exc
+
+
+def result_to_dict(result: MonitorResult) -> dict[str, Any]:
+    return {
+        "monitor": result.monitor, "number": result.number, "since": result.since,
+        "until": result.until, "rows": result.rows, "state": result.state,
+        "drift_share": result.drift_share, "drifted": list(result.drifted),
+        "findings": result.findings, "report": result.report,
+        "evaluated_at": result.evaluated_at, "evaluated_by": result.evaluated_by,
+    }  # fmt: skip
+
+
+def result_from_dict(data: Mapping[str, Any]) -> MonitorResult:
+    return MonitorResult(
+        monitor=data["monitor"], since=data["since"], until=data["until"], rows=data["rows"],
+        state=data["state"], drift_share=data["drift_share"], drifted=tuple(data["drifted"]),
+        findings=data["findings"], report=data["report"], number=data.get("number", 0),
+        evaluated_at=data.get("evaluated_at", 0), evaluated_by=data.get("evaluated_by", ""),
+    )  # fmt: skip

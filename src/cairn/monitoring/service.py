@@ -1,0 +1,220 @@
+"""The monitoring service: make a monitor, evaluate a window, read what it found.
+
+A monitor's reference is computed once, when it is made, from the data the model was
+trained on (a table, a file, or columns), and kept as an object; each evaluation reads it
+back, takes a window — the model's logged traffic over the monitor's window, or a file —
+and keeps its report as an object and its summary as a result (``cairn.core.monitor``).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from cairn.core.model import parse_model_ref
+from cairn.core.monitor import (
+    ColumnChoice,
+    Monitor,
+    MonitorResult,
+    check_monitor,
+    check_window,
+)
+from cairn.errors import InvalidInput, NotFound
+from cairn.monitoring import reference as references
+from cairn.monitoring.evaluation import evaluate
+from cairn.monitoring.window import PREDICTION, window_columns
+from cairn.serving.payloads import read_window
+
+if TYPE_CHECKING:
+    from cairn.core.model_api import Registry
+    from cairn.core.ports import ArtifactStore, Monitors
+
+_MOST_REPORT = 64 * 2**20  # bytes of a stored report read back
+
+
+@dataclass(frozen=True)
+class Status:
+    monitor: Monitor
+    last: MonitorResult | None
+
+
+class MonitorService:
+    def __init__(self, monitors: Monitors, registry: Registry, artifacts: ArtifactStore) -> None:
+        self.monitors, self.registry, self.artifacts = monitors, registry, artifacts
+
+    def create(
+        self,
+        name: str,
+        model: str,
+        reference: Any,
+        window_seconds: int = 3600,
+        features: tuple[str, ...] = (),
+        choices: Mapping[str, ColumnChoice] | None = None,
+        share: float = 0.5,
+        on_drift: str | None = None,
+    ) -> Monitor:
+        """A monitor of ``model`` (a reference: ``churn@production``) whose windows are
+        compared with ``reference``: the training data, as a table, columns, rows of
+        features, or a CSV or Parquet file.
+
+        Raises:
+            InvalidInput: a field not as a monitor's must be, a feature the reference data
+                has not, or reference data of no shape a table has.
+            NotFound: the model is not there for the caller.
+            AlreadyExists: a monitor of that name exists.
+        """
+        self.registry.resolve(parse_model_ref(model))  # refused now, not at the first window
+        columns = table_columns(reference, "reference")
+        unknown = [f for f in features if f not in columns]
+        if unknown:
+            raise InvalidInput(f"features: {unknown[0]!r} is not a column of the reference "
+                               f"data (it has {', '.join(list(columns)[:10])})")  # fmt: skip
+        watched = {k: v for k, v in columns.items() if not features or k in features}
+        profile = references.to_json(references.reference_of(watched))
+        digest = self.artifacts.put_stream(io.BytesIO(orjson.dumps(profile))).digest
+        monitor = Monitor(name, model, digest, window_seconds, tuple(features),
+                          dict(choices or {}), share, on_drift)  # fmt: skip
+        return self.monitors.create_monitor(check_monitor(monitor))
+
+    def run(
+        self,
+        name: str,
+        current: Any = None,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> MonitorResult:
+        """Evaluate a window: ``current`` (a table, columns, or a CSV or Parquet file), or
+        the model's logged traffic from ``since`` to ``until`` (milliseconds since the
+        epoch; by default the monitor's window up to now). A window without rows keeps
+        the monitor's state.
+
+        Raises:
+            NotFound: no such monitor for the caller.
+            PermissionDenied: the caller may read it but not evaluate it.
+            InvalidInput: a window that ends before it starts, or data of no shape a
+                table has.
+        """
+        monitor = self.monitors.get_monitor(name)
+        reference = self.reference(monitor)
+        until = int(time.time() * 1000) if until is None else until
+        since = until - monitor.window_seconds * 1000 if since is None else since
+        if current is None:
+            check_window(since, until)
+            logged = read_window(self.registry, self.artifacts,
+                                 parse_model_ref(monitor.model).name, since, until)  # fmt: skip
+            columns = {k: v for k, v in window_columns(logged).items() if k != PREDICTION}
+        else:
+            columns = table_columns(current, "current")
+        if monitor.features:
+            columns = {k: v for k, v in columns.items() if k in monitor.features}
+        report = evaluate(reference, columns, monitor.choices, monitor.share) if columns else None
+        if report is None:  # no traffic in the window
+            report = {"state": monitor.state, "rows": 0, "drift": None, "findings": [],
+                      "distributions": {}}  # fmt: skip
+        report |= {"monitor": monitor.name, "model": monitor.model, "since": since,
+                   "until": until}  # fmt: skip
+        stored = self.artifacts.put_stream(io.BytesIO(_dumps(report)))
+        drift = report["drift"] or {"share": 0.0, "columns": []}
+        return self.monitors.record_result(MonitorResult(
+            monitor.name, since, until, report["rows"], report["state"], drift["share"],
+            tuple(c["column"] for c in drift["columns"] if c["drifted"]),
+            len(report["findings"]), stored.digest,
+        ))  # fmt: skip
+
+    def status(self) -> list[Status]:
+        """Every monitor the caller may read, with its last evaluation."""
+        return [Status(m, next(iter(self.monitors.results(m.name, 1)), None))
+                for m in self.monitors.list_monitors()]  # fmt: skip
+
+    def results(self, name: str, last: int = 50) -> list[MonitorResult]:
+        return self.monitors.results(name, last)
+
+    def report(self, name: str, number: int | None = None) -> dict[str, Any]:
+        """The report of the monitor's evaluation ``number`` (by default its last), with
+        the drift of every earlier evaluation kept (for the report's history).
+
+        Raises:
+            NotFound: no such monitor, or no such evaluation yet.
+        """
+        history = self.monitors.results(name, 1_000)
+        chosen = [r for r in history if number is None or r.number == number]
+        if not chosen:
+            said = "no evaluation yet" if number is None else f"no evaluation {number}"
+            raise NotFound(f"monitor {name!r}: {said} (`cairn monitor run {name}` makes one)")
+        found: dict[str, Any] = orjson.loads(self._read(chosen[-1].report))
+        found["number"] = chosen[-1].number
+        found["history"] = [{"number": r.number, "until": r.until, "rows": r.rows,
+                             "state": r.state, "drift_share": r.drift_share}
+                            for r in history if r.number <= chosen[-1].number]  # fmt: skip
+        return found
+
+    def reference(self, monitor: Monitor) -> dict[str, references.ColumnReference]:
+        """The monitor's reference profile, read back and checked."""
+        return references.from_json(orjson.loads(self._read(monitor.reference)))
+
+    def _read(self, digest: str) -> bytes:
+        with self.artifacts.open(digest) as chunks:
+            return b"".join(_bounded(chunks, digest))
+
+
+def _bounded(chunks: Iterator[bytes], digest: str) -> Iterator[bytes]:
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > _MOST_REPORT:
+            raise InvalidInput(f"object {digest}: larger than a monitor's reference or report "
+                               f"may be ({_MOST_REPORT} bytes)")  # fmt: skip
+        yield chunk
+
+
+def _dumps(report: dict[str, Any]) -> bytes:
+    import numpy as np
+
+    def plain(value: Any) -> Any:  # a NumPy number orjson does not write itself
+        return value.item() if isinstance(value, np.generic) else str(value)
+
+    return orjson.dumps(report, option=orjson.OPT_SERIALIZE_NUMPY, default=plain)
+
+
+def table_columns(data: Any, field: str) -> dict[str, Any]:
+    """Columns of ``data``: a pandas DataFrame by name, a mapping as it is, a 2-D array
+    or list of rows by position (``"0"``, ``"1"`` … as a served tensor model's traffic is
+    logged), a CSV or Parquet file read as a table.
+
+    Raises:
+        InvalidInput: naming ``field``, data of no such shape, or a file not readable.
+    """
+    if isinstance(data, str | Path):
+        data = _read_table(Path(data), field)
+    if hasattr(data, "columns") and hasattr(data, "to_numpy"):  # a pandas DataFrame
+        return {str(c): data[c].to_numpy() for c in data.columns}
+    if isinstance(data, Mapping):
+        return {str(k): v for k, v in data.items()}
+    import numpy as np
+
+    array = np.asarray(data)
+    if array.ndim != 2 or array.shape[0] == 0:
+        raise InvalidInput(f"{field}: expected a table, columns by name, rows of features, or "
+                           f"a CSV or Parquet file; got shape {list(array.shape)}")  # fmt: skip
+    return {str(i): array[:, i] for i in range(array.shape[1])}
+
+
+def _read_table(path: Path, field: str) -> Any:
+    import pandas as pd
+
+    if not path.is_file():
+        raise InvalidInput(f"{field}: no file {str(path)!r}")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if path.suffix.lower() == ".csv":
+            return pd.read_csv(path)
+    except Exception as exc:  # a malformed file: said, with what the reader said
+        raise InvalidInput(f"{field}: {path.name} is not a readable table ({exc})") from exc
+    raise InvalidInput(f"{field}: {path.name}: expected a .csv or .parquet file")

@@ -1,0 +1,206 @@
+"""Monitors: made with a reference profiled once, evaluated window by window — a file or
+the model's logged traffic — each result kept, numbered, its state changes audited, and
+refused to whoever may not read or write the model."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sqlalchemy import text
+
+from cairn import sdk
+from cairn.core.access import Role
+from cairn.core.actor import acting_as
+from cairn.core.monitor import ColumnChoice
+from cairn.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
+from cairn.serving.payloads import PayloadLog
+from cairn.stores.metadata.audit import AuditLog, EventQuery
+from cairn.stores.metadata.identity import IdentityStore
+
+FEATURES = ["age", "spend", "visits", "tenure"]
+
+
+def _training(rows: int = 4_000, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(size=(rows, len(FEATURES))), columns=FEATURES)
+    frame["plan"] = rng.choice(["basic", "plus", "pro"], rows, p=[0.5, 0.3, 0.2])
+    return frame
+
+
+@pytest.fixture
+def churn(database_url: str, monkeypatch: pytest.MonkeyPatch) -> pd.DataFrame:
+    """A registered model ``churn`` (aliased production) and its training data, on each
+    database backend."""
+    monkeypatch.setenv("CAIRN_DB", database_url)
+    train = _training()
+    model = LogisticRegression().fit(train[FEATURES], train["age"] > 0)
+    session = sdk.session()
+    version = session.models.register(model, "churn", input_example=train[FEATURES][:5])
+    session.registry.set_alias("churn", "production", version.version)
+    return train
+
+
+def _audited(action: str) -> list[dict[str, object]]:
+    events = AuditLog(sdk.session().database.engine).events(EventQuery(limit=1000))  # type: ignore[attr-defined]
+    return [orjson.loads(e.content.payload) for e in events if e.content.action == action]
+
+
+def test_a_shifted_window_drifts_and_a_like_one_comes_back_to_ok(churn: pd.DataFrame) -> None:
+    monitoring = sdk.session().monitoring
+    made = monitoring.create("churn-prod", "churn@production", churn, window_seconds=600)
+    assert (made.state, made.window_seconds) == ("new", 600)
+    shifted = _training(seed=1)
+    for column in ("age", "spend", "visits"):
+        shifted[column] += 0.5  # half a standard deviation
+    drifted = monitoring.run("churn-prod", current=shifted)
+    assert drifted.state == "drift"
+    assert drifted.number == 1
+    assert set(drifted.drifted) == {"age", "spend", "visits"}
+    assert drifted.drift_share == pytest.approx(3 / 5)
+    calm = monitoring.run("churn-prod", current=_training(seed=2))
+    assert (calm.state, calm.drifted, calm.number) == ("ok", (), 2)
+    assert [r.state for r in monitoring.results("churn-prod")] == ["drift", "ok"]
+    # Each change of state is in the audit trail, naming the evaluation that made it.
+    changes = _audited("monitor.state_changed")
+    assert [(c["from"], c["to"], c["result"]) for c in changes] == [("new", "drift", 1),
+                                                                  ("drift", "ok", 2)]  # fmt: skip
+    (status,) = monitoring.status()
+    assert (status.monitor.state, status.last.number if status.last else None) == ("ok", 2)
+
+
+def test_the_report_holds_each_columns_drift_findings_and_distributions(
+    churn: pd.DataFrame,
+) -> None:
+    monitoring = sdk.session().monitoring
+    monitoring.create("churn-prod", "churn@production", churn,
+                      choices={"tenure": ColumnChoice("psi", 0.2)})  # fmt: skip
+    current = _training(seed=3)
+    current["spend"] = current["spend"] * 3 + 10  # far out of the reference's range
+    current.loc[: len(current) // 5, "visits"] = np.nan  # a fifth missing: a quality finding
+    current["plan"] = np.where(np.arange(len(current)) % 4 == 0, "enterprise", current["plan"])
+    monitoring.run("churn-prod", current=current)
+    report = monitoring.report("churn-prod")
+    columns = {c["column"]: c for c in report["drift"]["columns"]}
+    assert columns["tenure"]["method"] == "psi"
+    assert columns["tenure"]["threshold"] == 0.2
+    assert columns["spend"]["drifted"]
+    assert not columns["age"]["drifted"]
+    kinds = {(f["column"], f["kind"]) for f in report["findings"]}
+    assert {("spend", "out_of_range"), ("visits", "missing_rate"),
+            ("plan", "unseen_category")} <= kinds  # fmt: skip
+    spend = report["distributions"]["spend"]
+    assert sum(spend["reference"]) == pytest.approx(1.0, abs=1e-6)
+    assert spend["outside_range"] > 0.5
+    assert report["distributions"]["plan"]["categories"][-1] == "other"
+    assert [h["number"] for h in report["history"]] == [1]
+
+
+def test_a_window_of_logged_traffic_is_evaluated_without_a_file(churn: pd.DataFrame) -> None:
+    session = sdk.session()
+    session.monitoring.create("churn-prod", "churn@production", churn[FEATURES],
+                              window_seconds=3600)  # fmt: skip
+    log = PayloadLog(session.registry, session.artifacts, flush_seconds=0.1)
+    shifted = _training(rows=600, seed=4)[FEATURES]
+    shifted["age"] += 1.0
+    for index, row in enumerate(shifted.to_dict(orient="records")):
+        log.record("churn", 1, f"r{index}", [row], [1])
+    log.close()
+    found = session.monitoring.run("churn-prod")
+    assert found.rows == 600
+    assert "age" in found.drifted
+    assert "spend" not in found.drifted
+    # A window before any traffic holds no rows and keeps the monitor's state.
+    empty = session.monitoring.run("churn-prod", since=0, until=1_000)
+    assert (empty.rows, empty.state) == (0, found.state)
+
+
+def test_malformed_monitors_and_windows_are_refused_naming_the_field(
+    churn: pd.DataFrame, tmp_path: Path
+) -> None:
+    monitoring = sdk.session().monitoring
+    refusals = [
+        ({"name": "bad name!"}, "monitor name"),
+        ({"model": "nobody@production"}, "model 'nobody' not found"),
+        ({"window_seconds": 0}, "window_seconds"),
+        ({"features": ("age", "income")}, "features: 'income'"),
+        ({"share": 1.5}, "share"),
+        ({"on_drift": "deploy:everything"}, "on_drift"),
+        ({"reference": tmp_path / "absent.csv"}, "reference: no file"),
+        ({"reference": np.zeros(3)}, "reference: expected a table"),
+    ]
+    for change, said in refusals:
+        asked = {"name": "m", "model": "churn@production", "reference": churn} | change
+        with pytest.raises((InvalidInput, NotFound), match=said):
+            monitoring.create(**asked)  # type: ignore[arg-type]
+    assert monitoring.status() == []  # nothing half-made
+    monitoring.create("m", "churn@production", churn)
+    with pytest.raises(AlreadyExists):
+        monitoring.create("m", "churn@production", churn)
+    with pytest.raises(InvalidInput, match="window"):
+        monitoring.run("m", since=10, until=5)
+    with pytest.raises(NotFound, match="monitor 'other'"):
+        monitoring.run("other")
+    with pytest.raises(NotFound, match="no evaluation yet"):
+        monitoring.report("m")
+    (tmp_path / "notes.txt").write_text("age\n1\n")
+    with pytest.raises(InvalidInput, match=r"current: notes.txt: expected a .csv or .parquet"):
+        monitoring.run("m", current=tmp_path / "notes.txt")
+
+
+def test_a_tampered_reference_is_refused_and_nothing_recorded(churn: pd.DataFrame) -> None:
+    session = sdk.session()
+    session.monitoring.create("m", "churn@production", churn)
+    forged = {"format": "cairn-reference/1", "columns": {"age": {"kind": "numeric", "count": -3}}}
+    digest = session.artifacts.put_stream(io.BytesIO(orjson.dumps(forged))).digest
+    engine = session.database.engine  # type: ignore[attr-defined]
+    with engine.begin() as conn:  # someone with the database's password edits the row
+        definition = orjson.loads(conn.execute(text("SELECT definition FROM monitors")).scalar())
+        conn.execute(text("UPDATE monitors SET definition = :d"),
+                     {"d": orjson.dumps({**definition, "reference": digest}).decode()})  # fmt: skip
+    with pytest.raises(InvalidInput, match="count"):
+        session.monitoring.run("m", current=churn)
+    assert session.monitoring.results("m") == []
+
+
+def test_monitors_are_the_models_readers_and_writers_own(churn: pd.DataFrame) -> None:
+    session = sdk.session()
+    session.monitoring.create("churn-prod", "churn@production", churn)
+    identity = IdentityStore(session.database.engine)  # type: ignore[attr-defined]
+    identity.add_project("fraud")
+    for user, project, role in (("vera", "default", Role.VIEWER),
+                                ("otto", "fraud", Role.MAINTAINER)):  # fmt: skip
+        identity.add_user(user)
+        identity.set_role(project, user, role)
+    monitors = session.monitoring.monitors
+    with acting_as("vera", principal=identity.principal("vera")):
+        assert [m.name for m in monitors.list_monitors()] == ["churn-prod"]  # may read
+        with pytest.raises(PermissionDenied):
+            session.monitoring.run("churn-prod", current=churn)
+    with acting_as("otto", principal=identity.principal("otto")):
+        assert monitors.list_monitors() == []  # another project's: not there
+        with pytest.raises(NotFound):
+            monitors.get_monitor("churn-prod")
+        with pytest.raises(NotFound):
+            session.monitoring.run("churn-prod", current=churn)
+    assert session.monitoring.results("churn-prod") == []  # nothing was recorded for them
+
+
+def test_a_window_of_a_million_rows_goes_through_the_whole_path(churn: pd.DataFrame) -> None:
+    """A window as large as the benchmark's (benchmarks/drift.py times it): reference read
+    back, drift, quality, distributions and the report stored, nothing per row in Python."""
+    monitoring = sdk.session().monitoring
+    monitoring.create("big", "churn@production", churn)
+    rng = np.random.default_rng(5)
+    rows = 1_000_000
+    current = {name: rng.normal(size=rows) for name in FEATURES}
+    current["plan"] = rng.choice(np.array(["basic", "plus", "pro"]), rows, p=[0.5, 0.3, 0.2])
+    found = monitoring.run("big", current=current)
+    assert found.rows == rows
+    assert found.state == "ok"
+    assert found.drifted == ()
