@@ -328,9 +328,17 @@ class Session:
             raise InvalidInput("monitors work on the metadata database itself (CAIRN_DB); "
                                "a Cairn server (CAIRN_URI) does not offer them yet")  # fmt: skip
         from cairn.monitoring.service import MonitorService
+        from cairn.releases.webhooks import deliver
 
-        monitors = in_database(self.database, "monitors")
-        return MonitorService(monitors, self.registry, self.artifacts)
+        monitors, ledger = (
+            in_database(self.database, "monitors"),
+            in_database(self.database, "ledger"),
+        )
+
+        def notify() -> None:  # as a release's: now, briefly; the next change tries again
+            deliver(ledger, tries=2, pause=0.2, timeout=3.0)
+
+        return MonitorService(monitors, self.registry, self.artifacts, notify)
 
     @built_once
     def _evaluator(self) -> Any:

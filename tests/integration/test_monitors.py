@@ -19,9 +19,11 @@ from cairn.core.access import Role
 from cairn.core.actor import acting_as
 from cairn.core.monitor import ColumnChoice
 from cairn.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
+from cairn.releases.webhooks import signature
 from cairn.serving.payloads import PayloadLog
 from cairn.stores.metadata.audit import AuditLog, EventQuery
 from cairn.stores.metadata.identity import IdentityStore
+from webhook_receiver import receiving
 
 FEATURES = ["age", "spend", "visits", "tenure"]
 
@@ -72,6 +74,44 @@ def test_a_shifted_window_drifts_and_a_like_one_comes_back_to_ok(churn: pd.DataF
                                                                   ("drift", "ok", 2)]  # fmt: skip
     (status,) = monitoring.status()
     assert (status.monitor.state, status.last.number if status.last else None) == ("ok", 2)
+
+
+def test_a_change_of_state_is_posted_to_the_monitors_webhook_signed(
+    churn: pd.DataFrame, caplog: pytest.LogCaptureFixture
+) -> None:
+    session = sdk.session()
+    secret = "s" * 24
+    with receiving() as (url, received):
+        alerts = ("log", f"webhook:{url}")
+        session.monitoring.create("churn-prod", "churn@production", churn, alerts=alerts,
+                                  alert_secret=secret)  # fmt: skip
+        shifted = _training(seed=1)
+        shifted["age"] += 1.0
+        shifted["spend"] += 1.0
+        shifted["visits"] += 1.0
+        with caplog.at_level("WARNING", logger="cairn.monitoring.service"):
+            session.monitoring.run("churn-prod", current=shifted)
+        session.monitoring.run("churn-prod", current=shifted)  # still drifting: no news
+        session.monitoring.run("churn-prod", current=_training(seed=2))
+        received.wait_for(2)
+    events = [(headers["X-Cairn-Event"], orjson.loads(body)) for headers, body in received.received]
+    assert [(event, body["from"], body["to"]) for event, body in events] == [
+        ("monitor.drift", "new", "drift"), ("monitor.ok", "drift", "ok")]  # fmt: skip
+    assert set(events[0][1]["drifted"]) == {"age", "spend", "visits"}
+    headers, body = received.received[0]
+    assert headers["X-Cairn-Signature-256"] == signature(secret, body)
+    assert "monitor churn-prod: new -> drift" in caplog.text
+    # A release's webhooks list and events do not include a monitor's own.
+    assert session.releases.list_webhooks() == []
+
+
+def test_a_webhook_alert_needs_a_secret_and_an_address(churn: pd.DataFrame) -> None:
+    monitoring = sdk.session().monitoring
+    with pytest.raises(InvalidInput, match="alert secret"):
+        monitoring.create("m", "churn@production", churn, alerts=("webhook:http://h/x",))
+    with pytest.raises(InvalidInput, match="alerts: expected log or webhook:URL"):
+        monitoring.create("m", "churn@production", churn, alerts=("webhook:file:///etc/passwd",),
+                          alert_secret="s" * 20)  # fmt: skip
 
 
 def test_the_report_holds_each_columns_drift_findings_and_distributions(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -9,10 +10,11 @@ from typing import Annotated, Any
 import typer
 
 from cairn.cli.context import session
+from cairn.cli.options import SECRET_VARIABLE, Json
 from cairn.cli.output import console, format_time
 from cairn.cli.report import Fields, Line, Report, Table, render
 from cairn.core.clock import parse_time
-from cairn.core.monitor import ColumnChoice, monitor_to_dict, result_to_dict
+from cairn.core.monitor import LOG, ColumnChoice, monitor_to_dict, result_to_dict
 from cairn.errors import InvalidInput
 
 app = typer.Typer(help="Monitor served models: drift and data quality, window by window.",
@@ -20,7 +22,6 @@ app = typer.Typer(help="Monitor served models: drift and data quality, window by
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def parse_duration(text: str, where: str) -> int:
@@ -90,14 +91,29 @@ def create(
     on_drift: Annotated[
         str | None, typer.Option(help="What a drift does: retrain:PIPELINE.", show_default=False)
     ] = None,
-    json_output: JsonOption = False,
+    alert: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Who is told when its state changes: log, webhook:URL (repeat it; default: log).",
+            show_default=False,
+        ),
+    ] = None,
+    alert_secret_env: Annotated[
+        str,
+        typer.Option(
+            "--alert-secret-env",
+            help="The environment variable holding the secret that signs webhook alerts "
+            "(16+ characters).",
+        ),
+    ] = SECRET_VARIABLE,
+    json_output: Json = False,
 ) -> None:
     """Make a monitor of a model, with its reference profiled from the training data."""
     chosen = dict(parse_choice(text) for text in method or [])
     watched = tuple(f.strip() for f in features.split(",") if f.strip()) if features else ()
     made = session().monitoring.create(
         name, model, reference, parse_duration(window, "--window"), watched, chosen, share,
-        on_drift,
+        on_drift, tuple(alert or [LOG]), os.environ.get(alert_secret_env),
     )  # fmt: skip
     if json_output:
         render(Report(monitor_to_dict(made), lambda data: []), True)
@@ -127,7 +143,7 @@ def run(
         str | None,
         typer.Option(help="The window's end (ISO 8601, UTC): default, now.", show_default=False),
     ] = None,
-    json_output: JsonOption = False,
+    json_output: Json = False,
 ) -> None:
     """Evaluate one window of the model's traffic (or a file) against the reference."""
     found = session().monitoring.run(
@@ -149,7 +165,7 @@ def _result_views(data: dict[str, Any]) -> list[Any]:
 
 
 @app.command()
-def status(json_output: JsonOption = False) -> None:
+def status(json_output: Json = False) -> None:
     """Every monitor, its state and its last window."""
     found = [{"monitor": monitor_to_dict(s.monitor),
               "last": None if s.last is None else result_to_dict(s.last)}
@@ -182,7 +198,7 @@ def report(
         Path | None,
         typer.Option(help="Write a self-contained HTML report here.", show_default=False),
     ] = None,
-    json_output: JsonOption = False,
+    json_output: Json = False,
 ) -> None:
     """A window's full report: drift by column, data quality, distributions, history."""
     found = session().monitoring.report(name, number)

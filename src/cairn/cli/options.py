@@ -7,7 +7,10 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["DataRef", "Db", "Json", "ModelRef", "RunRef"]
+__all__ = ["SECRET_VARIABLE", "DataRef", "Db", "Json", "ModelRef", "RunRef"]
+
+# Where a webhook's shared secret is read from (never an option: it would show in `ps`).
+SECRET_VARIABLE = "CAIRN_WEBHOOK_SECRET"  # noqa: S105  # a variable's name, not a secret
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 Db = Annotated[

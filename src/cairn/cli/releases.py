@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.text import Text
 
-from cairn.cli.options import Json, ModelRef
+from cairn.cli.options import SECRET_VARIABLE, Json, ModelRef
 from cairn.cli.output import console, format_time
 from cairn.cli.report import Cell, Line, Report, Table, View, render
 from cairn.core.clock import parse_time
@@ -42,7 +42,6 @@ gate = typer.Typer(help="Policy gates, checked without opening a request (for CI
 webhooks = typer.Typer(help="Webhooks: where release events are posted, signed.",
                        no_args_is_help=True)  # fmt: skip
 
-SECRET_VARIABLE = "CAIRN_WEBHOOK_SECRET"  # noqa: S105  # a variable's name, not a secret
 Reason = Annotated[str, typer.Option("--reason", help="Why: kept in the history and audit trail.")]
 Reviewed = Annotated[
     int | None,

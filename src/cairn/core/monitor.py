@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from cairn.core.artifact import check_digest
 from cairn.core.limits import INT64_MAX, check_int64
@@ -24,6 +25,7 @@ from cairn.core.model import parse_model_ref
 from cairn.errors import InvalidInput
 
 OK, DRIFT, NEW = "ok", "drift", "new"
+LOG, WEBHOOK = "log", "webhook"
 STATES = (NEW, OK, DRIFT)
 ACTIONS = ("retrain",)  # what ``on_drift`` may do: ``retrain:PIPELINE``
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -50,6 +52,7 @@ class Monitor:
     choices: Mapping[str, ColumnChoice] = field(default_factory=dict)
     share: float = 0.5  # the dataset drifted when this share of its columns did
     on_drift: str | None = None  # retrain:PIPELINE
+    alerts: tuple[str, ...] = (LOG,)  # "log", "webhook:URL": told when the state changes
     state: str = NEW
     created_at: int = 0  # set by the store
     created_by: str = ""
@@ -107,6 +110,8 @@ def check_monitor(monitor: Monitor) -> Monitor:
         raise InvalidInput(f"share: expected a number above 0 and at most 1, got {monitor.share!r}")
     if monitor.on_drift is not None:
         check_action(monitor.on_drift, "on_drift")
+    for alert in monitor.alerts:
+        check_alert(alert)
     if monitor.state not in STATES:
         raise InvalidInput(f"state: expected one of {', '.join(STATES)}, got {monitor.state!r}")
     return monitor
@@ -123,6 +128,23 @@ def check_action(action: str, field_name: str) -> tuple[str, str]:
         raise InvalidInput(f"{field_name}: expected retrain:PIPELINE (a pipeline's name), "
                            f"got {action!r}")  # fmt: skip
     return kind, target
+
+
+def check_alert(alert: str) -> str:
+    """``log``, or ``webhook:URL`` (an http:// or https:// address); returns the URL of a
+    webhook, "" for the log.
+
+    Raises:
+        InvalidInput: naming ``alerts`` and the forms an alert takes.
+    """
+    if alert == LOG:
+        return ""
+    kind, _, url = alert.partition(":") if isinstance(alert, str) else ("", "", "")
+    parts = urlsplit(url)
+    if kind != WEBHOOK or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(f"alerts: expected log or webhook:URL (an http:// or https:// "
+                           f"address), got {alert!r}")  # fmt: skip
+    return url
 
 
 def check_window(since: int, until: int) -> tuple[int, int]:
@@ -142,7 +164,8 @@ def monitor_to_dict(monitor: Monitor) -> dict[str, Any]:
         "window_seconds": monitor.window_seconds, "features": list(monitor.features),
         "choices": {column: {"method": c.method, "threshold": c.threshold}
                     for column, c in monitor.choices.items()},
-        "share": monitor.share, "on_drift": monitor.on_drift, "state": monitor.state,
+        "share": monitor.share, "on_drift": monitor.on_drift, "alerts": list(monitor.alerts),
+        "state": monitor.state,
         "created_at": monitor.created_at, "created_by": monitor.created_by,
     }  # fmt: skip
 
@@ -159,6 +182,7 @@ def monitor_from_dict(data: Mapping[str, Any]) -> Monitor:
             window_seconds=data.get("window_seconds", 3600),
             features=tuple(data.get("features") or ()), choices=choices,
             share=data.get("share", 0.5), on_drift=data.get("on_drift"),
+            alerts=tuple(data.get("alerts", (LOG,))),
             state=data.get("state", NEW), created_at=data.get("created_at", 0),
             created_by=data.get("created_by", ""),
         ))  # fmt: skip

@@ -462,7 +462,9 @@ class Monitors(Protocol):
     project. Raises NotFound for a monitor or model the caller may not read, as for one
     there is none of."""
 
-    def create_monitor(self, monitor: Monitor) -> Monitor: ...
+    def create_monitor(self, monitor: Monitor, alert_secret: str | None = None) -> Monitor:
+        """With a webhook of its own for each ``webhook:URL`` alert, signing with
+        ``alert_secret``."""
 
     def get_monitor(self, name: str) -> Monitor: ...
 

@@ -9,8 +9,9 @@ and keeps its report as an object and its summary as a result (``cairn.core.moni
 from __future__ import annotations
 
 import io
+import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,9 +20,12 @@ import orjson
 
 from cairn.core.model import parse_model_ref
 from cairn.core.monitor import (
+    DRIFT,
+    LOG,
     ColumnChoice,
     Monitor,
     MonitorResult,
+    check_alert,
     check_monitor,
     check_window,
 )
@@ -35,7 +39,9 @@ if TYPE_CHECKING:
     from cairn.core.model_api import Registry
     from cairn.core.ports import ArtifactStore, Monitors
 
+logger = logging.getLogger(__name__)
 _MOST_REPORT = 64 * 2**20  # bytes of a stored report read back
+_LEAST_SECRET = 16  # characters of a webhook's shared secret, as a release webhook's
 
 
 @dataclass(frozen=True)
@@ -45,8 +51,13 @@ class Status:
 
 
 class MonitorService:
-    def __init__(self, monitors: Monitors, registry: Registry, artifacts: ArtifactStore) -> None:
+    """Monitors for one caller. ``notify`` posts what waits in the webhook outbox (called
+    after a change of state is recorded)."""
+
+    def __init__(self, monitors: Monitors, registry: Registry, artifacts: ArtifactStore,
+                 notify: Callable[[], None] = lambda: None) -> None:  # fmt: skip
         self.monitors, self.registry, self.artifacts = monitors, registry, artifacts
+        self._notify = notify
 
     def create(
         self,
@@ -58,10 +69,13 @@ class MonitorService:
         choices: Mapping[str, ColumnChoice] | None = None,
         share: float = 0.5,
         on_drift: str | None = None,
+        alerts: tuple[str, ...] = (LOG,),
+        alert_secret: str | None = None,
     ) -> Monitor:
         """A monitor of ``model`` (a reference: ``churn@production``) whose windows are
         compared with ``reference``: the training data, as a table, columns, rows of
-        features, or a CSV or Parquet file.
+        features, or a CSV or Parquet file. Each change of its state is told to its
+        ``alerts``: the log, and webhooks (``webhook:URL``) signed with ``alert_secret``.
 
         Raises:
             InvalidInput: a field not as a monitor's must be, a feature the reference data
@@ -69,6 +83,11 @@ class MonitorService:
             NotFound: the model is not there for the caller.
             AlreadyExists: a monitor of that name exists.
         """
+        if any(map(check_alert, alerts)) and len(alert_secret or "") < _LEAST_SECRET:
+            raise InvalidInput(
+                f"alert secret: a webhook alert needs a shared secret of {_LEAST_SECRET} "
+                "characters or more (it signs each event)"
+            )
         self.registry.resolve(parse_model_ref(model))  # refused now, not at the first window
         columns = table_columns(reference, "reference")
         unknown = [f for f in features if f not in columns]
@@ -79,8 +98,8 @@ class MonitorService:
         profile = references.to_json(references.reference_of(watched))
         digest = self.artifacts.put_stream(io.BytesIO(orjson.dumps(profile))).digest
         monitor = Monitor(name, model, digest, window_seconds, tuple(features),
-                          dict(choices or {}), share, on_drift)  # fmt: skip
-        return self.monitors.create_monitor(check_monitor(monitor))
+                          dict(choices or {}), share, on_drift, tuple(alerts))  # fmt: skip
+        return self.monitors.create_monitor(check_monitor(monitor), alert_secret)
 
     def run(
         self,
@@ -121,11 +140,25 @@ class MonitorService:
                    "until": until}  # fmt: skip
         stored = self.artifacts.put_stream(io.BytesIO(_dumps(report)))
         drift = report["drift"] or {"share": 0.0, "columns": []}
-        return self.monitors.record_result(MonitorResult(
+        found = self.monitors.record_result(MonitorResult(
             monitor.name, since, until, report["rows"], report["state"], drift["share"],
             tuple(c["column"] for c in drift["columns"] if c["drifted"]),
             len(report["findings"]), stored.digest,
         ))  # fmt: skip
+        if found.state != monitor.state:
+            self._changed(monitor, found)
+        return found
+
+    def _changed(self, monitor: Monitor, found: MonitorResult) -> None:
+        """Tell the monitor's alerts of its new state (webhooks: through the outbox the
+        change was recorded in)."""
+        if LOG in monitor.alerts:
+            level = logging.WARNING if found.state == DRIFT else logging.INFO
+            logger.log(level, "monitor %s: %s -> %s (window %d, %d rows, drifted: %s)",
+                       monitor.name, monitor.state, found.state, found.number, found.rows,
+                       ", ".join(found.drifted) or "none")  # fmt: skip
+        if any(map(check_alert, monitor.alerts)):
+            self._notify()
 
     def status(self) -> list[Status]:
         """Every monitor the caller may read, with its last evaluation."""

@@ -18,10 +18,12 @@ from cairn.core import missing
 from cairn.core.access import Permission
 from cairn.core.actor import current
 from cairn.core.clock import now_ms
+from cairn.core.ids import new_id
 from cairn.core.model import parse_model_ref
 from cairn.core.monitor import (
     Monitor,
     MonitorResult,
+    check_alert,
     check_monitor,
     check_monitor_name,
     monitor_from_dict,
@@ -45,8 +47,11 @@ class SqlMonitors:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def create_monitor(self, monitor: Monitor) -> Monitor:
-        """Raises:
+    def create_monitor(self, monitor: Monitor, alert_secret: str | None = None) -> Monitor:
+        """The monitor, with a webhook of its own for each ``webhook:URL`` alert, signing
+        with ``alert_secret``.
+
+        Raises:
         InvalidInput: the monitor is malformed.
         NotFound: its model is not there for the acting principal.
         PermissionDenied: it may read the model but not write there.
@@ -65,6 +70,14 @@ class SqlMonitors:
                     state=made.state, created_at=made.created_at, created_by=made.created_by,
                 ))  # fmt: skip
                 self._hold(conn, model, made.reference)
+                urls = [url for url in map(check_alert, made.alerts) if url]
+                if urls:
+                    conn.execute(insert(t.webhooks), [
+                        {"id": new_id(), "url": url, "secret": alert_secret or "",
+                         "environment": None, "created_by": made.created_by,
+                         "created_at": made.created_at, "monitor": made.name}
+                        for url in urls
+                    ])  # fmt: skip
                 audit.record(conn, "monitor.created", "monitor", made.name,
                              {"model": made.model, "reference": made.reference})  # fmt: skip
         except Exception as exc:
@@ -126,9 +139,10 @@ class SqlMonitors:
                 definition = monitor_to_dict(dataclasses.replace(monitor, state=kept.state))
                 conn.execute(update(t.monitors).where(t.monitors.c.name == monitor.name)
                              .values(state=kept.state, definition=_json(definition)))  # fmt: skip
-                audit.record(conn, "monitor.state_changed", "monitor", monitor.name,
-                             {"from": monitor.state, "to": kept.state, "result": kept.number,
-                              "report": kept.report})  # fmt: skip
+                change = {"from": monitor.state, "to": kept.state, "result": kept.number,
+                          "report": kept.report}  # fmt: skip
+                self._queue_alert(conn, monitor, kept, change)
+                audit.record(conn, "monitor.state_changed", "monitor", monitor.name, change)
         return kept
 
     def results(self, name: str, last: int = 50) -> list[MonitorResult]:
@@ -165,6 +179,26 @@ class SqlMonitors:
         if found is None:
             raise missing.model(model)
         authorize(conn, Permission.WRITE, str(found), what, missing.model(model))
+
+    @staticmethod
+    def _queue_alert(conn: Connection, monitor: Monitor, result: MonitorResult,
+                     change: dict[str, object]) -> None:  # fmt: skip
+        """The change, to each of the monitor's webhooks: in this transaction (the outbox),
+        posted after it commits."""
+        h = t.webhooks.c
+        hooks = conn.execute(select(h.id).where(h.monitor == monitor.name)).scalars().all()
+        if not hooks:
+            return
+        event = f"monitor.{result.state}"
+        body = _json({"event": event, "monitor": monitor.name, "model": monitor.model,
+                      **change, "rows": result.rows, "drift_share": result.drift_share,
+                      "drifted": list(result.drifted), "since": result.since,
+                      "until": result.until})  # fmt: skip
+        conn.execute(insert(t.webhook_deliveries), [
+            {"webhook_id": hook, "event": event, "body": body, "state": "pending",
+             "attempts": 0, "last_error": "", "created_at": result.evaluated_at}
+            for hook in hooks
+        ])  # fmt: skip
 
     @staticmethod
     def _hold(conn: Connection, model: str, digest: str) -> None:

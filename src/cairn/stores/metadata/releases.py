@@ -192,7 +192,8 @@ class SqlReleaseLedger:
     def list_webhooks(self) -> list[Webhook]:
         h = t.webhooks.c
         with read_connection(self.engine) as conn:
-            rows = conn.execute(select(t.webhooks).order_by(h.created_at, h.id)).all()
+            rows = conn.execute(select(t.webhooks).where(h.monitor.is_(None))
+                                .order_by(h.created_at, h.id)).all()  # fmt: skip
         return [Webhook(r.id, r.url, r.environment, r.created_by, r.created_at) for r in rows]
 
     def remove_webhook(self, webhook_id: str) -> None:
@@ -306,7 +307,8 @@ class SqlReleaseWork:
     def queue_event(self, environment: str, event: str, body: Mapping[str, object]) -> None:
         h = t.webhooks.c
         hooks = self.conn.execute(
-            select(h.id).where((h.environment == environment) | h.environment.is_(None))
+            select(h.id).where((h.environment == environment) | h.environment.is_(None),
+                               h.monitor.is_(None))
         ).scalars().all()  # fmt: skip
         if not hooks:
             return

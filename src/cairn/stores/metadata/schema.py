@@ -508,6 +508,8 @@ webhooks = Table(
     Column("environment", String(63), nullable=True),  # None: every environment
     Column("created_by", String(255), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # A monitor's own (its alerts): posted that monitor's changes of state, no release's.
+    Column("monitor", String(128), nullable=True),
 )
 
 webhook_deliveries = Table(

@@ -4,7 +4,8 @@ A monitor watches a model reference's traffic against a reference profile (an ob
 the artifact store); its definition is kept as JSON beside the columns it is looked up by.
 Each evaluation of a window is a row of ``monitor_results``, numbered per monitor, with its
 full report as an object. Both are held by their model: whoever may read the model may
-read its monitors.
+read its monitors. A webhook may belong to one monitor (``webhooks.monitor``): it is posted
+that monitor's changes of state, through the same outbox, and never a release's events.
 
 Revision ID: 0013
 Revises: 0012
@@ -49,8 +50,12 @@ def upgrade() -> None:
         sa.Column("evaluated_by", sa.String(255), nullable=False),
         sa.UniqueConstraint("monitor", "number", name="uq_monitor_results_number"),
     )
+    with op.batch_alter_table("webhooks") as table:
+        table.add_column(sa.Column("monitor", sa.String(128), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("webhooks") as table:
+        table.drop_column("monitor")
     op.drop_table("monitor_results")
     op.drop_table("monitors")
