@@ -117,3 +117,12 @@ def test_the_html_report_opens_offline_in_a_real_browser(folder: Path) -> None:
         browser.close()
     assert kept.stat().st_size > 10_000
     shutil.copy(kept, folder / "seen.png")
+
+
+def test_the_daemon_evaluates_what_is_due_once(folder: Path) -> None:
+    cairn(folder, "monitor", "create", "churn-prod", "--model", "churn@production",
+          "--reference", "train.parquet", "--window", "1h")  # fmt: skip
+    first = json.loads(cairn(folder, "monitor", "daemon", "--once", "--json").stdout)
+    assert [(r["monitor"], r["number"], r["rows"]) for r in first] == [("churn-prod", 1, 0)]
+    again = cairn(folder, "monitor", "daemon", "--once").stdout
+    assert "No monitor is due" in again  # its hour has not passed

@@ -5,12 +5,14 @@ refused to whoever may not read or write the model."""
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import numpy as np
 import orjson
 import pandas as pd
 import pytest
+from prometheus_client import CollectorRegistry
 from sklearn.linear_model import LogisticRegression
 from sqlalchemy import text
 
@@ -19,6 +21,7 @@ from cairn.core.access import Role
 from cairn.core.actor import acting_as
 from cairn.core.monitor import ColumnChoice
 from cairn.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
+from cairn.monitoring.schedule import MonitorGauges, Scheduler, due
 from cairn.releases.webhooks import signature
 from cairn.serving.payloads import PayloadLog
 from cairn.stores.metadata.audit import AuditLog, EventQuery
@@ -244,3 +247,37 @@ def test_a_window_of_a_million_rows_goes_through_the_whole_path(churn: pd.DataFr
     assert found.rows == rows
     assert found.state == "ok"
     assert found.drifted == ()
+
+
+def test_due_monitors_are_evaluated_on_their_schedule_and_shown_as_gauges(
+    churn: pd.DataFrame,
+) -> None:
+    session = sdk.session()
+    session.monitoring.create("churn-prod", "churn@production", churn[FEATURES],
+                              window_seconds=3600)  # fmt: skip
+    log = PayloadLog(session.registry, session.artifacts, flush_seconds=0.1)
+    shifted = _training(rows=800, seed=6)[FEATURES]
+    shifted["age"] += 1.0
+    shifted["spend"] += 1.0
+    shifted["visits"] += 1.0
+    for index, row in enumerate(shifted.to_dict(orient="records")):
+        log.record("churn", 1, f"r{index}", [row], [1])
+    log.close()
+    registry = CollectorRegistry()
+    scheduler = Scheduler(session.monitoring, 0.1, MonitorGauges(registry)).start()
+    try:
+        deadline = time.monotonic() + 30
+        while registry.get_sample_value("cairn_monitor_drifting", {"monitor": "churn-prod"}) != 1:
+            assert time.monotonic() < deadline, "the scheduler did not evaluate the monitor"
+            time.sleep(0.05)
+    finally:
+        scheduler.stop()
+    value = registry.get_sample_value
+    assert value("cairn_dataset_drift_share", {"model": "churn@production"}) == 0.75
+    assert value("cairn_feature_drifted", {"model": "churn@production", "feature": "age"}) == 1
+    assert value("cairn_feature_drifted", {"model": "churn@production", "feature": "tenure"}) == 0
+    assert value("cairn_monitor_window_rows", {"monitor": "churn-prod"}) == 800
+    # Evaluated once: its window (an hour) has not passed again since.
+    assert [r.number for r in session.monitoring.results("churn-prod")] == [1]
+    assert due(session.monitoring.status(), int(time.time() * 1000)) == []
+    assert due(session.monitoring.status(), int(time.time() * 1000) + 3_600_000) == ["churn-prod"]

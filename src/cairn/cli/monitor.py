@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -226,3 +227,48 @@ def _report_views(found: dict[str, Any]) -> list[Any]:
                            [[f["column"], f["kind"], f["message"]]
                             for f in found["findings"]]))  # fmt: skip
     return views
+
+
+@app.command()
+def daemon(
+    interval: Annotated[
+        float, typer.Option(help="Seconds between looks for due monitors.", min=1)
+    ] = 60.0,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve the drift gauges on this port (/metrics).", show_default=False),
+    ] = None,
+    once: Annotated[bool, typer.Option(help="Evaluate what is due once, and stop.")] = False,
+    json_output: Json = False,
+) -> None:
+    """Evaluate every monitor when its window has passed, until stopped (Ctrl-C)."""
+    from cairn.monitoring.schedule import MonitorGauges, run_due
+
+    monitoring = session().monitoring
+    gauges = None
+    if metrics_port is not None:
+        from prometheus_client import REGISTRY, start_http_server
+
+        gauges = MonitorGauges(REGISTRY)
+        start_http_server(metrics_port, addr="127.0.0.1")
+    if once:
+        found = [result_to_dict(r) for r in run_due(monitoring, gauges)]
+        render(Report(found, _evaluated_views), json_output)
+        return
+    console.print(f"Evaluating monitors when due, looking every {interval:g} s (Ctrl-C stops)",
+                  markup=False)  # fmt: skip
+    try:
+        while True:
+            for result in run_due(monitoring, gauges):
+                render(Report(result_to_dict(result), _result_views), json_output)
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return
+
+
+def _evaluated_views(found: list[dict[str, Any]]) -> list[Any]:
+    if not found:
+        return [Line("No monitor is due.")]
+    rows = [[r["monitor"], r["number"], r["state"], r["rows"], ", ".join(r["drifted"]) or "none"]
+            for r in found]  # fmt: skip
+    return [Table("Evaluated", ["monitor", "window", "state", "rows", "drifted"], rows)]

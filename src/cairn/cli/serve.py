@@ -82,6 +82,13 @@ def serve(
         int | None,
         typer.Option(help="Also answer OIP v2's gRPC service on this port.", show_default=False),
     ] = None,
+    monitor: Annotated[
+        bool,
+        typer.Option(
+            help="Also evaluate the monitors when due, in this process, with their drift "
+            "gauges at /metrics (one worker; beside several, run `cairn monitor daemon`)."
+        ),
+    ] = False,
     db: Annotated[
         str | None, typer.Option(help="Metadata database (default: the embedded one).")
     ] = None,
@@ -98,5 +105,5 @@ def serve(
         tuple(references), host, port, max_body, max_batch, max_wait_ms,
         follow_seconds=follow or None, canaries=tuple(canary or ()),
         shadows=tuple(shadow or ()), sticky_header=sticky_header.lower(),
-        log_sample=log_sample, grpc_port=grpc_port, workers=workers,
+        log_sample=log_sample, grpc_port=grpc_port, workers=workers, monitor=monitor,
     ))  # fmt: skip

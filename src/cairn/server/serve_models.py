@@ -45,6 +45,8 @@ class ServeOptions:
     log_sample: float = 1.0
     grpc_port: int | None = None
     workers: int = 1
+    monitor: bool = False  # evaluate the monitors when due, in the serving process
+    monitor_interval: float = 60.0
 
 
 def serve_models(session: Session, options: ServeOptions) -> None:
@@ -62,15 +64,27 @@ def serve_models(session: Session, options: ServeOptions) -> None:
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if options.monitor and options.workers > 1:
+        raise InvalidInput("--monitor: the monitors run in a server of one worker; beside "
+                           "several, run `cairn monitor daemon`")  # fmt: skip
     served = load_served(session.models, options.references, options.canaries, options.shadows)
     _announce(served, options)
     if options.workers == 1:
-        app, grpc = _model_app(session, served, options)
+        metrics = ServingMetrics()
+        app, grpc = _model_app(session, served, options, metrics)
+        monitors = None
+        if options.monitor:
+            from cairn.monitoring.schedule import MonitorGauges, Scheduler
+
+            gauges = MonitorGauges(metrics.registry)
+            monitors = Scheduler(session.monitoring, options.monitor_interval, gauges).start()
         try:
             uvicorn.run(app, host=options.host, port=options.port, log_level="warning")
         finally:
             if grpc is not None:
                 grpc.stop(5)
+            if monitors is not None:
+                monitors.stop()
         return
     # Each worker loads the models itself: the ones loaded here showed they load, before
     # anything listens, and go.
@@ -85,10 +99,9 @@ def serve_models(session: Session, options: ServeOptions) -> None:
 
 
 def _model_app(
-    session: Session, served: ServedModels, options: ServeOptions
+    session: Session, served: ServedModels, options: ServeOptions, metrics: ServingMetrics
 ) -> tuple[ASGIApp, Any]:
     """The model server's app over ``served``, and its gRPC server (started) if asked."""
-    metrics = ServingMetrics()
     payloads = None
     if options.log_sample > 0:
         payloads = PayloadLog(session.registry, session.artifacts, options.log_sample,
@@ -115,7 +128,7 @@ def _worker_app(settings: Settings, options: ServeOptions) -> ASGIApp:
     session = Session(settings)
     served = load_served(session.models, options.references, options.canaries,
                          options.shadows)  # fmt: skip
-    app, grpc = _model_app(session, served, options)
+    app, grpc = _model_app(session, served, options, ServingMetrics())
     if grpc is not None:
         atexit.register(grpc.stop, 5)
     atexit.register(mark_process_dead, os.getpid())  # its live gauges are no longer counted
