@@ -327,18 +327,32 @@ class Session:
         if self.remote:
             raise InvalidInput("monitors work on the metadata database itself (CAIRN_DB); "
                                "a Cairn server (CAIRN_URI) does not offer them yet")  # fmt: skip
+        from cairn.core.model import parse_model_ref
+        from cairn.monitoring.retrain import Retrainer
         from cairn.monitoring.service import MonitorService
         from cairn.releases.webhooks import deliver
 
-        monitors, ledger = (
-            in_database(self.database, "monitors"),
-            in_database(self.database, "ledger"),
-        )
+        monitors = in_database(self.database, "monitors")
+        ledger = in_database(self.database, "ledger")
 
         def notify() -> None:  # as a release's: now, briefly; the next change tries again
             deliver(ledger, tries=2, pause=0.2, timeout=3.0)
 
-        return MonitorService(monitors, self.registry, self.artifacts, notify)
+        def run_pipeline(name: str, tags: dict[str, str]) -> tuple[str, list[str]]:
+            from cairn.pipelines.loading import load_pipeline
+
+            graph = load_pipeline(name, workspace(self.settings)).build()
+            found = self.pipelines.run(graph, tags=tags)
+            return found.run_id, [step.model for step in found.steps if step.model]
+
+        def releases() -> Releases:
+            return self.releases
+
+        def resolve(ref: str) -> str:
+            return self.registry.resolve(parse_model_ref(ref)).ref
+
+        retrainer = Retrainer(run_pipeline, releases, resolve)
+        return MonitorService(monitors, self.registry, self.artifacts, notify, retrainer)
 
     @built_once
     def _evaluator(self) -> Any:

@@ -147,22 +147,33 @@ def run(
     json_output: Json = False,
 ) -> None:
     """Evaluate one window of the model's traffic (or a file) against the reference."""
-    found = session().monitoring.run(
+    monitoring = session().monitoring
+    found = monitoring.run(
         name, current,
         None if since is None else parse_time(since, "--since"),
         None if until is None else parse_time(until, "--until"),
     )  # fmt: skip
-    render(Report(result_to_dict(found), _result_views), json_output)
+    retrained = monitoring.retrained.get((found.monitor, found.number))
+    shown = {**result_to_dict(found), "retrained": retrained and retrained.to_dict()}
+    render(Report(shown, _result_views), json_output)
 
 
 def _result_views(data: dict[str, Any]) -> list[Any]:
     drifted = ", ".join(data["drifted"]) or "none"
-    return [Fields(f"Monitor {data['monitor']}, window {data['number']}", [
+    views: list[Any] = [Fields(f"Monitor {data['monitor']}, window {data['number']}", [
         ("state", data["state"]), ("rows", data["rows"]),
         ("window", f"{format_time(data['since'])} → {format_time(data['until'])}"),
         ("drift share", data["drift_share"]), ("drifted columns", drifted),
         ("quality findings", data["findings"]),
     ])]  # fmt: skip
+    done = data.get("retrained")
+    if done:
+        release = (f"; promotion {done['request_id'][:8]} to the environment: "
+                   f"{done['request_state']}" if done["request_id"] else "")  # fmt: skip
+        made = done["version"] or "no new version"
+        views.append(Line(f"Retrained: pipeline {done['pipeline']} run {done['run_id'][:8]} "
+                          f"registered {made}{release}"))  # fmt: skip
+    return views
 
 
 @app.command()

@@ -476,6 +476,9 @@ class Monitors(Protocol):
     def results(self, name: str, last: int = 50) -> list[MonitorResult]:
         """The latest ``last``, oldest first."""
 
+    def record_action(self, name: str, action: str, payload: dict[str, object]) -> None:
+        """An action the monitor took, audited as ``monitor.<action>``."""
+
 
 class LocalObjects(Protocol):
     """A store that keeps objects as files on this machine, so files can be linked to

@@ -29,9 +29,10 @@ from cairn.core.monitor import (
     check_monitor,
     check_window,
 )
-from cairn.errors import InvalidInput, NotFound
+from cairn.errors import CairnError, InvalidInput, NotFound
 from cairn.monitoring import reference as references
 from cairn.monitoring.evaluation import evaluate
+from cairn.monitoring.retrain import Retrained, Retrainer
 from cairn.monitoring.window import PREDICTION, window_columns
 from cairn.serving.payloads import read_window
 
@@ -52,12 +53,14 @@ class Status:
 
 class MonitorService:
     """Monitors for one caller. ``notify`` posts what waits in the webhook outbox (called
-    after a change of state is recorded)."""
+    after a change of state is recorded); ``retrainer`` acts on ``on_drift``."""
 
     def __init__(self, monitors: Monitors, registry: Registry, artifacts: ArtifactStore,
-                 notify: Callable[[], None] = lambda: None) -> None:  # fmt: skip
+                 notify: Callable[[], None] = lambda: None,
+                 retrainer: Retrainer | None = None) -> None:  # fmt: skip
         self.monitors, self.registry, self.artifacts = monitors, registry, artifacts
-        self._notify = notify
+        self._notify, self._retrainer = notify, retrainer
+        self.retrained: dict[tuple[str, int], Retrained] = {}  # this session's, by window
 
     def create(
         self,
@@ -159,6 +162,26 @@ class MonitorService:
                        ", ".join(found.drifted) or "none")  # fmt: skip
         if any(map(check_alert, monitor.alerts)):
             self._notify()
+        if found.state == DRIFT and monitor.on_drift is not None:
+            self._retrain(monitor, found)
+
+    def _retrain(self, monitor: Monitor, found: MonitorResult) -> None:
+        """Act on a drift: retrain and ask for the release, audited either way; a retrain
+        that fails is said and recorded, and the evaluation stands."""
+        if self._retrainer is None:
+            logger.warning("monitor %s: on_drift %s is not run here (no pipelines)",
+                           monitor.name, monitor.on_drift)  # fmt: skip
+            return
+        window = {"window": found.number, "on_drift": monitor.on_drift}
+        try:
+            done = self._retrainer.retrain(monitor, found)
+        except CairnError as error:
+            logger.error("monitor %s: %s failed: %s", monitor.name, monitor.on_drift, error)
+            self.monitors.record_action(monitor.name, "retrain_failed",
+                                        {**window, "error": str(error)[:2000]})  # fmt: skip
+            return
+        self.retrained[(monitor.name, found.number)] = done
+        self.monitors.record_action(monitor.name, "retrained", {**window, **done.to_dict()})
 
     def status(self) -> list[Status]:
         """Every monitor the caller may read, with its last evaluation."""

@@ -145,6 +145,17 @@ class SqlMonitors:
                 audit.record(conn, "monitor.state_changed", "monitor", monitor.name, change)
         return kept
 
+    def record_action(self, name: str, action: str, payload: dict[str, object]) -> None:
+        """An action a monitor took (``retrained``, ``retrain_failed``), in the audit trail.
+
+        Raises:
+            NotFound: no such monitor, or its model is not there for the acting principal.
+            PermissionDenied: it may read the model but not write there.
+        """
+        with write_transaction(self.engine) as conn:
+            self._monitor(conn, name, Permission.WRITE, "act for")
+            audit.record(conn, f"monitor.{action}", "monitor", name, payload)
+
     def results(self, name: str, last: int = 50) -> list[MonitorResult]:
         """The monitor's latest ``last`` evaluations, oldest first.
 

@@ -1,0 +1,84 @@
+"""The closed loop: a monitor whose data drifted retrains its model and asks for the new
+version's release.
+
+``on_drift: retrain:PIPELINE`` runs the pipeline (declared in ``cairn.yaml``, as ``cairn
+run`` finds it; it reads its data itself, the latest version as it names it), its run
+tagged with the monitor and the window that caused it. When the run registered a new
+version of the monitored model and the monitor watches an environment
+(``churn@production``), the version is promoted there: a promotion request that goes
+through the environment's gates and approvals as any other, its reason naming the monitor
+and window. What a policy allows automatically happens; what needs a person waits for one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cairn.core.model import parse_model_ref
+from cairn.core.monitor import check_action
+from cairn.errors import NotFound
+
+if TYPE_CHECKING:
+    from cairn.core.monitor import Monitor, MonitorResult
+    from cairn.core.ports import Releases
+
+
+@dataclass(frozen=True)
+class Retrained:
+    """What a retrain did: the pipeline run, the version it registered (if any), and the
+    promotion it asked for (if any) with that request's state."""
+
+    pipeline: str
+    run_id: str
+    version: str | None = None
+    request_id: str | None = None
+    request_state: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pipeline": self.pipeline, "run_id": self.run_id, "version": self.version,
+                "request_id": self.request_id, "request_state": self.request_state}  # fmt: skip
+
+
+# (pipeline name, run tags) -> (the pipeline run's id, the model versions it registered)
+RunPipeline = Callable[[str, dict[str, str]], tuple[str, list[str]]]
+
+
+class Retrainer:
+    """``resolve`` names the version a model reference stands for now (``churn/3``)."""
+
+    def __init__(self, run_pipeline: RunPipeline, releases: Callable[[], Releases],
+                 resolve: Callable[[str], str]) -> None:  # fmt: skip
+        self._run, self._releases, self._resolve = run_pipeline, releases, resolve
+
+    def retrain(self, monitor: Monitor, result: MonitorResult) -> Retrained:
+        """Run the monitor's ``on_drift`` pipeline and promote what it registered.
+
+        Raises:
+            CairnError: the pipeline is not found or fails; the promotion is refused.
+        """
+        assert monitor.on_drift is not None
+        _, pipeline = check_action(monitor.on_drift, "on_drift")
+        watched = parse_model_ref(monitor.model)
+        tags = {"cairn.monitor": monitor.name, "cairn.monitor.window": str(result.number)}
+        run_id, registered = self._run(pipeline, tags)
+        mine = [ref for ref in registered if parse_model_ref(ref).name == watched.name]
+        if not mine or mine[-1] == self._resolve(monitor.model):
+            # Nothing new: the pipeline's steps were cached (its data unchanged) or it
+            # registers another model.
+            return Retrained(pipeline, run_id)
+        version = mine[-1]
+        environment = watched.alias
+        releases = self._releases()
+        try:
+            if environment is None:
+                raise NotFound("the monitor watches no environment")
+            releases.get_environment(environment)
+        except NotFound:  # an alias, not an environment: nothing to release to
+            return Retrained(pipeline, run_id, version)
+        drifted = ", ".join(result.drifted) or "the dataset"
+        reason = (f"retrained by monitor {monitor.name}: window {result.number} drifted "
+                  f"({drifted}); pipeline run {run_id}")  # fmt: skip
+        request = releases.promote(version, environment, reason)
+        return Retrained(pipeline, run_id, version, request.id, request.state.value)
