@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from cairn._version import __version__
 
 if TYPE_CHECKING:
-    from cairn import data, models, releases
+    from cairn import data, models, monitoring, releases
     from cairn.core.run import Experiment, Metric, Run, RunStatus
     from cairn.errors import CairnError
     from cairn.sdk import (
@@ -51,6 +51,7 @@ __all__ = [
     "get_run",
     "list_experiments",
     "models",
+    "monitoring",
     "pipeline",
     "releases",
     "restore_run",
@@ -69,8 +70,10 @@ _HOMES = {
 }
 
 
-# Namespaces: ``cairn.data.get(…)``, ``cairn.models.load(…)``, ``cairn.releases.promote(…)``.
-_MODULES = {"data": "cairn.data", "models": "cairn.models", "releases": "cairn.releases"}
+# Namespaces: ``cairn.data.get(…)``, ``cairn.models.load(…)``, ``cairn.releases.promote(…)``,
+# ``cairn.monitoring.log_labels(…)``.
+_MODULES = {"data": "cairn.data", "models": "cairn.models", "releases": "cairn.releases",
+            "monitoring": "cairn.monitoring"}  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

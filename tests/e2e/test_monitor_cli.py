@@ -126,3 +126,13 @@ def test_the_daemon_evaluates_what_is_due_once(folder: Path) -> None:
     assert [(r["monitor"], r["number"], r["rows"]) for r in first] == [("churn-prod", 1, 0)]
     again = cairn(folder, "monitor", "daemon", "--once").stdout
     assert "No monitor is due" in again  # its hour has not passed
+
+
+def test_labels_are_kept_from_a_file(folder: Path) -> None:
+    (folder / "labels.csv").write_text("request_id,label\nr1,1\nr2,0\n")
+    kept = json.loads(cairn(folder, "monitor", "labels", "labels.csv", "--model", "churn",
+                            "--json").stdout)  # fmt: skip
+    assert kept == {"model": "churn", "labels": 2}
+    (folder / "wrong.csv").write_text("id,label\nr1,1\n")
+    done = cairn(folder, "monitor", "labels", "wrong.csv", "--model", "churn", ok=False)
+    assert "'request_id' is not there (it has id, label)" in done.stderr

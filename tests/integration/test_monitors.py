@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from sklearn.linear_model import LogisticRegression
 from sqlalchemy import text
 
+import cairn
 from cairn import sdk
 from cairn.core.access import Role
 from cairn.core.actor import acting_as
@@ -281,3 +282,42 @@ def test_due_monitors_are_evaluated_on_their_schedule_and_shown_as_gauges(
     assert [r.number for r in session.monitoring.results("churn-prod")] == [1]
     assert due(session.monitoring.status(), int(time.time() * 1000)) == []
     assert due(session.monitoring.status(), int(time.time() * 1000) + 3_600_000) == ["churn-prod"]
+
+
+def test_late_labels_give_a_windows_realised_performance_with_its_coverage(
+    churn: pd.DataFrame,
+) -> None:
+    session = sdk.session()
+    session.monitoring.create("churn-prod", "churn@production", churn[FEATURES])
+    log = PayloadLog(session.registry, session.artifacts, flush_seconds=0.1)
+    rows = _training(rows=400, seed=8)[FEATURES].to_dict(orient="records")
+    for index, row in enumerate(rows):  # one-row requests; the model answers 1 for all
+        log.record("churn", 1, f"r{index}", [row], [1])
+    log.record("churn", 1, "pair", rows[:2], [1, 0])  # a request of two rows
+    log.close()
+    ids = [f"r{i}" for i in range(300)]  # three quarters of them labelled so far
+    truth = [1 if i % 4 else 0 for i in range(300)]  # three quarters right
+    assert cairn.monitoring.log_labels("churn", ids, truth) == 300
+    cairn.monitoring.log_labels("churn", ["pair"], [[1, 1]])  # one right, one wrong
+    cairn.monitoring.log_labels("churn", ["r0"], [1])  # a correction: the later label stands
+    session.monitoring.run("churn-prod")
+    found = session.monitoring.report("churn-prod")["performance"]
+    assert found["labelled"] == 302
+    assert found["coverage"] == pytest.approx(302 / 402)
+    assert found["realised"]["accuracy"] == pytest.approx((225 + 1 + 1) / 302)
+
+
+def test_labels_are_checked_where_they_enter(churn: pd.DataFrame) -> None:
+    monitoring = sdk.session().monitoring
+    for ids, labels, said in (
+        (["a", "b"], [1], "1 labels for 2 request ids"),
+        (["a b\n"], [1], r"request_ids\[0\]: expected 1 to 128 visible ASCII"),
+        ([""], [1], r"request_ids\[0\]: expected the request's id"),
+        (["a"], [{"nested": 1}], r"labels\[0\]: expected a class"),
+        (["a"], [float("nan")], r"labels\[0\]"),
+        (["a"], [True], r"labels\[0\]"),
+    ):
+        with pytest.raises(InvalidInput, match=said):
+            monitoring.log_labels("churn", ids, labels)
+    with pytest.raises(NotFound):
+        monitoring.log_labels("fraud", ["a"], [1])

@@ -233,11 +233,51 @@ def _report_views(found: dict[str, Any]) -> list[Any]:
                            [[c["column"], c["kind"], c["method"], c["score"], c["threshold"],
                              "yes" if c["drifted"] else "no"]
                             for c in found["drift"]["columns"]]))  # fmt: skip
+    realised = (found.get("performance") or {}).get("realised")
+    if realised:
+        coverage = found["performance"]["coverage"]
+        views.append(Table(f"Performance (labels for {coverage:.0%} of the rows)",
+                           ["metric", "value"], [[k, v] for k, v in realised.items()]))  # fmt: skip
+    estimated = (found.get("performance") or {}).get("estimated")
+    if estimated:
+        views.append(Line(f"Estimated accuracy (from the model's confidence): "
+                          f"{estimated['accuracy']:.3f} ({estimated['low']:.3f} to "
+                          f"{estimated['high']:.3f})"))  # fmt: skip
     if found["findings"]:
         views.append(Table("Data quality", ["column", "finding", "what"],
                            [[f["column"], f["kind"], f["message"]]
                             for f in found["findings"]]))  # fmt: skip
     return views
+
+
+@app.command()
+def labels(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="A CSV or Parquet file with columns request_id and label.", show_default=False
+        ),
+    ],
+    model: Annotated[
+        str, typer.Option(help="The model that answered those requests.", show_default=False)
+    ],
+    json_output: Json = False,
+) -> None:
+    """Keep labels that came in after the answers: a window's realised performance."""
+    from cairn.monitoring.service import table_columns
+
+    columns = table_columns(file, "labels file")
+    missing = [c for c in ("request_id", "label") if c not in columns]
+    if missing:
+        has = ", ".join(columns)
+        raise InvalidInput(f"labels file: expected columns request_id and label; "
+                           f"{missing[0]!r} is not there (it has {has})")  # fmt: skip
+    kept = session().monitoring.log_labels(
+        model, [str(r) for r in columns["request_id"]], list(columns["label"])
+    )
+    render(Report({"model": model, "labels": kept},
+                  lambda data: [Line(f"Kept {data['labels']:,} labels of {data['model']}")]),
+           json_output)  # fmt: skip
 
 
 @app.command()

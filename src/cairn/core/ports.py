@@ -479,6 +479,12 @@ class Monitors(Protocol):
     def record_action(self, name: str, action: str, payload: dict[str, object]) -> None:
         """An action the monitor took, audited as ``monitor.<action>``."""
 
+    def log_labels(self, model: str, labels: Sequence[tuple[str, str]]) -> int:
+        """Keep (request id, label as JSON text) pairs of the model; the last stands."""
+
+    def labels(self, model: str, request_ids: Sequence[str]) -> dict[str, str]:
+        """The labels (JSON text) kept for those of ``request_ids`` that have one."""
+
 
 class LocalObjects(Protocol):
     """A store that keeps objects as files on this machine, so files can be linked to

@@ -9,7 +9,9 @@ Gauges (prometheus-client, in the registry given):
 - ``cairn_feature_drifted{model,feature}``: 1 when that column drifted, else 0;
 - ``cairn_dataset_drift_share{model}``: the share of the model's columns that drifted;
 - ``cairn_monitor_drifting{monitor}``: 1 while the monitor's state is drift;
-- ``cairn_monitor_window_rows{monitor}``: rows in its last window.
+- ``cairn_monitor_window_rows{monitor}``: rows in its last window;
+- ``cairn_model_metric{model,metric,kind}``: a performance figure of the last window,
+  ``kind`` realised (on its labels) or estimated (from the model's confidence).
 """
 
 from __future__ import annotations
@@ -48,12 +50,19 @@ class MonitorGauges:
                               ("monitor",), registry=registry)  # fmt: skip
         self.rows = Gauge("cairn_monitor_window_rows", "Rows in the monitor's last window.",
                           ("monitor",), registry=registry)  # fmt: skip
+        self.metric = Gauge("cairn_model_metric", "A performance figure of the model's last "
+                            "window.", ("model", "metric", "kind"), registry=registry)  # fmt: skip
 
     def show(self, report: dict[str, Any]) -> None:
         """Set the gauges from one window's report (``MonitorService.report``)."""
         model, monitor = report["model"], report["monitor"]
         self.drifting.labels(monitor).set(1 if report["state"] == DRIFT else 0)
         self.rows.labels(monitor).set(report["rows"])
+        found = report.get("performance") or {}
+        for metric, value in (found.get("realised") or {}).items():
+            self.metric.labels(model, metric, "realised").set(value)
+        if found.get("estimated"):
+            self.metric.labels(model, "accuracy", "estimated").set(found["estimated"]["accuracy"])
         drift = report.get("drift")
         if not drift:
             return

@@ -11,14 +11,15 @@ from __future__ import annotations
 import io
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import orjson
 
-from cairn.core.model import parse_model_ref
+from cairn.core.model import check_model_name, parse_model_ref
 from cairn.core.monitor import (
     DRIFT,
     LOG,
@@ -32,9 +33,11 @@ from cairn.core.monitor import (
 from cairn.errors import CairnError, InvalidInput, NotFound
 from cairn.monitoring import reference as references
 from cairn.monitoring.evaluation import evaluate
+from cairn.monitoring.performance import performance
 from cairn.monitoring.retrain import Retrained, Retrainer
-from cairn.monitoring.window import PREDICTION, window_columns
+from cairn.monitoring.window import PREDICTION, REQUEST_ID, window_columns
 from cairn.serving.payloads import read_window
+from cairn.serving.traffic import request_id
 
 if TYPE_CHECKING:
     from cairn.core.model_api import Registry
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 _MOST_REPORT = 64 * 2**20  # bytes of a stored report read back
+LABEL = "label"  # the column of a file window that holds its labels
 _LEAST_SECRET = 16  # characters of a webhook's shared secret, as a release webhook's
 
 
@@ -126,19 +130,28 @@ class MonitorService:
         reference = self.reference(monitor)
         until = int(time.time() * 1000) if until is None else until
         since = until - monitor.window_seconds * 1000 if since is None else since
+        model = parse_model_ref(monitor.model).name
         if current is None:
             check_window(since, until)
-            logged = read_window(self.registry, self.artifacts,
-                                 parse_model_ref(monitor.model).name, since, until)  # fmt: skip
-            columns = {k: v for k, v in window_columns(logged).items() if k != PREDICTION}
+            columns = window_columns(read_window(self.registry, self.artifacts, model, since,
+                                                 until))  # fmt: skip
+            ids = columns.pop(REQUEST_ID, None)
+            predictions = columns.pop(PREDICTION, None)
+            labels = None if ids is None else self._labels_of(model, ids)
         else:
             columns = table_columns(current, "current")
+            predictions, labels = columns.pop(PREDICTION, None), columns.pop(LABEL, None)
+        # A model of several outputs a row is judged by its inputs only.
+        columns = {k: v for k, v in columns.items() if not k.startswith(f"{PREDICTION}[")}
         if monitor.features:
             columns = {k: v for k, v in columns.items() if k in monitor.features}
         report = evaluate(reference, columns, monitor.choices, monitor.share) if columns else None
         if report is None:  # no traffic in the window
             report = {"state": monitor.state, "rows": 0, "drift": None, "findings": [],
                       "distributions": {}}  # fmt: skip
+        if predictions is not None:
+            asked = None if labels is None else np.asarray(labels)
+            report["performance"] = performance(np.asarray(predictions), asked)
         report |= {"monitor": monitor.name, "model": monitor.model, "since": since,
                    "until": until}  # fmt: skip
         stored = self.artifacts.put_stream(io.BytesIO(_dumps(report)))
@@ -183,6 +196,45 @@ class MonitorService:
         self.retrained[(monitor.name, found.number)] = done
         self.monitors.record_action(monitor.name, "retrained", {**window, **done.to_dict()})
 
+    def log_labels(self, model: str, request_ids: Sequence[str], labels: Sequence[Any]) -> int:
+        """Keep the labels of answered requests of ``model`` (each a class, a number, or a
+        list of them for a request of several rows), found by request id when a window
+        is evaluated; a later label for a request replaces an earlier.
+
+        Raises:
+            InvalidInput: unequal lengths, a request id not as a server takes one, a
+                label of no such kind.
+            NotFound: the model is not there for the caller.
+            PermissionDenied: the caller may read the model but not write there.
+        """
+        check_model_name(model)
+        if len(request_ids) != len(labels):
+            raise InvalidInput(f"labels: {len(labels)} labels for {len(request_ids)} request ids")
+        pairs = [(request_id(str(r), f"request_ids[{i}]") if r else _no_id(i), _label(v, i))
+                 for i, (r, v) in enumerate(zip(request_ids, labels, strict=True))]  # fmt: skip
+        return self.monitors.log_labels(model, pairs)
+
+    def _labels_of(self, model: str, ids: Any) -> np.ndarray:
+        """Each row's label (None where none has come): a request's one label for each of
+        its rows, or its list of labels, one a row."""
+        kept = self.monitors.labels(model, sorted(set(ids.tolist())))
+        found = np.full(len(ids), None, dtype=object)
+        at = 0
+        while at < len(ids):
+            request = ids[at]
+            end = at
+            while end < len(ids) and ids[end] == request:
+                end += 1
+            text = kept.get(str(request))
+            if text is not None:
+                value = orjson.loads(text)
+                if isinstance(value, list) and len(value) == end - at:
+                    found[at:end] = value
+                elif not isinstance(value, list):
+                    found[at:end] = [value] * (end - at)
+            at = end
+        return found
+
     def status(self) -> list[Status]:
         """Every monitor the caller may read, with its last evaluation."""
         return [Status(m, next(iter(self.monitors.results(m.name, 1)), None))
@@ -219,6 +271,28 @@ class MonitorService:
             return b"".join(_bounded(chunks, digest))
 
 
+def _no_id(index: int) -> str:
+    raise InvalidInput(f"request_ids[{index}]: expected the request's id, got nothing")
+
+
+def _label(value: Any, index: int) -> str:
+    """A label as JSON text: a class (text or a whole number), a number, or a list."""
+    ok = (str, int, float)
+    if isinstance(value, np.generic):
+        value = value.item()
+    items = value if isinstance(value, list) else [value]
+    valid = bool(items) and all(
+        isinstance(v, ok)
+        and not isinstance(v, bool)
+        and (not isinstance(v, float) or np.isfinite(v))
+        for v in items
+    )
+    if not valid:
+        raise InvalidInput(f"labels[{index}]: expected a class, a finite number or a list of "
+                           f"them, got {type(value).__name__}")  # fmt: skip
+    return orjson.dumps(value).decode()
+
+
 def _bounded(chunks: Iterator[bytes], digest: str) -> Iterator[bytes]:
     size = 0
     for chunk in chunks:
@@ -230,8 +304,6 @@ def _bounded(chunks: Iterator[bytes], digest: str) -> Iterator[bytes]:
 
 
 def _dumps(report: dict[str, Any]) -> bytes:
-    import numpy as np
-
     def plain(value: Any) -> Any:  # a NumPy number orjson does not write itself
         return value.item() if isinstance(value, np.generic) else str(value)
 
@@ -252,8 +324,6 @@ def table_columns(data: Any, field: str) -> dict[str, Any]:
         return {str(c): data[c].to_numpy() for c in data.columns}
     if isinstance(data, Mapping):
         return {str(k): v for k, v in data.items()}
-    import numpy as np
-
     array = np.asarray(data)
     if array.ndim != 2 or array.shape[0] == 0:
         raise InvalidInput(f"{field}: expected a table, columns by name, rows of features, or "

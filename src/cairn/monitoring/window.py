@@ -2,7 +2,8 @@
 shape drift and quality checks take: a table's inputs by column name, a tensor's by
 feature position (``"0"``, ``"1"`` …), named tensors by name (a tensor of several features
 as ``name[0]``, ``name[1]`` …), and the answers as ``prediction`` (or ``prediction[0]`` …
-for several outputs per row). A row missing a column has None there."""
+for several outputs per row), and the request each row came in as ``request_id``. A row
+missing a column has None there."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 from cairn.errors import InvalidInput
 
 PREDICTION = "prediction"
+REQUEST_ID = "request_id"  # of each row: which request asked it (where its label is found)
 
 
 class _Columns:
@@ -48,6 +50,7 @@ def window_columns(logged: Iterable[Mapping[str, Any]]) -> dict[str, np.ndarray]
             answers in, or answers not one per row (naming the request).
     """
     inputs, outputs = _Columns(), _Columns()
+    request_ids: list[str] = []
     for request in logged:
         where = f"logged request {request.get('request_id')!r}"
         asked = _rows(request.get("inputs"), "", f"{where}: inputs")
@@ -56,7 +59,9 @@ def window_columns(logged: Iterable[Mapping[str, Any]]) -> dict[str, np.ndarray]
             raise InvalidInput(f"{where}: {len(answered)} answers to {len(asked)} rows")
         inputs.add(asked)
         outputs.add(answered)
-    return {**inputs.arrays(), **outputs.arrays()}
+        request_ids.extend([str(request.get("request_id"))] * len(asked))
+    return {**inputs.arrays(), **outputs.arrays(),
+            REQUEST_ID: np.array(request_ids, dtype=object)}  # fmt: skip
 
 
 def _rows(value: Any, name: str, where: str) -> list[dict[str, Any]]:

@@ -16,8 +16,9 @@ def test_a_tensor_model_s_rows_become_columns_by_position() -> None:
         {"request_id": "b", "inputs": [[5.0, 6.0]], "outputs": [1]},
     ]
     found = window_columns(logged)
-    assert list(found) == ["0", "1", "prediction"]
+    assert list(found) == ["0", "1", "prediction", "request_id"]
     assert found["0"].tolist() == [1.0, 3.0, 5.0]
+    assert found["request_id"].tolist() == ["a", "a", "b"]  # where each row's label is
     assert found["prediction"].tolist() == [0.0, 1.0, 1.0]
 
 
@@ -36,7 +37,8 @@ def test_named_tensors_and_ten_features_in_their_order() -> None:
     logged = [{"request_id": "a", "inputs": {"x": [list(range(11))], "flag": [1]},
                "outputs": [2]}]  # fmt: skip
     found = window_columns(logged)
-    assert list(found) == ["flag", *(f"x[{i}]" for i in range(11)), "prediction"]
+    assert list(found) == ["flag", *(f"x[{i}]" for i in range(11)), "prediction",
+                           "request_id"]  # fmt: skip
     assert found["flag"].tolist() == [1.0]
 
 

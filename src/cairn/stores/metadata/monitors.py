@@ -10,6 +10,7 @@ transaction.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import orjson
 from sqlalchemy import Connection, Engine, func, insert, select, update
@@ -39,6 +40,7 @@ from cairn.stores.metadata.engine import dialect_insert, read_connection, write_
 from cairn.stores.metadata.grants import authorize, authorize_objects
 
 _ATTEMPTS = 3  # numbering races between concurrent evaluations of one monitor
+_CHUNK = 1_000  # rows a statement writes, or request ids it asks for
 
 
 class SqlMonitors:
@@ -170,6 +172,50 @@ class SqlMonitors:
             rows = conn.execute(latest).mappings().all()
         return [result_from_dict({**row, "drifted": orjson.loads(row["drifted"])})
                 for row in reversed(rows)]  # fmt: skip
+
+    def log_labels(self, model: str, labels: Sequence[tuple[str, str]]) -> int:
+        """Keep each (request id, label as JSON text) of ``model``, a later label for a
+        request replacing an earlier; one audit event for the batch.
+
+        Raises:
+            NotFound: the model is not there for the acting principal.
+            PermissionDenied: it may read the model but not write there.
+        """
+        with write_transaction(self.engine) as conn:
+            self._writable(conn, model, "log labels")
+            at, by = now_ms(), current().actor
+            statement = dialect_insert(conn, t.labels)
+            upsert = statement.on_conflict_do_update(
+                index_elements=["model", "request_id"],
+                set_={c: statement.excluded[c] for c in ("label", "logged_at", "logged_by")},
+            )
+            for start in range(0, len(labels), _CHUNK):
+                conn.execute(upsert, [
+                    {"model": model, "request_id": request_id, "label": label,
+                     "logged_at": at, "logged_by": by}
+                    for request_id, label in labels[start:start + _CHUNK]
+                ])  # fmt: skip
+            audit.record(conn, "model.labels.logged", "model", model, {"labels": len(labels)})
+        return len(labels)
+
+    def labels(self, model: str, request_ids: Sequence[str]) -> dict[str, str]:
+        """The labels (JSON text) kept for those of ``request_ids`` that have one.
+
+        Raises:
+            NotFound: the model is not there for the acting principal.
+        """
+        c = t.labels.c
+        found: dict[str, str] = {}
+        with read_connection(self.engine) as conn:
+            project = conn.execute(select(t.models.c.project).where(t.models.c.name == model))
+            authorize(conn, Permission.READ, str(project.scalar()), "read labels",
+                      missing.model(model))  # fmt: skip
+            for start in range(0, len(request_ids), _CHUNK):
+                asked = list(request_ids[start : start + _CHUNK])
+                rows = conn.execute(select(c.request_id, c.label).where(
+                    c.model == model, c.request_id.in_(asked)))  # fmt: skip
+                found.update((str(r.request_id), str(r.label)) for r in rows)
+        return found
 
     # helpers
 

@@ -416,6 +416,17 @@ monitor_results = Table(
     UniqueConstraint("monitor", "number", name="uq_monitor_results_number"),
 )
 
+# Labels that arrived after the answers, by model and request id (the last one stands).
+labels = Table(
+    "labels",
+    metadata,
+    Column("model", String(128), ForeignKey("models.name"), primary_key=True),
+    Column("request_id", String(128), primary_key=True),
+    Column("label", Text, nullable=False),
+    Column("logged_at", BigInteger, nullable=False),
+    Column("logged_by", String(255), nullable=False),
+)
+
 # Who uploaded the bytes of an object (server-side): proof of possession, so an account
 # may record an object another project holds only if it sent the bytes itself. Not a
 # foreign key to users: a server without authentication uploads as "anonymous".

@@ -6,6 +6,8 @@ Each evaluation of a window is a row of ``monitor_results``, numbered per monito
 full report as an object. Both are held by their model: whoever may read the model may
 read its monitors. A webhook may belong to one monitor (``webhooks.monitor``): it is posted
 that monitor's changes of state, through the same outbox, and never a release's events.
+Labels that arrive after the answers (``labels``) are kept by model and request id, the
+last one given for a request standing.
 
 Revision ID: 0013
 Revises: 0012
@@ -50,11 +52,20 @@ def upgrade() -> None:
         sa.Column("evaluated_by", sa.String(255), nullable=False),
         sa.UniqueConstraint("monitor", "number", name="uq_monitor_results_number"),
     )
+    op.create_table(
+        "labels",
+        sa.Column("model", sa.String(128), sa.ForeignKey("models.name"), primary_key=True),
+        sa.Column("request_id", sa.String(128), primary_key=True),
+        sa.Column("label", sa.Text, nullable=False),
+        sa.Column("logged_at", sa.BigInteger, nullable=False),
+        sa.Column("logged_by", sa.String(255), nullable=False),
+    )
     with op.batch_alter_table("webhooks") as table:
         table.add_column(sa.Column("monitor", sa.String(128), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_table("labels")
     with op.batch_alter_table("webhooks") as table:
         table.drop_column("monitor")
     op.drop_table("monitor_results")
