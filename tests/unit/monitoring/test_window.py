@@ -51,3 +51,23 @@ def test_a_tampered_log_is_refused_naming_the_request() -> None:
         window_columns([{"request_id": "r3", "inputs": "rows", "outputs": [0]}])
     assert np.isnan(window_columns([{"request_id": "r4", "inputs": [[None]],
                                      "outputs": [1]}])["0"][0])  # fmt: skip
+
+
+def test_the_vectorised_path_reads_a_tensor_window_as_the_general_one_does() -> None:
+    rows = [[1.0, None], [2.5, 4.0], [3.0, 5.0]]
+    tensor = [{"request_id": f"r{i}", "inputs": [row], "outputs": [i]}
+              for i, row in enumerate(rows)]  # fmt: skip
+    # A request of named tensors sends the whole window down the general path.
+    named = {"request_id": "n", "inputs": {"0": [9.0], "1": [9.0]}, "outputs": [9]}
+    fast, general = window_columns(tensor), window_columns([*tensor, named])
+    assert list(fast) == list(general)
+    for name, values in fast.items():
+        first = general[name][: len(values)]
+        if values.dtype == object:
+            assert values.tolist() == first.tolist()
+        else:
+            np.testing.assert_array_equal(values, first.astype(float))  # NaN equals NaN
+    assert fast["request_id"].tolist() == ["r0", "r1", "r2"]
+    # Text that reads as a number stays text, whichever path reads it.
+    text = window_columns([{"request_id": "t", "inputs": [["1.5", 2.0]], "outputs": [1]}])
+    assert text["0"].tolist() == ["1.5"]
