@@ -136,3 +136,28 @@ def test_labels_are_kept_from_a_file(folder: Path) -> None:
     (folder / "wrong.csv").write_text("id,label\nr1,1\n")
     done = cairn(folder, "monitor", "labels", "wrong.csv", "--model", "churn", ok=False)
     assert "'request_id' is not there (it has id, label)" in done.stderr
+
+
+def test_monitors_declared_in_cairn_yaml_are_made_once(folder: Path) -> None:
+    (folder / "cairn.yaml").write_text(
+        "monitors:\n"
+        "  churn-prod:\n"
+        "    model: churn@production\n"
+        "    reference: train.parquet\n"
+        "    window: 15m\n"
+        "    features: [age, spend]\n"
+        "    methods: {spend: 'psi:0.2'}\n"
+    )
+    made = json.loads(cairn(folder, "monitor", "apply", "--json").stdout)
+    assert made == [{"monitor": "churn-prod", "made": True}]
+    again = json.loads(cairn(folder, "monitor", "apply", "--json").stdout)
+    assert again == [{"monitor": "churn-prod", "made": False}]
+    (monitor,) = json.loads(cairn(folder, "monitor", "status", "--json").stdout)
+    assert monitor["monitor"]["window_seconds"] == 900
+    assert monitor["monitor"]["features"] == ["age", "spend"]
+    assert monitor["monitor"]["choices"] == {"spend": {"method": "psi", "threshold": 0.2}}
+    mistyped = "monitors:\n  m:\n    model: churn@production\n    windows: 1h\n"
+    (folder / "cairn.yaml").write_text(mistyped)
+    done = cairn(folder, "monitor", "apply", ok=False)
+    assert "monitors.m: unknown key 'windows'" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,46 +14,12 @@ from cairn.cli.options import SECRET_VARIABLE, Json
 from cairn.cli.output import console, format_time
 from cairn.cli.report import Fields, Line, Report, Table, render
 from cairn.core.clock import parse_time
-from cairn.core.monitor import LOG, ColumnChoice, monitor_to_dict, result_to_dict
-from cairn.errors import InvalidInput
+from cairn.core.monitor import LOG, monitor_to_dict, result_to_dict
+from cairn.errors import AlreadyExists, InvalidInput
+from cairn.monitoring.declared import declared_monitors, parse_choice, parse_duration
 
 app = typer.Typer(help="Monitor served models: drift and data quality, window by window.",
                   no_args_is_help=True)  # fmt: skip
-
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
-
-
-def parse_duration(text: str, where: str) -> int:
-    """``90s``, ``15m``, ``1h``, ``7d`` as seconds.
-
-    Raises:
-        InvalidInput: naming ``where`` and the forms a duration takes.
-    """
-    found = _DURATION.match(text.strip())
-    if found is None:
-        raise InvalidInput(f"{where} {text!r}: expected a number and a unit, s, m, h or d "
-                           "(90s, 15m, 1h, 7d)")  # fmt: skip
-    return int(found.group(1)) * _SECONDS[found.group(2)]
-
-
-def parse_choice(text: str) -> tuple[str, ColumnChoice]:
-    """``COLUMN=METHOD[:THRESHOLD]``.
-
-    Raises:
-        InvalidInput: naming --method and the form it takes.
-    """
-    column, _, said = text.partition("=")
-    method, _, threshold = said.partition(":")
-    try:
-        value = float(threshold) if threshold else None
-    except ValueError:
-        value = None
-        method = ""
-    if not column or not method:
-        raise InvalidInput(f"--method {text!r}: expected COLUMN=METHOD or "
-                           "COLUMN=METHOD:THRESHOLD (age=psi:0.2)")  # fmt: skip
-    return column, ColumnChoice(method, value)
 
 
 @app.command()
@@ -110,7 +75,7 @@ def create(
     json_output: Json = False,
 ) -> None:
     """Make a monitor of a model, with its reference profiled from the training data."""
-    chosen = dict(parse_choice(text) for text in method or [])
+    chosen = dict(parse_choice(text, "--method") for text in method or [])
     watched = tuple(f.strip() for f in features.split(",") if f.strip()) if features else ()
     made = session().monitoring.create(
         name, model, reference, parse_duration(window, "--window"), watched, chosen, share,
@@ -121,6 +86,33 @@ def create(
         return
     console.print(f"Monitor {made.name} watches {made.model} in windows of {window}; "
                   f"reference {made.reference[:19]}…", markup=False)  # fmt: skip
+
+
+@app.command()
+def apply(json_output: Json = False) -> None:
+    """Make the monitors cairn.yaml declares under `monitors:` that are not made yet."""
+    from cairn.session import workspace
+
+    current = session()
+    secret = os.environ.get(SECRET_VARIABLE)
+    done = []
+    for declared in declared_monitors(workspace(current.settings)):
+        try:
+            current.monitoring.create(
+                declared.name, declared.model, declared.reference, declared.window_seconds,
+                declared.features, declared.choices, declared.share, declared.on_drift,
+                declared.alerts, secret,
+            )  # fmt: skip
+            done.append({"monitor": declared.name, "made": True})
+        except AlreadyExists:  # made before: its reference stays the one profiled then
+            done.append({"monitor": declared.name, "made": False})
+    render(Report(done, _applied_views), json_output)
+
+
+def _applied_views(done: list[dict[str, Any]]) -> list[Any]:
+    if not done:
+        return [Line("cairn.yaml declares no monitors (a `monitors:` section)")]
+    return [Line(f"{d['monitor']}: {'made' if d['made'] else 'there already'}") for d in done]
 
 
 @app.command()
