@@ -338,12 +338,11 @@ class Session:
         def notify() -> None:  # as a release's: now, briefly; the next change tries again
             deliver(ledger, tries=2, pause=0.2, timeout=3.0)
 
-        def run_pipeline(name: str, tags: dict[str, str]) -> tuple[str, list[str]]:
+        def run_pipeline(name: str, tags: dict[str, str]) -> str:
             from cairn.pipelines.loading import load_pipeline
 
             graph = load_pipeline(name, workspace(self.settings)).build()
-            found = self.pipelines.run(graph, tags=tags)
-            return found.run_id, [step.model for step in found.steps if step.model]
+            return self.pipelines.run(graph, tags=tags).run_id
 
         def releases() -> Releases:
             return self.releases

@@ -287,18 +287,29 @@ def test_quickstart_logs_a_sweep_and_shows_the_best(cairn_home: Path) -> None:
         {"kind": n["kind"], "id": n["id"]} for n in lineage["nodes"]
     ]
     assert "Released to staging: deployed (the gates passed)" in done.stdout
-    assert cairn.models.get_version("breast-cancer-classifier@staging").version == 1
     served = re.search(r"Served breast-cancer-classifier@staging \(breast-cancer-classifier/1\) "
                        r"over HTTP: POST /invocations with 3 validation rows answered (\[.*?\]) "
                        r"\(true classes: (\[.*?\])\)", done.stdout)  # fmt: skip
     assert served is not None, done.stdout
     assert len(json.loads(served.group(1))) == 3
     assert set(json.loads(served.group(1))) <= {0, 1}
-    again = cli("quickstart")  # the same data: the same version
-    assert "breast-cancer@1" in again.stdout
-    assert "registered as breast-cancer-classifier/2" in again.stdout
+    # Monitored: a calm window, then a recalibrated batch drifts and retrains the model on
+    # the data version that holds it, and staging runs the new version.
+    assert "window 1, the validation rows: ok" in done.stdout
+    assert re.search(r"window 2, .*: drift — 20 columns drifted", done.stdout), done.stdout
+    assert "monitor breast-cancer-staging: ok -> drift" in done.stderr  # the alert, logged
+    assert ("retrained on breast-cancer@2 by cairn.quickstart:retrain: "
+            "breast-cancer-classifier/2; released to staging: deployed") in done.stdout  # fmt: skip
+    retrained = cairn.models.get_version("breast-cancer-classifier@staging")
+    assert retrained.version == 2
+    assert retrained.description.startswith("retrained on breast-cancer@2, val_auc")
+    again = cli("quickstart")  # the original data again, after the grown version 2
+    assert "every run trained on the data version breast-cancer@3" in again.stdout
+    assert "registered as breast-cancer-classifier/3" in again.stdout
+    assert "no new version (its steps were cached)" in again.stdout  # breast-cancer@2 again
     history = json.loads(cli("envs", "history", "staging", "--json").stdout)
-    assert [(d["version"], d["previous"]) for d in history] == [(2, 1), (1, None)]
+    assert [(d["version"], d["previous"]) for d in history] == [(3, 2), (2, 1), (1, None)]
+    assert "retrained by monitor breast-cancer-staging: window 2" in history[1]["reason"]
 
 
 def test_cairn_server_serves_the_embedded_store_to_token_holders(

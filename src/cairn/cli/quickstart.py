@@ -13,6 +13,7 @@ from cairn.quickstart import (
     CHAMPION,
     EXPERIMENT,
     MODEL_NAME,
+    MONITOR,
     OBJECTIVE,
     STAGING,
     Candidate,
@@ -48,6 +49,7 @@ def quickstart() -> None:
     release = logged.release
     console.print(f"Released to {STAGING}: [bold]{release.state.value}[/bold] ({release.decision})")
     _serve(f"{MODEL_NAME}@{STAGING}", logged.sample, logged.labels)
+    _monitor()
     console.print(
         "\nLook further:\n"
         f"  cairn runs show {best.id[:12]}                 # params, metrics, tags, artifacts\n"
@@ -63,6 +65,8 @@ def quickstart() -> None:
         "  cairn audit log --limit 10                  # who changed what, hash-chained\n"
         "  cairn audit verify                          # recompute it: was anything altered?\n"
         f"  cairn serve {MODEL_NAME}@{STAGING}   # answer requests (OIP v2, MLflow)\n"
+        f"  cairn monitor report {MONITOR} --html report.html   # drift, quality, histograms\n"
+        "  cairn monitor status                        # every monitor, its state\n"
         "  cairn server                                # the same store over HTTP"
     )
 
@@ -79,6 +83,39 @@ def _serve(reference: str, rows: list[list[float]], labels: list[int]) -> None:
         f"Served [bold]{reference}[/bold] ({version}) over HTTP: POST /invocations with "
         f"{len(rows)} validation rows answered {predictions} (true classes: {labels})"
     )
+
+
+def _monitor() -> None:
+    """Watch staging's model, feed it a drifted batch, and show the retrain it causes."""
+    try:
+        from cairn.quickstart import RECALIBRATED, watch_and_retrain
+    except ModuleNotFoundError as exc:
+        console.print(
+            f"(to monitor it: pip install 'cairn-mlops[monitoring]'; {exc.name} is missing)"
+        )
+        return
+    console.print(f"\n[bold]Monitoring[/bold] {MONITOR} watches {MODEL_NAME}@{STAGING} against its "
+                  "training data")  # fmt: skip
+    watched = watch_and_retrain()
+    calm, drifted = watched.calm, watched.drifted
+    console.print(f"  window {calm.number}, the validation rows: [bold]{calm.state}[/bold] "
+                  f"({len(calm.drifted)} columns drifted)")  # fmt: skip
+    shown = ", ".join(drifted.drifted[:4]) + (" …" if len(drifted.drifted) > 4 else "")
+    count = len(drifted.drifted)
+    console.print(f"  window {drifted.number}, a batch read by an instrument that measures "
+                  f"{RECALIBRATED:g}× larger: [bold red]{drifted.state}[/bold red] — "
+                  f"{count} columns drifted ({shown}); the alert is logged")  # fmt: skip
+    done = watched.retrained
+    if drifted.state != "drift":
+        console.print("  not enough columns drifted for the dataset to: no retrain")
+    elif done is None:
+        console.print("  (already drifting before this window: no new retrain)")
+    elif done.version is None:
+        console.print(f"  retrained by {done.pipeline}: no new version (its steps were cached)")
+    else:
+        console.print(f"  retrained on {watched.data_ref} by {done.pipeline}: "
+                      f"[bold]{done.version}[/bold]; released to {STAGING}: "
+                      f"[bold]{done.request_state}[/bold]")  # fmt: skip
 
 
 def _score(run: Run) -> tuple[bool, float]:

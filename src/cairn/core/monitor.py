@@ -29,6 +29,8 @@ LOG, WEBHOOK = "log", "webhook"
 STATES = (NEW, OK, DRIFT)
 ACTIONS = ("retrain",)  # what ``on_drift`` may do: ``retrain:PIPELINE``
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# A pipeline: a name cairn.yaml declares, or module:attribute (as `cairn run` takes it).
+_PIPELINE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(:[A-Za-z_][A-Za-z0-9_]{0,127})?$")
 _COLUMN = re.compile(r"^[^\x00-\x1f]{1,250}$")
 _LONGEST_WINDOW = 366 * 24 * 3600  # a year, in seconds
 
@@ -124,9 +126,9 @@ def check_action(action: str, field_name: str) -> tuple[str, str]:
         InvalidInput: naming the field and the forms an action takes.
     """
     kind, _, target = action.partition(":") if isinstance(action, str) else ("", "", "")
-    if kind not in ACTIONS or not target or not _NAME.match(target):
-        raise InvalidInput(f"{field_name}: expected retrain:PIPELINE (a pipeline's name), "
-                           f"got {action!r}")  # fmt: skip
+    if kind not in ACTIONS or not target or not _PIPELINE.match(target):
+        raise InvalidInput(f"{field_name}: expected retrain:PIPELINE (a pipeline's name, or "
+                           f"module:attribute), got {action!r}")  # fmt: skip
     return kind, target
 
 

@@ -1,10 +1,10 @@
 """The closed loop: a monitor whose data drifted retrains its model and asks for the new
 version's release.
 
-``on_drift: retrain:PIPELINE`` runs the pipeline (declared in ``cairn.yaml``, as ``cairn
-run`` finds it; it reads its data itself, the latest version as it names it), its run
-tagged with the monitor and the window that caused it. When the run registered a new
-version of the monitored model and the monitor watches an environment
+``on_drift: retrain:PIPELINE`` runs the pipeline (a name declared in ``cairn.yaml``, or
+``module:attribute``, as ``cairn run`` finds it; it reads its data itself, the latest
+version as it names it), its run tagged with the monitor and the window that caused it.
+When the run registered a new version of the monitored model and the monitor watches an environment
 (``churn@production``), the version is promoted there: a promotion request that goes
 through the environment's gates and approvals as any other, its reason naming the monitor
 and window. What a policy allows automatically happens; what needs a person waits for one.
@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from cairn.core.ports import Releases
 
 
+_NAMED = 5  # drifted columns a promotion's reason names
+
+
 @dataclass(frozen=True)
 class Retrained:
     """What a retrain did: the pipeline run, the version it registered (if any), and the
@@ -41,8 +44,8 @@ class Retrained:
                 "request_id": self.request_id, "request_state": self.request_state}  # fmt: skip
 
 
-# (pipeline name, run tags) -> (the pipeline run's id, the model versions it registered)
-RunPipeline = Callable[[str, dict[str, str]], tuple[str, list[str]]]
+# (pipeline name or module:attribute, run tags) -> the pipeline run's id
+RunPipeline = Callable[[str, dict[str, str]], str]
 
 
 class Retrainer:
@@ -62,13 +65,16 @@ class Retrainer:
         _, pipeline = check_action(monitor.on_drift, "on_drift")
         watched = parse_model_ref(monitor.model)
         tags = {"cairn.monitor": monitor.name, "cairn.monitor.window": str(result.number)}
-        run_id, registered = self._run(pipeline, tags)
-        mine = [ref for ref in registered if parse_model_ref(ref).name == watched.name]
-        if not mine or mine[-1] == self._resolve(monitor.model):
-            # Nothing new: the pipeline's steps were cached (its data unchanged) or it
+        # Whatever way the pipeline registers (a step's register=, log_model in a step), the
+        # model's newest version tells whether it made one.
+        newest = f"{watched.name}@latest"
+        before = self._resolve(newest)
+        run_id = self._run(pipeline, tags)
+        version = self._resolve(newest)
+        if version in (before, self._resolve(monitor.model)):
+            # Nothing new: the pipeline's steps were cached (its data unchanged), or it
             # registers another model.
             return Retrained(pipeline, run_id)
-        version = mine[-1]
         environment = watched.alias
         releases = self._releases()
         try:
@@ -77,7 +83,9 @@ class Retrainer:
             releases.get_environment(environment)
         except NotFound:  # an alias, not an environment: nothing to release to
             return Retrained(pipeline, run_id, version)
-        drifted = ", ".join(result.drifted) or "the dataset"
+        named = ", ".join(result.drifted[:_NAMED]) or "the dataset"
+        more = len(result.drifted) - _NAMED
+        drifted = f"{named} and {more} more" if more > 0 else named
         reason = (f"retrained by monitor {monitor.name}: window {result.number} drifted "
                   f"({drifted}); pipeline run {run_id}")  # fmt: skip
         request = releases.promote(version, environment, reason)
