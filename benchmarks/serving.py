@@ -3,6 +3,8 @@ floor of a Python HTTP server, on the same models and the same requests.
 
     .venv/bin/python benchmarks/serving.py            # about 35 minutes
     .venv/bin/python benchmarks/serving.py --quick    # one round, shorter loads: about 5
+    .venv/bin/python benchmarks/serving.py --models bench-lr --servers cairn "cairn, logging on" \
+        --rounds 6                                     # a focused A/B: only those rows
 
 (and a few minutes more the first time, while the peers' virtualenvs are made).
 
@@ -242,10 +244,12 @@ def mlserver(name: str, port: int, model: Path, batching: bool) -> Server:
     )  # fmt: skip
 
 
-def install_peers() -> dict[str, str]:
-    """Make each peer's venv; the peers that could not be installed, and why."""
+def install_peers(wanted: set[str | None]) -> dict[str, str]:
+    """Make each wanted peer's venv; the peers that could not be installed, and why."""
     missing = {}
     for name, (venv, requirements, probe) in PEERS.items():
+        if name not in wanted:
+            continue
         try:
             ensure_venv(venv, requirements, probe)
         except (RuntimeError, subprocess.CalledProcessError) as error:
@@ -357,20 +361,35 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one round, shorter loads")
     parser.add_argument("--rounds", type=int, help="rounds of every server (default 3; --quick 1)")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=MODELS,
+        default=list(MODELS),
+        help="only these models (a focused A/B)",
+    )
+    parser.add_argument(
+        "--servers",
+        nargs="+",
+        choices=SERVERS,
+        default=list(SERVERS),
+        help="only these servers, e.g. --servers cairn 'cairn, logging on'",
+    )
     args = parser.parse_args()
     seconds = 3 if args.quick else 10
     rounds = args.rounds or (1 if args.quick else 3)
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
         return 2
-    missing = install_peers()  # a server row not measured, and why
+    wanted = {peer(label) for label in args.servers} - {None}
+    missing = install_peers(wanted)  # a server row not measured, and why
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     prepared = prepare(WORK)
     prepared["bodies"] = requests(prepared["row"], WORK)
     (WORK / "floor.py").write_text(_FLOOR)
     (WORK / "bentoml_service.py").write_text(_BENTOML)
-    cells = [f"{name} / {label}" for name in MODELS for label in SERVERS
+    cells = [f"{name} / {label}" for name in args.models for label in args.servers
              if peer(label) not in missing]  # fmt: skip
     runs: dict[str, list[dict[str, Any]]] = {cell: [] for cell in cells}
     for index in range(rounds):
@@ -394,7 +413,7 @@ def main() -> int:
             print(f"  round {index + 1}/{rounds}, {cell}: ready {found['ready_s']:.2f} s; "
                   f"{shown}", flush=True)  # fmt: skip
     measured = {cell: summary(found) for cell, found in runs.items() if cell not in missing}
-    print(report(measured, missing, seconds, rounds))
+    print(report(measured, missing, seconds, rounds, args.models))
     return 0
 
 
@@ -410,7 +429,7 @@ def summary(found: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def report(measured: dict[str, dict[str, Any]], missing: dict[str, str], seconds: int,
-           rounds: int) -> str:  # fmt: skip
+           rounds: int, models: list[str]) -> str:  # fmt: skip
     peers = "; ".join(installed(venv, requirements) for name, (venv, requirements, _)
                       in PEERS.items() if name not in missing)  # fmt: skip
     lines = [
@@ -441,7 +460,7 @@ def report(measured: dict[str, dict[str, Any]], missing: dict[str, str], seconds
     if missing:
         lines += ["", *(f"{what}: {brief(why)}" for what, why in missing.items())]
     lines.append("")
-    for name in MODELS:
+    for name in models:
         lines += verdicts(name, {cell.split(" / ")[1]: found for cell, found in measured.items()
                                  if cell.startswith(f"{name} / ")})  # fmt: skip
     return "\n".join(lines)
@@ -456,14 +475,33 @@ def brief(reason: str) -> str:
 
 
 def verdicts(name: str, rows: dict[str, dict[str, Any]]) -> list[str]:
-    """The targets for one model, on the medians of its rows (by server label)."""
-    floor, cairn = rows["floor"]["32"], rows["cairn"]["32"]
+    """The targets for one model, on the medians of its rows (by server label): those the
+    rows measured allow (a focused run measures some)."""
+    found = []
+    if {"floor", "cairn"} <= set(rows):
+        found.append(_plain(name, rows["floor"]["32"], rows["cairn"]["32"]))
+    if "cairn, batching" in rows:
+        found.append(_batching(name, rows))
+    if {"cairn", "cairn, logging on"} <= set(rows):
+        cost = 1 - rows["cairn, logging on"]["32"]["rps"].median / rows["cairn"]["32"]["rps"].median
+        found.append(f"{name}: payload logging costs {cost:.1%} of throughput at c32 "
+                     f"(target ≤ 10%: {verdict(cost <= 0.10)})")  # fmt: skip
+    if "cairn" in rows:
+        ready = rows["cairn"]["ready_s"].median
+        found.append(f"{name}: start to ready {ready:.2f} s (target < 2 s: {verdict(ready < 2)})")
+    return found
+
+
+def _plain(name: str, floor: dict[str, Any], cairn: dict[str, Any]) -> str:
     share = cairn["rps"].median / floor["rps"].median
     p99 = cairn["p99_ms"].median / floor["p99_ms"].median
+    return (f"{name}: without batching, c32: {share:.0%} of the floor's throughput "
+            f"(target ≥ 80%: {verdict(share >= 0.8)}), p99 {p99:.2f}× the floor's "
+            f"(target ≤ 1.25×: {verdict(p99 <= 1.25)})")  # fmt: skip
+
+
+def _batching(name: str, rows: dict[str, dict[str, Any]]) -> str:
     batched = rows["cairn, batching"]["64"]["rps"].median
-    logged = rows["cairn, logging on"]["32"]["rps"].median
-    cost = 1 - logged / cairn["rps"].median
-    ready = rows["cairn"]["ready_s"].median
     # Every other server's best row at c64: the floor, and each peer with or without batching.
     best: dict[str, tuple[float, str]] = {}
     for label, found in rows.items():
@@ -475,16 +513,9 @@ def verdicts(name: str, rows: dict[str, dict[str, Any]]) -> list[str]:
     if "mlflow" in rows:
         times = batched / rows["mlflow"]["64"]["rps"].median
         mlflow = f"{times:.1f}× mlflow models serve (target ≥ 30×: {verdict(times >= 30)})"
-    return [
-        f"{name}: without batching, c32: {share:.0%} of the floor's throughput "
-        f"(target ≥ 80%: {verdict(share >= 0.8)}), p99 {p99:.2f}× the floor's "
-        f"(target ≤ 1.25×: {verdict(p99 <= 1.25)})",
-        f"{name}: with batching, c64: {batched:,.0f}/s, {mlflow}; ahead of every other "
-        f"server measured ({ahead}): {verdict(batched > max(best.values())[0])}",
-        f"{name}: payload logging costs {cost:.1%} of throughput at c32 "
-        f"(target ≤ 10%: {verdict(cost <= 0.10)}); start to ready {ready:.2f} s "
-        f"(target < 2 s: {verdict(ready < 2)})",
-    ]
+    leads = bool(best) and batched > max(best.values())[0]
+    return (f"{name}: with batching, c64: {batched:,.0f}/s, {mlflow}; ahead of every other "
+            f"server measured ({ahead or 'none'}): {verdict(leads)}")  # fmt: skip
 
 
 if __name__ == "__main__":
