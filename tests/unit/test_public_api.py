@@ -11,8 +11,8 @@ import cairn
 PUBLIC = [
     "ActiveRun", "CairnError", "Experiment", "Metric", "Run", "RunList", "RunStatus",
     "__version__", "configure", "data", "delete_run", "get_metric_history", "get_run",
-    "list_experiments", "models", "pipeline", "releases", "restore_run", "search_runs",
-    "start_run", "step",
+    "list_experiments", "models", "monitoring", "pipeline", "releases", "restore_run",
+    "search_runs", "start_run", "step",
 ]  # fmt: skip
 NAMESPACES = {
     "data": ["get"],
@@ -21,6 +21,7 @@ NAMESPACES = {
         "get_card", "get_version", "list_models", "list_versions", "load", "set_alias",
         "set_card",
     ],
+    "monitoring": ["create", "log_labels", "report", "run"],
     "releases": [
         "Deployment", "Environment", "GateCheck", "PromotionRequest", "RequestState",
         "Webhook", "approve", "check", "create_environment", "deployed", "environment",
