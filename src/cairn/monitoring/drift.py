@@ -45,9 +45,10 @@ from cairn.monitoring.reference import (
     CategoricalReference,
     ColumnReference,
     NumericReference,
+    as_categories,
     as_column,
+    category_counts,
     is_numeric,
-    missing_mask,
 )
 
 EFFECTIVE_SIZE = 5_000  # under it a test decides, from it an effect size
@@ -125,9 +126,12 @@ def dataset_drift(
     for name, ref in reference.items():
         if name not in current:
             continue
-        values = as_column(name, current[name])
-        if isinstance(ref, NumericReference) and not is_numeric(values):
-            continue
+        if isinstance(ref, NumericReference):
+            values = as_column(name, current[name])
+            if not is_numeric(values):
+                continue
+        else:
+            values = as_categories(name, current[name])
         compared.append((name, ref, values, choices.get(name, Choice())))
     # Columns in threads: NumPy lets go of the interpreter while it counts a column, so a
     # wide window uses every core.
@@ -143,12 +147,12 @@ def column_drift(name: str, reference: ColumnReference, values: Any,
     """Raises:
     InvalidInput: the choice names a method the column's kind has not.
     """
-    array = as_column(name, values)
     if isinstance(reference, NumericReference):
+        array = as_column(name, values)
         scores, rows = _numeric_scores(reference, array.astype(np.float64, copy=False))
         methods, tested, measured = NUMERIC_METHODS, "ks_t", "wasserstein"
     else:
-        scores, rows = _categorical_scores(reference, array)
+        scores, rows = _categorical_scores(reference, as_categories(name, values))
         methods, tested, measured = CATEGORICAL_METHODS, "chi_square", "jensen_shannon"
     effective = rows * reference.count / max(rows + reference.count, 1)
     default = tested if effective < EFFECTIVE_SIZE else measured
@@ -223,13 +227,11 @@ def _welch_p_value(ref: NumericReference, present: np.ndarray) -> float:
 
 
 def _categorical_scores(ref: CategoricalReference,
-                        values: np.ndarray) -> tuple[dict[str, float], int]:  # fmt: skip
-    present = values[~missing_mask(values)].astype(str)
-    n = int(present.size)
+                        values: Any) -> tuple[dict[str, float], int]:  # fmt: skip
+    current, _ = category_counts(values)
+    n = sum(current.values())
     if n == 0:
         return dict.fromkeys(CATEGORICAL_METHODS, float("nan")), 0
-    categories, counts = np.unique(present, return_counts=True)
-    current = dict(zip(categories.tolist(), counts.tolist(), strict=True))
     known = [c for c in ref.counts if c != OTHER]
     reference_counts = [ref.counts[c] for c in known]
     current_counts = [current.pop(c, 0) for c in known]

@@ -18,9 +18,10 @@ from cairn.monitoring.reference import (
     CategoricalReference,
     ColumnReference,
     NumericReference,
+    as_categories,
     as_column,
+    category_counts,
     is_numeric,
-    missing_mask,
 )
 
 BINS = 20  # equal-width bins over the reference's range, for the histograms drawn
@@ -44,7 +45,7 @@ def evaluate(
     asked = {name: Choice(c.method, c.threshold) for name, c in (choices or {}).items()}
     drift = dataset_drift(reference, current, asked, share)
     findings = quality_findings(reference, current)
-    rows = max((np.asarray(values).shape[0] for values in current.values()), default=0)
+    rows = max((len(values) for values in current.values()), default=0)
     return {
         "state": DRIFT if drift.drifted else OK,
         "rows": int(rows),
@@ -59,8 +60,8 @@ def evaluate(
 def distribution(reference: ColumnReference, values: Any) -> dict[str, Any]:
     """The shares of the reference and of ``values`` over the same bins (numeric) or
     categories (the reference's most frequent, then ``other``)."""
-    array = as_column("column", values)
     if isinstance(reference, NumericReference):
+        array = as_column("column", values)
         if not is_numeric(array):
             return {"kind": "numeric", "edges": [], "reference": [], "current": []}
         low, high = reference.minimum, reference.maximum
@@ -78,10 +79,8 @@ def distribution(reference: ColumnReference, values: Any) -> dict[str, Any]:
     assert isinstance(reference, CategoricalReference)
     shown = list(reference.counts)[:SHOWN_CATEGORIES]
     total = max(sum(reference.counts.values()), 1)
-    present = array[~missing_mask(array)].astype(str)
-    names, counts = np.unique(present, return_counts=True)
-    current = dict(zip(names.tolist(), counts.tolist(), strict=True))
-    size = max(present.size, 1)
+    current, _ = category_counts(as_categories("column", values))
+    size = max(sum(current.values()), 1)
     return {"kind": "categorical", "categories": [*shown, "other"],
             "reference": [reference.counts[c] / total for c in shown]
             + [1 - sum(reference.counts[c] for c in shown) / total],

@@ -15,7 +15,9 @@ from cairn.monitoring.reference import (
     CategoricalReference,
     ColumnReference,
     NumericReference,
+    as_categories,
     as_column,
+    category_counts,
     is_numeric,
     missing_mask,
 )
@@ -48,27 +50,29 @@ def quality_findings(reference: Mapping[str, ColumnReference],
         if name not in current:
             found.append(Finding(name, "missing_column", f"{name}: the column is missing"))
             continue
-        found.extend(_column(name, ref, as_column(name, current[name])))
+        values = (as_categories(name, current[name]) if isinstance(ref, CategoricalReference)
+                  else as_column(name, current[name]))  # fmt: skip
+        found.extend(_column(name, ref, values))
     found.extend(Finding(str(name), "new_column",
                          f"{name}: a column the reference does not have")
                  for name in current if name not in reference)  # fmt: skip
     return found
 
 
-def _column(name: str, ref: ColumnReference, values: np.ndarray) -> list[Finding]:
+def _column(name: str, ref: ColumnReference, values: Any) -> list[Finding]:
     if isinstance(ref, NumericReference) and not is_numeric(values):
         got = _DESCRIBED.get(values.dtype.kind, values.dtype.name)
         return [Finding(name, "type", f"{name}: numbers expected, got {got} values")]
     found = []
     missing = (~np.isfinite(values) if is_numeric(values) and isinstance(ref, NumericReference)
-               else missing_mask(values))  # fmt: skip
+               else np.asarray(missing_mask(values)))  # fmt: skip
     before = ref.missing / max(ref.count + ref.missing, 1)
     now = float(missing.mean())
     if now - before >= MISSING_RISE:
         said = f"{name}: {now:.1%} of values missing, {before:.1%} in the reference"
         found.append(Finding(name, "missing_rate", said, now))
     present = values[~missing]
-    if present.size == 0:
+    if len(present) == 0:
         return found
     if isinstance(ref, NumericReference):
         numbers = present.astype(np.float64, copy=False)
@@ -83,11 +87,10 @@ def _column(name: str, ref: ColumnReference, values: np.ndarray) -> list[Finding
     return found
 
 
-def _unseen(name: str, ref: CategoricalReference, present: np.ndarray) -> list[Finding]:
-    categories, counts = np.unique(present.astype(str), return_counts=True)
-    new = [(c, n) for c, n in zip(categories.tolist(), counts.tolist(), strict=True)
-           if c not in ref.counts]  # fmt: skip
-    share = sum(n for _, n in new) / present.size
+def _unseen(name: str, ref: CategoricalReference, present: Any) -> list[Finding]:
+    counts, _ = category_counts(present)
+    new = [(c, n) for c, n in counts.items() if c not in ref.counts]
+    share = sum(n for _, n in new) / len(present)
     if share <= UNSEEN:
         return []
     new.sort(key=lambda found: -found[1])

@@ -69,10 +69,12 @@ def column_reference(name: str, values: Any) -> ColumnReference:
     """Raises:
     InvalidInput: no values, or more than one dimension.
     """
-    array = as_column(name, values)
-    if is_numeric(array):
-        return _numeric(name, array.astype(np.float64, copy=False))
-    return _categorical(array)
+    categories = as_categories(name, values)
+    if not isinstance(categories, np.ndarray):  # text, kept as pandas has it
+        return _categorical(categories)
+    if is_numeric(categories):
+        return _numeric(name, categories.astype(np.float64, copy=False))
+    return _categorical(categories)
 
 
 def as_column(name: str, values: Any) -> np.ndarray:
@@ -92,6 +94,22 @@ def as_column(name: str, values: Any) -> np.ndarray:
     return array
 
 
+def as_categories(name: str, values: Any) -> Any:
+    """``values`` as a column of categories: a pandas Series of text as it is (turning an
+    Arrow-backed text column into an array would make a Python string of every value),
+    anything else as ``as_column`` makes it.
+
+    Raises:
+        InvalidInput: no values, or more than one dimension.
+    """
+    dtype = getattr(values, "dtype", None)
+    if hasattr(values, "value_counts") and dtype is not None and dtype.kind not in "biufc":
+        if len(values) == 0:
+            raise InvalidInput(f"column {name!r}: no values")
+        return values
+    return as_column(name, values)
+
+
 def _numeric(name: str, values: np.ndarray) -> NumericReference:
     present = values[np.isfinite(values)]
     if present.size == 0:
@@ -109,28 +127,40 @@ def _numeric(name: str, values: np.ndarray) -> NumericReference:
     )  # fmt: skip
 
 
-def _categorical(values: np.ndarray) -> CategoricalReference:
-    missing = missing_mask(values)
-    present = values[~missing].astype(str)
-    categories, counts = np.unique(present, return_counts=True)
-    order = np.argsort(-counts, kind="stable")
-    top = {str(categories[i]): int(counts[i]) for i in order[:TOP_CATEGORIES]}
-    rest = int(counts[order[TOP_CATEGORIES:]].sum())
+def _categorical(values: Any) -> CategoricalReference:
+    counts, missing = category_counts(values)
+    ranked = sorted(counts.items(), key=lambda found: (-found[1], found[0]))
+    top = dict(ranked[:TOP_CATEGORIES])
+    rest = sum(count for _, count in ranked[TOP_CATEGORIES:])
     if rest:
         top[OTHER] = rest
-    return CategoricalReference(count=int(present.size), missing=int(missing.sum()), counts=top)
+    return CategoricalReference(count=sum(counts.values()), missing=missing, counts=top)
+
+
+def category_counts(values: Any) -> tuple[dict[str, int], int]:
+    """How many values of each category (by its text: 1, 1.0 and "1" as ``str`` gives
+    them), and how many are missing. Counted by pandas' hash table, not by sorting, and
+    without turning a million values into a million strings first."""
+    import pandas as pd
+
+    series = pd.Series(values, copy=False)
+    found = series.value_counts(dropna=True, sort=False)
+    counts: dict[str, int] = {}
+    for category, count in zip(found.index.tolist(), found.tolist(), strict=True):
+        key = str(category)
+        counts[key] = counts.get(key, 0) + int(count)
+    return counts, int(series.size - sum(counts.values()))
 
 
 def missing_mask(values: np.ndarray) -> np.ndarray:
-    """Which values are missing: NaN, or None in an array of objects."""
+    """Which values are missing: NaN, or None (or pandas' NA) in an array of objects."""
     if values.dtype.kind == "f":
         nan: np.ndarray = np.isnan(values)
         return nan
     if values.dtype.kind == "O":
-        found: np.ndarray = np.fromiter(
-            (v is None or (isinstance(v, float) and math.isnan(v)) for v in values),
-            dtype=bool, count=values.size,
-        )  # fmt: skip
+        import pandas as pd
+
+        found: np.ndarray = np.asarray(pd.isna(values), dtype=bool)
         return found
     return np.zeros(values.size, dtype=bool)
 

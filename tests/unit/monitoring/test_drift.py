@@ -192,3 +192,23 @@ def test_a_table_read_from_a_file_is_compared_column_by_column() -> None:
         ("age", "ks_t", True),
         ("plan", "chi_square", False),
     ]
+
+
+def test_a_pandas_text_column_is_counted_as_the_same_values_in_an_array() -> None:
+    """A DataFrame's text (Arrow-backed under pandas 3) is counted where it lies, never
+    turned into an array of strings: the same counts, missing values and scores."""
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    values = rng.choice(np.array(["a", "b", "c", "d"]), 5_000).astype(object)
+    values[::50] = None
+    current = rng.choice(np.array(["a", "b", "c", "e"]), 5_000).astype(object)
+    current[::7] = None
+    as_array = reference_of({"plan": values})
+    as_table = reference_of(pd.DataFrame({"plan": pd.Series(values, dtype="string")}))
+    assert as_array == as_table
+    from_array = dataset_drift(as_array, {"plan": current}).columns[0]
+    table = pd.DataFrame({"plan": pd.Series(current, dtype="string")})
+    from_table = dataset_drift(as_array, table).columns[0]
+    assert from_array == from_table
+    assert from_table.rows == 5_000 - len(range(0, 5_000, 7))
