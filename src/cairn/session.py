@@ -37,6 +37,7 @@ from cairn.core.ports import (
     Collectable,
     LineageGraph,
     MetadataStore,
+    ModelRegistry,
     ProjectScopes,
     Releases,
 )
@@ -313,8 +314,9 @@ class Session:
         def notify() -> None:  # in this process, now (a command may exit right after), briefly:
             deliver(ledger, tries=2, pause=0.2, timeout=3.0)  # the next release tries again
 
+        live = _live_traffic(self.database, self.registry, self.artifacts)
         return ReleaseService(ledger, self.registry, self.metadata, self._evaluator,
-                              Authorizer.local_admin(), notify)  # fmt: skip
+                              Authorizer.local_admin(), notify, live=live)  # fmt: skip
 
     @built_once
     def monitoring(self) -> MonitorService:
@@ -401,10 +403,13 @@ class Session:
             threading.Thread(target=delivering, name="cairn-webhooks", daemon=True).start()
 
         registry_for = self.registry_for_callers()
+        # A canary's traffic is read with the server's own registry, as evidence is.
+        live = _live_traffic(database, registry, artifacts)
 
         def for_caller(principal: Principal) -> Releases:
             seen = registry_for(principal)
-            return ReleaseService(ledger, seen, database, evaluate, Authorizer(principal), notify)
+            return ReleaseService(ledger, seen, database, evaluate, Authorizer(principal), notify,
+                                  live=live)  # fmt: skip
 
         notify()
         return for_caller
@@ -542,3 +547,20 @@ def workspace(settings: Settings) -> Path:
     """The working copy data versioning works in: the project folder, else the working
     directory (where ``cairn.lock`` and the remotes of ``cairn.yaml`` live)."""
     return settings.project_root or Path.cwd()
+
+
+def _live_traffic(database: MetadataStore, registry: ModelRegistry,
+                  artifacts: ArtifactStore) -> Callable[..., Any]:  # fmt: skip
+    """What reads a canary's live traffic (``cairn.monitoring.canary``), imported when a
+    canary is first judged: a command that judges none does not load NumPy and pyarrow.
+
+    The callable raises InvalidInput when cairn[monitoring] is not installed."""
+
+    def live(*asked: Any) -> Any:
+        try:
+            from cairn.monitoring.canary import live_traffic
+        except ImportError as missing:
+            raise InvalidInput(f"judging a canary needs cairn[monitoring] ({missing})") from None
+        return live_traffic(registry, artifacts, in_database(database, "monitors"))(*asked)
+
+    return live

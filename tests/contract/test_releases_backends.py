@@ -278,6 +278,31 @@ def test_a_rollback_returns_to_a_version_the_environment_ran(
     assert releases.history(env, unique("other")) == []
 
 
+def test_a_canary_serves_until_judged_or_withdrawn(session: Session, unique: Unique) -> None:
+    releases, model, env = session.releases, unique("churn"), unique("production")
+    canary = "  - canary: {share: 0.2, requests: 50, metric: accuracy, max_regression: 0.01}\n"
+    releases.create_environment(env, f"{AUTO}gates:\n{canary}")
+    _versions(session, model, 3)
+    releases.promote(f"{model}/1", env, "launch")  # nothing to judge it against: it enters
+    request = releases.promote(f"{model}/2", env, "retrain")
+    assert request.state is RequestState.CANARY
+    assert releases.list_requests(env, state=RequestState.CANARY) == [request]
+    assert releases.get_environment(env).deployed == {model: 1}
+    with pytest.raises(InvalidState, match="serves as a canary"):
+        releases.promote(f"{model}/3", env, "another")
+    waiting = releases.judge(request.id)  # no traffic logged: it serves on
+    assert (waiting.state, waiting.gates[0].reason.split(" (")[0]) == (
+        RequestState.CANARY, "0 of 50 labelled requests of the canary so far")  # fmt: skip
+    back = releases.rollback(env, model, "error budget")
+    assert (back.action, back.version, back.previous) == (Action.ROLLBACK, 1, 2)
+    assert releases.get_request(request.id).state is RequestState.ROLLED_BACK
+    assert [(d.action, d.version, d.previous) for d in releases.history(env, model)] == [
+        (Action.ROLLBACK, 1, 2), (Action.CANARY, 2, 1), (Action.PROMOTE, 1, None),
+    ]  # fmt: skip
+    with pytest.raises(InvalidState, match="rolled_back, not a canary"):
+        releases.judge(request.id)
+
+
 def test_what_ran_at_a_time_follows_the_history(session: Session, unique: Unique) -> None:
     releases, churn, fraud, env = (session.releases, unique("churn"), unique("fraud"),
                                    unique("production"))  # fmt: skip

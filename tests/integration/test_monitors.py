@@ -175,6 +175,8 @@ def test_malformed_monitors_and_windows_are_refused_naming_the_field(
         ({"features": ("age", "income")}, "features: 'income'"),
         ({"share": 1.5}, "share"),
         ({"on_drift": "deploy:everything"}, "on_drift"),
+        ({"degraded_when": "loss > 2"}, "degraded_when: expected a figure"),
+        ({"on_degradation": "retrain:retrain"}, "on_degradation: say when"),
         ({"reference": tmp_path / "absent.csv"}, "reference: no file"),
         ({"reference": np.zeros(3)}, "reference: expected a table"),
     ]
@@ -305,6 +307,34 @@ def test_late_labels_give_a_windows_realised_performance_with_its_coverage(
     assert found["labelled"] == 302
     assert found["coverage"] == pytest.approx(302 / 402)
     assert found["realised"]["accuracy"] == pytest.approx((225 + 1 + 1) / 302)
+
+
+def test_a_window_whose_performance_meets_the_condition_is_degraded(
+    churn: pd.DataFrame,
+) -> None:
+    monitoring = sdk.session().monitoring
+    monitoring.create("churn-prod", "churn@production", churn[FEATURES],
+                      degraded_when="accuracy < 0.8")  # fmt: skip
+    window = _training(rows=500, seed=9)[FEATURES]  # the inputs as in training: no drift
+    window["prediction"] = 1
+    window["label"] = [1 if i % 10 < 7 else 0 for i in range(500)]  # 70% right
+    found = monitoring.run("churn-prod", current=window)
+    assert (found.state, found.drifted) == ("degraded", ())
+    judged = monitoring.report("churn-prod")["degradation"]
+    assert judged == {"condition": "accuracy < 0.8", "value": pytest.approx(0.7),
+                      "kind": "realised", "labelled": 500, "degraded": True}  # fmt: skip
+    window["label"] = 1  # all right now
+    assert monitoring.run("churn-prod", current=window).state == "ok"
+    # Before labels come, a calibrated model's confidence estimates the accuracy: answers
+    # near 0.5 are right about half the time.
+    unsure = _training(rows=500, seed=10)[FEATURES]
+    unsure["prediction"] = np.random.default_rng(3).uniform(0.4, 0.6, 500)
+    assert monitoring.run("churn-prod", current=unsure).state == "degraded"
+    judged = monitoring.report("churn-prod")["degradation"]
+    assert (judged["kind"], judged["labelled"]) == ("estimated", 0)
+    assert judged["value"] == pytest.approx(0.55, abs=0.02)
+    changes = [(c["from"], c["to"]) for c in _audited("monitor.state_changed")]
+    assert changes == [("new", "degraded"), ("degraded", "ok"), ("ok", "degraded")]
 
 
 def test_labels_are_checked_where_they_enter(churn: pd.DataFrame) -> None:

@@ -11,10 +11,11 @@ import typer
 
 from cairn.cli.context import session
 from cairn.cli.options import SECRET_VARIABLE, Json
-from cairn.cli.output import console, format_time
+from cairn.cli.output import console, errors, format_time
 from cairn.cli.report import Fields, Line, Report, Table, render
 from cairn.core.clock import parse_time
 from cairn.core.monitor import LOG, monitor_to_dict, result_to_dict
+from cairn.core.release import PromotionRequest, RequestState
 from cairn.errors import AlreadyExists, InvalidInput
 from cairn.monitoring.declared import declared_monitors, parse_choice, parse_duration
 
@@ -57,6 +58,18 @@ def create(
     on_drift: Annotated[
         str | None, typer.Option(help="What a drift does: retrain:PIPELINE.", show_default=False)
     ] = None,
+    degraded_when: Annotated[
+        str | None,
+        typer.Option(
+            help="When the model has degraded: a figure, a comparison and a number, such as "
+            "'accuracy < 0.85' (realised on labels, or estimated before they come).",
+            show_default=False,
+        ),
+    ] = None,
+    on_degradation: Annotated[
+        str | None,
+        typer.Option(help="What a degradation does: retrain:PIPELINE.", show_default=False),
+    ] = None,
     alert: Annotated[
         list[str] | None,
         typer.Option(
@@ -79,7 +92,8 @@ def create(
     watched = tuple(f.strip() for f in features.split(",") if f.strip()) if features else ()
     made = session().monitoring.create(
         name, model, reference, parse_duration(window, "--window"), watched, chosen, share,
-        on_drift, tuple(alert or [LOG]), os.environ.get(alert_secret_env),
+        on_drift, tuple(alert or [LOG]), os.environ.get(alert_secret_env), degraded_when,
+        on_degradation,
     )  # fmt: skip
     if json_output:
         render(Report(monitor_to_dict(made), lambda data: []), True)
@@ -101,7 +115,7 @@ def apply(json_output: Json = False) -> None:
             current.monitoring.create(
                 declared.name, declared.model, declared.reference, declared.window_seconds,
                 declared.features, declared.choices, declared.share, declared.on_drift,
-                declared.alerts, secret,
+                declared.alerts, secret, declared.degraded_when, declared.on_degradation,
             )  # fmt: skip
             done.append({"monitor": declared.name, "made": True})
         except AlreadyExists:  # made before: its reference stays the one profiled then
@@ -284,10 +298,12 @@ def daemon(
     once: Annotated[bool, typer.Option(help="Evaluate what is due once, and stop.")] = False,
     json_output: Json = False,
 ) -> None:
-    """Evaluate every monitor when its window has passed, until stopped (Ctrl-C)."""
+    """Evaluate every monitor when its window has passed, and judge the canaries the
+    environments run on their live traffic, until stopped (Ctrl-C)."""
     from cairn.monitoring.schedule import MonitorGauges, run_due
+    from cairn.releases.service import judge_canaries
 
-    monitoring = session().monitoring
+    monitoring, releases = session().monitoring, session().releases
     gauges = None
     if metrics_port is not None:
         from prometheus_client import REGISTRY, start_http_server
@@ -296,6 +312,7 @@ def daemon(
         start_http_server(metrics_port, addr="127.0.0.1")
     if once:
         found = [result_to_dict(r) for r in run_due(monitoring, gauges)]
+        _judged(judge_canaries(releases))
         render(Report(found, _evaluated_views), json_output)
         return
     console.print(f"Evaluating monitors when due, looking every {interval:g} s (Ctrl-C stops)",
@@ -304,9 +321,18 @@ def daemon(
         while True:
             for result in run_due(monitoring, gauges):
                 render(Report(result_to_dict(result), _result_views), json_output)
+            _judged(judge_canaries(releases))
             time.sleep(interval)
     except KeyboardInterrupt:
         return
+
+
+def _judged(requests: list[PromotionRequest]) -> None:
+    """Say each canary judged for good (on stderr: --json prints the monitors' results)."""
+    for request in requests:
+        if request.state is not RequestState.CANARY:
+            said = f"{request.state.value} ({request.decision})"
+            errors.print(f"canary {request.ref} in {request.environment}: {said}", markup=False)
 
 
 def _evaluated_views(found: list[dict[str, Any]]) -> list[Any]:

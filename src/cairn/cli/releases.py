@@ -276,6 +276,33 @@ def show_request(request_id: RequestId, json: Json = False) -> None:
     render(request_report(_releases().get_request(request_id)), json)
 
 
+@requests.command("judge")
+def judge(
+    request_id: Annotated[
+        str | None,
+        typer.Argument(
+            help="A request serving as a canary (default: every canary).", show_default=False
+        ),
+    ] = None,
+    json: Json = False,
+) -> None:
+    """Judge canaries on their live traffic now (maintainers): each is promoted, rolled
+    back if it did worse, or left serving while too few of its requests have labels.
+    `cairn monitor daemon` and `cairn serve --monitor` judge them at every look."""
+    from cairn.releases.service import judge_canaries
+
+    releases = _releases()
+    judged = [releases.judge(request_id)] if request_id else judge_canaries(releases)
+    render(Report([request_to_dict(r) for r in judged], _judged_views), json)
+
+
+def _judged_views(found: list[dict[str, Any]]) -> Iterator[View]:
+    if not found:
+        yield Line("No canary is serving.")
+    for data in found:
+        yield from _request_views(data)
+
+
 def request_report(request: PromotionRequest) -> Report[dict[str, Any]]:
     """A promotion request: its state, each gate's result and evidence, each approval."""
     return Report(request_to_dict(request), _request_views)

@@ -6,8 +6,8 @@ its windows are compared with (an object in the artifact store, computed once wh
 monitor is made), how long a window is, which features it watches and how (a drift method
 and threshold per column), and what it does when the data drifts or the model degrades.
 Each evaluation is a :class:`MonitorResult`: the window, how many rows it held, the state
-it found (``ok``, ``drift``), the share of drifted columns, the drifted columns and the
-data-quality findings, and the full report as an object.
+it found (``ok``, ``drift``, ``degraded``), the share of drifted columns, the drifted
+columns and the data-quality findings, and the full report as an object.
 """
 
 from __future__ import annotations
@@ -20,14 +20,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cairn.core.artifact import check_digest
+from cairn.core.gates.base import compares, comparison
 from cairn.core.limits import INT64_MAX, check_int64
 from cairn.core.model import parse_model_ref
+from cairn.core.performance import HIGHER_IS_BETTER
 from cairn.errors import InvalidInput
 
-OK, DRIFT, NEW = "ok", "drift", "new"
+OK, DRIFT, DEGRADED, NEW = "ok", "drift", "degraded", "new"
 LOG, WEBHOOK = "log", "webhook"
-STATES = (NEW, OK, DRIFT)
-ACTIONS = ("retrain",)  # what ``on_drift`` may do: ``retrain:PIPELINE``
+STATES = (NEW, OK, DRIFT, DEGRADED)
+ACTIONS = ("retrain",)  # what ``on_drift`` and ``on_degradation`` may do: ``retrain:PIPELINE``
+_CONDITION = re.compile(r"^\s*([a-z_0-9]+)\s*(.+)$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 # A pipeline: a name cairn.yaml declares, or module:attribute (as `cairn run` takes it).
 _PIPELINE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(:[A-Za-z_][A-Za-z0-9_]{0,127})?$")
@@ -56,6 +59,8 @@ class Monitor:
     on_drift: str | None = None  # retrain:PIPELINE
     alerts: tuple[str, ...] = (LOG,)  # "log", "webhook:URL": told when the state changes
     state: str = NEW
+    degraded_when: str | None = None  # "accuracy < 0.85": the model degraded
+    on_degradation: str | None = None  # retrain:PIPELINE
     created_at: int = 0  # set by the store
     created_by: str = ""
 
@@ -112,6 +117,13 @@ def check_monitor(monitor: Monitor) -> Monitor:
         raise InvalidInput(f"share: expected a number above 0 and at most 1, got {monitor.share!r}")
     if monitor.on_drift is not None:
         check_action(monitor.on_drift, "on_drift")
+    if monitor.degraded_when is not None:
+        parse_condition(monitor.degraded_when, "degraded_when")
+    if monitor.on_degradation is not None:
+        check_action(monitor.on_degradation, "on_degradation")
+        if monitor.degraded_when is None:
+            raise InvalidInput("on_degradation: say when the model has degraded too "
+                               "(degraded_when: 'accuracy < 0.85')")  # fmt: skip
     for alert in monitor.alerts:
         check_alert(alert)
     if monitor.state not in STATES:
@@ -130,6 +142,36 @@ def check_action(action: str, field_name: str) -> tuple[str, str]:
         raise InvalidInput(f"{field_name}: expected retrain:PIPELINE (a pipeline's name, or "
                            f"module:attribute), got {action!r}")  # fmt: skip
     return kind, target
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """``accuracy < 0.85``: when a window's performance says the model degraded."""
+
+    metric: str
+    operator: str
+    bound: float
+
+    def holds(self, value: float) -> bool:
+        return compares(value, self.operator, self.bound)
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.operator} {self.bound:g}"
+
+
+def parse_condition(text: object, field_name: str) -> Condition:
+    """``"accuracy < 0.85"`` as a Condition.
+
+    Raises:
+        InvalidInput: naming the field, the figures it may name and the form it takes.
+    """
+    found = _CONDITION.match(text) if isinstance(text, str) else None
+    if found is None or found.group(1) not in HIGHER_IS_BETTER:
+        raise InvalidInput(f"{field_name}: expected a figure ({', '.join(HIGHER_IS_BETTER)}), a "
+                           f"comparison and a number, such as 'accuracy < 0.85'; got "
+                           f"{text!r:.80}")  # fmt: skip
+    operator, bound = comparison(found.group(2), field_name)
+    return Condition(found.group(1), operator, bound)
 
 
 def check_alert(alert: str) -> str:
@@ -167,7 +209,8 @@ def monitor_to_dict(monitor: Monitor) -> dict[str, Any]:
         "choices": {column: {"method": c.method, "threshold": c.threshold}
                     for column, c in monitor.choices.items()},
         "share": monitor.share, "on_drift": monitor.on_drift, "alerts": list(monitor.alerts),
-        "state": monitor.state,
+        "state": monitor.state, "degraded_when": monitor.degraded_when,
+        "on_degradation": monitor.on_degradation,
         "created_at": monitor.created_at, "created_by": monitor.created_by,
     }  # fmt: skip
 
@@ -186,7 +229,8 @@ def monitor_from_dict(data: Mapping[str, Any]) -> Monitor:
             share=data.get("share", 0.5), on_drift=data.get("on_drift"),
             alerts=tuple(data.get("alerts", (LOG,))),
             state=data.get("state", NEW), created_at=data.get("created_at", 0),
-            created_by=data.get("created_by", ""),
+            created_by=data.get("created_by", ""), degraded_when=data.get("degraded_when"),
+            on_degradation=data.get("on_degradation"),
         ))  # fmt: skip
     except (KeyError, AttributeError, TypeError) as exc:
         raise InvalidInput(f"monitor: malformed ({exc!r})") from exc

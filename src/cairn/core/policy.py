@@ -17,6 +17,11 @@ gates:
   - provenance: committed_code      # trained by a pipeline run from a clean git tree
   - no_unsafe_pickle: true
   - card_fields: [intended_use, limitations]
+  - canary:                         # then judged on live traffic (cairn.core.gates.canary)
+      share: 0.1
+      requests: 500
+      metric: accuracy
+      max_regression: 0.02
 approvals:
   required: 1
   role: approver
@@ -64,6 +69,12 @@ class Policy:
     document: Mapping[str, Any] = field(default_factory=dict)  # as given, for the record
 
     @property
+    def canary(self) -> Gate | None:
+        """The canary gate, if the policy has one: a release is then judged on live
+        traffic before it replaces the version running."""
+        return next((g for g in self.gates if g.kind == "canary"), None)
+
+    @property
     def digest(self) -> str:
         """The policy's version: a digest of its canonical JSON (sha256, short)."""
         canonical = orjson.dumps(self.document, option=orjson.OPT_SORT_KEYS)
@@ -88,6 +99,9 @@ def parse_policy(document: Any, where: str = "policy") -> Policy:
     if not isinstance(gates, list):
         raise InvalidInput(f"{where}.gates: expected a list of gates")
     parsed = tuple(parse_gate(g, f"{where}.gates[{i}]") for i, g in enumerate(gates))
+    if sum(g.kind == "canary" for g in parsed) > 1:
+        raise InvalidInput(f"{where}.gates: one canary gate at most (a release serves as one "
+                           "canary)")  # fmt: skip
     auto = document.get("auto_promote", False)
     if not isinstance(auto, bool):
         raise InvalidInput(f"{where}.auto_promote: expected true or false")

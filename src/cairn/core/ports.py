@@ -350,8 +350,11 @@ class ReleaseWork(Protocol):
         """By its id or its first 8 characters or more; raises NotFound, InvalidInput,
         AmbiguousReference."""
 
-    def waiting_request(self, model: str, environment: str) -> PromotionRequest | None:
-        """The request to run the model in the environment that waits, if one does."""
+    def request_in(
+        self, model: str, environment: str, state: RequestState
+    ) -> PromotionRequest | None:
+        """The request to run the model in the environment that is in ``state`` (waiting,
+        or serving as a canary: at most one is), if one is."""
 
     def version_digest(self, model: str, version: int) -> str:
         """The version's package digest; raises NotFound."""

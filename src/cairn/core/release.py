@@ -9,6 +9,12 @@ alias back to a version the environment ran before, with a history entry of its 
 There is at most one open request per model and environment: promoting another version
 while one waits updates it, and the approvals given so far stop counting (they were given
 for another package).
+
+Under a policy with a canary gate, an approved request does not deploy at once: it serves
+as a canary (``RequestState.CANARY``, a ``canary`` entry in the history) until live traffic
+judges it; then it deploys, or is rolled back (``ROLLED_BACK``, a ``rollback`` entry whose
+``previous`` is the canary withdrawn). No other version of the model is promoted to that
+environment while a canary runs.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ class RequestState(StrEnum):
     WAITING = "waiting"  # the gates passed; approvals are missing
     REJECTED = "rejected"  # an approver said no
     DEPLOYED = "deployed"  # the alias moved
+    CANARY = "canary"  # approved; serving a share of requests until its canary gate decides
+    ROLLED_BACK = "rolled_back"  # its canary did worse than the version running: withdrawn
 
     @property
     def open(self) -> bool:
@@ -52,6 +60,7 @@ class Verdict(StrEnum):
 class Action(StrEnum):
     PROMOTE = "promote"
     ROLLBACK = "rollback"
+    CANARY = "canary"  # a version serves a share of requests; the alias has not moved
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +213,8 @@ def decide(
     needed = policy.approvals.required
     if len(counted) >= needed:
         how = "the gates passed" + (f", approved by {', '.join(names)}" if names else "")
+        if policy.canary is not None:  # judged on live traffic first
+            return Outcome(RequestState.CANARY, how, names, tuple(refused))
         return Outcome(RequestState.DEPLOYED, how, names, tuple(refused))
     missing = needed - len(counted)
     waiting = f"waiting for {missing} more approval(s) (role: {policy.approvals.role.value})"

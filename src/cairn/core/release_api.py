@@ -74,9 +74,14 @@ class Releases(Protocol):
     ) -> list[PromotionRequest]:
         """Newest first."""
 
+    def judge(self, request_id: str) -> PromotionRequest:
+        """Judge the request serving as a canary on its live traffic now: promoted, rolled
+        back, or still a canary with the labelled requests counted so far."""
+
     def rollback(
         self, environment: str, model: str, reason: str, to_version: int | None = None
-    ) -> Deployment: ...
+    ) -> Deployment:
+        """Run the version before again; while a canary serves, withdraw the canary."""
 
     def history(self, environment: str, model: str | None = None) -> list[Deployment]:
         """Newest first."""
@@ -143,6 +148,8 @@ OPERATIONS = table(
                Arg("model", Place.QUERY, required=False, max_length=_MODEL),
                Arg("state", Place.QUERY, RequestState, required=False)),
               "Newest first."),
+    Operation("judge", "POST", "/promotions/{request_id}/judge", _DECIDED, _REQUEST_,
+              (_REQUEST,), "Judge a canary on its live traffic now."),
     Operation("rollback", "POST", "/environments/{name}/rollback", _DECIDED,
               one(deployment_to_dict, deployment_from_dict),
               (_IN_ENVIRONMENT, Arg("model", max_length=_MODEL), Arg("reason", max_length=_TEXT),

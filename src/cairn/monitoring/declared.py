@@ -9,6 +9,8 @@ monitors:
     methods: {age: "psi:0.2"}          # a column's own drift method[:threshold]
     share: 0.5                         # the dataset drifts at this share of columns
     on_drift: retrain:retrain          # a pipeline of this cairn.yaml
+    degraded_when: "accuracy < 0.85"   # realised on labels, or estimated before they come
+    on_degradation: retrain:retrain
     alerts: [log, "webhook:https://hooks.example.com/ml"]   # signed: CAIRN_WEBHOOK_SECRET
 """
 
@@ -25,7 +27,8 @@ from cairn.errors import InvalidInput
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
-_KEYS = {"model", "reference", "window", "features", "methods", "share", "on_drift", "alerts"}
+_KEYS = {"model", "reference", "window", "features", "methods", "share", "on_drift", "alerts",
+         "degraded_when", "on_degradation"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class Declared:
     share: float = 0.5
     on_drift: str | None = None
     alerts: tuple[str, ...] = (LOG,)
+    degraded_when: str | None = None
+    on_degradation: str | None = None
 
 
 def parse_duration(text: str, where: str) -> int:
@@ -118,4 +123,5 @@ def _declared(name: str, found: Any, root: Path, where: str) -> Declared:
         tuple(str(f) for f in features),
         {str(c): _method(str(m), f"{where}.methods.{c}", str(c)) for c, m in methods.items()},
         float(share), found.get("on_drift"), tuple(str(a) for a in alerts),
+        found.get("degraded_when"), found.get("on_degradation"),
     )  # fmt: skip

@@ -21,14 +21,21 @@ mean for the same inputs (concept drift): only labels show that.
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cairn.monitoring.reference import missing_mask
 
+if TYPE_CHECKING:
+    from cairn.core.monitor import Condition
+
 MAX_CLASSES = 20
 _SPREAD = 3.0  # standard errors each side of an estimate
+# Labelled rows a window needs before its realised figure decides whether the model
+# degraded; with fewer, the estimate decides (accuracy), or nothing does.
+LEAST_LABELLED = 30
 
 
 def performance(predictions: np.ndarray, labels: np.ndarray | None) -> dict[str, Any]:
@@ -55,6 +62,21 @@ def performance(predictions: np.ndarray, labels: np.ndarray | None) -> dict[str,
         found["kind"] = "regressor"
         found["realised"] = _regression(truth.astype(float), answered.astype(float))
     return found
+
+
+def degradation(condition: Condition, measured: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Whether the window's performance (``performance``) meets ``condition`` — the model
+    degraded: decided on the realised figure when ``LEAST_LABELLED`` rows or more have
+    labels, else on the estimated accuracy; None when neither is known."""
+    realised, labelled = measured.get("realised", {}), measured.get("labelled", 0)
+    if labelled >= LEAST_LABELLED and condition.metric in realised:
+        value, kind = float(realised[condition.metric]), "realised"
+    elif condition.metric == "accuracy" and "estimated" in measured:
+        value, kind = float(measured["estimated"]["accuracy"]), "estimated"
+    else:
+        return None
+    return {"condition": str(condition), "value": value, "kind": kind, "labelled": labelled,
+            "degraded": math.isfinite(value) and condition.holds(value)}  # fmt: skip
 
 
 def estimated_accuracy(probabilities: np.ndarray) -> dict[str, float]:

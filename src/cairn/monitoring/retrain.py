@@ -1,13 +1,14 @@
-"""The closed loop: a monitor whose data drifted retrains its model and asks for the new
-version's release.
+"""The closed loop: a monitor whose data drifted, or whose model degraded, retrains its
+model and asks for the new version's release.
 
-``on_drift: retrain:PIPELINE`` runs the pipeline (a name declared in ``cairn.yaml``, or
-``module:attribute``, as ``cairn run`` finds it; it reads its data itself, the latest
-version as it names it), its run tagged with the monitor and the window that caused it.
-When the run registered a new version of the monitored model and the monitor watches an environment
-(``churn@production``), the version is promoted there: a promotion request that goes
-through the environment's gates and approvals as any other, its reason naming the monitor
-and window. What a policy allows automatically happens; what needs a person waits for one.
+``on_drift: retrain:PIPELINE`` (or ``on_degradation``) runs the pipeline (a name declared
+in ``cairn.yaml``, or ``module:attribute``, as ``cairn run`` finds it; it reads its data
+itself, the latest version as it names it), its run tagged with the monitor and the
+window that caused it. When the run registered a new version of the monitored model and
+the monitor watches an environment (``churn@production``), the version is promoted there:
+a promotion request that goes through the environment's gates and approvals as any
+other, its reason naming the monitor and window. What a policy allows automatically
+happens; what needs a person waits for one.
 """
 
 from __future__ import annotations
@@ -23,9 +24,6 @@ from cairn.errors import NotFound
 if TYPE_CHECKING:
     from cairn.core.monitor import Monitor, MonitorResult
     from cairn.core.ports import Releases
-
-
-_NAMED = 5  # drifted columns a promotion's reason names
 
 
 @dataclass(frozen=True)
@@ -55,14 +53,16 @@ class Retrainer:
                  resolve: Callable[[str], str]) -> None:  # fmt: skip
         self._run, self._releases, self._resolve = run_pipeline, releases, resolve
 
-    def retrain(self, monitor: Monitor, result: MonitorResult) -> Retrained:
-        """Run the monitor's ``on_drift`` pipeline and promote what it registered.
+    def retrain(self, monitor: Monitor, result: MonitorResult, action: str,
+                cause: str) -> Retrained:  # fmt: skip
+        """Run the pipeline of ``action`` (the monitor's ``retrain:PIPELINE``) and promote
+        what it registered, the promotion's reason naming the monitor and ``cause`` (the
+        window, and what it found, in words).
 
         Raises:
             CairnError: the pipeline is not found or fails; the promotion is refused.
         """
-        assert monitor.on_drift is not None
-        _, pipeline = check_action(monitor.on_drift, "on_drift")
+        _, pipeline = check_action(action, "action")
         watched = parse_model_ref(monitor.model)
         tags = {"cairn.monitor": monitor.name, "cairn.monitor.window": str(result.number)}
         # Whatever way the pipeline registers (a step's register=, log_model in a step), the
@@ -83,10 +83,6 @@ class Retrainer:
             releases.get_environment(environment)
         except NotFound:  # an alias, not an environment: nothing to release to
             return Retrained(pipeline, run_id, version)
-        named = ", ".join(result.drifted[:_NAMED]) or "the dataset"
-        more = len(result.drifted) - _NAMED
-        drifted = f"{named} and {more} more" if more > 0 else named
-        reason = (f"retrained by monitor {monitor.name}: window {result.number} drifted "
-                  f"({drifted}); pipeline run {run_id}")  # fmt: skip
+        reason = f"retrained by monitor {monitor.name}: {cause}; pipeline run {run_id}"
         request = releases.promote(version, environment, reason)
         return Retrained(pipeline, run_id, version, request.id, request.state.value)

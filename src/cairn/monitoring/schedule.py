@@ -1,6 +1,7 @@
 """Monitors on their schedule: each evaluated once its window has passed since its last
 (``cairn monitor daemon``, or ``cairn serve --monitor`` in the serving process), with what
-each window found set as Prometheus gauges.
+each window found set as Prometheus gauges; and at each look the canaries the
+environments run judged on their live traffic (``cairn.releases.service.judge_canaries``).
 
 Gauges (prometheus-client, in the registry given):
 
@@ -8,7 +9,8 @@ Gauges (prometheus-client, in the registry given):
   last window (a p-value for a test, a distance for an effect size: ``method`` says which);
 - ``cairn_feature_drifted{model,feature}``: 1 when that column drifted, else 0;
 - ``cairn_dataset_drift_share{model}``: the share of the model's columns that drifted;
-- ``cairn_monitor_drifting{monitor}``: 1 while the monitor's state is drift;
+- ``cairn_monitor_drifting{monitor}``: 1 while the monitor's last window drifted;
+- ``cairn_monitor_degraded{monitor}``: 1 while its state is degraded (``degraded_when``);
 - ``cairn_monitor_window_rows{monitor}``: rows in its last window;
 - ``cairn_model_metric{model,metric,kind}``: a performance figure of the last window,
   ``kind`` realised (on its labels) or estimated (from the model's confidence).
@@ -22,13 +24,15 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from cairn.core.monitor import DRIFT
+from cairn.core.monitor import DEGRADED, DRIFT
 from cairn.errors import CairnError
+from cairn.releases.service import judge_canaries
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from cairn.core.monitor import MonitorResult
+    from cairn.core.ports import Releases
     from cairn.monitoring.service import MonitorService, Status
 
 logger = logging.getLogger(__name__)
@@ -46,8 +50,10 @@ class MonitorGauges:
         self.share = Gauge("cairn_dataset_drift_share", "The share of the model's columns "
                            "that drifted in the last window.", ("model",),
                            registry=registry)  # fmt: skip
-        self.drifting = Gauge("cairn_monitor_drifting", "1 while the monitor's state is drift.",
-                              ("monitor",), registry=registry)  # fmt: skip
+        self.drifting = Gauge("cairn_monitor_drifting", "1 while the monitor's last window "
+                              "drifted.", ("monitor",), registry=registry)  # fmt: skip
+        self.degraded = Gauge("cairn_monitor_degraded", "1 while the monitor's state is "
+                              "degraded.", ("monitor",), registry=registry)  # fmt: skip
         self.rows = Gauge("cairn_monitor_window_rows", "Rows in the monitor's last window.",
                           ("monitor",), registry=registry)  # fmt: skip
         self.metric = Gauge("cairn_model_metric", "A performance figure of the model's last "
@@ -56,7 +62,9 @@ class MonitorGauges:
     def show(self, report: dict[str, Any]) -> None:
         """Set the gauges from one window's report (``MonitorService.report``)."""
         model, monitor = report["model"], report["monitor"]
-        self.drifting.labels(monitor).set(1 if report["state"] == DRIFT else 0)
+        drifted = report["state"] == DRIFT or bool((report.get("drift") or {}).get("drifted"))
+        self.drifting.labels(monitor).set(1 if drifted else 0)
+        self.degraded.labels(monitor).set(1 if report["state"] == DEGRADED else 0)
         self.rows.labels(monitor).set(report["rows"])
         found = report.get("performance") or {}
         for metric, value in (found.get("realised") or {}).items():
@@ -108,11 +116,14 @@ def run_due(
 
 
 class Scheduler:
-    """``run_due`` every ``interval`` seconds in a thread of its own, until stopped."""
+    """``run_due`` every ``interval`` seconds in a thread of its own, until stopped; and,
+    given ``releases``, the canaries judged on their live traffic each time too."""
 
     def __init__(self, service: MonitorService, interval: float = 60.0,
-                 gauges: MonitorGauges | None = None) -> None:  # fmt: skip
+                 gauges: MonitorGauges | None = None,
+                 releases: Releases | None = None) -> None:  # fmt: skip
         self._service, self._interval, self._gauges = service, interval, gauges
+        self._releases = releases
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cairn-monitors", daemon=True)
 
@@ -128,6 +139,8 @@ class Scheduler:
         while not self._stop.is_set():
             try:
                 run_due(self._service, self._gauges)
+                if self._releases is not None:
+                    judge_canaries(self._releases)
             except Exception:  # the store out of reach: said, and tried again next time
                 logger.exception("monitors could not be evaluated")
             self._stop.wait(self._interval)

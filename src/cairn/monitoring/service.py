@@ -21,6 +21,7 @@ import orjson
 
 from cairn.core.model import check_model_name, parse_model_ref
 from cairn.core.monitor import (
+    DEGRADED,
     DRIFT,
     LOG,
     ColumnChoice,
@@ -29,11 +30,13 @@ from cairn.core.monitor import (
     check_alert,
     check_monitor,
     check_window,
+    parse_condition,
 )
 from cairn.errors import CairnError, InvalidInput, NotFound
 from cairn.monitoring import reference as references
 from cairn.monitoring.evaluation import evaluate
-from cairn.monitoring.performance import performance
+from cairn.monitoring.labels import labels_of
+from cairn.monitoring.performance import degradation, performance
 from cairn.monitoring.retrain import Retrained, Retrainer
 from cairn.monitoring.window import PREDICTION, REQUEST_ID, window_columns
 from cairn.serving.payloads import read_window
@@ -46,6 +49,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 _MOST_REPORT = 64 * 2**20  # bytes of a stored report read back
 LABEL = "label"  # the column of a file window that holds its labels
+_NAMED = 5  # drifted columns a retrain's reason names
 _LEAST_SECRET = 16  # characters of a webhook's shared secret, as a release webhook's
 
 
@@ -57,7 +61,8 @@ class Status:
 
 class MonitorService:
     """Monitors for one caller. ``notify`` posts what waits in the webhook outbox (called
-    after a change of state is recorded); ``retrainer`` acts on ``on_drift``."""
+    after a change of state is recorded); ``retrainer`` acts on ``on_drift`` and
+    ``on_degradation``."""
 
     def __init__(self, monitors: Monitors, registry: Registry, artifacts: ArtifactStore,
                  notify: Callable[[], None] = lambda: None,
@@ -78,11 +83,15 @@ class MonitorService:
         on_drift: str | None = None,
         alerts: tuple[str, ...] = (LOG,),
         alert_secret: str | None = None,
+        degraded_when: str | None = None,
+        on_degradation: str | None = None,
     ) -> Monitor:
         """A monitor of ``model`` (a reference: ``churn@production``) whose windows are
         compared with ``reference``: the training data, as a table, columns, rows of
         features, or a CSV or Parquet file. Each change of its state is told to its
         ``alerts``: the log, and webhooks (``webhook:URL``) signed with ``alert_secret``.
+        ``degraded_when`` (``"accuracy < 0.85"``) says when a window's performance means
+        the model degraded; ``on_drift`` and ``on_degradation`` what is done then.
 
         Raises:
             InvalidInput: a field not as a monitor's must be, a feature the reference data
@@ -105,7 +114,8 @@ class MonitorService:
         profile = references.to_json(references.reference_of(watched))
         digest = self.artifacts.put_stream(io.BytesIO(orjson.dumps(profile))).digest
         monitor = Monitor(name, model, digest, window_seconds, tuple(features),
-                          dict(choices or {}), share, on_drift, tuple(alerts))  # fmt: skip
+                          dict(choices or {}), share, on_drift, tuple(alerts),
+                          degraded_when=degraded_when, on_degradation=on_degradation)  # fmt: skip
         return self.monitors.create_monitor(check_monitor(monitor), alert_secret)
 
     def run(
@@ -137,7 +147,7 @@ class MonitorService:
                                                  until))  # fmt: skip
             ids = columns.pop(REQUEST_ID, None)
             predictions = columns.pop(PREDICTION, None)
-            labels = None if ids is None else self._labels_of(model, ids)
+            labels = None if ids is None else labels_of(self.monitors, model, ids)
         else:
             columns = table_columns(current, "current")
             predictions, labels = columns.pop(PREDICTION, None), columns.pop(LABEL, None)
@@ -152,6 +162,12 @@ class MonitorService:
         if predictions is not None:
             asked = None if labels is None else np.asarray(labels)
             report["performance"] = performance(np.asarray(predictions), asked)
+            if monitor.degraded_when is not None:
+                condition = parse_condition(monitor.degraded_when, "degraded_when")
+                judged = degradation(condition, report["performance"])
+                report["degradation"] = judged
+                if judged is not None and judged["degraded"]:
+                    report["state"] = DEGRADED  # the model's answers, before its inputs
         report |= {"monitor": monitor.name, "model": monitor.model, "since": since,
                    "until": until}  # fmt: skip
         stored = self.artifacts.put_stream(io.BytesIO(_dumps(report)))
@@ -162,34 +178,46 @@ class MonitorService:
             len(report["findings"]), stored.digest,
         ))  # fmt: skip
         if found.state != monitor.state:
-            self._changed(monitor, found)
+            self._changed(monitor, found, report.get("degradation"))
         return found
 
-    def _changed(self, monitor: Monitor, found: MonitorResult) -> None:
+    def _changed(self, monitor: Monitor, found: MonitorResult,
+                 degradation: Mapping[str, Any] | None) -> None:  # fmt: skip
         """Tell the monitor's alerts of its new state (webhooks: through the outbox the
-        change was recorded in)."""
+        change was recorded in), and act on it."""
         if LOG in monitor.alerts:
-            level = logging.WARNING if found.state == DRIFT else logging.INFO
+            level = logging.WARNING if found.state in (DRIFT, DEGRADED) else logging.INFO
             logger.log(level, "monitor %s: %s -> %s (window %d, %d rows, drifted: %s)",
                        monitor.name, monitor.state, found.state, found.number, found.rows,
                        ", ".join(found.drifted) or "none")  # fmt: skip
         if any(map(check_alert, monitor.alerts)):
             self._notify()
         if found.state == DRIFT and monitor.on_drift is not None:
-            self._retrain(monitor, found)
+            named = ", ".join(found.drifted[:_NAMED]) or "the dataset"
+            more = len(found.drifted) - _NAMED
+            drifted = f"{named} and {more} more" if more > 0 else named
+            self._retrain(monitor, found, "on_drift", f"window {found.number} drifted ({drifted})")
+        if found.state == DEGRADED and monitor.on_degradation is not None and degradation:
+            how = ("estimated" if degradation["kind"] == "estimated"
+                   else f"realised on {degradation['labelled']} labels")  # fmt: skip
+            said = f"{degradation['condition']}: {degradation['value']:.4g}, {how}"
+            self._retrain(monitor, found, "on_degradation",
+                          f"window {found.number} degraded ({said})")  # fmt: skip
 
-    def _retrain(self, monitor: Monitor, found: MonitorResult) -> None:
-        """Act on a drift: retrain and ask for the release, audited either way; a retrain
+    def _retrain(self, monitor: Monitor, found: MonitorResult, on: str, cause: str) -> None:
+        """Act on a drift or a degradation (``on``: the field that says how, ``cause``:
+        why, in words): retrain and ask for the release, audited either way; a retrain
         that fails is said and recorded, and the evaluation stands."""
+        action = getattr(monitor, on)
         if self._retrainer is None:
-            logger.warning("monitor %s: on_drift %s is not run here (no pipelines)",
-                           monitor.name, monitor.on_drift)  # fmt: skip
+            logger.warning("monitor %s: %s %s is not run here (no pipelines)", monitor.name, on,
+                           action)  # fmt: skip
             return
-        window = {"window": found.number, "on_drift": monitor.on_drift}
+        window = {"window": found.number, on: action}
         try:
-            done = self._retrainer.retrain(monitor, found)
+            done = self._retrainer.retrain(monitor, found, action, cause)
         except CairnError as error:
-            logger.error("monitor %s: %s failed: %s", monitor.name, monitor.on_drift, error)
+            logger.error("monitor %s: %s failed: %s", monitor.name, action, error)
             self.monitors.record_action(monitor.name, "retrain_failed",
                                         {**window, "error": str(error)[:2000]})  # fmt: skip
             return
@@ -213,27 +241,6 @@ class MonitorService:
         pairs = [(request_id(str(r), f"request_ids[{i}]") if r else _no_id(i), _label(v, i))
                  for i, (r, v) in enumerate(zip(request_ids, labels, strict=True))]  # fmt: skip
         return self.monitors.log_labels(model, pairs)
-
-    def _labels_of(self, model: str, ids: Any) -> np.ndarray:
-        """Each row's label (None where none has come): a request's one label for each of
-        its rows, or its list of labels, one a row."""
-        kept = self.monitors.labels(model, sorted(set(ids.tolist())))
-        found = np.full(len(ids), None, dtype=object)
-        at = 0
-        while at < len(ids):
-            request = ids[at]
-            end = at
-            while end < len(ids) and ids[end] == request:
-                end += 1
-            text = kept.get(str(request))
-            if text is not None:
-                value = orjson.loads(text)
-                if isinstance(value, list) and len(value) == end - at:
-                    found[at:end] = value
-                elif not isinstance(value, list):
-                    found[at:end] = [value] * (end - at)
-            at = end
-        return found
 
     def status(self) -> list[Status]:
         """Every monitor the caller may read, with its last evaluation."""

@@ -8,17 +8,19 @@ and what a server runs for its callers.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping, Sequence
 
 from cairn.core import missing
 from cairn.core.access import Permission
 from cairn.core.authorizer import Authorizer
+from cairn.core.gates import canary as canary_gate
 from cairn.core.gates import run_gates
 from cairn.core.gates.base import GateResult
 from cairn.core.limits import check_text
 from cairn.core.model import ModelRef, ModelVersion, parse_model_ref
 from cairn.core.policy import Approval, Policy, parse_policy
-from cairn.core.ports import MetadataStore, ModelRegistry, ReleaseLedger
+from cairn.core.ports import MetadataStore, ModelRegistry, ReleaseLedger, Releases
 from cairn.core.release import (
     Deployment,
     Environment,
@@ -32,19 +34,25 @@ from cairn.core.release import (
 from cairn.core.yaml_text import parse_yaml
 from cairn.errors import (
     AmbiguousReference,
+    CairnError,
     InvalidInput,
     InvalidState,
     NotFound,
+    PermissionDenied,
     PolicyChanged,
 )
 from cairn.releases import workflow
 from cairn.releases.evidence import CandidateFacts, Evaluate
 from cairn.releases.webhooks import check_url
 
+logger = logging.getLogger(__name__)
 # A new environment's policy: no gates, and one approval by an approver.
 DEFAULT_POLICY = ""
 _ID_PREFIX = 8  # the fewest characters of a webhook's id that name it
 _REGATE_ATTEMPTS = 3  # the policy may change while the gates run; they run again
+# A canary's live evidence: (model, versions, since in ms, metric) -> each version's figures
+# (cairn.monitoring.canary reads them from the payload log and the labels).
+LiveTraffic = Callable[[str, Sequence[int], int, str], Mapping[int, canary_gate.Live]]
 
 
 def load_policy(text: str, where: str = "policy") -> Policy:
@@ -63,7 +71,8 @@ class ReleaseService:
     ``authorizer`` decides each call for its caller (a server's; embedded, the local admin):
     what it may see — the rest is answered as not there — and what it may do; writes are
     decided again on the caller's standing inside their transaction. ``notify`` is called
-    after every change to what an environment runs (webhook deliveries)."""
+    after every change to what an environment runs (webhook deliveries); ``live`` reads a
+    canary's live traffic (None: canaries are not judged here)."""
 
     def __init__(
         self,
@@ -74,10 +83,11 @@ class ReleaseService:
         authorizer: Authorizer,
         notify: Callable[[], None] = lambda: None,
         release: Callable[[], None] = lambda: None,
+        live: LiveTraffic | None = None,
     ) -> None:
         self.ledger, self.registry, self.metadata = ledger, registry, metadata
         self.evaluate, self.auth = evaluate, authorizer
-        self._notify, self._release = notify, release
+        self._notify, self._release, self._live = notify, release, live
 
     def close(self) -> None:
         self._release()
@@ -185,6 +195,37 @@ class ReleaseService:
     ) -> list[PromotionRequest]:
         found = self.ledger.list_requests(environment, model, state)
         return [r for r in found if self.auth.readable(r.project)]
+
+    def judge(self, request_id: str) -> PromotionRequest:
+        """Judge the request serving as a canary on its live traffic now: promote it, roll
+        it back, or — while too few of its requests have labels — record how many have.
+
+        Raises:
+            InvalidState: the request does not serve as a canary.
+            PermissionDenied: the caller may not manage the model.
+            InvalidInput: canaries are not judged here (no payload log to read).
+        """
+        request = self.ledger.get_request(request_id)
+        what = f"judge the canary of {request.model!r}"
+        hidden = missing.request(request_id)
+        self.auth.require(Permission.MANAGE, request.project, what, hidden)
+        if request.state is not RequestState.CANARY:
+            raise InvalidState(f"request {request.id[:8]} is {request.state.value}, not a "
+                               f"canary ({request.decision})")  # fmt: skip
+        if self._live is None:
+            raise InvalidInput("canaries are judged where the payload log and the labels are "
+                               "read: install cairn[monitoring]")  # fmt: skip
+        running = next(g for g in request.gates if "started_at" in g.evidence)
+        spec = running.evidence["canary"]
+        current = self.ledger.get_environment(request.environment).deployed[request.model]
+        figures = self._live(request.model, (request.version, current),
+                             running.evidence["started_at"], spec["metric"])  # fmt: skip
+        result, final = canary_gate.judge(running, figures[request.version], figures[current])
+        with self.auth.writing():
+            judged = workflow.conclude_canary(self.ledger, request.id, result, final)
+        if final:
+            self._notify()
+        return judged
 
     # deployments
 
@@ -319,6 +360,21 @@ class ReleaseService:
             dataclasses.replace(e, deployed={m: v for m, v in e.deployed.items() if m in readable})
             for e in environments
         ]
+
+
+def judge_canaries(releases: Releases) -> list[PromotionRequest]:
+    """Judge every canary the caller may judge (``Releases.judge``), embedded or through a
+    server; each one's request as it is now. One that cannot be judged is logged and left
+    for the next time."""
+    judged = []
+    for request in releases.list_requests(state=RequestState.CANARY):
+        try:
+            judged.append(releases.judge(request.id))
+        except PermissionDenied:
+            continue  # readable, not the caller's to judge
+        except CairnError as error:
+            logger.warning("canary %s (%s) not judged: %s", request.id[:8], request.ref, error)
+    return judged
 
 
 def _required(text: str, field: str) -> str:

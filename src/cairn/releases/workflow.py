@@ -22,6 +22,7 @@ from cairn.core import missing
 from cairn.core.access import Permission, Principal, Role, require_on
 from cairn.core.actor import current
 from cairn.core.clock import now_ms
+from cairn.core.gates import canary as canary_gate
 from cairn.core.gates.base import GateResult
 from cairn.core.ids import new_id
 from cairn.core.policy import Approval, Policy
@@ -67,7 +68,13 @@ def open_request(
         digest = work.version_digest(model, version)
         if env.deployed.get(model) == version:
             raise InvalidState(f"{model}/{version} is what {environment} runs already")
-        waiting = work.waiting_request(model, environment)
+        canary = work.request_in(model, environment, RequestState.CANARY)
+        if canary is not None:
+            raise InvalidState(
+                f"{canary.ref} serves as a canary in {environment} (request {canary.id[:8]}): "
+                f"it is judged first, or withdrawn (`cairn rollback {environment} {model}`)"
+            )
+        waiting = work.request_in(model, environment, RequestState.WAITING)
         at, by = now_ms(), current().actor
         asked = () if waiting is None else waiting.requesters
         request = PromotionRequest(
@@ -160,7 +167,18 @@ def rollback(
         now = work.environment(environment).deployed.get(model)
         if now is None:
             raise NotFound(f"{environment} runs no version of {model!r}: nothing to roll back")
-        history = work.history(environment, model)
+        canary = work.request_in(model, environment, RequestState.CANARY)
+        if canary is not None:
+            if to_version not in (None, now):
+                raise InvalidState(f"{canary.ref} serves as a canary in {environment}: roll it "
+                                   "back first (without --to)")  # fmt: skip
+            withdrawn = dataclasses.replace(
+                canary, state=RequestState.ROLLED_BACK, decision=f"rolled back: {reason}",
+                decided_by=current().actor, updated_at=now_ms(),
+            )  # fmt: skip
+            work.save_request(withdrawn)
+            return _withdraw(work, withdrawn, now, reason)
+        history = [d for d in work.history(environment, model) if d.action is not Action.CANARY]
         if to_version is None:
             came = (d for d in history if d.version == now and d.action is Action.PROMOTE)
             promoted = next(came, None)  # the newest: what the current version replaced
@@ -183,24 +201,79 @@ def rollback(
 
 
 def _settle(work: ReleaseWork, request_id: str, policy: Policy) -> PromotionRequest:
-    """Decide the request as it stands, write its state, deploy if it is decided so."""
+    """Decide the request as it stands, write its state, and deploy it — or start its
+    canary — if it is decided so."""
     request = work.request(request_id)
     outcome = decide(policy, policy.digest, request.gates, request.approvals,
                      request.requesters, request.digest)  # fmt: skip
-    deployable = outcome.state is RequestState.DEPLOYED
-    if deployable and work.running(request.environment, request.model) == request.version:
+    running = work.running(request.environment, request.model)
+    releasing = outcome.state in (RequestState.DEPLOYED, RequestState.CANARY)
+    if releasing and running == request.version:
         # Put there meanwhile by a rollback: there is nothing to deploy.
         already = f"{request.ref} runs in {request.environment} already (a rollback)"
         outcome = Outcome(RequestState.BLOCKED, already)
+    canary = policy.canary
+    if outcome.state is RequestState.CANARY and canary is not None:
+        if running is None:  # a first release: nothing to judge it against
+            nothing = f"; {request.environment} ran no version to judge a canary against"
+            outcome = Outcome(RequestState.DEPLOYED, outcome.decision + nothing)
+        else:
+            gates = tuple(canary_gate.started(canary.spec, now_ms(), running)
+                          if g.gate == canary.describe() else g for g in request.gates)  # fmt: skip
+            request = dataclasses.replace(request, gates=gates)
+            serving = f"; serving as a canary beside version {running} until live traffic judges it"
+            outcome = Outcome(RequestState.CANARY, outcome.decision + serving)
     decided_by = current().actor if outcome.state is not RequestState.WAITING else None
     decided = dataclasses.replace(
         request, state=outcome.state, decision=outcome.decision, decided_by=decided_by
     )
     work.save_request(decided)
+    if outcome.state is RequestState.CANARY:
+        _record(work, Deployment(0, request.environment, request.model, request.version,
+                                 running, Action.CANARY, current().actor, now_ms(),
+                                 request.reason, request.project, request.id))  # fmt: skip
     if outcome.state is RequestState.DEPLOYED:
         _deploy(work, request.environment, request.model, request.version, request.project,
                 Action.PROMOTE, request.reason, request.id)  # fmt: skip
     return work.request(request_id)
+
+
+def conclude_canary(ledger: ReleaseLedger, request_id: str, result: GateResult,
+                    final: bool) -> PromotionRequest:  # fmt: skip
+    """Record the canary gate's ``result`` on the request serving as a canary; when it is
+    ``final``, promote the canary (it passed) or withdraw it (it did worse).
+
+    Raises:
+        InvalidState: the request no longer serves as a canary (judged, or rolled back,
+            meanwhile).
+    """
+    model = ledger.get_request(request_id).model
+    with ledger.transaction(model) as work:
+        request = work.request(request_id)
+        what = f"judge the canary of {request.model!r}"
+        _authorize(work, Permission.MANAGE, request.project, what, missing.request(request_id))
+        if request.state is not RequestState.CANARY:
+            raise InvalidState(f"request {request.id} is {request.state.value}, not a canary "
+                               f"({request.decision})")  # fmt: skip
+        gates = tuple(result if g.gate == result.gate else g for g in request.gates)
+        judged = dataclasses.replace(request, gates=gates, updated_at=now_ms())
+        if not final:
+            work.save_request(judged)
+            return work.request(request_id)
+        running = work.running(request.environment, request.model)
+        verdict = f"canary {'passed' if result.passed else 'did worse'}: {result.reason}"
+        state = RequestState.DEPLOYED if result.passed else RequestState.ROLLED_BACK
+        work.save_request(dataclasses.replace(judged, state=state, decision=verdict,
+                                              decided_by=current().actor))  # fmt: skip
+        judgement = {"passed": result.passed, "gate": gate_to_dict(result)}
+        work.audit("release.canary.judged", "promotion_request", request.id, judgement,
+                   request.digest)  # fmt: skip
+        if result.passed:
+            _deploy(work, request.environment, request.model, request.version, request.project,
+                    Action.PROMOTE, f"{request.reason}; {verdict}", request.id)  # fmt: skip
+        elif running is not None:
+            _withdraw(work, judged, running, verdict)
+        return work.request(request_id)
 
 
 def _deploy(
@@ -213,21 +286,36 @@ def _deploy(
     reason: str,
     request_id: str | None,
 ) -> Deployment:
-    """Move the environment's alias, append the history entry, queue the webhooks'
-    deliveries and append the audit event, in the work's transaction."""
+    """Move the environment's alias and record it (``_record``)."""
     previous = work.running(environment, model)
     at, by = now_ms(), current().actor
     work.move_alias(model, environment, version, by, at)
-    entry = work.append_history(Deployment(0, environment, model, version, previous, action,
-                                           by, at, reason, project, request_id))  # fmt: skip
+    return _record(work, Deployment(0, environment, model, version, previous, action, by, at,
+                                    reason, project, request_id))  # fmt: skip
+
+
+def _withdraw(work: ReleaseWork, canary: PromotionRequest, running: int, reason: str) -> Deployment:
+    """Take a canary out of service: the history's ``rollback`` entry says the version
+    running serves all requests again, replacing the canary (its ``previous``); the alias
+    never moved."""
+    return _record(work, Deployment(0, canary.environment, canary.model, running,
+                                    canary.version, Action.ROLLBACK, current().actor, now_ms(),
+                                    reason, canary.project, canary.id))  # fmt: skip
+
+
+def _record(work: ReleaseWork, entry: Deployment) -> Deployment:
+    """Append the history entry, queue the webhooks' deliveries and append the audit
+    event, in the work's transaction."""
+    entry = work.append_history(entry)
     event: dict[str, object] = {
-        "environment": environment, "model": model, "version": version,
-        "previous": previous, "action": action.value, "by": by, "at": at, "reason": reason,
-        "project": project, "request_id": request_id, "deployment": entry.id,
+        "environment": entry.environment, "model": entry.model, "version": entry.version,
+        "previous": entry.previous, "action": entry.action.value, "by": entry.by,
+        "at": entry.at, "reason": entry.reason, "project": entry.project,
+        "request_id": entry.request_id, "deployment": entry.id,
     }  # fmt: skip
-    work.queue_event(environment, f"release.{action.value}", event)
-    digest = work.version_digest(model, version)
-    work.audit(f"release.{action.value}", "environment", environment, event, digest)
+    work.queue_event(entry.environment, f"release.{entry.action.value}", event)
+    digest = work.version_digest(entry.model, entry.version)
+    work.audit(f"release.{entry.action.value}", "environment", entry.environment, event, digest)
     return entry
 
 

@@ -20,11 +20,13 @@ from starlette.types import ASGIApp
 from uvicorn.supervisors import Multiprocess
 
 from cairn.config import Settings
+from cairn.core.gates.canary import serving_share
+from cairn.core.release import RequestState
 from cairn.errors import InvalidInput, ServerUnavailable
 from cairn.server.model_server import DEFAULT_MAX_BODY, create_model_app
 from cairn.serving.metrics import MULTIPROCESS_DIR, ServingMetrics
 from cairn.serving.payloads import PayloadLog
-from cairn.serving.served import ServedModels, load_served
+from cairn.serving.served import CanaryOf, ServedModels, load_served
 from cairn.session import Session
 
 
@@ -67,7 +69,8 @@ def serve_models(session: Session, options: ServeOptions) -> None:
     if options.monitor and options.workers > 1:
         raise InvalidInput("--monitor: the monitors run in a server of one worker; beside "
                            "several, run `cairn monitor daemon`")  # fmt: skip
-    served = load_served(session.models, options.references, options.canaries, options.shadows)
+    served = load_served(session.models, options.references, options.canaries, options.shadows,
+                         _environment_canaries(session))  # fmt: skip
     _announce(served, options)
     if options.workers == 1:
         metrics = ServingMetrics()
@@ -77,7 +80,8 @@ def serve_models(session: Session, options: ServeOptions) -> None:
             from cairn.monitoring.schedule import MonitorGauges, Scheduler
 
             gauges = MonitorGauges(metrics.registry)
-            monitors = Scheduler(session.monitoring, options.monitor_interval, gauges).start()
+            monitors = Scheduler(session.monitoring, options.monitor_interval, gauges,
+                                 session.releases).start()  # fmt: skip
         try:
             uvicorn.run(app, host=options.host, port=options.port, log_level="warning")
         finally:
@@ -127,12 +131,24 @@ def _worker_app(settings: Settings, options: ServeOptions) -> ASGIApp:
     """One worker's app (called in the worker's process): its own session and models."""
     session = Session(settings)
     served = load_served(session.models, options.references, options.canaries,
-                         options.shadows)  # fmt: skip
+                         options.shadows, _environment_canaries(session))  # fmt: skip
     app, grpc = _model_app(session, served, options, ServingMetrics())
     if grpc is not None:
         atexit.register(grpc.stop, 5)
     atexit.register(mark_process_dead, os.getpid())  # its live gauges are no longer counted
     return app
+
+
+def _environment_canaries(session: Session) -> CanaryOf:
+    """The canary an environment runs for a model (a promotion request serving as one),
+    looked up through the session's release governance, embedded or a server's."""
+
+    def canary_of(model: str, environment: str) -> tuple[int, float] | None:
+        found = session.releases.list_requests(environment, model, RequestState.CANARY)
+        share = serving_share(found[0].gates) if found else None
+        return None if share is None else (found[0].version, share)
+
+    return canary_of
 
 
 def _announce(served: ServedModels, options: ServeOptions) -> None:

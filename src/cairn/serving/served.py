@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,9 @@ logger = logging.getLogger(__name__)
 if TYPE_CHECKING:
     from cairn.models.loaded import LoadedModel
     from cairn.models.service import ModelService
+
+# (model, environment) -> the version serving there as a canary and its share, or None
+CanaryOf = Callable[[str, str], tuple[int, float] | None]
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,10 @@ class ServedModels(Mapping[str, ServedModel]):
     promotion, a rollback), loads the new version and then puts it in the old one's place
     in one step. A request holds the version it started on until it is answered, so
     in-flight requests finish on the old one and none fails for the switch.
+
+    A model served by environment (``churn@production``) also serves the canary that
+    environment runs, if any (``canary_of``), from the look after it starts until it is
+    judged — unless ``--canary`` names one for that model, which is kept.
     """
 
     def __init__(
@@ -106,10 +113,11 @@ class ServedModels(Mapping[str, ServedModel]):
         references: Sequence[str],
         canaries: Sequence[str] = (),
         shadows: Sequence[str] = (),
+        canary_of: CanaryOf | None = None,
     ) -> None:
         """``canaries``: ``churn/4=10%``, a version taking a share of its model's requests;
         ``shadows``: versions getting a copy of each of their model's requests
-        (``cairn.serving.traffic``).
+        (``cairn.serving.traffic``); ``canary_of``: the canary an environment runs.
 
         Raises:
             InvalidInput: no reference, two naming one model, a canary or shadow of a
@@ -129,6 +137,11 @@ class ServedModels(Mapping[str, ServedModel]):
                 )
             self._by_name[name] = self._load(name, reference, reference)
         self.traffic = self._traffic(canaries, shadows)
+        self._canary_of, self._followed = canary_of, set[str]()
+        try:
+            self._follow_canaries()
+        except Exception:  # the primary serves; the next look tries again
+            logger.exception("could not load the canaries the environments run")
 
     def _traffic(self, canaries: Sequence[str], shadows: Sequence[str]) -> Traffic:
         split = [parse_canary(text) for text in canaries]
@@ -170,7 +183,39 @@ class ServedModels(Mapping[str, ServedModel]):
                 new.warm()  # its first answer is not slower than the next
                 self._by_name[name] = new  # one step: a request sees the old or the new
                 switched.append(new)
-        return switched
+        return switched + self._follow_canaries()
+
+    def _follow_canaries(self) -> list[ServedModel]:
+        """Start serving the canary each environment served runs now, and stop serving
+        one judged or withdrawn; the canaries started."""
+        if self._canary_of is None:
+            return []
+        started = []
+        canaries = self.traffic.canaries
+        for name, served in list(self._by_name.items()):
+            environment = parse_model_ref(served.reference).alias
+            if environment is None or (name in canaries and name not in self._followed):
+                continue  # no environment, or a canary given with --canary
+            found = self._canary_of(name, environment)
+            serving = canaries.get(name)
+            if found is None:
+                if serving is not None:
+                    logger.warning("canary %s of %s ended", serving.model.ref, served.reference)
+                    canaries.pop(name, None)
+                    self._followed.discard(name)
+                continue
+            version, share = found
+            ref = f"{name}/{version}"
+            if serving is not None and serving.share == share and serving.model.ref == ref:
+                continue
+            new = self._load(name, ref, ref)
+            new.warm()
+            canaries[name] = Canary(new, share)
+            self._followed.add(name)
+            logger.warning("serving canary %s at %.0f%% of %s's requests", new.ref, share * 100,
+                           served.reference)  # fmt: skip
+            started.append(new)
+        return started
 
     def _load(self, name: str, reference: str, exact: str) -> ServedModel:
         started = time.perf_counter()
@@ -183,6 +228,7 @@ def load_served(
     references: Sequence[str],
     canaries: Sequence[str] = (),
     shadows: Sequence[str] = (),
+    canary_of: CanaryOf | None = None,
 ) -> ServedModels:
     """Each reference's model, loaded, by its model's name (see :class:`ServedModels`)."""
-    return ServedModels(models, references, canaries, shadows)
+    return ServedModels(models, references, canaries, shadows, canary_of)

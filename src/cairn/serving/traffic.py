@@ -78,9 +78,11 @@ def parse_canary(text: str) -> tuple[str, float]:
 
 @dataclass(frozen=True)
 class Traffic:
-    """Each served model's canary and shadow, by model name."""
+    """Each served model's canary and shadow, by model name. A canary an environment
+    runs comes and goes as it is judged (``ServedModels.refresh``): one assignment to
+    ``canaries``, seen whole by each request."""
 
-    canaries: Mapping[str, Canary]
+    canaries: dict[str, Canary]
     shadows: Mapping[str, ServedModel]
 
     def route(self, primary: ServedModel, key: str) -> ServedModel:

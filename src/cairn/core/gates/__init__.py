@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import Any, cast
 
 from cairn.core.gates import (
+    canary,
     card_fields,
     champion,
     evaluate,
@@ -30,7 +31,7 @@ from cairn.errors import InvalidInput
 # The policy's field names each kind; a gate is of the first kind whose field it has (a
 # champion gate names a metric too, so it comes first).
 _MODULES: tuple[ModuleType, ...] = (
-    champion, metric, evaluate, signature, provenance, no_unsafe_pickle, card_fields,
+    champion, metric, evaluate, signature, provenance, no_unsafe_pickle, card_fields, canary,
 )  # fmt: skip
 KINDS: dict[str, GateKind] = {m.KEY: cast(GateKind, m) for m in _MODULES}
 _LISTED = ("metric", "champion", *(k for k in KINDS if k not in ("metric", "champion")))

@@ -165,8 +165,11 @@ class SqlReleaseLedger:
     def deployed_at(self, environment: str, at: int) -> list[Deployment]:
         """For each model, the history entry in force at ``at`` (ms), by model name."""
         d = t.deployments.c
+        # A canary's entry is not what ran: the version it served beside did, until the
+        # canary was promoted or withdrawn (an entry of its own).
         newest = (
-            select(func.max(d.id)).where(d.environment == environment, d.at <= at)
+            select(func.max(d.id))
+            .where(d.environment == environment, d.at <= at, d.action != Action.CANARY.value)
             .group_by(d.model).scalar_subquery()
         )  # fmt: skip
         query = select(t.deployments).where(d.id.in_(newest)).order_by(d.model)
@@ -244,11 +247,13 @@ class SqlReleaseWork:
     def request(self, ref: str) -> PromotionRequest:
         return _request(self.conn, ref)
 
-    def waiting_request(self, model: str, environment: str) -> PromotionRequest | None:
+    def request_in(
+        self, model: str, environment: str, state: RequestState
+    ) -> PromotionRequest | None:
         r = t.promotion_requests.c
         found = self.conn.execute(
             select(r.id).where(r.model == model, r.environment == environment,
-                               r.state == RequestState.WAITING.value)
+                               r.state == state.value)
         ).scalar()  # fmt: skip
         return None if found is None else _request(self.conn, str(found))
 
