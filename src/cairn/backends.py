@@ -46,6 +46,7 @@ THROUGH_SERVER = {
     "catalog": "cairn.client.data:HttpDataCatalog",
     "graph": "cairn.client.models:HttpLineageGraph",
     "metadata": "cairn.client.http:HttpMetadataStore",
+    "monitors": "cairn.client.monitors:HttpMonitors",
     "registry": "cairn.client.models:HttpModelRegistry",
     "releases": "cairn.client.releases:HttpReleases",
 }

@@ -38,6 +38,7 @@ from cairn.core.ports import (
     LineageGraph,
     MetadataStore,
     ModelRegistry,
+    Monitors,
     ProjectScopes,
     Releases,
 )
@@ -307,38 +308,39 @@ class Session:
             found: Releases = self._client("releases")
             return found
         from cairn.releases.service import ReleaseService
+
+        ledger = in_database(self.database, "ledger")
+        live = _live_traffic(self.database, self.registry, self.artifacts)
+        return ReleaseService(ledger, self.registry, self.metadata, self._evaluator,
+                              Authorizer.local_admin(), self._post_webhooks, live=live)  # fmt: skip
+
+    @built_once
+    def _post_webhooks(self) -> Callable[[], None]:
+        """What posts the webhook events waiting in the outbox: in this process, now (a
+        command may exit right after), briefly; the next change tries again."""
         from cairn.releases.webhooks import deliver
 
         ledger = in_database(self.database, "ledger")
 
-        def notify() -> None:  # in this process, now (a command may exit right after), briefly:
-            deliver(ledger, tries=2, pause=0.2, timeout=3.0)  # the next release tries again
+        def post() -> None:
+            deliver(ledger, tries=2, pause=0.2, timeout=3.0)
 
-        live = _live_traffic(self.database, self.registry, self.artifacts)
-        return ReleaseService(ledger, self.registry, self.metadata, self._evaluator,
-                              Authorizer.local_admin(), notify, live=live)  # fmt: skip
+        return post
 
     @built_once
     def monitoring(self) -> MonitorService:
-        """Monitors of served models: references, windows of logged traffic, results.
-
-        Raises:
-            InvalidInput: the session works through a server (monitors are kept in the
-                metadata database; a server does not offer them yet).
-        """
-        if self.remote:
-            raise InvalidInput("monitors work on the metadata database itself (CAIRN_DB); "
-                               "a Cairn server (CAIRN_URI) does not offer them yet")  # fmt: skip
+        """Monitors of served models: references, windows of logged traffic, results —
+        evaluated in this process, kept in the database or by the server (which posts
+        their webhooks)."""
         from cairn.core.model import parse_model_ref
         from cairn.monitoring.retrain import Retrainer
         from cairn.monitoring.service import MonitorService
-        from cairn.releases.webhooks import deliver
 
-        monitors = in_database(self.database, "monitors")
-        ledger = in_database(self.database, "ledger")
-
-        def notify() -> None:  # as a release's: now, briefly; the next change tries again
-            deliver(ledger, tries=2, pause=0.2, timeout=3.0)
+        if self.remote:
+            monitors: Monitors = self._client("monitors")
+            notify: Callable[[], None] = lambda: None  # noqa: E731  # the server posts them
+        else:
+            monitors, notify = in_database(self.database, "monitors"), self._post_webhooks
 
         def run_pipeline(name: str, tags: dict[str, str]) -> str:
             from cairn.pipelines.loading import load_pipeline
@@ -384,7 +386,6 @@ class Session:
         from cairn.models.service import ModelService
         from cairn.releases.evaluate import Evaluator
         from cairn.releases.service import ReleaseService
-        from cairn.releases.webhooks import deliver
 
         database, artifacts, home = self.database, self.artifacts, self.settings.home
         registry, ledger = in_database(database, "registry"), in_database(database, "ledger")
@@ -393,15 +394,7 @@ class Session:
         data = DataService(lambda: in_database(database, "catalog"), artifacts, home, home)
         limit = self.settings.server.evaluations
         evaluate = Evaluator(models, data, private_paths(self.settings), limit)
-        one_at_a_time = threading.Lock()  # a delivery is posted by one deliverer
-
-        def delivering() -> None:
-            with one_at_a_time:
-                deliver(ledger)
-
-        def notify() -> None:
-            threading.Thread(target=delivering, name="cairn-webhooks", daemon=True).start()
-
+        notify = self._post_in_background
         registry_for = self.registry_for_callers()
         # A canary's traffic is read with the server's own registry, as evidence is.
         live = _live_traffic(database, registry, artifacts)
@@ -411,8 +404,37 @@ class Session:
             return ReleaseService(ledger, seen, database, evaluate, Authorizer(principal), notify,
                                   live=live)  # fmt: skip
 
-        notify()
         return for_caller
+
+    def monitors_for_callers(self) -> Callable[[Principal], Monitors]:
+        """What a server hands each caller: the monitors over this session's database
+        (which decide for the acting principal), the webhooks of a monitor whose state an
+        evaluation changed posted in the background."""
+        from cairn.stores.metadata.monitors import SqlMonitors
+
+        engine = self.database.engine  # type: ignore[attr-defined]  # a database store's
+        store = SqlMonitors(engine, recorded=self._post_in_background)
+        return lambda principal: store
+
+    @built_once
+    def _post_in_background(self) -> Callable[[], None]:
+        """What a server calls after a change with webhook events: the outbox posted in a
+        thread of its own, one poster at a time; called once now, for what an earlier run
+        left pending."""
+        from cairn.releases.webhooks import deliver
+
+        ledger = in_database(self.database, "ledger")
+        one_at_a_time = threading.Lock()  # a delivery is posted by one deliverer
+
+        def delivering() -> None:
+            with one_at_a_time:
+                deliver(ledger)
+
+        def notify() -> None:
+            threading.Thread(target=delivering, name="cairn-webhooks", daemon=True).start()
+
+        notify()
+        return notify
 
     def accounts_for_callers(self) -> Callable[[Principal], CallerAccounts]:
         """What a server hands each caller: the accounts over this session's database,

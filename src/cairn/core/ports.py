@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from cairn.core.identity import AccountKind  # default values below
 from cairn.core.limits import INT64_MAX
+from cairn.core.monitor_api import Monitors as Monitors  # the port beside its operations
 from cairn.core.release_api import Releases as Releases  # the port beside its operations
 from cairn.core.run import ViewType
 
@@ -36,7 +37,6 @@ if TYPE_CHECKING:  # annotations only: a command imports the domain types it use
         RegisteredModel,
         TrafficBatch,
     )
-    from cairn.core.monitor import Monitor, MonitorResult
     from cairn.core.policy import Policy
     from cairn.core.release import (
         ApprovalRecord,
@@ -458,35 +458,6 @@ class LineageGraph(Protocol):
         the nodes it may read (a server decides this for the caller's account, whatever a
         client passes). Raises NotFound when ``start`` is a run, data version or model
         version there is none of, InvalidInput when it is no reference of its kind."""
-
-
-class Monitors(Protocol):
-    """Monitors and their evaluations (``cairn.core.monitor``), each of its model's
-    project. Raises NotFound for a monitor or model the caller may not read, as for one
-    there is none of."""
-
-    def create_monitor(self, monitor: Monitor, alert_secret: str | None = None) -> Monitor:
-        """With a webhook of its own for each ``webhook:URL`` alert, signing with
-        ``alert_secret``."""
-
-    def get_monitor(self, name: str) -> Monitor: ...
-
-    def list_monitors(self) -> list[Monitor]: ...
-
-    def record_result(self, result: MonitorResult) -> MonitorResult:
-        """Numbered; the monitor moves to the result's state, the change audited."""
-
-    def results(self, name: str, last: int = 50) -> list[MonitorResult]:
-        """The latest ``last``, oldest first."""
-
-    def record_action(self, name: str, action: str, payload: dict[str, object]) -> None:
-        """An action the monitor took, audited as ``monitor.<action>``."""
-
-    def log_labels(self, model: str, labels: Sequence[tuple[str, str]]) -> int:
-        """Keep (request id, label as JSON text) pairs of the model; the last stands."""
-
-    def labels(self, model: str, request_ids: Sequence[str]) -> dict[str, str]:
-        """The labels (JSON text) kept for those of ``request_ids`` that have one."""
 
 
 class LocalObjects(Protocol):

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import orjson
 
+from cairn.core.monitor_api import LABELS_AT_ONCE
+
 if TYPE_CHECKING:
     from cairn.core.ports import Monitors
 
@@ -15,7 +17,10 @@ def labels_of(monitors: Monitors, model: str, ids: np.ndarray) -> np.ndarray:
     """Each row's label (None where none has come): a request's one label for each of
     its rows, or its list of labels, one a row. ``ids`` is each row's request id, a
     request's rows together."""
-    kept = monitors.labels(model, sorted(set(ids.tolist())))
+    asked = sorted(set(ids.tolist()))
+    kept: dict[str, str] = {}
+    for at in range(0, len(asked), LABELS_AT_ONCE):
+        kept |= monitors.labels(model, asked[at : at + LABELS_AT_ONCE])
     found = np.full(len(ids), None, dtype=object)
     at = 0
     while at < len(ids):

@@ -32,6 +32,7 @@ from cairn.core.monitor import (
     check_window,
     parse_condition,
 )
+from cairn.core.monitor_api import LABELS_AT_ONCE
 from cairn.errors import CairnError, InvalidInput, NotFound
 from cairn.monitoring import reference as references
 from cairn.monitoring.evaluation import evaluate
@@ -240,7 +241,8 @@ class MonitorService:
             raise InvalidInput(f"labels: {len(labels)} labels for {len(request_ids)} request ids")
         pairs = [(request_id(str(r), f"request_ids[{i}]") if r else _no_id(i), _label(v, i))
                  for i, (r, v) in enumerate(zip(request_ids, labels, strict=True))]  # fmt: skip
-        return self.monitors.log_labels(model, pairs)
+        return sum(self.monitors.log_labels(model, pairs[at : at + LABELS_AT_ONCE])
+                   for at in range(0, len(pairs), LABELS_AT_ONCE))  # fmt: skip
 
     def status(self) -> list[Status]:
         """Every monitor the caller may read, with its last evaluation."""

@@ -16,6 +16,7 @@ from cairn.core.lineage_api import Walks
 from cairn.core.model_api import Registry
 from cairn.core.ports import (
     ArtifactStore,
+    Monitors,
     Releases,
 )
 from cairn.core.tracking_api import Tracking
@@ -32,6 +33,7 @@ from cairn.server.routes import (
     lineage,
     metrics,
     models,
+    monitors,
     objects,
     releases,
     tracking,
@@ -52,6 +54,7 @@ API_ROUTERS = tuple(
         models,
         lineage,
         releases,
+        monitors,
         identity,
         accounts,
     )
@@ -69,6 +72,7 @@ def create_app(
     release_service: Callable[[Principal], Releases] | None = None,
     limits: ServerLimits | None = None,
     accounts_service: Callable[[Principal], CallerAccounts] | None = None,
+    monitor_service: Callable[[Principal], Monitors] | None = None,
 ) -> FastAPI:
     """A Cairn server over these services, each made for a caller by the function given;
     the caller owns the stores beneath and closes them.
@@ -82,7 +86,8 @@ def create_app(
     ``walk_service`` makes the walks of ``/lineage/walk``; ``catalog_service`` makes the data
     catalog of ``/datasets``, ``registry_service`` the model registry of ``/models``, and
     ``release_service`` the release service of ``/environments``, ``/promotions`` and
-    ``/webhooks``, for each caller. ``limits`` bounds what one caller may hold of the server
+    ``/webhooks``, and ``monitor_service`` the monitors of ``/monitors`` and ``/labels``,
+    for each caller. ``limits`` bounds what one caller may hold of the server
     (``cairn.server.limits``; default: ``ServerLimits()``).
     The REST API lives under ``/api/v1``, the OpenAPI document at ``/openapi.json``.
     """
@@ -103,6 +108,7 @@ def create_app(
     app.state.registry = registry_service
     app.state.walks = walk_service
     app.state.releases = release_service
+    app.state.monitors = monitor_service
     install_error_handlers(app)
     app.add_middleware(BodyIdleTimeout, seconds=limits.body_idle_seconds)
     app.add_middleware(RequestContext)

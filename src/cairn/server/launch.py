@@ -50,6 +50,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 5000, auth: b
             walk_service=session.walks_for_callers(),
             release_service=session.releases_for_callers(), limits=settings.server,
             accounts_service=session.accounts_for_callers(),
+            monitor_service=session.monitors_for_callers(),
         )  # fmt: skip
         banner = f"Cairn server on http://{host}:{port}\n  metadata:  {metadata!r}\n"
         print(f"{banner}  artifacts: {artifacts!r}", file=sys.stderr, flush=True)

@@ -19,10 +19,18 @@ from cairn.client.accounts import HttpAccounts
 from cairn.client.data import HttpDataCatalog
 from cairn.client.http import HttpArtifactStore, HttpMetadataStore
 from cairn.client.models import HttpModelRegistry
+from cairn.client.monitors import HttpMonitors
 from cairn.client.operations import OperationClient
 from cairn.client.releases import HttpReleases
 from cairn.client.transport import API, HttpTransport
-from cairn.core import account_api, data_api, model_api, release_api, tracking_api
+from cairn.core import (
+    account_api,
+    data_api,
+    model_api,
+    monitor_api,
+    release_api,
+    tracking_api,
+)
 from cairn.core.operations import (
     Access,
     Arg,
@@ -47,8 +55,9 @@ PORTS = [
     (ArtifactStore, tracking_api.OBJECT_OPERATIONS, HttpArtifactStore),
     (account_api.CallerAccounts, account_api.OPERATIONS, HttpAccounts),
     (data_api.Catalog, data_api.OPERATIONS, HttpDataCatalog),
+    (monitor_api.Monitors, monitor_api.OPERATIONS, HttpMonitors),
 ]
-IDS = ["releases", "registry", "tracking", "objects", "accounts", "catalog"]
+IDS = ["releases", "registry", "tracking", "objects", "accounts", "catalog", "monitors"]
 
 
 def _parameters(method: Any) -> list[tuple[str, Any]]:

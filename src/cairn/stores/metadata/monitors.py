@@ -10,7 +10,7 @@ transaction.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import orjson
 from sqlalchemy import Connection, Engine, func, insert, select, update
@@ -44,10 +44,11 @@ _CHUNK = 1_000  # rows a statement writes, or request ids it asks for
 
 
 class SqlMonitors:
-    """Monitors over a metadata database."""
+    """Monitors over a metadata database. ``recorded`` is called after each evaluation is
+    kept (a server posts the webhook events it queued)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, engine: Engine, recorded: Callable[[], None] = lambda: None) -> None:
+        self.engine, self._recorded = engine, recorded
 
     def create_monitor(self, monitor: Monitor, alert_secret: str | None = None) -> Monitor:
         """The monitor, with a webhook of its own for each ``webhook:URL`` alert, signing
@@ -117,10 +118,13 @@ class SqlMonitors:
         """
         for attempt in range(_ATTEMPTS):
             try:
-                return self._record(result)
+                kept = self._record(result)
             except Exception as exc:
                 if not unique_violation(exc) or attempt == _ATTEMPTS - 1:
                     raise
+                continue
+            self._recorded()
+            return kept
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _record(self, result: MonitorResult) -> MonitorResult:
