@@ -5,6 +5,7 @@ Who may read or write a monitor is the integration suite's (``tests/integration`
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -12,6 +13,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from cairn.core.monitor import MonitorResult
 from cairn.errors import AlreadyExists, InvalidInput, NotFound
 from cairn.session import Session
 
@@ -81,3 +83,23 @@ def test_bad_monitors_are_refused_naming_the_field(
     with pytest.raises(NotFound, match=f"monitor {name!r}"):
         monitoring.run(name, current=reference)
     assert [m for m in monitoring.monitors.list_monitors() if m.name == name] == []
+
+
+def test_an_evaluation_or_action_not_as_a_monitors_is_refused(
+    session: Session, unique: Unique, model: str
+) -> None:
+    monitoring, name = session.monitoring, unique("monitor")
+    made = monitoring.create(name, f"{model}@production", _customers(100, seed=1))
+    good = MonitorResult(name, 0, 10, 100, "ok", 0.0, (), 0, made.reference)
+    refusals = [
+        (dataclasses.replace(good, state="fine"), "state: expected ok, drift or degraded"),
+        (dataclasses.replace(good, drift_share=2.0), "drift_share"),
+        (dataclasses.replace(good, since=20), "window: expected 0 <= since <= until"),
+    ]
+    for result, said in refusals:
+        with pytest.raises(InvalidInput, match=said):
+            monitoring.monitors.record_result(result)
+    with pytest.raises(InvalidInput, match="action: expected retrained or retrain_failed"):
+        monitoring.monitors.record_action(name, "deleted", {})
+    assert monitoring.results(name) == []
+    assert monitoring.monitors.record_result(good).number == 1

@@ -12,6 +12,7 @@ whose files are identical: each uploads its copy, records it and reads it back.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -414,3 +415,45 @@ def test_the_same_model_in_two_projects(team: Team, tmp_path: Path) -> None:
         assert list(cairn.models.load(ref).predict([[2.0]])) == [1]
     with pytest.raises(NotFound, match=f"model 'i-{OWN}' not found"):
         cairn.models.load(f"i-{OWN}/1")
+
+
+def test_a_projects_monitors_labels_and_evaluations_are_its_own(team: Team) -> None:
+    """Monitors through the server: mallory, of another project, finds none of churn's,
+    cannot evaluate or label it, nor make a monitor of its model or of its reference."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from cairn.core.monitor import MonitorResult
+
+    frame = pd.DataFrame({"age": [1.0, 2.0, 3.0, 4.0], "spend": [0.5, 0.1, 0.9, 0.3]})
+    team.sdk("alice")
+    session = cairn.sdk.session()
+    fitted = LogisticRegression().fit(frame, [0, 1, 0, 1])
+    session.models.register(fitted, "churn-model", project=OWN)
+    made = session.monitoring.create("churn-watch", "churn-model/1", frame)
+    session.monitoring.run("churn-watch", current=frame)
+    session.monitoring.log_labels("churn-model", ["r1"], [1])
+    team.sdk("mallory")
+    theirs = cairn.sdk.session().monitoring
+    assert theirs.monitors.list_monitors() == []
+    hidden = "not found"
+    result = MonitorResult("churn-watch", 0, 1, 4, "drift", 1.0, ("age",), 0, made.reference)
+    for attempt in (
+        lambda: theirs.monitors.get_monitor("churn-watch"),
+        lambda: theirs.run("churn-watch", current=frame),
+        lambda: theirs.monitors.record_result(result),
+        lambda: theirs.monitors.results("churn-watch"),
+        lambda: theirs.log_labels("churn-model", ["r1"], [0]),
+        lambda: theirs.monitors.labels("churn-model", ["r1"]),
+        lambda: theirs.create("stolen", "churn-model/1", frame),
+    ):
+        with pytest.raises(NotFound, match=hidden):
+            attempt()
+    # A monitor of a model of its own, naming churn's reference: not an object it holds.
+    cairn.sdk.session().models.register(fitted, "fraud-model", project=OTHER)
+    forged = dataclasses.replace(made, name="forged", model="fraud-model/1")
+    with pytest.raises(PermissionDenied, match=r"1 of its objects .* nor uploaded by it"):
+        theirs.monitors.create_monitor(forged)
+    assert [m.name for m in theirs.monitors.list_monitors()] == []
+    team.sdk("alice")  # and churn's monitor and labels are as alice left them
+    assert cairn.sdk.session().monitoring.monitors.labels("churn-model", ["r1"]) == {"r1": "1"}

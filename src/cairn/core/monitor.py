@@ -81,6 +81,26 @@ class MonitorResult:
     evaluated_by: str = ""
 
 
+ACTIONS_TAKEN = ("retrained", "retrain_failed")  # what a monitor records it did
+
+
+def check_result(result: MonitorResult) -> MonitorResult:
+    """Raises:
+    InvalidInput: naming the field of an evaluation that is not as one's must be.
+    """
+    check_monitor_name(result.monitor)
+    check_window(result.since, result.until)
+    if result.state not in (OK, DRIFT, DEGRADED):
+        raise InvalidInput(f"state: expected ok, drift or degraded, got {result.state!r:.40}")
+    if not (isinstance(result.drift_share, int | float) and 0 <= result.drift_share <= 1):
+        raise InvalidInput(f"drift_share: expected a share from 0 to 1, got {result.drift_share!r}")
+    for count in ("rows", "findings"):
+        if check_int64(getattr(result, count), count) < 0:
+            raise InvalidInput(f"{count}: expected 0 or more")
+    check_digest(result.report)
+    return result
+
+
 def check_monitor_name(name: object) -> str:
     """Raises:
     InvalidInput: naming what a monitor's name may hold.

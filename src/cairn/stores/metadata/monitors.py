@@ -22,17 +22,19 @@ from cairn.core.clock import now_ms
 from cairn.core.ids import new_id
 from cairn.core.model import parse_model_ref
 from cairn.core.monitor import (
+    ACTIONS_TAKEN,
     Monitor,
     MonitorResult,
     check_alert,
     check_monitor,
     check_monitor_name,
+    check_result,
     monitor_from_dict,
     monitor_to_dict,
     result_from_dict,
     result_to_dict,
 )
-from cairn.errors import AlreadyExists, NotFound
+from cairn.errors import AlreadyExists, InvalidInput, NotFound
 from cairn.stores.metadata import audit
 from cairn.stores.metadata import schema as t
 from cairn.stores.metadata.driver_errors import unique_violation
@@ -116,6 +118,7 @@ class SqlMonitors:
             NotFound: no such monitor, or its model is not there for the acting principal.
             PermissionDenied: it may read the model but not write there.
         """
+        check_result(result)
         for attempt in range(_ATTEMPTS):
             try:
                 kept = self._record(result)
@@ -157,7 +160,10 @@ class SqlMonitors:
         Raises:
             NotFound: no such monitor, or its model is not there for the acting principal.
             PermissionDenied: it may read the model but not write there.
+            InvalidInput: an action monitors do not take.
         """
+        if action not in ACTIONS_TAKEN:
+            raise InvalidInput(f"action: expected {' or '.join(ACTIONS_TAKEN)}, got {action!r:.40}")
         with write_transaction(self.engine) as conn:
             self._monitor(conn, name, Permission.WRITE, "act for")
             audit.record(conn, f"monitor.{action}", "monitor", name, payload)
