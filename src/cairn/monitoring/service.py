@@ -37,10 +37,10 @@ from cairn.errors import CairnError, InvalidInput, NotFound
 from cairn.monitoring import reference as references
 from cairn.monitoring.evaluation import evaluate
 from cairn.monitoring.labels import labels_of
+from cairn.monitoring.logged import logged_window
 from cairn.monitoring.performance import degradation, performance
 from cairn.monitoring.retrain import Retrained, Retrainer
-from cairn.monitoring.window import PREDICTION, REQUEST_ID, window_columns
-from cairn.serving.payloads import read_window
+from cairn.monitoring.window import PREDICTION, REQUEST_ID
 from cairn.serving.traffic import request_id
 
 if TYPE_CHECKING:
@@ -144,8 +144,7 @@ class MonitorService:
         model = parse_model_ref(monitor.model).name
         if current is None:
             check_window(since, until)
-            columns = window_columns(read_window(self.registry, self.artifacts, model, since,
-                                                 until))  # fmt: skip
+            columns = logged_window(self.registry, self.artifacts, model, since, until).columns
             ids = columns.pop(REQUEST_ID, None)
             predictions = columns.pop(PREDICTION, None)
             labels = None if ids is None else labels_of(self.monitors, model, ids)

@@ -35,7 +35,7 @@ class _Columns:
 
     def arrays(self) -> dict[str, np.ndarray]:
         found = {}
-        for name in sorted(self.values, key=_order):
+        for name in sorted(self.values, key=order):
             column = self.values[name]
             if all(v is None or isinstance(v, int | float) for v in column):
                 found[name] = np.array([np.nan if v is None else v for v in column], dtype=float)
@@ -143,7 +143,7 @@ def _scalar(value: Any, where: str) -> Any:
                        f"{type(value).__name__}")  # fmt: skip
 
 
-def _order(name: str) -> tuple[str, int]:
+def order(name: str) -> tuple[str, int]:
     """Feature positions in their order (2 before 10), names as they are."""
     head, _, index = name.rpartition("[")
     if index.endswith("]") and index[:-1].isdigit():
