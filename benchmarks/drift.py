@@ -29,7 +29,7 @@ flagged:
 - cairn, numpy: the same, the current columns as NumPy arrays (pyarrow's ``to_numpy``);
 - cairn, payload window: 1,000,000 one-row requests (20 floats in, one number out) logged
   with ``PayloadLog`` into a Cairn store of the benchmark's own (once, before the rounds),
-  read back with ``window_columns(read_window(…))`` ("read"), then ``dataset_drift``
+  read back with ``logged_window(…)`` as a monitor reads it ("read"), then ``dataset_drift``
   against a reference of the same 20 features and the model's predictions (``--window N``:
   N requests instead);
 - evidently: ``Report([DataDriftPreset()])`` over the same two pandas frames, the columns
@@ -419,15 +419,13 @@ def payload_window() -> dict[str, Any]:
     """Cairn's evaluation of the logged window, read back from the store."""
     from cairn import sdk
     from cairn.monitoring.drift import dataset_drift
-    from cairn.monitoring.window import window_columns
-    from cairn.serving.payloads import read_window
+    from cairn.monitoring.logged import logged_window
 
     about = json.loads((WORK / "window.json").read_text())
     reference, loaded = stored_reference(WORK / "window-reference.json")
     session = sdk.session()
     started = time.perf_counter()
-    current = window_columns(read_window(session.registry, session.artifacts, MODEL,
-                                         about["since"]))  # fmt: skip
+    current = logged_window(session.registry, session.artifacts, MODEL, about["since"]).columns
     read = time.perf_counter() - started
     head = {k: v[:HEAD] for k, v in current.items()}
     found, figures = measured(lambda: dataset_drift(reference, current),
@@ -650,7 +648,7 @@ def notes(runs: dict[str, list[dict[str, Any]]]) -> list[str]:
                     "importing SciPy")  # fmt: skip
     window = [r for r in runs["cairn, payload window"] if not r.get("timeout")]
     if window:
-        said.append(f"cairn, payload window: read = window_columns(read_window(…)) of "
+        said.append(f"cairn, payload window: read = logged_window(…) of "
                     f"{window[0]['rows']:,} requests; truth there is the 5 moved inputs, "
                     "the model's prediction told apart")  # fmt: skip
     done = [r for r in runs["evidently"] if not r.get("timeout")]
