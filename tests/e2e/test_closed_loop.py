@@ -193,9 +193,11 @@ def _live_traffic(project: Path, requests: int, seed: int) -> dict[str, str]:
     payload log written), their labels kept as they come in; which version answered each."""
     table = _table(shift=1.0, seed=seed)
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "cairn", "serve", "churn@production",
-                               "--port", str(port), "--max-batch", "1"], cwd=project,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    log = project / f"serve-{seed}.log"  # a file: a pipe nobody reads fills, and stalls it
+    with log.open("wb") as written:
+        server = subprocess.Popen([sys.executable, "-m", "cairn", "serve", "churn@production",
+                                   "--port", str(port), "--max-batch", "1"], cwd=project,
+                                  stdout=written, stderr=written)  # fmt: skip
     base, answered = f"http://127.0.0.1:{port}", {}
     try:
         started = time.monotonic()
@@ -205,7 +207,7 @@ def _live_traffic(project: Path, requests: int, seed: int) -> dict[str, str]:
                     break
             except httpx.TransportError:
                 pass
-            assert server.poll() is None, server.communicate()[1].decode()
+            assert server.poll() is None, log.read_text()
             assert time.monotonic() - started < 60, "the server did not become ready"
             time.sleep(0.1)
         with httpx.Client(base_url=base) as client:
@@ -219,8 +221,9 @@ def _live_traffic(project: Path, requests: int, seed: int) -> dict[str, str]:
                 answered[request_id] = answer.headers["X-Model-Version"]
     finally:
         server.send_signal(signal.SIGTERM)
-        _, err = server.communicate(timeout=30)
-    assert b"Traceback" not in err, err.decode()
+        server.wait(timeout=30)
+    said = log.read_text()
+    assert "Traceback" not in said, said
     labels = pd.DataFrame({"request_id": list(answered), "label": table["churned"][:requests]})
     labels.to_csv(project / "labels.csv", index=False)
     cairn(project, "monitor", "labels", "labels.csv", "--model", "churn")
@@ -247,6 +250,11 @@ def test_a_retrain_serves_as_a_canary_and_is_promoted_or_rolled_back_on_live_tra
     answered = _live_traffic(project, 400, seed=2)
     assert 120 < sum(v == "churn/2" for v in answered.values()) < 280
     assert set(answered.values()) == {"churn/1", "churn/2"}
+    # The traffic was logged by column name: the monitor reads it as its reference names it.
+    logged = json.loads(cairn(project, "monitor", "run", "churn-prod", "--since", "2000-01-01",
+                              "--json").stdout)  # fmt: skip
+    assert logged["rows"] == 400
+    assert {"age", "spend"} <= set(logged["drifted"])
     (judged,) = json.loads(cairn(project, "requests", "judge", "--json").stdout)
     assert (judged["id"], judged["state"]) == (request, "deployed"), judged["decision"]
     history = json.loads(cairn(project, "envs", "history", "production", "--json").stdout)

@@ -37,13 +37,17 @@ def model_input(spec: Mapping[str, Any] | None, body: Any) -> Any:
         )
     kind, value = given[0], body[given[0]]
     columns = spec is not None and spec["type"] == "columns"
+    # A table sent to a model with no signature stays a table, as MLflow's scoring server
+    # passes it: a model fitted on named columns is asked by their names, and its traffic
+    # is logged by them (what a monitor's reference names).
+    named = columns or spec is None
     if kind == "dataframe_split":
-        return _split(value, columns)
+        return _split(value, columns, named)
     if kind == "dataframe_records":
         if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
             raise InvalidInput("dataframe_records: expected a list of objects (one a row)")
         frame = table(value)
-        return frame if columns else rows(frame.to_numpy().tolist(), kind)
+        return frame if named else rows(frame.to_numpy().tolist(), kind)
     if isinstance(value, dict):  # named tensors, or a table's columns
         if columns:
             return table(value)
@@ -55,14 +59,14 @@ def model_input(spec: Mapping[str, Any] | None, body: Any) -> Any:
     return rows(value, kind)
 
 
-def _split(value: Any, columns: bool) -> Any:
+def _split(value: Any, columns: bool, named: bool) -> Any:
     if not isinstance(value, dict) or not isinstance(value.get("data"), list):
         raise InvalidInput('dataframe_split: expected {"columns": [...], "data": [[...]]}')
     names = value.get("columns")
     if names is not None and (not isinstance(names, list)
                               or not all(isinstance(n, str) for n in names)):  # fmt: skip
         raise InvalidInput("dataframe_split.columns: expected a list of column names")
-    if columns:
+    if columns or (named and names is not None):
         return table(value["data"], names)
     return rows(value["data"], "dataframe_split.data")
 
