@@ -354,8 +354,11 @@ class Session:
         def resolve(ref: str) -> str:
             return self.registry.resolve(parse_model_ref(ref)).ref
 
+        def data(ref: str) -> Path:
+            return self.data.get(ref)
+
         retrainer = Retrainer(run_pipeline, releases, resolve)
-        return MonitorService(monitors, self.registry, self.artifacts, notify, retrainer)
+        return MonitorService(monitors, self.registry, self.artifacts, notify, retrainer, data)
 
     @built_once
     def _evaluator(self) -> Any:

@@ -337,6 +337,27 @@ def test_a_window_whose_performance_meets_the_condition_is_degraded(
     assert changes == [("new", "degraded"), ("degraded", "ok"), ("ok", "degraded")]
 
 
+def test_a_reference_is_read_from_the_data_version_the_model_was_trained_on(
+    churn: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the project the data is versioned in
+    sdk.close()
+    session = sdk.session()
+    churn.to_parquet(tmp_path / "customers.parquet")
+    session.data.add(tmp_path / "customers.parquet", name="customers")
+    made = session.monitoring.create("churn-prod", "churn@production", "customers@1")
+    from_file = session.monitoring.create("churn-file", "churn@production", churn)
+    assert made.reference == from_file.reference  # the same profile, from the same data
+    (tmp_path / "two").mkdir()
+    for part in ("a", "b"):
+        churn.to_csv(tmp_path / "two" / f"{part}.csv", index=False)
+    session.data.add(tmp_path / "two", name="split")
+    with pytest.raises(InvalidInput, match="expected a data version of one CSV or Parquet file"):
+        session.monitoring.create("churn-split", "churn@production", "split@1")
+    with pytest.raises(NotFound):
+        session.monitoring.create("churn-none", "churn@production", "nothing@1")
+
+
 def test_labels_are_checked_where_they_enter(churn: pd.DataFrame) -> None:
     monitoring = sdk.session().monitoring
     for ids, labels, said in (

@@ -31,9 +31,10 @@ def create(
         typer.Option(help="The model reference watched (churn@production).", show_default=False),
     ],
     reference: Annotated[
-        Path,
+        str,
         typer.Option(
-            help="The data it was trained on (CSV or Parquet): the reference, profiled once.",
+            help="The data it was trained on: a CSV or Parquet file, or its data version "
+            "(customers@3); the reference, profiled once.",
             show_default=False,
         ),
     ],

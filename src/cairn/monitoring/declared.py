@@ -3,7 +3,8 @@
 monitors:
   churn-prod:
     model: churn@production
-    reference: data/train.parquet      # the training data, relative to the project
+    reference: data/train.parquet      # the training data, relative to the project, or
+                                       # the data version it was trained on: customers@3
     window: 1h                         # 90s, 15m, 1h, 7d
     features: [age, spend, plan]       # default: every column of the reference
     methods: {age: "psi:0.2"}          # a column's own drift method[:threshold]
@@ -37,7 +38,7 @@ class Declared:
 
     name: str
     model: str
-    reference: Path
+    reference: Path | str  # a file, or a data version (customers@3)
     window_seconds: int = 3600
     features: tuple[str, ...] = ()
     choices: dict[str, ColumnChoice] = field(default_factory=dict)
@@ -97,6 +98,12 @@ def declared_monitors(root: Path) -> list[Declared]:
             for name, found in section.items()]  # fmt: skip
 
 
+def _reference(given: str, root: Path) -> Path | str:
+    """A file of the project, or a data version (``customers@3``) when no such file is."""
+    path = root / given
+    return given if "@" in given and not path.exists() else path
+
+
 def _declared(name: str, found: Any, root: Path, where: str) -> Declared:
     if not isinstance(found, dict):
         raise InvalidInput(f"{where}: expected a mapping with model and reference")
@@ -118,7 +125,7 @@ def _declared(name: str, found: Any, root: Path, where: str) -> Declared:
     if not isinstance(share, int | float) or isinstance(share, bool):
         raise InvalidInput(f"{where}.share: expected a number")
     return Declared(
-        name, found["model"], root / found["reference"],
+        name, found["model"], _reference(found["reference"], root),
         parse_duration(str(found.get("window", "1h")), f"{where}.window"),
         tuple(str(f) for f in features),
         {str(c): _method(str(m), f"{where}.methods.{c}", str(c)) for c, m in methods.items()},

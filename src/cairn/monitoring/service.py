@@ -67,9 +67,12 @@ class MonitorService:
 
     def __init__(self, monitors: Monitors, registry: Registry, artifacts: ArtifactStore,
                  notify: Callable[[], None] = lambda: None,
-                 retrainer: Retrainer | None = None) -> None:  # fmt: skip
+                 retrainer: Retrainer | None = None,
+                 data: Callable[[str], Path] | None = None) -> None:  # fmt: skip
+        """``data`` makes a local copy of a data version (``customers@3``): a reference
+        given by its data version is read from there."""
         self.monitors, self.registry, self.artifacts = monitors, registry, artifacts
-        self._notify, self._retrainer = notify, retrainer
+        self._notify, self._retrainer, self._data = notify, retrainer, data
         self.retrained: dict[tuple[str, int], Retrained] = {}  # this session's, by window
 
     def create(
@@ -89,7 +92,8 @@ class MonitorService:
     ) -> Monitor:
         """A monitor of ``model`` (a reference: ``churn@production``) whose windows are
         compared with ``reference``: the training data, as a table, columns, rows of
-        features, or a CSV or Parquet file. Each change of its state is told to its
+        features, a CSV or Parquet file, or the data version it was trained on
+        (``customers@3``: a version holding one such file). Each change of its state is told to its
         ``alerts``: the log, and webhooks (``webhook:URL``) signed with ``alert_secret``.
         ``degraded_when`` (``"accuracy < 0.85"``) says when a window's performance means
         the model degraded; ``on_drift`` and ``on_degradation`` what is done then.
@@ -106,6 +110,8 @@ class MonitorService:
                 "characters or more (it signs each event)"
             )
         self.registry.resolve(parse_model_ref(model))  # refused now, not at the first window
+        if _names_data(reference) and self._data is not None:
+            reference = _table_file(self._data(str(reference)), str(reference))
         columns = table_columns(reference, "reference")
         unknown = [f for f in features if f not in columns]
         if unknown:
@@ -316,6 +322,26 @@ def _dumps(report: dict[str, Any]) -> bytes:
         return value.item() if isinstance(value, np.generic) else str(value)
 
     return orjson.dumps(report, option=orjson.OPT_SERIALIZE_NUMPY, default=plain)
+
+
+def _names_data(reference: Any) -> bool:
+    """Whether ``reference`` names a data version (``customers@3``) rather than a file."""
+    return isinstance(reference, str) and "@" in reference and not Path(reference).exists()
+
+
+def _table_file(copy: Path, ref: str) -> Path:
+    """The one table file of a data version's local copy.
+
+    Raises:
+        InvalidInput: the version holds no CSV or Parquet file, or several.
+    """
+    if copy.is_file():
+        return copy
+    tables = sorted(p for p in copy.rglob("*") if p.suffix.lower() in (".csv", ".parquet", ".pq"))
+    if len(tables) != 1:
+        raise InvalidInput(f"reference {ref}: expected a data version of one CSV or Parquet "
+                           f"file, found {len(tables)}")  # fmt: skip
+    return tables[0]
 
 
 def table_columns(data: Any, field: str) -> dict[str, Any]:
