@@ -92,7 +92,7 @@ def test_an_evaluation_or_action_not_as_a_monitors_is_refused(
     made = monitoring.create(name, f"{model}@production", _customers(100, seed=1))
     good = MonitorResult(name, 0, 10, 100, "ok", 0.0, (), 0, made.reference)
     refusals = [
-        (dataclasses.replace(good, state="fine"), "state: expected ok, drift or degraded"),
+        (dataclasses.replace(good, state="fine"), "state: expected one of new, ok, drift"),
         (dataclasses.replace(good, drift_share=2.0), "drift_share"),
         (dataclasses.replace(good, since=20), "window: expected 0 <= since <= until"),
     ]

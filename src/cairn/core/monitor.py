@@ -90,8 +90,9 @@ def check_result(result: MonitorResult) -> MonitorResult:
     """
     check_monitor_name(result.monitor)
     check_window(result.since, result.until)
-    if result.state not in (OK, DRIFT, DEGRADED):
-        raise InvalidInput(f"state: expected ok, drift or degraded, got {result.state!r:.40}")
+    if result.state not in STATES:  # new: a window without rows keeps the monitor's state
+        raise InvalidInput(f"state: expected one of {', '.join(STATES)}, got "
+                           f"{result.state!r:.40}")  # fmt: skip
     if not (isinstance(result.drift_share, int | float) and 0 <= result.drift_share <= 1):
         raise InvalidInput(f"drift_share: expected a share from 0 to 1, got {result.drift_share!r}")
     for count in ("rows", "findings"):
