@@ -237,6 +237,25 @@ CASES = [
         f"/api/v1/promotions/{w['request']}/approve", json={})),
     Case("reject", Permission.APPROVE, True, lambda c, w: c.post(
         f"/api/v1/promotions/{w['request']}/reject", json={"reason": "r"})),
+    Case("judge a canary", Permission.MANAGE, True, lambda c, w: c.post(
+        f"/api/v1/promotions/{w['request']}/judge")),  # not a canary: 409 to who may
+    Case("list monitors", AUTHENTICATED, False, lambda c, w: c.get("/api/v1/monitors")),
+    Case("create monitor", Permission.WRITE, True, lambda c, w: c.post("/api/v1/monitors", json={
+        "monitor": {"name": f"m{uuid.uuid4().hex[:12]}", "model": "m-churn/1",
+                    "reference": w["digest"]}})),
+    Case("get monitor", Permission.READ, True, lambda c, w: c.get("/api/v1/monitors/mon-churn")),
+    Case("record an evaluation", Permission.WRITE, True, lambda c, w: c.post(
+        "/api/v1/monitor-results", json={
+            "monitor": "mon-churn", "since": 0, "until": 1, "rows": 0, "state": "ok",
+            "drift_share": 0.0, "drifted": [], "findings": 0, "report": w["digest"]})),
+    Case("monitor results", Permission.READ, True, lambda c, w: c.get(
+        "/api/v1/monitors/mon-churn/results")),
+    Case("record a monitor action", Permission.WRITE, True, lambda c, w: c.post(
+        "/api/v1/monitors/mon-churn/actions", json={"action": "retrained", "payload": {}})),
+    Case("log labels", Permission.WRITE, True, lambda c, w: c.post("/api/v1/labels", json={
+        "model": "m-churn", "labels": [["r1", "1"]]})),
+    Case("look up labels", Permission.READ, True, lambda c, w: c.post(
+        "/api/v1/labels/lookup", json={"model": "m-churn", "request_ids": ["r1"]})),
     Case("list webhooks", ADMIN, False, lambda c, w: c.get("/api/v1/webhooks")),
     Case("show a webhook", ADMIN, False, lambda c, w: c.get(f"/api/v1/webhooks/{'0' * 32}"),
          absent=True),
@@ -329,6 +348,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         maintainer = {"Authorization": f"Bearer {tokens['maintainer in own project']}"}
         opened = admin.post("/api/v1/promotions", json=body, headers=maintainer)
         world["request"] = opened.raise_for_status().json()["id"]
+        monitor = {"name": "mon-churn", "model": "m-churn/1", "reference": digest}
+        admin.post("/api/v1/monitors", json={"monitor": monitor}).raise_for_status()
         world["run"] = _fresh_run(admin, world)
         entry = {"path": "a.txt", "digest": digest, "size": len(content)}
         added = admin.post(f"/api/v1/runs/{world['run']}/artifacts", json={"entries": [entry]})
