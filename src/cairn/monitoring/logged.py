@@ -14,7 +14,6 @@ answers a row, ragged rows, a column of numbers and text — is read the general
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +21,7 @@ import numpy as np
 
 from cairn.core.limits import INT64_MAX
 from cairn.monitoring.window import PREDICTION, REQUEST_ID, order, window_columns
-from cairn.serving.payloads import read_window
+from cairn.serving.payloads import logged_batches, read_window
 
 if TYPE_CHECKING:
     from cairn.core.ports import ArtifactStore, ModelRegistry
@@ -50,12 +49,9 @@ def logged_window(
     """
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     tables = []
-    for batch in registry.traffic(model, since, until):
-        with artifacts.open(batch.digest) as chunks:
-            table = pq.read_table(io.BytesIO(b"".join(chunks)))
+    for batch, table in logged_batches(registry, artifacts, model, since, until):
         inside = pc.and_(pc.greater_equal(table["at"], since), pc.less_equal(table["at"], until))
         table = table.filter(inside)
         tables.append(table.append_column("version", pa.array([batch.version] * len(table),

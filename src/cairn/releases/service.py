@@ -215,7 +215,8 @@ class ReleaseService:
         if self._live is None:
             raise InvalidInput("canaries are judged where the payload log and the labels are "
                                "read: install cairn[monitoring]")  # fmt: skip
-        running = next(g for g in request.gates if "started_at" in g.evidence)
+        running = canary_gate.running(request.gates)
+        assert running is not None  # a request serving as a canary holds its started gate
         spec = running.evidence["canary"]
         current = self.ledger.get_environment(request.environment).deployed[request.model]
         figures = self._live(request.model, (request.version, current),

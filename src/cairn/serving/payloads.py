@@ -191,6 +191,22 @@ def _json(value: Any) -> str:
         return orjson.dumps(as_list(value), option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
+def logged_batches(
+    registry: ModelRegistry,
+    artifacts: ArtifactStore,
+    model: str,
+    since: int = 0,
+    until: int = INT64_MAX,
+) -> Iterator[tuple[TrafficBatch, Any]]:
+    """Each batch of ``model``'s traffic overlapping the window, oldest first, with its
+    file read as a pyarrow table (every row of it: the caller keeps those in the window)."""
+    import pyarrow.parquet as pq
+
+    for batch in registry.traffic(model, since, until):
+        with artifacts.open(batch.digest) as chunks:
+            yield batch, pq.read_table(io.BytesIO(b"".join(chunks)))
+
+
 def read_window(
     registry: ModelRegistry,
     artifacts: ArtifactStore,
@@ -200,11 +216,7 @@ def read_window(
 ) -> Iterator[dict[str, Any]]:
     """Each logged request of ``model`` received in the window (milliseconds since the
     epoch), oldest batch first: its version, request id, time, inputs and outputs."""
-    import pyarrow.parquet as pq
-
-    for batch in registry.traffic(model, since, until):
-        with artifacts.open(batch.digest) as chunks:
-            table = pq.read_table(io.BytesIO(b"".join(chunks)))
+    for batch, table in logged_batches(registry, artifacts, model, since, until):
         for row in table.to_pylist():
             if since <= row["at"] <= until:
                 yield {"version": batch.version, "request_id": row["request_id"],

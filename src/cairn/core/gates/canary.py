@@ -91,10 +91,16 @@ def started(spec: Mapping[str, Any], at: int, current: int) -> GateResult:
                       {"canary": dict(spec), "started_at": at, "current": current})  # fmt: skip
 
 
+def running(gates: Sequence[GateResult]) -> GateResult | None:
+    """The canary gate's result while its canary serves (``started``), among a request's
+    gates."""
+    return next((g for g in gates if "started_at" in g.evidence), None)
+
+
 def serving_share(gates: Sequence[GateResult]) -> float | None:
-    """The share of requests a canary serves, from its request's gates (``started``)."""
-    running = next((g for g in gates if "started_at" in g.evidence), None)
-    return None if running is None else float(running.evidence["canary"]["share"])
+    """The share of requests a canary serves, from its request's gates."""
+    found = running(gates)
+    return None if found is None else float(found.evidence["canary"]["share"])
 
 
 def judge(result: GateResult, canary: Live, current: Live) -> tuple[GateResult, bool]:
