@@ -67,6 +67,11 @@ def test_labels_are_kept_and_found_by_request_id(session: Session, model: str) -
     monitoring.log_labels(model, ["r1"], [0])  # the later label stands
     found = monitoring.monitors.labels(model, ["r0", "r1", "r3", "unknown"])
     assert found == {"r0": "0", "r1": "0", "r3": "1"}
+    # What reads labels back parses each: one that is no label's JSON text is refused.
+    for text in ("{{", "null", '{"a": 1}', "NaN", "[]"):
+        with pytest.raises(InvalidInput, match=r"labels\[1\]: expected the JSON text"):
+            monitoring.monitors.log_labels(model, [("new-5", "1"), ("new-6", text)])
+    assert monitoring.monitors.labels(model, ["new-5", "new-6"]) == {}
 
 
 def test_bad_monitors_are_refused_naming_the_field(

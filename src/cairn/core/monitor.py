@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
 from cairn.core.artifact import check_digest
 from cairn.core.gates.base import compares, comparison
 from cairn.core.limits import INT64_MAX, check_int64
@@ -100,6 +102,30 @@ def check_result(result: MonitorResult) -> MonitorResult:
             raise InvalidInput(f"{count}: expected 0 or more")
     check_digest(result.report)
     return result
+
+
+def check_label(text: object, index: int) -> str:
+    """A label as kept (JSON text): a class (text or a whole number), a finite number, or a
+    list of them, one a row.
+
+    Raises:
+        InvalidInput: naming ``labels[index]``.
+    """
+    try:
+        value = orjson.loads(text) if isinstance(text, str) else None
+    except orjson.JSONDecodeError:
+        value = None
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(_label_value(v) for v in items):
+        raise InvalidInput(f"labels[{index}]: expected the JSON text of a class, a finite "
+                           f"number or a list of them, got {str(text)[:40]!r}")  # fmt: skip
+    return str(text)
+
+
+def _label_value(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return False
+    return not isinstance(value, float) or math.isfinite(value)
 
 
 def check_monitor_name(name: object) -> str:

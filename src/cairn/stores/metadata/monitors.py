@@ -26,6 +26,7 @@ from cairn.core.monitor import (
     Monitor,
     MonitorResult,
     check_alert,
+    check_label,
     check_monitor,
     check_monitor_name,
     check_result,
@@ -190,7 +191,10 @@ class SqlMonitors:
         Raises:
             NotFound: the model is not there for the acting principal.
             PermissionDenied: it may read the model but not write there.
+            InvalidInput: a label that is not the JSON text of one (naming it).
         """
+        for index, (_, label) in enumerate(labels):
+            check_label(label, index)  # what reads them back parses each
         with write_transaction(self.engine) as conn:
             self._writable(conn, model, "log labels")
             at, by = now_ms(), current().actor
